@@ -1,0 +1,61 @@
+#pragma once
+// The error vocabulary of nsbi (one of each, used everywhere):
+//   - user errors: ConfigError (bad config or command line, exit 2) and InputError (bad input data, exit 3);
+//   - Interrupted: a stage stopped on a signal after writing its checkpoint (exit 4);
+//   - InternalError: a broken invariant, i.e. a bug in nsbi (exit 1), raised through NSBI_ASSERT.
+// The CLI maps the exception type to the exit code and prefixes the message with the MPI rank.
+
+#include <stdexcept>
+#include <string>
+
+namespace nsbi {
+
+enum class ExitCode : int { success = 0, internal = 1, usage = 2, bad_input = 3, interrupted = 4 };
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  ExitCode code() const noexcept { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+/// Bad config file, bad command line, bad option value: exit code 2.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& what) : Error(ExitCode::usage, what) {}
+};
+
+/// Bad input data (dataset, observed events, foreign or truncated file) or an I/O failure the user can fix:
+/// exit code 3.
+class InputError : public Error {
+ public:
+  explicit InputError(const std::string& what) : Error(ExitCode::bad_input, what) {}
+};
+
+/// A stage stopped on request (SIGTERM/SIGUSR1) after saving its progress: exit code 4.
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& what) : Error(ExitCode::interrupted, what) {}
+};
+
+/// A broken internal invariant (a bug in nsbi): exit code 1.
+class InternalError : public Error {
+ public:
+  explicit InternalError(const std::string& what) : Error(ExitCode::internal, what) {}
+};
+
+namespace detail {
+[[noreturn]] void throw_internal_error(const char* condition, const std::string& message, const char* function,
+                                       const char* file, int line);
+}  // namespace detail
+
+}  // namespace nsbi
+
+/// Checks an internal invariant; on failure throws nsbi::InternalError naming the function, file and line.
+#define NSBI_ASSERT(condition, message)                                                            \
+  do {                                                                                             \
+    if (!(condition))                                                                              \
+      ::nsbi::detail::throw_internal_error(#condition, (message), __func__, __FILE__, __LINE__); \
+  } while (false)

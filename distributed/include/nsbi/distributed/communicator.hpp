@@ -1,0 +1,57 @@
+#pragma once
+// A thin wrapper over an MPI communicator: every MPI call is checked, and failures that happen on some
+// ranks only are turned into the same error on all ranks (agree), so a user error never deadlocks a job.
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "nsbi/core/error.hpp"
+
+/// Checks the return code of an MPI call; on failure throws nsbi::InternalError with MPI's own message.
+#define NSBI_MPI_CHECK(call) ::nsbi::detail::check_mpi((call), #call, __func__, __FILE__, __LINE__)
+
+namespace nsbi {
+
+namespace detail {
+void check_mpi(int code, const char* call, const char* function, const char* file, int line);
+}
+
+/// An error that every rank of a communicator raised together, with the same message: reported once (by
+/// rank 0), and the job ends with its exit code on every rank without MPI_Abort.
+class CollectiveError : public Error {
+ public:
+  CollectiveError(ExitCode code, const std::string& what) : Error(code, what) {}
+};
+
+class Communicator {
+ public:
+  explicit Communicator(MPI_Comm comm = MPI_COMM_WORLD);
+
+  MPI_Comm get() const noexcept { return comm_; }
+  int rank() const noexcept { return rank_; }
+  int size() const noexcept { return size_; }
+  bool is_root() const noexcept { return rank_ == 0; }
+
+  void barrier() const;
+  std::int64_t sum(std::int64_t value) const;
+  std::int64_t max(std::int64_t value) const;
+  double max(double value) const;
+  bool any(bool flag) const;
+  /// Rank 0's string on every rank.
+  std::string broadcast(const std::string& text) const;
+
+  /// Runs `work` on every rank (or on rank 0 only when `root_only`). If it throws an nsbi::Error on any rank,
+  /// every rank throws a CollectiveError carrying the message (prefixed with the rank when size > 1) and exit
+  /// code of the lowest failing rank. Collective: every rank must call it.
+  void agree(const std::function<void()>& work, bool root_only = false) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace nsbi

@@ -1,0 +1,71 @@
+#pragma once
+// Writes a dataset file (docs/formats.md) block by block with collective parallel HDF5, restartably:
+// the file is built as `<path>.partial` with a per-block completion flag, and renamed to `<path>` only once
+// every block is in. A killed run leaves a .partial file that the next run with the same identity resumes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsbi/core/hdf5.hpp"
+#include "nsbi/core/provenance.hpp"
+#include "nsbi/distributed/block_schedule.hpp"
+#include "nsbi/distributed/communicator.hpp"
+
+namespace nsbi {
+
+struct DatasetDescription {
+  std::string simulator;
+  std::vector<std::string> parameter_names;
+  std::vector<std::string> observable_names;
+  std::string proposal_yaml;  // the distribution theta was drawn from ("prior" attribute)
+  std::uint64_t seed = 0;
+  std::string config_yaml;  // the fully resolved campaign config
+  std::string identity;     // what decides the rows' values: a file is resumed or kept only if it matches
+  Provenance provenance;    // rank 0's
+  std::uint64_t n_rows = 0;
+  std::uint64_t block_rows = 0;
+};
+
+class DatasetWriter {
+ public:
+  enum class State { created, resumed, complete };
+
+  /// Collective. Looks at `path` and `path.partial`: a complete file with the same identity is kept
+  /// (state complete); a partial one with the same identity is resumed; anything else is replaced only
+  /// with `force` (otherwise ConfigError naming the file and what differs).
+  DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description, bool force);
+
+  State state() const { return state_; }
+  const BlockSchedule& schedule() const { return schedule_; }
+  /// Blocks not yet in the file, in increasing order.
+  const std::vector<std::uint64_t>& pending_blocks() const { return pending_; }
+  std::uint64_t rows_done() const;
+
+  /// Collective: writes this rank's block of the round (or nothing) and then records it as done.
+  /// theta and x are row-major with the block's rows.
+  void write_round(std::optional<std::uint64_t> block, const double* theta, const double* x);
+  /// Collective: checks every block is in, marks the file complete and renames it to its final name.
+  void finish();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void create();
+  void resume();
+
+  const Communicator& comm_;
+  std::string path_;
+  std::string partial_path_;
+  DatasetDescription description_;
+  BlockSchedule schedule_;
+  State state_ = State::created;
+  std::vector<std::uint64_t> pending_;
+  std::optional<h5::File> file_;
+  std::optional<h5::Dataset> theta_;
+  std::optional<h5::Dataset> x_;
+  std::optional<h5::Dataset> blocks_done_;
+};
+
+}  // namespace nsbi

@@ -1,0 +1,179 @@
+#include "nsbi/distributed/dataset_writer.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "nsbi/core/log.hpp"
+
+namespace nsbi {
+namespace {
+
+constexpr const char* format_name = "nsbi-dataset";
+constexpr std::int64_t format_version = 1;
+
+bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+void remove_file(const std::string& path) {
+  if (std::remove(path.c_str()) != 0 && errno != ENOENT)
+    throw InputError("cannot remove '" + path + "': " + std::strerror(errno));
+}
+
+// What is at `path`, judged by rank 0 alone: "missing", "foreign", "complete", "partial", or "other" (an
+// nsbi dataset made from another identity).
+std::string inspect(const std::string& path, const std::string& identity) {
+  if (!exists(path)) return "missing";
+  try {
+    h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
+    h5::Group root = file.root();
+    if (!root.attribute_exists("format") || root.read_attribute<std::string>("format") != format_name)
+      return "foreign";
+    if (root.read_attribute<std::string>("identity") != identity) return "other";
+    return root.read_attribute<std::int64_t>("complete") == 1 ? "complete" : "partial";
+  } catch (const h5::Error& e) {
+    log::warning(e.what());
+    return "foreign";
+  }
+}
+
+}  // namespace
+
+DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description,
+                             bool force)
+    : comm_(comm),
+      path_(std::move(path)),
+      partial_path_(path_ + ".partial"),
+      description_(std::move(description)),
+      schedule_(description_.n_rows, description_.block_rows) {
+  // Rank 0 decides what to do; every rank then acts on the same decision.
+  std::string action;
+  comm_.agree(
+      [&] {
+        const std::string final_state = inspect(path_, description_.identity);
+        if (final_state == "complete" && !force) {
+          action = "complete";
+          return;
+        }
+        if (final_state != "missing" && !force)
+          throw ConfigError("'" + path_ + "' exists and " +
+                            (final_state == "foreign" ? std::string("is not an nsbi dataset")
+                                                      : std::string("was made from a different config")) +
+                            "; use --force to replace it, or choose another simulate.output or campaign.dir");
+        if (force) remove_file(path_);
+        const std::string partial_state = inspect(partial_path_, description_.identity);
+        if (partial_state == "partial" && !force) {
+          action = "resume";
+          return;
+        }
+        if (partial_state != "missing" && !force)
+          throw ConfigError("'" + partial_path_ + "' holds an unfinished dataset from " +
+                            (partial_state == "foreign" ? std::string("an unreadable or foreign file")
+                                                        : std::string("a different config")) +
+                            "; use --force to start over");
+        remove_file(partial_path_);
+        action = "create";
+      },
+      /*root_only=*/true);
+  action = comm_.broadcast(action);
+  if (action == "complete") {
+    state_ = State::complete;
+  } else if (action == "resume") {
+    state_ = State::resumed;
+    resume();
+  } else {
+    state_ = State::created;
+    create();
+  }
+}
+
+void DatasetWriter::create() {
+  file_ = h5::File::create(partial_path_, comm_.get());
+  h5::Group root = file_->root();
+  const auto& d = description_;
+  const hsize_t n = d.n_rows;
+  theta_ = root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows);
+  theta_->write_attribute("names", d.parameter_names);
+  x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows);
+  x_->write_attribute("names", d.observable_names);
+  h5::Group progress = root.create_group("progress");
+  blocks_done_ = progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
+                                         std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
+  progress.write_attribute("block_rows", static_cast<std::int64_t>(d.block_rows));
+
+  root.write_attribute("format", format_name);
+  root.write_attribute("format_version", format_version);
+  root.write_attribute("simulator", d.simulator);
+  root.write_attribute("parameter_names", d.parameter_names);
+  root.write_attribute("observable_names", d.observable_names);
+  root.write_attribute("prior", d.proposal_yaml);
+  root.write_attribute("seed", static_cast<std::int64_t>(d.seed));
+  root.write_attribute("config", d.config_yaml);
+  root.write_attribute("identity", d.identity);
+  root.write_attribute("nsbi_version", d.provenance.nsbi_version);
+  root.write_attribute("created", d.provenance.created_utc);
+  root.write_attribute("host", d.provenance.hostname);
+  root.write_attribute("command", d.provenance.command_line);
+  root.write_attribute("mpi_ranks", static_cast<std::int64_t>(d.provenance.mpi_ranks));
+  root.write_attribute("complete", std::int64_t{0});
+  file_->flush();
+  pending_.resize(schedule_.n_blocks());
+  for (std::uint64_t b = 0; b < schedule_.n_blocks(); ++b) pending_[b] = b;
+}
+
+void DatasetWriter::resume() {
+  file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
+  h5::Group root = file_->root();
+  theta_ = root.open_dataset("theta");
+  x_ = root.open_dataset("x");
+  blocks_done_ = root.open_dataset("progress/blocks_done");
+  std::vector<std::uint8_t> done(schedule_.n_blocks());
+  NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
+  blocks_done_->read_rows(0, done.size(), done.data());
+  for (std::uint64_t b = 0; b < done.size(); ++b)
+    if (!done[b]) pending_.push_back(b);
+  // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
+  const std::string history = root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
+  root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
+                                      description_.provenance.command_line + "\n");
+}
+
+std::uint64_t DatasetWriter::rows_done() const {
+  std::uint64_t pending_rows = 0;
+  for (std::uint64_t b : pending_) pending_rows += schedule_.rows(b).size();
+  return schedule_.n_rows() - pending_rows;
+}
+
+void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x) {
+  const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
+  theta_->write_rows(rows.begin, rows.size(), theta);
+  x_->write_rows(rows.begin, rows.size(), x);
+  // The data reach the disk before the flag that says they are there.
+  file_->flush();
+  const std::uint8_t one = 1;
+  blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
+  file_->flush();
+}
+
+void DatasetWriter::finish() {
+  std::vector<std::uint8_t> done(schedule_.n_blocks());
+  blocks_done_->read_rows(0, done.size(), done.data());
+  for (std::uint64_t b = 0; b < done.size(); ++b)
+    NSBI_ASSERT(done[b] == 1, "block " + std::to_string(b) + " is missing when finishing " + path_);
+  file_->root().write_attribute("complete", std::int64_t{1});
+  theta_.reset();
+  x_.reset();
+  blocks_done_.reset();
+  file_->close();
+  file_.reset();
+  comm_.agree(
+      [&] {
+        if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
+          throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ + "': " + std::strerror(errno));
+      },
+      /*root_only=*/true);
+  pending_.clear();
+}
+
+}  // namespace nsbi

@@ -1,0 +1,43 @@
+#pragma once
+// A campaign: one YAML file (DESIGN.md "Config and CLI") read, checked against the schema of every stage,
+// with the command line's --set/--output applied. Built identically on every rank.
+
+#include <string>
+#include <vector>
+
+#include "nsbi/core/config.hpp"
+#include "nsbi/core/provenance.hpp"
+
+namespace nsbi::jobs {
+
+/// What the command line asked for.
+struct Invocation {
+  std::string command;
+  std::string config_file;
+  std::vector<std::string> overrides;  // "key.path=value", in order (--output DIR is campaign.dir=DIR)
+  bool force = false;
+  bool verbose = false;
+  std::vector<std::string> argv;
+};
+
+/// The schema of a campaign file. Which keys exist under `simulator` and `simulate.proposal` depends on the
+/// simulator, so `config` is the raw file: its simulator.name is checked first.
+config::Schema campaign_schema(config::Config& config);
+
+struct Campaign {
+  /// From a config already validated against campaign_schema().
+  Campaign(config::Config validated, Provenance run);
+
+  config::Config config;
+  std::string name;
+  std::uint64_t seed = 0;
+  std::string dir;  // where outputs go
+  Provenance provenance;
+
+  /// Loads, overrides and validates the config file: ConfigError on any problem.
+  static Campaign load(const Invocation& invocation, int mpi_ranks);
+  /// A path inside the campaign directory (absolute paths are kept as they are).
+  std::string output_path(const std::string& file) const;
+};
+
+}  // namespace nsbi::jobs

@@ -1,0 +1,163 @@
+#include "nsbi/jobs/cli.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <optional>
+
+#include "nsbi/core/config.hpp"
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/core/provenance.hpp"
+#include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/signals.hpp"
+#include "nsbi/jobs/stages.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+constexpr const char* usage_text =
+    "usage: nsbi <command> CONFIG [--set key.path=value]... [--output DIR] [--force] [--verbose]\n"
+    "       nsbi <command> --help | nsbi --help | nsbi --version\n";
+
+constexpr const char* main_help =
+    "nsbi: neural simulation-based inference at HPC scale.\n"
+    "\n"
+    "A campaign is one YAML file (docs/config.md); each command runs one stage of it, on as many MPI ranks as\n"
+    "it is started with (mpirun -np N nsbi ...). Outputs go to the campaign directory (campaign.dir).\n"
+    "\n"
+    "commands:\n"
+    "  simulate   simulate an amortized training set (theta, x) into one HDF5 file (docs/formats.md)\n"
+    "\n"
+    "options (every command):\n"
+    "  --set key.path=value  override one config key (repeatable); the value is YAML: 3, 1e5, [0, 1], {kind: fixed}\n"
+    "  --output DIR          write the outputs to DIR (same as --set campaign.dir=DIR)\n"
+    "  --force               overwrite existing results instead of refusing or resuming\n"
+    "  --verbose             debug messages, from every MPI rank\n"
+    "  --help                this text, or a command's own help after the command\n"
+    "  --version             the version and the libraries this build uses\n"
+    "\n"
+    "exit codes: 0 success, 1 internal error, 2 usage or config error, 3 bad input data,\n"
+    "            4 interrupted (SIGTERM/SIGUSR1/SIGINT; progress saved, run the same command to resume)\n";
+
+const std::map<std::string, std::string>& command_help() {
+  static const std::map<std::string, std::string> help = {
+      {"simulate",
+       "nsbi simulate CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
+       "\n"
+       "Simulates simulate.n_samples rows: theta from the proposal (simulate.proposal), x from the simulator\n"
+       "(simulator.name), into <campaign.dir>/<simulate.output>. Rows are split into blocks of\n"
+       "simulate.block_size dealt to the MPI ranks; the file is the same, bit for bit, for any number of ranks.\n"
+       "\n"
+       "The file is written as <output>.partial and renamed when every block is in. A run that was killed\n"
+       "resumes from the blocks it finished when started again with the same config; --force starts over.\n"
+       "An existing complete dataset from the same config is kept (nothing to do); one from another config is\n"
+       "an error unless --force.\n"},
+  };
+  return help;
+}
+
+struct Parsed {
+  enum class Action { run, help, version } action = Action::run;
+  Invocation invocation;
+};
+
+[[noreturn]] void usage_error(const std::string& what) { throw ConfigError(what + "\n" + usage_text); }
+
+Parsed parse(const std::vector<std::string>& argv) {
+  Parsed parsed;
+  parsed.invocation.argv = argv;
+  std::vector<std::string> positional;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    const auto value = [&](const std::string& option) -> std::string {
+      const std::string prefix = option + "=";
+      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+      if (i + 1 >= argv.size()) usage_error(option + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      parsed.action = Parsed::Action::help;
+    } else if (arg == "--version") {
+      parsed.action = Parsed::Action::version;
+    } else if (arg == "--force") {
+      parsed.invocation.force = true;
+    } else if (arg == "--verbose" || arg == "-v") {
+      parsed.invocation.verbose = true;
+    } else if (arg == "--set" || arg.rfind("--set=", 0) == 0) {
+      parsed.invocation.overrides.push_back(value("--set"));
+    } else if (arg == "--output" || arg.rfind("--output=", 0) == 0) {
+      parsed.invocation.overrides.push_back("campaign.dir=" + value("--output"));
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      const std::string suggestion =
+          config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output"});
+      usage_error("unknown option '" + arg + "'" + (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (!positional.empty()) parsed.invocation.command = positional[0];
+  if (parsed.action != Parsed::Action::run) return parsed;
+  if (positional.empty()) usage_error("no command given");
+  if (positional.size() < 2) usage_error("nsbi " + positional[0] + " needs a CONFIG file");
+  if (positional.size() > 2) usage_error("unexpected argument '" + positional[2] + "'");
+  parsed.invocation.config_file = positional[1];
+  return parsed;
+}
+
+void check_command(const std::string& command) {
+  if (command_help().count(command)) return;
+  std::vector<std::string> names;
+  for (const auto& entry : command_help()) names.push_back(entry.first);
+  const std::string suggestion = config::closest(command, names);
+  usage_error("unknown command '" + command + "'" + (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+}
+
+int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
+  // Every rank parses the same command line: a usage error is collective and reported once.
+  Parsed parsed;
+  world.agree([&] {
+    parsed = parse(argv);
+    if (!parsed.invocation.command.empty() && parsed.action != Parsed::Action::version)
+      check_command(parsed.invocation.command);
+  });
+  const Invocation& inv = parsed.invocation;
+  log::configure(world.rank(), inv.verbose);
+  if (parsed.action == Parsed::Action::version) {
+    if (world.is_root()) std::fputs(version_report().c_str(), stdout);
+    return 0;
+  }
+  if (parsed.action == Parsed::Action::help) {
+    if (world.is_root()) std::fputs(inv.command.empty() ? main_help : command_help().at(inv.command).c_str(), stdout);
+    return 0;
+  }
+  install_stop_handlers();
+  std::optional<Campaign> campaign;
+  world.agree([&] { campaign.emplace(Campaign::load(inv, world.size())); });
+  if (inv.command == "simulate") run_simulate(world, *campaign, inv.force);
+  return 0;
+}
+
+}  // namespace
+
+int run_command_line(const Communicator& world, const std::vector<std::string>& argv) {
+  try {
+    return dispatch(world, argv);
+  } catch (const CollectiveError& e) {
+    // Every rank has this error: rank 0 reports it once and all ranks leave with its code.
+    if (world.is_root()) std::fprintf(stderr, "nsbi: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "nsbi: error: %s%s\n", world.size() > 1 ? ("[rank " + std::to_string(world.rank()) + "] ").c_str() : "",
+                 e.what());
+    if (world.size() > 1) MPI_Abort(world.get(), static_cast<int>(e.code()));
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nsbi: internal error on rank %d: %s (please report this as a bug)\n", world.rank(),
+                 e.what());
+    if (world.size() > 1) MPI_Abort(world.get(), static_cast<int>(ExitCode::internal));
+    return static_cast<int>(ExitCode::internal);
+  }
+}
+
+}  // namespace nsbi::jobs

@@ -1,0 +1,20 @@
+// nsbi: MPI_Init -> Kokkos::initialize -> the command line -> finalize in reverse order.
+#include <mpi.h>
+
+#include <Kokkos_Core.hpp>
+#include <string>
+#include <vector>
+
+#include "nsbi/jobs/cli.hpp"
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int code = 0;
+  {
+    Kokkos::ScopeGuard kokkos(argc, argv);
+    const std::vector<std::string> args(argv, argv + argc);
+    code = nsbi::jobs::run_command_line(nsbi::Communicator(MPI_COMM_WORLD), args);
+  }
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,166 @@
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "nsbi/core/json.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/distributed/dataset_writer.hpp"
+#include "nsbi/jobs/progress.hpp"
+#include "nsbi/jobs/signals.hpp"
+#include "nsbi/jobs/stages.hpp"
+#include "nsbi/sims/proposal.hpp"
+#include "nsbi/sims/registry.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+// mkdir -p, then a write check, so that an unwritable campaign.dir is a config error naming the key.
+void prepare_directory(const config::Config& config, const std::string& dir) {
+  std::string partial;
+  for (std::size_t i = 0; i <= dir.size(); ++i) {
+    if (i < dir.size() && dir[i] != '/') continue;
+    partial = dir.substr(0, i);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST)
+      config.fail("campaign.dir", "cannot create directory '" + partial + "': " + std::strerror(errno));
+  }
+  struct stat info {};
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+    config.fail("campaign.dir", "'" + dir + "' is not a directory");
+  if (access(dir.c_str(), W_OK) != 0)
+    config.fail("campaign.dir", "cannot write into '" + dir + "': " + std::strerror(errno));
+}
+
+// What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
+std::string simulate_identity(const config::Config& config) {
+  YAML::Node identity;
+  identity["seed"] = config.get<std::int64_t>("campaign.seed");
+  identity["simulator"] = config.get<YAML::Node>("simulator");
+  YAML::Node simulate = config.get<YAML::Node>("simulate");
+  simulate.remove("output");
+  identity["simulate"] = simulate;
+  YAML::Emitter out;
+  out << identity;
+  return out.c_str();
+}
+
+std::string emit(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << node;
+  return out.c_str();
+}
+
+}  // namespace
+
+void run_simulate(const Communicator& world, const Campaign& campaign, bool force) {
+  const config::Config& config = campaign.config;
+  const auto simulator = sims::make_simulator(config.get<std::string>("simulator.name"));
+  const sims::SimulatorInfo& info = simulator->info();
+  std::optional<sims::Proposal> proposal;
+  world.agree([&] { proposal = sims::Proposal::from_config(config, "simulate.proposal", info); });
+
+  DatasetDescription description;
+  description.simulator = info.name;
+  for (const auto& p : info.parameters) description.parameter_names.push_back(p.name);
+  description.observable_names = info.observables;
+  description.proposal_yaml = emit(proposal->to_yaml());
+  description.seed = campaign.seed;
+  description.config_yaml = config.resolved_yaml();
+  description.identity = simulate_identity(config);
+  description.provenance = campaign.provenance;
+  // Attributes are written collectively: every rank must write rank 0's values.
+  description.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
+  description.provenance.hostname = world.broadcast(campaign.provenance.hostname);
+  description.n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
+  description.block_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.block_size"));
+
+  world.agree([&] { prepare_directory(config, campaign.dir); }, /*root_only=*/true);
+  const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
+  DatasetWriter writer(world, path, description, force);
+  if (writer.state() == DatasetWriter::State::complete) {
+    log::info("simulate: '", path, "' is complete and was made from this config: nothing to do (--force redoes it)");
+    return;
+  }
+  if (writer.state() == DatasetWriter::State::resumed)
+    log::info("simulate: resuming '", path, ".partial': ", writer.rows_done(), " of ", description.n_rows,
+              " rows already done");
+  log::info("simulate: ", description.n_rows, " rows of ", info.name, " in blocks of ", description.block_rows,
+            " on ", world.size(), " rank(s), seed ", campaign.seed);
+
+  const std::size_t block_rows = writer.schedule().block_rows();
+  Matrix theta = make_matrix("nsbi::simulate::theta", block_rows, info.n_parameters());
+  Matrix x = make_matrix("nsbi::simulate::x", block_rows, info.n_observables());
+  auto theta_host = Kokkos::create_mirror_view(theta);
+  auto x_host = Kokkos::create_mirror_view(x);
+
+  const auto& pending = writer.pending_blocks();
+  const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), world.size());
+  std::uint64_t rows_done = writer.rows_done();
+  const std::uint64_t writer_start_rows = rows_done;
+  Progress progress("simulate", description.n_rows, "events", world.is_root(), rows_done);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    if (world.any(stop_requested()))
+      throw CollectiveError(ExitCode::interrupted,
+                            "simulate: stopped by a signal after " + std::to_string(rows_done) + " of " +
+                                std::to_string(description.n_rows) +
+                                " rows; every finished block is saved: run the same command to resume");
+    const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
+    std::int64_t rows = 0;
+    std::int64_t non_finite = 0;
+    if (block) {
+      const RowRange range = writer.schedule().rows(*block);
+      rows = static_cast<std::int64_t>(range.size());
+      const auto sub = std::make_pair(std::size_t{0}, range.size());
+      Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
+      Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
+      proposal->sample(theta_block, range.begin, campaign.seed);
+      simulator->simulate(theta_block, x_block, range.begin, campaign.seed);
+      Kokkos::deep_copy(theta_host, theta);
+      Kokkos::deep_copy(x_host, x);
+      for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
+        non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
+    }
+    if (world.sum(non_finite) > 0)
+      world.agree([&] {
+        if (non_finite > 0)
+          throw InternalError("simulate: simulator " + info.name + " produced " + std::to_string(non_finite) +
+                              " non-finite values in block " + std::to_string(*block) +
+                              "; nothing of this block was written");
+      });
+    writer.write_round(block, theta_host.data(), x_host.data());
+    rows_done += static_cast<std::uint64_t>(world.sum(rows));
+    progress.update(rows_done);
+  }
+  writer.finish();
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  world.agree(
+      [&] {
+        json::Object summary;
+        summary.set("stage", "simulate")
+            .set("complete", true)
+            .set("output", path)
+            .set("simulator", info.name)
+            .set("n_samples", static_cast<std::int64_t>(description.n_rows))
+            .set("seed", static_cast<std::int64_t>(campaign.seed))
+            .set("parameters", description.parameter_names)
+            .set("observables", description.observable_names)
+            .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
+            .set("seconds", seconds)
+            .set("events_per_second", static_cast<double>(description.n_rows - writer_start_rows) / seconds)
+            .set("nsbi_version", description.provenance.nsbi_version)
+            .set("created", description.provenance.created_utc);
+        json::write_file_atomically(campaign.output_path("simulate.json"), summary.dump() + "\n");
+      },
+      /*root_only=*/true);
+  log::info("simulate: wrote '", path, "'");
+}
+
+}  // namespace nsbi::jobs

@@ -1,0 +1,45 @@
+#pragma once
+// gaussian2d (specs/simulators.md §1): x ~ N((0, mu2), [[1, rho12], [rho12, 1]]), exact likelihood known.
+
+#include "nsbi/core/rng.hpp"
+#include "nsbi/sims/simulator.hpp"
+
+namespace nsbi::sims {
+
+struct Gaussian2d {
+  static constexpr int n_parameters = 2;  // mu2, rho12
+  static constexpr int n_observables = 2;
+  static constexpr bool has_exact_likelihood = true;
+
+  static SimulatorInfo info() {
+    SimulatorInfo info;
+    info.name = "gaussian2d";
+    info.doc = "2D Gaussian with unknown mean mu2 and correlation rho12 (the lecture's estimation problem)";
+    info.parameters = {{"mu2", -1.0, 1.0, {}, "mean of x2"}, {"rho12", -0.99, 0.99, {}, "correlation of x1, x2"}};
+    info.observables = {"x1", "x2"};
+    info.has_exact_likelihood = true;
+    return info;
+  }
+
+  KOKKOS_INLINE_FUNCTION void sample(rng::Stream& stream, const double* theta, double* x) const {
+    const double mu2 = theta[0];
+    const double rho = theta[1];
+    const double z1 = rng::normal(stream);
+    const double z2 = rng::normal(stream);
+    x[0] = z1;
+    x[1] = mu2 + rho * z1 + Kokkos::Experimental::sqrt(1.0 - rho * rho) * z2;
+  }
+
+  KOKKOS_INLINE_FUNCTION double log_likelihood(const double* theta, const double* x) const {
+    const double mu2 = theta[0];
+    const double rho = theta[1];
+    const double d1 = x[0];
+    const double d2 = x[1] - mu2;
+    const double one_minus_rho2 = 1.0 - rho * rho;
+    constexpr double log_two_pi = 1.8378770664093454836;
+    return -0.5 * (d1 * d1 + d2 * d2 - 2.0 * rho * d1 * d2) / one_minus_rho2 -
+           0.5 * Kokkos::Experimental::log(one_minus_rho2) - log_two_pi;
+  }
+};
+
+}  // namespace nsbi::sims

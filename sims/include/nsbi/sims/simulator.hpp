@@ -1,0 +1,56 @@
+#pragma once
+// The simulator interface (DESIGN.md, specs/simulators.md): what a simulator declares about itself and the
+// one thing it must do, fill x ~ p(x|theta) for a block of rows from each row's counter-based stream.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nsbi/kernels/views.hpp"
+
+namespace nsbi::sims {
+
+struct Parameter {
+  std::string name;
+  double min = 0;                  // domain, inclusive
+  double max = 0;
+  std::vector<double> hypotheses;  // non-empty for a discrete hypothesis label (spin ∈ {0, 1})
+  std::string doc;
+  bool is_discrete() const { return !hypotheses.empty(); }
+};
+
+struct SimulatorInfo {
+  std::string name;
+  std::string doc;
+  std::vector<Parameter> parameters;
+  std::vector<std::string> observables;
+  bool has_exact_likelihood = false;  // log p(x|theta) available (for validation only)
+  bool has_gold = false;              // joint log ratio and joint score available
+
+  std::size_t n_parameters() const { return parameters.size(); }
+  std::size_t n_observables() const { return observables.size(); }
+};
+
+class Simulator {
+ public:
+  virtual ~Simulator() = default;
+  virtual const SimulatorInfo& info() const = 0;
+
+  /// x(i, :) ~ p(x | theta(i, :)) for every row i; row i draws from the stream
+  /// (seed, Purpose::simulate, first_index + i), so a row's value does not depend on how rows are blocked.
+  virtual void simulate(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
+                        std::uint64_t first_index, std::uint64_t seed) const = 0;
+  void simulate(const ConstMatrix& theta, const Matrix& x, std::uint64_t first_index, std::uint64_t seed) const {
+    simulate(ExecutionSpace(), theta, x, first_index, seed);
+  }
+
+  /// out(i) = log p(x(i, :) | theta(i, :)); only when info().has_exact_likelihood (otherwise InternalError).
+  virtual void log_likelihood(const ExecutionSpace& space, const ConstMatrix& theta, const ConstMatrix& x,
+                              const Vector& out) const;
+  void log_likelihood(const ConstMatrix& theta, const ConstMatrix& x, const Vector& out) const {
+    log_likelihood(ExecutionSpace(), theta, x, out);
+  }
+};
+
+}  // namespace nsbi::sims

@@ -1,0 +1,224 @@
+#include "nsbi/sims/proposal.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "nsbi/core/config.hpp"
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/rng.hpp"
+
+namespace nsbi::sims {
+namespace {
+
+using Kind = ParameterProposal::Kind;
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::uniform: return "uniform";
+    case Kind::fixed: return "fixed";
+    case Kind::grid: return "grid";
+    case Kind::choice: return "choice";
+  }
+  return "?";
+}
+
+std::string domain_text(const Parameter& p) {
+  std::ostringstream out;
+  if (p.is_discrete()) {
+    out << "{";
+    for (std::size_t i = 0; i < p.hypotheses.size(); ++i) out << (i ? ", " : "") << p.hypotheses[i];
+    out << "}";
+  } else {
+    out << "[" << p.min << ", " << p.max << "]";
+  }
+  return out.str();
+}
+
+bool in_domain(const Parameter& p, double v) {
+  if (p.is_discrete()) return std::find(p.hypotheses.begin(), p.hypotheses.end(), v) != p.hypotheses.end();
+  return v >= p.min && v <= p.max;
+}
+
+// Values of a grid parameter: `points` values from min to max, both included.
+KOKKOS_INLINE_FUNCTION double grid_value(const ParameterProposal& p, std::uint64_t k) {
+  return p.points == 1 ? p.min : p.min + (p.max - p.min) * static_cast<double>(k) / (p.points - 1);
+}
+
+}  // namespace
+
+KOKKOS_FUNCTION void Proposal::Kernel::operator()(std::size_t i) const {
+  const std::uint64_t row = first_index + i;
+  rng::Stream stream(seed, rng::Purpose::proposal, row);
+  std::uint64_t grid_index = row % grid_size;  // last grid parameter varies fastest
+  for (int p = n_parameters - 1; p >= 0; --p) {
+    const ParameterProposal& q = parameters[p];
+    if (q.kind != Kind::grid) continue;
+    theta(i, p) = grid_value(q, grid_index % static_cast<std::uint64_t>(q.points));
+    grid_index /= static_cast<std::uint64_t>(q.points);
+  }
+  // Random draws in parameter order; fixed and grid parameters consume nothing from the stream.
+  for (int p = 0; p < n_parameters; ++p) {
+    const ParameterProposal& q = parameters[p];
+    switch (q.kind) {
+      case Kind::uniform: theta(i, p) = stream.uniform(q.min, q.max); break;
+      case Kind::fixed: theta(i, p) = q.value; break;
+      case Kind::choice: {
+        int k = static_cast<int>(stream.uniform() * q.n_values);
+        theta(i, p) = q.values[k < q.n_values ? k : q.n_values - 1];
+        break;
+      }
+      case Kind::grid: break;
+    }
+  }
+}
+
+Proposal::Proposal(const SimulatorInfo& simulator, std::vector<ParameterProposal> parameters)
+    : parameters_(std::move(parameters)) {
+  NSBI_ASSERT(parameters_.size() == simulator.n_parameters(), "one proposal per parameter");
+  NSBI_ASSERT(parameters_.size() <= static_cast<std::size_t>(max_parameters), "too many parameters");
+  for (const auto& p : simulator.parameters) names_.push_back(p.name);
+  for (const auto& q : parameters_) {
+    if (q.kind != Kind::grid) continue;
+    NSBI_ASSERT(q.points >= 1, "grid needs points");
+    grid_size_ *= static_cast<std::uint64_t>(q.points);
+  }
+}
+
+Proposal Proposal::default_for(const SimulatorInfo& simulator) {
+  std::vector<ParameterProposal> out;
+  for (const auto& p : simulator.parameters) {
+    ParameterProposal q;
+    if (p.is_discrete()) {
+      q.kind = Kind::choice;
+      q.n_values = static_cast<int>(p.hypotheses.size());
+      std::copy(p.hypotheses.begin(), p.hypotheses.end(), q.values);
+    } else {
+      q.kind = Kind::uniform;
+      q.min = p.min;
+      q.max = p.max;
+    }
+    out.push_back(q);
+  }
+  return Proposal(simulator, std::move(out));
+}
+
+void Proposal::declare(config::Schema& schema, const std::string& section, const SimulatorInfo& simulator) {
+  using config::Key;
+  using config::Type;
+  for (const auto& p : simulator.parameters) {
+    const std::string base = section + "." + p.name + ".";
+    const std::string domain = " (" + simulator.name + " domain " + domain_text(p) + ")";
+    schema.add(Key(base + "kind", Type::string, "proposal for " + p.name)
+                   .with_default(p.is_discrete() ? "choice" : "uniform")
+                   .one_of({"uniform", "fixed", "grid", "choice"}));
+    schema.add(Key(base + "min", Type::number, "lower end for uniform and grid" + domain).as_optional());
+    schema.add(Key(base + "max", Type::number, "upper end for uniform and grid" + domain).as_optional());
+    schema.add(Key(base + "value", Type::number, "the value for fixed" + domain).as_optional());
+    schema.add(Key(base + "values", Type::number_list, "the hypotheses for choice" + domain).as_optional());
+    schema.add(Key(base + "points", Type::integer, "grid points, ends included").minimum(2).as_optional());
+  }
+}
+
+Proposal Proposal::from_config(const config::Config& config, const std::string& section,
+                               const SimulatorInfo& simulator) {
+  Proposal defaults = default_for(simulator);
+  std::vector<ParameterProposal> out = defaults.parameters_;
+  for (std::size_t i = 0; i < simulator.parameters.size(); ++i) {
+    const Parameter& p = simulator.parameters[i];
+    const std::string base = section + "." + p.name;
+    if (!config.has(base)) continue;
+    ParameterProposal q;
+    const std::string kind = config.get<std::string>(base + ".kind");
+    const auto needs = [&](const char* key) {
+      if (!config.has(base + "." + key))
+        config.fail(base, "kind '" + kind + "' needs '" + key + "'");
+    };
+    const auto refuse_others = [&](std::vector<std::string> allowed) {
+      allowed.push_back("kind");
+      for (const auto& key : config.children(base))
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+          config.fail(base + "." + key, "has no meaning for kind '" + kind + "'");
+    };
+    const auto check_in_domain = [&](const std::string& key, double v) {
+      if (!in_domain(p, v)) {
+        std::ostringstream what;
+        what << v << " is outside the domain of " << simulator.name << "'s parameter " << p.name << ", "
+             << domain_text(p);
+        config.fail(key, what.str());
+      }
+    };
+    if (kind == "uniform" || kind == "grid") {
+      q.kind = kind == "uniform" ? Kind::uniform : Kind::grid;
+      if (p.is_discrete()) config.fail(base + ".kind", p.name + " is a discrete hypothesis: use fixed or choice");
+      q.min = config.has(base + ".min") ? config.get<double>(base + ".min") : p.min;
+      q.max = config.has(base + ".max") ? config.get<double>(base + ".max") : p.max;
+      check_in_domain(base + ".min", q.min);
+      check_in_domain(base + ".max", q.max);
+      if (!(q.min < q.max)) config.fail(base + ".max", "must be greater than min");
+      if (q.kind == Kind::grid) {
+        needs("points");
+        q.points = static_cast<int>(config.get<std::int64_t>(base + ".points"));
+        refuse_others({"min", "max", "points"});
+      } else {
+        refuse_others({"min", "max"});
+      }
+    } else if (kind == "fixed") {
+      q.kind = Kind::fixed;
+      needs("value");
+      q.value = config.get<double>(base + ".value");
+      check_in_domain(base + ".value", q.value);
+      refuse_others({"value"});
+    } else {
+      q.kind = Kind::choice;
+      std::vector<double> values =
+          config.has(base + ".values") ? config.get<std::vector<double>>(base + ".values") : p.hypotheses;
+      if (values.empty()) config.fail(base, "kind 'choice' needs 'values'");
+      if (values.size() > static_cast<std::size_t>(ParameterProposal::max_choices))
+        config.fail(base + ".values", "at most " + std::to_string(ParameterProposal::max_choices) + " values");
+      for (double v : values) check_in_domain(base + ".values", v);
+      q.n_values = static_cast<int>(values.size());
+      std::copy(values.begin(), values.end(), q.values);
+      refuse_others({"values"});
+    }
+    out[i] = q;
+  }
+  return Proposal(simulator, std::move(out));
+}
+
+YAML::Node Proposal::to_yaml() const {
+  YAML::Node node(YAML::NodeType::Map);
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    const ParameterProposal& q = parameters_[i];
+    YAML::Node entry(YAML::NodeType::Map);
+    entry["kind"] = kind_name(q.kind);
+    switch (q.kind) {
+      case Kind::grid: entry["points"] = q.points; [[fallthrough]];
+      case Kind::uniform:
+        entry["min"] = q.min;
+        entry["max"] = q.max;
+        break;
+      case Kind::fixed: entry["value"] = q.value; break;
+      case Kind::choice:
+        entry["values"] = std::vector<double>(q.values, q.values + q.n_values);
+        entry["values"].SetStyle(YAML::EmitterStyle::Flow);
+        break;
+    }
+    entry.SetStyle(YAML::EmitterStyle::Flow);
+    node[names_[i]] = entry;
+  }
+  return node;
+}
+
+void Proposal::sample(const ExecutionSpace& space, const Matrix& theta, std::uint64_t first_index,
+                      std::uint64_t seed) const {
+  NSBI_ASSERT(theta.extent(1) == parameters_.size(), "theta has the wrong number of columns");
+  Kernel kernel{{}, static_cast<int>(parameters_.size()), grid_size_, theta, first_index, seed};
+  for (std::size_t p = 0; p < parameters_.size(); ++p) kernel.parameters[p] = parameters_[p];
+  Kokkos::parallel_for("nsbi::sims::Proposal::sample", Kokkos::RangePolicy<ExecutionSpace>(space, 0, theta.extent(0)),
+                       kernel);
+}
+
+}  // namespace nsbi::sims

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SIGKILL during `nsbi simulate` on 2 ranks, then the same command again: the result equals an uninterrupted
+# run bit for bit, and the resumed run did not redo the blocks the killed one finished.
+source "$(dirname "$0")/common.sh"
+
+cat >kill.yaml <<YAML
+campaign: {seed: 5, dir: killed}
+simulator: {name: lepton}
+simulate: {n_samples: 10000000, block_size: 20000}
+YAML
+expect_exit 0 whole.out -- mpi 2 "$NSBI" simulate kill.yaml --output whole
+
+blocks_done() {  # blocks recorded in the partial file (read without locking while the writer runs)
+  HDF5_USE_FILE_LOCKING=FALSE h5dump -y -d /progress/blocks_done killed/dataset.h5.partial 2>/dev/null |
+    sed -n '/DATA {/,/}/p' | grep -o '\b1\b' | wc -l
+}
+"$MPIEXEC" -np 2 --oversubscribe "$NSBI" simulate kill.yaml >killed.out 2>&1 &
+leader=$!
+# Kill once a few blocks are recorded, well before the 500 blocks are all in.
+for _ in $(seq 1 600); do
+  sleep 0.02
+  [ -e killed/dataset.h5.partial ] && [ "$(blocks_done)" -ge 4 ] && break
+done
+# SIGKILL every rank and the launcher at once (mpirun's children live in their own process groups).
+pkill -KILL -f "nsbi simulate kill.yaml"
+wait "$leader" 2>/dev/null
+pgrep -f "nsbi simulate kill.yaml" >/dev/null && fail "ranks survived the kill"
+done_at_kill=$(blocks_done)
+echo "killed with $done_at_kill of 500 blocks recorded"
+[ "$done_at_kill" -ge 4 ] && [ "$done_at_kill" -lt 500 ] || fail "the kill did not land mid-run ($done_at_kill blocks)"
+[ -e killed/dataset.h5.partial ] || fail "no partial file after the kill"
+[ ! -e killed/dataset.h5 ] || fail "the killed run left a file that looks complete"
+
+expect_exit 0 resumed.out -- mpi 2 "$NSBI" simulate kill.yaml
+expect_grep "resuming .*: $((done_at_kill * 20000)) of 10000000 rows already done" resumed.out
+for d in theta x; do
+  h5diff -q whole/dataset.h5 killed/dataset.h5 "/$d" "/$d" || fail "/$d differs after kill and resume"
+done
+[ ! -e killed/dataset.h5.partial ] || fail "the partial file is still there"
+finish

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# --help, --version, usage errors and their exit codes.
+source "$(dirname "$0")/common.sh"
+
+expect_exit 0 help.txt -- "$NSBI" --help
+expect_grep "simulate" help.txt
+expect_grep "exit codes" help.txt
+expect_exit 0 simhelp.txt -- "$NSBI" simulate --help
+expect_grep "bit for bit" simhelp.txt
+expect_exit 0 version.txt -- "$NSBI" --version
+expect_grep "^nsbi [0-9]+\.[0-9]+\.[0-9]+" version.txt
+expect_grep "parallel HDF5 1\." version.txt
+
+expect_exit 2 nocmd.txt -- "$NSBI"
+expect_grep "no command given" nocmd.txt
+expect_exit 2 typo.txt -- "$NSBI" simulat x.yaml
+expect_grep "unknown command 'simulat'; did you mean 'simulate'\?" typo.txt
+expect_exit 2 noconfig.txt -- "$NSBI" simulate
+expect_grep "needs a CONFIG file" noconfig.txt
+expect_exit 2 badopt.txt -- "$NSBI" simulate x.yaml --forse
+expect_grep "unknown option '--forse'; did you mean '--force'\?" badopt.txt
+expect_exit 2 missing.txt -- "$NSBI" simulate does-not-exist.yaml
+expect_grep "does-not-exist.yaml" missing.txt
+# On several ranks a usage error is reported once, not once per rank.
+expect_exit 2 mpi.txt -- mpi 2 "$NSBI" simulat x.yaml
+[ "$(grep -c "unknown command" mpi.txt)" -eq 1 ] || fail "usage error not reported exactly once: $(cat mpi.txt)"
+finish

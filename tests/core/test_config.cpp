@@ -1,0 +1,424 @@
+// The config reader: every error names file, line, column (1-based) and key path exactly; defaults, --set
+// overrides and the resolved YAML behave as docs/config.md says.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "nsbi/core/config.hpp"
+#include "nsbi/core/error.hpp"
+
+namespace {
+
+using nsbi::config::closest;
+using nsbi::config::Config;
+using nsbi::config::Key;
+using nsbi::config::Schema;
+using nsbi::config::Type;
+
+// A small campaign schema exercising every type and constraint.
+Schema campaign_schema() {
+  Schema schema;
+  schema.add(Key("campaign.name", Type::string, "Campaign name."));
+  schema.add(Key("campaign.seed", Type::integer, "Campaign seed.").minimum(0));
+  schema.add(Key("campaign.dir", Type::string, "Output folder.").with_default("out"));
+  schema.add(Key("simulator.name", Type::string, "Simulator.")
+                 .with_default("gaussian")
+                 .one_of({"gaussian", "spin", "lensing"}));
+  schema.add(Key("simulate.n_samples", Type::integer, "Samples.").with_default("1000").minimum(1));
+  schema.add(Key("simulate.noise", Type::number, "Noise level.").with_default("0.1").minimum(0).maximum(1));
+  schema.add(Key("simulate.shift", Type::number_list, "Shift.")
+                 .with_default("[0, 0]")
+                 .minimum(-5)
+                 .maximum(5)
+                 .of_length(2));
+  schema.add(Key("simulate.save_gold", Type::boolean, "Store gold.").with_default("true"));
+  schema.add(Key("simulate.options", Type::map, "Free-form options.").with_default("{}"));
+  schema.add(
+      Key("train.learning_rate", Type::number, "Learning rate.").with_default(YAML::Node(0.001)).minimum(0));
+  schema.add(Key("pipeline", Type::string_list, "Stages.")
+                 .with_default("[simulate, train]")
+                 .one_of({"simulate", "train", "infer"}));
+  return schema;
+}
+
+const std::string campaign_head =  // lines 1-3 of most test files
+    "campaign:\n"
+    "  name: demo\n"
+    "  seed: 7\n";
+
+// The message of the ConfigError that `action` throws.
+template <class Action>
+std::string config_error(Action action) {
+  try {
+    action();
+  } catch (const nsbi::ConfigError& error) {
+    return error.what();
+  }
+  return "(no ConfigError)";
+}
+
+std::string validation_error(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return config_error([&] { Config::parse(text, "g.yaml", overrides).validate(campaign_schema()); });
+}
+
+Config validated(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  Config config = Config::parse(text, "g.yaml", overrides);
+  config.validate(campaign_schema());
+  return config;
+}
+
+TEST(Closest, SuggestsOnlyNearCandidates) {
+  EXPECT_EQ(closest("trian", {"simulate", "train", "infer"}), "train");  // transposition: 1 edit
+  EXPECT_EQ(closest("N_Samples", {"n_samples"}), "n_samples");           // case is not an edit
+  EXPECT_EQ(closest("abcdefghi", {"abcxyzghi"}), "abcxyzghi");           // 3 edits, limit 9/3 = 3
+  EXPECT_EQ(closest("abcdefghi", {"axyzwfghi"}), "");                    // 4 edits
+  EXPECT_EQ(closest("lr", {"ab"}), "");                                  // 2 edits replace the whole word
+  EXPECT_EQ(closest("spn", {"gaussian", "spin", "lensing"}), "spin");
+  EXPECT_EQ(closest("anything", {}), "");
+}
+
+TEST(ConfigErrors, UnknownKeySuggestsSibling) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n"
+                                             "  n_sampels: 10\n"),
+            "g.yaml:5:3: simulate.n_sampels: unknown key; did you mean 'simulate.n_samples'?");
+}
+
+TEST(ConfigErrors, MisplacedKeySuggestsFullPath) {
+  EXPECT_EQ(validation_error(campaign_head + "n_samples: 10\n"),
+            "g.yaml:4:1: n_samples: unknown key; did you mean 'simulate.n_samples'?");
+  EXPECT_EQ(validation_error(campaign_head + "trian:\n  learning_rate: 0.1\n"),
+            "g.yaml:4:1: trian: unknown key; did you mean 'train'?");
+}
+
+TEST(ConfigErrors, UnknownKeyFarFromEverythingHasNoSuggestion) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {colour: red}\n"),
+            "g.yaml:4:12: simulate.colour: unknown key");
+}
+
+TEST(ConfigErrors, WrongTypes) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n"
+                                             "  n_samples: many\n"),
+            "g.yaml:5:14: simulate.n_samples: expected an integer, got 'many'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: [1]}\n"),
+            "g.yaml:4:19: simulate.noise: expected a number, got a list");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {save_gold: yes}\n"),
+            "g.yaml:4:23: simulate.save_gold: expected true or false, got 'yes'");
+  EXPECT_EQ(validation_error(campaign_head + "campaign2: 1\nsimulate: 5\n"),
+            "g.yaml:4:1: campaign2: unknown key; did you mean 'campaign'?");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: 5\n"),
+            "g.yaml:4:11: simulate: expected a map, got '5'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n  options: 3\n"),
+            "g.yaml:5:12: simulate.options: expected a map, got '3'");
+  EXPECT_EQ(validation_error(campaign_head + "simulator:\n  name: [spin]\n"),
+            "g.yaml:5:9: simulator.name: expected a string, got a list");
+}
+
+TEST(ConfigErrors, EmptyValueIsReportedAtItsKey) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n"
+                                             "  n_samples:\n"
+                                             "  noise: 0.5\n"),
+            "g.yaml:5:3: simulate.n_samples: expected an integer, got an empty value");
+}
+
+TEST(ConfigErrors, BlockCollectionIsReportedAtItsKey) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n"
+                                             "  shift:\n"
+                                             "    - 1\n"),
+            "g.yaml:5:3: simulate.shift: expected 2 elements, got 1");
+}
+
+TEST(ConfigErrors, RequiredKeyNamesItsParentMap) {
+  EXPECT_EQ(validation_error("simulate: {}\ncampaign:\n  name: demo\n"),
+            "g.yaml:2:1: campaign.seed: required key is missing");
+  EXPECT_EQ(validation_error("simulate: {}\n"), "g.yaml: campaign.name: required key is missing");
+  EXPECT_EQ(validation_error(""), "g.yaml: campaign.name: required key is missing");
+}
+
+TEST(ConfigErrors, TopLevelMustBeAMap) {
+  EXPECT_EQ(config_error([] { Config::parse("- a\n- b\n", "g.yaml"); }),
+            "g.yaml:1:1: the top level must be a map of sections, got a list");
+}
+
+TEST(ConfigErrors, DuplicateKeys) {
+  EXPECT_EQ(config_error([] { Config::parse("campaign:\n  seed: 1\n  seed: 2\n", "g.yaml"); }),
+            "g.yaml:3:3: campaign.seed: duplicate key (first at line 2)");
+  EXPECT_EQ(config_error([] { Config::parse("simulate: {noise: 1, noise: 2}\n", "g.yaml"); }),
+            "g.yaml:1:22: simulate.noise: duplicate key (first at line 1)");
+  EXPECT_EQ(config_error([] { Config::parse("a: 1\n", "g.yaml", {"b={c: 1, c: 2}"}); }),
+            "--set b={c: 1, c: 2}: b.c: duplicate key");
+}
+
+TEST(ConfigErrors, KeysMustBePlainNames) {
+  EXPECT_EQ(config_error([] { Config::parse("campaign:\n  [a, b]: 1\n", "g.yaml"); }),
+            "g.yaml:2:3: campaign: keys must be plain names (no '.', '[' or ']'), got a list");
+  EXPECT_EQ(config_error([] { Config::parse("campaign.seed: 1\n", "g.yaml"); }),
+            "g.yaml:1:1: keys must be plain names (no '.', '[' or ']'), got 'campaign.seed'");
+}
+
+TEST(ConfigErrors, MalformedYamlReportsPosition) {
+  // The unclosed '[' is detected at the end of the text: line 3, column 1.
+  EXPECT_EQ(config_error([] { Config::parse("a: [1,\nb: 3\n", "g.yaml"); }),
+            "g.yaml:3:1: invalid YAML: end of sequence flow not found");
+  EXPECT_EQ(config_error([] { Config::parse("a: b: c\n", "g.yaml"); }),
+            "g.yaml:1:5: invalid YAML: illegal map value");
+}
+
+TEST(ConfigErrors, UnreadableFile) {
+  EXPECT_EQ(config_error([] { Config::load("/nonexistent/nsbi/g.yaml"); }),
+            "/nonexistent/nsbi/g.yaml: cannot read config file: No such file or directory");
+  const std::string folder = std::filesystem::temp_directory_path().string();
+  EXPECT_EQ(config_error([&] { Config::load(folder); }),
+            folder + ": cannot read config file: it is a directory");
+}
+
+TEST(ConfigLoad, LocationsNameTheFile) {
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / ("nsbi_test_config_" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(file) << campaign_head << "simulate:\n  noise: 2\n";
+  const std::string message = config_error([&] { Config::load(file.string()).validate(campaign_schema()); });
+  std::filesystem::remove(file);
+  EXPECT_EQ(message, file.string() + ":5:10: simulate.noise: must be <= 1, got 2");
+}
+
+TEST(ConfigValues, IntegerVersusNumber) {
+  const Config config = validated(campaign_head + "simulate: {n_samples: 1e5, noise: 1}\n");
+  EXPECT_EQ(config.get<std::int64_t>("simulate.n_samples"), 100000);
+  EXPECT_EQ(config.get<double>("simulate.noise"), 1.0);
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {n_samples: 1.5}\n"),
+            "g.yaml:4:23: simulate.n_samples: expected an integer, got '1.5'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {n_samples: 1e30}\n"),
+            "g.yaml:4:23: simulate.n_samples: integer out of range, got '1e30'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {n_samples: 0x10}\n"),
+            "g.yaml:4:23: simulate.n_samples: expected an integer, got '0x10'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: .nan}\n"),
+            "g.yaml:4:19: simulate.noise: expected a number, got '.nan'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: 1e999}\n"),
+            "g.yaml:4:19: simulate.noise: expected a number, got '1e999'");
+}
+
+TEST(ConfigValues, BoundsAreInclusive) {
+  EXPECT_EQ(validated(campaign_head + "simulate: {n_samples: 1, noise: 0}\n").get<double>("simulate.noise"),
+            0.0);
+  EXPECT_EQ(validated(campaign_head + "simulate: {noise: 1.0}\n").get<double>("simulate.noise"), 1.0);
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {n_samples: 0}\n"),
+            "g.yaml:4:23: simulate.n_samples: must be >= 1, got 0");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: 1.0000001}\n"),
+            "g.yaml:4:19: simulate.noise: must be <= 1, got 1.0000001");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: -1e-300}\n"),
+            "g.yaml:4:19: simulate.noise: must be >= 0, got -1e-300");
+}
+
+TEST(ConfigValues, ListsCheckLengthAndElements) {
+  EXPECT_EQ(
+      validated(campaign_head + "simulate: {shift: [-5, 5]}\n").get<std::vector<double>>("simulate.shift"),
+      (std::vector<double>{-5.0, 5.0}));
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {shift: [1, 2, 3]}\n"),
+            "g.yaml:4:19: simulate.shift: expected 2 elements, got 3");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {shift: [1, 9]}\n"),
+            "g.yaml:4:23: simulate.shift[1]: must be <= 5, got 9");
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n"
+                                             "  shift:\n"
+                                             "    - 1\n"
+                                             "    - x\n"),
+            "g.yaml:7:7: simulate.shift[1]: expected a number, got 'x'");
+  EXPECT_EQ(validation_error(campaign_head + "simulate: {shift: 3}\n"),
+            "g.yaml:4:19: simulate.shift: expected a list of numbers, got '3'");
+}
+
+TEST(ConfigValues, ChoicesSuggestTheClosest) {
+  EXPECT_EQ(validation_error(campaign_head + "simulator: {name: gausian}\n"),
+            "g.yaml:4:19: simulator.name: expected one of 'gaussian', 'spin', 'lensing', got 'gausian'; "
+            "did you mean 'gaussian'?");
+  EXPECT_EQ(validation_error(campaign_head + "simulator: {name: mcmc}\n"),
+            "g.yaml:4:19: simulator.name: expected one of 'gaussian', 'spin', 'lensing', got 'mcmc'");
+  EXPECT_EQ(validation_error(campaign_head + "pipeline: [simulate, trian]\n"),
+            "g.yaml:4:22: pipeline[1]: expected one of 'simulate', 'train', 'infer', got 'trian'; "
+            "did you mean 'train'?");
+}
+
+TEST(ConfigValues, DefaultsAreFilledIn) {
+  const Config config = validated(campaign_head + "train:\n");  // an empty section takes all its defaults
+  EXPECT_EQ(config.get<std::string>("campaign.dir"), "out");
+  EXPECT_EQ(config.get<std::string>("simulator.name"), "gaussian");
+  EXPECT_EQ(config.get<std::int64_t>("simulate.n_samples"), 1000);
+  EXPECT_EQ(config.get<double>("simulate.noise"), 0.1);
+  EXPECT_EQ(config.get<std::vector<double>>("simulate.shift"), (std::vector<double>{0.0, 0.0}));
+  EXPECT_TRUE(config.get<bool>("simulate.save_gold"));
+  EXPECT_TRUE(config.get<YAML::Node>("simulate.options").IsMap());
+  EXPECT_EQ(config.get<double>("train.learning_rate"), 0.001);
+  EXPECT_EQ(config.get<std::vector<std::string>>("pipeline"),
+            (std::vector<std::string>{"simulate", "train"}));
+  // File order first, then the defaults in schema order.
+  EXPECT_EQ(config.children(""),
+            (std::vector<std::string>{"campaign", "train", "simulator", "simulate", "pipeline"}));
+  EXPECT_EQ(config.children("campaign"), (std::vector<std::string>{"name", "seed", "dir"}));
+  // A defaulted value is located at its closest ancestor in the file.
+  EXPECT_EQ(config.location("campaign.dir"), "g.yaml:1:1");
+  EXPECT_EQ(config.location("simulate.noise"), "g.yaml");
+}
+
+TEST(ConfigValues, FreeFormMapKeepsAnything) {
+  const Config config = validated(campaign_head +
+                                  "simulate:\n"
+                                  "  options:\n"
+                                  "    zeta: [1, {a: b}]\n"
+                                  "    alpha: ~\n");
+  EXPECT_EQ(config.children("simulate.options"), (std::vector<std::string>{"zeta", "alpha"}));
+  EXPECT_EQ(config.get<YAML::Node>("simulate.options")["zeta"][1]["a"].as<std::string>(), "b");
+  EXPECT_EQ(config.location("simulate.options.zeta[1]"), "g.yaml:6:15");
+}
+
+TEST(ConfigOverrides, ExistingAndNewKeys) {
+  const Config config = validated(campaign_head + "simulate:\n  n_samples: 10\n",
+                                  {"simulate.n_samples=50", "train.learning_rate=0.5", "simulate.shift=[1,2]",
+                                   "simulate.options={kind: fixed, value: 500}", "campaign.seed=1e3"});
+  EXPECT_EQ(config.get<std::int64_t>("simulate.n_samples"), 50);
+  EXPECT_EQ(config.get<double>("train.learning_rate"), 0.5);
+  EXPECT_EQ(config.get<std::vector<double>>("simulate.shift"), (std::vector<double>{1.0, 2.0}));
+  const YAML::Node options = config.get<YAML::Node>("simulate.options");
+  EXPECT_EQ(options["kind"].as<std::string>(), "fixed");
+  EXPECT_EQ(options["value"].as<int>(), 500);
+  EXPECT_EQ(config.get<std::int64_t>("campaign.seed"), 1000);
+  EXPECT_EQ(config.location("simulate.n_samples"), "--set simulate.n_samples=50");
+  EXPECT_EQ(config.location("simulate.options.value"), "--set simulate.options={kind: fixed, value: 500}");
+  EXPECT_EQ(config.location("campaign.name"), "g.yaml:2:9");
+}
+
+TEST(ConfigOverrides, ErrorsPointAtTheOverride) {
+  EXPECT_EQ(validation_error(campaign_head + "simulate:\n  n_samples: 10\n", {"simulate.n_samples=0"}),
+            "--set simulate.n_samples=0: simulate.n_samples: must be >= 1, got 0");
+  EXPECT_EQ(
+      validation_error(campaign_head, {"simulate.n_sampels=3"}),
+      "--set simulate.n_sampels=3: simulate.n_sampels: unknown key; did you mean 'simulate.n_samples'?");
+  EXPECT_EQ(validation_error(campaign_head, {"simulate.shift=[1, x]"}),
+            "--set simulate.shift=[1, x]: simulate.shift[1]: expected a number, got 'x'");
+}
+
+TEST(ConfigOverrides, BadOverrideSyntax) {
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head, "g.yaml", {"simulate.n_samples"}); }),
+            "--set simulate.n_samples: expected key.path=value");
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head, "g.yaml", {"a..b=1"}); }),
+            "--set a..b=1: 'a..b' is not a key path (names separated by '.')");
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head, "g.yaml", {"=1"}); }),
+            "--set =1: '' is not a key path (names separated by '.')");
+  const std::string bad_value = config_error([] { Config::parse(campaign_head, "g.yaml", {"a=[1,"}); });
+  EXPECT_EQ(bad_value.rfind("--set a=[1,: a: invalid YAML value: ", 0), 0u) << bad_value;
+  // Setting inside a scalar: the scalar is reported where the file wrote it.
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head, "g.yaml", {"campaign.name.x=1"}); }),
+            "g.yaml:2:9: campaign.name: expected a map, got 'demo' (needed by '--set campaign.name.x=1')");
+}
+
+// The caller's two-step pattern: peek at simulator.name, then declare the keys that depend on it.
+TEST(ConfigSchema, DependentKeysAfterPeeking) {
+  const std::string text = campaign_head +
+                           "simulator:\n"
+                           "  name: spin\n"
+                           "  spin_axis: 2\n"
+                           "simulate:\n"
+                           "  proposal:\n"
+                           "    mu:\n"
+                           "      kind: fixed\n"
+                           "      value: 3\n";
+  Schema schema = campaign_schema();
+  Config config = Config::parse(text, "g.yaml");
+  EXPECT_EQ(config.get<std::string>("simulator.name"), "spin");  // a raw peek, before any validation
+  config.validate_key(schema, "simulator.name");
+  EXPECT_EQ(config_error([&] { Config(config).validate(schema); }),
+            "g.yaml:6:3: simulator.spin_axis: unknown key");
+  schema.add(Key("simulator.spin_axis", Type::integer, "Axis.").minimum(0).maximum(2));
+  schema.add(Key("simulate.proposal.mu.kind", Type::string, "Kind.").one_of({"uniform", "fixed"}));
+  schema.add(Key("simulate.proposal.mu.value", Type::number, "Value.").minimum(0));
+  config.validate(schema);
+  EXPECT_EQ(config.get<std::int64_t>("simulator.spin_axis"), 2);
+  EXPECT_EQ(config.get<double>("simulate.proposal.mu.value"), 3.0);
+
+  // Values replaced by --set are reported at the override, never at the file's marks for the old subtree.
+  const std::string replaced = "simulate.proposal.mu={kind: fixed, value: -1}";
+  EXPECT_EQ(config_error([&] { Config::parse(text, "g.yaml", {replaced}).validate(schema); }),
+            "--set " + replaced + ": simulate.proposal.mu.value: must be >= 0, got -1");
+  const std::string partial = "simulate.proposal.mu={kind: fixed}";
+  EXPECT_EQ(config_error([&] { Config::parse(text, "g.yaml", {partial}).validate(schema); }),
+            "--set " + partial + ": simulate.proposal.mu.value: required key is missing");
+  // A later, narrower override wins for its own key only.
+  const Config layered = Config::parse(text, "g.yaml", {replaced, "simulate.proposal.mu.value=4"});
+  EXPECT_EQ(layered.location("simulate.proposal.mu.value"), "--set simulate.proposal.mu.value=4");
+  EXPECT_EQ(layered.location("simulate.proposal.mu.kind"), "--set " + replaced);
+}
+
+TEST(ConfigSchema, ValidateKeyChecksAndFillsOneKey) {
+  Config config = Config::parse(campaign_head + "simulator: {name: spn}\nsimulate: {typo: 1}\n", "g.yaml");
+  EXPECT_EQ(config_error([&] { config.validate_key(campaign_schema(), "simulator.name"); }),
+            "g.yaml:4:19: simulator.name: expected one of 'gaussian', 'spin', 'lensing', got 'spn'; "
+            "did you mean 'spin'?");
+  config.validate_key(campaign_schema(), "simulate.noise");  // unknown keys are not its business
+  EXPECT_EQ(config.get<double>("simulate.noise"), 0.1);
+  EXPECT_FALSE(config.has("simulate.n_samples"));
+
+  Config scalar_section = Config::parse(campaign_head + "simulator: spin\n", "g.yaml");
+  EXPECT_EQ(config_error([&] { scalar_section.validate_key(campaign_schema(), "simulator.name"); }),
+            "g.yaml:4:12: simulator: expected a map, got 'spin'");
+}
+
+TEST(ConfigSchema, MisuseIsAnInternalError) {
+  Schema schema = campaign_schema();
+  EXPECT_THROW(schema.add(Key("campaign.seed", Type::integer, "again")), nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("campaign.seed.x", Type::integer, "inside")), nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("campaign", Type::integer, "a section")), nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("a..b", Type::integer, "bad path")), nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("a.n", Type::integer, "bad default").with_default("0").minimum(1)),
+               nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("a.s", Type::string, "bad default").with_default("x").one_of({"y"})),
+               nsbi::InternalError);
+  EXPECT_THROW(schema.add(Key("a.b", Type::boolean, "bounds on a bool").minimum(0)), nsbi::InternalError);
+  EXPECT_EQ(schema.find("campaign"), nullptr);
+  EXPECT_TRUE(schema.is_section("campaign"));
+  ASSERT_NE(schema.find("campaign.seed"), nullptr);
+  EXPECT_EQ(schema.find("campaign.seed")->type, Type::integer);
+  EXPECT_EQ(schema.children("campaign"), (std::vector<std::string>{"name", "seed", "dir"}));
+
+  const Config config = Config::parse(campaign_head, "g.yaml");
+  EXPECT_THROW(config.get<double>("simulate.noise"), nsbi::InternalError);  // missing: validate first
+  EXPECT_EQ(config_error([&] { config.get<std::int64_t>("campaign.name"); }),
+            "g.yaml:2:9: campaign.name: expected an integer, got 'demo'");
+}
+
+TEST(ConfigResolved, RoundTripsToTheSameValues) {
+  Config config = Config::parse(campaign_head +
+                                    "  dir: \"~\"\n"
+                                    "simulator: {name: spin}\n"
+                                    "simulate:\n"
+                                    "  n_samples: 1e5\n"
+                                    "  options: {mode: \"yes\", empty: \"\"}\n",
+                                "g.yaml", {"simulate.noise=0.25", "train.learning_rate=1e-4"});
+  config.validate(campaign_schema());
+  const std::string resolved = config.resolved_yaml();
+  Config again = Config::parse(resolved, "resolved.yaml");
+  again.validate(campaign_schema());
+  EXPECT_EQ(again.resolved_yaml(), resolved);
+  EXPECT_EQ(again.get<std::string>("campaign.dir"), "~");
+  EXPECT_EQ(again.get<std::int64_t>("simulate.n_samples"), 100000);
+  EXPECT_EQ(again.get<double>("simulate.noise"), 0.25);
+  EXPECT_EQ(again.get<double>("train.learning_rate"), 1e-4);
+  EXPECT_EQ(again.get<std::string>("simulator.name"), "spin");
+  EXPECT_EQ(again.get<YAML::Node>("simulate.options")["empty"].as<std::string>(), "");
+  EXPECT_EQ(again.get<std::vector<std::string>>("pipeline"),
+            config.get<std::vector<std::string>>("pipeline"));
+  EXPECT_EQ(again.children(""), config.children(""));
+}
+
+TEST(ConfigResolved, CopiesAreIndependent) {
+  const Config original = Config::parse(campaign_head, "g.yaml");
+  Config copy = original;
+  copy.validate(campaign_schema());
+  EXPECT_TRUE(copy.has("simulate.noise"));
+  EXPECT_FALSE(original.has("simulate.noise"));
+  copy = original;
+  EXPECT_FALSE(copy.has("simulate.noise"));
+}
+
+}  // namespace
