@@ -1,3 +1,4 @@
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -141,6 +142,10 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  // Peak resident memory of the largest rank: the stage's memory stays bounded by the block size.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
   world.agree(
       [&] {
         json::Object summary;
@@ -155,6 +160,7 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
             .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
             .set("seconds", seconds)
             .set("events_per_second", static_cast<double>(description.n_rows - writer_start_rows) / seconds)
+            .set("peak_rss_mib_per_rank", peak_rss_mib)
             .set("nsbi_version", description.provenance.nsbi_version)
             .set("created", description.provenance.created_utc);
         json::write_file_atomically(campaign.output_path("simulate.json"), summary.dump() + "\n");

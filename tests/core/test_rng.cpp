@@ -31,6 +31,15 @@ constexpr double min_pvalue = 1e-4;
 static_assert(std::is_trivially_copyable<rng::Stream>::value, "Stream must be copyable into kernels");
 static_assert(sizeof(rng::Stream) <= 64,
               "Stream should stay small: key, counter, 4-word buffer, normal spare");
+// Purpose values are part of every stored stream: renumbering one would change existing datasets.
+static_assert(static_cast<std::uint32_t>(rng::Purpose::proposal) == 1 &&
+                  static_cast<std::uint32_t>(rng::Purpose::simulate) == 2 &&
+                  static_cast<std::uint32_t>(rng::Purpose::toy) == 3 &&
+                  static_cast<std::uint32_t>(rng::Purpose::shuffle) == 4 &&
+                  static_cast<std::uint32_t>(rng::Purpose::initialise) == 5 &&
+                  static_cast<std::uint32_t>(rng::Purpose::bootstrap) == 6 &&
+                  static_cast<std::uint32_t>(rng::Purpose::split) == 7,
+              "Purpose values must never be renumbered");
 
 // n draws, eight per stream of consecutive sample indices, the way a simulator uses the RNG: a few draws
 // from each of many streams. This exercises independence both within and across streams.

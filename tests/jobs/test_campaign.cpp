@@ -1,0 +1,61 @@
+// The campaign schema: what the examples and the docs promise about it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "nsbi/jobs/campaign.hpp"
+#include "nsbi/sims/registry.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
+  const std::string docs = read_text(std::string(NSBI_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_FALSE(docs.empty());
+  for (const auto& simulator : sims::simulator_names()) {
+    auto config = config::Config::parse("simulator: {name: " + simulator + "}\n", "t.yaml");
+    const config::Schema schema = campaign_schema(config);
+    for (const auto& key : schema.keys()) {
+      // Per-parameter proposal keys are documented once, with <parameter> standing for the name.
+      const std::string documented =
+          std::regex_replace(key.path, std::regex(R"(^simulate\.proposal\.[^.]+\.)"), "simulate.proposal.<parameter>.");
+      EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos) << documented << " is not in docs/config.md";
+    }
+  }
+}
+
+TEST(CampaignSchema, EveryExampleLoads) {
+  for (const char* example : {"gaussian2d", "spin3d", "lepton"}) {
+    Invocation invocation;
+    invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/" + example + ".yaml";
+    const Campaign campaign = Campaign::load(invocation, 1);
+    EXPECT_EQ(campaign.config.get<std::string>("simulator.name"), example);
+    EXPECT_GT(campaign.seed, 0u);
+  }
+}
+
+TEST(CampaignSchema, DefaultsAndOverridesReachTheResolvedConfig) {
+  Invocation invocation;
+  invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/lepton.yaml";
+  invocation.overrides = {"simulate.n_samples=1e3", "campaign.dir=elsewhere"};
+  const Campaign campaign = Campaign::load(invocation, 1);
+  EXPECT_EQ(campaign.dir, "elsewhere");
+  EXPECT_EQ(campaign.output_path("dataset.h5"), "elsewhere/dataset.h5");
+  EXPECT_EQ(campaign.output_path("/abs/d.h5"), "/abs/d.h5");
+  const auto resolved = config::Config::parse(campaign.config.resolved_yaml(), "resolved");
+  EXPECT_EQ(resolved.get<std::int64_t>("simulate.n_samples"), 1000);
+  EXPECT_EQ(resolved.get<std::int64_t>("simulate.block_size"), 65536);  // a default, written out
+  EXPECT_EQ(resolved.get<std::string>("simulate.proposal.spin.kind"), "choice");
+}
+
+}  // namespace
+}  // namespace nsbi::jobs
