@@ -531,7 +531,7 @@ bool Group::exists(const std::string& name) const {
 }
 
 Dataset Group::create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                              hsize_t chunk_rows) {
+                              hsize_t chunk_rows, Fill fill) {
   const std::string full_name = child_name(name);
   const std::string context =
       "nsbi::h5::Group::create_dataset: cannot create dataset '" + full_name + "' in '" + file_path() + "'";
@@ -549,6 +549,7 @@ Dataset Group::create_dataset(const std::string& name, DataType type, const std:
   check(H5Pset_alloc_time(creation.id(), H5D_ALLOC_TIME_EARLY), context);
   const unsigned char zero[8] = {};  // zero bytes are the 0 of every element type
   check(H5Pset_fill_value(creation.id(), memory_type_of(type), zero), context);
+  check(H5Pset_fill_time(creation.id(), fill == Fill::zeros ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER), context);
   Handle dataset = owned(H5Dcreate2(handle_.id(), name.c_str(), file_type_of(type), space.id(),
                                     intermediate_groups(context).id(), creation.id(), H5P_DEFAULT),
                          H5Dclose, context);

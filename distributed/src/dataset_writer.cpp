@@ -93,9 +93,12 @@ void DatasetWriter::create() {
   h5::Group root = file_->root();
   const auto& d = description_;
   const hsize_t n = d.n_rows;
-  theta_ = root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows);
+  // Every row of theta and x is written exactly once (blocks_done says which are in): no zero fill first.
+  theta_ = root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                               h5::Group::Fill::none);
   theta_->write_attribute("names", d.parameter_names);
-  x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows);
+  x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
+                           h5::Group::Fill::none);
   x_->write_attribute("names", d.observable_names);
   h5::Group progress = root.create_group("progress");
   blocks_done_ = progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},

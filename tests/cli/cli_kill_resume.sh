@@ -10,8 +10,8 @@ simulate: {n_samples: 10000000, block_size: 20000}
 YAML
 expect_exit 0 whole.out -- mpi 2 "$NSBI" simulate kill.yaml --output whole
 
-blocks_done() {  # blocks recorded in the partial file (read without locking while the writer runs)
-  HDF5_USE_FILE_LOCKING=FALSE h5dump -y -d /progress/blocks_done killed/dataset.h5.partial 2>/dev/null |
+blocks_done() {  # blocks recorded in DIR's partial file (read without locking while the writer runs)
+  HDF5_USE_FILE_LOCKING=FALSE h5dump -y -d /progress/blocks_done "${1:-killed}/dataset.h5.partial" 2>/dev/null |
     sed -n '/DATA {/,/}/p' | grep -o '\b1\b' | wc -l
 }
 "$MPIEXEC" -np 2 --oversubscribe "$NSBI" simulate kill.yaml >killed.out 2>&1 &
@@ -37,4 +37,23 @@ for d in theta x; do
   h5diff -q whole/dataset.h5 killed/dataset.h5 "/$d" "/$d" || fail "/$d differs after kill and resume"
 done
 [ ! -e killed/dataset.h5.partial ] || fail "the partial file is still there"
+
+# SIGTERM (SLURM preemption) stops at the next block boundary with exit code 4, and the run resumes.
+sed 's/dir: killed/dir: termed/' kill.yaml >term.yaml
+"$MPIEXEC" -np 2 --oversubscribe "$NSBI" simulate term.yaml >termed.out 2>&1 &
+leader=$!
+for _ in $(seq 1 600); do
+  sleep 0.02
+  [ -e termed/dataset.h5.partial ] && [ "$(blocks_done termed)" -ge 4 ] && break
+done
+# To the ranks (as srun delivers SLURM's signal), not to mpirun, which would turn it into an abort.
+pkill -TERM -f "^$NSBI simulate term.yaml"
+wait "$leader"
+code=$?
+[ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat termed.out)"
+expect_grep "stopped by a signal after [0-9]+ of 10000000 rows; every finished block is saved" termed.out
+expect_exit 0 termed2.out -- mpi 2 "$NSBI" simulate term.yaml
+for d in theta x; do
+  h5diff -q whole/dataset.h5 termed/dataset.h5 "/$d" "/$d" || fail "/$d differs after SIGTERM and resume"
+done
 finish

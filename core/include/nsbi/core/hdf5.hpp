@@ -201,10 +201,14 @@ class Group : public Object {
   /// Whether a link of that (relative, possibly nested) name exists.
   bool exists(const std::string& name) const;
 
+  /// Whether a new dataset's storage is filled with 0 at creation, or left as it comes (for data that the
+  /// caller overwrites in full and tracks itself: it halves the write volume of a large dataset).
+  enum class Fill { zeros, none };
+
   /// Collective. Fixed dims (rank >= 1), chunked by `chunk_rows` whole rows (clamped to the row count),
-  /// allocated at creation (parallel HDF5 needs that) and filled with 0.
+  /// allocated at creation (parallel HDF5 needs that).
   Dataset create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                         hsize_t chunk_rows);
+                         hsize_t chunk_rows, Fill fill = Fill::zeros);
   Dataset open_dataset(const std::string& name) const;
 
  private:
