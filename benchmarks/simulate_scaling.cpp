@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     Kokkos::ScopeGuard kokkos(argc, argv);
     const nsbi::Communicator world;
     if (argc < 3) {
-      if (world.is_root()) std::fprintf(stderr, "usage: simulate_scaling SIMULATOR EVENTS_PER_RANK [REPETITIONS]\n");
+      if (world.is_root())
+        std::fprintf(stderr, "usage: simulate_scaling SIMULATOR EVENTS_PER_RANK [REPETITIONS]\n");
       MPI_Abort(MPI_COMM_WORLD, 2);
     }
     const std::string name = argv[1];

@@ -181,7 +181,7 @@ RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.arg
 
 
 def simulate_stage(build, workspace, ranks, events):
-    """Runs `nsbi simulate` for gaussian2d; returns its simulate.json and the wrapper's RSS; deletes the data."""
+    """`nsbi simulate` of gaussian2d: its simulate.json and the wrapper's RSS. Deletes the dataset."""
     directory = workspace / f"np{ranks}-{events}"
     config = workspace / "campaign.yaml"
     config.write_text(CAMPAIGN.format(seed=SEED, dir=directory, block=BLOCK_SIZE))
@@ -286,7 +286,7 @@ def main():
     targets += [{"name": f"{name} weak scaling >= {REQUIRED_EFFICIENCY:.0%}", "pass": r["pass"]}
                 for name, r in report["kernel_scaling"].items()]
     memory = report["simulate_memory"]
-    targets.append({"name": f"simulate {memory['events']:.0e} events: RSS per rank < {MEMORY_LIMIT_MIB:.0f} MiB",
+    targets.append({"name": f"simulate {memory['events']:.0e} events: RSS/rank < {MEMORY_LIMIT_MIB:.0f} MiB",
                     "pass": memory["pass"]})
     report["targets"] = targets
 

@@ -20,21 +20,24 @@
 namespace nsbi::jobs {
 namespace {
 
-// mkdir -p, then a write check, so that an unwritable campaign.dir is a config error naming the key.
-void prepare_directory(const config::Config& config, const std::string& dir) {
-  std::string partial;
-  for (std::size_t i = 0; i <= dir.size(); ++i) {
+// mkdir -p `dir`, then a write check, so that an unwritable output location is a config error naming `key`.
+void prepare_directory(const config::Config& config, const std::string& key, const std::string& dir) {
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
     if (i < dir.size() && dir[i] != '/') continue;
-    partial = dir.substr(0, i);
-    if (partial.empty()) continue;
+    const std::string partial = dir.substr(0, i);
     if (mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST)
-      config.fail("campaign.dir", "cannot create directory '" + partial + "': " + std::strerror(errno));
+      config.fail(key, "cannot create directory '" + partial + "': " + std::strerror(errno));
   }
   struct stat info {};
-  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
-    config.fail("campaign.dir", "'" + dir + "' is not a directory");
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) config.fail(key, "'" + dir + "' is not a directory");
   if (access(dir.c_str(), W_OK) != 0)
-    config.fail("campaign.dir", "cannot write into '" + dir + "': " + std::strerror(errno));
+    config.fail(key, "cannot write into '" + dir + "': " + std::strerror(errno));
+}
+
+std::string parent_directory(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 // What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
@@ -80,8 +83,13 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
   description.n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   description.block_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.block_size"));
 
-  world.agree([&] { prepare_directory(config, campaign.dir); }, /*root_only=*/true);
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
+  world.agree(
+      [&] {
+        prepare_directory(config, "campaign.dir", campaign.dir);
+        prepare_directory(config, "simulate.output", parent_directory(path));
+      },
+      /*root_only=*/true);
   DatasetWriter writer(world, path, description, force);
   if (writer.state() == DatasetWriter::State::complete) {
     log::info("simulate: '", path, "' is complete and was made from this config: nothing to do (--force redoes it)");

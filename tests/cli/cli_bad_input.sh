@@ -43,6 +43,11 @@ sed -i 's|dir: out|dir: blocker/sub|' unwritable.yaml
 expect_exit 2 unwritable2.out -- "$NSBI" simulate unwritable.yaml
 expect_grep "unwritable.yaml:3:8: campaign.dir: cannot create directory" unwritable2.out
 
+mkdir -p out && touch out/file
+expect_exit 2 output.out -- "$NSBI" simulate unwritable.yaml --output out --set simulate.output=file/d.h5
+expect_grep "--set simulate.output=file/d.h5: simulate.output: 'out/file' is not a directory" output.out
+rm -rf out
+
 # A bad --set is named as such.
 good >ok.yaml
 expect_exit 2 set.out -- "$NSBI" simulate ok.yaml --set simulate.block_size=-5
