@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libopenmpi-dev openmpi-bin            # MPI
+  openssh-client                        # mpirun wants an rsh agent even on one node
   libhdf5-openmpi-dev hdf5-tools        # parallel HDF5 (+ h5dump/h5diff used by tests)
   libtrilinos-kokkos-dev                # Kokkos 3.4 (Serial backend)
   libdnnl-dev                           # oneDNN
