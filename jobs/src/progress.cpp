@@ -39,9 +39,7 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit, boo
       done_(already_done),
       interval_(interval_seconds),
       start_(std::chrono::steady_clock::now()),
-      last_print_(start_) {
-  if (speaks_ && !terminal_) print(false);
-}
+      last_print_(start_) {}
 
 std::string Progress::format_duration(double seconds) {
   if (!std::isfinite(seconds)) return "?";
