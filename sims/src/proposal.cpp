@@ -8,7 +8,9 @@
 
 #include "nsbi/core/config.hpp"
 #include "nsbi/core/error.hpp"
+#include "nsbi/core/kernel_math.hpp"
 #include "nsbi/core/rng.hpp"
+#include "nsbi/sims/kernel_simulator.hpp"
 
 namespace nsbi::sims {
 namespace {
@@ -47,30 +49,53 @@ KOKKOS_INLINE_FUNCTION double grid_value(const ParameterProposal& p, std::uint64
   return p.points == 1 ? p.min : p.min + (p.max - p.min) * static_cast<double>(k) / (p.points - 1);
 }
 
+// In a function: an object constructed in a SIMD loop's body would be kept in memory, one copy per lane.
+KOKKOS_FORCEINLINE_FUNCTION rng::UniformPair proposal_uniforms(std::uint64_t seed, std::uint64_t row,
+                                                               int block) {
+  return rng::StreamBlocks(seed, rng::Purpose::proposal, row).uniforms(static_cast<std::uint32_t>(block));
+}
+
 }  // namespace
 
-KOKKOS_FUNCTION void Proposal::Kernel::operator()(std::size_t i) const {
-  const std::uint64_t row = first_index + i;
-  rng::Stream stream(seed, rng::Purpose::proposal, row);
-  std::uint64_t grid_index = row % grid_size;  // last grid parameter varies fastest
-  for (int p = n_parameters - 1; p >= 0; --p) {
-    const ParameterProposal& q = parameters[p];
-    if (q.kind != Kind::grid) continue;
-    theta(i, p) = grid_value(q, grid_index % static_cast<std::uint64_t>(q.points));
-    grid_index /= static_cast<std::uint64_t>(q.points);
+KOKKOS_FUNCTION void Proposal::Kernel::operator()(std::size_t chunk) const {
+  constexpr std::size_t chunk_rows = rows_per_chunk<ExecutionSpace>;
+  const std::size_t begin = chunk * chunk_rows;
+  const std::size_t count = begin + chunk_rows < theta.extent(0) ? chunk_rows : theta.extent(0) - begin;
+  // All the rows' uniforms first, two per Philox block, for full chunks (rows past the end are not stored).
+  double u[max_parameters][chunk_rows];
+  for (int block = 0; 2 * block < n_uniforms; ++block) {
+    NSBI_SIMD_LOOP
+    for (std::size_t j = 0; j < chunk_rows; ++j) {
+      const rng::UniformPair pair = proposal_uniforms(seed, first_index + begin + j, block);
+      u[2 * block][j] = pair.first;
+      u[2 * block + 1][j] = pair.second;
+    }
   }
-  // Random draws in parameter order; fixed and grid parameters consume nothing from the stream.
   for (int p = 0; p < n_parameters; ++p) {
     const ParameterProposal& q = parameters[p];
+    const double* up = u[uniform_slot[p] < 0 ? 0 : uniform_slot[p]];
     switch (q.kind) {
-      case Kind::uniform: theta(i, p) = stream.uniform(q.min, q.max); break;
-      case Kind::fixed: theta(i, p) = q.value; break;
-      case Kind::choice: {
-        int k = static_cast<int>(stream.uniform() * q.n_values);
-        theta(i, p) = q.values[k < q.n_values ? k : q.n_values - 1];
+      case Kind::uniform:
+        NSBI_SIMD_LOOP
+        for (std::size_t j = 0; j < count; ++j) theta(begin + j, p) = q.min + (q.max - q.min) * up[j];
         break;
-      }
-      case Kind::grid: break;
+      case Kind::fixed:
+        for (std::size_t j = 0; j < count; ++j) theta(begin + j, p) = q.value;
+        break;
+      case Kind::choice:
+        NSBI_SIMD_LOOP
+        for (std::size_t j = 0; j < count; ++j) {
+          const int k = static_cast<int>(up[j] * q.n_values);
+          theta(begin + j, p) = q.values[k < q.n_values ? k : q.n_values - 1];
+        }
+        break;
+      case Kind::grid:
+        for (std::size_t j = 0; j < count; ++j) {
+          const std::uint64_t row = first_index + begin + j;
+          theta(begin + j, p) =
+              grid_value(q, row % grid_size / grid_stride[p] % static_cast<std::uint64_t>(q.points));
+        }
+        break;
     }
   }
 }
@@ -215,10 +240,21 @@ YAML::Node Proposal::to_yaml() const {
 void Proposal::sample(const ExecutionSpace& space, const Matrix& theta, std::uint64_t first_index,
                       std::uint64_t seed) const {
   NSBI_ASSERT(theta.extent(1) == parameters_.size(), "theta has the wrong number of columns");
-  Kernel kernel{{}, static_cast<int>(parameters_.size()), grid_size_, theta, first_index, seed};
-  for (std::size_t p = 0; p < parameters_.size(); ++p) kernel.parameters[p] = parameters_[p];
-  Kokkos::parallel_for("nsbi::sims::Proposal::sample", Kokkos::RangePolicy<ExecutionSpace>(space, 0, theta.extent(0)),
-                       kernel);
+  Kernel kernel{{}, {}, {}, static_cast<int>(parameters_.size()), 0, grid_size_, theta, first_index, seed};
+  // Grid parameters: the last varies fastest (row % grid_size is a mixed-radix number, last digit first).
+  std::uint64_t stride = 1;
+  for (int p = static_cast<int>(parameters_.size()) - 1; p >= 0; --p) {
+    kernel.parameters[p] = parameters_[p];
+    kernel.grid_stride[p] = stride;
+    if (parameters_[p].kind == Kind::grid) stride *= static_cast<std::uint64_t>(parameters_[p].points);
+  }
+  for (std::size_t p = 0; p < parameters_.size(); ++p) {
+    const bool draws = parameters_[p].kind == Kind::uniform || parameters_[p].kind == Kind::choice;
+    kernel.uniform_slot[p] = draws ? kernel.n_uniforms++ : -1;
+  }
+  Kokkos::parallel_for(
+      "nsbi::sims::Proposal::sample",
+      Kokkos::RangePolicy<ExecutionSpace>(space, 0, n_chunks<ExecutionSpace>(theta.extent(0))), kernel);
 }
 
 }  // namespace nsbi::sims

@@ -104,6 +104,20 @@ TEST(Stream, WordsAreThePhiloxBlocksOfTheDocumentedCounter) {
   EXPECT_EQ(stream.next_u64(), block3[0] | (static_cast<std::uint64_t>(block3[1]) << 32));
 }
 
+TEST(StreamBlocks, BlockKIsTheStreamsWordsFrom4K) {
+  const rng::StreamBlocks blocks(0x0123456789abcdefull, rng::Purpose::toy, 0xfedcba9876543210ull);
+  rng::Stream words(0x0123456789abcdefull, rng::Purpose::toy, 0xfedcba9876543210ull);
+  rng::Stream uniforms = words;
+  for (std::uint32_t block = 0; block < 5; ++block) {
+    const auto w = blocks.words(block);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(w[i], words.next_u32()) << "block " << block << " word " << i;
+    // The block's two uniforms are what two uniform() calls return from the start of the block.
+    const rng::UniformPair pair = blocks.uniforms(block);
+    EXPECT_EQ(pair.first, uniforms.uniform()) << "block " << block;
+    EXPECT_EQ(pair.second, uniforms.uniform()) << "block " << block;
+  }
+}
+
 TEST(Stream, SameArgumentsGiveTheSameSequenceAndCopiesContinueIt) {
   rng::Stream a(42, rng::Purpose::simulate, 7);
   rng::Stream b(42, rng::Purpose::simulate, 7);
@@ -249,6 +263,73 @@ TEST(Exponential, MomentsAndKolmogorovSmirnov) {
   EXPECT_GT(ks.pvalue, min_pvalue) << "D = " << ks.statistic;
 }
 
+TEST(Normal, StreamNormalsAreNormalPairsOfItsUniforms) {
+  // Kernels draw normal_pair from fixed blocks; Stream::normal must give the same pairs (its statistics
+  // are tested above).
+  rng::Stream stream(24, rng::Purpose::simulate, 3);
+  const rng::StreamBlocks blocks(24, rng::Purpose::simulate, 3);
+  for (std::uint32_t block = 0; block < 100; ++block) {
+    const rng::NormalPair pair = rng::normal_pair(blocks.uniforms(block));
+    ASSERT_EQ(rng::normal(stream), pair.first) << "block " << block;
+    ASSERT_EQ(rng::normal(stream), pair.second) << "block " << block;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Gamma(2) from two uniforms
+
+TEST(Gamma2, MomentsAndKolmogorovSmirnov) {
+  const double scale = 1.7;
+  const auto x = draw_samples(1000000, 42, [&](rng::Stream& s) {
+    const double u1 = s.uniform();
+    return rng::gamma2(u1, s.uniform(), scale);
+  });
+  for (double v : x) ASSERT_GT(v, 0.0);
+  // Gamma(2, theta): variance 2 theta^2, fourth central moment 3 k (k + 2) theta^4 = 24 theta^4.
+  expect_moments(x, 2.0 * scale, 2.0 * scale * scale, 24.0 * std::pow(scale, 4));
+  const auto ks = ks_statistic_pvalue(x, [&](double v) { return nsbi::test::gamma_p(2.0, v / scale); });
+  EXPECT_GT(ks.pvalue, min_pvalue) << "D = " << ks.statistic;
+  // The extremes of the uniforms stay finite and positive.
+  EXPECT_NEAR(rng::gamma2(0x1p-54, 0x1p-54, 1.0), 108.0 * std::log(2.0), 1e-13);
+  EXPECT_GT(rng::gamma2(1.0 - 0x1p-53, 1.0 - 0x1p-53, 1.0), 0.0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rejection in kernels: a fixed number of candidates, finished by the unlimited form
+
+// Accepts the candidate from u when u.first < 0.3, with value u.second.
+struct ThirtyPercent {
+  bool candidate(const rng::UniformPair& u, double& value) const {
+    value = u.second;
+    return u.first < 0.3;
+  }
+};
+
+TEST(FirstAccepted, BoundedFormAgreesWithTheUnlimitedOneOrRunsOut) {
+  const std::size_t n = 100000;
+  std::size_t ran_out = 0;
+  for (std::uint64_t index = 0; index < n; ++index) {
+    const rng::StreamBlocks draws(43, rng::Purpose::simulate, index);
+    double unlimited = -1.0;
+    ASSERT_TRUE(rng::first_accepted<rng::unlimited_candidates>(draws, 2, ThirtyPercent{}, unlimited));
+    // The unlimited form takes the first accepted block from block 2 on.
+    std::uint32_t block = 2;
+    while (draws.uniforms(block).first >= 0.3) ++block;
+    ASSERT_EQ(unlimited, draws.uniforms(block).second);
+    double bounded = -1.0;
+    if (rng::first_accepted<3>(draws, 2, ThirtyPercent{}, bounded)) {
+      ASSERT_EQ(bounded, unlimited);
+    } else {
+      ASSERT_EQ(bounded, -1.0) << "value changed although no candidate was accepted";
+      ASSERT_GE(block, 5u);
+      ++ran_out;
+    }
+  }
+  // All three rejected with probability 0.7^3; binomial standard error.
+  const double p = 0.343;
+  EXPECT_NEAR(static_cast<double>(ran_out) / n, p, 5.0 * std::sqrt(p * (1 - p) / n));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Gamma: shape < 1 (boosted), = 1, and the Marsaglia–Tsang range
 
@@ -366,6 +447,19 @@ TEST(WrapAngle, IntoHalfOpenIntervalPreservingTheAngle) {
     // Reduction by the double 2 pi differs from the true one by < 1e4 / (2 pi) * 2.5e-16 ~ 4e-13.
     ASSERT_NEAR(std::cos(wrapped), std::cos(phi), 1e-12) << phi;
     ASSERT_NEAR(std::sin(wrapped), std::sin(phi), 1e-12) << phi;
+  }
+}
+
+TEST(WrapAngleSum, EqualsWrapAngleOnItsDomain) {
+  const double three_pi = 3.0 * pi;
+  for (double phi : {-three_pi, -2.0 * pi, -pi, std::nextafter(-pi, -4.0), 0.0, std::nextafter(pi, 0.0), pi,
+                     2.0 * pi, std::nextafter(three_pi, 0.0)})
+    EXPECT_EQ(rng::wrap_angle_sum(phi), rng::wrap_angle(phi)) << phi;
+  rng::Stream stream(64, rng::Purpose::simulate, 0);
+  for (int i = 0; i < 100000; ++i) {
+    const double phi = stream.uniform(-three_pi, three_pi);
+    if (phi >= three_pi) continue;  // rounding may return the upper end
+    ASSERT_EQ(rng::wrap_angle_sum(phi), rng::wrap_angle(phi)) << phi;
   }
 }
 

@@ -10,6 +10,9 @@
 #include <Kokkos_Macros.hpp>
 #include <Kokkos_MathematicalFunctions.hpp>
 #include <cstdint>
+#include <utility>
+
+#include "nsbi/core/kernel_math.hpp"
 
 namespace nsbi::rng {
 
@@ -18,13 +21,13 @@ namespace detail {
 constexpr double pi = 3.141592653589793;
 constexpr double two_pi = 6.283185307179586;
 
-// Every transcendental call goes through these wrappers, so a device port changes one place only.
-KOKKOS_INLINE_FUNCTION double sqrt(double x) { return Kokkos::Experimental::sqrt(x); }
-KOKKOS_INLINE_FUNCTION double log(double x) { return Kokkos::Experimental::log(x); }
+// Every transcendental call goes through these wrappers, so a device port changes one place only. log,
+// sin/cos and acos, which the simulators' kernels use, are nsbi's own (kernel_math.hpp: the same bits in
+// SIMD lanes, scalar code and on a GPU); sqrt is correctly rounded everywhere.
+KOKKOS_FORCEINLINE_FUNCTION double sqrt(double x) { return kernel_math::sqrt(x); }
+KOKKOS_FORCEINLINE_FUNCTION double log(double x) { return kernel_math::log(x); }
 KOKKOS_INLINE_FUNCTION double exp(double x) { return Kokkos::Experimental::exp(x); }
-KOKKOS_INLINE_FUNCTION double sin(double x) { return Kokkos::Experimental::sin(x); }
-KOKKOS_INLINE_FUNCTION double cos(double x) { return Kokkos::Experimental::cos(x); }
-KOKKOS_INLINE_FUNCTION double acos(double x) { return Kokkos::Experimental::acos(x); }
+KOKKOS_FORCEINLINE_FUNCTION double acos(double x) { return kernel_math::acos(x); }
 KOKKOS_INLINE_FUNCTION double fabs(double x) { return Kokkos::Experimental::fabs(x); }
 KOKKOS_INLINE_FUNCTION double floor(double x) { return Kokkos::Experimental::floor(x); }
 KOKKOS_INLINE_FUNCTION double fmod(double x, double y) { return Kokkos::Experimental::fmod(x, y); }
@@ -36,40 +39,54 @@ constexpr uint32_t philox_m1 = 0xCD9E8D57u;
 constexpr uint32_t philox_w0 = 0x9E3779B9u;
 constexpr uint32_t philox_w1 = 0xBB67AE85u;
 
-KOKKOS_INLINE_FUNCTION Kokkos::Array<uint32_t, 4> philox_round(const Kokkos::Array<uint32_t, 4>& ctr,
-                                                               const Kokkos::Array<uint32_t, 2>& key) {
+// A block as four scalars: the rounds then need nothing inlined (Kokkos::Array's operator[] is only
+// `inline`, which GCC stops honouring in large kernels, and a call there stops vectorisation). Each 32-bit
+// word is held in 64 bits, so that SIMD code keeps one word per 64-bit lane next to the 64-bit products
+// instead of packing and unpacking 32-bit lanes every round (3x faster with AVX-512).
+struct PhiloxWords {
+  uint64_t w0, w1, w2, w3;  // each < 2^32
+};
+
+KOKKOS_FORCEINLINE_FUNCTION PhiloxWords philox_round(const PhiloxWords& ctr, uint64_t key0, uint64_t key1) {
   // One 32x32->64 multiply gives both the high and the low half.
-  const uint64_t product0 = static_cast<uint64_t>(philox_m0) * ctr[0];
-  const uint64_t product1 = static_cast<uint64_t>(philox_m1) * ctr[2];
-  return {{static_cast<uint32_t>(product1 >> 32) ^ ctr[1] ^ key[0], static_cast<uint32_t>(product1),
-           static_cast<uint32_t>(product0 >> 32) ^ ctr[3] ^ key[1], static_cast<uint32_t>(product0)}};
+  const uint64_t product0 = philox_m0 * ctr.w0;
+  const uint64_t product1 = philox_m1 * ctr.w2;
+  constexpr uint64_t low_half = 0xffffffffu;
+  return {(product1 >> 32) ^ ctr.w1 ^ key0, product1 & low_half, (product0 >> 32) ^ ctr.w3 ^ key1,
+          product0 & low_half};
 }
 
 // The key schedule adds the Weyl constants before every round but the first.
-KOKKOS_INLINE_FUNCTION Kokkos::Array<uint32_t, 4> philox_bumped_round(const Kokkos::Array<uint32_t, 4>& ctr,
-                                                                      Kokkos::Array<uint32_t, 2>& key) {
-  key[0] += philox_w0;
-  key[1] += philox_w1;
-  return philox_round(ctr, key);
+KOKKOS_FORCEINLINE_FUNCTION PhiloxWords philox_bumped_round(const PhiloxWords& ctr, uint32_t& key0,
+                                                            uint32_t& key1) {
+  key0 += philox_w0;  // modulo 2^32
+  key1 += philox_w1;
+  return philox_round(ctr, key0, key1);
+}
+
+KOKKOS_FORCEINLINE_FUNCTION PhiloxWords philox4x32_10(PhiloxWords ctr, uint32_t key0, uint32_t key1) {
+  // The rounds are written out: compilers do not reliably unroll the loop, and unrolled is ~30% faster.
+  ctr = philox_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  ctr = philox_bumped_round(ctr, key0, key1);
+  return ctr;
 }
 
 }  // namespace detail
 
 /// Philox-4x32-10: encrypts the 128-bit counter `ctr` under the 64-bit key `key` with 10 rounds.
-KOKKOS_INLINE_FUNCTION Kokkos::Array<uint32_t, 4> philox4x32_10(Kokkos::Array<uint32_t, 4> ctr,
-                                                                Kokkos::Array<uint32_t, 2> key) {
-  // The rounds are written out: compilers do not reliably unroll the loop, and unrolled is ~30% faster.
-  ctr = detail::philox_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  ctr = detail::philox_bumped_round(ctr, key);
-  return ctr;
+KOKKOS_INLINE_FUNCTION Kokkos::Array<uint32_t, 4> philox4x32_10(const Kokkos::Array<uint32_t, 4>& ctr,
+                                                                const Kokkos::Array<uint32_t, 2>& key) {
+  const detail::PhiloxWords out = detail::philox4x32_10({ctr[0], ctr[1], ctr[2], ctr[3]}, key[0], key[1]);
+  return {{static_cast<uint32_t>(out.w0), static_cast<uint32_t>(out.w1), static_cast<uint32_t>(out.w2),
+           static_cast<uint32_t>(out.w3)}};
 }
 
 /// Purposes separate independent uses of the same seed. Later issues append values, never renumber:
@@ -86,25 +103,83 @@ enum class Purpose : uint32_t {
 
 /// Maps 64 random bits to the open interval (0,1) with 53-bit resolution: the top 53 bits k give k * 2^-53,
 /// and k = 0 gives 2^-54 instead of 0 (every value is exact, so 1 can never be reached by rounding).
-KOKKOS_INLINE_FUNCTION double uniform_from_bits(uint64_t bits) {
+KOKKOS_FORCEINLINE_FUNCTION double uniform_from_bits(uint64_t bits) {
+  // (2k or 1) * 2^-54 with integer steps only: a floating-point condition would stop GCC vectorising.
   const uint64_t k = bits >> 11;
-  return k == 0 ? 0x1p-54 : static_cast<double>(k) * 0x1p-53;
+  const uint64_t twice_k_or_one = (k << 1) | static_cast<uint64_t>(k == 0);  // < 2^54, exact as a double
+  return static_cast<double>(static_cast<int64_t>(twice_k_or_one)) * 0x1p-54;
 }
 
-/// The random stream of one sample. Philox key = seed (low word first); counter = (index low 32 bits,
-/// index high 32 bits, purpose, draw block). Each Philox call yields 4 words, consumed in order; a stream
-/// holds 2^32 blocks (2^34 words) before the block counter wraps. Copies continue identically.
+/// Two uniforms on (0,1): what two consecutive Stream::uniform() calls return when they start a block.
+struct UniformPair {
+  double first;
+  double second;
+};
+
+/// Random access to the Philox blocks of one stream: Philox key = seed (low word first), counter = (index
+/// low 32 bits, index high 32 bits, purpose, block). Block k holds words 4k .. 4k + 3 of Stream(seed,
+/// purpose, index). Vectorised kernels compute the blocks they need by number, with no buffer and no branch,
+/// and document which block each draw of a row comes from.
+class StreamBlocks {
+ public:
+  KOKKOS_FORCEINLINE_FUNCTION StreamBlocks(uint64_t seed, Purpose purpose, uint64_t index)
+      : key0_(static_cast<uint32_t>(seed)),
+        key1_(static_cast<uint32_t>(seed >> 32)),
+        index_low_(static_cast<uint32_t>(index)),
+        index_high_(static_cast<uint32_t>(index >> 32)),
+        purpose_(static_cast<uint32_t>(purpose)) {}
+
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<uint32_t, 4> words(uint32_t block) const {
+    const detail::PhiloxWords w = block_words(block);
+    return {{static_cast<uint32_t>(w.w0), static_cast<uint32_t>(w.w1), static_cast<uint32_t>(w.w2),
+             static_cast<uint32_t>(w.w3)}};
+  }
+
+  /// The block's two uniforms: words 0-1 (the first word in the low half) and words 2-3.
+  KOKKOS_FORCEINLINE_FUNCTION UniformPair uniforms(uint32_t block) const {
+    const detail::PhiloxWords w = block_words(block);
+    return {uniform_from_bits(w.w0 | (w.w1 << 32)), uniform_from_bits(w.w2 | (w.w3 << 32))};
+  }
+
+ private:
+  KOKKOS_FORCEINLINE_FUNCTION detail::PhiloxWords block_words(uint32_t block) const {
+    return detail::philox4x32_10({index_low_, index_high_, purpose_, block}, key0_, key1_);
+  }
+
+  uint32_t key0_;
+  uint32_t key1_;
+  uint32_t index_low_;
+  uint32_t index_high_;
+  uint32_t purpose_;
+};
+
+/// Two independent standard normals by Box–Muller: sqrt(-2 log u_radius) (cos, sin)(2 pi u_angle).
+struct NormalPair {
+  double first;
+  double second;
+};
+
+KOKKOS_FORCEINLINE_FUNCTION NormalPair normal_pair(double u_radius, double u_angle) {
+  const double radius = detail::sqrt(-2.0 * detail::log(u_radius));
+  const kernel_math::SinCos angle = kernel_math::sin_cos_turns(u_angle);
+  return {radius * angle.cos, radius * angle.sin};
+}
+
+KOKKOS_FORCEINLINE_FUNCTION NormalPair normal_pair(const UniformPair& u) {
+  return normal_pair(u.first, u.second);
+}
+
+/// The random stream of one sample, read word by word: the words of StreamBlocks(seed, purpose, index) in
+/// order; a stream holds 2^32 blocks (2^34 words) before the block counter wraps. Copies continue
+/// identically.
 class Stream {
  public:
   KOKKOS_INLINE_FUNCTION Stream(uint64_t seed, Purpose purpose, uint64_t index)
-      : key_{{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}},
-        counter_{{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
-                  static_cast<uint32_t>(purpose), 0u}} {}
+      : blocks_(seed, purpose, index) {}
 
   KOKKOS_INLINE_FUNCTION uint32_t next_u32() {
     if (position_ == 4) {
-      buffer_ = philox4x32_10(counter_, key_);
-      ++counter_[3];
+      buffer_ = blocks_.words(next_block_++);
       position_ = 0;
     }
     return buffer_[position_++];
@@ -122,23 +197,24 @@ class Stream {
   /// lo + (hi - lo) * uniform(): rounding may return lo or hi exactly.
   KOKKOS_INLINE_FUNCTION double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 
-  /// Standard normal by Box–Muller. Each pair costs one log, one sqrt and one sin/cos of the same angle;
-  /// the second value of the pair is kept here and returned by the next call. normal(stream) is the same.
+  /// Standard normal: normal_pair of the next two uniforms, whose second value is kept here and returned by
+  /// the next call. normal(stream) is the same.
   KOKKOS_INLINE_FUNCTION double normal() {
     if (has_spare_normal_) {
       has_spare_normal_ = false;
       return spare_normal_;
     }
-    const double radius = detail::sqrt(-2.0 * detail::log(uniform()));
-    const double angle = detail::two_pi * uniform();
-    spare_normal_ = radius * detail::sin(angle);
+    const double u_radius = uniform();
+    const double u_angle = uniform();
+    const NormalPair pair = normal_pair(u_radius, u_angle);
+    spare_normal_ = pair.second;
     has_spare_normal_ = true;
-    return radius * detail::cos(angle);
+    return pair.first;
   }
 
  private:
-  Kokkos::Array<uint32_t, 2> key_;
-  Kokkos::Array<uint32_t, 4> counter_;
+  StreamBlocks blocks_;
+  uint32_t next_block_ = 0;
   Kokkos::Array<uint32_t, 4> buffer_{};
   uint32_t position_ = 4;  // 4: buffer exhausted, the next word needs a new Philox block
   bool has_spare_normal_ = false;
@@ -153,6 +229,12 @@ KOKKOS_INLINE_FUNCTION double wrap_angle(double phi) {
   if (reduced >= detail::pi) return reduced - detail::two_pi;
   if (reduced < -detail::pi) return reduced + detail::two_pi;
   return reduced;
+}
+
+/// wrap_angle for phi in [-3 pi, 3 pi), such as the sum of two wrapped angles: the same result, without
+/// branches or fmod (one exact shift by 2 pi), so that it vectorises.
+KOKKOS_FORCEINLINE_FUNCTION double wrap_angle_sum(double phi) {
+  return phi >= detail::pi ? phi - detail::two_pi : (phi < -detail::pi ? phi + detail::two_pi : phi);
 }
 
 /// Standard normal (Box–Muller, see Stream::normal).
@@ -192,6 +274,16 @@ KOKKOS_INLINE_FUNCTION double gamma(Stream& stream, double shape, double scale) 
   }
   if (boosted) draw *= detail::exp(detail::log(stream.uniform()) / shape);
   return draw * scale;
+}
+
+/// Gamma(2, scale) from two uniforms: the sum of two exponentials, -scale log(u1 u2). Exact and branch-free,
+/// unlike the rejection in gamma(); u1 u2 >= 2^-108 cannot underflow.
+KOKKOS_FORCEINLINE_FUNCTION double gamma2(double u1, double u2, double scale) {
+  return -scale * detail::log(u1 * u2);
+}
+
+KOKKOS_FORCEINLINE_FUNCTION double gamma2(const UniformPair& u, double scale) {
+  return gamma2(u.first, u.second, scale);
 }
 
 namespace detail {
@@ -239,29 +331,107 @@ KOKKOS_INLINE_FUNCTION uint64_t poisson(Stream& stream, double mean) {
   return mean < 10.0 ? detail::poisson_inversion(stream, mean) : detail::poisson_ptrs(stream, mean);
 }
 
+/// Rejection samplers in kernels take candidate k from block first_block + k of the row's stream, so that
+/// candidate k is a pure function of k, and come in two forms with the same result. A vectorised pass
+/// evaluates exactly max_candidates of them without branches (every SIMD lane does the same work) and may
+/// run out; a scalar pass with unlimited_candidates stops at the first accepted one and finishes the rows
+/// that ran out.
+constexpr int unlimited_candidates = 0;
+
+namespace detail {
+
+template <class Sampler>
+KOKKOS_FORCEINLINE_FUNCTION void try_candidate(const StreamBlocks& draws, uint32_t block,
+                                               const Sampler& sampler, bool& found, double& value) {
+  double v = 0.0;
+  const bool accepted = sampler.candidate(draws.uniforms(block), v);
+  // Bitwise, not short-circuit: && and || would make the candidate's comparisons conditional, and GCC does
+  // not if-convert floating-point comparisons (they may trap), which stops vectorisation.
+  value = accepted & !found ? v : value;
+  found = found | accepted;
+}
+
+// The bounded form, unrolled by a fold expression: GCC vectorises a loop body only without inner loops.
+template <class Sampler, uint32_t... k>
+KOKKOS_FORCEINLINE_FUNCTION bool first_accepted_of(const StreamBlocks& draws, uint32_t first_block,
+                                                   const Sampler& sampler, double& value,
+                                                   std::integer_sequence<uint32_t, k...>) {
+  bool found = false;
+  (try_candidate(draws, first_block + k, sampler, found, value), ...);
+  return found;
+}
+
+}  // namespace detail
+
+/// Sets `value` to the first accepted candidate of `sampler`, whose `bool candidate(const UniformPair& u,
+/// double& v) const` says whether the candidate made from u is accepted and sets v. Returns false (value
+/// unchanged) if none of max_candidates was.
+template <int max_candidates, class Sampler>
+KOKKOS_FORCEINLINE_FUNCTION bool first_accepted(const StreamBlocks& draws, uint32_t first_block,
+                                                const Sampler& sampler, double& value) {
+  static_assert(max_candidates >= 0, "max_candidates is a count, or unlimited_candidates");
+  if constexpr (max_candidates == unlimited_candidates) {
+    for (uint32_t block = first_block;; ++block)
+      if (sampler.candidate(draws.uniforms(block), value)) return true;
+  } else {
+    return detail::first_accepted_of(draws, first_block, sampler, value,
+                                     std::make_integer_sequence<uint32_t, max_candidates>());
+  }
+}
+
+/// Best & Fisher (1979) rejection for the von Mises distribution, density exp(kappa cos(x - mu)) /
+/// (2 pi I0(kappa)), as pure steps: a candidate from two uniforms (accepted with probability 1 at small
+/// kappa, 0.74 at 2.5, 0.66 at large kappa), then the angle from the accepted candidate and one more uniform
+/// for the side of mu.
+class VonMisesBestFisher {
+ public:
+  /// 1e-8 <= kappa <= 1e6 (von_mises() below handles the rest).
+  KOKKOS_INLINE_FUNCTION explicit VonMisesBestFisher(double kappa) : kappa_(kappa) {
+    const double tau = 1.0 + detail::sqrt(1.0 + 4.0 * kappa * kappa);
+    // Best–Fisher's rho = (tau - sqrt(2 tau)) / (2 kappa), rewritten without cancellation at small kappa.
+    const double rho = 2.0 * kappa / (tau + detail::sqrt(2.0 * tau));
+    r_ = (1.0 + rho * rho) / (2.0 * rho);
+  }
+
+  /// Whether the candidate from u = (u_angle, u_accept) is accepted; its cos(x - mu) goes to cos_theta.
+  KOKKOS_FORCEINLINE_FUNCTION bool candidate(const UniformPair& u, double& cos_theta) const {
+    const double u_accept = u.second;
+    const double z = kernel_math::sin_cos_turns(0.5 * u.first).cos;  // cos(pi u_angle)
+    const double f = (1.0 + r_ * z) / (r_ + z);                      // r > 1 >= |z|: no division by zero
+    // |f| <= 1 exactly, but rounding may push it past 1, where acos would give NaN.
+    cos_theta = f > 1.0 ? 1.0 : (f < -1.0 ? -1.0 : f);
+    const double c = kappa_ * (r_ - cos_theta);  // > 0
+    // The squeeze, then the exact test; both evaluated (|, not ||), which keeps the code branch-free.
+    const bool squeezed = c * (2.0 - c) > u_accept;
+    return squeezed | (detail::log(c / u_accept) + 1.0 - c >= 0.0);
+  }
+
+  /// mu - acos(cos_theta) if u_side < 1/2, else mu + acos(cos_theta); not wrapped.
+  KOKKOS_FORCEINLINE_FUNCTION static double angle(double mu, double cos_theta, double u_side) {
+    const double theta = detail::acos(cos_theta);
+    return u_side < 0.5 ? mu - theta : mu + theta;
+  }
+
+ private:
+  double kappa_;
+  double r_;
+};
+
 /// Von Mises on the circle, density exp(kappa cos(x - mu)) / (2 pi I0(kappa)), wrapped to [-pi, pi).
-/// Best & Fisher (1979) rejection. kappa < 1e-8 draws uniformly (the density differs from uniform by a
-/// factor within exp(+-1e-8)); kappa > 1e6 draws the wrapped normal N(mu, 1/kappa), whose distribution
-/// differs by O(1/kappa) and where Best–Fisher's acos(f) near 1 would lose precision.
+/// VonMisesBestFisher: candidates (two uniforms each) until one is accepted, then one uniform for the side.
+/// kappa < 1e-8 draws uniformly (the density differs from uniform by a factor within exp(+-1e-8)); kappa >
+/// 1e6 draws the wrapped normal N(mu, 1/kappa), whose distribution differs by O(1/kappa) and where
+/// Best–Fisher's acos(f) near 1 would lose precision.
 KOKKOS_INLINE_FUNCTION double von_mises(Stream& stream, double mu, double kappa) {
   if (kappa < 1e-8) return wrap_angle(mu + detail::pi * (2.0 * stream.uniform() - 1.0));
   if (kappa > 1e6) return wrap_angle(mu + stream.normal() / detail::sqrt(kappa));
-  const double tau = 1.0 + detail::sqrt(1.0 + 4.0 * kappa * kappa);
-  // Best–Fisher's rho = (tau - sqrt(2 tau)) / (2 kappa), rewritten without cancellation at small kappa.
-  const double rho = 2.0 * kappa / (tau + detail::sqrt(2.0 * tau));
-  const double r = (1.0 + rho * rho) / (2.0 * rho);
-  double f = 0.0;
+  const VonMisesBestFisher sampler(kappa);
+  double cos_theta = 0.0;
   for (;;) {
-    const double z = detail::cos(detail::pi * stream.uniform());
-    f = (1.0 + r * z) / (r + z);
-    // |f| <= 1 exactly, but rounding may push it past 1, where acos would give NaN.
-    f = f > 1.0 ? 1.0 : (f < -1.0 ? -1.0 : f);
-    const double c = kappa * (r - f);
-    const double u = stream.uniform();
-    if (c * (2.0 - c) > u || detail::log(c / u) + 1.0 - c >= 0.0) break;
+    const double u_angle = stream.uniform();
+    if (sampler.candidate({u_angle, stream.uniform()}, cos_theta)) break;
   }
-  const double theta = detail::acos(f);
-  return wrap_angle(stream.uniform() < 0.5 ? mu - theta : mu + theta);
+  return wrap_angle(VonMisesBestFisher::angle(mu, cos_theta, stream.uniform()));
 }
 
 /// A direction uniform on the unit sphere S^2: cos(polar angle) uniform on (-1,1) (Archimedes), azimuth
@@ -269,9 +439,9 @@ KOKKOS_INLINE_FUNCTION double von_mises(Stream& stream, double mu, double kappa)
 KOKKOS_INLINE_FUNCTION void sphere_direction(Stream& stream, double out[3]) {
   const double cos_theta = 2.0 * stream.uniform() - 1.0;
   const double sin_theta = detail::sqrt((1.0 - cos_theta) * (1.0 + cos_theta));
-  const double phi = detail::two_pi * stream.uniform();
-  out[0] = sin_theta * detail::cos(phi);
-  out[1] = sin_theta * detail::sin(phi);
+  const kernel_math::SinCos azimuth = kernel_math::sin_cos_turns(stream.uniform());
+  out[0] = sin_theta * azimuth.cos;
+  out[1] = sin_theta * azimuth.sin;
   out[2] = cos_theta;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // gaussian2d (specs/simulators.md §1): x ~ N((0, mu2), [[1, rho12], [rho12, 1]]), exact likelihood known.
 
+#include "nsbi/core/kernel_math.hpp"
 #include "nsbi/core/rng.hpp"
 #include "nsbi/sims/simulator.hpp"
 
@@ -15,19 +16,25 @@ struct Gaussian2d {
     SimulatorInfo info;
     info.name = "gaussian2d";
     info.doc = "2D Gaussian with unknown mean mu2 and correlation rho12 (the lecture's estimation problem)";
-    info.parameters = {{"mu2", -1.0, 1.0, {}, "mean of x2"}, {"rho12", -0.99, 0.99, {}, "correlation of x1, x2"}};
+    info.parameters = {{"mu2", -1.0, 1.0, {}, "mean of x2"},
+                       {"rho12", -0.99, 0.99, {}, "correlation of x1, x2"}};
     info.observables = {"x1", "x2"};
     info.has_exact_likelihood = true;
     return info;
   }
 
-  KOKKOS_INLINE_FUNCTION void sample(rng::Stream& stream, const double* theta, double* x) const {
+  static constexpr int vector_candidates = 0;  // no rejection step
+
+  /// Block 0 of the row's stream: one Box–Muller pair (z1, z2).
+  template <int max_candidates>
+  KOKKOS_FORCEINLINE_FUNCTION bool sample(const rng::StreamBlocks& draws, const double* theta,
+                                          double* x) const {
     const double mu2 = theta[0];
     const double rho = theta[1];
-    const double z1 = rng::normal(stream);
-    const double z2 = rng::normal(stream);
-    x[0] = z1;
-    x[1] = mu2 + rho * z1 + Kokkos::Experimental::sqrt(1.0 - rho * rho) * z2;
+    const rng::NormalPair z = rng::normal_pair(draws.uniforms(0));
+    x[0] = z.first;
+    x[1] = mu2 + rho * z.first + kernel_math::sqrt(1.0 - rho * rho) * z.second;
+    return true;
   }
 
   KOKKOS_INLINE_FUNCTION double log_likelihood(const double* theta, const double* x) const {

@@ -2,34 +2,69 @@
 // Turns a per-sample model (a small struct with KOKKOS_INLINE_FUNCTION members) into a Simulator whose
 // work is one Kokkos kernel per block. A model provides:
 //   static constexpr int n_parameters, n_observables;
-//   KOKKOS_INLINE_FUNCTION void sample(rng::Stream&, const double* theta, double* x) const;
+//   static constexpr int vector_candidates;  // candidates per rejection step in the vectorised pass
+//   template <int max_candidates>
+//   KOKKOS_FORCEINLINE_FUNCTION bool sample(const rng::StreamBlocks&, const double* theta, double* x) const;
 //   KOKKOS_INLINE_FUNCTION double log_likelihood(const double* theta, const double* x) const;  // if exact
-// and a static `SimulatorInfo info()`.
+// and a static `SimulatorInfo info()`. sample() draws from fixed blocks of the row's stream, without branches
+// on data, so that rows vectorise; its rejection steps use rng::first_accepted<max_candidates>, and it
+// returns false when one ran out of candidates (see rng::unlimited_candidates).
 
 #include <string>
 #include <utility>
 
 #include "nsbi/core/error.hpp"
+#include "nsbi/core/kernel_math.hpp"
 #include "nsbi/core/rng.hpp"
 #include "nsbi/sims/simulator.hpp"
 
 namespace nsbi::sims {
 
+/// Rows per work item of the row kernels: a SIMD-friendly chunk on the host, one row per thread on a GPU.
+template <class Space>
+constexpr std::size_t rows_per_chunk =
+    Kokkos::SpaceAccessibility<Space, Kokkos::HostSpace>::accessible ? 16 : 1;
+
+/// Work item `chunk` of a row kernel covers rows [chunk * rows_per_chunk, ...) up to n_rows.
+template <class Space>
+std::size_t n_chunks(std::size_t n_rows) {
+  return (n_rows + rows_per_chunk<Space> - 1) / rows_per_chunk<Space>;
+}
+
 template <class Model>
 struct SampleKernel {
+  static constexpr std::size_t chunk_rows = rows_per_chunk<ExecutionSpace>;
   Model model;
   ConstMatrix theta;
   Matrix x;
   std::uint64_t first_index;
   std::uint64_t seed;
 
-  KOKKOS_INLINE_FUNCTION void operator()(const std::size_t i) const {
-    rng::Stream stream(seed, rng::Purpose::simulate, first_index + i);
+  KOKKOS_INLINE_FUNCTION void operator()(const std::size_t chunk) const {
+    const std::size_t begin = chunk * chunk_rows;
+    const std::size_t count = theta.extent(0) - begin < chunk_rows ? theta.extent(0) - begin : chunk_rows;
+    std::uint32_t complete[chunk_rows];  // not bool: GCC sizes SIMD lanes by the narrowest type in the loop
+    if (count == chunk_rows) {
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < chunk_rows; ++j)
+        complete[j] = sample_row<Model::vector_candidates>(begin + j);
+    } else {
+      for (std::size_t j = 0; j < count; ++j) complete[j] = sample_row<Model::vector_candidates>(begin + j);
+    }
+    // The rows whose rejection steps ran out (rare) again, going on to the first accepted candidate.
+    for (std::size_t j = 0; j < count; ++j)
+      if (!complete[j]) sample_row<rng::unlimited_candidates>(begin + j);
+  }
+
+  template <int max_candidates>
+  KOKKOS_FORCEINLINE_FUNCTION bool sample_row(const std::size_t i) const {
+    const rng::StreamBlocks draws(seed, rng::Purpose::simulate, first_index + i);
     double theta_i[Model::n_parameters];
     double x_i[Model::n_observables];
     for (int p = 0; p < Model::n_parameters; ++p) theta_i[p] = theta(i, p);
-    model.sample(stream, theta_i, x_i);
+    const bool complete = model.template sample<max_candidates>(draws, theta_i, x_i);
     for (int d = 0; d < Model::n_observables; ++d) x(i, d) = x_i[d];
+    return complete;
   }
 };
 
@@ -63,9 +98,10 @@ class KernelSimulator final : public Simulator {
   void simulate(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                 std::uint64_t first_index, std::uint64_t seed) const override {
     check_shapes(theta, x);
-    Kokkos::parallel_for("nsbi::sims::" + info_.name + "::simulate",
-                         Kokkos::RangePolicy<ExecutionSpace>(space, 0, theta.extent(0)),
-                         SampleKernel<Model>{model_, theta, x, first_index, seed});
+    Kokkos::parallel_for(
+        "nsbi::sims::" + info_.name + "::simulate",
+        Kokkos::RangePolicy<ExecutionSpace>(space, 0, n_chunks<ExecutionSpace>(theta.extent(0))),
+        SampleKernel<Model>{model_, theta, x, first_index, seed});
   }
 
   void log_likelihood(const ExecutionSpace& space, const ConstMatrix& theta, const ConstMatrix& x,

@@ -38,14 +38,19 @@ class Proposal {
  public:
   static constexpr int max_parameters = 8;
 
+  /// One work item per chunk of rows (sims::rows_per_chunk). The uniform and choice parameters take the
+  /// uniforms of the row's stream in parameter order, two per Philox block.
   struct Kernel {
     Kokkos::Array<ParameterProposal, max_parameters> parameters;
+    Kokkos::Array<int, max_parameters> uniform_slot;          // which uniform of the row; -1: none
+    Kokkos::Array<std::uint64_t, max_parameters> grid_stride;  // rows per step of a grid parameter
     int n_parameters;
+    int n_uniforms;
     std::uint64_t grid_size;  // product of the grid parameters' points (1 when none)
     Matrix theta;
     std::uint64_t first_index;
     std::uint64_t seed;
-    KOKKOS_FUNCTION void operator()(std::size_t i) const;
+    KOKKOS_FUNCTION void operator()(std::size_t chunk) const;
   };
 
   Proposal(const SimulatorInfo& simulator, std::vector<ParameterProposal> parameters);

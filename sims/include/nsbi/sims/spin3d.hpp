@@ -3,6 +3,7 @@
 //   H0 (spin 0): (x1, x2) ~ N(0, [[1, 0.5], [0.5, 1]]),  x3 ~ U(-pi, pi)
 //   H1 (spin 1): (x1, x2) ~ N((0.25, 0), diag(1, 1.5^2)), x3 ~ (1 + 0.3 sin 4 x3) / 2pi
 
+#include "nsbi/core/kernel_math.hpp"
 #include "nsbi/core/rng.hpp"
 #include "nsbi/sims/simulator.hpp"
 
@@ -29,23 +30,33 @@ struct Spin3d {
     return info;
   }
 
-  KOKKOS_INLINE_FUNCTION void sample(rng::Stream& stream, const double* theta, double* x) const {
-    const double z1 = rng::normal(stream);
-    const double z2 = rng::normal(stream);
-    if (theta[0] < 0.5) {
-      x[0] = z1;
-      x[1] = h0_correlation * z1 + Kokkos::Experimental::sqrt(1.0 - h0_correlation * h0_correlation) * z2;
-      x[2] = stream.uniform(-pi, pi);
-    } else {
-      x[0] = h1_mean_x1 + z1;
-      x[1] = h1_sigma_x2 * z2;
-      // Rejection from the uniform envelope (1 + a) / 2pi: accepts with probability 1 / (1 + a).
-      double x3 = 0.0;
-      do {
-        x3 = stream.uniform(-pi, pi);
-      } while (stream.uniform() * (1.0 + h1_modulation) >= 1.0 + h1_modulation * Kokkos::Experimental::sin(4.0 * x3));
-      x[2] = x3;
+  // H1's x3 by rejection from the uniform envelope (1 + a) / 2pi, which accepts with probability 1 / (1 + a).
+  static constexpr int vector_candidates = 3;
+  struct ModulatedX3 {
+    /// x3 = -pi + 2 pi u.first, accepted if u.second (1 + a) < 1 + a sin 4 x3.
+    KOKKOS_FORCEINLINE_FUNCTION bool candidate(const rng::UniformPair& u, double& x3) const {
+      x3 = -pi + 2.0 * pi * u.first;
+      // sin 4 x3 = sin(2 pi (4 u)) up to the rounding of x3: exact turns, no reduction error.
+      const double sin_4x3 = kernel_math::sin_cos_turns(4.0 * u.first).sin;
+      return u.second * (1.0 + h1_modulation) < 1.0 + h1_modulation * sin_4x3;
     }
+  };
+
+  /// The row's stream, block by block (two uniforms each): 0, Box–Muller pair (z1, z2); 1 + k, candidate k
+  /// for x3 (position, acceptance), of which H0 takes the position of candidate 0 as it is.
+  template <int max_candidates>
+  KOKKOS_FORCEINLINE_FUNCTION bool sample(const rng::StreamBlocks& draws, const double* theta,
+                                          double* x) const {
+    const bool h0 = theta[0] < 0.5;
+    const rng::NormalPair z = rng::normal_pair(draws.uniforms(0));
+    double x3 = 0.0;
+    const bool found = rng::first_accepted<max_candidates>(draws, 1, ModulatedX3{}, x3);
+    const double h0_x3 = -pi + 2.0 * pi * draws.uniforms(1).first;
+    x[0] = h0 ? z.first : h1_mean_x1 + z.first;
+    x[1] = h0 ? h0_correlation * z.first + kernel_math::sqrt(1.0 - h0_correlation * h0_correlation) * z.second
+              : h1_sigma_x2 * z.second;
+    x[2] = h0 ? h0_x3 : x3;
+    return found || h0;
   }
 
   KOKKOS_INLINE_FUNCTION double log_likelihood(const double* theta, const double* x) const {
@@ -58,7 +69,8 @@ struct Spin3d {
     const double d1 = x[0] - h1_mean_x1;
     const double d2 = x[1] / h1_sigma_x2;
     return -0.5 * (d1 * d1 + d2 * d2) - Kokkos::Experimental::log(h1_sigma_x2) - log_two_pi +
-           Kokkos::Experimental::log(1.0 + h1_modulation * Kokkos::Experimental::sin(4.0 * x[2])) - log_two_pi;
+           Kokkos::Experimental::log(1.0 + h1_modulation * Kokkos::Experimental::sin(4.0 * x[2])) -
+           log_two_pi;
   }
 };
 

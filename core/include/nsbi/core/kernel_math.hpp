@@ -1,0 +1,180 @@
+#pragma once
+// Elementary functions for kernel bodies, written as plain IEEE double arithmetic (range reduction and the
+// fdlibm polynomials, no branches, no library calls). They give the same bits in a SIMD lane, in a scalar
+// loop and on a GPU, which libm, libmvec and the CUDA math library do not: a simulated row must not depend
+// on where it was computed (DESIGN.md "Determinism"). This needs -ffp-contract=off (cmake/NsbiTargets.cmake):
+// a fused multiply-add would round differently. Accuracy: within 1 ulp (tests/core/test_kernel_math.cpp).
+
+#include <Kokkos_Macros.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+// Marks a loop over independent rows for vectorisation (OpenMP SIMD, which -fopenmp-simd enables without
+// the OpenMP runtime). Host code only: on a GPU every row is a thread.
+#if defined(NSBI_HAS_OPENMP_SIMD) && !defined(__CUDA_ARCH__)
+#define NSBI_SIMD_LOOP _Pragma("omp simd")
+#else
+#define NSBI_SIMD_LOOP
+#endif
+
+namespace nsbi::kernel_math {
+
+namespace detail {
+
+KOKKOS_FORCEINLINE_FUNCTION std::uint64_t bits_of(double x) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return bits;
+}
+
+KOKKOS_FORCEINLINE_FUNCTION double from_bits(std::uint64_t bits) {
+  double x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// pi/2 = pio2_hi + pio2_lo to ~2^-107 (fdlibm); pio2_hi is split into two 26-bit halves for exact products.
+constexpr double pio2_hi = 0x1.921fb54442d18p0;
+constexpr double pio2_lo = 0x1.1a62633145c07p-54;
+constexpr double pio2_hi_high = 0x1.921fb58p0;
+constexpr double pio2_hi_low = -0x1.dde974p-27;
+
+// sin(x + y) and cos(x + y) for |x| <= pi/4, |y| <= ulp(x): fdlibm's __kernel_sin and (FreeBSD's)
+// __kernel_cos.
+KOKKOS_FORCEINLINE_FUNCTION double kernel_sin(double x, double y) {
+  constexpr double s1 = -0x1.5555555555549p-3;
+  constexpr double s2 = 0x1.111111110f8a6p-7;
+  constexpr double s3 = -0x1.a01a019c161d5p-13;
+  constexpr double s4 = 0x1.71de357b1fe7dp-19;
+  constexpr double s5 = -0x1.ae5e68a2b9cebp-26;
+  constexpr double s6 = 0x1.5d93a5acfd57cp-33;
+  const double z = x * x;
+  const double v = z * x;
+  const double r = s2 + z * (s3 + z * (s4 + z * (s5 + z * s6)));
+  return x - ((z * (0.5 * y - v * r) - y) - v * s1);
+}
+
+KOKKOS_FORCEINLINE_FUNCTION double kernel_cos(double x, double y) {
+  constexpr double c1 = 0x1.555555555554cp-5;
+  constexpr double c2 = -0x1.6c16c16c15177p-10;
+  constexpr double c3 = 0x1.a01a019cb159p-16;
+  constexpr double c4 = -0x1.27e4f809c52adp-22;
+  constexpr double c5 = 0x1.1ee9ebdb4b1c4p-29;
+  constexpr double c6 = -0x1.8fae9be8838d4p-37;
+  const double z = x * x;
+  const double w = z * z;
+  const double r = z * (c1 + z * (c2 + z * c3)) + w * w * (c4 + z * (c5 + z * c6));
+  const double hz = 0.5 * z;
+  const double one_minus_hz = 1.0 - hz;
+  return one_minus_hz + (((1.0 - one_minus_hz) - hz) + (z * r - x * y));
+}
+
+}  // namespace detail
+
+/// The square root, correctly rounded (IEEE 754) on every platform. ::sqrt is a compiler builtin, an
+/// instruction with -fno-math-errno, where std::sqrt is a function that large kernels may leave uninlined.
+KOKKOS_FORCEINLINE_FUNCTION double sqrt(double x) { return ::sqrt(x); }
+
+/// Natural logarithm of a finite x > 0 (normal or subnormal); fdlibm's __ieee754_log without its branches.
+KOKKOS_FORCEINLINE_FUNCTION double log(double x) {
+  constexpr double ln2_hi = 0x1.62e42feep-1;  // ln 2 = ln2_hi + ln2_lo, ln2_hi with trailing zeros
+  constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+  constexpr double lg1 = 0x1.5555555555593p-1;
+  constexpr double lg2 = 0x1.999999997fa04p-2;
+  constexpr double lg3 = 0x1.2492494229359p-2;
+  constexpr double lg4 = 0x1.c71c51d8e78afp-3;
+  constexpr double lg5 = 0x1.7466496cb03dep-3;
+  constexpr double lg6 = 0x1.39a09d078c69fp-3;
+  constexpr double lg7 = 0x1.2f112df3e5244p-3;
+  // Subnormals are scaled into the normal range first (exact).
+  const bool subnormal = x < 0x1p-1022;
+  const std::uint64_t bits = detail::bits_of(subnormal ? x * 0x1p54 : x);
+  const std::int32_t high = static_cast<std::int32_t>(bits >> 32);
+  const std::int32_t mantissa_high = high & 0x000fffff;
+  // x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)): `up` moves mantissas above sqrt(2) down one binade.
+  const std::int32_t up = (mantissa_high + 0x95f64) & 0x100000;
+  const std::int32_t k = (high >> 20) - 1023 - (subnormal ? 54 : 0) + (up >> 20);
+  const std::uint64_t reduced_high = static_cast<std::uint32_t>(mantissa_high | (up ^ 0x3ff00000));
+  const double f = detail::from_bits((reduced_high << 32) | (bits & 0xffffffffu)) - 1.0;
+  // log(1 + f) = 2 atanh(s) = 2 s + s R(s^2), s = f / (2 + f).
+  const double s = f / (2.0 + f);
+  const double dk = static_cast<double>(k);
+  const double z = s * s;
+  const double w = z * z;
+  const double r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6));
+  const double hfsq = 0.5 * f * f;
+  // fdlibm's two ways of assembling the result; the first is more accurate for f away from zero.
+  const bool wide = ((mantissa_high - 0x6147a) | (0x6b851 - mantissa_high)) > 0;
+  const double away = dk * ln2_hi - ((hfsq - (s * (hfsq + r) + dk * ln2_lo)) - f);
+  const double near = dk * ln2_hi - ((s * (f - r) - dk * ln2_lo) - f);
+  return wide ? away : near;
+}
+
+/// sin(2 pi t) and cos(2 pi t) for |t| < 2^49: t is an angle in turns, so the reduction is exact (t minus
+/// the nearest quarter turn) and only the quarter-turn remainder is multiplied by pi/2, in double-double.
+struct SinCos {
+  double sin;
+  double cos;
+};
+
+KOKKOS_FORCEINLINE_FUNCTION SinCos sin_cos_turns(double t) {
+  constexpr double round_shift = 0x1.8p52;  // adding it rounds |q| < 2^51 to an integer in the low bits
+  const double q = 4.0 * t;                 // quarter turns, exact
+  const double shifted = q + round_shift;
+  const double n = shifted - round_shift;
+  const double r = q - n;  // exact, in [-1/2, 1/2]
+  const unsigned quadrant = static_cast<unsigned>(detail::bits_of(shifted) & 3u);
+  // x + y = r (pi/2): Dekker's exact product of r and pio2_hi, plus r pio2_lo.
+  const double x0 = r * detail::pio2_hi;
+  const double split = r * 134217729.0;  // 2^27 + 1: Veltkamp's split of r into two 26-bit halves
+  const double r_high = split - (split - r);
+  const double r_low = r - r_high;
+  const double product_error =
+      (((r_high * detail::pio2_hi_high - x0) + r_high * detail::pio2_hi_low) + r_low * detail::pio2_hi_high) +
+      r_low * detail::pio2_hi_low;
+  const double y0 = product_error + r * detail::pio2_lo;
+  const double x = x0 + y0;
+  const double y = y0 - (x - x0);
+  const double s = detail::kernel_sin(x, y);
+  const double c = detail::kernel_cos(x, y);
+  // sin(2 pi t) = sin(x + quadrant pi/2).
+  const bool odd = (quadrant & 1u) != 0;
+  const double sin_abs = odd ? c : s;
+  const double cos_abs = odd ? s : c;
+  return {(quadrant & 2u) != 0 ? -sin_abs : sin_abs, ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs};
+}
+
+/// arccos(x) in [0, pi] for x in [-1, 1]: fdlibm's __ieee754_acos, its three argument ranges computed
+/// together and selected.
+KOKKOS_FORCEINLINE_FUNCTION double acos(double x) {
+  constexpr double pi = 0x1.921fb54442d18p1;
+  constexpr double ps0 = 0x1.5555555555555p-3;
+  constexpr double ps1 = -0x1.4d61203eb6f7dp-2;
+  constexpr double ps2 = 0x1.9c1550e884455p-3;
+  constexpr double ps3 = -0x1.48228b5688f3bp-5;
+  constexpr double ps4 = 0x1.9efe07501b288p-11;
+  constexpr double ps5 = 0x1.23de10dfdf709p-15;
+  constexpr double qs1 = -0x1.33a271c8a2d4bp1;
+  constexpr double qs2 = 0x1.02ae59c598ac8p1;
+  constexpr double qs3 = -0x1.6066c1b8d0159p-1;
+  constexpr double qs4 = 0x1.3b8c5b12e9282p-4;
+  const double ax = x < 0.0 ? -x : x;
+  const bool central = ax < 0.5;
+  // asin(sqrt(z)) / sqrt(z) - 1 = z R(z) with z = x^2 (|x| < 1/2) or (1 - |x|) / 2 (the ends).
+  const double z = central ? x * x : (1.0 - ax) * 0.5;
+  const double p = z * (ps0 + z * (ps1 + z * (ps2 + z * (ps3 + z * (ps4 + z * ps5)))));
+  const double q = 1.0 + z * (qs1 + z * (qs2 + z * (qs3 + z * qs4)));
+  const double r = p / q;
+  const double s = sqrt(z);
+  // x > 1/2: 2 asin(sqrt(z)) with sqrt(z) = s_high + c exactly to first order, s_high having 21 zero bits.
+  const double s_high = detail::from_bits(detail::bits_of(s) & 0xffffffff00000000ull);
+  const double s_sum = s + s_high;
+  const double c = (z - s_high * s_high) / (s_sum > 0.0 ? s_sum : 1.0);  // x = 1: z = s = 0, c = 0
+  const double upper = 2.0 * (s_high + (r * s + c));
+  const double lower = pi - 2.0 * (s + (r * s - detail::pio2_lo));
+  const double middle = detail::pio2_hi - (x - (detail::pio2_lo - x * r));
+  return central ? middle : (x > 0.0 ? upper : lower);
+}
+
+}  // namespace nsbi::kernel_math
