@@ -635,4 +635,17 @@ std::string Config::resolved_yaml() const {
   return std::string(out.c_str()) + "\n";
 }
 
+YAML::Node number_node(double value) {
+  char text[32];
+  if (std::nearbyint(value) == value && std::fabs(value) < 1e15) {  // integral: no exponent (400, not 4e+02)
+    std::snprintf(text, sizeof text, "%.0f", value);
+    return YAML::Node(std::string(text));
+  }
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return YAML::Node(std::string(text));
+}
+
 }  // namespace nsbi::config

@@ -222,12 +222,12 @@ YAML::Node Proposal::to_yaml() const {
     switch (q.kind) {
       case Kind::grid: entry["points"] = q.points; [[fallthrough]];
       case Kind::uniform:
-        entry["min"] = q.min;
-        entry["max"] = q.max;
+        entry["min"] = config::number_node(q.min);
+        entry["max"] = config::number_node(q.max);
         break;
-      case Kind::fixed: entry["value"] = q.value; break;
+      case Kind::fixed: entry["value"] = config::number_node(q.value); break;
       case Kind::choice:
-        entry["values"] = std::vector<double>(q.values, q.values + q.n_values);
+        for (int k = 0; k < q.n_values; ++k) entry["values"].push_back(config::number_node(q.values[k]));
         entry["values"].SetStyle(YAML::EmitterStyle::Flow);
         break;
     }

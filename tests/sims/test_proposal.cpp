@@ -1,6 +1,8 @@
 // Proposals: what each kind draws, and the config errors a user meets.
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include <map>
 
 #include "nsbi/core/config.hpp"
@@ -87,6 +89,17 @@ TEST(Proposal, RowsDependOnlyOnTheGlobalIndex) {
     EXPECT_EQ(whole(50 + i, 0), tail(i, 0));
     EXPECT_EQ(whole(50 + i, 1), tail(i, 1));
   }
+}
+
+TEST(Proposal, WrittenOutInFullWithShortestNumbers) {
+  YAML::Emitter out;
+  out << Proposal::default_for(make_simulator("gaussian2d")->info()).to_yaml();
+  EXPECT_EQ(std::string(out.c_str()),
+            "mu2: {kind: uniform, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99}");
+  YAML::Emitter lepton;
+  lepton << proposal_from("lepton", "proposal:\n  m: {kind: grid, min: 400, max: 1000, points: 7}\n").to_yaml();
+  EXPECT_EQ(std::string(lepton.c_str()),
+            "m: {kind: grid, points: 7, min: 400, max: 1000}\nspin: {kind: choice, values: [0, 1]}");
 }
 
 TEST(Proposal, ErrorsNameTheKeyAndTheDomain) {

@@ -89,6 +89,10 @@ class Schema {
 /// or "" when none is within max(2, length/3) edits: a suggestion for "did you mean ...?".
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);
 
+/// A YAML scalar holding `value` in the shortest decimal text that reads back as the same double
+/// (-0.99, not -0.98999999999999999): for values nsbi writes into configs and file attributes.
+YAML::Node number_node(double value);
+
 class Config {
  public:
   /// Reads and parses `file`, then applies the `key.path=value` overrides (values are YAML scalars or flow
