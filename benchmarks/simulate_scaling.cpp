@@ -50,9 +50,10 @@ int main(int argc, char** argv) {
       best = std::min(best, world.max(MPI_Wtime() - start));
     }
     if (world.is_root())
-      std::printf("{\"simulator\": \"%s\", \"ranks\": %d, \"events_per_rank\": %zu, \"block_size\": %zu, "
-                  "\"seconds\": %.6g, \"events_per_second_per_rank\": %.6g}\n",
-                  name.c_str(), world.size(), n, block, best, static_cast<double>(n) / best);
+      std::printf(
+          "{\"simulator\": \"%s\", \"ranks\": %d, \"events_per_rank\": %zu, \"block_size\": %zu, "
+          "\"seconds\": %.6g, \"events_per_second_per_rank\": %.6g}\n",
+          name.c_str(), world.size(), n, block, best, static_cast<double>(n) / best);
   }
   MPI_Finalize();
   return 0;

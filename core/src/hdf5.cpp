@@ -549,7 +549,8 @@ Dataset Group::create_dataset(const std::string& name, DataType type, const std:
   check(H5Pset_alloc_time(creation.id(), H5D_ALLOC_TIME_EARLY), context);
   const unsigned char zero[8] = {};  // zero bytes are the 0 of every element type
   check(H5Pset_fill_value(creation.id(), memory_type_of(type), zero), context);
-  check(H5Pset_fill_time(creation.id(), fill == Fill::zeros ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER), context);
+  check(H5Pset_fill_time(creation.id(), fill == Fill::zeros ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER),
+        context);
   Handle dataset = owned(H5Dcreate2(handle_.id(), name.c_str(), file_type_of(type), space.id(),
                                     intermediate_groups(context).id(), creation.id(), H5P_DEFAULT),
                          H5Dclose, context);

@@ -9,10 +9,14 @@ bool g_verbose = false;
 
 const char* prefix(Level level) {
   switch (level) {
-    case Level::debug: return "debug: ";
-    case Level::warning: return "warning: ";
-    case Level::error: return "error: ";
-    case Level::info: break;
+    case Level::debug:
+      return "debug: ";
+    case Level::warning:
+      return "warning: ";
+    case Level::error:
+      return "error: ";
+    case Level::info:
+      break;
   }
   return "";
 }

@@ -42,8 +42,8 @@ std::string version_report() {
   out << "nsbi " << NSBI_VERSION << " (git " << NSBI_GIT_REVISION << ", " << NSBI_BUILD_TYPE << ", "
       << NSBI_CXX_COMPILER << ")\n"
       << "  MPI " << NSBI_MPI_VERSION << ", parallel HDF5 " << NSBI_HDF5_VERSION << ", Kokkos "
-      << NSBI_KOKKOS_VERSION << " (" << NSBI_KOKKOS_DEVICES << "), oneDNN " << NSBI_DNNL_VERSION << ", yaml-cpp "
-      << NSBI_YAML_CPP_VERSION << "\n";
+      << NSBI_KOKKOS_VERSION << " (" << NSBI_KOKKOS_DEVICES << "), oneDNN " << NSBI_DNNL_VERSION
+      << ", yaml-cpp " << NSBI_YAML_CPP_VERSION << "\n";
 #ifdef NSBI_ENABLE_SANITIZERS
   out << "  built with AddressSanitizer + UndefinedBehaviorSanitizer\n";
 #endif

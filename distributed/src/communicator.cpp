@@ -14,8 +14,8 @@ void check_mpi(int code, const char* call, const char* function, const char* fil
   int rank = -1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   std::ostringstream what;
-  what << function << ": " << call << " failed on rank " << rank << ": " << text << " (" << file << ":" << line
-       << ")";
+  what << function << ": " << call << " failed on rank " << rank << ": " << text << " (" << file << ":"
+       << line << ")";
   throw InternalError(what.str());
 }
 }  // namespace detail
@@ -76,7 +76,8 @@ void Communicator::agree(const std::function<void()>& work, bool root_only) cons
   std::int64_t header[2] = {static_cast<std::int64_t>(code), static_cast<std::int64_t>(message.size())};
   NSBI_MPI_CHECK(MPI_Bcast(header, 2, MPI_INT64_T, root, comm_));
   message.resize(static_cast<std::size_t>(header[1]));
-  if (header[1] > 0) NSBI_MPI_CHECK(MPI_Bcast(message.data(), static_cast<int>(header[1]), MPI_CHAR, root, comm_));
+  if (header[1] > 0)
+    NSBI_MPI_CHECK(MPI_Bcast(message.data(), static_cast<int>(header[1]), MPI_CHAR, root, comm_));
   // An error every rank raised (a config error) reads best without a rank; one that some ranks hit names it.
   const std::int64_t expected = root_only ? 1 : size_;
   if (size_ > 1 && n_failed < expected) message = "[rank " + std::to_string(root) + "] " + message;

@@ -137,7 +137,8 @@ void DatasetWriter::resume() {
   for (std::uint64_t b = 0; b < done.size(); ++b)
     if (!done[b]) pending_.push_back(b);
   // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
-  const std::string history = root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
+  const std::string history =
+      root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
   root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
                                       description_.provenance.command_line + "\n");
 }
@@ -173,7 +174,8 @@ void DatasetWriter::finish() {
   comm_.agree(
       [&] {
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
-          throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ + "': " + std::strerror(errno));
+          throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ +
+                           "': " + std::strerror(errno));
       },
       /*root_only=*/true);
   pending_.clear();

@@ -8,7 +8,8 @@ config::Schema campaign_schema(config::Config& config) {
   using config::Key;
   using config::Type;
   config::Schema schema;
-  schema.add(Key("campaign.name", Type::string, "name of the campaign, recorded in every output").with_default("nsbi"));
+  schema.add(Key("campaign.name", Type::string, "name of the campaign, recorded in every output")
+                 .with_default("nsbi"));
   // Seeds stay below 2^53 so that they are exact in the JSON summaries too.
   schema.add(Key("campaign.seed", Type::integer, "seed of every random stream (same seed, same bits)")
                  .with_default("1")
@@ -20,12 +21,16 @@ config::Schema campaign_schema(config::Config& config) {
   schema.add(Key("simulator.name", Type::string, "built-in simulator (docs/simulators.md)")
                  .one_of(sims::simulator_names()));
 
-  schema.add(Key("simulate.n_samples", Type::integer, "rows (theta, x) to simulate").with_default("100000").minimum(1));
-  schema.add(Key("simulate.block_size", Type::integer, "rows per block: the unit of work, of writing and of resuming")
+  schema.add(Key("simulate.n_samples", Type::integer, "rows (theta, x) to simulate")
+                 .with_default("100000")
+                 .minimum(1));
+  schema.add(Key("simulate.block_size", Type::integer,
+                 "rows per block: the unit of work, of writing and of resuming")
                  .with_default("65536")
                  .minimum(1)
                  .maximum(1 << 24));
-  schema.add(Key("simulate.output", Type::string, "dataset file, inside campaign.dir").with_default("dataset.h5"));
+  schema.add(
+      Key("simulate.output", Type::string, "dataset file, inside campaign.dir").with_default("dataset.h5"));
 
   schema.add(Key("pipeline", Type::string_list, "stages `nsbi run` executes, in order")
                  .with_default("[simulate]")

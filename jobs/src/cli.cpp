@@ -23,14 +23,16 @@ constexpr const char* usage_text =
 constexpr const char* main_help =
     "nsbi: neural simulation-based inference at HPC scale.\n"
     "\n"
-    "A campaign is one YAML file (docs/config.md); each command runs one stage of it, on as many MPI ranks as\n"
+    "A campaign is one YAML file (docs/config.md); each command runs one stage of it, on as many MPI ranks "
+    "as\n"
     "it is started with (mpirun -np N nsbi ...). Outputs go to the campaign directory (campaign.dir).\n"
     "\n"
     "commands:\n"
     "  simulate   simulate an amortized training set (theta, x) into one HDF5 file (docs/formats.md)\n"
     "\n"
     "options (every command):\n"
-    "  --set key.path=value  override one config key (repeatable); the value is YAML: 3, 1e5, [0, 1], {kind: fixed}\n"
+    "  --set key.path=value  override one config key (repeatable); the value is YAML: 3, 1e5, [0, 1], {kind: "
+    "fixed}\n"
     "  --output DIR          write the outputs to DIR (same as --set campaign.dir=DIR)\n"
     "  --force               overwrite existing results instead of refusing or resuming\n"
     "  --verbose             debug messages, from every MPI rank\n"
@@ -45,13 +47,16 @@ const std::map<std::string, std::string>& command_help() {
       {"simulate",
        "nsbi simulate CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
        "\n"
-       "Simulates simulate.n_samples rows: theta from the proposal (simulate.proposal), x from the simulator\n"
+       "Simulates simulate.n_samples rows: theta from the proposal (simulate.proposal), x from the "
+       "simulator\n"
        "(simulator.name), into <campaign.dir>/<simulate.output>. Rows are split into blocks of\n"
-       "simulate.block_size dealt to the MPI ranks; the file is the same, bit for bit, for any number of ranks.\n"
+       "simulate.block_size dealt to the MPI ranks; the file is the same, bit for bit, for any number of "
+       "ranks.\n"
        "\n"
        "The file is written as <output>.partial and renamed when every block is in. A run that was killed\n"
        "resumes from the blocks it finished when started again with the same config; --force starts over.\n"
-       "An existing complete dataset from the same config is kept (nothing to do); one from another config is\n"
+       "An existing complete dataset from the same config is kept (nothing to do); one from another config "
+       "is\n"
        "an error unless --force.\n"},
   };
   return help;
@@ -91,7 +96,8 @@ Parsed parse(const std::vector<std::string>& argv) {
     } else if (arg.size() > 1 && arg[0] == '-') {
       const std::string suggestion =
           config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output"});
-      usage_error("unknown option '" + arg + "'" + (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+      usage_error("unknown option '" + arg + "'" +
+                  (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
     } else {
       positional.push_back(arg);
     }
@@ -110,7 +116,8 @@ void check_command(const std::string& command) {
   std::vector<std::string> names;
   for (const auto& entry : command_help()) names.push_back(entry.first);
   const std::string suggestion = config::closest(command, names);
-  usage_error("unknown command '" + command + "'" + (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+  usage_error("unknown command '" + command + "'" +
+              (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
 }
 
 int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
@@ -128,7 +135,8 @@ int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
     return 0;
   }
   if (parsed.action == Parsed::Action::help) {
-    if (world.is_root()) std::fputs(inv.command.empty() ? main_help : command_help().at(inv.command).c_str(), stdout);
+    if (world.is_root())
+      std::fputs(inv.command.empty() ? main_help : command_help().at(inv.command).c_str(), stdout);
     return 0;
   }
   install_stop_handlers();
@@ -148,8 +156,8 @@ int run_command_line(const Communicator& world, const std::vector<std::string>& 
     if (world.is_root()) std::fprintf(stderr, "nsbi: error: %s\n", e.what());
     return static_cast<int>(e.code());
   } catch (const Error& e) {
-    std::fprintf(stderr, "nsbi: error: %s%s\n", world.size() > 1 ? ("[rank " + std::to_string(world.rank()) + "] ").c_str() : "",
-                 e.what());
+    std::fprintf(stderr, "nsbi: error: %s%s\n",
+                 world.size() > 1 ? ("[rank " + std::to_string(world.rank()) + "] ").c_str() : "", e.what());
     if (world.size() > 1) MPI_Abort(world.get(), static_cast<int>(e.code()));
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {

@@ -80,8 +80,8 @@ void Progress::print(bool final_line) {
                   format_rate(rate, unit_).c_str());
   } else {
     std::snprintf(line, sizeof line, "%s: %5.1f%% %llu/%llu %s, %s, ETA %s", label_.c_str(), 100.0 * fraction,
-                  static_cast<unsigned long long>(done_), static_cast<unsigned long long>(total_), unit_.c_str(),
-                  format_rate(rate, unit_).c_str(), format_duration(eta).c_str());
+                  static_cast<unsigned long long>(done_), static_cast<unsigned long long>(total_),
+                  unit_.c_str(), format_rate(rate, unit_).c_str(), format_duration(eta).c_str());
   }
   if (terminal_) {
     constexpr int width = 24;

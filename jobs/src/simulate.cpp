@@ -29,7 +29,8 @@ void prepare_directory(const config::Config& config, const std::string& key, con
       config.fail(key, "cannot create directory '" + partial + "': " + std::strerror(errno));
   }
   struct stat info {};
-  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) config.fail(key, "'" + dir + "' is not a directory");
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+    config.fail(key, "'" + dir + "' is not a directory");
   if (access(dir.c_str(), W_OK) != 0)
     config.fail(key, "cannot write into '" + dir + "': " + std::strerror(errno));
 }
@@ -92,14 +93,15 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
       /*root_only=*/true);
   DatasetWriter writer(world, path, description, force);
   if (writer.state() == DatasetWriter::State::complete) {
-    log::info("simulate: '", path, "' is complete and was made from this config: nothing to do (--force redoes it)");
+    log::info("simulate: '", path,
+              "' is complete and was made from this config: nothing to do (--force redoes it)");
     return;
   }
   if (writer.state() == DatasetWriter::State::resumed)
     log::info("simulate: resuming '", path, ".partial': ", writer.rows_done(), " of ", description.n_rows,
               " rows already done");
-  log::info("simulate: ", description.n_rows, " rows of ", info.name, " in blocks of ", description.block_rows,
-            " on ", world.size(), " rank(s), seed ", campaign.seed);
+  log::info("simulate: ", description.n_rows, " rows of ", info.name, " in blocks of ",
+            description.block_rows, " on ", world.size(), " rank(s), seed ", campaign.seed);
 
   const std::size_t block_rows = writer.schedule().block_rows();
   Matrix theta = make_matrix("nsbi::simulate::theta", block_rows, info.n_parameters());

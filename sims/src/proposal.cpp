@@ -19,10 +19,14 @@ using Kind = ParameterProposal::Kind;
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::uniform: return "uniform";
-    case Kind::fixed: return "fixed";
-    case Kind::grid: return "grid";
-    case Kind::choice: return "choice";
+    case Kind::uniform:
+      return "uniform";
+    case Kind::fixed:
+      return "fixed";
+    case Kind::grid:
+      return "grid";
+    case Kind::choice:
+      return "choice";
   }
   return "?";
 }
@@ -158,8 +162,7 @@ Proposal Proposal::from_config(const config::Config& config, const std::string& 
     ParameterProposal q;
     const std::string kind = config.get<std::string>(base + ".kind");
     const auto needs = [&](const char* key) {
-      if (!config.has(base + "." + key))
-        config.fail(base, "kind '" + kind + "' needs '" + key + "'");
+      if (!config.has(base + "." + key)) config.fail(base, "kind '" + kind + "' needs '" + key + "'");
     };
     const auto refuse_others = [&](std::vector<std::string> allowed) {
       allowed.push_back("kind");
@@ -177,7 +180,8 @@ Proposal Proposal::from_config(const config::Config& config, const std::string& 
     };
     if (kind == "uniform" || kind == "grid") {
       q.kind = kind == "uniform" ? Kind::uniform : Kind::grid;
-      if (p.is_discrete()) config.fail(base + ".kind", p.name + " is a discrete hypothesis: use fixed or choice");
+      if (p.is_discrete())
+        config.fail(base + ".kind", p.name + " is a discrete hypothesis: use fixed or choice");
       q.min = config.has(base + ".min") ? config.get<double>(base + ".min") : p.min;
       q.max = config.has(base + ".max") ? config.get<double>(base + ".max") : p.max;
       check_in_domain(base + ".min", q.min);
@@ -202,7 +206,8 @@ Proposal Proposal::from_config(const config::Config& config, const std::string& 
           config.has(base + ".values") ? config.get<std::vector<double>>(base + ".values") : p.hypotheses;
       if (values.empty()) config.fail(base, "kind 'choice' needs 'values'");
       if (values.size() > static_cast<std::size_t>(ParameterProposal::max_choices))
-        config.fail(base + ".values", "at most " + std::to_string(ParameterProposal::max_choices) + " values");
+        config.fail(base + ".values",
+                    "at most " + std::to_string(ParameterProposal::max_choices) + " values");
       for (double v : values) check_in_domain(base + ".values", v);
       q.n_values = static_cast<int>(values.size());
       std::copy(values.begin(), values.end(), q.values);
@@ -220,12 +225,16 @@ YAML::Node Proposal::to_yaml() const {
     YAML::Node entry(YAML::NodeType::Map);
     entry["kind"] = kind_name(q.kind);
     switch (q.kind) {
-      case Kind::grid: entry["points"] = q.points; [[fallthrough]];
+      case Kind::grid:
+        entry["points"] = q.points;
+        [[fallthrough]];
       case Kind::uniform:
         entry["min"] = config::number_node(q.min);
         entry["max"] = config::number_node(q.max);
         break;
-      case Kind::fixed: entry["value"] = config::number_node(q.value); break;
+      case Kind::fixed:
+        entry["value"] = config::number_node(q.value);
+        break;
       case Kind::choice:
         for (int k = 0; k < q.n_values; ++k) entry["values"].push_back(config::number_node(q.values[k]));
         entry["values"].SetStyle(YAML::EmitterStyle::Flow);

@@ -430,8 +430,7 @@ TEST(NumberNode, ShortestTextThatReadsBackExactly) {
   EXPECT_EQ(number_node(-0.99).as<std::string>(), "-0.99");
   EXPECT_EQ(number_node(1000.0).as<std::string>(), "1000");
   EXPECT_EQ(number_node(0.1 + 0.2).as<std::string>(), "0.30000000000000004");
-  for (double v : {1e-300, 3.141592653589793, -2.5e17, 5e-324})
-    EXPECT_EQ(number_node(v).as<double>(), v);
+  for (double v : {1e-300, 3.141592653589793, -2.5e17, 5e-324}) EXPECT_EQ(number_node(v).as<double>(), v);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // The simulate stage on this test's communicator (1, 2 or 4 ranks) writes exactly the bits that one
 // process computes serially from the same config: the dataset does not depend on the number of ranks.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "nsbi/core/hdf5.hpp"
@@ -12,10 +11,11 @@
 namespace nsbi::jobs {
 namespace {
 
-Campaign campaign_for(const std::string& simulator, const std::string& dir, std::int64_t n, std::int64_t block) {
+Campaign campaign_for(const std::string& simulator, const std::string& dir, std::int64_t n,
+                      std::int64_t block) {
   const std::string yaml = "campaign: {seed: 4242, dir: " + dir + "}\nsimulator: {name: " + simulator +
-                           "}\nsimulate: {n_samples: " + std::to_string(n) + ", block_size: " +
-                           std::to_string(block) + "}\n";
+                           "}\nsimulate: {n_samples: " + std::to_string(n) +
+                           ", block_size: " + std::to_string(block) + "}\n";
   config::Config config = config::Config::parse(yaml, "test.yaml");
   config.validate(campaign_schema(config));
   return Campaign(std::move(config), collect_provenance({"test"}, 1));
@@ -50,8 +50,10 @@ TEST(SimulateRanks, DatasetEqualsTheSerialComputationBitForBit) {
       const auto x_file = read_all(dir + "/dataset.h5", "x");
       ASSERT_EQ(theta_file.size(), theta.size());
       ASSERT_EQ(x_file.size(), x.size());
-      for (std::size_t i = 0; i < theta_file.size(); ++i) ASSERT_EQ(theta_file[i], theta.data()[i]) << simulator << " theta " << i;
-      for (std::size_t i = 0; i < x_file.size(); ++i) ASSERT_EQ(x_file[i], x.data()[i]) << simulator << " x " << i;
+      for (std::size_t i = 0; i < theta_file.size(); ++i)
+        ASSERT_EQ(theta_file[i], theta.data()[i]) << simulator << " theta " << i;
+      for (std::size_t i = 0; i < x_file.size(); ++i)
+        ASSERT_EQ(x_file[i], x.data()[i]) << simulator << " x " << i;
       h5::File file = h5::File::open(dir + "/dataset.h5", MPI_COMM_SELF, h5::Access::read);
       EXPECT_EQ(file.root().read_attribute<std::int64_t>("complete"), 1);
       EXPECT_EQ(file.root().read_attribute<std::string>("simulator"), simulator);

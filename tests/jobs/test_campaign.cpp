@@ -26,9 +26,10 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
     const config::Schema schema = campaign_schema(config);
     for (const auto& key : schema.keys()) {
       // Per-parameter proposal keys are documented once, with <parameter> standing for the name.
-      const std::string documented =
-          std::regex_replace(key.path, std::regex(R"(^simulate\.proposal\.[^.]+\.)"), "simulate.proposal.<parameter>.");
-      EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos) << documented << " is not in docs/config.md";
+      const std::string documented = std::regex_replace(
+          key.path, std::regex(R"(^simulate\.proposal\.[^.]+\.)"), "simulate.proposal.<parameter>.");
+      EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos)
+          << documented << " is not in docs/config.md";
     }
   }
 }

@@ -18,7 +18,8 @@ TEST(Progress, DurationsReadLikeAPersonWritesThem) {
 TEST(Progress, LinesCarryRateAndEta) {
   testing::internal::CaptureStderr();
   {
-    Progress progress("simulate", 1000, "events", /*speaks=*/true, /*already_done=*/100, /*interval_seconds=*/0.0);
+    Progress progress("simulate", 1000, "events", /*speaks=*/true, /*already_done=*/100,
+                      /*interval_seconds=*/0.0);
     progress.update(550);
     progress.finish();
   }

@@ -1,6 +1,5 @@
 // Proposals: what each kind draws, and the config errors a user meets.
 #include <gtest/gtest.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include <map>
@@ -73,7 +72,8 @@ TEST(Proposal, GridCyclesThroughEveryPointEqually) {
 }
 
 TEST(Proposal, FixedAndChoice) {
-  const auto p = proposal_from("lepton", "proposal:\n  m: {kind: fixed, value: 750}\n  spin: {kind: choice, values: [1]}\n");
+  const auto p = proposal_from(
+      "lepton", "proposal:\n  m: {kind: fixed, value: 750}\n  spin: {kind: choice, values: [1]}\n");
   const Matrix theta = draw(p, 100, 2);
   for (std::size_t i = 0; i < 100; ++i) {
     EXPECT_EQ(theta(i, 0), 750.0);
@@ -97,18 +97,21 @@ TEST(Proposal, WrittenOutInFullWithShortestNumbers) {
   EXPECT_EQ(std::string(out.c_str()),
             "mu2: {kind: uniform, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99}");
   YAML::Emitter lepton;
-  lepton << proposal_from("lepton", "proposal:\n  m: {kind: grid, min: 400, max: 1000, points: 7}\n").to_yaml();
+  lepton
+      << proposal_from("lepton", "proposal:\n  m: {kind: grid, min: 400, max: 1000, points: 7}\n").to_yaml();
   EXPECT_EQ(std::string(lepton.c_str()),
             "m: {kind: grid, points: 7, min: 400, max: 1000}\nspin: {kind: choice, values: [0, 1]}");
 }
 
 TEST(Proposal, ErrorsNameTheKeyAndTheDomain) {
-  EXPECT_EQ(error_of("lepton", "proposal:\n  m: {kind: uniform, min: 300, max: 900}\n"),
-            "proposal.yaml:2:27: proposal.m.min: 300 is outside the domain of lepton's parameter m, [400, 1000]");
+  EXPECT_EQ(
+      error_of("lepton", "proposal:\n  m: {kind: uniform, min: 300, max: 900}\n"),
+      "proposal.yaml:2:27: proposal.m.min: 300 is outside the domain of lepton's parameter m, [400, 1000]");
   EXPECT_EQ(error_of("gaussian2d", "proposal:\n  rho: {kind: fixed, value: 0.5}\n"),
             "proposal.yaml:2:3: proposal.rho: unknown key; did you mean 'proposal.rho12'?");
   EXPECT_EQ(error_of("lepton", "proposal:\n  spin: {kind: fixed, value: 0.5}\n"),
-            "proposal.yaml:2:30: proposal.spin.value: 0.5 is outside the domain of lepton's parameter spin, {0, 1}");
+            "proposal.yaml:2:30: proposal.spin.value: 0.5 is outside the domain of lepton's parameter spin, "
+            "{0, 1}");
   EXPECT_EQ(error_of("lepton", "proposal:\n  m: {kind: fixed}\n"),
             "proposal.yaml:2:6: proposal.m: kind 'fixed' needs 'value'");
   EXPECT_EQ(error_of("lepton", "proposal:\n  m: {kind: uniform, value: 500}\n"),

@@ -24,11 +24,13 @@ struct Sample {
 };
 
 // n events at the fixed parameter point theta.
-Sample simulate_at(const Simulator& sim, const std::vector<double>& theta, std::size_t n, std::uint64_t seed) {
+Sample simulate_at(const Simulator& sim, const std::vector<double>& theta, std::size_t n,
+                   std::uint64_t seed) {
   Matrix t = make_matrix("theta", n, theta.size());
   Matrix x = make_matrix("x", n, sim.info().n_observables());
   Kokkos::deep_copy(Kokkos::subview(t, Kokkos::ALL, 0), theta[0]);
-  for (std::size_t p = 1; p < theta.size(); ++p) Kokkos::deep_copy(Kokkos::subview(t, Kokkos::ALL, p), theta[p]);
+  for (std::size_t p = 1; p < theta.size(); ++p)
+    Kokkos::deep_copy(Kokkos::subview(t, Kokkos::ALL, p), theta[p]);
   sim.simulate(t, x, 0, seed);
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), x);
   Sample s;
@@ -38,7 +40,8 @@ Sample simulate_at(const Simulator& sim, const std::vector<double>& theta, std::
   return s;
 }
 
-std::vector<double> log_likelihood_at(const Simulator& sim, const std::vector<double>& theta, const Sample& s) {
+std::vector<double> log_likelihood_at(const Simulator& sim, const std::vector<double>& theta,
+                                      const Sample& s) {
   const std::size_t n = s[0].size();
   Matrix t = make_matrix("theta", n, theta.size());
   Matrix x = make_matrix("x", n, s.columns.size());
@@ -54,7 +57,9 @@ std::vector<double> log_likelihood_at(const Simulator& sim, const std::vector<do
 double mean(const std::vector<double>& v) { return test::sample_moments(v).mean; }
 
 // Standard error of a Pearson correlation estimate for a bivariate normal: (1 - rho^2) / sqrt(n).
-double correlation_se(double rho, std::size_t n) { return (1.0 - rho * rho) / std::sqrt(static_cast<double>(n)); }
+double correlation_se(double rho, std::size_t n) {
+  return (1.0 - rho * rho) / std::sqrt(static_cast<double>(n));
+}
 
 TEST(Gaussian2d, MomentsAndCovarianceMatchTheSpec) {
   const auto sim = make_simulator("gaussian2d");
@@ -68,7 +73,8 @@ TEST(Gaussian2d, MomentsAndCovarianceMatchTheSpec) {
     // Normal: fourth central moment 3 sigma^4.
     EXPECT_NEAR(m1.variance, 1.0, z * test::variance_standard_error(1.0, 3.0, n));
     EXPECT_NEAR(m2.variance, 1.0, z * test::variance_standard_error(1.0, 3.0, n));
-    EXPECT_NEAR(test::correlation(s[0], s[1]), theta[1], z * correlation_se(theta[1], n)) << "rho12=" << theta[1];
+    EXPECT_NEAR(test::correlation(s[0], s[1]), theta[1], z * correlation_se(theta[1], n))
+        << "rho12=" << theta[1];
   }
 }
 
@@ -104,7 +110,8 @@ TEST(Spin3d, EachHypothesisHasItsGaussianPart) {
   EXPECT_NEAR(test::correlation(h0[0], h0[1]), 0.5, z * correlation_se(0.5, n));
   EXPECT_NEAR(mean(h1[0]), 0.25, z * test::mean_standard_error(1.0, n));
   EXPECT_NEAR(mean(h1[1]), 0.0, z * test::mean_standard_error(2.25, n));
-  EXPECT_NEAR(test::sample_moments(h1[1]).variance, 2.25, z * test::variance_standard_error(2.25, 3 * 2.25 * 2.25, n));
+  EXPECT_NEAR(test::sample_moments(h1[1]).variance, 2.25,
+              z * test::variance_standard_error(2.25, 3 * 2.25 * 2.25, n));
   EXPECT_NEAR(test::correlation(h1[0], h1[1]), 0.0, z * correlation_se(0.0, n));
 }
 
@@ -194,7 +201,8 @@ TEST(Lepton, KinematicsFollowTheMass) {
     const double w = 1 + (m - 400) / 600;
     const auto eta = test::sample_moments(s[1]);
     EXPECT_NEAR(eta.mean, 0.0, z * test::mean_standard_error(w * w, n));
-    EXPECT_NEAR(eta.variance, w * w, z * test::variance_standard_error(w * w, 3 * w * w * w * w, n)) << "m=" << m;
+    EXPECT_NEAR(eta.variance, w * w, z * test::variance_standard_error(w * w, 3 * w * w * w * w, n))
+        << "m=" << m;
     EXPECT_GT(test::ks_statistic_pvalue(s[2], [](double x) { return (x + pi) / (2 * pi); }).pvalue, 1e-4);
   }
 }
@@ -217,8 +225,10 @@ TEST(Simulators, RowsDependOnlyOnTheirGlobalIndex) {
     sim->simulate(theta, whole, 5000, 99);
     const auto first = std::make_pair(std::size_t{0}, std::size_t{300});
     const auto second = std::make_pair(std::size_t{300}, n);
-    sim->simulate(Kokkos::subview(theta, first, Kokkos::ALL), Kokkos::subview(split, first, Kokkos::ALL), 5000, 99);
-    sim->simulate(Kokkos::subview(theta, second, Kokkos::ALL), Kokkos::subview(split, second, Kokkos::ALL), 5300, 99);
+    sim->simulate(Kokkos::subview(theta, first, Kokkos::ALL), Kokkos::subview(split, first, Kokkos::ALL),
+                  5000, 99);
+    sim->simulate(Kokkos::subview(theta, second, Kokkos::ALL), Kokkos::subview(split, second, Kokkos::ALL),
+                  5300, 99);
     for (std::size_t i = 0; i < n * info.n_observables(); ++i)
       ASSERT_EQ(whole.data()[i], split.data()[i]) << name << " element " << i;
     Matrix other_seed = make_matrix("other", n, info.n_observables());

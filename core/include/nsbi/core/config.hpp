@@ -60,9 +60,9 @@ struct Key {
   std::string doc;                          ///< one line, for docs and --help
   std::optional<YAML::Node> default_value;  ///< absent => the key is required (unless optional)
   bool optional = false;
-  std::optional<double> min, max;           ///< inclusive; integer, number and each number_list element
-  std::vector<std::string> choices;         ///< allowed values of a string or of each string_list element
-  std::optional<std::size_t> length;        ///< exact number of elements of a list
+  std::optional<double> min, max;     ///< inclusive; integer, number and each number_list element
+  std::vector<std::string> choices;   ///< allowed values of a string or of each string_list element
+  std::optional<std::size_t> length;  ///< exact number of elements of a list
 };
 
 class Schema {

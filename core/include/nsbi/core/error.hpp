@@ -47,15 +47,15 @@ class InternalError : public Error {
 };
 
 namespace detail {
-[[noreturn]] void throw_internal_error(const char* condition, const std::string& message, const char* function,
-                                       const char* file, int line);
+[[noreturn]] void throw_internal_error(const char* condition, const std::string& message,
+                                       const char* function, const char* file, int line);
 }  // namespace detail
 
 }  // namespace nsbi
 
 /// Checks an internal invariant; on failure throws nsbi::InternalError naming the function, file and line.
-#define NSBI_ASSERT(condition, message)                                                            \
-  do {                                                                                             \
-    if (!(condition))                                                                              \
+#define NSBI_ASSERT(condition, message)                                                          \
+  do {                                                                                           \
+    if (!(condition))                                                                            \
       ::nsbi::detail::throw_internal_error(#condition, (message), __func__, __FILE__, __LINE__); \
   } while (false)

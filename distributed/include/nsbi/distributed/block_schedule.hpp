@@ -27,8 +27,8 @@ class BlockSchedule {
   /// The rounds needed to finish `pending` (block ids) on `n_ranks` ranks: ceil(pending / n_ranks).
   static std::uint64_t rounds(std::size_t n_pending, int n_ranks);
   /// The block `rank` handles in `round`, or nothing when that rank idles in the last round.
-  static std::optional<std::uint64_t> block_for(const std::vector<std::uint64_t>& pending, std::uint64_t round,
-                                                int rank, int n_ranks);
+  static std::optional<std::uint64_t> block_for(const std::vector<std::uint64_t>& pending,
+                                                std::uint64_t round, int rank, int n_ranks);
 
  private:
   std::uint64_t n_rows_;

@@ -12,8 +12,8 @@ class Progress {
  public:
   /// `already_done` units were finished by an earlier (interrupted) run: they count towards the fraction
   /// but not the rate.
-  Progress(std::string label, std::uint64_t total, std::string unit, bool speaks, std::uint64_t already_done = 0,
-           double interval_seconds = 10.0);
+  Progress(std::string label, std::uint64_t total, std::string unit, bool speaks,
+           std::uint64_t already_done = 0, double interval_seconds = 10.0);
   void update(std::uint64_t done);
   /// Prints the final line: total time and average rate.
   void finish();

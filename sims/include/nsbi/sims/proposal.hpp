@@ -17,7 +17,7 @@ class Node;
 namespace nsbi::config {
 class Config;
 class Schema;
-}
+}  // namespace nsbi::config
 
 namespace nsbi::sims {
 
@@ -42,7 +42,7 @@ class Proposal {
   /// uniforms of the row's stream in parameter order, two per Philox block.
   struct Kernel {
     Kokkos::Array<ParameterProposal, max_parameters> parameters;
-    Kokkos::Array<int, max_parameters> uniform_slot;          // which uniform of the row; -1: none
+    Kokkos::Array<int, max_parameters> uniform_slot;           // which uniform of the row; -1: none
     Kokkos::Array<std::uint64_t, max_parameters> grid_stride;  // rows per step of a grid parameter
     int n_parameters;
     int n_uniforms;

@@ -13,7 +13,7 @@ namespace nsbi::sims {
 
 struct Parameter {
   std::string name;
-  double min = 0;                  // domain, inclusive
+  double min = 0;  // domain, inclusive
   double max = 0;
   std::vector<double> hypotheses;  // non-empty for a discrete hypothesis label (spin ∈ {0, 1})
   std::string doc;
@@ -41,7 +41,8 @@ class Simulator {
   /// (seed, Purpose::simulate, first_index + i), so a row's value does not depend on how rows are blocked.
   virtual void simulate(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                         std::uint64_t first_index, std::uint64_t seed) const = 0;
-  void simulate(const ConstMatrix& theta, const Matrix& x, std::uint64_t first_index, std::uint64_t seed) const {
+  void simulate(const ConstMatrix& theta, const Matrix& x, std::uint64_t first_index,
+                std::uint64_t seed) const {
     simulate(ExecutionSpace(), theta, x, first_index, seed);
   }
 
