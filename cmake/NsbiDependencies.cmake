@@ -37,6 +37,11 @@ set(NSBI_KOKKOS_DEVICES "${Kokkos_DEVICES}")
 
 find_package(dnnl REQUIRED)
 set(NSBI_HAS_DNNL ON)
+# Debian's oneDNN runs its threads with OpenMP; kernels' set_gemm_threads calls omp_set_num_threads of that
+# runtime. Only the library is linked: no -fopenmp, so Kokkos kernels stay on their execution space.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+add_library(nsbi_openmp_runtime INTERFACE)
+target_link_libraries(nsbi_openmp_runtime INTERFACE ${OpenMP_CXX_LIBRARIES})
 find_package(yaml-cpp REQUIRED)
 
 if(NSBI_ENABLE_TESTS)

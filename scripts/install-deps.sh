@@ -13,6 +13,7 @@ packages=(
   libyaml-cpp-dev
   libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-h5py python3-matplotlib  # plots, benchmark baselines, format checks
+  python3-torch                         # the PyTorch baseline of benchmarks/train_vs_pytorch.py
   libopenblas0-pthread                  # a fair BLAS for the numpy/PyTorch baselines
 )
 

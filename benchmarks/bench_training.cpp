@@ -1,0 +1,132 @@
+// Training throughput of the kernels: one full step (forward, BCE, backward, AdamW) of the classifier in
+// samples/s and achieved GFLOP/s, next to the machine's SGEMM throughput through the same oneDNN matmul,
+// each with 1 and 2 GEMM threads. benchmarks/train_vs_pytorch.py runs it against PyTorch.
+#include <benchmark/benchmark.h>
+
+#include <Kokkos_Core.hpp>
+#include <dnnl.hpp>
+#include <vector>
+
+#include "nsbi/core/rng.hpp"
+#include "nsbi/kernels/adamw.hpp"
+#include "nsbi/kernels/initialise.hpp"
+#include "nsbi/kernels/loss.hpp"
+#include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/threads.hpp"
+
+namespace {
+
+using nsbi::kernels::Activation;
+using nsbi::kernels::MlpArchitecture;
+
+// SGEMM C [m, n] = A [m, k] × B [k, n] as the forward pass runs it (B read transposed), m = 2048,
+// k = n = 512: the roofline the training step is compared with.
+void sgemm(benchmark::State& state) {
+  nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
+  const dnnl::memory::dim m = 2048, k = 512, n = 512;
+  using Tag = dnnl::memory::format_tag;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::desc a_md({m, k}, dnnl::memory::data_type::f32, Tag::ab);
+  const dnnl::memory::desc b_md({k, n}, dnnl::memory::data_type::f32, Tag::ba);
+  const dnnl::memory::desc c_md({m, n}, dnnl::memory::data_type::f32, Tag::ab);
+  const dnnl::matmul gemm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
+  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
+  const std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, engine, a.data())},
+                                                   {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, engine, b.data())},
+                                                   {DNNL_ARG_DST, dnnl::memory(c_md, engine, c.data())}};
+  gemm.execute(stream, args);  // warm-up: first-touch and caches
+  stream.wait();
+  for (auto _ : state) {
+    gemm.execute(stream, args);
+    stream.wait();
+  }
+  benchmark::DoNotOptimize(c.data());
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * m * k * n * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// One training step on a fixed batch of standard-normal inputs and random labels (what PyTorch gets too).
+void training_step(benchmark::State& state, const MlpArchitecture& arch, std::size_t batch) {
+  nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
+  nsbi::kernels::Mlp mlp(arch);
+  nsbi::FloatVector parameters("parameters", arch.n_parameters());
+  nsbi::FloatVector gradients("gradients", arch.n_parameters());
+  nsbi::kernels::initialise_parameters(arch, 1, parameters);
+  nsbi::kernels::AdamWState optimizer(arch.n_parameters());
+  const nsbi::kernels::AdamWConfig config;
+  nsbi::FloatMatrix inputs = nsbi::make_float_matrix("inputs", batch, arch.n_inputs);
+  nsbi::FloatVector labels = nsbi::make_float_vector("labels", batch);
+  nsbi::FloatVector logits = nsbi::make_float_vector("logits", batch);
+  nsbi::FloatVector logit_gradients = nsbi::make_float_vector("logit_gradients", batch);
+  const std::size_t n_inputs = arch.n_inputs;
+  Kokkos::parallel_for(
+      "bench_training::data", batch, KOKKOS_LAMBDA(std::size_t i) {
+        nsbi::rng::Stream stream(2, nsbi::rng::Purpose::simulate, i);
+        for (std::size_t j = 0; j < n_inputs; ++j) inputs(i, j) = static_cast<float>(stream.normal());
+        labels(i) = stream.uniform() < 0.5 ? 1.0f : 0.0f;
+      });
+  const auto step = [&] {
+    mlp.forward(parameters, inputs, logits);
+    nsbi::kernels::bce_with_logits(logits, labels, nsbi::FloatVector(), static_cast<double>(batch),
+                                   logit_gradients);
+    mlp.backward(parameters, logit_gradients, gradients);
+    nsbi::kernels::adamw_step(config, optimizer, parameters, gradients);
+  };
+  step();  // warm-up: the plan (buffers, primitives) is made here, as in training's first step
+  Kokkos::fence();
+  for (auto _ : state) {
+    step();
+    Kokkos::fence();
+  }
+  const double steps = static_cast<double>(state.iterations());
+  state.SetItemsProcessed(static_cast<std::int64_t>(steps * static_cast<double>(batch)));
+  // Forward 2 B Σ n_in n_out flops, backward twice that (weight and input gradients).
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      6.0 * static_cast<double>(batch) * static_cast<double>(arch.n_weights()) * steps * 1e-9,
+      benchmark::Counter::kIsRate);
+}
+
+const MlpArchitecture large{4, {512, 512, 512, 512}, Activation::relu};  // gaussian2d: 2 x + 2 θ
+const MlpArchitecture small{4, {64, 64, 64}, Activation::relu};
+// The smooth activations the score-based losses need: transcendental functions in the Kokkos kernels.
+const MlpArchitecture large_silu{4, {512, 512, 512, 512}, Activation::silu};
+const MlpArchitecture large_tanh{4, {512, 512, 512, 512}, Activation::tanh};
+const MlpArchitecture large_softplus{4, {512, 512, 512, 512}, Activation::softplus};
+
+}  // namespace
+
+BENCHMARK(sgemm)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(training_step, large_4x512_b2048, large, 2048)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, small_3x64_b256, small, 256)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, large_silu, large_silu, 2048)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, large_tanh, large_tanh, 2048)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, large_softplus, large_softplus, 2048)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard kokkos(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

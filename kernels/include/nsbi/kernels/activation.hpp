@@ -1,0 +1,45 @@
+#pragma once
+// The hidden-layer activations of the classifier and their derivatives, as float32 kernel-side functions.
+// Smooth ones (tanh, SiLU, softplus) are what the score-based losses need (specs/statistics.md).
+
+#include <Kokkos_Macros.hpp>
+#include <string>
+
+#include "nsbi/kernels/float_math.hpp"
+
+namespace nsbi::kernels {
+
+enum class Activation { relu, silu, tanh, softplus };
+
+/// "relu", "silu", "tanh", "softplus": the names used in configs and in model.h5.
+std::string activation_name(Activation activation);
+/// The inverse of activation_name; an unknown name is a ConfigError that lists the valid ones.
+Activation activation_from_name(const std::string& name);
+
+/// Whether the derivative needs the pre-activation z; relu and tanh get theirs from a = f(z), so their
+/// layers keep only a (one buffer, half the memory traffic).
+constexpr bool needs_preactivation(Activation activation) {
+  return activation == Activation::silu || activation == Activation::softplus;
+}
+
+template <Activation A>
+KOKKOS_FORCEINLINE_FUNCTION float activate(float z) {
+  if constexpr (A == Activation::relu) return z > 0.0f ? z : 0.0f;
+  if constexpr (A == Activation::tanh) return float_math::tanh(z);
+  if constexpr (A == Activation::silu) return z * float_math::sigmoid(z);
+  if constexpr (A == Activation::softplus) return float_math::softplus(z);
+}
+
+/// f'(z) given z and a = f(z) (relu and tanh read only a, silu and softplus only z).
+template <Activation A>
+KOKKOS_FORCEINLINE_FUNCTION float activation_derivative(float z, float a) {
+  if constexpr (A == Activation::relu) return a > 0.0f ? 1.0f : 0.0f;
+  if constexpr (A == Activation::tanh) return 1.0f - a * a;
+  if constexpr (A == Activation::silu) {
+    const float s = float_math::sigmoid(z);
+    return s * (1.0f + z * (1.0f - s));
+  }
+  if constexpr (A == Activation::softplus) return float_math::sigmoid(z);
+}
+
+}  // namespace nsbi::kernels

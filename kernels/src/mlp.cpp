@@ -1,0 +1,477 @@
+#include "nsbi/kernels/mlp.hpp"
+
+#include <algorithm>
+#include <dnnl.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/kernel_math.hpp"
+#include "nsbi/kernels/threads.hpp"
+#include "simd.hpp"
+
+namespace nsbi::kernels {
+
+static_assert(Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemorySpace>::accessible,
+              "nsbi::kernels::Mlp runs its GEMMs through oneDNN on host memory; a device build needs cuBLAS");
+
+std::size_t MlpArchitecture::layer_inputs(std::size_t layer) const {
+  NSBI_ASSERT(layer < n_layers(), "layer index out of range");
+  return layer == 0 ? n_inputs : hidden[layer - 1];
+}
+
+std::size_t MlpArchitecture::layer_outputs(std::size_t layer) const {
+  NSBI_ASSERT(layer < n_layers(), "layer index out of range");
+  return layer < hidden.size() ? hidden[layer] : 1;
+}
+
+std::size_t MlpArchitecture::weight_offset(std::size_t layer) const {
+  NSBI_ASSERT(layer <= n_layers(), "layer index out of range");
+  std::size_t offset = 0;
+  for (std::size_t l = 0; l < layer; ++l) offset += (layer_inputs(l) + 1) * layer_outputs(l);
+  return offset;
+}
+
+std::size_t MlpArchitecture::bias_offset(std::size_t layer) const {
+  return weight_offset(layer) + layer_inputs(layer) * layer_outputs(layer);
+}
+
+std::size_t MlpArchitecture::n_parameters() const { return weight_offset(n_layers()); }
+
+std::size_t MlpArchitecture::n_weights() const {
+  std::size_t n = 0;
+  for (std::size_t l = 0; l < n_layers(); ++l) n += layer_inputs(l) * layer_outputs(l);
+  return n;
+}
+
+void MlpArchitecture::validate() const {
+  if (n_inputs == 0)
+    throw ConfigError("nsbi::kernels::MlpArchitecture: the network needs at least one input");
+  for (std::size_t l = 0; l < hidden.size(); ++l)
+    if (hidden[l] == 0)
+      throw ConfigError("nsbi::kernels::MlpArchitecture: hidden layer " + std::to_string(l) + " has width 0");
+}
+
+namespace {
+
+using RowPolicy = Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::size_t>>;
+using HostSums = Kokkos::View<double*, Kokkos::HostSpace>;
+
+// Calls body(std::integral_constant<Activation, A>{}) for the network's activation A, so that each
+// activation gets its own compiled kernel.
+template <class Body>
+void with_activation(Activation activation, Body&& body) {
+  switch (activation) {
+    case Activation::relu:
+      return body(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::silu:
+      return body(std::integral_constant<Activation, Activation::silu>{});
+    case Activation::tanh:
+      return body(std::integral_constant<Activation, Activation::tanh>{});
+    case Activation::softplus:
+      return body(std::integral_constant<Activation, Activation::softplus>{});
+  }
+}
+
+// Kernels loop over rows with the columns of a row in SIMD lanes (rows are contiguous). The output layer
+// (one output: a GEMV, which oneDNN runs at a fraction of its GEMM speed) is fused into the kernels of the
+// last hidden layer, or has its own kernels when there is no hidden layer.
+
+struct OutputLayer {
+  ConstFloatVector weights;  // w_L [n_in]
+  ConstFloatVector bias;     // b_L [1]
+
+  // s = w_L · a + b_L for one row a [n_in].
+  KOKKOS_INLINE_FUNCTION float logit(const float* a_row) const {
+    const float* w = weights.data();
+    const std::size_t n = weights.extent(0);
+    float dot = 0.0f;
+    NSBI_SIMD_SUM(dot)
+    for (std::size_t j = 0; j < n; ++j) dot += w[j] * a_row[j];
+    return dot + bias(0);
+  }
+};
+
+// a = f(z + b) for one hidden layer. z holds X W^T on entry; it is overwritten with z + b only when the
+// derivative needs the pre-activation, otherwise a and z are the same buffer. The last hidden layer also
+// writes the logits.
+template <Activation A, bool last>
+struct BiasActivation {
+  FloatMatrix z;
+  FloatMatrix a;
+  ConstFloatVector bias;
+  OutputLayer output;
+  FloatVector logits;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t row) const {
+    const std::size_t n = bias.extent(0);
+    float* z_row = &z(row, 0);
+    float* a_row = &a(row, 0);
+    const float* b = bias.data();
+    NSBI_SIMD_LOOP
+    for (std::size_t j = 0; j < n; ++j) {
+      const float pre = z_row[j] + b[j];
+      if constexpr (needs_preactivation(A)) z_row[j] = pre;
+      a_row[j] = activate<A>(pre);
+    }
+    if constexpr (last) logits(row) = output.logit(a_row);
+  }
+};
+
+// Logistic regression (no hidden layer): logits = x w_L + b_L.
+struct LinearForward {
+  ConstFloatMatrix inputs;
+  OutputLayer output;
+  FloatVector logits;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t row) const {
+    logits(row) = output.logit(&inputs(row, 0));
+  }
+};
+
+// Sums of a kernel's per-row contributions to parameter gradients, in double, reduced over rows.
+struct ColumnSums {
+  using value_type = double[];
+  std::size_t value_count;
+
+  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
+    for (std::size_t j = 0; j < value_count; ++j) sums[j] = 0.0;
+  }
+  KOKKOS_INLINE_FUNCTION void join(volatile value_type into, const volatile value_type from) const {
+    for (std::size_t j = 0; j < value_count; ++j) into[j] += from[j];
+  }
+};
+
+// For one hidden layer of width n: dz = da · f'(z) (d = d loss / d), and sums[0, n) = Σ_i dz_i = db.
+// Below the last hidden layer, da comes from the data-gradient GEMM and dz replaces it in place. In the
+// last one, da = s_i w_L (s_i = d loss / d logit_i) is formed here, and also sums[n, 2n) = Σ_i s_i a_i
+// = dw_L and sums[2n] = Σ_i s_i = db_L.
+template <Activation A, bool last>
+struct ActivationBackward : ColumnSums {
+  std::size_t width;
+  FloatMatrix gradient;
+  ConstFloatMatrix z;
+  ConstFloatMatrix a;
+  ConstFloatVector logit_gradients;
+  ConstFloatVector output_weights;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t row, value_type sums) const {
+    float* g_row = &gradient(row, 0);
+    const float* z_row = &z(row, 0);
+    const float* a_row = &a(row, 0);
+    if constexpr (last) {
+      const float s = logit_gradients(row);
+      const float* w = output_weights.data();
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < width; ++j) {
+        const float dz = (s * w[j]) * activation_derivative<A>(z_row[j], a_row[j]);
+        g_row[j] = dz;
+        sums[j] += dz;
+        sums[width + j] += s * a_row[j];
+      }
+      sums[2 * width] += s;
+    } else {
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < width; ++j) {
+        const float dz = g_row[j] * activation_derivative<A>(z_row[j], a_row[j]);
+        g_row[j] = dz;
+        sums[j] += dz;
+      }
+    }
+  }
+};
+
+// Logistic regression's backward: sums[0, n) = Σ_i s_i x_i (d loss/d w_L), sums[n] = Σ_i s_i, and, when
+// asked for, input gradients s_i w_L.
+struct LinearBackward : ColumnSums {
+  ConstFloatMatrix inputs;
+  ConstFloatVector logit_gradients;
+  ConstFloatVector output_weights;
+  FloatMatrix input_gradients;  // empty: not asked for
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t row, value_type sums) const {
+    const std::size_t n = inputs.extent(1);
+    const float s = logit_gradients(row);
+    const float* x_row = &inputs(row, 0);
+    NSBI_SIMD_LOOP
+    for (std::size_t j = 0; j < n; ++j) sums[j] += s * x_row[j];
+    sums[n] += s;
+    if (input_gradients.data() != nullptr)
+      for (std::size_t j = 0; j < n; ++j) input_gradients(row, j) = s * output_weights(j);
+  }
+};
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+// One oneDNN matmul dst [m, n] = src [m, k] × weights [k, n] with its memory objects, whose data handles are
+// pointed at the caller's buffers on every run; the argument map is built once.
+class Gemm {
+ public:
+  Gemm(const dnnl::engine& engine, memory::dim m, memory::dim k, memory::dim n, Tag src_tag,
+       Tag weights_tag) {
+    const memory::desc src_md({m, k}, memory::data_type::f32, src_tag);
+    const memory::desc weights_md({k, n}, memory::data_type::f32, weights_tag);
+    const memory::desc dst_md({m, n}, memory::data_type::f32, Tag::ab);
+    // The plan owns the scratchpad (one buffer for all its GEMMs), so executing allocates nothing.
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, dst_md), attr, engine);
+    primitive_ = dnnl::matmul(pd);
+    src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
+    weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
+    dst_ = memory(dst_md, engine, DNNL_MEMORY_NONE);
+    scratchpad_ = memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
+    args_ = {{DNNL_ARG_SRC, src_},
+             {DNNL_ARG_WEIGHTS, weights_},
+             {DNNL_ARG_DST, dst_},
+             {DNNL_ARG_SCRATCHPAD, scratchpad_}};
+  }
+
+  std::size_t scratchpad_bytes() const { return scratchpad_.get_desc().get_size(); }
+  void set_scratchpad(void* buffer) const { scratchpad_.set_data_handle(buffer); }
+
+  void run(const dnnl::stream& stream, const float* src, const float* weights, float* dst) const {
+    // oneDNN takes non-const handles; src and weights are only read.
+    src_.set_data_handle(const_cast<float*>(src));
+    weights_.set_data_handle(const_cast<float*>(weights));
+    dst_.set_data_handle(dst);
+    primitive_.execute(stream, args_);
+  }
+
+ private:
+  dnnl::matmul primitive_;
+  memory src_, weights_, dst_, scratchpad_;
+  std::unordered_map<int, memory> args_;
+};
+
+// Buffers and primitives for one batch size. Hidden layer l keeps z_l (= a_l unless the activation needs the
+// pre-activation), a_l and d loss / d a_l (turned into d loss / d z_l in place during backward). The GEMMs
+// are those of the hidden layers; the output layer has none (see OutputLayer).
+struct Plan {
+  std::size_t batch = 0;
+  std::vector<FloatMatrix> pre, post, post_gradient;
+  std::vector<Gemm> forward;                   // a_{l-1} W_l^T
+  std::vector<Gemm> weight_grad;               // dZ_l^T a_{l-1}: dZ [B, n_out] read transposed ("ba")
+  std::vector<std::optional<Gemm>> data_grad;  // dZ_l W_l; layer 0's only once input gradients are asked for
+  HostSums sums;                               // the backward kernels' column sums
+  Kokkos::View<char*, Kokkos::HostSpace> scratchpad;
+  ConstFloatMatrix inputs;  // of the last forward pass
+};
+
+}  // namespace
+
+struct Mlp::Impl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  int threads = 0;                    // the thread count the plans' primitives were made for
+  std::map<std::size_t, Plan> plans;  // by batch size
+  Plan* last_forward = nullptr;       // whose buffers hold the last forward pass
+
+  Plan& plan_for(const MlpArchitecture& arch, std::size_t batch);
+  void make_data_grad(const MlpArchitecture& arch, Plan& plan, std::size_t layer);
+  void attach_scratchpad(Plan& plan);
+};
+
+void Mlp::Impl::make_data_grad(const MlpArchitecture& arch, Plan& plan, std::size_t layer) {
+  plan.data_grad[layer].emplace(engine, static_cast<memory::dim>(plan.batch),
+                                static_cast<memory::dim>(arch.layer_outputs(layer)),
+                                static_cast<memory::dim>(arch.layer_inputs(layer)), Tag::ab, Tag::ab);
+}
+
+void Mlp::Impl::attach_scratchpad(Plan& plan) {
+  std::vector<const Gemm*> gemms;
+  for (const Gemm& g : plan.forward) gemms.push_back(&g);
+  for (const Gemm& g : plan.weight_grad) gemms.push_back(&g);
+  for (const auto& g : plan.data_grad)
+    if (g) gemms.push_back(&*g);
+  std::size_t bytes = 1;
+  for (const Gemm* g : gemms) bytes = std::max(bytes, g->scratchpad_bytes());
+  if (plan.scratchpad.extent(0) < bytes)
+    plan.scratchpad = Kokkos::View<char*, Kokkos::HostSpace>(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::Mlp::scratchpad"), bytes);
+  for (const Gemm* g : gemms) g->set_scratchpad(plan.scratchpad.data());
+}
+
+Plan& Mlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch) {
+  if (threads != gemm_threads()) {
+    // oneDNN sizes a primitive's work split for the thread count at its creation.
+    plans.clear();
+    last_forward = nullptr;
+    threads = gemm_threads();
+  }
+  const auto found = plans.find(batch);
+  if (found != plans.end()) return found->second;
+
+  Plan& plan = plans[batch];
+  plan.batch = batch;
+  const std::size_t n_hidden = arch.hidden.size();
+  std::size_t sums = arch.n_inputs + 1;
+  const auto b = static_cast<memory::dim>(batch);
+  for (std::size_t l = 0; l < n_hidden; ++l) {
+    const std::size_t width = arch.hidden[l];
+    sums = std::max(sums, 2 * width + 1);
+    const std::string layer = std::to_string(l);
+    plan.post.push_back(make_float_matrix("nsbi::kernels::Mlp::a" + layer, batch, width));
+    plan.pre.push_back(needs_preactivation(arch.activation)
+                           ? make_float_matrix("nsbi::kernels::Mlp::z" + layer, batch, width)
+                           : plan.post.back());
+    plan.post_gradient.push_back(make_float_matrix("nsbi::kernels::Mlp::grad_a" + layer, batch, width));
+    const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
+    const auto n_out = static_cast<memory::dim>(width);
+    // W_l [n_out, n_in] row-major is W_l^T [n_in, n_out] in "ba": no transpose is ever materialised.
+    plan.forward.emplace_back(engine, b, n_in, n_out, Tag::ab, Tag::ba);
+    plan.weight_grad.emplace_back(engine, n_out, b, n_in, Tag::ba, Tag::ab);
+  }
+  plan.sums = HostSums("nsbi::kernels::Mlp::sums", sums);
+  plan.data_grad.resize(n_hidden);
+  for (std::size_t l = 1; l < n_hidden; ++l) make_data_grad(arch, plan, l);
+  attach_scratchpad(plan);
+  return plan;
+}
+
+Mlp::Mlp(MlpArchitecture architecture)
+    : architecture_(std::move(architecture)), impl_(std::make_unique<Impl>()) {
+  architecture_.validate();
+}
+
+Mlp::~Mlp() = default;
+Mlp::Mlp(Mlp&&) noexcept = default;
+Mlp& Mlp::operator=(Mlp&&) noexcept = default;
+
+namespace {
+
+OutputLayer output_layer(const MlpArchitecture& arch, const ConstFloatVector& parameters) {
+  const std::size_t last = arch.hidden.size();
+  return {Kokkos::subview(parameters, std::make_pair(arch.weight_offset(last), arch.bias_offset(last))),
+          Kokkos::subview(parameters, std::make_pair(arch.bias_offset(last), arch.n_parameters()))};
+}
+
+// gradients[0, n) = sums[from, from + n), rounded to float.
+void store_sums(const HostSums& sums, std::size_t from, std::size_t n, float* gradients) {
+  for (std::size_t j = 0; j < n; ++j) gradients[j] = static_cast<float>(sums(from + j));
+}
+
+}  // namespace
+
+void Mlp::forward(const ExecutionSpace& space, const ConstFloatVector& parameters,
+                  const ConstFloatMatrix& inputs, const FloatVector& logits) {
+  const MlpArchitecture& arch = architecture_;
+  const std::size_t batch = inputs.extent(0);
+  NSBI_ASSERT(batch > 0 && logits.extent(0) == batch,
+              "nsbi::kernels::Mlp::forward: inputs and logits differ in rows");
+  NSBI_ASSERT(inputs.extent(1) == arch.n_inputs && inputs.span_is_contiguous(),
+              "nsbi::kernels::Mlp::forward: inputs must be a contiguous [B, n_inputs] matrix");
+  NSBI_ASSERT(parameters.extent(0) == arch.n_parameters(),
+              "nsbi::kernels::Mlp::forward: wrong parameter count");
+  Plan& plan = impl_->plan_for(arch, batch);
+  const std::size_t n_hidden = arch.hidden.size();
+  const OutputLayer output = output_layer(arch, parameters);
+  const RowPolicy rows(space, 0, batch);
+  if (n_hidden == 0)
+    Kokkos::parallel_for("nsbi::kernels::Mlp::linear_forward", rows, LinearForward{inputs, output, logits});
+  space.fence();  // oneDNN reads the inputs, which may come from a kernel still running
+  for (std::size_t l = 0; l < n_hidden; ++l) {
+    const float* src = l == 0 ? inputs.data() : plan.post[l - 1].data();
+    plan.forward[l].run(impl_->stream, src, parameters.data() + arch.weight_offset(l), plan.pre[l].data());
+    impl_->stream.wait();
+    const auto bias =
+        Kokkos::subview(parameters, std::make_pair(arch.bias_offset(l), arch.weight_offset(l + 1)));
+    with_activation(arch.activation, [&](auto activation) {
+      constexpr Activation A = decltype(activation)::value;
+      if (l + 1 < n_hidden)
+        Kokkos::parallel_for("nsbi::kernels::Mlp::bias_activation", rows,
+                             BiasActivation<A, false>{plan.pre[l], plan.post[l], bias, output, logits});
+      else
+        Kokkos::parallel_for("nsbi::kernels::Mlp::bias_activation_output", rows,
+                             BiasActivation<A, true>{plan.pre[l], plan.post[l], bias, output, logits});
+    });
+    space.fence();
+  }
+  plan.inputs = inputs;
+  impl_->last_forward = &plan;
+}
+
+void Mlp::backward(const ExecutionSpace& space, const ConstFloatVector& parameters,
+                   const ConstFloatVector& logit_gradients, const FloatVector& gradients,
+                   const FloatMatrix& input_gradients) {
+  const MlpArchitecture& arch = architecture_;
+  Plan* plan_pointer = impl_->last_forward;
+  NSBI_ASSERT(plan_pointer && impl_->threads == gemm_threads(),
+              "nsbi::kernels::Mlp::backward: no forward pass with the current thread count before it");
+  Plan& plan = *plan_pointer;
+  NSBI_ASSERT(logit_gradients.extent(0) == plan.batch,
+              "nsbi::kernels::Mlp::backward: logit gradients and the forward batch differ in rows");
+  NSBI_ASSERT(gradients.extent(0) == arch.n_parameters() && parameters.extent(0) == arch.n_parameters(),
+              "nsbi::kernels::Mlp::backward: wrong parameter count");
+  const bool want_inputs = input_gradients.data() != nullptr;
+  NSBI_ASSERT(
+      !want_inputs || (input_gradients.extent(0) == plan.batch &&
+                       input_gradients.extent(1) == arch.n_inputs && input_gradients.span_is_contiguous()),
+      "nsbi::kernels::Mlp::backward: input gradients must be a contiguous [B, n_inputs] matrix");
+  const std::size_t n_hidden = arch.hidden.size();
+  if (want_inputs && n_hidden > 0 && !plan.data_grad[0]) {
+    impl_->make_data_grad(arch, plan, 0);
+    impl_->attach_scratchpad(plan);
+  }
+  const RowPolicy rows(space, 0, plan.batch);
+  const OutputLayer output = output_layer(arch, parameters);
+  float* g = gradients.data();
+  const std::size_t output_weights = arch.weight_offset(n_hidden);
+  const std::size_t output_bias = arch.bias_offset(n_hidden);
+  space.fence();  // the logit gradients may come from a kernel still running
+
+  if (n_hidden == 0) {
+    const std::size_t n = arch.n_inputs;
+    const HostSums sums = Kokkos::subview(plan.sums, std::make_pair(std::size_t{0}, n + 1));
+    Kokkos::parallel_reduce(
+        "nsbi::kernels::Mlp::linear_backward", rows,
+        LinearBackward{{n + 1}, plan.inputs, logit_gradients, output.weights, input_gradients}, sums);
+    store_sums(sums, 0, n, g + output_weights);
+    store_sums(sums, n, 1, g + output_bias);
+    return;
+  }
+
+  for (std::size_t l = n_hidden; l-- > 0;) {
+    const std::size_t width = arch.hidden[l];
+    const bool last = l + 1 == n_hidden;
+    const std::size_t n_sums = last ? 2 * width + 1 : width;
+    const HostSums sums = Kokkos::subview(plan.sums, std::make_pair(std::size_t{0}, n_sums));
+    const FloatMatrix& dz = plan.post_gradient[l];
+    with_activation(arch.activation, [&](auto activation) {
+      constexpr Activation A = decltype(activation)::value;
+      if (last)
+        Kokkos::parallel_reduce(
+            "nsbi::kernels::Mlp::activation_backward_output", rows,
+            ActivationBackward<A, true>{
+                {n_sums}, width, dz, plan.pre[l], plan.post[l], logit_gradients, output.weights},
+            sums);
+      else
+        Kokkos::parallel_reduce(
+            "nsbi::kernels::Mlp::activation_backward", rows,
+            ActivationBackward<A, false>{
+                {n_sums}, width, dz, plan.pre[l], plan.post[l], logit_gradients, output.weights},
+            sums);
+    });
+    space.fence();
+    store_sums(sums, 0, width, g + arch.bias_offset(l));
+    if (last) {
+      store_sums(sums, width, width, g + output_weights);
+      store_sums(sums, 2 * width, 1, g + output_bias);
+    }
+    const float* src = l == 0 ? plan.inputs.data() : plan.post[l - 1].data();
+    plan.weight_grad[l].run(impl_->stream, dz.data(), src, g + arch.weight_offset(l));
+    if (l > 0)
+      plan.data_grad[l]->run(impl_->stream, dz.data(), parameters.data() + arch.weight_offset(l),
+                             plan.post_gradient[l - 1].data());
+    else if (want_inputs)
+      plan.data_grad[0]->run(impl_->stream, dz.data(), parameters.data() + arch.weight_offset(0),
+                             input_gradients.data());
+    impl_->stream.wait();  // the next kernel reads what the GEMMs wrote
+  }
+}
+
+}  // namespace nsbi::kernels
