@@ -32,11 +32,3 @@ void simulate_block(benchmark::State& state, const std::string& name) {
 BENCHMARK_CAPTURE(simulate_block, gaussian2d, std::string("gaussian2d"))->Arg(1 << 16)->UseRealTime();
 BENCHMARK_CAPTURE(simulate_block, spin3d, std::string("spin3d"))->Arg(1 << 16)->UseRealTime();
 BENCHMARK_CAPTURE(simulate_block, lepton, std::string("lepton"))->Arg(1 << 16)->UseRealTime();
-
-int main(int argc, char** argv) {
-  Kokkos::ScopeGuard kokkos(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
