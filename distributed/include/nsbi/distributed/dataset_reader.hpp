@@ -1,0 +1,70 @@
+#pragma once
+// Reads a dataset file (docs/formats.md, "How nsbi reads a dataset") whoever wrote it: validates the schema
+// on opening, so that every later stage can trust shapes and names, and scans for NaN/Inf before training.
+//
+// Each process opens the file on its own (MPI_COMM_SELF): ranks read disjoint rows at different moments
+// (streamed shards), which collective reads would force into lock-step for no gain.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsbi/core/hdf5.hpp"
+#include "nsbi/distributed/communicator.hpp"
+
+namespace nsbi {
+
+class DatasetReader {
+ public:
+  /// Serial (any rank may call it alone): opens `path` read-only and validates it. Throws InputError naming
+  /// the file and the problem: not HDF5, truncated, foreign (no format "nsbi-dataset"), unfinished
+  /// (complete != 1, e.g. a .partial file), from a newer format version, no rows, /theta and /x missing, not
+  /// 2-D, of another element type than float64/float32, with different row counts, or with `names` missing
+  /// or of the wrong length. Collective callers wrap it in Communicator::agree.
+  explicit DatasetReader(std::string path);
+
+  const std::string& path() const { return path_; }
+  std::uint64_t n_rows() const { return n_rows_; }
+  std::size_t n_parameters() const { return parameter_names_.size(); }
+  std::size_t n_observables() const { return observable_names_.size(); }
+  const std::vector<std::string>& parameter_names() const { return parameter_names_; }
+  const std::vector<std::string>& observable_names() const { return observable_names_; }
+  /// The `simulator` and `prior` (YAML) root attributes; empty where a foreign writer left them out.
+  const std::string& simulator() const { return simulator_; }
+  const std::string& prior() const { return prior_; }
+  /// Rows per HDF5 chunk where the file records it (nsbi's writer: progress/block_rows, at most n_rows).
+  std::optional<std::uint64_t> recorded_chunk_rows() const { return recorded_chunk_rows_; }
+
+  /// Independent: rows [begin, begin + count) into row-major buffers of count * n_parameters() and
+  /// count * n_observables() doubles (float32 files are widened exactly).
+  void read_rows(std::uint64_t begin, std::uint64_t count, double* theta, double* x) const;
+
+  /// Collective: scans every value of /theta and /x for NaN and ±Inf, each rank a contiguous 1/size of the
+  /// rows, reading memory_budget_bytes - hdf5_memory_bytes() at a time (at least one row). Throws (on every
+  /// rank, exit code 3) naming the first offending row of the file: its global index, the array and the
+  /// column.
+  void check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes) const;
+
+  /// What HDF5 itself holds while this file is read, which memory budgets set aside (HDF5's defaults: the
+  /// wrapper does not tune its caches): 1 MiB of chunk cache for each of /theta and /x, 4 MiB for the open
+  /// file (2 MiB measured on opening, and the metadata cache's initial 2 MiB), and the chunk index once every
+  /// chunk was read: per array, a v1 B-tree node of at most 64 chunks, half full after splits, takes ~18 KiB
+  /// in memory, so 2 x 18 KiB / 32 per chunk, up to the metadata cache's 32 MiB cap. Chunks are the
+  /// recorded ones, else assumed of 4096 rows.
+  std::uint64_t hdf5_memory_bytes() const;
+
+ private:
+  std::string path_;
+  h5::File file_;
+  std::optional<h5::Dataset> theta_;
+  std::optional<h5::Dataset> x_;
+  std::uint64_t n_rows_ = 0;
+  std::vector<std::string> parameter_names_;
+  std::vector<std::string> observable_names_;
+  std::string simulator_;
+  std::string prior_;
+  std::optional<std::uint64_t> recorded_chunk_rows_;
+};
+
+}  // namespace nsbi

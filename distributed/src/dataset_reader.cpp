@@ -1,0 +1,177 @@
+#include "nsbi/distributed/dataset_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nsbi {
+namespace {
+
+constexpr const char* format_name = "nsbi-dataset";
+constexpr std::int64_t newest_format_version = 1;
+
+[[noreturn]] void refuse(const std::string& path, const std::string& problem) {
+  throw InputError("nsbi::DatasetReader: '" + path + "' " + problem);
+}
+
+std::string shape_text(const std::vector<hsize_t>& dims) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+std::string list_text(const std::vector<std::string>& names) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < names.size(); ++i) text += (i ? ", " : "") + names[i];
+  return text + ")";
+}
+
+// Opens /theta or /x and checks it is a float array [rows, columns] with columns >= 1.
+h5::Dataset open_array(const std::string& path, const h5::Group& root, const std::string& name) {
+  if (!root.exists(name))
+    refuse(path, "has no dataset '/" + name + "' (docs/formats.md lists what it needs)");
+  h5::Dataset array = root.open_dataset(name);
+  const std::vector<hsize_t> dims = array.dims();
+  if (dims.size() != 2)
+    refuse(path, "has '/" + name + "' of shape " + shape_text(dims) + "; it must be 2-D [rows, columns]");
+  if (dims[1] == 0) refuse(path, "has '/" + name + "' with 0 columns");
+  const h5::DataType type = array.type();
+  if (type != h5::DataType::float64 && type != h5::DataType::float32)
+    refuse(path,
+           "has '/" + name + "' of " + h5::to_string(type) + " elements; nsbi reads float64 or float32");
+  return array;
+}
+
+std::vector<std::string> column_names(const std::string& path, const h5::Dataset& array) {
+  const std::string& name = array.name();
+  const hsize_t columns = array.dims()[1];
+  if (!array.attribute_exists("names"))
+    refuse(path, "has no attribute 'names' on '" + name +
+                     "' (one string per column: " + std::to_string(columns) + " expected)");
+  std::vector<std::string> names = array.read_attribute<std::vector<std::string>>("names");
+  if (names.size() != columns)
+    refuse(path, "has " + std::to_string(names.size()) + " entries in the 'names' of '" + name +
+                     "', which has " + std::to_string(columns) + " columns");
+  return names;
+}
+
+// The root lists are optional copies of the per-array names; where present they must agree.
+void check_root_names(const std::string& path, const h5::Group& root, const std::string& attribute,
+                      const std::vector<std::string>& names, const std::string& array) {
+  if (!root.attribute_exists(attribute)) return;
+  const auto root_names = root.read_attribute<std::vector<std::string>>(attribute);
+  if (root_names != names)
+    refuse(path, "has root attribute '" + attribute + "' " + list_text(root_names) + " but '" + array +
+                     "' names " + list_text(names));
+}
+
+std::string optional_text(const h5::Group& root, const std::string& attribute) {
+  return root.attribute_exists(attribute) ? root.read_attribute<std::string>(attribute) : std::string();
+}
+
+const char* non_finite_kind(double value) {
+  if (std::isnan(value)) return "NaN";
+  return std::signbit(value) ? "-Inf" : "+Inf";
+}
+
+}  // namespace
+
+DatasetReader::DatasetReader(std::string path)
+    : path_(std::move(path)), file_(h5::File::open(path_, MPI_COMM_SELF, h5::Access::read)) {
+  const h5::Group root = file_.root();
+  if (!root.attribute_exists("format"))
+    refuse(path_, "is not an nsbi dataset: it has no root attribute 'format' = \"" +
+                      std::string(format_name) + "\" (docs/formats.md describes the schema)");
+  const auto format = root.read_attribute<std::string>("format");
+  if (format != format_name)
+    refuse(path_, "is not an nsbi dataset: its 'format' is \"" + format + "\", not \"" + format_name + "\"");
+  if (root.attribute_exists("format_version")) {
+    const auto version = root.read_attribute<std::int64_t>("format_version");
+    if (version > newest_format_version)
+      refuse(path_, "has format_version " + std::to_string(version) + "; this nsbi reads versions up to " +
+                        std::to_string(newest_format_version));
+  }
+  if (!root.attribute_exists("complete"))
+    refuse(path_, "has no root attribute 'complete' (1 once every row is written)");
+  const auto complete = root.read_attribute<std::int64_t>("complete");
+  if (complete != 1)
+    refuse(path_, "is unfinished (complete = " + std::to_string(complete) +
+                      "): the run writing it stopped before every row was in; run that command again to "
+                      "resume it");
+
+  theta_ = open_array(path_, root, "theta");
+  x_ = open_array(path_, root, "x");
+  const hsize_t theta_rows = theta_->dims()[0];
+  const hsize_t x_rows = x_->dims()[0];
+  if (theta_rows != x_rows)
+    refuse(path_, "has " + std::to_string(theta_rows) + " rows in '/theta' but " + std::to_string(x_rows) +
+                      " in '/x'; every row needs both");
+  if (theta_rows == 0) refuse(path_, "is empty: '/theta' and '/x' have 0 rows");
+  n_rows_ = theta_rows;
+  parameter_names_ = column_names(path_, *theta_);
+  observable_names_ = column_names(path_, *x_);
+  check_root_names(path_, root, "parameter_names", parameter_names_, "/theta");
+  check_root_names(path_, root, "observable_names", observable_names_, "/x");
+  simulator_ = optional_text(root, "simulator");
+  prior_ = optional_text(root, "prior");
+  if (root.exists("progress") && root.open_group("progress").attribute_exists("block_rows")) {
+    const auto block_rows = root.open_group("progress").read_attribute<std::int64_t>("block_rows");
+    if (block_rows > 0) recorded_chunk_rows_ = std::min<std::uint64_t>(block_rows, n_rows_);
+  }
+}
+
+void DatasetReader::read_rows(std::uint64_t begin, std::uint64_t count, double* theta, double* x) const {
+  NSBI_ASSERT(begin <= n_rows_ && count <= n_rows_ - begin,
+              "rows [" + std::to_string(begin) + ", +" + std::to_string(count) + ") beyond the " +
+                  std::to_string(n_rows_) + " rows of " + path_);
+  theta_->read_rows(begin, count, theta);
+  x_->read_rows(begin, count, x);
+}
+
+std::uint64_t DatasetReader::hdf5_memory_bytes() const {
+  constexpr std::uint64_t caches = std::uint64_t{6} << 20;  // 2 x 1 MiB chunk cache + 4 MiB the open file
+  constexpr std::uint64_t index_bytes_per_chunk = 2 * 18 * 1024 / 32;
+  constexpr std::uint64_t metadata_cap = std::uint64_t{32} << 20;
+  constexpr std::uint64_t assumed_chunk_rows = 4096;
+  const std::uint64_t chunk_rows = recorded_chunk_rows_.value_or(assumed_chunk_rows);
+  const std::uint64_t n_chunks = (n_rows_ + chunk_rows - 1) / chunk_rows;
+  return caches + std::min(n_chunks * index_bytes_per_chunk, metadata_cap);
+}
+
+void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes) const {
+  const std::uint64_t n_theta = n_parameters();
+  const std::uint64_t n_x = n_observables();
+  const std::uint64_t usable = memory_budget_bytes - std::min(memory_budget_bytes, hdf5_memory_bytes());
+  const std::uint64_t rows_per_read = std::max<std::uint64_t>(1, usable / ((n_theta + n_x) * sizeof(double)));
+  // Contiguous slices in rank order: the lowest failing rank (whose message agree() keeps) holds the first
+  // offending row of the file.
+  const auto size = static_cast<std::uint64_t>(comm.size());
+  const auto rank = static_cast<std::uint64_t>(comm.rank());
+  const std::uint64_t first = n_rows_ / size * rank + std::min(rank, n_rows_ % size);
+  const std::uint64_t end = first + n_rows_ / size + (rank < n_rows_ % size ? 1 : 0);
+  comm.agree([&] {
+    const std::uint64_t capacity = std::min(rows_per_read, end - first);
+    std::vector<double> theta(capacity * n_theta);
+    std::vector<double> x(capacity * n_x);
+    for (std::uint64_t begin = first; begin < end; begin += capacity) {
+      const std::uint64_t count = std::min(capacity, end - begin);
+      read_rows(begin, count, theta.data(), x.data());
+      for (std::uint64_t row = 0; row < count; ++row) {
+        const auto report = [&](const char* array, std::uint64_t column, const std::string& name,
+                                double value) {
+          throw InputError("nsbi::DatasetReader::check_finite: '" + path_ + "' row " +
+                           std::to_string(begin + row) + " has " + non_finite_kind(value) + " in " + array +
+                           " column " + std::to_string(column) + " ('" + name +
+                           "'); nsbi never trains on non-finite values: fix or drop that row (the first such "
+                           "row of the file)");
+        };
+        for (std::uint64_t c = 0; c < n_theta; ++c)
+          if (!std::isfinite(theta[row * n_theta + c]))
+            report("/theta", c, parameter_names_[c], theta[row * n_theta + c]);
+        for (std::uint64_t c = 0; c < n_x; ++c)
+          if (!std::isfinite(x[row * n_x + c])) report("/x", c, observable_names_[c], x[row * n_x + c]);
+      }
+    }
+  });
+}
+
+}  // namespace nsbi
