@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "nsbi/core/kernel_math.hpp"
@@ -74,6 +75,21 @@ void reference_sin_cos_turns(double t, long double& s, long double& c) {
   }
 }
 
+// The largest ulp error of `f` against the long-double `reference` over `x`, and where it occurs.
+template <class F, class Reference>
+std::pair<double, double> worst_ulp_error(const std::vector<double>& x, F f, Reference reference) {
+  double worst = 0.0;
+  double worst_at = 0.0;
+  for (double v : x) {
+    const double e = ulp_error(f(v), reference(static_cast<long double>(v)));
+    if (e > worst) {
+      worst = e;
+      worst_at = v;
+    }
+  }
+  return {worst, worst_at};
+}
+
 TEST(KernelMath, LogWithinOneUlp) {
   std::vector<double> x = unit_interval_arguments();
   // Products of two uniforms (Gamma(2)), ratios (von Mises), and the rest of the double range, subnormals
@@ -89,15 +105,8 @@ TEST(KernelMath, LogWithinOneUlp) {
     x.push_back(x[i] * x[i + 1]);
     x.push_back(x[i] / x[i + 1] * 1e3);
   }
-  double worst = 0.0;
-  double worst_at = 0.0;
-  for (double v : x) {
-    const double e = ulp_error(km::log(v), std::log(static_cast<long double>(v)));
-    if (e > worst) {
-      worst = e;
-      worst_at = v;
-    }
-  }
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::log(v); }, [](long double v) { return std::log(v); });
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::log(1.0), 0.0);
   std::printf("log: max error %.3f ulp\n", worst);
@@ -134,15 +143,8 @@ TEST(KernelMath, AcosWithinOneUlp) {
                    std::nextafter(0.5, 1.0), std::nextafter(-0.5, 0.0), std::nextafter(-0.5, -1.0),
                    std::nextafter(1.0, 0.0), std::nextafter(-1.0, 0.0)})
     x.push_back(v);
-  double worst = 0.0;
-  double worst_at = 0.0;
-  for (double v : x) {
-    const double e = ulp_error(km::acos(v), std::acos(static_cast<long double>(v)));
-    if (e > worst) {
-      worst = e;
-      worst_at = v;
-    }
-  }
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::acos(v); }, [](long double v) { return std::acos(v); });
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::acos(1.0), 0.0);
   EXPECT_EQ(km::acos(-1.0), 3.141592653589793);

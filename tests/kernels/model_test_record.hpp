@@ -48,13 +48,4 @@ inline kernels::ModelRecord model_test_record(std::vector<std::size_t> hidden, k
   return record;
 }
 
-/// A Matrix [rows, cols] holding row-major host values.
-inline Matrix matrix(const std::vector<double>& values, std::size_t rows, std::size_t cols) {
-  Matrix view = make_matrix("test::matrix", rows, cols);
-  Kokkos::deep_copy(
-      view, Kokkos::View<const double**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-                values.data(), rows, cols));
-  return view;
-}
-
 }  // namespace nsbi::test

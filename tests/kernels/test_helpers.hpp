@@ -17,12 +17,22 @@ inline FloatVector float_vector(const std::vector<float>& values) {
   return view;
 }
 
-inline FloatMatrix float_matrix(const std::vector<float>& values, std::size_t rows, std::size_t cols) {
-  FloatMatrix view = make_float_matrix("test::matrix", rows, cols);
+/// `view` filled with row-major host values (one of FloatMatrix, Matrix).
+template <class MatrixView>
+MatrixView filled(MatrixView view, const std::vector<typename MatrixView::non_const_value_type>& values) {
+  using Value = typename MatrixView::non_const_value_type;
   Kokkos::deep_copy(
-      view, Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-                values.data(), rows, cols));
+      view, Kokkos::View<const Value**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+                values.data(), view.extent(0), view.extent(1)));
   return view;
+}
+
+inline FloatMatrix float_matrix(const std::vector<float>& values, std::size_t rows, std::size_t cols) {
+  return filled(make_float_matrix("test::matrix", rows, cols), values);
+}
+
+inline Matrix matrix(const std::vector<double>& values, std::size_t rows, std::size_t cols) {
+  return filled(make_matrix("test::matrix", rows, cols), values);
 }
 
 template <class View>
