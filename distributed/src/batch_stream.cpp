@@ -81,11 +81,11 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
   chunk_rows_ = std::min(chunk_rows_, n_rows);
   n_chunks_ = (n_rows + chunk_rows_ - 1) / chunk_rows_;
 
-  // The split depends on (seed, chunk) only: the same chunks are held out whatever the rank count.
+  // The split depends on (split seed, chunk) only: the same chunks are held out whatever the rank count.
   std::vector<std::uint64_t> training_chunks;
   for (std::uint64_t chunk = 0; chunk < n_chunks_; ++chunk) {
     const bool held_out =
-        fraction > 0.0 && rng::Stream(options_.seed, rng::Purpose::split, chunk).uniform() < fraction;
+        fraction > 0.0 && rng::Stream(options_.split_seed, rng::Purpose::split, chunk).uniform() < fraction;
     (held_out ? validation_chunks_ : training_chunks).push_back(chunk);
     (held_out ? validation_rows_ : training_rows_) += chunk_size(chunk);
   }

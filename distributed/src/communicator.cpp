@@ -1,5 +1,6 @@
 #include "nsbi/distributed/communicator.hpp"
 
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -23,6 +24,34 @@ void check_mpi(int code, const char* call, const char* function, const char* fil
 Communicator::Communicator(MPI_Comm comm) : comm_(comm) {
   NSBI_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   NSBI_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+}
+
+Communicator Communicator::split(int color) const {
+  MPI_Comm comm = MPI_COMM_NULL;
+  NSBI_MPI_CHECK(MPI_Comm_split(comm_, color, rank_, &comm));
+  Communicator out(comm);
+  out.owned_ = std::shared_ptr<MPI_Comm>(new MPI_Comm(comm), [](MPI_Comm* owned) {
+    MPI_Comm_free(owned);
+    delete owned;
+  });
+  return out;
+}
+
+void Communicator::sum_in_place(float* values, std::size_t count) const {
+  NSBI_ASSERT(count <= static_cast<std::size_t>(std::numeric_limits<int>::max()), "too many values");
+  NSBI_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm_));
+}
+
+void Communicator::sum_in_place(double* values, std::size_t count) const {
+  NSBI_ASSERT(count <= static_cast<std::size_t>(std::numeric_limits<int>::max()), "too many values");
+  NSBI_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm_));
+}
+
+std::vector<double> Communicator::all_gather(const double* values, std::size_t count) const {
+  std::vector<double> out(count * static_cast<std::size_t>(size_));
+  NSBI_MPI_CHECK(MPI_Allgather(values, static_cast<int>(count), MPI_DOUBLE, out.data(), static_cast<int>(count),
+                               MPI_DOUBLE, comm_));
+  return out;
 }
 
 void Communicator::barrier() const { NSBI_MPI_CHECK(MPI_Barrier(comm_)); }

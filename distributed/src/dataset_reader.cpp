@@ -127,6 +127,13 @@ void DatasetReader::read_rows(std::uint64_t begin, std::uint64_t count, double* 
   x_->read_rows(begin, count, x);
 }
 
+void DatasetReader::read_theta(std::uint64_t begin, std::uint64_t count, double* theta) const {
+  NSBI_ASSERT(begin <= n_rows_ && count <= n_rows_ - begin,
+              "rows [" + std::to_string(begin) + ", +" + std::to_string(count) + ") beyond the " +
+                  std::to_string(n_rows_) + " rows of " + path_);
+  theta_->read_rows(begin, count, theta);
+}
+
 std::uint64_t DatasetReader::hdf5_memory_bytes() const {
   constexpr std::uint64_t caches = std::uint64_t{6} << 20;  // 2 x 1 MiB chunk cache + 4 MiB the open file
   constexpr std::uint64_t index_bytes_per_chunk = 2 * 18 * 1024 / 32;
@@ -137,7 +144,8 @@ std::uint64_t DatasetReader::hdf5_memory_bytes() const {
   return caches + std::min(n_chunks * index_bytes_per_chunk, metadata_cap);
 }
 
-void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes) const {
+void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes,
+                                 const RowVisitor& visit) const {
   const std::uint64_t n_theta = n_parameters();
   const std::uint64_t n_x = n_observables();
   const std::uint64_t usable = memory_budget_bytes - std::min(memory_budget_bytes, hdf5_memory_bytes());
@@ -170,6 +178,7 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
         for (std::uint64_t c = 0; c < n_x; ++c)
           if (!std::isfinite(x[row * n_x + c])) report("/x", c, observable_names_[c], x[row * n_x + c]);
       }
+      if (visit) visit(begin, count, theta.data(), x.data());
     }
   });
 }

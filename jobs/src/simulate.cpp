@@ -20,6 +20,131 @@
 namespace nsbi::jobs {
 namespace {
 
+// What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
+std::string simulate_identity(const config::Config& config, const std::string& label) {
+  YAML::Node identity;
+  identity["file"] = label;
+  identity["seed"] = config.get<std::int64_t>("campaign.seed");
+  identity["simulator"] = config.get<YAML::Node>("simulator");
+  YAML::Node simulate = config.get<YAML::Node>("simulate");
+  simulate.remove("output");
+  // The training set does not depend on its reference; the reference starts where the training set ends.
+  if (label == "dataset")
+    simulate.remove("reference");
+  else
+    simulate["reference"].remove("output");
+  identity["simulate"] = simulate;
+  YAML::Emitter out;
+  out << identity;
+  return out.c_str();
+}
+
+std::string emit(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << node;
+  return out.c_str();
+}
+
+// One dataset file: rows [0, n_rows) of it draw from the campaign's streams first_index + row, so a reference
+// dataset (first_index = the training set's size) shares no random numbers with the training set.
+struct DatasetJob {
+  std::string label;  // "dataset" or "reference": names the file in messages and in the summary
+  std::string key;    // the config key of its path
+  std::string path;
+  const sims::Proposal* proposal;
+  std::uint64_t n_rows;
+  std::uint64_t first_index;
+};
+
+json::Object simulate_one(const Communicator& world, const Campaign& campaign, const sims::Simulator& simulator,
+                          const DatasetJob& job, bool force) {
+  const config::Config& config = campaign.config;
+  const sims::SimulatorInfo& info = simulator.info();
+  DatasetDescription description;
+  description.simulator = info.name;
+  for (const auto& p : info.parameters) description.parameter_names.push_back(p.name);
+  description.observable_names = info.observables;
+  description.proposal_yaml = emit(job.proposal->to_yaml());
+  description.seed = campaign.seed;
+  description.config_yaml = config.resolved_yaml();
+  description.identity = simulate_identity(config, job.label);
+  description.provenance = campaign.provenance;
+  // Attributes are written collectively: every rank must write rank 0's values.
+  description.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
+  description.provenance.hostname = world.broadcast(campaign.provenance.hostname);
+  description.n_rows = job.n_rows;
+  description.block_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.block_size"));
+
+  world.agree([&] { prepare_directory(config, job.key, parent_directory(job.path)); }, /*root_only=*/true);
+  DatasetWriter writer(world, job.path, description, force);
+  json::Object summary;
+  summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows));
+  if (writer.state() == DatasetWriter::State::complete) {
+    log::info("simulate: '", job.path,
+              "' is complete and was made from this config: nothing to do (--force redoes it)");
+    return summary.set("events_per_second", 0.0);
+  }
+  if (writer.state() == DatasetWriter::State::resumed)
+    log::info("simulate: resuming '", job.path, ".partial': ", writer.rows_done(), " of ", job.n_rows,
+              " rows already done");
+  log::info("simulate: ", job.label, ": ", job.n_rows, " rows of ", info.name, " in blocks of ",
+            description.block_rows, " on ", world.size(), " rank(s), seed ", campaign.seed);
+
+  const std::size_t block_rows = writer.schedule().block_rows();
+  Matrix theta = make_matrix("nsbi::simulate::theta", block_rows, info.n_parameters());
+  Matrix x = make_matrix("nsbi::simulate::x", block_rows, info.n_observables());
+  auto theta_host = Kokkos::create_mirror_view(theta);
+  auto x_host = Kokkos::create_mirror_view(x);
+
+  const auto& pending = writer.pending_blocks();
+  const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), world.size());
+  std::uint64_t rows_done = writer.rows_done();
+  const std::uint64_t writer_start_rows = rows_done;
+  Progress progress("simulate " + job.label, job.n_rows, "events", world.is_root(), rows_done);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t round = 0; round < rounds; ++round) {
+    if (world.any(stop_requested()))
+      throw CollectiveError(ExitCode::interrupted,
+                            "simulate: stopped by a signal after " + std::to_string(rows_done) + " of " +
+                                std::to_string(job.n_rows) + " rows of '" + job.path +
+                                "'; every finished block is saved: run the same command to resume");
+    const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
+    std::int64_t rows = 0;
+    std::int64_t non_finite = 0;
+    if (block) {
+      const RowRange range = writer.schedule().rows(*block);
+      rows = static_cast<std::int64_t>(range.size());
+      const auto sub = std::make_pair(std::size_t{0}, range.size());
+      Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
+      Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
+      job.proposal->sample(theta_block, job.first_index + range.begin, campaign.seed);
+      simulator.simulate(theta_block, x_block, job.first_index + range.begin, campaign.seed);
+      Kokkos::deep_copy(theta_host, theta);
+      Kokkos::deep_copy(x_host, x);
+      for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
+        non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
+    }
+    if (world.sum(non_finite) > 0)
+      world.agree([&] {
+        if (non_finite > 0)
+          throw InternalError("simulate: simulator " + info.name + " produced " + std::to_string(non_finite) +
+                              " non-finite values in block " + std::to_string(*block) + " of '" + job.path +
+                              "'; nothing of this block was written");
+      });
+    writer.write_round(block, theta_host.data(), x_host.data());
+    rows_done += static_cast<std::uint64_t>(world.sum(rows));
+    progress.update(rows_done);
+  }
+  writer.finish();
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log::info("simulate: wrote '", job.path, "'");
+  return summary.set("seconds", seconds)
+      .set("events_per_second", static_cast<double>(job.n_rows - writer_start_rows) / seconds);
+}
+
+}  // namespace
+
 // mkdir -p `dir`, then a write check, so that an unwritable output location is a config error naming `key`.
 void prepare_directory(const config::Config& config, const std::string& key, const std::string& dir) {
   for (std::size_t i = 1; i <= dir.size(); ++i) {
@@ -41,142 +166,58 @@ std::string parent_directory(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
-std::string simulate_identity(const config::Config& config) {
-  YAML::Node identity;
-  identity["seed"] = config.get<std::int64_t>("campaign.seed");
-  identity["simulator"] = config.get<YAML::Node>("simulator");
-  YAML::Node simulate = config.get<YAML::Node>("simulate");
-  simulate.remove("output");
-  identity["simulate"] = simulate;
-  YAML::Emitter out;
-  out << identity;
-  return out.c_str();
-}
-
-std::string emit(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return out.c_str();
-}
-
-}  // namespace
-
 void run_simulate(const Communicator& world, const Campaign& campaign, bool force) {
   const config::Config& config = campaign.config;
   const auto simulator = sims::make_simulator(config.get<std::string>("simulator.name"));
   const sims::SimulatorInfo& info = simulator->info();
   std::optional<sims::Proposal> proposal;
-  world.agree([&] { proposal = sims::Proposal::from_config(config, "simulate.proposal", info); });
+  std::optional<sims::Proposal> reference;
+  world.agree([&] {
+    proposal = sims::Proposal::from_config(config, "simulate.proposal", info);
+    if (!config.children("simulate.reference.theta").empty())
+      reference = sims::Proposal::fixed_point_from_config(config, "simulate.reference.theta", info);
+  });
+  world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
 
-  DatasetDescription description;
-  description.simulator = info.name;
-  for (const auto& p : info.parameters) description.parameter_names.push_back(p.name);
-  description.observable_names = info.observables;
-  description.proposal_yaml = emit(proposal->to_yaml());
-  description.seed = campaign.seed;
-  description.config_yaml = config.resolved_yaml();
-  description.identity = simulate_identity(config);
-  description.provenance = campaign.provenance;
-  // Attributes are written collectively: every rank must write rank 0's values.
-  description.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
-  description.provenance.hostname = world.broadcast(campaign.provenance.hostname);
-  description.n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
-  description.block_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.block_size"));
-
+  const auto n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
-  world.agree(
-      [&] {
-        prepare_directory(config, "campaign.dir", campaign.dir);
-        prepare_directory(config, "simulate.output", parent_directory(path));
-      },
-      /*root_only=*/true);
-  DatasetWriter writer(world, path, description, force);
-  if (writer.state() == DatasetWriter::State::complete) {
-    log::info("simulate: '", path,
-              "' is complete and was made from this config: nothing to do (--force redoes it)");
-    return;
+  json::Object dataset =
+      simulate_one(world, campaign, *simulator, {"dataset", "simulate.output", path, &*proposal, n_rows, 0}, force);
+  std::optional<json::Object> reference_summary;
+  if (reference) {
+    const auto n_reference = static_cast<std::uint64_t>(config.get<std::int64_t>(
+        config.has("simulate.reference.n_samples") ? "simulate.reference.n_samples" : "simulate.n_samples"));
+    const std::string reference_path = campaign.output_path(config.get<std::string>("simulate.reference.output"));
+    reference_summary = simulate_one(
+        world, campaign, *simulator,
+        {"reference", "simulate.reference.output", reference_path, &*reference, n_reference, n_rows}, force);
   }
-  if (writer.state() == DatasetWriter::State::resumed)
-    log::info("simulate: resuming '", path, ".partial': ", writer.rows_done(), " of ", description.n_rows,
-              " rows already done");
-  log::info("simulate: ", description.n_rows, " rows of ", info.name, " in blocks of ",
-            description.block_rows, " on ", world.size(), " rank(s), seed ", campaign.seed);
-
-  const std::size_t block_rows = writer.schedule().block_rows();
-  Matrix theta = make_matrix("nsbi::simulate::theta", block_rows, info.n_parameters());
-  Matrix x = make_matrix("nsbi::simulate::x", block_rows, info.n_observables());
-  auto theta_host = Kokkos::create_mirror_view(theta);
-  auto x_host = Kokkos::create_mirror_view(x);
-
-  const auto& pending = writer.pending_blocks();
-  const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), world.size());
-  std::uint64_t rows_done = writer.rows_done();
-  const std::uint64_t writer_start_rows = rows_done;
-  Progress progress("simulate", description.n_rows, "events", world.is_root(), rows_done);
-  const auto start = std::chrono::steady_clock::now();
-  for (std::uint64_t round = 0; round < rounds; ++round) {
-    if (world.any(stop_requested()))
-      throw CollectiveError(ExitCode::interrupted,
-                            "simulate: stopped by a signal after " + std::to_string(rows_done) + " of " +
-                                std::to_string(description.n_rows) +
-                                " rows; every finished block is saved: run the same command to resume");
-    const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
-    std::int64_t rows = 0;
-    std::int64_t non_finite = 0;
-    if (block) {
-      const RowRange range = writer.schedule().rows(*block);
-      rows = static_cast<std::int64_t>(range.size());
-      const auto sub = std::make_pair(std::size_t{0}, range.size());
-      Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
-      Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
-      proposal->sample(theta_block, range.begin, campaign.seed);
-      simulator->simulate(theta_block, x_block, range.begin, campaign.seed);
-      Kokkos::deep_copy(theta_host, theta);
-      Kokkos::deep_copy(x_host, x);
-      for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
-        non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
-    }
-    if (world.sum(non_finite) > 0)
-      world.agree([&] {
-        if (non_finite > 0)
-          throw InternalError("simulate: simulator " + info.name + " produced " + std::to_string(non_finite) +
-                              " non-finite values in block " + std::to_string(*block) +
-                              "; nothing of this block was written");
-      });
-    writer.write_round(block, theta_host.data(), x_host.data());
-    rows_done += static_cast<std::uint64_t>(world.sum(rows));
-    progress.update(rows_done);
-  }
-  writer.finish();
-  progress.finish();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // Peak resident memory of the largest rank: the stage's memory stays bounded by the block size.
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
+  const std::string created = world.broadcast(campaign.provenance.created_utc);
   world.agree(
       [&] {
+        std::vector<std::string> parameters;
+        for (const auto& p : info.parameters) parameters.push_back(p.name);
         json::Object summary;
         summary.set("stage", "simulate")
             .set("complete", true)
-            .set("output", path)
             .set("simulator", info.name)
-            .set("n_samples", static_cast<std::int64_t>(description.n_rows))
             .set("seed", static_cast<std::int64_t>(campaign.seed))
-            .set("parameters", description.parameter_names)
-            .set("observables", description.observable_names)
+            .set("parameters", parameters)
+            .set("observables", info.observables)
             .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
-            .set("seconds", seconds)
-            .set("events_per_second", static_cast<double>(description.n_rows - writer_start_rows) / seconds)
-            .set("peak_rss_mib_per_rank", peak_rss_mib)
-            .set("nsbi_version", description.provenance.nsbi_version)
-            .set("created", description.provenance.created_utc);
+            .set("dataset", dataset);
+        if (reference_summary) summary.set("reference", *reference_summary);
+        summary.set("peak_rss_mib_per_rank", peak_rss_mib)
+            .set("nsbi_version", campaign.provenance.nsbi_version)
+            .set("created", created);
         json::write_file_atomically(campaign.output_path("simulate.json"), summary.dump() + "\n");
       },
       /*root_only=*/true);
-  log::info("simulate: wrote '", path, "'");
 }
 
 }  // namespace nsbi::jobs

@@ -134,6 +134,25 @@ Proposal Proposal::default_for(const SimulatorInfo& simulator) {
   return Proposal(simulator, std::move(out));
 }
 
+Proposal Proposal::fixed_point_from_config(const config::Config& config, const std::string& section,
+                                           const SimulatorInfo& simulator) {
+  std::vector<ParameterProposal> out;
+  for (const auto& p : simulator.parameters) {
+    const std::string key = section + "." + p.name;
+    if (!config.has(key))
+      config.fail(section, "needs a value for every parameter of " + simulator.name + "; '" + p.name +
+                               "' is missing");
+    ParameterProposal q;
+    q.kind = Kind::fixed;
+    q.value = config.get<double>(key);
+    if (!in_domain(p, q.value))
+      config.fail(key, "value " + config::number_node(q.value).as<std::string>() + " is outside the domain " +
+                           domain_text(p) + " of '" + p.name + "'");
+    out.push_back(q);
+  }
+  return Proposal(simulator, std::move(out));
+}
+
 void Proposal::declare(config::Schema& schema, const std::string& section, const SimulatorInfo& simulator) {
   using config::Key;
   using config::Type;

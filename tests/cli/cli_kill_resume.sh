@@ -50,7 +50,7 @@ pkill -TERM -f "^$NSBI simulate term.yaml"
 wait "$leader"
 code=$?
 [ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat termed.out)"
-expect_grep "stopped by a signal after [0-9]+ of 10000000 rows; every finished block is saved" termed.out
+expect_grep "stopped by a signal after [0-9]+ of 10000000 rows of '[^']*'; every finished block is saved" termed.out
 expect_exit 0 termed2.out -- mpi 2 "$NSBI" simulate term.yaml
 for d in theta x; do
   h5diff -q whole/dataset.h5 termed/dataset.h5 "/$d" "/$d" || fail "/$d differs after SIGTERM and resume"

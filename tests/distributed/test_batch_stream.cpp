@@ -33,6 +33,7 @@ std::uint64_t fixed_bytes(const DatasetReader& reader) {
 StreamOptions options(const DatasetReader& reader, double validation_fraction = 0.2) {
   StreamOptions o;
   o.seed = 20240601;
+  o.split_seed = 20240601;
   o.batch_size = batch;
   o.n_shards = n_shards;
   o.memory_budget_bytes = fixed_bytes(reader) + 3 * n_shards * chunk * row_bytes + 1000;

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "nsbi/core/error.hpp"
 
@@ -35,11 +37,20 @@ class Communicator {
   int size() const noexcept { return size_; }
   bool is_root() const noexcept { return rank_ == 0; }
 
+  /// Collective: the communicator of the ranks that pass the same `color`, ordered as in this one. It owns
+  /// its MPI communicator (freed with the last copy).
+  Communicator split(int color) const;
+
   void barrier() const;
   std::int64_t sum(std::int64_t value) const;
   std::int64_t max(std::int64_t value) const;
   double max(double value) const;
   bool any(bool flag) const;
+  /// In place: every rank's values[i] becomes the sum over ranks (MPI_Allreduce, MPI_IN_PLACE).
+  void sum_in_place(float* values, std::size_t count) const;
+  void sum_in_place(double* values, std::size_t count) const;
+  /// Every rank's `count` values, in rank order, on every rank ([size * count]).
+  std::vector<double> all_gather(const double* values, std::size_t count) const;
   /// Rank 0's string on every rank.
   std::string broadcast(const std::string& text) const;
 
@@ -50,6 +61,7 @@ class Communicator {
 
  private:
   MPI_Comm comm_;
+  std::shared_ptr<MPI_Comm> owned_;  // set when this object created comm_ (split)
   int rank_ = 0;
   int size_ = 1;
 };

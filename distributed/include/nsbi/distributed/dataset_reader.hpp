@@ -6,6 +6,7 @@
 // (streamed shards), which collective reads would force into lock-step for no gain.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,12 +40,19 @@ class DatasetReader {
   /// Independent: rows [begin, begin + count) into row-major buffers of count * n_parameters() and
   /// count * n_observables() doubles (float32 files are widened exactly).
   void read_rows(std::uint64_t begin, std::uint64_t count, double* theta, double* x) const;
+  /// Independent: the theta of rows [begin, begin + count) only.
+  void read_theta(std::uint64_t begin, std::uint64_t count, double* theta) const;
 
   /// Collective: scans every value of /theta and /x for NaN and ±Inf, each rank a contiguous 1/size of the
   /// rows, reading memory_budget_bytes - hdf5_memory_bytes() at a time (at least one row). Throws (on every
   /// rank, exit code 3) naming the first offending row of the file: its global index, the array and the
-  /// column.
-  void check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes) const;
+  /// column. Every block read, once checked, is also handed to `visit` (first row, row count, theta, x), so
+  /// that callers gather what else they need (column statistics) in the same pass; an InputError it throws
+  /// is reported like a non-finite value.
+  using RowVisitor =
+      std::function<void(std::uint64_t first_row, std::uint64_t count, const double* theta, const double* x)>;
+  void check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes,
+                    const RowVisitor& visit = {}) const;
 
   /// What HDF5 itself holds while this file is read, which memory budgets set aside (HDF5's defaults: the
   /// wrapper does not tune its caches): 1 MiB of chunk cache for each of /theta and /x, 4 MiB for the open

@@ -66,6 +66,10 @@ class Proposal {
   static Proposal from_config(const config::Config& config, const std::string& section,
                               const SimulatorInfo& simulator);
   static Proposal default_for(const SimulatorInfo& simulator);
+  /// Every row at the point theta (one value per parameter, each in the simulator's domain): the reference
+  /// θ0 of a classifier. Reads <section>.<parameter> of a validated config, every parameter required.
+  static Proposal fixed_point_from_config(const config::Config& config, const std::string& section,
+                                          const SimulatorInfo& simulator);
 
   /// The proposal written out in full, one entry per parameter: stored in the resolved config.
   YAML::Node to_yaml() const;

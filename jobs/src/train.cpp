@@ -1,0 +1,295 @@
+#include <sys/resource.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "nsbi/core/json.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/distributed/checkpoint.hpp"
+#include "nsbi/jobs/stages.hpp"
+#include "nsbi/jobs/training.hpp"
+#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/sims/registry.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+constexpr std::size_t max_grid_points = 10000;
+
+std::string emit(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+// What decides the trained model: the seed, the train section (less what only says where outputs go or how
+// fast to run) and the datasets. A checkpoint or a model is reused only if this matches.
+std::string train_identity(const config::Config& config, const std::string& dataset, const std::string& reference) {
+  YAML::Node identity;
+  identity["seed"] = config.get<std::int64_t>("campaign.seed");
+  YAML::Node train = config.get<YAML::Node>("train");
+  for (const char* key : {"output", "checkpoint_every", "threads", "diagnostics"}) train.remove(key);
+  identity["train"] = train;
+  identity["dataset"] = dataset;
+  identity["reference"] = reference;
+  return emit(identity);
+}
+
+// A dataset as the identity sees it: its rows, names and the config that wrote it, if nsbi did.
+std::string dataset_identity(const DatasetReader& reader) {
+  YAML::Node node;
+  node["path"] = reader.path();
+  node["rows"] = reader.n_rows();
+  node["parameters"] = reader.parameter_names();
+  node["observables"] = reader.observable_names();
+  node["simulator"] = reader.simulator();
+  node["prior"] = reader.prior();
+  return emit(node);
+}
+
+bool file_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+void remove_if_present(const std::string& path) {
+  if (file_exists(path) && std::remove(path.c_str()) != 0)
+    throw InputError("train: cannot remove '" + path + "'");
+}
+
+// Ranks per ensemble group: the most groups (up to one per member) that split the ranks evenly into groups
+// whose size divides the shard count.
+int ranks_per_group(const config::Config& config, int ranks, std::size_t members, std::uint64_t shards) {
+  for (auto groups = static_cast<int>(std::min<std::size_t>(members, static_cast<std::size_t>(ranks)));
+       groups >= 1; --groups) {
+    if (ranks % groups == 0 && shards % static_cast<std::uint64_t>(ranks / groups) == 0) return ranks / groups;
+  }
+  config.fail("train.n_shards", std::to_string(shards) + " shards cannot be split evenly over the " +
+                                    std::to_string(ranks) + " MPI ranks training one model; use a multiple of " +
+                                    std::to_string(ranks));
+}
+
+std::string checkpoint_path(const Campaign& campaign, std::size_t member) {
+  return campaign.output_path("checkpoints/train-member-" + std::to_string(member) + ".h5");
+}
+
+std::string reference_yaml(const TrainingData& data) {
+  if (data.reference == nullptr) return "marginal";
+  YAML::Node theta;
+  for (std::size_t p = 0; p < data.n_parameters(); ++p)
+    theta[data.dataset->parameter_names()[p]] = config::number_node(data.theta0[p]);
+  YAML::Node node;
+  node["theta"] = theta;
+  return emit(node);
+}
+
+}  // namespace
+
+void run_train(const Communicator& world, const Campaign& campaign, bool force) {
+  const config::Config& config = campaign.config;
+  std::optional<TrainSettings> settings;
+  world.agree([&] { settings.emplace(config); });
+  const std::string model_path = campaign.output_path(config.get<std::string>("train.output"));
+  const std::string dataset_path = campaign.output_path(config.get<std::string>("train.dataset"));
+  const std::string reference_path =
+      settings->marginal ? "" : campaign.output_path(config.get<std::string>("train.reference_dataset"));
+
+  // The datasets, validated on opening (schema, completeness) by every rank.
+  std::optional<DatasetReader> dataset;
+  std::optional<DatasetReader> reference;
+  world.agree([&] {
+    dataset.emplace(dataset_path);
+    if (settings->marginal) return;
+    if (!file_exists(reference_path) && !file_exists(reference_path + ".partial"))
+      throw InputError("train: there is no reference dataset '" + reference_path +
+                       "' (train.reference_dataset); train.reference: theta needs events at θ0: set "
+                       "simulate.reference.theta and run `nsbi simulate`, or use train.reference: marginal");
+    reference.emplace(reference_path);
+  });
+  const std::string identity = train_identity(config, dataset_identity(*dataset),
+                                              reference ? dataset_identity(*reference) : "marginal");
+
+  // An existing model: kept if this config made it, replaced only with --force.
+  bool done = false;
+  world.agree(
+      [&] {
+        if (!file_exists(model_path) || force) return;
+        const kernels::ModelRecord existing = kernels::read_model(model_path);
+        config::Config made_by = config::Config::parse(existing.config, model_path);
+        done = made_by.has("train") &&
+               train_identity(made_by, dataset_identity(*dataset),
+                              reference ? dataset_identity(*reference) : "marginal") == identity;
+        if (!done)
+          throw ConfigError("train: '" + model_path +
+                            "' exists and was trained from another config or dataset; use --force to replace it");
+      },
+      /*root_only=*/true);
+  if (world.any(done)) {
+    log::info("train: '", model_path, "' is complete and was trained from this config: nothing to do "
+              "(--force redoes it)");
+    return;
+  }
+
+  const auto simulator_name = config.get<std::string>("simulator.name");
+  const auto simulator = sims::make_simulator(simulator_name);
+  const sims::SimulatorInfo& info = simulator->info();
+  // The campaign's simulator vouches for the dataset only if it wrote it; then the names must agree.
+  const bool same_simulator = dataset->simulator() == simulator_name;
+  world.agree([&] {
+    if (!same_simulator) return;
+    std::vector<std::string> names;
+    for (const auto& p : info.parameters) names.push_back(p.name);
+    if (dataset->parameter_names() != names || dataset->observable_names() != info.observables)
+      throw InputError("train: '" + dataset_path + "' says it comes from " + simulator_name +
+                       " but its parameter or observable names differ from that simulator's "
+                       "(docs/simulators.md); was it written by another version of it?");
+  });
+  if (!same_simulator)
+    log::info("train: '", dataset_path, "' was written by '", dataset->simulator(), "', not simulator.name = ",
+              simulator_name, ": training on its own names; no comparison with an exact likelihood");
+
+  const auto grid_points = static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.grid_points"));
+  world.agree([&] {
+    double total = 1.0;
+    for (std::size_t p = 0; p < dataset->n_parameters(); ++p)
+      total *= same_simulator && info.parameters[p].is_discrete()
+                   ? static_cast<double>(info.parameters[p].hypotheses.size())
+                   : static_cast<double>(grid_points);
+    if (total > static_cast<double>(max_grid_points))
+      config.fail("train.diagnostics.grid_points",
+                  std::to_string(grid_points) + " points per parameter make " + std::to_string(total) +
+                      " grid points for " + std::to_string(dataset->n_parameters()) + " parameters; at most " +
+                      std::to_string(max_grid_points));
+  });
+
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double rss_before_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  const auto start = std::chrono::steady_clock::now();
+  log::info("train: scanning '", dataset_path, "'", reference ? " and '" + reference_path + "'" : std::string(),
+            " (", dataset->n_rows(), reference ? " + " + std::to_string(reference->n_rows()) : std::string(),
+            " rows) for non-finite values and input statistics");
+  const TrainingData data = scan_training_data(world, *dataset, reference ? &*reference : nullptr,
+                                               settings->memory_budget_bytes);
+
+  // Ensemble members are dealt to groups of ranks; each group trains its members one after the other.
+  int group_size = 0;
+  world.agree([&] { group_size = ranks_per_group(config, world.size(), settings->ensemble, settings->n_shards); });
+  const int color = world.rank() / group_size;
+  const int n_groups = world.size() / group_size;
+  const Communicator group = world.split(color);
+  world.agree(
+      [&] {
+        prepare_directory(config, "campaign.dir", campaign.output_path("checkpoints"));
+        prepare_directory(config, "train.output", parent_directory(model_path));
+        if (force)
+          for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
+      },
+      /*root_only=*/true);
+  log::info("train: ", settings->ensemble, " member(s) on ", n_groups, " group(s) of ", group_size, " rank(s)");
+
+  // An error inside one group is that group's alone: collect it and agree on it over the world afterwards.
+  bool interrupted = false;
+  std::optional<std::pair<ExitCode, std::string>> failure;
+  for (std::size_t k = static_cast<std::size_t>(color); k < settings->ensemble && !interrupted && !failure;
+       k += static_cast<std::size_t>(n_groups)) {
+    try {
+      interrupted = train_member(group, data, *settings, k, checkpoint_path(campaign, k), identity,
+                                 world.is_root()) == MemberOutcome::interrupted;
+    } catch (const Error& e) {
+      failure.emplace(e.code(), e.what());
+    }
+  }
+  world.agree([&] {
+    if (failure) throw Error(failure->first, failure->second);
+  });
+  if (world.any(interrupted))
+    throw CollectiveError(ExitCode::interrupted,
+                          "train: stopped by a signal; the checkpoints in '" + campaign.output_path("checkpoints") +
+                              "' are saved: run the same command to resume");
+  const double training_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // The model: every member from its finished checkpoint.
+  kernels::ModelRecord record;
+  record.simulator = dataset->simulator();
+  record.observable_names = dataset->observable_names();
+  record.parameter_names = dataset->parameter_names();
+  record.parameter_min = data.theta_min;
+  record.parameter_max = data.theta_max;
+  record.reference = reference_yaml(data);
+  record.loss = "bce";
+  record.architecture = {data.n_observables() + data.n_parameters(), settings->hidden, settings->activation};
+  const kernels::Standardization standardization(data.statistics);
+  for (std::size_t c = 0; c < standardization.n_columns(); ++c) {
+    record.standardization_mean.push_back(standardization.mean(c));
+    record.standardization_scale.push_back(standardization.scale(c));
+  }
+  world.agree([&] {
+    for (std::size_t k = 0; k < settings->ensemble; ++k) {
+      const auto c = read_checkpoint(checkpoint_path(campaign, k));
+      if (!c || !c->finished || c->identity != identity)
+        throw InternalError("train: member " + std::to_string(k) + " has no finished checkpoint");
+      record.members.push_back(c->parameters);
+      record.history.push_back({c->history_step, c->history_epoch, c->history_train_loss,
+                                c->history_validation_loss, c->history_learning_rate});
+    }
+  });
+  record.config = config.resolved_yaml();
+  record.seed = campaign.seed;
+  record.provenance = campaign.provenance;
+  record.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
+
+  // Diagnostics on group 0 (whose root is rank 0, the writer).
+  TrainingDiagnostics diagnostics;
+  if (color == 0) {
+    log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
+              same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "", ")");
+    group.agree([&] {
+      diagnostics = training_diagnostics(
+          group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
+          static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
+    });
+  }
+  world.agree([] {});  // group 0's errors reach every rank
+  record.diagnostics = diagnostics.arrays;
+  kernels::write_model(model_path, world.get(), record);
+
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
+  const double rss_before = world.max(rss_before_mib);
+  world.agree(
+      [&] {
+        json::Object members;
+        for (std::size_t k = 0; k < record.n_members(); ++k) {
+          const auto& h = record.history[k];
+          json::Object member;
+          member.set("epochs", static_cast<std::int64_t>(h.epoch.size()))
+              .set("steps", h.step.empty() ? std::int64_t{0} : h.step.back())
+              .set("final_train_loss", h.train_loss.empty() ? std::nan("") : h.train_loss.back())
+              .set("final_validation_loss", h.validation_loss.empty() ? std::nan("") : h.validation_loss.back());
+          members.set(std::to_string(k), member);
+        }
+        json::Object summary;
+        summary.set("stage", "train")
+            .set("complete", true)
+            .set("output", model_path)
+            .set("dataset", dataset_path)
+            .set("reference", record.reference)
+            .set("seed", static_cast<std::int64_t>(campaign.seed))
+            .set("ensemble", static_cast<std::int64_t>(settings->ensemble))
+            .set("members", members)
+            .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
+            .set("training_seconds", training_seconds)
+            .set("diagnostics", diagnostics.summary)
+            .set("memory_budget_mib", static_cast<double>(settings->memory_budget_bytes >> 20))
+            .set("rss_before_data_mib_per_rank", rss_before)
+            .set("peak_rss_mib_per_rank", peak_rss_mib)
+            .set("nsbi_version", record.provenance.nsbi_version)
+            .set("created", record.provenance.created_utc);
+        json::write_file_atomically(campaign.output_path("train.json"), summary.dump() + "\n");
+        for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
+      },
+      /*root_only=*/true);
+  log::info("train: wrote '", model_path, "'");
+}
+
+}  // namespace nsbi::jobs

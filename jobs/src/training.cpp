@@ -1,0 +1,579 @@
+#include "nsbi/jobs/training.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/core/rng.hpp"
+#include "nsbi/distributed/checkpoint.hpp"
+#include "nsbi/jobs/progress.hpp"
+#include "nsbi/jobs/signals.hpp"
+#include "nsbi/kernels/adamw.hpp"
+#include "nsbi/kernels/initialise.hpp"
+#include "nsbi/kernels/loss.hpp"
+#include "nsbi/kernels/threads.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+constexpr double pi = 3.14159265358979323846;
+constexpr std::uint64_t high_bit = std::uint64_t{1} << 63;
+
+// A seed for one use of a campaign or member seed: the Philox bits of a stream no sample index reaches.
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
+  return rng::Stream(seed, rng::Purpose::initialise, high_bit | tag).next_u64();
+}
+
+// Tags of derive_seed: what each derived seed is for.
+enum SeedTag : std::uint64_t {
+  dataset_shuffle = 1,
+  reference_shuffle,
+  marginal_pairing,
+  bootstrap_weights,
+  dataset_split,
+  reference_split,
+  diagnostic_events,
+  member_base = 1000
+};
+
+std::string point_text(const std::vector<std::string>& names, const double* values) {
+  std::ostringstream out;
+  out << "(";
+  for (std::size_t p = 0; p < names.size(); ++p) out << (p ? ", " : "") << names[p] << " = " << values[p];
+  return out.str() + ")";
+}
+
+// θ of the dataset's rows `rows` (any order) into theta [rows.size(), P], reading runs of consecutive rows.
+void read_theta_at(const DatasetReader& reader, const std::vector<std::uint64_t>& rows, double* theta) {
+  const std::size_t n_theta = reader.n_parameters();
+  for (std::size_t i = 0; i < rows.size();) {
+    std::size_t j = i + 1;
+    while (j < rows.size() && rows[j] == rows[j - 1] + 1) ++j;
+    reader.read_theta(rows[i], j - i, theta + i * n_theta);
+    i = j;
+  }
+}
+
+// The network's inputs for n examples: standardised x into columns [0, D), θ into [D, D + P).
+void assemble(const kernels::Standardization& standardization, std::size_t n, const double* x,
+              std::size_t n_x, const double* theta, std::size_t n_theta, const FloatMatrix& inputs,
+              std::size_t first_row) {
+  const FloatMatrix rows = Kokkos::subview(inputs, std::make_pair(first_row, first_row + n), Kokkos::ALL);
+  kernels::standardize(standardization, ConstMatrix(x, n, n_x), 0, rows);
+  kernels::standardize(standardization, ConstMatrix(theta, n, n_theta), n_x, rows);
+}
+
+std::uint64_t parameter_hash(const FloatVector& parameters) {
+  std::uint64_t hash = 1469598103934665603ull;  // FNV-1a over the bytes
+  const auto* bytes = reinterpret_cast<const unsigned char*>(parameters.data());
+  for (std::size_t i = 0; i < parameters.extent(0) * sizeof(float); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  return hash;
+}
+
+// The column statistics of rows of x [n, D] and θ [n, P], in input order (x then θ).
+kernels::ColumnStatistics block_statistics(std::uint64_t n, const double* theta, std::size_t n_theta,
+                                           const double* x, std::size_t n_x) {
+  kernels::ColumnStatistics s;
+  s.count = n;
+  s.mean.assign(n_x + n_theta, 0.0);
+  s.m2.assign(n_x + n_theta, 0.0);
+  const auto value = [&](std::uint64_t row, std::size_t c) {
+    return c < n_x ? x[row * n_x + c] : theta[row * n_theta + c - n_x];
+  };
+  for (std::size_t c = 0; c < n_x + n_theta; ++c) {
+    double sum = 0.0;
+    for (std::uint64_t row = 0; row < n; ++row) sum += value(row, c);
+    s.mean[c] = sum / static_cast<double>(n);
+    double m2 = 0.0;
+    for (std::uint64_t row = 0; row < n; ++row) m2 += (value(row, c) - s.mean[c]) * (value(row, c) - s.mean[c]);
+    s.m2[c] = m2;
+  }
+  return s;
+}
+
+}  // namespace
+
+TrainSettings::TrainSettings(const config::Config& config)
+    : seed(static_cast<std::uint64_t>(config.get<std::int64_t>("campaign.seed"))),
+      marginal(config.get<std::string>("train.reference") == "marginal"),
+      activation(kernels::activation_from_name(config.get<std::string>("train.activation"))),
+      batch_size(static_cast<std::uint64_t>(config.get<std::int64_t>("train.batch_size"))),
+      epochs(static_cast<std::uint64_t>(config.get<std::int64_t>("train.epochs"))),
+      max_steps(static_cast<std::uint64_t>(config.get<std::int64_t>("train.max_steps"))),
+      learning_rate(config.get<double>("train.learning_rate")),
+      weight_decay(config.get<double>("train.weight_decay")),
+      cosine(config.get<std::string>("train.lr_schedule") == "cosine"),
+      warmup_steps(static_cast<std::uint64_t>(config.get<std::int64_t>("train.warmup_steps"))),
+      patience(static_cast<std::uint64_t>(config.get<std::int64_t>("train.early_stopping_patience"))),
+      validation_fraction(config.get<double>("train.validation_fraction")),
+      memory_budget_bytes(static_cast<std::uint64_t>(config.get<std::int64_t>("train.memory_budget_mib")) << 20),
+      n_shards(static_cast<std::uint64_t>(config.get<std::int64_t>("train.n_shards"))),
+      chunk_rows(static_cast<std::uint64_t>(config.get<std::int64_t>("train.chunk_rows"))),
+      checkpoint_every(static_cast<std::uint64_t>(config.get<std::int64_t>("train.checkpoint_every"))),
+      threads(static_cast<int>(config.get<std::int64_t>("train.threads"))),
+      ensemble(static_cast<std::size_t>(config.get<std::int64_t>("train.ensemble"))),
+      bootstrap(config.get<bool>("train.bootstrap")) {
+  for (const double width : config.get<std::vector<double>>("train.hidden")) {
+    if (width != std::floor(width)) config.fail("train.hidden", "layer widths are whole numbers");
+    hidden.push_back(static_cast<std::size_t>(width));
+  }
+  // Each class fills half of every step, and each half is cut into one piece per virtual shard.
+  if (batch_size % (2 * n_shards) != 0)
+    config.fail("train.batch_size", "must be a multiple of 2 x train.n_shards = " + std::to_string(2 * n_shards) +
+                                        " (half of each batch is class 1, and each half is split over the shards)");
+  if (marginal && batch_size / (2 * n_shards) < 2)
+    config.fail("train.batch_size", "reference: marginal pairs x and θ of different rows within each shard's " +
+                                        std::to_string(batch_size / (2 * n_shards)) +
+                                        " rows; it needs at least 2 per shard: raise batch_size or lower n_shards");
+  if (patience > 0 && validation_fraction == 0.0)
+    config.fail("train.early_stopping_patience", "early stopping needs held-out rows: set validation_fraction > 0 "
+                                                 "or early_stopping_patience: 0");
+}
+
+std::uint64_t TrainSettings::member_seed(std::size_t member) const { return derive_seed(seed, member_base + member); }
+
+std::uint64_t TrainSettings::diagnostics_seed() const { return derive_seed(seed, diagnostic_events); }
+
+StreamOptions TrainSettings::stream_options(std::size_t member, bool reference, std::uint64_t n_rows) const {
+  StreamOptions options;
+  options.seed = derive_seed(member_seed(member), reference ? reference_shuffle : dataset_shuffle);
+  // Every member holds out the same rows, so that the ensemble's diagnostics have held-out rows to use.
+  options.split_seed = derive_seed(seed, reference ? reference_split : dataset_split);
+  options.batch_size = batch_size / 2;
+  options.n_shards = n_shards;
+  // Shards are dealt whole chunks and an epoch ends when the smallest shard runs out: about 16 chunks per
+  // shard keep that imbalance small.
+  constexpr std::uint64_t chunks_per_shard = 16;
+  options.chunk_rows =
+      chunk_rows != 0 ? chunk_rows : std::clamp<std::uint64_t>(n_rows / (n_shards * chunks_per_shard), 64, 4096);
+  options.memory_budget_bytes = marginal ? memory_budget_bytes : memory_budget_bytes / 2;
+  options.validation_fraction = validation_fraction;
+  return options;
+}
+
+double TrainSettings::learning_rate_at(std::uint64_t step, std::uint64_t total_steps) const {
+  if (step < warmup_steps) return learning_rate * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  if (!cosine || total_steps <= warmup_steps) return learning_rate;
+  const double progress =
+      static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
+  return learning_rate * 0.5 * (1.0 + std::cos(pi * std::min(progress, 1.0)));
+}
+
+TrainingData scan_training_data(const Communicator& comm, const DatasetReader& dataset,
+                                const DatasetReader* reference, std::uint64_t memory_budget_bytes) {
+  TrainingData data;
+  data.dataset = &dataset;
+  data.reference = reference;
+  const std::size_t n_theta = dataset.n_parameters();
+  const std::size_t n_x = dataset.n_observables();
+  if (reference != nullptr) {
+    comm.agree([&] {
+      const auto names = [](const std::vector<std::string>& v) {
+        std::string text;
+        for (const auto& name : v) text += (text.empty() ? "" : ", ") + name;
+        return "(" + text + ")";
+      };
+      if (reference->parameter_names() != dataset.parameter_names() ||
+          reference->observable_names() != dataset.observable_names())
+        throw InputError("train: the reference dataset '" + reference->path() + "' has parameters " +
+                         names(reference->parameter_names()) + " and observables " +
+                         names(reference->observable_names()) + ", but the dataset '" + dataset.path() + "' has " +
+                         names(dataset.parameter_names()) + " and " + names(dataset.observable_names()) +
+                         "; both must come from the same simulator");
+    });
+  }
+
+  kernels::ColumnStatistics local;
+  std::vector<double> range(2 * n_theta);  // -min and max per parameter, so that one max-reduction does both
+  std::fill(range.begin(), range.end(), -std::numeric_limits<double>::infinity());
+  dataset.check_finite(comm, memory_budget_bytes,
+                       [&](std::uint64_t, std::uint64_t count, const double* theta, const double* x) {
+                         local.merge(block_statistics(count, theta, n_theta, x, n_x));
+                         for (std::uint64_t row = 0; row < count; ++row)
+                           for (std::size_t p = 0; p < n_theta; ++p) {
+                             range[p] = std::max(range[p], -theta[row * n_theta + p]);
+                             range[n_theta + p] = std::max(range[n_theta + p], theta[row * n_theta + p]);
+                           }
+                       });
+  // Merged in rank order, so that every rank holds the same statistics.
+  std::vector<double> packed(1 + 2 * (n_x + n_theta), 0.0);
+  if (local.count > 0) {
+    packed[0] = static_cast<double>(local.count);
+    std::copy(local.mean.begin(), local.mean.end(), packed.begin() + 1);
+    std::copy(local.m2.begin(), local.m2.end(), packed.begin() + 1 + static_cast<long>(n_x + n_theta));
+  }
+  const std::vector<double> all = comm.all_gather(packed.data(), packed.size());
+  for (int r = 0; r < comm.size(); ++r) {
+    const double* p = all.data() + static_cast<std::size_t>(r) * packed.size();
+    if (p[0] == 0.0) continue;
+    kernels::ColumnStatistics part;
+    part.count = static_cast<std::uint64_t>(p[0]);
+    part.mean.assign(p + 1, p + 1 + n_x + n_theta);
+    part.m2.assign(p + 1 + n_x + n_theta, p + 1 + 2 * (n_x + n_theta));
+    data.statistics.merge(part);
+  }
+  for (std::size_t p = 0; p < n_theta; ++p) {
+    data.theta_min.push_back(-comm.max(range[p]));
+    data.theta_max.push_back(comm.max(range[n_theta + p]));
+  }
+
+  if (reference != nullptr) {
+    data.theta0.resize(n_theta);
+    reference->read_theta(0, 1, data.theta0.data());
+    reference->check_finite(comm, memory_budget_bytes,
+                            [&](std::uint64_t first, std::uint64_t count, const double* theta, const double*) {
+                              for (std::uint64_t row = 0; row < count; ++row)
+                                if (!std::equal(data.theta0.begin(), data.theta0.end(), theta + row * n_theta))
+                                  throw InputError(
+                                      "train: the reference dataset '" + reference->path() + "' has θ = " +
+                                      point_text(reference->parameter_names(), theta + row * n_theta) +
+                                      " in row " + std::to_string(first + row) + " but θ = " +
+                                      point_text(reference->parameter_names(), data.theta0.data()) +
+                                      " in row 0; a reference dataset holds events of one point θ0 "
+                                      "(simulate.reference.theta)");
+                            });
+  }
+  return data;
+}
+
+void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
+                                 const ShardedBatchStream* reference_stream, const ExampleVisitor& visit) {
+  const DatasetReader& dataset = *data.dataset;
+  const std::uint64_t n_rows = dataset.n_rows();
+  std::vector<std::uint64_t> partner_rows;
+  std::vector<double> partner_theta;
+  const auto pair_with = [&](const Batch& batch, std::uint64_t offset) {
+    partner_rows.resize(batch.n_rows);
+    for (std::uint64_t i = 0; i < batch.n_rows; ++i) partner_rows[i] = (batch.rows[i] + offset) % n_rows;
+    partner_theta.resize(batch.n_rows * dataset.n_parameters());
+    read_theta_at(dataset, partner_rows, partner_theta.data());
+  };
+  dataset_stream.for_each_validation_batch([&](const Batch& batch) {
+    visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f);
+    if (reference_stream != nullptr) return;
+    pair_with(batch, n_rows / 2);
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f);
+  });
+  if (reference_stream == nullptr) return;
+  reference_stream->for_each_validation_batch([&](const Batch& batch) {
+    pair_with(batch, 0);
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f);
+  });
+}
+
+namespace {
+
+// One member's training state and loop.
+class MemberTrainer {
+ public:
+  MemberTrainer(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
+                std::size_t member)
+      : group_(group),
+        data_(data),
+        settings_(settings),
+        member_(member),
+        architecture_{data.n_observables() + data.n_parameters(), settings.hidden, settings.activation},
+        standardization_(data.statistics),
+        stream_(group, *data.dataset, settings.stream_options(member, false, data.dataset->n_rows())),
+        mlp_(architecture_),
+        evaluator_(architecture_),
+        n_parameters_(architecture_.n_parameters()),
+        parameters_(make_float_vector("nsbi::train::parameters", n_parameters_)),
+        reduced_(make_float_vector("nsbi::train::gradients", n_parameters_ + 2)),
+        state_(n_parameters_) {
+    if (!settings.marginal) reference_stream_.emplace(group, *data.reference, settings.stream_options(member, true, data.reference->n_rows()));
+    const std::uint64_t local = stream_.local_batch_rows();
+    inputs_ = make_float_matrix("nsbi::train::inputs", 2 * local, architecture_.n_inputs);
+    logits_ = make_float_vector("nsbi::train::logits", 2 * local);
+    labels_ = make_float_vector("nsbi::train::labels", 2 * local);
+    weights_ = make_float_vector("nsbi::train::weights", 2 * local);
+    logit_gradients_ = make_float_vector("nsbi::train::logit_gradients", 2 * local);
+    for (std::uint64_t i = 0; i < 2 * local; ++i) labels_(i) = i < local ? 1.0f : 0.0f;
+    total_steps_ = settings.epochs * stream_.steps_per_epoch();
+    if (settings.max_steps > 0) total_steps_ = std::min(total_steps_, settings.max_steps);
+  }
+
+  std::uint64_t total_steps() const { return total_steps_; }
+  const ShardedBatchStream& stream() const { return stream_; }
+
+  void start_fresh() { kernels::initialise_parameters(architecture_, settings_.member_seed(member_), parameters_); }
+
+  void restore(const TrainingCheckpoint& c) {
+    if (c.parameters.size() != n_parameters_)
+      throw InputError("train: the checkpoint has " + std::to_string(c.parameters.size()) +
+                       " parameters where this network has " + std::to_string(n_parameters_));
+    std::copy(c.parameters.begin(), c.parameters.end(), parameters_.data());
+    std::copy(c.first_moment.begin(), c.first_moment.end(), state_.first_moment.data());
+    std::copy(c.second_moment.begin(), c.second_moment.end(), state_.second_moment.data());
+    state_.step = c.optimizer_step;
+    stream_.seek(c.epoch, c.step);
+    if (reference_stream_) reference_stream_->seek(c.reference_epoch, c.reference_step);
+    progress_ = c;
+  }
+
+  TrainingCheckpoint snapshot(const std::string& identity) const {
+    TrainingCheckpoint c = progress_;
+    c.identity = identity;
+    c.parameters.assign(parameters_.data(), parameters_.data() + n_parameters_);
+    c.first_moment.assign(state_.first_moment.data(), state_.first_moment.data() + n_parameters_);
+    c.second_moment.assign(state_.second_moment.data(), state_.second_moment.data() + n_parameters_);
+    c.optimizer_step = state_.step;
+    c.epoch = stream_.epoch();
+    c.step = stream_.step();
+    if (reference_stream_) {
+      c.reference_epoch = reference_stream_->epoch();
+      c.reference_step = reference_stream_->step();
+    }
+    return c;
+  }
+
+  // The final parameters: the best epoch's with early stopping, else the last.
+  TrainingCheckpoint final_snapshot(const std::string& identity) const {
+    TrainingCheckpoint c = snapshot(identity);
+    c.finished = true;
+    if (settings_.patience > 0 && !c.best_parameters.empty()) c.parameters = c.best_parameters;
+    c.best_parameters.clear();
+    return c;
+  }
+
+  bool epochs_done() const { return stream_.epoch() >= settings_.epochs || stopped_early_; }
+  bool steps_done() const { return settings_.max_steps > 0 && state_.step >= settings_.max_steps; }
+  std::uint64_t optimizer_step() const { return state_.step; }
+
+  /// One optimizer step; false at the end of an epoch (nothing trained, the stream moved on). `stop` is this
+  /// rank's stop request, agreed on in the gradients' allreduce and returned in `stop`.
+  bool step(bool& stop) {
+    if (!stream_.next(class1_)) return false;
+    const std::uint64_t n = class1_.n_rows;
+    const std::size_t n_x = data_.n_observables();
+    const std::size_t n_theta = data_.n_parameters();
+    assemble(standardization_, n, class1_.x.data(), n_x, class1_.theta.data(), n_theta, inputs_, 0);
+    const std::uint64_t* class0_rows = nullptr;
+    if (reference_stream_) {
+      // The reference stream has its own epoch length: it starts its next epoch whenever it runs out.
+      if (!reference_stream_->next(class0_)) reference_stream_->next(class0_);
+      assemble(standardization_, n, class0_.x.data(), n_x, class1_.theta.data(), n_theta, inputs_, n);
+      class0_rows = class0_.rows.data();
+    } else {
+      shift_within_pieces();
+      assemble(standardization_, n, shifted_x_.data(), n_x, class1_.theta.data(), n_theta, inputs_, n);
+      class0_rows = shifted_rows_.data();
+    }
+    if (settings_.bootstrap) {
+      const std::uint64_t seed = derive_seed(settings_.member_seed(member_), bootstrap_weights);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        rng::Stream one(seed, rng::Purpose::bootstrap, class1_.rows[i]);
+        rng::Stream zero(seed, rng::Purpose::bootstrap, high_bit | class0_rows[i]);
+        weights_(i) = static_cast<float>(rng::poisson(one, 1.0));
+        weights_(n + i) = static_cast<float>(rng::poisson(zero, 1.0));
+      }
+    }
+
+    mlp_.forward(parameters_, inputs_, logits_);
+    const double loss = kernels::bce_with_logits(logits_, labels_, settings_.bootstrap ? weights_ : FloatVector(),
+                                                 static_cast<double>(settings_.batch_size), logit_gradients_);
+    const FloatVector gradients = Kokkos::subview(reduced_, std::make_pair(std::size_t{0}, n_parameters_));
+    mlp_.backward(parameters_, logit_gradients_, gradients);
+    reduced_(n_parameters_) = static_cast<float>(loss);
+    reduced_(n_parameters_ + 1) = stop ? 1.0f : 0.0f;
+    group_.sum_in_place(reduced_.data(), n_parameters_ + 2);  // the one allreduce of the step
+    stop = reduced_(n_parameters_ + 1) > 0.0f;
+
+    kernels::AdamWConfig adamw;
+    adamw.learning_rate = settings_.learning_rate_at(state_.step, total_steps_);
+    adamw.weight_decay = settings_.weight_decay;
+    kernels::adamw_step(adamw, state_, parameters_, gradients);
+    progress_.epoch_loss_sum += static_cast<double>(reduced_(n_parameters_));
+    return true;
+  }
+
+  /// Closes an epoch of `steps` steps: validation loss, history, early stopping. Returns its log line.
+  std::string end_epoch(std::uint64_t epoch, std::uint64_t steps) {
+    const double train_loss = progress_.epoch_loss_sum / static_cast<double>(std::max<std::uint64_t>(steps, 1));
+    const double validation = validation_loss();
+    const double lr = settings_.learning_rate_at(state_.step == 0 ? 0 : state_.step - 1, total_steps_);
+    progress_.history_step.push_back(static_cast<std::int64_t>(state_.step));
+    progress_.history_epoch.push_back(static_cast<std::int64_t>(epoch));
+    progress_.history_train_loss.push_back(train_loss);
+    progress_.history_validation_loss.push_back(validation);
+    progress_.history_learning_rate.push_back(lr);
+    progress_.epoch_loss_sum = 0.0;
+    if (std::isfinite(validation)) {
+      if (progress_.best_parameters.empty() || validation < progress_.best_validation_loss) {
+        progress_.best_validation_loss = validation;
+        progress_.best_parameters.assign(parameters_.data(), parameters_.data() + n_parameters_);
+        progress_.epochs_without_improvement = 0;
+      } else {
+        ++progress_.epochs_without_improvement;
+      }
+      stopped_early_ = settings_.patience > 0 && progress_.epochs_without_improvement >= settings_.patience;
+    }
+    std::ostringstream line;
+    line << "epoch " << epoch + 1 << ": train loss " << train_loss << ", validation loss " << validation
+         << ", learning rate " << lr << (stopped_early_ ? " (early stop: no improvement for " : "");
+    if (stopped_early_) line << settings_.patience << " epochs)";
+    return line.str();
+  }
+
+  /// Fails loudly if the ranks' parameters differ: they take identical steps by construction.
+  void check_ranks_agree() const {
+    const auto hash = static_cast<std::int64_t>(parameter_hash(parameters_) >> 1);
+    if (group_.max(hash) != -group_.max(-hash))
+      throw InternalError("train: the ranks' parameters diverged at step " + std::to_string(state_.step));
+  }
+
+  bool stopped_early() const { return stopped_early_; }
+
+ private:
+  // Class 0 of reference: marginal: within each shard's piece, x of row (i + shift) mod piece with θ of row
+  // i, a random shift in [1, piece) per (step, shard): no row keeps its own θ, and a piece is the same rows
+  // whatever the number of ranks.
+  void shift_within_pieces() {
+    const std::uint64_t n = class1_.n_rows;
+    const std::size_t n_x = data_.n_observables();
+    const std::uint64_t piece = settings_.batch_size / 2 / settings_.n_shards;
+    const std::uint64_t global_step = stream_.epoch() * stream_.steps_per_epoch() + stream_.step() - 1;
+    const std::uint64_t seed = derive_seed(settings_.member_seed(member_), marginal_pairing);
+    shifted_x_.resize(n * n_x);
+    shifted_rows_.resize(n);
+    for (std::uint64_t first = 0, k = 0; first < n; first += piece, ++k) {
+      const std::uint64_t shard = static_cast<std::uint64_t>(group_.rank()) + k * static_cast<std::uint64_t>(group_.size());
+      rng::Stream draw(seed, rng::Purpose::shuffle, global_step * settings_.n_shards + shard);
+      const auto shift = 1 + static_cast<std::uint64_t>(draw.uniform() * static_cast<double>(piece - 1));
+      for (std::uint64_t i = 0; i < piece; ++i) {
+        const std::uint64_t from = first + (i + shift) % piece;
+        std::copy_n(class1_.x.data() + from * n_x, n_x, shifted_x_.data() + (first + i) * n_x);
+        shifted_rows_[first + i] = class1_.rows[from];
+      }
+    }
+  }
+
+  double validation_loss() {
+    double sums[4] = {0.0, 0.0, 0.0, 0.0};  // per class (1, then 0): Σ loss, examples
+    const std::uint64_t capacity = stream_.local_batch_rows();
+    if (!validation_inputs_.data()) {
+      validation_inputs_ = make_float_matrix("nsbi::train::validation_inputs", capacity, architecture_.n_inputs);
+      validation_logits_ = make_float_vector("nsbi::train::validation_logits", capacity);
+      validation_labels_ = make_float_vector("nsbi::train::validation_labels", capacity);
+      validation_gradients_ = make_float_vector("nsbi::train::validation_gradients", capacity);
+    }
+    for_each_validation_example(
+        data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
+        [&](std::uint64_t n, const double* x, const double* theta, float label) {
+          const auto rows = std::make_pair(std::size_t{0}, static_cast<std::size_t>(n));
+          const FloatMatrix inputs = Kokkos::subview(validation_inputs_, rows, Kokkos::ALL);
+          const FloatVector logits = Kokkos::subview(validation_logits_, rows);
+          const FloatVector labels = Kokkos::subview(validation_labels_, rows);
+          assemble(standardization_, n, x, data_.n_observables(), theta, data_.n_parameters(), inputs, 0);
+          Kokkos::deep_copy(labels, label);
+          evaluator_.forward(parameters_, inputs, logits);
+          const std::size_t c = label == 1.0f ? 0 : 2;
+          sums[c] += kernels::bce_with_logits(logits, labels, FloatVector(), 1.0,
+                                              Kokkos::subview(validation_gradients_, rows));
+          sums[c + 1] += static_cast<double>(n);
+        });
+    group_.sum_in_place(sums, 4);
+    // Balanced like the training batches, whatever the held-out rows of each file.
+    if (sums[1] == 0.0 || sums[3] == 0.0) return std::numeric_limits<double>::quiet_NaN();
+    return 0.5 * (sums[0] / sums[1] + sums[2] / sums[3]);
+  }
+
+  const Communicator& group_;
+  const TrainingData& data_;
+  const TrainSettings& settings_;
+  std::size_t member_;
+  kernels::MlpArchitecture architecture_;
+  kernels::Standardization standardization_;
+  ShardedBatchStream stream_;
+  std::optional<ShardedBatchStream> reference_stream_;
+  kernels::Mlp mlp_;
+  kernels::Mlp evaluator_;  // validation batches: other sizes, and it leaves the training buffers alone
+  std::size_t n_parameters_;
+  FloatVector parameters_;
+  FloatVector reduced_;  // gradients, then the batch loss and the stop flag: summed in one allreduce
+  kernels::AdamWState state_;
+  FloatMatrix inputs_;
+  FloatVector logits_, labels_, weights_, logit_gradients_;
+  FloatMatrix validation_inputs_;
+  FloatVector validation_logits_, validation_labels_, validation_gradients_;
+  Batch class1_, class0_;
+  std::vector<double> shifted_x_;
+  std::vector<std::uint64_t> shifted_rows_;
+  TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss
+  std::uint64_t total_steps_ = 0;
+  bool stopped_early_ = false;
+};
+
+}  // namespace
+
+MemberOutcome train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
+                           std::size_t member, const std::string& checkpoint_path, const std::string& identity,
+                           bool speaks) {
+  std::optional<TrainingCheckpoint> checkpoint;
+  group.agree([&] {
+    checkpoint = read_checkpoint(checkpoint_path);
+    if (checkpoint && checkpoint->identity != identity)
+      throw ConfigError("train: the checkpoint '" + checkpoint_path +
+                        "' is from another training config or dataset; run with --force to start over");
+  });
+  const std::string who = settings.ensemble > 1 ? "train member " + std::to_string(member) : "train";
+  if (checkpoint && checkpoint->finished) {
+    if (speaks) log::info(who, ": already trained (", checkpoint_path, ")");
+    return MemberOutcome::finished;
+  }
+  kernels::set_gemm_threads(settings.threads);
+  std::optional<MemberTrainer> trainer;
+  group.agree([&] { trainer.emplace(group, data, settings, member); });
+  if (checkpoint) {
+    trainer->restore(*checkpoint);
+    if (speaks)
+      log::info(who, ": resuming from '", checkpoint_path, "' at step ", trainer->optimizer_step(), " of ",
+                trainer->total_steps());
+  } else {
+    trainer->start_fresh();
+  }
+  if (speaks)
+    log::info(who, ": ", trainer->stream().training_rows(), " training rows, ", trainer->stream().validation_rows(),
+              " held out; ", trainer->stream().steps_per_epoch(), " steps per epoch of ", settings.batch_size,
+              " samples on ", group.size(), " rank(s)");
+
+  const auto save = [&](const TrainingCheckpoint& c) {
+    trainer->check_ranks_agree();
+    group.agree([&] { write_checkpoint(checkpoint_path, c); }, /*root_only=*/true);
+  };
+  Progress progress(who, trainer->total_steps() * settings.batch_size, "samples", speaks,
+                    trainer->optimizer_step() * settings.batch_size);
+  std::uint64_t steps_in_epoch = trainer->stream().step();
+  while (!trainer->epochs_done() && !trainer->steps_done()) {
+    bool stop = stop_requested();
+    const std::uint64_t epoch = trainer->stream().epoch();
+    if (!trainer->step(stop)) {
+      const std::string line = trainer->end_epoch(epoch, steps_in_epoch);
+      if (speaks) log::info(who, ": ", line);
+      steps_in_epoch = 0;
+      save(trainer->snapshot(identity));
+      continue;
+    }
+    ++steps_in_epoch;
+    progress.update(trainer->optimizer_step() * settings.batch_size);
+    if (stop) {
+      save(trainer->snapshot(identity));
+      return MemberOutcome::interrupted;
+    }
+    if (trainer->optimizer_step() % settings.checkpoint_every == 0) save(trainer->snapshot(identity));
+  }
+  // Stopped by max_steps inside an epoch: that partial epoch still gets its validation and history entry.
+  if (steps_in_epoch > 0) {
+    const std::string line = trainer->end_epoch(trainer->stream().epoch(), steps_in_epoch);
+    if (speaks) log::info(who, ": ", line, " (max_steps reached)");
+  }
+  progress.finish();
+  save(trainer->final_snapshot(identity));
+  return MemberOutcome::finished;
+}
+
+}  // namespace nsbi::jobs
