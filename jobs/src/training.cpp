@@ -22,6 +22,9 @@ namespace {
 
 constexpr double pi = 3.14159265358979323846;
 constexpr std::uint64_t high_bit = std::uint64_t{1} << 63;
+// The input standardisation is estimated from the leading rows of the dataset, in blocks.
+constexpr std::uint64_t max_statistics_rows = std::uint64_t{1} << 20;
+constexpr std::uint64_t statistics_block_rows = 4096;
 
 // A seed for one use of a campaign or member seed: the Philox bits of a stream no sample index reaches.
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
@@ -187,34 +190,25 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
     });
   }
 
-  kernels::ColumnStatistics local;
   std::vector<double> range(2 * n_theta);  // -min and max per parameter, so that one max-reduction does both
   std::fill(range.begin(), range.end(), -std::numeric_limits<double>::infinity());
   dataset.check_finite(comm, memory_budget_bytes,
-                       [&](std::uint64_t, std::uint64_t count, const double* theta, const double* x) {
-                         local.merge(block_statistics(count, theta, n_theta, x, n_x));
+                       [&](std::uint64_t, std::uint64_t count, const double* theta, const double*) {
                          for (std::uint64_t row = 0; row < count; ++row)
                            for (std::size_t p = 0; p < n_theta; ++p) {
                              range[p] = std::max(range[p], -theta[row * n_theta + p]);
                              range[n_theta + p] = std::max(range[n_theta + p], theta[row * n_theta + p]);
                            }
                        });
-  // Merged in rank order, so that every rank holds the same statistics.
-  std::vector<double> packed(1 + 2 * (n_x + n_theta), 0.0);
-  if (local.count > 0) {
-    packed[0] = static_cast<double>(local.count);
-    std::copy(local.mean.begin(), local.mean.end(), packed.begin() + 1);
-    std::copy(local.m2.begin(), local.m2.end(), packed.begin() + 1 + static_cast<long>(n_x + n_theta));
-  }
-  const std::vector<double> all = comm.all_gather(packed.data(), packed.size());
-  for (int r = 0; r < comm.size(); ++r) {
-    const double* p = all.data() + static_cast<std::size_t>(r) * packed.size();
-    if (p[0] == 0.0) continue;
-    kernels::ColumnStatistics part;
-    part.count = static_cast<std::uint64_t>(p[0]);
-    part.mean.assign(p + 1, p + 1 + n_x + n_theta);
-    part.m2.assign(p + 1 + n_x + n_theta, p + 1 + 2 * (n_x + n_theta));
-    data.statistics.merge(part);
+  // The standardisation: every rank summarises the same leading rows in the same blocks and order, so the
+  // statistics are the same bits whatever the number of ranks (a merge across ranks would depend on it).
+  const std::uint64_t statistics_rows = std::min(dataset.n_rows(), max_statistics_rows);
+  std::vector<double> block_theta(statistics_block_rows * n_theta);
+  std::vector<double> block_x(statistics_block_rows * n_x);
+  for (std::uint64_t begin = 0; begin < statistics_rows; begin += statistics_block_rows) {
+    const std::uint64_t count = std::min(statistics_block_rows, statistics_rows - begin);
+    dataset.read_rows(begin, count, block_theta.data(), block_x.data());
+    data.statistics.merge(block_statistics(count, block_theta.data(), n_theta, block_x.data(), n_x));
   }
   for (std::size_t p = 0; p < n_theta; ++p) {
     data.theta_min.push_back(-comm.max(range[p]));

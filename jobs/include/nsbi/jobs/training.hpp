@@ -63,7 +63,8 @@ struct TrainingData {
   const DatasetReader* dataset = nullptr;
   const DatasetReader* reference = nullptr;  // null for reference: marginal
   std::vector<double> theta0;                // the reference point, read from the reference dataset
-  kernels::ColumnStatistics statistics;      // of the dataset's x then θ (the network's input order)
+  kernels::ColumnStatistics statistics;      // of the dataset's x then θ (the network's input order): of
+                                             // its first 2^20 rows, the same bits on any number of ranks
   std::vector<double> theta_min;             // the training range of each parameter
   std::vector<double> theta_max;
 
@@ -73,7 +74,7 @@ struct TrainingData {
 
 /// Collective over `comm`: checks the datasets for non-finite values (InputError naming the first bad row),
 /// checks that the reference dataset's names match the dataset's and that its θ is one point (θ0), and
-/// gathers the column statistics and the θ ranges, reading at most `memory_budget_bytes` at a time.
+/// gathers the θ ranges, reading at most `memory_budget_bytes` at a time; then the column statistics.
 TrainingData scan_training_data(const Communicator& comm, const DatasetReader& dataset,
                                 const DatasetReader* reference, std::uint64_t memory_budget_bytes);
 
