@@ -49,8 +49,8 @@ void Communicator::sum_in_place(double* values, std::size_t count) const {
 
 std::vector<double> Communicator::all_gather(const double* values, std::size_t count) const {
   std::vector<double> out(count * static_cast<std::size_t>(size_));
-  NSBI_MPI_CHECK(MPI_Allgather(values, static_cast<int>(count), MPI_DOUBLE, out.data(), static_cast<int>(count),
-                               MPI_DOUBLE, comm_));
+  NSBI_MPI_CHECK(MPI_Allgather(values, static_cast<int>(count), MPI_DOUBLE, out.data(),
+                               static_cast<int>(count), MPI_DOUBLE, comm_));
   return out;
 }
 

@@ -62,19 +62,23 @@ const std::map<std::string, std::string>& command_help() {
       {"train",
        "nsbi train CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
        "\n"
-       "Trains a parametric classifier on <campaign.dir>/<train.dataset> (class 1: theta, x) against class 0:\n"
+       "Trains a parametric classifier on <campaign.dir>/<train.dataset> (class 1: theta, x) against class "
+       "0:\n"
        "with train.reference: theta, the x of train.reference_dataset (events at one point theta0, made by\n"
        "`nsbi simulate` when simulate.reference.theta is set) paired with theta from the dataset; with\n"
        "train.reference: marginal, the dataset's x and theta paired apart. Its logit is then\n"
-       "log p(x|theta)/p(x|theta0), or log p(x|theta)/p(x). Data parallel over the MPI ranks: the global batch\n"
-       "(train.batch_size) and the result do not depend on the number of ranks; train.ensemble members train\n"
+       "log p(x|theta)/p(x|theta0), or log p(x|theta)/p(x). Data parallel over the MPI ranks: the global "
+       "batch\n"
+       "(train.batch_size) and the result do not depend on the number of ranks; train.ensemble members "
+       "train\n"
        "in parallel on groups of ranks. Datasets larger than memory stream within train.memory_budget_mib.\n"
        "\n"
        "Writes <train.output> (model.h5: architecture, weights, standardisation, history, diagnostics; any\n"
        "numpy can evaluate it, see scripts/nsbi_model.py) and train.json. A checkpoint is written every\n"
        "train.checkpoint_every steps, every epoch and on SIGTERM/SIGUSR1 (exit code 4): the same command\n"
        "resumes and gives the same model. A model from the same config is kept; from another one it is an\n"
-       "error unless --force, which also discards checkpoints. Bad datasets (non-finite values, wrong names,\n"
+       "error unless --force, which also discards checkpoints. Bad datasets (non-finite values, wrong "
+       "names,\n"
        "empty, truncated) stop it with exit code 3 before anything is written.\n"},
   };
   return help;

@@ -56,8 +56,8 @@ struct DatasetJob {
   std::uint64_t first_index;
 };
 
-json::Object simulate_one(const Communicator& world, const Campaign& campaign, const sims::Simulator& simulator,
-                          const DatasetJob& job, bool force) {
+json::Object simulate_one(const Communicator& world, const Campaign& campaign,
+                          const sims::Simulator& simulator, const DatasetJob& job, bool force) {
   const config::Config& config = campaign.config;
   const sims::SimulatorInfo& info = simulator.info();
   DatasetDescription description;
@@ -181,13 +181,14 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
 
   const auto n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
-  json::Object dataset =
-      simulate_one(world, campaign, *simulator, {"dataset", "simulate.output", path, &*proposal, n_rows, 0}, force);
+  json::Object dataset = simulate_one(world, campaign, *simulator,
+                                      {"dataset", "simulate.output", path, &*proposal, n_rows, 0}, force);
   std::optional<json::Object> reference_summary;
   if (reference) {
     const auto n_reference = static_cast<std::uint64_t>(config.get<std::int64_t>(
         config.has("simulate.reference.n_samples") ? "simulate.reference.n_samples" : "simulate.n_samples"));
-    const std::string reference_path = campaign.output_path(config.get<std::string>("simulate.reference.output"));
+    const std::string reference_path =
+        campaign.output_path(config.get<std::string>("simulate.reference.output"));
     reference_summary = simulate_one(
         world, campaign, *simulator,
         {"reference", "simulate.reference.output", reference_path, &*reference, n_reference, n_rows}, force);

@@ -26,7 +26,8 @@ std::string emit(const YAML::Node& node) {
 
 // What decides the trained model: the seed, the train section (less what only says where outputs go or how
 // fast to run) and the datasets. A checkpoint or a model is reused only if this matches.
-std::string train_identity(const config::Config& config, const std::string& dataset, const std::string& reference) {
+std::string train_identity(const config::Config& config, const std::string& dataset,
+                           const std::string& reference) {
   YAML::Node identity;
   identity["seed"] = config.get<std::int64_t>("campaign.seed");
   YAML::Node train = config.get<YAML::Node>("train");
@@ -61,11 +62,12 @@ void remove_if_present(const std::string& path) {
 int ranks_per_group(const config::Config& config, int ranks, std::size_t members, std::uint64_t shards) {
   for (auto groups = static_cast<int>(std::min<std::size_t>(members, static_cast<std::size_t>(ranks)));
        groups >= 1; --groups) {
-    if (ranks % groups == 0 && shards % static_cast<std::uint64_t>(ranks / groups) == 0) return ranks / groups;
+    if (ranks % groups == 0 && shards % static_cast<std::uint64_t>(ranks / groups) == 0)
+      return ranks / groups;
   }
-  config.fail("train.n_shards", std::to_string(shards) + " shards cannot be split evenly over the " +
-                                    std::to_string(ranks) + " MPI ranks training one model; use a multiple of " +
-                                    std::to_string(ranks));
+  config.fail("train.n_shards",
+              std::to_string(shards) + " shards cannot be split evenly over the " + std::to_string(ranks) +
+                  " MPI ranks training one model; use a multiple of " + std::to_string(ranks));
 }
 
 std::string checkpoint_path(const Campaign& campaign, std::size_t member) {
@@ -119,12 +121,14 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
                train_identity(made_by, dataset_identity(*dataset),
                               reference ? dataset_identity(*reference) : "marginal") == identity;
         if (!done)
-          throw ConfigError("train: '" + model_path +
-                            "' exists and was trained from another config or dataset; use --force to replace it");
+          throw ConfigError(
+              "train: '" + model_path +
+              "' exists and was trained from another config or dataset; use --force to replace it");
       },
       /*root_only=*/true);
   if (world.any(done)) {
-    log::info("train: '", model_path, "' is complete and was trained from this config: nothing to do "
+    log::info("train: '", model_path,
+              "' is complete and was trained from this config: nothing to do "
               "(--force redoes it)");
     return;
   }
@@ -144,10 +148,12 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
                        "(docs/simulators.md); was it written by another version of it?");
   });
   if (!same_simulator)
-    log::info("train: '", dataset_path, "' was written by '", dataset->simulator(), "', not simulator.name = ",
-              simulator_name, ": training on its own names; no comparison with an exact likelihood");
+    log::info("train: '", dataset_path, "' was written by '", dataset->simulator(),
+              "', not simulator.name = ", simulator_name,
+              ": training on its own names; no comparison with an exact likelihood");
 
-  const auto grid_points = static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.grid_points"));
+  const auto grid_points =
+      static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.grid_points"));
   world.agree([&] {
     double total = 1.0;
     for (std::size_t p = 0; p < dataset->n_parameters(); ++p)
@@ -157,23 +163,25 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
     if (total > static_cast<double>(max_grid_points))
       config.fail("train.diagnostics.grid_points",
                   std::to_string(grid_points) + " points per parameter make " + std::to_string(total) +
-                      " grid points for " + std::to_string(dataset->n_parameters()) + " parameters; at most " +
-                      std::to_string(max_grid_points));
+                      " grid points for " + std::to_string(dataset->n_parameters()) +
+                      " parameters; at most " + std::to_string(max_grid_points));
   });
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double rss_before_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
   const auto start = std::chrono::steady_clock::now();
-  log::info("train: scanning '", dataset_path, "'", reference ? " and '" + reference_path + "'" : std::string(),
-            " (", dataset->n_rows(), reference ? " + " + std::to_string(reference->n_rows()) : std::string(),
+  log::info("train: scanning '", dataset_path, "'",
+            reference ? " and '" + reference_path + "'" : std::string(), " (", dataset->n_rows(),
+            reference ? " + " + std::to_string(reference->n_rows()) : std::string(),
             " rows) for non-finite values and input statistics");
-  const TrainingData data = scan_training_data(world, *dataset, reference ? &*reference : nullptr,
-                                               settings->memory_budget_bytes);
+  const TrainingData data =
+      scan_training_data(world, *dataset, reference ? &*reference : nullptr, settings->memory_budget_bytes);
 
   // Ensemble members are dealt to groups of ranks; each group trains its members one after the other.
   int group_size = 0;
-  world.agree([&] { group_size = ranks_per_group(config, world.size(), settings->ensemble, settings->n_shards); });
+  world.agree(
+      [&] { group_size = ranks_per_group(config, world.size(), settings->ensemble, settings->n_shards); });
   const int color = world.rank() / group_size;
   const int n_groups = world.size() / group_size;
   const Communicator group = world.split(color);
@@ -182,19 +190,24 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
         prepare_directory(config, "campaign.dir", campaign.output_path("checkpoints"));
         prepare_directory(config, "train.output", parent_directory(model_path));
         if (force)
-          for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
+          for (std::size_t k = 0; k < settings->ensemble; ++k)
+            remove_if_present(checkpoint_path(campaign, k));
       },
       /*root_only=*/true);
-  log::info("train: ", settings->ensemble, " member(s) on ", n_groups, " group(s) of ", group_size, " rank(s)");
+  log::info("train: ", settings->ensemble, " member(s) on ", n_groups, " group(s) of ", group_size,
+            " rank(s)");
 
   // An error inside one group is that group's alone: collect it and agree on it over the world afterwards.
   bool interrupted = false;
+  std::uint64_t steps = 0;  // taken by this run, in this group
   std::optional<std::pair<ExitCode, std::string>> failure;
   for (std::size_t k = static_cast<std::size_t>(color); k < settings->ensemble && !interrupted && !failure;
        k += static_cast<std::size_t>(n_groups)) {
     try {
-      interrupted = train_member(group, data, *settings, k, checkpoint_path(campaign, k), identity,
-                                 world.is_root()) == MemberOutcome::interrupted;
+      const MemberRun run =
+          train_member(group, data, *settings, k, checkpoint_path(campaign, k), identity, world.is_root());
+      interrupted = run.interrupted;
+      steps += run.steps;
     } catch (const Error& e) {
       failure.emplace(e.code(), e.what());
     }
@@ -203,10 +216,12 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
     if (failure) throw Error(failure->first, failure->second);
   });
   if (world.any(interrupted))
-    throw CollectiveError(ExitCode::interrupted,
-                          "train: stopped by a signal; the checkpoints in '" + campaign.output_path("checkpoints") +
-                              "' are saved: run the same command to resume");
-  const double training_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    throw CollectiveError(ExitCode::interrupted, "train: stopped by a signal; the checkpoints in '" +
+                                                     campaign.output_path("checkpoints") +
+                                                     "' are saved: run the same command to resume");
+  const double training_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::int64_t steps_this_run = world.sum(group.is_root() ? static_cast<std::int64_t>(steps) : 0);
 
   // The model: every member from its finished checkpoint.
   kernels::ModelRecord record;
@@ -242,7 +257,8 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
   TrainingDiagnostics diagnostics;
   if (color == 0) {
     log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
-              same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "", ")");
+              same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "",
+              ")");
     group.agree([&] {
       diagnostics = training_diagnostics(
           group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
@@ -265,7 +281,8 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
           member.set("epochs", static_cast<std::int64_t>(h.epoch.size()))
               .set("steps", h.step.empty() ? std::int64_t{0} : h.step.back())
               .set("final_train_loss", h.train_loss.empty() ? std::nan("") : h.train_loss.back())
-              .set("final_validation_loss", h.validation_loss.empty() ? std::nan("") : h.validation_loss.back());
+              .set("final_validation_loss",
+                   h.validation_loss.empty() ? std::nan("") : h.validation_loss.back());
           members.set(std::to_string(k), member);
         }
         json::Object summary;
@@ -279,6 +296,9 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
             .set("members", members)
             .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
             .set("training_seconds", training_seconds)
+            .set("samples_per_second",  // this run's, the datasets' scan included
+                 static_cast<double>(steps_this_run) * static_cast<double>(settings->batch_size) /
+                     training_seconds)
             .set("diagnostics", diagnostics.summary)
             .set("memory_budget_mib", static_cast<double>(settings->memory_budget_bytes >> 20))
             .set("rss_before_data_mib_per_rank", rss_before)
@@ -287,6 +307,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
             .set("created", record.provenance.created_utc);
         json::write_file_atomically(campaign.output_path("train.json"), summary.dump() + "\n");
         for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
+        rmdir(campaign.output_path("checkpoints").c_str());  // unless it holds other files: then it stays
       },
       /*root_only=*/true);
   log::info("train: wrote '", model_path, "'");

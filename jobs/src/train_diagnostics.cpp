@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nsbi/core/rng.hpp"
 #include "nsbi/jobs/training.hpp"
 
 namespace nsbi::jobs {
@@ -22,8 +23,8 @@ std::vector<std::vector<double>> theta_grid(const TrainingData& data, const sims
       axis = {data.theta_min[p]};
     } else {
       for (std::uint64_t i = 0; i < points; ++i)
-        axis.push_back(data.theta_min[p] + (data.theta_max[p] - data.theta_min[p]) * (static_cast<double>(i) + 0.5) /
-                                               static_cast<double>(points));
+        axis.push_back(data.theta_min[p] + (data.theta_max[p] - data.theta_min[p]) *
+                                               (static_cast<double>(i) + 0.5) / static_cast<double>(points));
     }
     axes.push_back(axis);
   }
@@ -64,31 +65,45 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   // training, whatever the number of held-out rows of each file.
   std::vector<double> bins(calibration_bins * 4, 0.0);
   std::vector<double> ratio_sums(grid.size() * 3, 0.0);  // per grid point: Σ r̂, Σ r̂², count
-  const std::uint64_t ratio_cap = (n_events + static_cast<std::uint64_t>(group.size()) - 1) /
-                                  static_cast<std::uint64_t>(group.size());
-  std::uint64_t ratio_rows = 0;
   {
-    ShardedBatchStream dataset_stream(group, *data.dataset, settings.stream_options(0, false, data.dataset->n_rows()));
+    ShardedBatchStream dataset_stream(group, *data.dataset,
+                                      settings.stream_options(0, false, data.dataset->n_rows()));
     std::optional<ShardedBatchStream> reference_stream;
-    if (data.reference != nullptr) reference_stream.emplace(group, *data.reference, settings.stream_options(0, true, data.reference->n_rows()));
+    if (data.reference != nullptr)
+      reference_stream.emplace(group, *data.reference,
+                               settings.stream_options(0, true, data.reference->n_rows()));
     Vector log_r("nsbi::train::diagnostics::log_r", dataset_stream.local_batch_rows());
+    // E[r̂] uses each held-out class-0 row with probability n_events / (their number), drawn from its row
+    // index.
+    const std::uint64_t class0_rows =
+        reference_stream ? reference_stream->validation_rows() : dataset_stream.validation_rows();
+    const double keep =
+        class0_rows > 0 ? static_cast<double>(n_events) / static_cast<double>(class0_rows) : 0.0;
+    const std::uint64_t seed = settings.diagnostics_seed();
+    std::vector<double> kept_x;
     for_each_validation_example(
         data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label) {
-          const Vector values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const std::uint64_t* rows) {
+          const Vector values =
+              Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
           const ConstMatrix x_rows(x, n, n_x);
           estimator.log_ratio(x_rows, ConstMatrix(theta, n, n_theta), values);
           for (std::uint64_t i = 0; i < n; ++i) {
             const double prediction = 1.0 / (1.0 + std::exp(-values(i)));
-            const auto bin = std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
+            const auto bin =
+                std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
             const std::size_t c = label == 1.0f ? 0 : 2;
             bins[4 * bin + c] += prediction;
             bins[4 * bin + c + 1] += 1.0;
           }
-          if (label != 0.0f || ratio_rows >= ratio_cap) return;
-          const std::uint64_t used = std::min(n, ratio_cap - ratio_rows);
-          ratio_rows += used;
-          const ConstMatrix x_used = Kokkos::subview(x_rows, std::make_pair(std::size_t{0}, used), Kokkos::ALL);
+          if (label != 0.0f) return;
+          kept_x.clear();
+          for (std::uint64_t i = 0; i < n; ++i)
+            if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)
+              kept_x.insert(kept_x.end(), x + i * n_x, x + (i + 1) * n_x);
+          const std::uint64_t used = kept_x.size() / n_x;
+          if (used == 0) return;
+          const ConstMatrix x_used(kept_x.data(), used, n_x);
           const Vector used_values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, used));
           for (std::size_t k = 0; k < grid.size(); ++k) {
             estimator.log_ratio(x_used, repeated_point(grid[k], used), used_values);
@@ -119,8 +134,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
     const double prediction = weight > 0 ? (w1 * bins[4 * b] + w0 * bins[4 * b + 2]) / weight : std::nan("");
     const double fraction = weight > 0 ? w1 * bins[4 * b + 1] / weight : std::nan("");
     const double count = bins[4 * b + 1] + bins[4 * b + 3];
-    calibration.values.insert(calibration.values.end(),
-                              {(static_cast<double>(b) + 0.5) / calibration_bins, prediction, fraction, count});
+    calibration.values.insert(calibration.values.end(), {(static_cast<double>(b) + 0.5) / calibration_bins,
+                                                         prediction, fraction, count});
     if (weight > 0) calibration_error += weight * std::abs(prediction - fraction);
   }
   if (totals[0] > 0 && totals[1] > 0) calibration_error /= 2.0;  // the weights sum to 2
@@ -133,7 +148,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   for (std::size_t k = 0; k < grid.size(); ++k) {
     const double count = ratio_sums[3 * k + 2];
     const double mean = count > 0 ? ratio_sums[3 * k] / count : std::nan("");
-    const double variance = count > 1 ? (ratio_sums[3 * k + 1] - count * mean * mean) / (count - 1) : std::nan("");
+    const double variance =
+        count > 1 ? (ratio_sums[3 * k + 1] - count * mean * mean) / (count - 1) : std::nan("");
     expected.values.insert(expected.values.end(), grid[k].begin(), grid[k].end());
     expected.values.insert(expected.values.end(), {mean, std::sqrt(std::max(variance, 0.0) / count), count});
     if (std::abs(mean - 1.0) > std::abs(worst_ratio - 1.0)) worst_ratio = mean;
@@ -141,7 +157,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   out.arrays["expected_ratio"] = expected;
   out.summary.set("expected_ratio_farthest_from_1", worst_ratio);
 
-  if (simulator == nullptr || !simulator->info().has_exact_likelihood || data.reference == nullptr) return out;
+  if (simulator == nullptr || !simulator->info().has_exact_likelihood || data.reference == nullptr)
+    return out;
   // Fresh events at each grid point, split into contiguous ranges over the ranks.
   const auto size = static_cast<std::uint64_t>(group.size());
   const auto rank = static_cast<std::uint64_t>(group.rank());
@@ -163,7 +180,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
       const Matrix x_n = Kokkos::subview(x, rows, Kokkos::ALL);
       simulator->simulate(theta_n, x_n, k * n_events + begin, settings.diagnostics_seed());
       simulator->log_likelihood(theta_n, x_n, Kokkos::subview(log_p, rows));
-      simulator->log_likelihood(Kokkos::subview(theta0, rows, Kokkos::ALL), x_n, Kokkos::subview(log_p0, rows));
+      simulator->log_likelihood(Kokkos::subview(theta0, rows, Kokkos::ALL), x_n,
+                                Kokkos::subview(log_p0, rows));
       estimator.log_ratio(x_n, theta_n, Kokkos::subview(log_r, rows));
       for (std::uint64_t i = 0; i < n; ++i) {
         const double d = log_r(i) - (log_p(i) - log_p0(i));
@@ -179,8 +197,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   for (std::size_t k = 0; k < grid.size(); ++k) {
     const double rms = std::sqrt(sums[2 * k] / static_cast<double>(n_events));
     exact.values.insert(exact.values.end(), grid[k].begin(), grid[k].end());
-    exact.values.insert(exact.values.end(),
-                        {rms, sums[2 * k + 1] / static_cast<double>(n_events), static_cast<double>(n_events)});
+    exact.values.insert(exact.values.end(), {rms, sums[2 * k + 1] / static_cast<double>(n_events),
+                                             static_cast<double>(n_events)});
     worst_rms = std::max(worst_rms, rms);
     total += sums[2 * k];
   }

@@ -73,7 +73,8 @@ void assemble(const kernels::Standardization& standardization, std::size_t n, co
 std::uint64_t parameter_hash(const FloatVector& parameters) {
   std::uint64_t hash = 1469598103934665603ull;  // FNV-1a over the bytes
   const auto* bytes = reinterpret_cast<const unsigned char*>(parameters.data());
-  for (std::size_t i = 0; i < parameters.extent(0) * sizeof(float); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  for (std::size_t i = 0; i < parameters.extent(0) * sizeof(float); ++i)
+    hash = (hash ^ bytes[i]) * 1099511628211ull;
   return hash;
 }
 
@@ -92,7 +93,8 @@ kernels::ColumnStatistics block_statistics(std::uint64_t n, const double* theta,
     for (std::uint64_t row = 0; row < n; ++row) sum += value(row, c);
     s.mean[c] = sum / static_cast<double>(n);
     double m2 = 0.0;
-    for (std::uint64_t row = 0; row < n; ++row) m2 += (value(row, c) - s.mean[c]) * (value(row, c) - s.mean[c]);
+    for (std::uint64_t row = 0; row < n; ++row)
+      m2 += (value(row, c) - s.mean[c]) * (value(row, c) - s.mean[c]);
     s.m2[c] = m2;
   }
   return s;
@@ -113,7 +115,8 @@ TrainSettings::TrainSettings(const config::Config& config)
       warmup_steps(static_cast<std::uint64_t>(config.get<std::int64_t>("train.warmup_steps"))),
       patience(static_cast<std::uint64_t>(config.get<std::int64_t>("train.early_stopping_patience"))),
       validation_fraction(config.get<double>("train.validation_fraction")),
-      memory_budget_bytes(static_cast<std::uint64_t>(config.get<std::int64_t>("train.memory_budget_mib")) << 20),
+      memory_budget_bytes(static_cast<std::uint64_t>(config.get<std::int64_t>("train.memory_budget_mib"))
+                          << 20),
       n_shards(static_cast<std::uint64_t>(config.get<std::int64_t>("train.n_shards"))),
       chunk_rows(static_cast<std::uint64_t>(config.get<std::int64_t>("train.chunk_rows"))),
       checkpoint_every(static_cast<std::uint64_t>(config.get<std::int64_t>("train.checkpoint_every"))),
@@ -126,18 +129,23 @@ TrainSettings::TrainSettings(const config::Config& config)
   }
   // Each class fills half of every step, and each half is cut into one piece per virtual shard.
   if (batch_size % (2 * n_shards) != 0)
-    config.fail("train.batch_size", "must be a multiple of 2 x train.n_shards = " + std::to_string(2 * n_shards) +
-                                        " (half of each batch is class 1, and each half is split over the shards)");
+    config.fail("train.batch_size",
+                "must be a multiple of 2 x train.n_shards = " + std::to_string(2 * n_shards) +
+                    " (half of each batch is class 1, and each half is split over the shards)");
   if (marginal && batch_size / (2 * n_shards) < 2)
-    config.fail("train.batch_size", "reference: marginal pairs x and θ of different rows within each shard's " +
-                                        std::to_string(batch_size / (2 * n_shards)) +
-                                        " rows; it needs at least 2 per shard: raise batch_size or lower n_shards");
+    config.fail("train.batch_size",
+                "reference: marginal pairs x and θ of different rows within each shard's " +
+                    std::to_string(batch_size / (2 * n_shards)) +
+                    " rows; it needs at least 2 per shard: raise batch_size or lower n_shards");
   if (patience > 0 && validation_fraction == 0.0)
-    config.fail("train.early_stopping_patience", "early stopping needs held-out rows: set validation_fraction > 0 "
-                                                 "or early_stopping_patience: 0");
+    config.fail("train.early_stopping_patience",
+                "early stopping needs held-out rows: set validation_fraction > 0 "
+                "or early_stopping_patience: 0");
 }
 
-std::uint64_t TrainSettings::member_seed(std::size_t member) const { return derive_seed(seed, member_base + member); }
+std::uint64_t TrainSettings::member_seed(std::size_t member) const {
+  return derive_seed(seed, member_base + member);
+}
 
 std::uint64_t TrainSettings::diagnostics_seed() const { return derive_seed(seed, diagnostic_events); }
 
@@ -151,15 +159,17 @@ StreamOptions TrainSettings::stream_options(std::size_t member, bool reference, 
   // Shards are dealt whole chunks and an epoch ends when the smallest shard runs out: about 16 chunks per
   // shard keep that imbalance small.
   constexpr std::uint64_t chunks_per_shard = 16;
-  options.chunk_rows =
-      chunk_rows != 0 ? chunk_rows : std::clamp<std::uint64_t>(n_rows / (n_shards * chunks_per_shard), 64, 4096);
+  options.chunk_rows = chunk_rows != 0
+                           ? chunk_rows
+                           : std::clamp<std::uint64_t>(n_rows / (n_shards * chunks_per_shard), 64, 4096);
   options.memory_budget_bytes = marginal ? memory_budget_bytes : memory_budget_bytes / 2;
   options.validation_fraction = validation_fraction;
   return options;
 }
 
 double TrainSettings::learning_rate_at(std::uint64_t step, std::uint64_t total_steps) const {
-  if (step < warmup_steps) return learning_rate * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  if (step < warmup_steps)
+    return learning_rate * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   if (!cosine || total_steps <= warmup_steps) return learning_rate;
   const double progress =
       static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
@@ -184,9 +194,9 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
           reference->observable_names() != dataset.observable_names())
         throw InputError("train: the reference dataset '" + reference->path() + "' has parameters " +
                          names(reference->parameter_names()) + " and observables " +
-                         names(reference->observable_names()) + ", but the dataset '" + dataset.path() + "' has " +
-                         names(dataset.parameter_names()) + " and " + names(dataset.observable_names()) +
-                         "; both must come from the same simulator");
+                         names(reference->observable_names()) + ", but the dataset '" + dataset.path() +
+                         "' has " + names(dataset.parameter_names()) + " and " +
+                         names(dataset.observable_names()) + "; both must come from the same simulator");
     });
   }
 
@@ -218,18 +228,18 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
   if (reference != nullptr) {
     data.theta0.resize(n_theta);
     reference->read_theta(0, 1, data.theta0.data());
-    reference->check_finite(comm, memory_budget_bytes,
-                            [&](std::uint64_t first, std::uint64_t count, const double* theta, const double*) {
-                              for (std::uint64_t row = 0; row < count; ++row)
-                                if (!std::equal(data.theta0.begin(), data.theta0.end(), theta + row * n_theta))
-                                  throw InputError(
-                                      "train: the reference dataset '" + reference->path() + "' has θ = " +
-                                      point_text(reference->parameter_names(), theta + row * n_theta) +
-                                      " in row " + std::to_string(first + row) + " but θ = " +
-                                      point_text(reference->parameter_names(), data.theta0.data()) +
-                                      " in row 0; a reference dataset holds events of one point θ0 "
-                                      "(simulate.reference.theta)");
-                            });
+    reference->check_finite(
+        comm, memory_budget_bytes,
+        [&](std::uint64_t first, std::uint64_t count, const double* theta, const double*) {
+          for (std::uint64_t row = 0; row < count; ++row)
+            if (!std::equal(data.theta0.begin(), data.theta0.end(), theta + row * n_theta))
+              throw InputError("train: the reference dataset '" + reference->path() + "' has θ = " +
+                               point_text(reference->parameter_names(), theta + row * n_theta) + " in row " +
+                               std::to_string(first + row) +
+                               " but θ = " + point_text(reference->parameter_names(), data.theta0.data()) +
+                               " in row 0; a reference dataset holds events of one point θ0 "
+                               "(simulate.reference.theta)");
+        });
   }
   return data;
 }
@@ -247,15 +257,15 @@ void for_each_validation_example(const TrainingData& data, const ShardedBatchStr
     read_theta_at(dataset, partner_rows, partner_theta.data());
   };
   dataset_stream.for_each_validation_batch([&](const Batch& batch) {
-    visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f);
+    visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f, batch.rows.data());
     if (reference_stream != nullptr) return;
     pair_with(batch, n_rows / 2);
-    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f);
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, batch.rows.data());
   });
   if (reference_stream == nullptr) return;
   reference_stream->for_each_validation_batch([&](const Batch& batch) {
     pair_with(batch, 0);
-    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f);
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, batch.rows.data());
   });
 }
 
@@ -279,7 +289,9 @@ class MemberTrainer {
         parameters_(make_float_vector("nsbi::train::parameters", n_parameters_)),
         reduced_(make_float_vector("nsbi::train::gradients", n_parameters_ + 2)),
         state_(n_parameters_) {
-    if (!settings.marginal) reference_stream_.emplace(group, *data.reference, settings.stream_options(member, true, data.reference->n_rows()));
+    if (!settings.marginal)
+      reference_stream_.emplace(group, *data.reference,
+                                settings.stream_options(member, true, data.reference->n_rows()));
     const std::uint64_t local = stream_.local_batch_rows();
     inputs_ = make_float_matrix("nsbi::train::inputs", 2 * local, architecture_.n_inputs);
     logits_ = make_float_vector("nsbi::train::logits", 2 * local);
@@ -294,7 +306,9 @@ class MemberTrainer {
   std::uint64_t total_steps() const { return total_steps_; }
   const ShardedBatchStream& stream() const { return stream_; }
 
-  void start_fresh() { kernels::initialise_parameters(architecture_, settings_.member_seed(member_), parameters_); }
+  void start_fresh() {
+    kernels::initialise_parameters(architecture_, settings_.member_seed(member_), parameters_);
+  }
 
   void restore(const TrainingCheckpoint& c) {
     if (c.parameters.size() != n_parameters_)
@@ -368,8 +382,9 @@ class MemberTrainer {
     }
 
     mlp_.forward(parameters_, inputs_, logits_);
-    const double loss = kernels::bce_with_logits(logits_, labels_, settings_.bootstrap ? weights_ : FloatVector(),
-                                                 static_cast<double>(settings_.batch_size), logit_gradients_);
+    const double loss =
+        kernels::bce_with_logits(logits_, labels_, settings_.bootstrap ? weights_ : FloatVector(),
+                                 static_cast<double>(settings_.batch_size), logit_gradients_);
     const FloatVector gradients = Kokkos::subview(reduced_, std::make_pair(std::size_t{0}, n_parameters_));
     mlp_.backward(parameters_, logit_gradients_, gradients);
     reduced_(n_parameters_) = static_cast<float>(loss);
@@ -387,7 +402,8 @@ class MemberTrainer {
 
   /// Closes an epoch of `steps` steps: validation loss, history, early stopping. Returns its log line.
   std::string end_epoch(std::uint64_t epoch, std::uint64_t steps) {
-    const double train_loss = progress_.epoch_loss_sum / static_cast<double>(std::max<std::uint64_t>(steps, 1));
+    const double train_loss =
+        progress_.epoch_loss_sum / static_cast<double>(std::max<std::uint64_t>(steps, 1));
     const double validation = validation_loss();
     const double lr = settings_.learning_rate_at(state_.step == 0 ? 0 : state_.step - 1, total_steps_);
     progress_.history_step.push_back(static_cast<std::int64_t>(state_.step));
@@ -435,7 +451,8 @@ class MemberTrainer {
     shifted_x_.resize(n * n_x);
     shifted_rows_.resize(n);
     for (std::uint64_t first = 0, k = 0; first < n; first += piece, ++k) {
-      const std::uint64_t shard = static_cast<std::uint64_t>(group_.rank()) + k * static_cast<std::uint64_t>(group_.size());
+      const std::uint64_t shard =
+          static_cast<std::uint64_t>(group_.rank()) + k * static_cast<std::uint64_t>(group_.size());
       rng::Stream draw(seed, rng::Purpose::shuffle, global_step * settings_.n_shards + shard);
       const auto shift = 1 + static_cast<std::uint64_t>(draw.uniform() * static_cast<double>(piece - 1));
       for (std::uint64_t i = 0; i < piece; ++i) {
@@ -450,14 +467,15 @@ class MemberTrainer {
     double sums[4] = {0.0, 0.0, 0.0, 0.0};  // per class (1, then 0): Σ loss, examples
     const std::uint64_t capacity = stream_.local_batch_rows();
     if (!validation_inputs_.data()) {
-      validation_inputs_ = make_float_matrix("nsbi::train::validation_inputs", capacity, architecture_.n_inputs);
+      validation_inputs_ =
+          make_float_matrix("nsbi::train::validation_inputs", capacity, architecture_.n_inputs);
       validation_logits_ = make_float_vector("nsbi::train::validation_logits", capacity);
       validation_labels_ = make_float_vector("nsbi::train::validation_labels", capacity);
       validation_gradients_ = make_float_vector("nsbi::train::validation_gradients", capacity);
     }
     for_each_validation_example(
         data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label) {
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const std::uint64_t*) {
           const auto rows = std::make_pair(std::size_t{0}, static_cast<std::size_t>(n));
           const FloatMatrix inputs = Kokkos::subview(validation_inputs_, rows, Kokkos::ALL);
           const FloatVector logits = Kokkos::subview(validation_logits_, rows);
@@ -504,9 +522,9 @@ class MemberTrainer {
 
 }  // namespace
 
-MemberOutcome train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
-                           std::size_t member, const std::string& checkpoint_path, const std::string& identity,
-                           bool speaks) {
+MemberRun train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
+                       std::size_t member, const std::string& checkpoint_path, const std::string& identity,
+                       bool speaks) {
   std::optional<TrainingCheckpoint> checkpoint;
   group.agree([&] {
     checkpoint = read_checkpoint(checkpoint_path);
@@ -517,7 +535,7 @@ MemberOutcome train_member(const Communicator& group, const TrainingData& data, 
   const std::string who = settings.ensemble > 1 ? "train member " + std::to_string(member) : "train";
   if (checkpoint && checkpoint->finished) {
     if (speaks) log::info(who, ": already trained (", checkpoint_path, ")");
-    return MemberOutcome::finished;
+    return {};
   }
   kernels::set_gemm_threads(settings.threads);
   std::optional<MemberTrainer> trainer;
@@ -531,14 +549,15 @@ MemberOutcome train_member(const Communicator& group, const TrainingData& data, 
     trainer->start_fresh();
   }
   if (speaks)
-    log::info(who, ": ", trainer->stream().training_rows(), " training rows, ", trainer->stream().validation_rows(),
-              " held out; ", trainer->stream().steps_per_epoch(), " steps per epoch of ", settings.batch_size,
-              " samples on ", group.size(), " rank(s)");
+    log::info(who, ": ", trainer->stream().training_rows(), " training rows, ",
+              trainer->stream().validation_rows(), " held out; ", trainer->stream().steps_per_epoch(),
+              " steps per epoch of ", settings.batch_size, " samples on ", group.size(), " rank(s)");
 
   const auto save = [&](const TrainingCheckpoint& c) {
     trainer->check_ranks_agree();
     group.agree([&] { write_checkpoint(checkpoint_path, c); }, /*root_only=*/true);
   };
+  const std::uint64_t first_step = trainer->optimizer_step();
   Progress progress(who, trainer->total_steps() * settings.batch_size, "samples", speaks,
                     trainer->optimizer_step() * settings.batch_size);
   std::uint64_t steps_in_epoch = trainer->stream().step();
@@ -556,7 +575,7 @@ MemberOutcome train_member(const Communicator& group, const TrainingData& data, 
     progress.update(trainer->optimizer_step() * settings.batch_size);
     if (stop) {
       save(trainer->snapshot(identity));
-      return MemberOutcome::interrupted;
+      return {true, trainer->optimizer_step() - first_step};
     }
     if (trainer->optimizer_step() % settings.checkpoint_every == 0) save(trainer->snapshot(identity));
   }
@@ -567,7 +586,7 @@ MemberOutcome train_member(const Communicator& group, const TrainingData& data, 
   }
   progress.finish();
   save(trainer->final_snapshot(identity));
-  return MemberOutcome::finished;
+  return {false, trainer->optimizer_step() - first_step};
 }
 
 }  // namespace nsbi::jobs

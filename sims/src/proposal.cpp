@@ -140,8 +140,8 @@ Proposal Proposal::fixed_point_from_config(const config::Config& config, const s
   for (const auto& p : simulator.parameters) {
     const std::string key = section + "." + p.name;
     if (!config.has(key))
-      config.fail(section, "needs a value for every parameter of " + simulator.name + "; '" + p.name +
-                               "' is missing");
+      config.fail(section,
+                  "needs a value for every parameter of " + simulator.name + "; '" + p.name + "' is missing");
     ParameterProposal q;
     q.kind = Kind::fixed;
     q.value = config.get<double>(key);

@@ -88,7 +88,9 @@ check_bad 2 inf "'inf/dataset.h5' row 1500 has -Inf in /theta column 0 \('mu2'\)
 
 # An empty dataset.
 make_case empty
-py 'write("empty/dataset.h5", np.zeros((0, 2)), np.zeros((0, 2)), ["mu2", "rho12"], ["x1", "x2"], "gaussian2d")'
+py '
+write("empty/dataset.h5", np.zeros((0, 2)), np.zeros((0, 2)), ["mu2", "rho12"], ["x1", "x2"], "gaussian2d")
+'
 check_bad 1 empty "'empty/dataset.h5' is empty: '/theta' and '/x' have 0 rows"
 
 # A truncated file.
@@ -103,8 +105,8 @@ with h5py.File("refnames/reference.h5", "r+") as f:
     f["theta"].attrs["names"] = ["a", "b"]
     f.attrs["parameter_names"] = ["a", "b"]
 '
-check_bad 1 refnames \
-  "the reference dataset 'refnames/reference.h5' has parameters \(a, b\) and observables \(x1, x2\), but the dataset 'refnames/dataset.h5' has \(mu2, rho12\)"
+check_bad 1 refnames "the reference dataset 'refnames/reference.h5' has parameters \(a, b\) and observables \
+\(x1, x2\), but the dataset 'refnames/dataset.h5' has \(mu2, rho12\) and \(x1, x2\)"
 
 # A reference dataset whose θ is not one point.
 make_case refpoint
@@ -112,23 +114,25 @@ py '
 with h5py.File("refpoint/reference.h5", "r+") as f:
     theta = f["theta"][:]; theta[777, 1] = 0.25; f["theta"][:] = theta
 '
-check_bad 2 refpoint \
-  "the reference dataset 'refpoint/reference.h5' has θ = \(mu2 = 0, rho12 = 0.25\) in row 777 but θ = \(mu2 = 0, rho12 = 0\) in row 0"
+check_bad 2 refpoint "the reference dataset 'refpoint/reference.h5' has θ = \(mu2 = 0, rho12 = 0.25\) in \
+row 777 but θ = \(mu2 = 0, rho12 = 0\) in row 0"
 
 # A dataset that claims to come from gaussian2d with other parameter names (simulator.name is gaussian2d).
 make_case claims
 py '
 rng = np.random.default_rng(1)
-write("claims/dataset.h5", rng.uniform(-1, 1, (1000, 2)), rng.normal(size=(1000, 2)), ["a", "b"], ["x1", "x2"],
-      "gaussian2d")
+write("claims/dataset.h5", rng.uniform(-1, 1, (1000, 2)), rng.normal(size=(1000, 2)), ["a", "b"],
+      ["x1", "x2"], "gaussian2d")
 '
-check_bad 1 claims "'claims/dataset.h5' says it comes from gaussian2d but its parameter or observable names differ" \
+check_bad 1 claims \
+  "'claims/dataset.h5' says it comes from gaussian2d but its parameter or observable names differ" \
   --set train.reference=marginal
 
 # No reference dataset.
 make_case noref
 rm noref/reference.h5
-check_bad 1 noref "there is no reference dataset 'noref/reference.h5'.*simulate.reference.theta.*reference: marginal"
+check_bad 1 noref \
+  "there is no reference dataset 'noref/reference.h5'.*simulate.reference.theta.*reference: marginal"
 
 # A foreign dataset (its own simulator, 2 parameters, 3 observables) trains with reference: marginal, and the
 # model records the file's names.

@@ -34,7 +34,7 @@ pkill -TERM -f "^$NSBI train kill.yaml"
 wait "$leader"
 code=$?
 [ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat termed.out)"
-expect_grep "train: stopped by a signal; the checkpoints in 'killed/checkpoints' are saved: run the same command" \
+expect_grep "train: stopped by a signal; the checkpoints in 'killed/checkpoints' are saved: run the same" \
   termed.out
 [ -e killed/checkpoints/train-member-0.h5 ] || fail "the interrupted run left no checkpoint"
 [ ! -e killed/model.h5 ] && [ ! -e killed/model.h5.partial ] || fail "the interrupted run left a model file"
@@ -43,10 +43,11 @@ expect_exit 0 resumed.out -- mpi 2 "$NSBI" train kill.yaml
 expect_grep "train: resuming from 'killed/checkpoints/train-member-0.h5' at step [0-9]+ of 390" resumed.out
 step=$(sed -n 's/.*resuming from .* at step \([0-9]*\) of 390.*/\1/p' resumed.out)
 echo "resumed at step ${step:-?} of 390"
-[ -n "$step" ] && [ "$step" -ge 50 ] && [ "$step" -lt 390 ] || fail "the SIGTERM did not land mid-run (step '$step')"
+[ -n "$step" ] && [ "$step" -ge 50 ] && [ "$step" -lt 390 ] ||
+  fail "the SIGTERM did not land mid-run (step '$step')"
 [ -e killed/model.h5 ] || fail "the resumed run wrote no model"
 [ ! -e killed/checkpoints/train-member-0.h5 ] || fail "the finished run left its checkpoint"
-[ -e killed/train.json ] || fail "the resumed run wrote no train.json"
+grep -q "\"complete\": *true" killed/train.json || fail "the resumed run wrote no complete train.json"
 
 # The same training without interruption, on the same number of ranks.
 expect_exit 0 whole.out -- mpi 2 "$NSBI" train kill.yaml --output whole
@@ -68,7 +69,8 @@ def datasets(path):
 a, b = datasets(sys.argv[1]), datasets(sys.argv[2])
 if sorted(a) != sorted(b):
     sys.exit(f"different datasets: {sorted(set(a) ^ set(b))}")
-bad = [k for k in a if a[k].dtype != b[k].dtype or a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes()]
+bad = [k for k in a
+       if a[k].dtype != b[k].dtype or a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes()]
 if bad:
     sys.exit(f"datasets that differ after SIGTERM and resume: {bad}")
 print(f"{len(a)} datasets identical")

@@ -47,8 +47,8 @@ std::string scratch(const Communicator& world, const std::string& name) {
 // Exact log p(x|θ) for gaussian2d rows, for θ fixed.
 double log_density(double mu2, double rho, double x1, double x2) {
   const double d2 = x2 - mu2;
-  return -0.5 * (x1 * x1 + d2 * d2 - 2.0 * rho * x1 * d2) / (1.0 - rho * rho) - 0.5 * std::log(1.0 - rho * rho) -
-         std::log(2.0 * 3.14159265358979323846);
+  return -0.5 * (x1 * x1 + d2 * d2 - 2.0 * rho * x1 * d2) / (1.0 - rho * rho) -
+         0.5 * std::log(1.0 - rho * rho) - std::log(2.0 * 3.14159265358979323846);
 }
 
 struct Comparison {
@@ -113,7 +113,8 @@ TEST(Train, LearnsTheExactLikelihoodRatio) {
   // The diagnostics written with the model say the same, and E_θ0[r̂] ≈ 1 on the grid.
   const auto& exact = model.diagnostics.at("exact_log_ratio");
   ASSERT_EQ(exact.shape, (std::vector<std::uint64_t>{9, 5}));
-  for (std::size_t k = 0; k < 9; ++k) EXPECT_LT(exact.values[k * 5 + 2], 2 * max_rms_error) << "grid point " << k;
+  for (std::size_t k = 0; k < 9; ++k)
+    EXPECT_LT(exact.values[k * 5 + 2], 2 * max_rms_error) << "grid point " << k;
   const auto& expected = model.diagnostics.at("expected_ratio");
   for (std::size_t k = 0; k < 9; ++k) {
     const double mean = expected.values[k * 5 + 2];
@@ -126,7 +127,8 @@ TEST(Train, LearnsTheExactLikelihoodRatio) {
 TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
   const Communicator world;
   const std::string dir = scratch(world, "marginal");
-  const Campaign campaign = campaign_for(dir, 30000, {"train.epochs=40", "train.learning_rate=5e-3", "train.reference=marginal"});
+  const Campaign campaign =
+      campaign_for(dir, 30000, {"train.epochs=40", "train.learning_rate=5e-3", "train.reference=marginal"});
   run_simulate(world, campaign, /*force=*/true);
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
@@ -138,7 +140,8 @@ TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
     double sum = 0;
     for (int i = 0; i < cells; ++i)
       for (int j = 0; j < cells; ++j)
-        sum += std::exp(log_density(-1.0 + 2.0 * (i + 0.5) / cells, -0.99 + 1.98 * (j + 0.5) / cells, x1, x2));
+        sum +=
+            std::exp(log_density(-1.0 + 2.0 * (i + 0.5) / cells, -0.99 + 1.98 * (j + 0.5) / cells, x1, x2));
     return std::log(sum / (cells * cells));
   };
   const Comparison c = compare(model, test_points, 2000, [&](double x1, double x2, double mu2, double rho) {
@@ -149,9 +152,8 @@ TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
 }
 
 // Trains `campaign` on world and, on rank 0 alone, the same config on one process (datasets shared).
-std::pair<kernels::ModelRecord, kernels::ModelRecord> train_on_world_and_alone(const Communicator& world,
-                                                                               const std::string& name,
-                                                                               std::vector<std::string> extra) {
+std::pair<kernels::ModelRecord, kernels::ModelRecord> train_on_world_and_alone(
+    const Communicator& world, const std::string& name, std::vector<std::string> extra) {
   const std::string dir = scratch(world, name);
   const Campaign campaign = campaign_for(dir, 12000, extra);
   run_simulate(world, campaign, /*force=*/true);
@@ -168,8 +170,8 @@ std::pair<kernels::ModelRecord, kernels::ModelRecord> train_on_world_and_alone(c
 
 TEST(Train, LossCurveDoesNotDependOnTheNumberOfRanks) {
   const Communicator world;
-  const auto [shared, alone] =
-      train_on_world_and_alone(world, "ranks", {"train.epochs=4", "train.batch_size=512", "train.validation_fraction=0.2"});
+  const auto [shared, alone] = train_on_world_and_alone(
+      world, "ranks", {"train.epochs=4", "train.batch_size=512", "train.validation_fraction=0.2"});
   if (!world.is_root()) return;
   const auto& a = shared.history.at(0);
   const auto& b = alone.history.at(0);

@@ -3,11 +3,12 @@
 // global batch that is the same rows in the same order for any number of ranks (docs/formats.md, "How nsbi
 // reads a dataset", gives the design and its guarantees).
 //
-// The rows are cut into chunks of C rows. A deterministic (split seed, chunk) draw sends each chunk to validation
-// or training. The training chunks are dealt in contiguous runs to S virtual shards; rank r streams shards
-// s = r (mod P). Every epoch each shard permutes its chunks, fills a window of W chunks, shuffles the rows of
-// the window and hands out B/S rows per step; the global batch of a step is shard 0's piece, then shard 1's,
-// and so on. Everything random is Philox (core/rng.hpp) of (seed, epoch, shard, window), never of the rank.
+// The rows are cut into chunks of C rows. A deterministic (split seed, chunk) draw sends each chunk to
+// validation or training. The training chunks are dealt in contiguous runs to S virtual shards; rank r
+// streams shards s = r (mod P). Every epoch each shard permutes its chunks, fills a window of W chunks,
+// shuffles the rows of the window and hands out B/S rows per step; the global batch of a step is shard 0's
+// piece, then shard 1's, and so on. Everything random is Philox (core/rng.hpp) of (seed, epoch, shard,
+// window), never of the rank.
 
 #include <cstdint>
 #include <functional>
@@ -19,8 +20,8 @@
 namespace nsbi {
 
 struct StreamOptions {
-  std::uint64_t seed = 0;        // the shuffles
-  std::uint64_t split_seed = 0;  // which chunks are held out (ensemble members share it, not the shuffles)
+  std::uint64_t seed = 0;          // the shuffles
+  std::uint64_t split_seed = 0;    // which chunks are held out (ensemble members share it, not the shuffles)
   std::uint64_t batch_size = 256;  // global rows per step B; a multiple of n_shards
   std::uint64_t n_shards = 16;     // S; the number of ranks must divide it
   /// C; 0 takes the file's HDF5 chunk where recorded (DatasetReader::recorded_chunk_rows), else

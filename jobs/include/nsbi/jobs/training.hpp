@@ -81,22 +81,25 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
 /// Visits the held-out examples of class 1 (label 1: validation rows of the dataset) and of class 0 (label 0:
 /// validation rows of the reference dataset, each paired with the θ of the dataset row of the same index
 /// modulo its size; or for marginal, validation rows of the dataset paired with the θ of the row half the
-/// dataset away). Rows [n, D] and [n, P]; the examples visited on all ranks together do not depend on the
-/// number of ranks.
-using ExampleVisitor =
-    std::function<void(std::uint64_t n, const double* x, const double* theta, float label)>;
+/// dataset away). Rows [n, D] and [n, P], and the row of each x in its file; the examples visited on all
+/// ranks together do not depend on the number of ranks.
+using ExampleVisitor = std::function<void(std::uint64_t n, const double* x, const double* theta, float label,
+                                          const std::uint64_t* x_rows)>;
 void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
                                  const ShardedBatchStream* reference_stream, const ExampleVisitor& visit);
 
-enum class MemberOutcome { finished, interrupted };
+struct MemberRun {
+  bool interrupted = false;  // stopped by a signal (checkpoint written) rather than finished
+  std::uint64_t steps = 0;   // optimizer steps this call took (not those of earlier, resumed runs)
+};
 
 /// Collective over `group`: trains ensemble member `member` (or resumes it from `checkpoint_path` when the
 /// checkpoint's identity matches `identity`), checkpointing every settings.checkpoint_every steps, every
 /// epoch, and when a stop signal arrives (then returns interrupted). On success the checkpoint holds the
 /// member's final parameters and history, marked finished. `speaks`: this rank shows progress.
-MemberOutcome train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
-                           std::size_t member, const std::string& checkpoint_path, const std::string& identity,
-                           bool speaks);
+MemberRun train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
+                       std::size_t member, const std::string& checkpoint_path, const std::string& identity,
+                       bool speaks);
 
 /// What is written with the model (model.h5 /diagnostics, train.json "diagnostics").
 struct TrainingDiagnostics {
@@ -109,7 +112,7 @@ struct TrainingDiagnostics {
 ///   calibration [bins, 4]: per bin of the predicted class-1 probability σ(log r̂) over the held-out
 ///     examples: bin centre, mean prediction, observed fraction of class 1, examples;
 ///   expected_ratio [grid, P + 3]: θ, mean r̂ over held-out class-0 x (θ0 events, or the marginal), its
-///     standard error, the events used (about `n_events`);
+///     standard error, the events used (about `n_events`, chosen by row, whatever the number of ranks);
 ///   exact_log_ratio [grid, P + 3] when `simulator` has an exact likelihood and the reference is θ0: θ,
 ///     RMS and mean of log r̂ − log r, over `n_events` fresh events x ~ p(x|θ) per grid point.
 /// The θ grid: `grid_points` cell centres across each parameter's training range, or every hypothesis of a
