@@ -7,6 +7,9 @@ accuracy: the lecture's gaussian2d setup (theta = (mu2, rho12) uniform on [-1, 1
     one network and an ensemble of five.
 memory: a dataset and a reference dataset each ten times larger than train.memory_budget_mib, one epoch on one
     rank; peak RSS from train.json, against the budget.
+end_to_end: the whole `nsbi train` stage (streaming from HDF5, class-0 pairing, standardisation, steps,
+    validation, checkpoints) on one rank and one thread, against a PyTorch loop on the same files held in memory
+    (same network 3 x 64 relu, batch 256, AdamW, BCE-with-logits, 5 epochs), in samples/s.
 
 Usage: benchmarks/train_acceptance.py BUILD_DIR [--quick] [--out FILE]
 """
@@ -18,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -143,6 +147,55 @@ train:
     }
 
 
+def end_to_end(nsbi, work, quick):
+    import h5py
+    import torch
+    torch.set_num_threads(1)
+    epochs = 2 if quick else 5
+    directory = os.path.join(work, "accuracy")  # the datasets of accuracy()
+    config = os.path.join(work, "accuracy.yaml")
+    run(nsbi, ["train", config, "--force", "--set", "train.hidden=[64,64,64]", "--set", "train.activation=relu",
+               "--set", f"train.epochs={epochs}", "--set", "train.output=e2e.h5", "--set", "train.threads=1",
+               "--set", "train.validation_fraction=0.1"], ranks=1)
+    with open(os.path.join(directory, "train.json")) as f:
+        nsbi_rate = json.load(f)["samples_per_second"]
+
+    def load(name):
+        with h5py.File(os.path.join(directory, name)) as f:
+            return torch.tensor(f["theta"][...], dtype=torch.float32), torch.tensor(f["x"][...], dtype=torch.float32)
+
+    start = time.perf_counter()
+    theta, x = load("dataset.h5")
+    _, x0 = load("reference.h5")
+    inputs = torch.cat([torch.cat([x, theta], 1), torch.cat([x0, theta], 1)])
+    inputs = (inputs - inputs.mean(0)) / inputs.std(0)
+    labels = torch.cat([torch.ones(len(x)), torch.zeros(len(x0))])
+    layers, width = [], inputs.shape[1]
+    for w in (64, 64, 64):
+        layers += [torch.nn.Linear(width, w), torch.nn.ReLU()]
+        width = w
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.0)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    n_train = int(0.9 * len(inputs))
+    samples = 0
+    for _ in range(epochs):
+        order = torch.randperm(n_train)
+        for first in range(0, n_train - 255, 256):
+            batch = order[first:first + 256]
+            optimizer.zero_grad()
+            loss = loss_fn(net(inputs[batch]).squeeze(1), labels[batch])
+            loss.backward()
+            optimizer.step()
+            samples += 256
+        with torch.no_grad():
+            loss_fn(net(inputs[n_train:]).squeeze(1), labels[n_train:])
+    torch_rate = samples / (time.perf_counter() - start)
+    return {"network": "3 x 64 relu", "batch": 256, "epochs": epochs, "threads": 1,
+            "nsbi_samples_per_second": nsbi_rate, "pytorch_samples_per_second": torch_rate,
+            "ratio": nsbi_rate / torch_rate, "torch": torch.__version__}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("build")
@@ -157,8 +210,9 @@ def main():
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": args.quick,
             "accuracy": accuracy(nsbi, work, args.quick),
-            "memory": memory(nsbi, work, args.quick),
         }
+        result["end_to_end"] = end_to_end(nsbi, work, args.quick)
+        result["memory"] = memory(nsbi, work, args.quick)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
@@ -166,7 +220,7 @@ def main():
     print(json.dumps({"accuracy_max_rms_lecture_points": {k: v["lecture_points_max_rms"]
                                                           for k, v in result["accuracy"].items()
                                                           if k.startswith("ensemble")},
-                      "memory": result["memory"]}, indent=2))
+                      "end_to_end": result["end_to_end"], "memory": result["memory"]}, indent=2))
 
 
 if __name__ == "__main__":
