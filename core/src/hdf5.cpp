@@ -530,6 +530,11 @@ bool Group::exists(const std::string& name) const {
   return true;
 }
 
+void Group::remove(const std::string& name) {
+  check(H5Ldelete(handle_.id(), name.c_str(), H5P_DEFAULT),
+        "nsbi::h5::Group::remove: cannot remove '" + child_name(name) + "' from '" + file_path() + "'");
+}
+
 Dataset Group::create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
                               hsize_t chunk_rows, Fill fill) {
   const std::string full_name = child_name(name);

@@ -47,14 +47,33 @@ Object& Object::set(const std::string& key, const std::string& value) {
   return *this;
 }
 
-Object& Object::set(const std::string& key, double value) {
-  if (!std::isfinite(value)) {
-    members_.emplace_back(key, "null");  // JSON has no NaN or infinity
-    return *this;
-  }
+namespace {
+
+std::string number(double value) {
+  if (!std::isfinite(value)) return "null";  // JSON has no NaN or infinity
   char text[32];
   std::snprintf(text, sizeof text, "%.17g", value);
-  members_.emplace_back(key, text);
+  return text;
+}
+
+}  // namespace
+
+Object& Object::set(const std::string& key, double value) {
+  members_.emplace_back(key, number(value));
+  return *this;
+}
+
+Object& Object::set(const std::string& key, const std::vector<double>& value) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < value.size(); ++i) out += (i ? ", " : "") + number(value[i]);
+  members_.emplace_back(key, out + "]");
+  return *this;
+}
+
+Object& Object::set(const std::string& key, const std::vector<Object>& value) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < value.size(); ++i) out += (i ? ", " : "") + value[i].dump(-1);
+  members_.emplace_back(key, out + "]");
   return *this;
 }
 

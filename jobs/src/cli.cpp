@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: nsbi <command> CONFIG [--set key.path=value]... [--output DIR] [--force] [--verbose]\n"
+    "                           [--allow-extrapolation]\n"
     "       nsbi <command> --help | nsbi --help | nsbi --version\n";
 
 constexpr const char* main_help =
@@ -30,6 +31,11 @@ constexpr const char* main_help =
     "commands:\n"
     "  simulate   simulate an amortized training set (theta, x) into one HDF5 file (docs/formats.md)\n"
     "  train      train the classifier whose logit is log r(x|theta,theta0) into model.h5 (docs/formats.md)\n"
+    "  infer      best fit, test-statistic scan, Wilks intervals and posterior for the observed events\n"
+    "  test       p-values of a simple hypothesis H0 against H1 from pseudo-experiments under both\n"
+    "  calibrate  Neyman construction: confidence belts from pseudo-experiments on a theta grid\n"
+    "  coverage   how often Wilks and Neyman intervals contain the true theta (Clopper-Pearson errors)\n"
+    "  run        the stages listed in `pipeline`, in order, skipping those already complete\n"
     "\n"
     "options (every command):\n"
     "  --set key.path=value  override one config key (repeatable); the value is YAML: 3, 1e5, [0, 1], {kind: "
@@ -37,6 +43,7 @@ constexpr const char* main_help =
     "  --output DIR          write the outputs to DIR (same as --set campaign.dir=DIR)\n"
     "  --force               overwrite existing results instead of refusing or resuming\n"
     "  --verbose             debug messages, from every MPI rank\n"
+    "  --allow-extrapolation infer/test/calibrate/coverage: accept theta beyond the model's training range\n"
     "  --help                this text, or a command's own help after the command\n"
     "  --version             the version and the libraries this build uses\n"
     "\n"
@@ -80,6 +87,45 @@ const std::map<std::string, std::string>& command_help() {
        "error unless --force, which also discards checkpoints. Bad datasets (non-finite values, wrong "
        "names,\n"
        "empty, truncated) stop it with exit code 3 before anything is written.\n"},
+      {"infer",
+       "nsbi infer CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+       "\n"
+       "Reads the observed events (infer.observed: CSV with a header of observable names, or an HDF5 dataset)\n"
+       "and, for each estimator in infer.estimators (learned: the model's log r-hat; exact: the simulator's\n"
+       "likelihood, where it has one), computes t(D|theta) = -2 sum_i log r(x_i|theta,theta0) on the grid\n"
+       "infer.grid, the best fit (grid minimum refined off the grid), the profile q = t - min t with nuisance\n"
+       "parameters (infer.profile) minimised over, 1-D intervals and joint regions at the Wilks levels, and the\n"
+       "posterior on the grid with samples. Writes /infer of results.h5 and infer.json; with both estimators\n"
+       "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in the\n"
+       "model's training range unless --allow-extrapolation.\n"},
+      {"test",
+       "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
+       "\n"
+       "Simple hypothesis test of test.h0 against test.h1 with t = -2 sum_i log r(x_i|H1,H0) (small t favours\n"
+       "H1): test.n_toys pseudo-experiments of test.n_events events under each hypothesis, simulated from the\n"
+       "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each with\n"
+       "its toy count and binomial uncertainty. Toys are spread over the MPI ranks in work items of\n"
+       "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items.\n"},
+      {"calibrate",
+       "nsbi calibrate CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+       "\n"
+       "Neyman construction: at every point theta_k of calibrate.grid, calibrate.n_toys pseudo-experiments give\n"
+       "the distribution of q_theta_k (each toy scanned over infer.grid and minimised as real data is); its\n"
+       "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks thresholds.\n"
+       "With observed data (infer.observed), also its confidence set {theta: q_theta(D) <= c_alpha(theta)}.\n"
+       "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"},
+      {"coverage",
+       "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+       "\n"
+       "At each true value theta* of coverage.grid, coverage.n_toys pseudo-experiments: the fraction whose\n"
+       "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, with\n"
+       "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"},
+      {"run",
+       "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+       "\n"
+       "Runs the stages of `pipeline` in order (simulate, train, infer, test, calibrate, coverage). A stage\n"
+       "that already completed with the same config is skipped, an interrupted one resumes; --force redoes\n"
+       "every stage.\n"},
   };
   return help;
 }
@@ -109,6 +155,8 @@ Parsed parse(const std::vector<std::string>& argv) {
       parsed.action = Parsed::Action::version;
     } else if (arg == "--force") {
       parsed.invocation.force = true;
+    } else if (arg == "--allow-extrapolation") {
+      parsed.invocation.allow_extrapolation = true;
     } else if (arg == "--verbose" || arg == "-v") {
       parsed.invocation.verbose = true;
     } else if (arg == "--set" || arg.rfind("--set=", 0) == 0) {
@@ -117,7 +165,8 @@ Parsed parse(const std::vector<std::string>& argv) {
       parsed.invocation.overrides.push_back("campaign.dir=" + value("--output"));
     } else if (arg.size() > 1 && arg[0] == '-') {
       const std::string suggestion =
-          config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output"});
+          config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output",
+                               "--allow-extrapolation"});
       usage_error("unknown option '" + arg + "'" +
                   (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
     } else {
@@ -164,8 +213,25 @@ int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
   install_stop_handlers();
   std::optional<Campaign> campaign;
   world.agree([&] { campaign.emplace(Campaign::load(inv, world.size())); });
-  if (inv.command == "simulate") run_simulate(world, *campaign, inv.force);
-  if (inv.command == "train") run_train(world, *campaign, inv.force);
+  const StageOptions options{inv.force, inv.allow_extrapolation};
+  const auto run_stage = [&](const std::string& stage) {
+    if (stage == "simulate") run_simulate(world, *campaign, options.force);
+    if (stage == "train") run_train(world, *campaign, options.force);
+    if (stage == "infer") run_infer(world, *campaign, options);
+    if (stage == "test") run_test(world, *campaign, options);
+    if (stage == "calibrate") run_calibrate(world, *campaign, options);
+    if (stage == "coverage") run_coverage(world, *campaign, options);
+  };
+  if (inv.command != "run") {
+    run_stage(inv.command);
+    return 0;
+  }
+  const auto pipeline = campaign->config.get<std::vector<std::string>>("pipeline");
+  for (std::size_t i = 0; i < pipeline.size(); ++i) {
+    log::info("run: stage ", i + 1, " of ", pipeline.size(), ": ", pipeline[i]);
+    run_stage(pipeline[i]);
+  }
+  log::info("run: all ", pipeline.size(), " stages complete; outputs in '", campaign->dir, "'");
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/distributed/dataset_writer.hpp"
+#include "nsbi/inference/toys.hpp"
 #include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
@@ -27,13 +28,21 @@ std::string simulate_identity(const config::Config& config, const std::string& l
   identity["seed"] = config.get<std::int64_t>("campaign.seed");
   identity["simulator"] = config.get<YAML::Node>("simulator");
   YAML::Node simulate = config.get<YAML::Node>("simulate");
-  simulate.remove("output");
-  // The training set does not depend on its reference; the reference starts where the training set ends.
-  if (label == "dataset")
-    simulate.remove("reference");
-  else
-    simulate["reference"].remove("output");
-  identity["simulate"] = simulate;
+  if (label == "observed") {
+    // The observed data draws from its own streams: only its own keys decide it.
+    YAML::Node observed = simulate["observed"];
+    observed.remove("output");
+    identity["observed"] = observed;
+  } else {
+    simulate.remove("output");
+    simulate.remove("observed");
+    // The training set does not depend on its reference; the reference starts where the training set ends.
+    if (label == "dataset")
+      simulate.remove("reference");
+    else
+      simulate["reference"].remove("output");
+    identity["simulate"] = simulate;
+  }
   YAML::Emitter out;
   out << identity;
   return out.c_str();
@@ -45,15 +54,17 @@ std::string emit(const YAML::Node& node) {
   return out.c_str();
 }
 
-// One dataset file: rows [0, n_rows) of it draw from the campaign's streams first_index + row, so a reference
-// dataset (first_index = the training set's size) shares no random numbers with the training set.
+// One dataset file: rows [0, n_rows) of it draw from the simulator streams (seed, first_index + row), so a
+// reference dataset (first_index = the training set's size) shares no random numbers with the training set,
+// and the observed data (seed: inference::toy_seed of ToyStage::observed) none with either.
 struct DatasetJob {
-  std::string label;  // "dataset" or "reference": names the file in messages and in the summary
+  std::string label;  // "dataset", "reference" or "observed": names the file in messages and the summary
   std::string key;    // the config key of its path
   std::string path;
   const sims::Proposal* proposal;
   std::uint64_t n_rows;
   std::uint64_t first_index;
+  std::uint64_t seed;
 };
 
 json::Object simulate_one(const Communicator& world, const Campaign& campaign,
@@ -118,7 +129,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
       Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
       Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
       job.proposal->sample(theta_block, job.first_index + range.begin, campaign.seed);
-      simulator.simulate(theta_block, x_block, job.first_index + range.begin, campaign.seed);
+      simulator.simulate(theta_block, x_block, job.first_index + range.begin, job.seed);
       Kokkos::deep_copy(theta_host, theta);
       Kokkos::deep_copy(x_host, x);
       for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
@@ -172,17 +183,20 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
   const sims::SimulatorInfo& info = simulator->info();
   std::optional<sims::Proposal> proposal;
   std::optional<sims::Proposal> reference;
+  std::optional<sims::Proposal> observed;
   world.agree([&] {
     proposal = sims::Proposal::from_config(config, "simulate.proposal", info);
     if (!config.children("simulate.reference.theta").empty())
       reference = sims::Proposal::fixed_point_from_config(config, "simulate.reference.theta", info);
+    if (!config.children("simulate.observed.theta").empty())
+      observed = sims::Proposal::fixed_point_from_config(config, "simulate.observed.theta", info);
   });
   world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
 
   const auto n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
   json::Object dataset = simulate_one(world, campaign, *simulator,
-                                      {"dataset", "simulate.output", path, &*proposal, n_rows, 0}, force);
+                                      {"dataset", "simulate.output", path, &*proposal, n_rows, 0, campaign.seed}, force);
   std::optional<json::Object> reference_summary;
   if (reference) {
     const auto n_reference = static_cast<std::uint64_t>(config.get<std::int64_t>(
@@ -191,7 +205,19 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
         campaign.output_path(config.get<std::string>("simulate.reference.output"));
     reference_summary = simulate_one(
         world, campaign, *simulator,
-        {"reference", "simulate.reference.output", reference_path, &*reference, n_reference, n_rows}, force);
+        {"reference", "simulate.reference.output", reference_path, &*reference, n_reference, n_rows,
+         campaign.seed},
+        force);
+  }
+  std::optional<json::Object> observed_summary;
+  if (observed) {
+    const auto n_events = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.observed.n_events"));
+    observed_summary = simulate_one(
+        world, campaign, *simulator,
+        {"observed", "simulate.observed.output",
+         campaign.output_path(config.get<std::string>("simulate.observed.output")), &*observed, n_events, 0,
+         inference::toy_seed(campaign.seed, inference::ToyStage::observed, 0)},
+        force);
   }
 
   // Peak resident memory of the largest rank: the stage's memory stays bounded by the block size.
@@ -213,6 +239,7 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
             .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
             .set("dataset", dataset);
         if (reference_summary) summary.set("reference", *reference_summary);
+        if (observed_summary) summary.set("observed", *observed_summary);
         summary.set("peak_rss_mib_per_rank", peak_rss_mib)
             .set("nsbi_version", campaign.provenance.nsbi_version)
             .set("created", created);

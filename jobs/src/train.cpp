@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
@@ -48,6 +49,34 @@ std::string dataset_identity(const DatasetReader& reader) {
   node["simulator"] = reader.simulator();
   node["prior"] = reader.prior();
   return emit(node);
+}
+
+// The training range of each parameter: the support of a uniform proposal when the dataset records one (a
+// sample never reaches the bounds of its box, yet the network has learned up to them), otherwise the range
+// of the θ values in the data.
+std::pair<std::vector<double>, std::vector<double>> training_range(const DatasetReader& dataset,
+                                                                   const TrainingData& data) {
+  std::vector<double> low = data.theta_min;
+  std::vector<double> high = data.theta_max;
+  YAML::Node prior;
+  try {
+    prior = YAML::Load(dataset.prior());
+  } catch (const YAML::Exception&) {
+    return {low, high};  // a foreign writer's free text: the data's range it is
+  }
+  for (std::size_t p = 0; p < low.size(); ++p) {
+    const YAML::Node proposal = prior.IsMap() ? prior[dataset.parameter_names()[p]] : YAML::Node();
+    if (!proposal.IsMap() || !proposal["kind"] || proposal["kind"].as<std::string>() != "uniform" ||
+        !proposal["min"] || !proposal["max"])
+      continue;
+    const double min = proposal["min"].as<double>();
+    const double max = proposal["max"].as<double>();
+    if (min <= low[p] && high[p] <= max) {
+      low[p] = min;
+      high[p] = max;
+    }
+  }
+  return {low, high};
 }
 
 bool file_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
@@ -228,8 +257,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
   record.simulator = dataset->simulator();
   record.observable_names = dataset->observable_names();
   record.parameter_names = dataset->parameter_names();
-  record.parameter_min = data.theta_min;
-  record.parameter_max = data.theta_max;
+  std::tie(record.parameter_min, record.parameter_max) = training_range(*dataset, data);
   record.reference = reference_yaml(data);
   record.loss = "bce";
   record.architecture = {data.n_observables() + data.n_parameters(), settings->hidden, settings->activation};

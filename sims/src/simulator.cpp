@@ -9,4 +9,13 @@ void Simulator::log_likelihood(const ExecutionSpace&, const ConstMatrix&, const 
   NSBI_ASSERT(false, "simulator " + info().name + " has no exact likelihood");
 }
 
+std::string Simulator::exact_ratio_unavailable(const double*, const double*) const {
+  return "simulator " + info().name + " has no exact likelihood";
+}
+
+void Simulator::exact_log_ratio(const ExecutionSpace&, const double*, const double*, const ConstMatrix&,
+                                const Vector&) const {
+  NSBI_ASSERT(false, "simulator " + info().name + " has no exact likelihood ratio");
+}
+
 }  // namespace nsbi::sims

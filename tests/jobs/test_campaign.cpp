@@ -25,9 +25,12 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
     auto config = config::Config::parse("simulator: {name: " + simulator + "}\n", "t.yaml");
     const config::Schema schema = campaign_schema(config);
     for (const auto& key : schema.keys()) {
-      // Per-parameter proposal keys are documented once, with <parameter> standing for the name.
-      const std::string documented = std::regex_replace(
-          key.path, std::regex(R"(^simulate\.proposal\.[^.]+\.)"), "simulate.proposal.<parameter>.");
+      // Per-parameter proposal, grid and point keys are documented once, <parameter> standing for the name.
+      std::string documented = std::regex_replace(
+          key.path, std::regex(R"(^(simulate\.proposal|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
+      documented = std::regex_replace(documented,
+                                      std::regex(R"(^(simulate\.observed\.theta|test\.h0|test\.h1)\.[^.]+$)"),
+                                      "$1.<parameter>");
       EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos)
           << documented << " is not in docs/config.md";
     }
@@ -35,18 +38,22 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
 }
 
 TEST(CampaignSchema, EveryExampleLoads) {
-  for (const char* example : {"gaussian2d", "spin3d", "lepton"}) {
+  const std::pair<const char*, const char*> examples[] = {{"quickstart", "gaussian2d"},
+                                                          {"spin_test", "spin3d"},
+                                                          {"lepton_mass", "lepton"},
+                                                          {"lepton_spin", "lepton"}};
+  for (const auto& [example, simulator] : examples) {
     Invocation invocation;
     invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/" + example + ".yaml";
     const Campaign campaign = Campaign::load(invocation, 1);
-    EXPECT_EQ(campaign.config.get<std::string>("simulator.name"), example);
+    EXPECT_EQ(campaign.config.get<std::string>("simulator.name"), simulator);
     EXPECT_GT(campaign.seed, 0u);
   }
 }
 
 TEST(CampaignSchema, DefaultsAndOverridesReachTheResolvedConfig) {
   Invocation invocation;
-  invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/lepton.yaml";
+  invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/lepton_mass.yaml";
   invocation.overrides = {"simulate.n_samples=1e3", "campaign.dir=elsewhere"};
   const Campaign campaign = Campaign::load(invocation, 1);
   EXPECT_EQ(campaign.dir, "elsewhere");

@@ -200,6 +200,8 @@ class Group : public Object {
   Group open_group(const std::string& name) const;
   /// Whether a link of that (relative, possibly nested) name exists.
   bool exists(const std::string& name) const;
+  /// Collective. Unlinks the (existing) object `name` and everything below it.
+  void remove(const std::string& name);
 
   /// Whether a new dataset's storage is filled with 0 at creation, or left as it comes (for data that the
   /// caller overwrites in full and tracks itself: it halves the write volume of a large dataset).

@@ -1,6 +1,6 @@
 #pragma once
 // A minimal JSON writer for the stage summaries (<campaign.dir>/<stage>.json): objects of strings,
-// numbers, booleans and nested objects, written in insertion order.
+// numbers, booleans, nested objects and arrays of them, written in insertion order.
 
 #include <cstdint>
 #include <string>
@@ -18,6 +18,9 @@ class Object {
   Object& set(const std::string& key, bool value);
   Object& set(const std::string& key, const std::vector<std::string>& value);
   Object& set(const std::string& key, const Object& value);
+  /// Arrays of numbers (non-finite ones as null) and of objects (each on one line).
+  Object& set(const std::string& key, const std::vector<double>& value);
+  Object& set(const std::string& key, const std::vector<Object>& value);
   std::string dump(int indent = 0) const;
 
  private:

@@ -16,6 +16,7 @@ struct Invocation {
   std::string config_file;
   std::vector<std::string> overrides;  // "key.path=value", in order (--output DIR is campaign.dir=DIR)
   bool force = false;
+  bool allow_extrapolation = false;  // θ grids beyond the model's training range
   bool verbose = false;
   std::vector<std::string> argv;
 };
@@ -23,6 +24,9 @@ struct Invocation {
 /// The schema of a campaign file. Which keys exist under `simulator` and `simulate.proposal` depends on the
 /// simulator, so `config` is the raw file: its simulator.name is checked first.
 config::Schema campaign_schema(config::Config& config);
+
+/// The stages a pipeline may list, in the order data flows through them.
+const std::vector<std::string>& pipeline_stages();
 
 struct Campaign {
   /// From a config already validated against campaign_schema().

@@ -14,6 +14,21 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
 /// (docs/formats.md), checkpointed and resumable; diagnostics and train.json with it.
 void run_train(const Communicator& world, const Campaign& campaign, bool force);
 
+/// How the inference stages were asked to run (the command line's flags).
+struct StageOptions {
+  bool force = false;                // redo: discard results and journals of an earlier run
+  bool allow_extrapolation = false;  // accept θ grids beyond the model's training range
+};
+
+/// infer: t(D|θ) of the observed data on a grid, best fit, Wilks intervals and regions, posterior.
+void run_infer(const Communicator& world, const Campaign& campaign, const StageOptions& options);
+/// test: simple hypotheses H0 vs H1 with pseudo-experiments under both (p-values with their uncertainty).
+void run_test(const Communicator& world, const Campaign& campaign, const StageOptions& options);
+/// calibrate: the Neyman construction (belts c_α(θ) from toys) and the confidence set of the observed data.
+void run_calibrate(const Communicator& world, const Campaign& campaign, const StageOptions& options);
+/// coverage: how often Wilks and Neyman intervals from toys at θ* contain θ* (Clopper–Pearson uncertainty).
+void run_coverage(const Communicator& world, const Campaign& campaign, const StageOptions& options);
+
 /// mkdir -p `dir` and a write check (on the calling rank): a ConfigError naming `key` when it fails.
 void prepare_directory(const config::Config& config, const std::string& key, const std::string& dir);
 /// The directory part of a path ("." when there is none).

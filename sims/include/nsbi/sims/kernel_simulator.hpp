@@ -11,6 +11,7 @@
 // returns false when one ran out of candidates (see rng::unlimited_candidates).
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "nsbi/core/error.hpp"
@@ -84,6 +85,32 @@ struct LogLikelihoodKernel {
   }
 };
 
+/// out(i) = log p(x_i|theta_a)/p(x_i|theta_b): from the model's log_likelihood when it has one, else from
+/// its own exact_log_ratio (a model with only some exact ratios, such as lepton's spin ratio).
+template <class Model>
+struct LogRatioKernel {
+  Model model;
+  Kokkos::Array<double, Model::n_parameters> theta_a;
+  Kokkos::Array<double, Model::n_parameters> theta_b;
+  ConstMatrix x;
+  Vector out;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const std::size_t i) const {
+    double x_i[Model::n_observables];
+    for (int d = 0; d < Model::n_observables; ++d) x_i[d] = x(i, d);
+    if constexpr (Model::has_exact_likelihood)
+      out(i) = model.log_likelihood(theta_a.data(), x_i) - model.log_likelihood(theta_b.data(), x_i);
+    else
+      out(i) = model.exact_log_ratio(theta_a.data(), theta_b.data(), x_i);
+  }
+};
+
+template <class Model, class = void>
+struct has_partial_exact_ratio : std::false_type {};
+template <class Model>
+struct has_partial_exact_ratio<Model, std::void_t<decltype(Model::exact_ratio_unavailable(nullptr, nullptr))>>
+    : std::true_type {};
+
 template <class Model>
 class KernelSimulator final : public Simulator {
  public:
@@ -114,6 +141,34 @@ class KernelSimulator final : public Simulator {
                            LogLikelihoodKernel<Model>{model_, theta, x, out});
     } else {
       Simulator::log_likelihood(space, theta, x, out);
+    }
+  }
+
+  std::string exact_ratio_unavailable(const double* theta_a, const double* theta_b) const override {
+    if constexpr (Model::has_exact_likelihood)
+      return "";
+    else if constexpr (has_partial_exact_ratio<Model>::value)
+      return Model::exact_ratio_unavailable(theta_a, theta_b);
+    else
+      return Simulator::exact_ratio_unavailable(theta_a, theta_b);
+  }
+
+  void exact_log_ratio(const ExecutionSpace& space, const double* theta_a, const double* theta_b,
+                       const ConstMatrix& x, const Vector& out) const override {
+    if constexpr (Model::has_exact_likelihood || has_partial_exact_ratio<Model>::value) {
+      const std::string why = exact_ratio_unavailable(theta_a, theta_b);
+      NSBI_ASSERT(why.empty(), why);
+      NSBI_ASSERT(x.extent(1) == info_.n_observables() && out.extent(0) == x.extent(0),
+                  "x/out shapes do not match simulator " + info_.name);
+      LogRatioKernel<Model> kernel{model_, {}, {}, x, out};
+      for (int p = 0; p < Model::n_parameters; ++p) {
+        kernel.theta_a[p] = theta_a[p];
+        kernel.theta_b[p] = theta_b[p];
+      }
+      Kokkos::parallel_for("nsbi::sims::" + info_.name + "::exact_log_ratio",
+                           Kokkos::RangePolicy<ExecutionSpace>(space, 0, x.extent(0)), kernel);
+    } else {
+      Simulator::exact_log_ratio(space, theta_a, theta_b, x, out);
     }
   }
 

@@ -2,6 +2,8 @@
 // lepton (specs/simulators.md §3): a new particle A -> mu nu with mass m and spin 0 or 1. The marginal
 // likelihood is intractable; only the per-event spin log ratio is exact (spin_log_ratio below).
 
+#include <string>
+
 #include "nsbi/core/rng.hpp"
 #include "nsbi/sims/simulator.hpp"
 
@@ -78,6 +80,20 @@ struct Lepton {
   KOKKOS_INLINE_FUNCTION static double spin_log_ratio(const double* x) {
     const double delta_phi = rng::wrap_angle(x[4] - x[2]);
     return -spin1_kappa * Kokkos::Experimental::cos(delta_phi) - log_i0_kappa;
+  }
+
+  /// The exact ratios lepton has: between spin hypotheses at one mass (the mass dependence is intractable).
+  static std::string exact_ratio_unavailable(const double* theta_a, const double* theta_b) {
+    if (theta_a[0] == theta_b[0]) return "";
+    return "lepton's likelihood is exact only in the spin at a fixed mass: there is no exact ratio between "
+           "masses " + std::to_string(theta_a[0]) + " and " + std::to_string(theta_b[0]) + " GeV";
+  }
+  /// log p(x|theta_a)/p(x|theta_b) at theta_a[0] == theta_b[0]: (spin_a − spin_b) · spin_log_ratio(x).
+  KOKKOS_INLINE_FUNCTION double exact_log_ratio(const double* theta_a, const double* theta_b,
+                                                const double* x) const {
+    const double spin_a = theta_a[1] >= 0.5 ? 1.0 : 0.0;
+    const double spin_b = theta_b[1] >= 0.5 ? 1.0 : 0.0;
+    return (spin_a - spin_b) * spin_log_ratio(x);
   }
 };
 

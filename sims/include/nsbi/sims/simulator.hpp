@@ -52,6 +52,14 @@ class Simulator {
   void log_likelihood(const ConstMatrix& theta, const ConstMatrix& x, const Vector& out) const {
     log_likelihood(ExecutionSpace(), theta, x, out);
   }
+
+  /// Why log p(x|theta_a)/p(x|theta_b) has no exact form here, or "" when it has one: for every pair when
+  /// info().has_exact_likelihood; lepton has one between its spin hypotheses at the same mass (specs §3).
+  virtual std::string exact_ratio_unavailable(const double* theta_a, const double* theta_b) const;
+  /// out(i) = log p(x(i, :)|theta_a)/p(x(i, :)|theta_b), exactly; only when exact_ratio_unavailable is ""
+  /// (otherwise InternalError). Used to validate learned ratios.
+  virtual void exact_log_ratio(const ExecutionSpace& space, const double* theta_a, const double* theta_b,
+                               const ConstMatrix& x, const Vector& out) const;
 };
 
 }  // namespace nsbi::sims

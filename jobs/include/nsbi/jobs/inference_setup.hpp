@@ -1,0 +1,99 @@
+#pragma once
+// What the inference stages (infer, test, calibrate, coverage) share: the model and the estimators named
+// in the config, θ grids and points from the config (checked against the model's training range), the
+// observed data, and results.h5, which holds one group per stage (docs/formats.md, "Results").
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nsbi/core/hdf5.hpp"
+#include "nsbi/core/json.hpp"
+#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/inference/estimator.hpp"
+#include "nsbi/inference/grid.hpp"
+#include "nsbi/jobs/campaign.hpp"
+#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/sims/simulator.hpp"
+
+namespace nsbi::jobs {
+
+struct InferenceContext {
+  std::unique_ptr<sims::Simulator> simulator;
+  std::optional<kernels::ModelRecord> model;  // loaded when a `learned` estimator is asked for
+  std::string model_path;
+  std::vector<std::string> estimator_names;  // as the config lists them
+  bool allow_extrapolation = false;
+
+  const sims::SimulatorInfo& info() const { return simulator->info(); }
+  std::vector<std::string> parameter_names() const;
+  /// One new estimator per name (each owns its buffers: one per thread of work). `exact_reference` is the
+  /// reference point of the exact estimator (ConfigError naming `key` when the simulator has no exact ratio
+  /// for the points it will meet, checked by `check_exact` below).
+  std::vector<std::unique_ptr<inference::RatioEstimator>> make_estimators(
+      const std::vector<double>& exact_reference) const;
+  /// ConfigError naming `key` unless the exact estimator (if listed) can evaluate every point against the
+  /// reference.
+  void check_exact(const std::string& key, const std::vector<std::vector<double>>& points,
+                   const std::vector<double>& reference) const;
+};
+
+/// Collective: reads the simulator, the model `model_key` names (when `estimators_key` lists `learned`) and
+/// checks that the model is for this simulator (InputError, exit 3, naming the file otherwise).
+InferenceContext load_inference(const Communicator& world, const Campaign& campaign,
+                                const std::string& estimators_key, const std::string& model_key,
+                                bool allow_extrapolation);
+
+/// The grid of <section>.grid (defaults: the model's training range, or the simulator's domain when there is
+/// no model). ConfigError naming the key for a grid outside the simulator's domain, or outside the model's
+/// training range unless extrapolation is allowed.
+inference::Grid grid_from_config(const Campaign& campaign, const InferenceContext& context,
+                                 const std::string& section);
+
+/// θ of <section>.<parameter>: every parameter required (ConfigError naming the missing key), checked like
+/// a grid point.
+std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
+                                      const std::string& section);
+
+/// The observed events [N, D] in the simulator's observable order, from a CSV file (header: observable names,
+/// any order) or an HDF5 dataset file. InputError (exit 3) naming the file, line and column for missing or
+/// unknown columns, unparsable or non-finite values, or no events.
+Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);
+
+/// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
+/// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the
+/// stage's config, seed and provenance as attributes.
+void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                   const std::function<void(h5::Group&)>& fill);
+/// A float64 dataset of the given shape in `group` (rank 0's results file only).
+void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
+                 const std::vector<double>& values);
+
+/// What decides a stage's results: the seed, the simulator, the model file's identity (its creation time and
+/// seed) when a learned estimator is used, and the listed config sections (emitted as YAML). Journals and the
+/// summary carry it; a stage is redone or resumed only when it matches.
+std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
+                           const std::vector<std::string>& sections);
+
+/// Collective: writes <campaign.dir>/<stage>.json with the fields every summary has (stage, complete, a
+/// digest of `identity`, seed, simulator, ranks, version, created) before `body`'s.
+void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                   const std::string& identity, const json::Object& body);
+
+/// Whether <campaign.dir>/<stage>.json says the stage completed with this identity: it is then skipped.
+bool stage_complete(const Campaign& campaign, const std::string& stage, const std::string& identity);
+
+/// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), journaled in
+/// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
+/// results [n_items × item_size]; throws CollectiveError (exit 4) when a signal stopped it, and ConfigError
+/// when the journals there are from another identity.
+std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                                  const std::string& identity, std::uint64_t n_items, std::size_t item_size,
+                                  std::uint64_t toys_per_item, bool force,
+                                  const std::function<void(std::uint64_t item, double* out)>& work);
+/// Removes the journals of a finished stage (its results are written).
+void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage);
+
+}  // namespace nsbi::jobs

@@ -1,0 +1,439 @@
+#include "nsbi/jobs/inference_setup.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nsbi/distributed/dataset_reader.hpp"
+#include "nsbi/distributed/work_queue.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/jobs/progress.hpp"
+#include "nsbi/jobs/signals.hpp"
+#include "nsbi/jobs/stages.hpp"
+#include "nsbi/sims/registry.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) fields.push_back(trim(field));
+  if (!line.empty() && line.back() == ',') fields.emplace_back();
+  return fields;
+}
+
+// The range a grid along `p` may cover without --allow-extrapolation, and the simulator's domain.
+struct Bounds {
+  double low;
+  double high;
+  bool from_model;
+};
+
+Bounds bounds_of(const InferenceContext& context, std::size_t p) {
+  const sims::Parameter& parameter = context.info().parameters[p];
+  if (context.model) return {context.model->parameter_min[p], context.model->parameter_max[p], true};
+  return {parameter.min, parameter.max, false};
+}
+
+void check_value(const Campaign& campaign, const InferenceContext& context, std::size_t p, double value,
+                 const std::string& key) {
+  const sims::Parameter& parameter = context.info().parameters[p];
+  if (parameter.is_discrete()) {
+    if (std::find(parameter.hypotheses.begin(), parameter.hypotheses.end(), value) ==
+        parameter.hypotheses.end())
+      campaign.config.fail(key, parameter.name + " = " + format_number(value) + " is not one of the hypotheses");
+    return;
+  }
+  if (value < parameter.min || value > parameter.max)
+    campaign.config.fail(key, parameter.name + " = " + format_number(value) + " is outside the domain [" +
+                                  format_number(parameter.min) + ", " + format_number(parameter.max) + "] of " +
+                                  context.info().name);
+  const Bounds bounds = bounds_of(context, p);
+  if (bounds.from_model && !context.allow_extrapolation && (value < bounds.low || value > bounds.high))
+    campaign.config.fail(key, parameter.name + " = " + format_number(value) +
+                                  " is outside the model's training range [" + format_number(bounds.low) +
+                                  ", " + format_number(bounds.high) + "] ('" + context.model_path +
+                                  "'): the network would extrapolate (--allow-extrapolation to do it anyway)");
+}
+
+}  // namespace
+
+std::vector<std::string> InferenceContext::parameter_names() const {
+  std::vector<std::string> names;
+  for (const auto& p : info().parameters) names.push_back(p.name);
+  return names;
+}
+
+std::vector<std::unique_ptr<inference::RatioEstimator>> InferenceContext::make_estimators(
+    const std::vector<double>& exact_reference) const {
+  std::vector<std::unique_ptr<inference::RatioEstimator>> out;
+  for (const auto& name : estimator_names) {
+    if (name == "learned")
+      out.push_back(std::make_unique<inference::LearnedEstimator>(*model));
+    else
+      out.push_back(std::make_unique<inference::ExactEstimator>(*simulator, exact_reference));
+  }
+  return out;
+}
+
+void InferenceContext::check_exact(const std::string& key, const std::vector<std::vector<double>>& points,
+                                   const std::vector<double>& reference) const {
+  if (!contains(estimator_names, "exact")) return;
+  for (const auto& point : points) {
+    const std::string why = simulator->exact_ratio_unavailable(point.data(), reference.data());
+    if (!why.empty()) throw ConfigError(key + ": the `exact` estimator cannot be used here: " + why);
+  }
+}
+
+InferenceContext load_inference(const Communicator& world, const Campaign& campaign,
+                                const std::string& estimators_key, const std::string& model_key,
+                                bool allow_extrapolation) {
+  const config::Config& config = campaign.config;
+  InferenceContext context;
+  context.simulator = sims::make_simulator(config.get<std::string>("simulator.name"));
+  context.estimator_names = config.get<std::vector<std::string>>(estimators_key);
+  context.allow_extrapolation = allow_extrapolation;
+  if (context.estimator_names.empty()) config.fail(estimators_key, "name at least one estimator");
+  for (std::size_t i = 0; i < context.estimator_names.size(); ++i)
+    if (std::count(context.estimator_names.begin(), context.estimator_names.end(), context.estimator_names[i]) >
+        1)
+      config.fail(estimators_key, "'" + context.estimator_names[i] + "' is listed twice");
+  if (!contains(context.estimator_names, "learned")) return context;
+
+  context.model_path = campaign.output_path(config.get<std::string>(model_key));
+  world.agree([&] {
+    context.model = kernels::read_model(context.model_path);
+    const kernels::ModelRecord& model = *context.model;
+    const sims::SimulatorInfo& info = context.info();
+    if (model.simulator != info.name)
+      throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator +
+                       "', but this campaign's simulator is '" + info.name + "' (" + config.location(model_key) +
+                       ": " + model_key + ")");
+    if (model.parameter_names != context.parameter_names() || model.observable_names != info.observables)
+      throw InputError("model '" + context.model_path + "' has other parameter or observable names than " +
+                       info.name + " declares: it was trained on data of another simulator");
+  });
+  return context;
+}
+
+inference::Grid grid_from_config(const Campaign& campaign, const InferenceContext& context,
+                                 const std::string& section) {
+  const config::Config& config = campaign.config;
+  std::vector<inference::GridAxis> axes;
+  for (std::size_t p = 0; p < context.info().n_parameters(); ++p) {
+    const sims::Parameter& parameter = context.info().parameters[p];
+    const std::string prefix = section + ".grid." + parameter.name;
+    inference::GridAxis axis;
+    axis.name = parameter.name;
+    axis.discrete = parameter.is_discrete();
+    if (config.has(prefix + ".values")) {
+      axis.values = config.get<std::vector<double>>(prefix + ".values");
+      if (axis.values.empty()) config.fail(prefix + ".values", "give at least one value");
+      for (std::size_t i = 1; i < axis.values.size(); ++i)
+        if (!(axis.values[i] > axis.values[i - 1]))
+          config.fail(prefix + ".values", "the values must be increasing");
+      if (!axis.discrete && axis.values.size() >= 3) {
+        // Refinement and interpolation assume even spacing.
+        const double h = (axis.values.back() - axis.values.front()) / static_cast<double>(axis.values.size() - 1);
+        for (std::size_t i = 0; i < axis.values.size(); ++i)
+          if (std::abs(axis.values[i] - (axis.values.front() + h * static_cast<double>(i))) > 1e-9 * (1 + std::abs(h)))
+            config.fail(prefix + ".values", "the values must be evenly spaced (or use min, max and points)");
+      }
+      for (std::size_t i = 0; i < axis.values.size(); ++i)
+        check_value(campaign, context, p, axis.values[i], prefix + ".values");
+    } else if (axis.discrete) {
+      axis.values = parameter.hypotheses;
+    } else {
+      const Bounds bounds = bounds_of(context, p);
+      const double low = config.has(prefix + ".min") ? config.get<double>(prefix + ".min") : bounds.low;
+      const double high = config.has(prefix + ".max") ? config.get<double>(prefix + ".max") : bounds.high;
+      const auto points = static_cast<std::size_t>(config.get<std::int64_t>(prefix + ".points"));
+      check_value(campaign, context, p, low, config.has(prefix + ".min") ? prefix + ".min" : prefix);
+      check_value(campaign, context, p, high, config.has(prefix + ".max") ? prefix + ".max" : prefix);
+      if (points > 1 && !(high > low)) config.fail(prefix + ".max", "must be larger than min for several points");
+      axis.values = inference::linspace(low, high, points);
+    }
+    axes.push_back(std::move(axis));
+  }
+  return inference::Grid(std::move(axes));
+}
+
+std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
+                                      const std::string& section) {
+  std::vector<double> point;
+  for (std::size_t p = 0; p < context.info().n_parameters(); ++p) {
+    const std::string key = section + "." + context.info().parameters[p].name;
+    if (!campaign.config.has(key)) campaign.config.fail(key, "is required: give every parameter of the point");
+    point.push_back(campaign.config.get<double>(key));
+    check_value(campaign, context, p, point.back(), key);
+  }
+  return point;
+}
+
+Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {
+  const std::string path = campaign.output_path(campaign.config.get<std::string>(key));
+  const std::size_t d = info.n_observables();
+  std::vector<double> values;
+  const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+  const std::string origin = " (" + campaign.config.location(key) + ": " + key + ")";
+  if (access(path.c_str(), R_OK) != 0)
+    throw InputError("observed data '" + path + "' cannot be read: " + std::strerror(errno) + origin +
+                     (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
+                          ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
+                          : ""));
+  if (csv) {
+    std::ifstream in(path);
+    std::string line;
+    std::size_t line_number = 0;
+    std::vector<std::string> header;
+    while (header.empty() && std::getline(in, line)) {
+      ++line_number;
+      if (!trim(line).empty() && trim(line)[0] != '#') header = split_csv(line);
+    }
+    if (header.empty()) throw InputError("observed data '" + path + "' is empty: no header line" + origin);
+    std::vector<std::size_t> column_of(d, header.size());
+    for (std::size_t c = 0; c < header.size(); ++c) {
+      const auto it = std::find(info.observables.begin(), info.observables.end(), header[c]);
+      if (it == info.observables.end())
+        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": column '" +
+                         header[c] + "' is not an observable of " + info.name + " (expected " +
+                         [&] {
+                           std::string names;
+                           for (const auto& n : info.observables) names += (names.empty() ? "" : ", ") + n;
+                           return names;
+                         }() +
+                         ")");
+      const auto index = static_cast<std::size_t>(it - info.observables.begin());
+      if (column_of[index] != header.size())
+        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": column '" +
+                         header[c] + "' appears twice");
+      column_of[index] = c;
+    }
+    for (std::size_t j = 0; j < d; ++j)
+      if (column_of[j] == header.size())
+        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
+                         ": the observable '" + info.observables[j] + "' of " + info.name + " has no column");
+    while (std::getline(in, line)) {
+      ++line_number;
+      if (trim(line).empty() || trim(line)[0] == '#') continue;
+      const auto fields = split_csv(line);
+      if (fields.size() != header.size())
+        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": " +
+                         std::to_string(fields.size()) + " fields, the header has " +
+                         std::to_string(header.size()));
+      for (std::size_t j = 0; j < d; ++j) {
+        const std::string& field = fields[column_of[j]];
+        char* end = nullptr;
+        const double value = std::strtod(field.c_str(), &end);
+        if (field.empty() || end != field.c_str() + field.size())
+          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ", column '" +
+                           info.observables[j] + "': '" + field + "' is not a number");
+        if (!std::isfinite(value))
+          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ", column '" +
+                           info.observables[j] + "': " + field + " is not finite");
+        values.push_back(value);
+      }
+    }
+  } else {
+    DatasetReader reader(path);
+    if (reader.observable_names() != info.observables) {
+      std::string names;
+      for (const auto& n : reader.observable_names()) names += (names.empty() ? "" : ", ") + n;
+      throw InputError("observed data '" + path + "' has observables (" + names + "), not those of " +
+                       info.name + origin);
+    }
+    std::vector<double> theta(reader.n_rows() * reader.n_parameters());
+    values.resize(reader.n_rows() * d);
+    if (reader.n_rows() > 0) reader.read_rows(0, reader.n_rows(), theta.data(), values.data());
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (!std::isfinite(values[i]))
+        throw InputError("observed data '" + path + "', /x row " + std::to_string(i / d) + ", column '" +
+                         info.observables[i % d] + "': not finite");
+  }
+  const std::size_t n = values.size() / d;
+  if (n == 0) throw InputError("observed data '" + path + "' holds no events" + origin);
+  Matrix x(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::observed"), n, d);
+  auto host = Kokkos::create_mirror_view(x);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) host(i, j) = values[i * d + j];
+  Kokkos::deep_copy(x, host);
+  return x;
+}
+
+void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
+                 const std::vector<double>& values) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  std::size_t count = 1;
+  for (const auto n : shape) count *= n;
+  NSBI_ASSERT(count == values.size() && !shape.empty(), "write_array: shape and values disagree for " + name);
+  if (count == 0) return;
+  h5::Dataset dataset = group.create_dataset(name, h5::DataType::float64, dims, dims[0]);
+  dataset.write_rows(0, dims[0], values.data());
+}
+
+void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                   const std::function<void(h5::Group&)>& fill) {
+  const std::string created = world.broadcast(campaign.provenance.created_utc);
+  world.agree(
+      [&] {
+        const std::string path = campaign.output_path("results.h5");
+        const std::string partial = path + ".partial";
+        std::error_code error;
+        std::filesystem::remove(partial, error);
+        {
+          std::optional<h5::File> file;
+          if (std::filesystem::exists(path)) {
+            std::filesystem::copy_file(path, partial, error);
+            if (error) throw InputError("cannot copy '" + path + "' to '" + partial + "': " + error.message());
+            file.emplace(h5::File::open(partial, MPI_COMM_SELF, h5::Access::read_write));
+          } else {
+            file.emplace(h5::File::create(partial, MPI_COMM_SELF));
+          }
+          {
+            h5::Group root = file->root();
+            if (root.exists(stage)) root.remove(stage);
+            h5::Group group = root.create_group(stage);
+            group.write_attribute("config", campaign.config.resolved_yaml());
+            group.write_attribute("seed", static_cast<std::int64_t>(campaign.seed));
+            group.write_attribute("nsbi_version", campaign.provenance.nsbi_version);
+            group.write_attribute("created", created);
+            group.write_attribute("command_line", campaign.provenance.command_line);
+            fill(group);
+            root.write_attribute("format", std::string("nsbi-results"));
+            root.write_attribute("format_version", std::int64_t{1});
+          }
+          file->close();
+        }
+        if (std::rename(partial.c_str(), path.c_str()) != 0)
+          throw InputError("cannot rename '" + partial + "' to '" + path + "': " + std::strerror(errno));
+      },
+      /*root_only=*/true);
+}
+
+std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
+                           const std::vector<std::string>& sections) {
+  YAML::Node identity;
+  identity["seed"] = campaign.seed;
+  identity["simulator"] = campaign.config.get<YAML::Node>("simulator");
+  if (context.model) {
+    identity["model"]["path"] = context.model_path;
+    identity["model"]["created"] = context.model->provenance.created_utc;
+    identity["model"]["seed"] = context.model->seed;
+  }
+  for (const auto& section : sections) identity[section] = campaign.config.get<YAML::Node>(section);
+  YAML::Emitter out;
+  out << YAML::Flow << identity;
+  return out.c_str();
+}
+
+namespace {
+
+std::string digest(const std::string& text) {
+  // FNV-1a: a short fingerprint of an identity for the summaries.
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ULL;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+}  // namespace
+
+void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                   const std::string& identity, const json::Object& body) {
+  const std::string created = world.broadcast(campaign.provenance.created_utc);
+  world.agree(
+      [&] {
+        json::Object summary;
+        summary.set("stage", stage)
+            .set("complete", true)
+            .set("identity_digest", digest(identity))
+            .set("simulator", campaign.config.get<std::string>("simulator.name"))
+            .set("seed", static_cast<std::int64_t>(campaign.seed))
+            .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
+            .set("results", campaign.output_path("results.h5"))
+            .set("nsbi_version", campaign.provenance.nsbi_version)
+            .set("created", created);
+        std::string text = summary.dump();
+        const std::string rest = body.dump();
+        // Splice the body's members after the common ones (both are JSON objects).
+        if (rest != "{}") text = text.substr(0, text.size() - 2) + "," + rest.substr(1);
+        json::write_file_atomically(campaign.output_path(stage + ".json"), text + "\n");
+      },
+      /*root_only=*/true);
+}
+
+bool stage_complete(const Campaign& campaign, const std::string& stage, const std::string& identity) {
+  std::ifstream in(campaign.output_path(stage + ".json"));
+  if (!in) return false;
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string content = text.str();
+  return content.find("\"complete\": true") != std::string::npos &&
+         content.find("\"identity_digest\": \"" + digest(identity) + "\"") != std::string::npos;
+}
+
+
+std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                                  const std::string& identity, std::uint64_t n_items, std::size_t item_size,
+                                  std::uint64_t toys_per_item, bool force,
+                                  const std::function<void(std::uint64_t item, double* out)>& work) {
+  const std::string directory = campaign.output_path("work/" + stage);
+  if (force) remove_work_journals(world, directory);
+  world.agree([&] { prepare_directory(campaign.config, "campaign.dir", directory); }, /*root_only=*/true);
+  std::optional<Progress> progress;
+  WorkQueueOptions options;
+  options.directory = directory;
+  options.identity = identity;
+  options.n_items = n_items;
+  options.item_size = item_size;
+  options.stop_requested = [] { return stop_requested(); };
+  options.progress = [&](std::uint64_t done, std::uint64_t done_at_start) {
+    if (!progress) {
+      progress.emplace(stage + " toys", n_items * toys_per_item, "toys", world.is_root(),
+                       done_at_start * toys_per_item);
+      if (done_at_start > 0)
+        log::info(stage, ": resuming: ", done_at_start, " of ", n_items, " work items already done");
+    }
+    progress->update(std::min(done * toys_per_item, n_items * toys_per_item));
+  };
+  WorkQueueResult result = run_work_queue(world, options, work);
+  if (result.interrupted)
+    throw CollectiveError(ExitCode::interrupted,
+                          stage + ": stopped by a signal; the finished work items are kept in '" + directory +
+                              "': run the same command to resume");
+  if (progress) progress->finish();
+  return std::move(result.results);
+}
+
+void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage) {
+  remove_work_journals(world, campaign.output_path("work/" + stage));
+}
+
+}  // namespace nsbi::jobs

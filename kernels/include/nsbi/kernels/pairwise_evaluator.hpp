@@ -1,0 +1,47 @@
+#pragma once
+// log r̂(x_i | θ_k, θ0) of a model for every pair of N events and K parameter points: the inner loop of
+// scans and toy campaigns (specs/statistics.md: t(D|θ) = −2 Σ_i log r̂(x_i|θ,θ0) on a θ grid).
+//
+// Evaluated in large batches of pairs. The network's first layer is affine in its inputs, so its
+// pre-activation splits as W·standardise([x; θ]) + b = (W_x·x'_i) + (W_θ·θ'_k + b): the two parts are
+// computed once per event and once per θ point, and a pair costs one addition per first-layer unit
+// instead of D + P multiply-adds (standardisation folded into the weights). The hidden layers run as
+// oneDNN matmuls over blocks of pairs with bias and activation fused as post-ops. Ensembles give
+// log mean_k exp(log r̂_k) (log-sum-exp), as LikelihoodRatioEstimator. float32 network, double results,
+// agreeing with LikelihoodRatioEstimator::log_ratio on the same pairs to float32 rounding (≈1e-5).
+
+#include <cstddef>
+#include <memory>
+
+#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/kernels/views.hpp"
+
+namespace nsbi::kernels {
+
+class PairwiseEvaluator {
+ public:
+  /// block_pairs: pairs per network pass (memory: a few × block_pairs × widest layer floats).
+  explicit PairwiseEvaluator(const ModelRecord& record, std::size_t block_pairs = 16384);
+  ~PairwiseEvaluator();
+  PairwiseEvaluator(PairwiseEvaluator&&) noexcept;
+  PairwiseEvaluator& operator=(PairwiseEvaluator&&) noexcept;
+
+  std::size_t n_observables() const;
+  std::size_t n_parameters() const;
+
+  /// out(i, k) = log r̂(x(i, :) | theta(k, :)) for x [N, D], theta [K, P], out [N, K]; the ensemble's value
+  /// for an ensemble. Allocates nothing after the first call with the same K (or smaller).
+  void evaluate(const ExecutionSpace& space, const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out);
+  void evaluate(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) {
+    evaluate(ExecutionSpace(), x, theta, out);
+  }
+
+  /// Network rows evaluated so far (pairs × members): for throughput figures.
+  std::uint64_t rows_evaluated() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nsbi::kernels
