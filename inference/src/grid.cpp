@@ -15,10 +15,10 @@ double GridAxis::spacing() const {
 Grid::Grid(std::vector<GridAxis> axes) : axes_(std::move(axes)), strides_(axes_.size()), size_(1) {
   for (std::size_t p = axes_.size(); p-- > 0;) {
     NSBI_ASSERT(!axes_[p].values.empty(), "grid axis " + axes_[p].name + " has no values");
-    NSBI_ASSERT(std::is_sorted(axes_[p].values.begin(), axes_[p].values.end()) &&
-                    std::adjacent_find(axes_[p].values.begin(), axes_[p].values.end()) ==
-                        axes_[p].values.end(),
-                "grid axis " + axes_[p].name + " is not increasing");
+    NSBI_ASSERT(
+        std::is_sorted(axes_[p].values.begin(), axes_[p].values.end()) &&
+            std::adjacent_find(axes_[p].values.begin(), axes_[p].values.end()) == axes_[p].values.end(),
+        "grid axis " + axes_[p].name + " is not increasing");
     strides_[p] = size_;
     size_ *= axes_[p].values.size();
   }

@@ -31,12 +31,6 @@ Matrix point_matrix(const std::vector<double>& theta) {
   return m;
 }
 
-std::vector<std::size_t> shape_of(const inference::Grid& grid) {
-  std::vector<std::size_t> shape;
-  for (const auto& axis : grid.axes()) shape.push_back(axis.values.size());
-  return shape;
-}
-
 int degrees_of_freedom(const inference::Grid& scan_grid) {
   return static_cast<int>(scan_grid.continuous_axes().size());
 }
@@ -64,9 +58,9 @@ ToyPlan toy_plan(const config::Config& config, const std::string& stage) {
 
 // Runs the toys of every point of `points` and returns q[estimator][point][toy].
 std::vector<std::vector<std::vector<double>>> toy_q_values(
-    const Communicator& world, const Campaign& campaign, const std::string& stage, inference::ToyStage toy_stage,
-    const std::string& identity, const InferenceContext& context, const inference::Grid& points,
-    const inference::Grid& scan_grid, const ToyPlan& plan, bool force) {
+    const Communicator& world, const Campaign& campaign, const std::string& stage,
+    inference::ToyStage toy_stage, const std::string& identity, const InferenceContext& context,
+    const inference::Grid& points, const inference::Grid& scan_grid, const ToyPlan& plan, bool force) {
   std::vector<double> reference(scan_grid.n_parameters());
   scan_grid.point(0, reference.data());
   auto estimators = context.make_estimators(reference);
@@ -100,7 +94,8 @@ std::vector<std::vector<std::vector<double>>> toy_q_values(
       n_estimators, std::vector<std::vector<double>>(points.size(), std::vector<double>()));
   for (std::size_t k = 0; k < points.size(); ++k)
     for (std::uint64_t b = 0; b < plan.blocks_per_point; ++b) {
-      const double* item = merged.data() + (k * plan.blocks_per_point + b) * plan.toys_per_item * n_estimators;
+      const double* item =
+          merged.data() + (k * plan.blocks_per_point + b) * plan.toys_per_item * n_estimators;
       const std::size_t n = std::min(plan.toys_per_item, plan.n_toys - b * plan.toys_per_item);
       for (std::size_t e = 0; e < n_estimators; ++e)
         q[e][k].insert(q[e][k].end(), item + e * plan.toys_per_item, item + e * plan.toys_per_item + n);
@@ -200,7 +195,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
     }
     json::Object summary;
     std::vector<double> wilks_thresholds;
-    for (const double level : levels) wilks_thresholds.push_back(dof > 0 ? inference::chi2_quantile(level, dof) : 0);
+    for (const double level : levels)
+      wilks_thresholds.push_back(dof > 0 ? inference::chi2_quantile(level, dof) : 0);
     summary.set("levels", levels).set("wilks_thresholds", wilks_thresholds).set("belts", belts);
 
     if (observed) {
@@ -208,8 +204,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
       inference::RefineOptions refine;
       refine.enabled = config.get<bool>("infer.refine");
       world.agree([&] {
-        out.observed_q = q_at_points(*estimators[e], *observed, 1, observed->extent(0), *scan_grid, belt_points,
-                                     refine);
+        out.observed_q =
+            q_at_points(*estimators[e], *observed, 1, observed->extent(0), *scan_grid, belt_points, refine);
       });
       std::vector<json::Object> sets;
       for (std::size_t l = 0; l < levels.size(); ++l) {
@@ -224,10 +220,13 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
         const auto axes = belt_grid->continuous_axes();
         if (axes.size() == 1 && belt_grid->size() == belt_grid->axes()[axes[0]].values.size()) {
           std::vector<json::Object> pieces;
-          for (const auto& piece : inference::intervals_below(belt_grid->axes()[axes[0]].values, out.observed_q, c)) {
+          for (const auto& piece :
+               inference::intervals_below(belt_grid->axes()[axes[0]].values, out.observed_q, c)) {
             json::Object item;
-            item.set("lower", piece.lower).set("upper", piece.upper)
-                .set("lower_at_grid_edge", piece.lower_at_edge).set("upper_at_grid_edge", piece.upper_at_edge);
+            item.set("lower", piece.lower)
+                .set("upper", piece.upper)
+                .set("lower_at_grid_edge", piece.lower_at_edge)
+                .set("upper_at_grid_edge", piece.upper_at_edge);
             pieces.push_back(item);
           }
           set.set("parameter", belt_grid->axes()[axes[0]].name).set("pieces", pieces);
@@ -275,8 +274,10 @@ struct Belts {
 
 Belts read_belts(const Campaign& campaign, const InferenceContext& context, const std::string& estimator) {
   const std::string path = campaign.output_path("results.h5");
-  const std::string hint = "coverage.methods lists `neyman`, which needs the belts of `nsbi calibrate` with the "
-                           "estimator `" + estimator + "`";
+  const std::string hint =
+      "coverage.methods lists `neyman`, which needs the belts of `nsbi calibrate` with the "
+      "estimator `" +
+      estimator + "`";
   if (access(path.c_str(), R_OK) != 0) throw ConfigError(hint + ": there is no '" + path + "' yet");
   h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
   h5::Group root = file.root();
@@ -330,12 +331,15 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
       for (const auto& name : context.estimator_names) {
         belts.push_back(read_belts(campaign, context, name));
         if (belts.back().n_events != static_cast<std::int64_t>(plan.n_events))
-          config.fail("coverage.n_events", "is " + std::to_string(plan.n_events) + ", but the belts of calibrate are for " +
-                                               std::to_string(belts.back().n_events) + " events per experiment");
+          config.fail("coverage.n_events",
+                      "is " + std::to_string(plan.n_events) + ", but the belts of calibrate are for " +
+                          std::to_string(belts.back().n_events) + " events per experiment");
         for (std::size_t l = 0; l < levels.size(); ++l)
-          if (std::find(belts.back().levels.begin(), belts.back().levels.end(), levels[l]) == belts.back().levels.end())
-            config.fail("coverage.levels", "level " + std::to_string(levels[l]) +
-                                               " has no Neyman belt: add it to calibrate.levels and run calibrate");
+          if (std::find(belts.back().levels.begin(), belts.back().levels.end(), levels[l]) ==
+              belts.back().levels.end())
+            config.fail("coverage.levels",
+                        "level " + std::to_string(levels[l]) +
+                            " has no Neyman belt: add it to calibrate.levels and run calibrate");
       }
     }
   });

@@ -116,9 +116,10 @@ void declare_grid(config::Schema& schema, const std::string& section, const sims
     schema.add(Key(prefix + ".min", Type::number,
                    purpose + ": lowest " + p.name + " (default: the lower end of the model's training range)")
                    .as_optional());
-    schema.add(Key(prefix + ".max", Type::number,
-                   purpose + ": highest " + p.name + " (default: the upper end of the model's training range)")
-                   .as_optional());
+    schema.add(
+        Key(prefix + ".max", Type::number,
+            purpose + ": highest " + p.name + " (default: the upper end of the model's training range)")
+            .as_optional());
     schema.add(Key(prefix + ".points", Type::integer, purpose + ": evenly spaced points from min to max")
                    .with_default(YAML::Node(default_points))
                    .minimum(1)
@@ -159,11 +160,12 @@ void declare_inference(config::Schema& schema, config::Config& config, const sim
                  .with_default(YAML::Node(config.get<std::string>("simulate.observed.output"))));
   schema.add(Key("infer.model", Type::string, "the trained model, inside campaign.dir")
                  .with_default(YAML::Node(config.get<std::string>("train.output"))));
-  schema.add(Key("infer.estimators", Type::string_list,
-                 "`learned`: log r̂ of the model; `exact`: the simulator's exact likelihood ratio (gaussian2d, "
-                 "spin3d, lepton's spin), to validate the learned results")
-                 .with_default("[learned]")
-                 .one_of(estimators));
+  schema.add(
+      Key("infer.estimators", Type::string_list,
+          "`learned`: log r̂ of the model; `exact`: the simulator's exact likelihood ratio (gaussian2d, "
+          "spin3d, lepton's spin), to validate the learned results")
+          .with_default("[learned]")
+          .one_of(estimators));
   declare_grid(schema, "infer", sim, "the scan grid (also where calibrate and coverage look for minima)", 21);
   schema.add(Key("infer.profile", Type::string_list,
                  "nuisance parameters: minimised over (profiled) instead of reported")
@@ -229,9 +231,8 @@ void declare_inference(config::Schema& schema, config::Config& config, const sim
   schema.add(Key("coverage.n_events", Type::integer, "events per pseudo-experiment")
                  .with_default(YAML::Node(config.get<std::int64_t>("calibrate.n_events")))
                  .minimum(1));
-  schema.add(Key("coverage.n_toys", Type::integer, "pseudo-experiments per θ*")
-                 .with_default("200")
-                 .minimum(1));
+  schema.add(
+      Key("coverage.n_toys", Type::integer, "pseudo-experiments per θ*").with_default("200").minimum(1));
   schema.add(Key("coverage.toys_per_item", Type::integer, "toys per work item (the unit of resuming)")
                  .with_default("50")
                  .minimum(1));
@@ -301,7 +302,8 @@ config::Schema campaign_schema(config::Config& config) {
 }
 
 const std::vector<std::string>& pipeline_stages() {
-  static const std::vector<std::string> stages = {"simulate", "train", "infer", "test", "calibrate", "coverage"};
+  static const std::vector<std::string> stages = {"simulate", "train",     "infer",
+                                                  "test",     "calibrate", "coverage"};
   return stages;
 }
 

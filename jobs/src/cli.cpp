@@ -90,35 +90,46 @@ const std::map<std::string, std::string>& command_help() {
       {"infer",
        "nsbi infer CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
-       "Reads the observed events (infer.observed: CSV with a header of observable names, or an HDF5 dataset)\n"
+       "Reads the observed events (infer.observed: CSV with a header of observable names, or an HDF5 "
+       "dataset)\n"
        "and, for each estimator in infer.estimators (learned: the model's log r-hat; exact: the simulator's\n"
        "likelihood, where it has one), computes t(D|theta) = -2 sum_i log r(x_i|theta,theta0) on the grid\n"
-       "infer.grid, the best fit (grid minimum refined off the grid), the profile q = t - min t with nuisance\n"
-       "parameters (infer.profile) minimised over, 1-D intervals and joint regions at the Wilks levels, and the\n"
-       "posterior on the grid with samples. Writes /infer of results.h5 and infer.json; with both estimators\n"
-       "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in the\n"
+       "infer.grid, the best fit (grid minimum refined off the grid), the profile q = t - min t with "
+       "nuisance\n"
+       "parameters (infer.profile) minimised over, 1-D intervals and joint regions at the Wilks levels, and "
+       "the\n"
+       "posterior on the grid with samples. Writes /infer of results.h5 and infer.json; with both "
+       "estimators\n"
+       "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in "
+       "the\n"
        "model's training range unless --allow-extrapolation.\n"},
       {"test",
        "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
        "\n"
-       "Simple hypothesis test of test.h0 against test.h1 with t = -2 sum_i log r(x_i|H1,H0) (small t favours\n"
-       "H1): test.n_toys pseudo-experiments of test.n_events events under each hypothesis, simulated from the\n"
-       "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each with\n"
+       "Simple hypothesis test of test.h0 against test.h1 with t = -2 sum_i log r(x_i|H1,H0) (small t "
+       "favours\n"
+       "H1): test.n_toys pseudo-experiments of test.n_events events under each hypothesis, simulated from "
+       "the\n"
+       "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each "
+       "with\n"
        "its toy count and binomial uncertainty. Toys are spread over the MPI ranks in work items of\n"
        "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items.\n"},
       {"calibrate",
        "nsbi calibrate CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
-       "Neyman construction: at every point theta_k of calibrate.grid, calibrate.n_toys pseudo-experiments give\n"
+       "Neyman construction: at every point theta_k of calibrate.grid, calibrate.n_toys pseudo-experiments "
+       "give\n"
        "the distribution of q_theta_k (each toy scanned over infer.grid and minimised as real data is); its\n"
-       "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks thresholds.\n"
+       "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks "
+       "thresholds.\n"
        "With observed data (infer.observed), also its confidence set {theta: q_theta(D) <= c_alpha(theta)}.\n"
        "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"},
       {"coverage",
        "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
        "At each true value theta* of coverage.grid, coverage.n_toys pseudo-experiments: the fraction whose\n"
-       "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, with\n"
+       "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
+       "with\n"
        "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"},
       {"run",
        "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
@@ -164,9 +175,8 @@ Parsed parse(const std::vector<std::string>& argv) {
     } else if (arg == "--output" || arg.rfind("--output=", 0) == 0) {
       parsed.invocation.overrides.push_back("campaign.dir=" + value("--output"));
     } else if (arg.size() > 1 && arg[0] == '-') {
-      const std::string suggestion =
-          config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output",
-                               "--allow-extrapolation"});
+      const std::string suggestion = config::closest(
+          arg, {"--help", "--version", "--force", "--verbose", "--set", "--output", "--allow-extrapolation"});
       usage_error("unknown option '" + arg + "'" +
                   (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
     } else {

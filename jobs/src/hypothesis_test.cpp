@@ -92,11 +92,12 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     Kokkos::deep_copy(hypotheses, host);
   }
   const std::uint64_t blocks = (n_toys + toys_per_item - 1) / toys_per_item;
-  log::info("test: ", n_toys, " toys of ", n_events, " events under each hypothesis on ", world.size(), " rank(s)");
+  log::info("test: ", n_toys, " toys of ", n_events, " events under each hypothesis on ", world.size(),
+            " rank(s)");
   Matrix x;
   const std::vector<double> merged = run_toy_items(
-      world, campaign, "test", identity, 2 * blocks, toys_per_item * n_estimators, toys_per_item, options.force,
-      [&](std::uint64_t item, double* out) {
+      world, campaign, "test", identity, 2 * blocks, toys_per_item * n_estimators, toys_per_item,
+      options.force, [&](std::uint64_t item, double* out) {
         const bool alternative = item >= blocks;
         const std::uint64_t first_toy = (item % blocks) * toys_per_item;
         const std::size_t n = std::min(toys_per_item, n_toys - first_toy);
@@ -143,8 +144,8 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
           .set("significance_h0", h0_below > 0 ? -inference::normal_quantile(p_value) : std::nan(""))
           .set("p_value_h1", fraction_json(h1_above, n_toys));
       if (h0_below == 0)
-        summary.set("note", "no H0 toy reached t_observed: the p-value is below " + std::to_string(1.0 / n_toys) +
-                                "; raise test.n_toys");
+        summary.set("note", "no H0 toy reached t_observed: the p-value is below " +
+                                std::to_string(1.0 / n_toys) + "; raise test.n_toys");
     }
     per_estimator.set(context.estimator_names[e], summary);
   }

@@ -50,7 +50,7 @@ struct EstimatorResult {
   std::vector<double> posterior;
   std::vector<std::vector<bool>> hpd;
   std::vector<double> samples;
-  inference::Profile poi;            // q on the grid of the parameters of interest
+  inference::Profile poi;                  // q on the grid of the parameters of interest
   std::vector<std::vector<bool>> regions;  // per Wilks level, over poi.grid
   json::Object summary;
 };
@@ -78,7 +78,9 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
 
   json::Object best_fit;
   for (std::size_t p = 0; p < grid.n_parameters(); ++p) best_fit.set(grid.axes()[p].name, r.best.theta[p]);
-  r.summary.set("best_fit", best_fit).set("t_min", r.best.t).set("n_events", static_cast<std::int64_t>(n_events));
+  r.summary.set("best_fit", best_fit)
+      .set("t_min", r.best.t)
+      .set("n_events", static_cast<std::int64_t>(n_events));
 
   // Joint regions of the parameters of interest at the Wilks thresholds of `dof` degrees of freedom.
   std::vector<json::Object> regions;
@@ -93,8 +95,11 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
       points += mask[k] ? 1 : 0;
     }
     json::Object region;
-    region.set("level", level).set("dof", static_cast<std::int64_t>(dof)).set("threshold", threshold)
-        .set("grid_points", points).set("volume", area);
+    region.set("level", level)
+        .set("dof", static_cast<std::int64_t>(dof))
+        .set("threshold", threshold)
+        .set("grid_points", points)
+        .set("volume", area);
     regions.push_back(region);
     r.regions.push_back(mask);
   }
@@ -113,8 +118,8 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
     std::vector<double> bounds;
     for (const double level : levels) {
       const double threshold = inference::chi2_quantile(level, 1);
-      const auto pieces = inference::intervals_below(
-          axis.values, line.values, std::vector<double>(axis.values.size(), threshold));
+      const auto pieces = inference::intervals_below(axis.values, line.values,
+                                                     std::vector<double>(axis.values.size(), threshold));
       per_level.push_back(interval_json(pieces, level, threshold));
       bounds.push_back(pieces.empty() ? std::nan("") : pieces.front().lower);
       bounds.push_back(pieces.empty() ? std::nan("") : pieces.back().upper);
@@ -144,7 +149,8 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
     rng::Stream stream(campaign.seed, rng::Purpose::posterior, s);
     const double u = stream.uniform() * running;
     const std::size_t k = std::min<std::size_t>(
-        static_cast<std::size_t>(std::lower_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin()),
+        static_cast<std::size_t>(std::lower_bound(cumulative.begin(), cumulative.end(), u) -
+                                 cumulative.begin()),
         posterior.size() - 1);
     const auto index = grid.unravel(k);
     for (std::size_t p = 0; p < n_parameters; ++p) {
@@ -243,12 +249,11 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     log::info("infer: complete for this config: nothing to do (--force redoes it)");
     return;
   }
-  log::info("infer: ", x.extent(0), " observed events, ", grid->size(), " grid points, estimators: ",
-            [&] {
-              std::string names;
-              for (const auto& n : context.estimator_names) names += (names.empty() ? "" : ", ") + n;
-              return names;
-            }());
+  log::info("infer: ", x.extent(0), " observed events, ", grid->size(), " grid points, estimators: ", [&] {
+    std::string names;
+    for (const auto& n : context.estimator_names) names += (names.empty() ? "" : ", ") + n;
+    return names;
+  }());
   std::vector<double> reference(grid->n_parameters());
   grid->point(0, reference.data());
   auto estimators = context.make_estimators(reference);
@@ -256,12 +261,12 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   // Every rank computes the (small) scan; rank 0 writes it.
   std::vector<EstimatorResult> results;
   world.agree([&] {
-    for (auto& estimator : estimators)
-      results.push_back(analyse(campaign, *estimator, x, *grid, profiled));
+    for (auto& estimator : estimators) results.push_back(analyse(campaign, *estimator, x, *grid, profiled));
   });
   json::Object body;
   json::Object per_estimator;
-  for (std::size_t e = 0; e < estimators.size(); ++e) per_estimator.set(estimators[e]->name(), results[e].summary);
+  for (std::size_t e = 0; e < estimators.size(); ++e)
+    per_estimator.set(estimators[e]->name(), results[e].summary);
   body.set("observed", campaign.output_path(config.get<std::string>("infer.observed")))
       .set("estimators", context.estimator_names)
       .set("results_by_estimator", per_estimator);
@@ -283,7 +288,8 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
   write_results(world, campaign, "infer", [&](h5::Group& group) {
     for (std::size_t a = 0; a < grid->n_parameters(); ++a)
-      write_array(group, "grid/" + grid->axes()[a].name, {grid->axes()[a].values.size()}, grid->axes()[a].values);
+      write_array(group, "grid/" + grid->axes()[a].name, {grid->axes()[a].values.size()},
+                  grid->axes()[a].values);
     std::vector<std::string> names = context.parameter_names();
     group.write_attribute("parameters", names);
     std::vector<std::string> interest;

@@ -6,15 +6,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "nsbi/core/log.hpp"
 #include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/distributed/work_queue.hpp"
-#include "nsbi/core/log.hpp"
 #include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
@@ -67,19 +67,20 @@ void check_value(const Campaign& campaign, const InferenceContext& context, std:
   if (parameter.is_discrete()) {
     if (std::find(parameter.hypotheses.begin(), parameter.hypotheses.end(), value) ==
         parameter.hypotheses.end())
-      campaign.config.fail(key, parameter.name + " = " + format_number(value) + " is not one of the hypotheses");
+      campaign.config.fail(key,
+                           parameter.name + " = " + format_number(value) + " is not one of the hypotheses");
     return;
   }
   if (value < parameter.min || value > parameter.max)
     campaign.config.fail(key, parameter.name + " = " + format_number(value) + " is outside the domain [" +
-                                  format_number(parameter.min) + ", " + format_number(parameter.max) + "] of " +
-                                  context.info().name);
+                                  format_number(parameter.min) + ", " + format_number(parameter.max) +
+                                  "] of " + context.info().name);
   const Bounds bounds = bounds_of(context, p);
   if (bounds.from_model && !context.allow_extrapolation && (value < bounds.low || value > bounds.high))
-    campaign.config.fail(key, parameter.name + " = " + format_number(value) +
-                                  " is outside the model's training range [" + format_number(bounds.low) +
-                                  ", " + format_number(bounds.high) + "] ('" + context.model_path +
-                                  "'): the network would extrapolate (--allow-extrapolation to do it anyway)");
+    campaign.config.fail(
+        key, parameter.name + " = " + format_number(value) + " is outside the model's training range [" +
+                 format_number(bounds.low) + ", " + format_number(bounds.high) + "] ('" + context.model_path +
+                 "'): the network would extrapolate (--allow-extrapolation to do it anyway)");
 }
 
 }  // namespace
@@ -121,8 +122,8 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
   context.allow_extrapolation = allow_extrapolation;
   if (context.estimator_names.empty()) config.fail(estimators_key, "name at least one estimator");
   for (std::size_t i = 0; i < context.estimator_names.size(); ++i)
-    if (std::count(context.estimator_names.begin(), context.estimator_names.end(), context.estimator_names[i]) >
-        1)
+    if (std::count(context.estimator_names.begin(), context.estimator_names.end(),
+                   context.estimator_names[i]) > 1)
       config.fail(estimators_key, "'" + context.estimator_names[i] + "' is listed twice");
   if (!contains(context.estimator_names, "learned")) return context;
 
@@ -133,8 +134,8 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
     const sims::SimulatorInfo& info = context.info();
     if (model.simulator != info.name)
       throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator +
-                       "', but this campaign's simulator is '" + info.name + "' (" + config.location(model_key) +
-                       ": " + model_key + ")");
+                       "', but this campaign's simulator is '" + info.name + "' (" +
+                       config.location(model_key) + ": " + model_key + ")");
     if (model.parameter_names != context.parameter_names() || model.observable_names != info.observables)
       throw InputError("model '" + context.model_path + "' has other parameter or observable names than " +
                        info.name + " declares: it was trained on data of another simulator");
@@ -160,9 +161,11 @@ inference::Grid grid_from_config(const Campaign& campaign, const InferenceContex
           config.fail(prefix + ".values", "the values must be increasing");
       if (!axis.discrete && axis.values.size() >= 3) {
         // Refinement and interpolation assume even spacing.
-        const double h = (axis.values.back() - axis.values.front()) / static_cast<double>(axis.values.size() - 1);
+        const double h =
+            (axis.values.back() - axis.values.front()) / static_cast<double>(axis.values.size() - 1);
         for (std::size_t i = 0; i < axis.values.size(); ++i)
-          if (std::abs(axis.values[i] - (axis.values.front() + h * static_cast<double>(i))) > 1e-9 * (1 + std::abs(h)))
+          if (std::abs(axis.values[i] - (axis.values.front() + h * static_cast<double>(i))) >
+              1e-9 * (1 + std::abs(h)))
             config.fail(prefix + ".values", "the values must be evenly spaced (or use min, max and points)");
       }
       for (std::size_t i = 0; i < axis.values.size(); ++i)
@@ -176,7 +179,8 @@ inference::Grid grid_from_config(const Campaign& campaign, const InferenceContex
       const auto points = static_cast<std::size_t>(config.get<std::int64_t>(prefix + ".points"));
       check_value(campaign, context, p, low, config.has(prefix + ".min") ? prefix + ".min" : prefix);
       check_value(campaign, context, p, high, config.has(prefix + ".max") ? prefix + ".max" : prefix);
-      if (points > 1 && !(high > low)) config.fail(prefix + ".max", "must be larger than min for several points");
+      if (points > 1 && !(high > low))
+        config.fail(prefix + ".max", "must be larger than min for several points");
       axis.values = inference::linspace(low, high, points);
     }
     axes.push_back(std::move(axis));
@@ -189,7 +193,8 @@ std::vector<double> point_from_config(const Campaign& campaign, const InferenceC
   std::vector<double> point;
   for (std::size_t p = 0; p < context.info().n_parameters(); ++p) {
     const std::string key = section + "." + context.info().parameters[p].name;
-    if (!campaign.config.has(key)) campaign.config.fail(key, "is required: give every parameter of the point");
+    if (!campaign.config.has(key))
+      campaign.config.fail(key, "is required: give every parameter of the point");
     point.push_back(campaign.config.get<double>(key));
     check_value(campaign, context, p, point.back(), key);
   }
@@ -203,10 +208,11 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
   const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
   const std::string origin = " (" + campaign.config.location(key) + ": " + key + ")";
   if (access(path.c_str(), R_OK) != 0)
-    throw InputError("observed data '" + path + "' cannot be read: " + std::strerror(errno) + origin +
-                     (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
-                          ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
-                          : ""));
+    throw InputError(
+        "observed data '" + path + "' cannot be read: " + std::strerror(errno) + origin +
+        (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
+             ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
+             : ""));
   if (csv) {
     std::ifstream in(path);
     std::string line;
@@ -252,11 +258,11 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
         char* end = nullptr;
         const double value = std::strtod(field.c_str(), &end);
         if (field.empty() || end != field.c_str() + field.size())
-          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ", column '" +
-                           info.observables[j] + "': '" + field + "' is not a number");
+          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
+                           ", column '" + info.observables[j] + "': '" + field + "' is not a number");
         if (!std::isfinite(value))
-          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ", column '" +
-                           info.observables[j] + "': " + field + " is not finite");
+          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
+                           ", column '" + info.observables[j] + "': " + field + " is not finite");
         values.push_back(value);
       }
     }
@@ -310,7 +316,8 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
           std::optional<h5::File> file;
           if (std::filesystem::exists(path)) {
             std::filesystem::copy_file(path, partial, error);
-            if (error) throw InputError("cannot copy '" + path + "' to '" + partial + "': " + error.message());
+            if (error)
+              throw InputError("cannot copy '" + path + "' to '" + partial + "': " + error.message());
             file.emplace(h5::File::open(partial, MPI_COMM_SELF, h5::Access::read_write));
           } else {
             file.emplace(h5::File::create(partial, MPI_COMM_SELF));
@@ -399,10 +406,10 @@ bool stage_complete(const Campaign& campaign, const std::string& stage, const st
          content.find("\"identity_digest\": \"" + digest(identity) + "\"") != std::string::npos;
 }
 
-
-std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                                  const std::string& identity, std::uint64_t n_items, std::size_t item_size,
-                                  std::uint64_t toys_per_item, bool force,
+std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,
+                                  const std::string& stage, const std::string& identity,
+                                  std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
+                                  bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work) {
   const std::string directory = campaign.output_path("work/" + stage);
   if (force) remove_work_journals(world, directory);

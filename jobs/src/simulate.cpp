@@ -195,29 +195,29 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
 
   const auto n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
-  json::Object dataset = simulate_one(world, campaign, *simulator,
-                                      {"dataset", "simulate.output", path, &*proposal, n_rows, 0, campaign.seed}, force);
+  json::Object dataset =
+      simulate_one(world, campaign, *simulator,
+                   {"dataset", "simulate.output", path, &*proposal, n_rows, 0, campaign.seed}, force);
   std::optional<json::Object> reference_summary;
   if (reference) {
     const auto n_reference = static_cast<std::uint64_t>(config.get<std::int64_t>(
         config.has("simulate.reference.n_samples") ? "simulate.reference.n_samples" : "simulate.n_samples"));
     const std::string reference_path =
         campaign.output_path(config.get<std::string>("simulate.reference.output"));
-    reference_summary = simulate_one(
-        world, campaign, *simulator,
-        {"reference", "simulate.reference.output", reference_path, &*reference, n_reference, n_rows,
-         campaign.seed},
-        force);
+    reference_summary = simulate_one(world, campaign, *simulator,
+                                     {"reference", "simulate.reference.output", reference_path, &*reference,
+                                      n_reference, n_rows, campaign.seed},
+                                     force);
   }
   std::optional<json::Object> observed_summary;
   if (observed) {
     const auto n_events = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.observed.n_events"));
-    observed_summary = simulate_one(
-        world, campaign, *simulator,
-        {"observed", "simulate.observed.output",
-         campaign.output_path(config.get<std::string>("simulate.observed.output")), &*observed, n_events, 0,
-         inference::toy_seed(campaign.seed, inference::ToyStage::observed, 0)},
-        force);
+    observed_summary =
+        simulate_one(world, campaign, *simulator,
+                     {"observed", "simulate.observed.output",
+                      campaign.output_path(config.get<std::string>("simulate.observed.output")), &*observed,
+                      n_events, 0, inference::toy_seed(campaign.seed, inference::ToyStage::observed, 0)},
+                     force);
   }
 
   // Peak resident memory of the largest rank: the stage's memory stays bounded by the block size.

@@ -4,8 +4,9 @@
 
 namespace nsbi::jobs {
 
-std::vector<double> q_at_points(inference::RatioEstimator& estimator, const ConstMatrix& x, std::size_t n_experiments,
-                                std::size_t n_events, const inference::Grid& scan_grid, const ConstMatrix& points,
+std::vector<double> q_at_points(inference::RatioEstimator& estimator, const ConstMatrix& x,
+                                std::size_t n_experiments, std::size_t n_events,
+                                const inference::Grid& scan_grid, const ConstMatrix& points,
                                 const inference::RefineOptions& refine) {
   const std::size_t n_grid = scan_grid.size();
   const std::size_t n_points = points.extent(0);
@@ -19,7 +20,8 @@ std::vector<double> q_at_points(inference::RatioEstimator& estimator, const Cons
     const inference::Minimum best =
         inference::minimise(estimator, Kokkos::subview(x, rows, Kokkos::ALL), scan_grid, t_grid, refine);
     const double* t_points = values.t_extra.data() + e * n_points;
-    for (std::size_t j = 0; j < n_points; ++j) q[e * n_points + j] = t_points[j] - std::min(best.t, t_points[j]);
+    for (std::size_t j = 0; j < n_points; ++j)
+      q[e * n_points + j] = t_points[j] - std::min(best.t, t_points[j]);
   }
   return q;
 }

@@ -18,10 +18,14 @@
 #if defined(__AVX512F__)
 // GCC 12 warns about its own _mm512_undefined_* (self-initialised on purpose) wherever intrinsics that use
 // them are inlined (GCC bug 105593); the warning's location is the header, so it is silenced there.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #define NSBI_PAIRWISE_AVX512 1
 #else
 #define NSBI_PAIRWISE_AVX512 0
@@ -63,9 +67,9 @@ void with_activation(Activation activation, Body&& body) {
 // and e normal): −z 16 / ln 2 = n + f 16 / ln 2 with n an integer and |f| ≤ ln 2 / 32, exp(−z) =
 // 2^(n >> 4) T[n & 15] exp(f), T the 16 values 2^(j / 16) in one register (a lane permute looks them up),
 // exp(f) a cubic (error 1e-8), 2^(n >> 4) added to the exponent bits. Within 2e-7 of the exact SiLU for
-// |z| ≤ 12 (float_math's is within a few ulp too; the tests compare whole networks). It takes a quarter of
-// float_math's time: it uses FMA, which -ffp-contract=off keeps from float_math, and a 3x64 SiLU network
-// would otherwise spend half as long in its 192 activations per row as in its two 64x64 GEMMs.
+// |z| ≤ 12, as float_math's is within a few ulp (the tests compare whole networks), in a fifth of its
+// time: it uses FMA, which -ffp-contract=off keeps from float_math, and with float_math's a 3x64 SiLU
+// network would spend longer in its 192 activations per row than in its two 64x64 GEMMs.
 inline void silu4(__m512 (&z)[4]) {
   const __m512 minus_16_over_ln2 = _mm512_set1_ps(-0x1.715476p+4f);
   const __m512 round_shift = _mm512_set1_ps(0x1.8p23f);  // adding it rounds to an integer in the low bits
@@ -370,6 +374,11 @@ struct FirstLayer {
 
 }  // namespace
 
+// Passes of `block` pairs in the row-major pair order p = i K + k: θ fastest, so that one A_i serves a run
+// of θ points, the B_k rows stay in cache and out(i, k) is written in order. A last, shorter pass runs the
+// GEMMs padded to a power of two. Layer 0, the SiLU and ReLU activations and the output layer run in the
+// row kernels above; hidden layers 1 .. L−1 are oneDNN matmuls with the bias (and the other activations)
+// as post-ops.
 struct PairwiseEvaluator::Impl {
   MlpArchitecture arch;
   std::size_t n_observables = 0;

@@ -88,8 +88,8 @@ TEST(Scan, RefinementStaysInsideTheGridRange) {
 }
 
 TEST(Scan, ExperimentsAreSummedIndependentlyOfBlocking) {
-  // The exact gaussian2d ratio on toys: t of an experiment scanned with others equals t scanned alone, bit for
-  // bit, and equals −2 Σ log r computed directly.
+  // The exact gaussian2d ratio on toys: t of an experiment scanned with others equals t scanned alone, bit
+  // for bit, and equals −2 Σ log r computed directly.
   const auto simulator = sims::make_simulator("gaussian2d");
   const Grid grid({{"mu2", linspace(-0.9, 0.9, 5), false}, {"rho12", linspace(-0.9, 0.9, 5), false}});
   Matrix x("x", 6 * 4, 2);

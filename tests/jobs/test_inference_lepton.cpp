@@ -18,22 +18,23 @@ namespace {
 TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
   const Communicator world;
   const std::string dir = "/tmp/nsbi-test-lepton-np" + std::to_string(world.size());
-  const std::string yaml = "campaign: {seed: 99, dir: " + dir +
-                           "}\n"
-                           "simulator: {name: lepton}\n"
-                           "simulate:\n"
-                           "  n_samples: 200000\n"
-                           "  block_size: 8192\n"
-                           "  proposal: {m: {kind: uniform, min: 400, max: 1000}, spin: {kind: choice, values: [0, 1]}}\n"
-                           "  reference: {theta: {m: 700, spin: 0}}\n"
-                           "train:\n"
-                           "  hidden: [64, 64, 64]\n"
-                           "  activation: silu\n"
-                           "  batch_size: 256\n"
-                           "  epochs: 15\n"
-                           "  learning_rate: 3e-3\n"
-                           "  early_stopping_patience: 0\n"
-                           "  diagnostics: {grid_points: 2, n_events: 200}\n";
+  const std::string yaml =
+      "campaign: {seed: 99, dir: " + dir +
+      "}\n"
+      "simulator: {name: lepton}\n"
+      "simulate:\n"
+      "  n_samples: 200000\n"
+      "  block_size: 8192\n"
+      "  proposal: {m: {kind: uniform, min: 400, max: 1000}, spin: {kind: choice, values: [0, 1]}}\n"
+      "  reference: {theta: {m: 700, spin: 0}}\n"
+      "train:\n"
+      "  hidden: [64, 64, 64]\n"
+      "  activation: silu\n"
+      "  batch_size: 256\n"
+      "  epochs: 15\n"
+      "  learning_rate: 3e-3\n"
+      "  early_stopping_patience: 0\n"
+      "  diagnostics: {grid_points: 2, n_events: 200}\n";
   config::Config config = config::Config::parse(yaml, "lepton.yaml");
   config.validate(campaign_schema(config));
   const Campaign campaign(std::move(config), collect_provenance({"test"}, world.size()));
@@ -56,7 +57,8 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
     for (const double spin : {0.0, 1.0}) {
       const double theta[2] = {mass, spin};
       Matrix x("x", 4000, 5);
-      inference::simulate_toys(*lepton, theta, 4242, inference::ToyStage::coverage, spin > 0 ? 1 : 0, 0, 4000, x);
+      inference::simulate_toys(*lepton, theta, 4242, inference::ToyStage::coverage, spin > 0 ? 1 : 0, 0, 4000,
+                               x);
       Matrix lr("learned", 4000, 2);
       Matrix er("exact", 4000, 2);
       learned.log_ratios(x, hypotheses, lr);
@@ -65,7 +67,8 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
         const double truth = er(i, 1) - er(i, 0);
         const double diff = (lr(i, 1) - lr(i, 0)) - truth;
         error2 += diff * diff;
-        signal2 += (truth + std::log(std::cyl_bessel_i(0.0, 2.5))) * (truth + std::log(std::cyl_bessel_i(0.0, 2.5)));
+        signal2 +=
+            (truth + std::log(std::cyl_bessel_i(0.0, 2.5))) * (truth + std::log(std::cyl_bessel_i(0.0, 2.5)));
         ++n;
       }
     }
@@ -73,8 +76,8 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
     const double rms_signal = std::sqrt(signal2 / static_cast<double>(n));
     // The signal is 2.5 |cos Δφ| ≈ 1.77 RMS; a classifier that ignored Δφ would miss all of it. The bound
     // is a fifth of it: this reduced training (2e5 rows, 15 epochs) measured 0.08–0.12 across the masses.
-    EXPECT_LT(rms_error, 0.2 * rms_signal) << "m = " << mass << ": RMS error " << rms_error << ", signal "
-                                           << rms_signal;
+    EXPECT_LT(rms_error, 0.2 * rms_signal)
+        << "m = " << mass << ": RMS error " << rms_error << ", signal " << rms_signal;
     std::printf("m = %.0f: RMS(learned - exact spin log ratio) = %.4f, signal RMS %.4f\n", mass, rms_error,
                 rms_signal);
   }

@@ -44,7 +44,7 @@ std::atomic<bool> counting{false};
 std::atomic<long> allocations{0};
 std::atomic<std::size_t> largest_allocation{0};
 
-void count_allocation(std::size_t size) {
+[[maybe_unused]] void count_allocation(std::size_t size) {
   if (!counting.load(std::memory_order_relaxed)) return;
   allocations.fetch_add(1, std::memory_order_relaxed);
   std::size_t largest = largest_allocation.load(std::memory_order_relaxed);
@@ -174,8 +174,8 @@ class PairwiseAgainstEstimator : public testing::TestWithParam<Case> {};
 // A_i + B_k from double parts rounded to float (instead of a float dot product of rounded inputs), the
 // SiLU may be a different few-ulp approximation, oneDNN's GEMMs block differently for another batch size,
 // and tanh/softplus may be oneDNN's: each a few float32 ulp (~1e-7 relative) per unit, which the layers
-// carry to the logit as ~1e-6 of its scale. 2e-5 (1 + |value|) leaves a margin of ten; a wrong pair,
-// member, layer or bias is off by O(0.1) or more.
+// carry to the logit as ~1e-6 of its scale (at most 1.3e-6 (1 + |value|) seen over these cases). 2e-5
+// (1 + |value|) leaves a margin of ten or more; a wrong pair, member, layer or bias is off by O(0.1).
 TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
   const Case& c = GetParam();
   const ModelRecord record = model_test_record(c.hidden, c.activation, c.n_members, 101);
@@ -194,13 +194,10 @@ TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
     const std::vector<double> got = evaluate(evaluator, x, theta, shape.n_events, shape.n_theta);
     rows += shape.n_events * shape.n_theta * c.n_members;
     ASSERT_EQ(evaluator.rows_evaluated(), rows);
-    double scale = 0.0;
-    for (std::size_t p = 0; p < got.size(); ++p) {
+    for (std::size_t p = 0; p < got.size(); ++p)
       ASSERT_NEAR(got[p], expected[p], 2e-5 * (1.0 + std::fabs(expected[p])))
           << shape.n_events << " x " << shape.n_theta << ": event " << p / shape.n_theta << ", theta "
           << p % shape.n_theta;
-      scale = std::max(scale, std::fabs(expected[p]));
-    }
     // The comparison means something only if the logits vary: not a network that outputs its bias.
     if (shape.n_events * shape.n_theta > 10) {
       double spread = 0.0;
@@ -233,6 +230,7 @@ INSTANTIATE_TEST_SUITE_P(Architectures, PairwiseAgainstEstimator,
                                          Case{"softplus_3", {64, 64, 64}, Activation::softplus, 1},
                                          Case{"relu_3_odd", {70, 33, 17}, Activation::relu, 1},
                                          Case{"silu_3_odd", {70, 33, 17}, Activation::silu, 1},
+                                         Case{"silu_3_wide", {130, 128, 64}, Activation::silu, 1},
                                          Case{"tanh_3_odd", {70, 33, 17}, Activation::tanh, 1},
                                          Case{"softplus_3_odd", {70, 33, 17}, Activation::softplus, 1},
                                          Case{"silu_3_ensemble", {32, 24, 40}, Activation::silu, 3},

@@ -17,8 +17,8 @@ struct RefineOptions {
 };
 
 struct Minimum {
-  std::vector<double> theta;  // the best fit θ̂
-  double t = 0;               // t(D|θ̂) ≤ the grid's minimum
+  std::vector<double> theta;   // the best fit θ̂
+  double t = 0;                // t(D|θ̂) ≤ the grid's minimum
   std::size_t grid_index = 0;  // the grid point with the smallest t
 };
 

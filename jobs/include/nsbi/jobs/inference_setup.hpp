@@ -89,9 +89,10 @@ bool stage_complete(const Campaign& campaign, const std::string& stage, const st
 /// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
 /// results [n_items × item_size]; throws CollectiveError (exit 4) when a signal stopped it, and ConfigError
 /// when the journals there are from another identity.
-std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                                  const std::string& identity, std::uint64_t n_items, std::size_t item_size,
-                                  std::uint64_t toys_per_item, bool force,
+std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,
+                                  const std::string& stage, const std::string& identity,
+                                  std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
+                                  bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work);
 /// Removes the journals of a finished stage (its results are written).
 void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage);

@@ -86,7 +86,8 @@ struct Lepton {
   static std::string exact_ratio_unavailable(const double* theta_a, const double* theta_b) {
     if (theta_a[0] == theta_b[0]) return "";
     return "lepton's likelihood is exact only in the spin at a fixed mass: there is no exact ratio between "
-           "masses " + std::to_string(theta_a[0]) + " and " + std::to_string(theta_b[0]) + " GeV";
+           "masses " +
+           std::to_string(theta_a[0]) + " and " + std::to_string(theta_b[0]) + " GeV";
   }
   /// log p(x|theta_a)/p(x|theta_b) at theta_a[0] == theta_b[0]: (spin_a − spin_b) · spin_log_ratio(x).
   KOKKOS_INLINE_FUNCTION double exact_log_ratio(const double* theta_a, const double* theta_b,
