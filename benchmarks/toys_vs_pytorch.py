@@ -259,10 +259,10 @@ def pairwise_fraction(build):
             gflops[b["name"]] = b["GFLOP/s"]
     fractions = {}
     for name, value in gflops.items():
-        match = re.match(r"pairwise/silu_3x64/block:(\d+)/threads:(\d+)", name)
+        # Names carry a /threads:N suffix only when the benchmark was registered with thread counts.
+        match = re.match(r"pairwise/silu_3x64/block:(\d+)(/threads:\d+)?$", name)
         if match:
-            sgemm = [v for n, v in gflops.items()
-                     if n.startswith(f"sgemm/64x64/m:{match[1]}/threads:{match[2]}")]
+            sgemm = [v for n, v in gflops.items() if n == f"sgemm/64x64/m:{match[1]}{match[2] or ''}"]
             if sgemm:
                 fractions[name] = {"gflops": value, "sgemm_gflops": sgemm[0], "fraction": value / sgemm[0]}
     return {"command": f"{binary} --benchmark_filter=silu_3x64|sgemm/64x64", "gflops": gflops,
