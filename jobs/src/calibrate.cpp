@@ -161,6 +161,12 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
     world.agree([&] { observed = read_observed(campaign, context.info(), "infer.observed"); });
   else
     log::info("calibrate: no observed data at '", observed_path, "': belts only");
+  if (observed && observed->extent(0) != plan.n_events) {
+    log::warning("calibrate: the observed data '", observed_path, "' has ", observed->extent(0),
+                 " events but the belts are for calibrate.n_events = ", plan.n_events,
+                 ": no confidence set for it (set calibrate.n_events to its count)");
+    observed.reset();
+  }
 
   std::vector<double> reference(scan_grid->n_parameters());
   scan_grid->point(0, reference.data());
