@@ -11,13 +11,13 @@
 #include <dnnl.hpp>
 #include <random>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/kernels/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/threads.hpp"
+#include "sgemm_benchmark.hpp"
 
 namespace {
 
@@ -93,32 +93,11 @@ void pairwise(benchmark::State& state, std::vector<std::size_t> hidden, Activati
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_row * rows * 1e-9, benchmark::Counter::kIsRate);
 }
 
-// SGEMM C [m, n] = A [m, k] × B [k, n] as the evaluator's hidden layers run it (B read transposed), m the
-// pass size: the roofline of the pairwise benchmark with the same width.
+// SGEMM of the evaluator's hidden layers (m the pass size, width × width): the roofline of the pairwise
+// benchmark with the same width.
 void sgemm(benchmark::State& state, dnnl::memory::dim width) {
-  const dnnl::memory::dim m = state.range(0), k = width, n = width;
   nsbi::kernels::set_gemm_threads(1);
-  using Tag = dnnl::memory::format_tag;
-  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  dnnl::stream stream(engine);
-  const dnnl::memory::desc a_md({m, k}, dnnl::memory::data_type::f32, Tag::ab);
-  const dnnl::memory::desc b_md({k, n}, dnnl::memory::data_type::f32, Tag::ba);
-  const dnnl::memory::desc c_md({m, n}, dnnl::memory::data_type::f32, Tag::ab);
-  const dnnl::matmul gemm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
-  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
-  const std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, engine, a.data())},
-                                                   {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, engine, b.data())},
-                                                   {DNNL_ARG_DST, dnnl::memory(c_md, engine, c.data())}};
-  gemm.execute(stream, args);  // warm-up: first-touch and caches
-  stream.wait();
-  for (auto _ : state) {
-    gemm.execute(stream, args);
-    stream.wait();
-  }
-  benchmark::DoNotOptimize(c.data());
-  const double flops = 2.0 * static_cast<double>(m * k * n);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  nsbi::bench::run_sgemm(state, state.range(0), width, width);
 }
 
 const std::vector<std::size_t> small{64, 64, 64};

@@ -13,37 +13,17 @@
 #include "nsbi/kernels/loss.hpp"
 #include "nsbi/kernels/mlp.hpp"
 #include "nsbi/kernels/threads.hpp"
+#include "sgemm_benchmark.hpp"
 
 namespace {
 
 using nsbi::kernels::Activation;
 using nsbi::kernels::MlpArchitecture;
 
-// SGEMM C [m, n] = A [m, k] × B [k, n] as the forward pass runs it (B read transposed), m = 2048,
-// k = n = 512: the roofline the training step is compared with.
+// SGEMM as the forward pass runs it, m = 2048, k = n = 512: the roofline the training step is compared with.
 void sgemm(benchmark::State& state) {
   nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
-  const dnnl::memory::dim m = 2048, k = 512, n = 512;
-  using Tag = dnnl::memory::format_tag;
-  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  dnnl::stream stream(engine);
-  const dnnl::memory::desc a_md({m, k}, dnnl::memory::data_type::f32, Tag::ab);
-  const dnnl::memory::desc b_md({k, n}, dnnl::memory::data_type::f32, Tag::ba);
-  const dnnl::memory::desc c_md({m, n}, dnnl::memory::data_type::f32, Tag::ab);
-  const dnnl::matmul gemm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
-  std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
-  const std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, engine, a.data())},
-                                                   {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, engine, b.data())},
-                                                   {DNNL_ARG_DST, dnnl::memory(c_md, engine, c.data())}};
-  gemm.execute(stream, args);  // warm-up: first-touch and caches
-  stream.wait();
-  for (auto _ : state) {
-    gemm.execute(stream, args);
-    stream.wait();
-  }
-  benchmark::DoNotOptimize(c.data());
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * m * k * n * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  nsbi::bench::run_sgemm(state, 2048, 512, 512);
 }
 
 // One training step on a fixed batch of standard-normal inputs and random labels (what PyTorch gets too).

@@ -32,12 +32,13 @@ import json
 import os
 import pathlib
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+from machine_load import measure_phase
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 5.0
@@ -55,26 +56,6 @@ def run(command, env=None, cwd=None):
         sys.exit(f"toys_vs_pytorch.py: '{' '.join(map(str, command))}' failed with exit code "
                  f"{result.returncode}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     return result.stdout + result.stderr
-
-
-def cpu_seconds():
-    """CPU seconds used so far by the whole machine and by this script with its finished children."""
-    with open("/proc/stat") as stat:
-        ticks = [int(v) for v in stat.readline().split()[1:9]]
-    machine = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    ours = sum(usage.ru_utime + usage.ru_stime
-               for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
-    return machine, ours
-
-
-def measure_phase(label, function, *args):
-    """function(*args), its wall time, and the cores other programs kept busy meanwhile."""
-    print(f"{label} ...", flush=True)
-    start, (machine_start, ours_start) = time.perf_counter(), cpu_seconds()
-    result = function(*args)
-    seconds, (machine_end, ours_end) = time.perf_counter() - start, cpu_seconds()
-    other = (machine_end - machine_start - (ours_end - ours_start)) / seconds
-    return result, {"seconds": seconds, "other_programs_cores": max(0.0, other)}
 
 
 # --- the PyTorch baseline (runs in a child process per thread count) ---------------------------------------
@@ -125,7 +106,6 @@ def scan_points():
 
 def toy_events(rng, theta, n):
     """gaussian2d (specs/simulators.md §1): x ~ N((0, mu2), [[1, rho], [rho, 1]])."""
-    import numpy as np
     mu2, rho = theta
     return rng.multivariate_normal([0.0, mu2], [[1.0, rho], [rho, 1.0]], size=n)
 

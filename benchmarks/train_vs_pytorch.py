@@ -23,11 +23,12 @@ import json
 import os
 import pathlib
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from machine_load import measure_phase
 
 # The PyTorch workers get their thread counts through the environment (OMP_NUM_THREADS for torch's own
 # kernels, OPENBLAS_NUM_THREADS for the GEMMs), read when torch and OpenBLAS are loaded.
@@ -51,26 +52,6 @@ def run(command, env=None):
         sys.exit(f"train_vs_pytorch.py: '{' '.join(map(str, command))}' failed with exit code "
                  f"{result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return result.stdout
-
-
-def cpu_seconds():
-    """CPU seconds used so far by the whole machine and by this script with its finished children."""
-    with open("/proc/stat") as stat:
-        ticks = [int(v) for v in stat.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
-    machine = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    ours = sum(usage.ru_utime + usage.ru_stime
-               for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
-    return machine, ours
-
-
-def measure_phase(label, function, *args):
-    """function(*args), and the cores other programs kept busy meanwhile (they lower the figures)."""
-    print(f"{label} ...", flush=True)
-    start, (machine_start, ours_start) = time.perf_counter(), cpu_seconds()
-    result = function(*args)
-    seconds, (machine_end, ours_end) = time.perf_counter() - start, cpu_seconds()
-    other = (machine_end - machine_start - (ours_end - ours_start)) / seconds
-    return result, {"seconds": seconds, "other_programs_cores": max(0.0, other)}
 
 
 # --- PyTorch ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "nsbi/core/log.hpp"
 #include "nsbi/inference/statistics.hpp"
@@ -56,14 +57,32 @@ ToyPlan toy_plan(const config::Config& config, const std::string& stage) {
   return plan;
 }
 
+// The grids of a toy stage: the points whose toys it runs (<section>.grid) and the scan grid each toy is
+// minimised over (infer.grid), checked, with the exact estimator's reference point (the scan's first).
+struct ToyGrids {
+  inference::Grid points;
+  inference::Grid scan;
+  std::vector<double> reference;
+};
+
+ToyGrids toy_grids(const Campaign& campaign, const InferenceContext& context, const std::string& section) {
+  ToyGrids grids{
+      grid_from_config(campaign, context, section), grid_from_config(campaign, context, "infer"), {}};
+  grids.reference.resize(grids.scan.n_parameters());
+  grids.scan.point(0, grids.reference.data());
+  auto points = grid_points(grids.points);
+  const auto scan_points = grid_points(grids.scan);
+  points.insert(points.end(), scan_points.begin(), scan_points.end());
+  context.check_exact(section + ".estimators", points, grids.reference);
+  return grids;
+}
+
 // Runs the toys of every point of `points` and returns q[estimator][point][toy].
 std::vector<std::vector<std::vector<double>>> toy_q_values(
     const Communicator& world, const Campaign& campaign, const std::string& stage,
     inference::ToyStage toy_stage, const std::string& identity, const InferenceContext& context,
-    const inference::Grid& points, const inference::Grid& scan_grid, const ToyPlan& plan, bool force) {
-  std::vector<double> reference(scan_grid.n_parameters());
-  scan_grid.point(0, reference.data());
-  auto estimators = context.make_estimators(reference);
+    std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators, const inference::Grid& points,
+    const inference::Grid& scan_grid, const ToyPlan& plan, bool force) {
   const std::size_t n_estimators = estimators.size();
   inference::RefineOptions refine;
   refine.enabled = campaign.config.get<bool>("infer.refine");
@@ -128,18 +147,10 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   const config::Config& config = campaign.config;
   InferenceContext context =
       load_inference(world, campaign, "calibrate.estimators", "infer.model", options.allow_extrapolation);
-  std::optional<inference::Grid> belt_grid;
-  std::optional<inference::Grid> scan_grid;
-  world.agree([&] {
-    belt_grid = grid_from_config(campaign, context, "calibrate");
-    scan_grid = grid_from_config(campaign, context, "infer");
-    std::vector<double> reference(scan_grid->n_parameters());
-    scan_grid->point(0, reference.data());
-    auto points = grid_points(*belt_grid);
-    const auto scan_points = grid_points(*scan_grid);
-    points.insert(points.end(), scan_points.begin(), scan_points.end());
-    context.check_exact("calibrate.estimators", points, reference);
-  });
+  std::optional<ToyGrids> grids;
+  world.agree([&] { grids = toy_grids(campaign, context, "calibrate"); });
+  const inference::Grid* belt_grid = &grids->points;
+  const inference::Grid* scan_grid = &grids->scan;
   const std::string identity = stage_identity(campaign, context, {"calibrate", "infer.grid", "infer.refine"});
   if (!options.force && stage_complete(campaign, "calibrate", identity)) {
     log::info("calibrate: complete for this config: nothing to do (--force redoes it)");
@@ -148,8 +159,9 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   const ToyPlan plan = toy_plan(config, "calibrate");
   log::info("calibrate: ", belt_grid->size(), " grid points × ", plan.n_toys, " toys of ", plan.n_events,
             " events, each scanned over ", scan_grid->size(), " points, on ", world.size(), " rank(s)");
+  auto estimators = context.make_estimators(grids->reference);
   const auto q = toy_q_values(world, campaign, "calibrate", inference::ToyStage::calibrate, identity, context,
-                              *belt_grid, *scan_grid, plan, options.force);
+                              estimators, *belt_grid, *scan_grid, plan, options.force);
 
   const std::vector<double> levels = config.get<std::vector<double>>("calibrate.levels");
   const int dof = degrees_of_freedom(*scan_grid);
@@ -168,9 +180,6 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
     observed.reset();
   }
 
-  std::vector<double> reference(scan_grid->n_parameters());
-  scan_grid->point(0, reference.data());
-  auto estimators = context.make_estimators(reference);
   json::Object per_estimator;
   struct Output {
     std::vector<double> thresholds;      // [K, L]
@@ -316,8 +325,7 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
   const config::Config& config = campaign.config;
   InferenceContext context =
       load_inference(world, campaign, "coverage.estimators", "infer.model", options.allow_extrapolation);
-  std::optional<inference::Grid> truth_grid;
-  std::optional<inference::Grid> scan_grid;
+  std::optional<ToyGrids> grids;
   const auto methods = config.get<std::vector<std::string>>("coverage.methods");
   const bool neyman = std::find(methods.begin(), methods.end(), "neyman") != methods.end();
   const std::vector<double> levels = config.get<std::vector<double>>("coverage.levels");
@@ -325,14 +333,7 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
   std::vector<Belts> belts;
   world.agree([&] {
     if (methods.empty()) config.fail("coverage.methods", "name at least one method");
-    truth_grid = grid_from_config(campaign, context, "coverage");
-    scan_grid = grid_from_config(campaign, context, "infer");
-    std::vector<double> reference(scan_grid->n_parameters());
-    scan_grid->point(0, reference.data());
-    auto points = grid_points(*truth_grid);
-    const auto scan_points = grid_points(*scan_grid);
-    points.insert(points.end(), scan_points.begin(), scan_points.end());
-    context.check_exact("coverage.estimators", points, reference);
+    grids = toy_grids(campaign, context, "coverage");
     if (neyman) {
       for (const auto& name : context.estimator_names) {
         belts.push_back(read_belts(campaign, context, name));
@@ -355,10 +356,13 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
     log::info("coverage: complete for this config: nothing to do (--force redoes it)");
     return;
   }
+  const inference::Grid* truth_grid = &grids->points;
+  const inference::Grid* scan_grid = &grids->scan;
   log::info("coverage: ", truth_grid->size(), " true points × ", plan.n_toys, " toys of ", plan.n_events,
             " events on ", world.size(), " rank(s)");
+  auto estimators = context.make_estimators(grids->reference);
   const auto q = toy_q_values(world, campaign, "coverage", inference::ToyStage::coverage, identity, context,
-                              *truth_grid, *scan_grid, plan, options.force);
+                              estimators, *truth_grid, *scan_grid, plan, options.force);
   const int dof = degrees_of_freedom(*scan_grid);
   const std::size_t n_points = truth_grid->size();
 

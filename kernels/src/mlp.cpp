@@ -60,22 +60,6 @@ namespace {
 using RowPolicy = Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::size_t>>;
 using HostSums = Kokkos::View<double*, Kokkos::HostSpace>;
 
-// Calls body(std::integral_constant<Activation, A>{}) for the network's activation A, so that each
-// activation gets its own compiled kernel.
-template <class Body>
-void with_activation(Activation activation, Body&& body) {
-  switch (activation) {
-    case Activation::relu:
-      return body(std::integral_constant<Activation, Activation::relu>{});
-    case Activation::silu:
-      return body(std::integral_constant<Activation, Activation::silu>{});
-    case Activation::tanh:
-      return body(std::integral_constant<Activation, Activation::tanh>{});
-    case Activation::softplus:
-      return body(std::integral_constant<Activation, Activation::softplus>{});
-  }
-}
-
 // Kernels loop over rows with the columns of a row in SIMD lanes (rows are contiguous). The output layer
 // (one output: a GEMV, which oneDNN runs at a fraction of its GEMM speed) is fused into the kernels of the
 // last hidden layer, or has its own kernels when there is no hidden layer.

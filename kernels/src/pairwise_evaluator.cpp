@@ -41,22 +41,6 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// Calls body(std::integral_constant<Activation, A>{}) for the network's activation A (one compiled kernel
-// per activation).
-template <class Body>
-void with_activation(Activation activation, Body&& body) {
-  switch (activation) {
-    case Activation::relu:
-      return body(std::integral_constant<Activation, Activation::relu>{});
-    case Activation::silu:
-      return body(std::integral_constant<Activation, Activation::silu>{});
-    case Activation::tanh:
-      return body(std::integral_constant<Activation, Activation::tanh>{});
-    case Activation::softplus:
-      return body(std::integral_constant<Activation, Activation::softplus>{});
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Row kernels: h = f(a + b) over one row of a layer, optionally followed by the output layer's dot product.
 // They run on the pre-activations oneDNN has just written, or on A_i + B_k for the first layer.

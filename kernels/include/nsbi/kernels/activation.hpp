@@ -4,6 +4,7 @@
 
 #include <Kokkos_Macros.hpp>
 #include <string>
+#include <type_traits>
 
 #include "nsbi/kernels/float_math.hpp"
 
@@ -20,6 +21,22 @@ Activation activation_from_name(const std::string& name);
 /// layers keep only a (one buffer, half the memory traffic).
 constexpr bool needs_preactivation(Activation activation) {
   return activation == Activation::silu || activation == Activation::softplus;
+}
+
+/// Calls body(std::integral_constant<Activation, A>{}) for the runtime activation A, so that each
+/// activation gets its own compiled kernel.
+template <class Body>
+void with_activation(Activation activation, Body&& body) {
+  switch (activation) {
+    case Activation::relu:
+      return body(std::integral_constant<Activation, Activation::relu>{});
+    case Activation::silu:
+      return body(std::integral_constant<Activation, Activation::silu>{});
+    case Activation::tanh:
+      return body(std::integral_constant<Activation, Activation::tanh>{});
+    case Activation::softplus:
+      return body(std::integral_constant<Activation, Activation::softplus>{});
+  }
 }
 
 template <Activation A>
