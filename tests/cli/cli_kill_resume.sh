@@ -28,6 +28,11 @@ start_and_wait kill.yaml killed
 # SIGKILL every rank and the launcher at once (mpirun's children live in their own process groups).
 pkill -KILL -f "nsbi simulate kill.yaml"
 wait "$leader" 2>/dev/null
+# SIGKILL is delivered asynchronously: give the ranks a moment to be gone before calling them survivors.
+for _ in $(seq 1 100); do
+  pgrep -f "nsbi simulate kill.yaml" >/dev/null || break
+  sleep 0.05
+done
 pgrep -f "nsbi simulate kill.yaml" >/dev/null && fail "ranks survived the kill"
 done_at_kill=$(blocks_done killed)
 echo "killed with $done_at_kill of 500 blocks recorded"
