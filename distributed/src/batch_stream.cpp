@@ -74,6 +74,12 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
   if (!std::isfinite(fraction) || fraction < 0.0 || fraction >= 1.0)
     throw ConfigError(context + "validation_fraction = " + std::to_string(fraction) + " must be in [0, 1)");
 
+  if (options_.gold && !reader_.has_gold())
+    throw InputError(context +
+                     "the training needs gold (/gold/log_r and /gold/score), which this file does "
+                     "not have: simulate it with simulate.gold: true (docs/formats.md)");
+  gold_columns_ = options_.gold ? reader_.gold_columns() : 0;
+
   const std::uint64_t n_rows = reader_.n_rows();
   chunk_rows_ = options_.chunk_rows != 0
                     ? options_.chunk_rows
@@ -125,7 +131,8 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
 
   // W from the budget of one rank holding every shard, so the shuffle does not depend on the rank count.
   const std::uint64_t row_bytes =
-      (reader_.n_parameters() + reader_.n_observables()) * sizeof(double) + sizeof(std::uint64_t);
+      (reader_.n_parameters() + reader_.n_observables() + gold_columns_) * sizeof(double) +
+      sizeof(std::uint64_t);
   const std::uint64_t fixed_bytes = reader_.hdf5_memory_bytes() + 2 * batch * row_bytes;
   const std::uint64_t window_chunk_bytes = n_shards * chunk_rows_ * row_bytes;
   const std::uint64_t budget = options_.memory_budget_bytes;
@@ -144,9 +151,11 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
     Shard& shard = shards_[i];
     shard.theta.resize(window_rows * reader_.n_parameters());
     shard.x.resize(window_rows * reader_.n_observables());
+    shard.gold.resize(window_rows * gold_columns_);
     shard.rows.resize(window_rows);
     shard.theta.shrink_to_fit();
     shard.x.shrink_to_fit();
+    shard.gold.shrink_to_fit();
     shard.rows.shrink_to_fit();
   }
   seek(0, 0);
@@ -159,7 +168,7 @@ std::uint64_t ShardedBatchStream::chunk_size(std::uint64_t chunk) const {
 std::uint64_t ShardedBatchStream::window_bytes() const {
   std::uint64_t bytes = 0;
   for (const Shard& shard : shards_)
-    bytes += (shard.theta.capacity() + shard.x.capacity()) * sizeof(double) +
+    bytes += (shard.theta.capacity() + shard.x.capacity() + shard.gold.capacity()) * sizeof(double) +
              shard.rows.capacity() * sizeof(std::uint64_t);
   return bytes;
 }
@@ -188,6 +197,7 @@ void ShardedBatchStream::start_epoch(Shard& shard, std::uint64_t shard_index) co
 void ShardedBatchStream::load_window(Shard& shard, std::uint64_t shard_index, std::uint64_t window) const {
   const std::size_t n_theta = reader_.n_parameters();
   const std::size_t n_x = reader_.n_observables();
+  const std::size_t n_gold = gold_columns_;
   const std::size_t first = window * window_chunks_;
   const std::size_t last = std::min<std::size_t>(first + window_chunks_, shard.order.size());
   std::uint64_t filled = 0;
@@ -196,6 +206,7 @@ void ShardedBatchStream::load_window(Shard& shard, std::uint64_t shard_index, st
     const std::uint64_t begin = shard.order[k] * chunk_rows_;
     const std::uint64_t count = chunk_size(shard.order[k]);
     reader_.read_rows(begin, count, shard.theta.data() + filled * n_theta, shard.x.data() + filled * n_x);
+    if (n_gold > 0) reader_.read_gold(begin, count, shard.gold.data() + filled * n_gold);
     for (std::uint64_t i = 0; i < count; ++i) shard.rows[filled + i] = begin + i;
     filled += count;
   }
@@ -204,6 +215,8 @@ void ShardedBatchStream::load_window(Shard& shard, std::uint64_t shard_index, st
     std::swap_ranges(shard.theta.begin() + i * n_theta, shard.theta.begin() + (i + 1) * n_theta,
                      shard.theta.begin() + j * n_theta);
     std::swap_ranges(shard.x.begin() + i * n_x, shard.x.begin() + (i + 1) * n_x, shard.x.begin() + j * n_x);
+    std::swap_ranges(shard.gold.begin() + i * n_gold, shard.gold.begin() + (i + 1) * n_gold,
+                     shard.gold.begin() + j * n_gold);
     std::swap(shard.rows[i], shard.rows[j]);
   });
   shard.loaded_window = window;
@@ -228,6 +241,8 @@ void ShardedBatchStream::take_piece(Shard& shard, std::uint64_t shard_index, Bat
     std::memcpy(local.theta.data() + to * n_theta, shard.theta.data() + in_window * n_theta,
                 count * n_theta * sizeof(double));
     std::memcpy(local.x.data() + to * n_x, shard.x.data() + in_window * n_x, count * n_x * sizeof(double));
+    std::memcpy(local.gold.data() + to * gold_columns_, shard.gold.data() + in_window * gold_columns_,
+                count * gold_columns_ * sizeof(double));
     std::memcpy(local.rows.data() + to, shard.rows.data() + in_window, count * sizeof(std::uint64_t));
     copied += count;
     shard.position += count;
@@ -242,6 +257,7 @@ bool ShardedBatchStream::next(Batch& local) {
   local.n_rows = local_batch_rows_;
   local.theta.resize(local_batch_rows_ * reader_.n_parameters());
   local.x.resize(local_batch_rows_ * reader_.n_observables());
+  local.gold.resize(local_batch_rows_ * gold_columns_);
   local.rows.resize(local_batch_rows_);
   for (std::size_t i = 0; i < shards_.size(); ++i)
     take_piece(shards_[i], rank_ + i * n_ranks_, local, i * piece_rows_);
@@ -267,6 +283,7 @@ void ShardedBatchStream::for_each_validation_batch(const std::function<void(cons
   Batch batch;
   batch.theta.resize(local_batch_rows_ * n_theta);
   batch.x.resize(local_batch_rows_ * n_x);
+  batch.gold.resize(local_batch_rows_ * gold_columns_);
   batch.rows.resize(local_batch_rows_);
   for (std::uint64_t s = static_cast<std::uint64_t>(rank_); s < options_.n_shards; s += n_ranks_) {
     const auto [first, last] = run_of(validation_chunks_.size(), options_.n_shards, s);
@@ -277,6 +294,8 @@ void ShardedBatchStream::for_each_validation_batch(const std::function<void(cons
         const std::uint64_t count = std::min(local_batch_rows_ - batch.n_rows, chunk_end - begin);
         reader_.read_rows(begin, count, batch.theta.data() + batch.n_rows * n_theta,
                           batch.x.data() + batch.n_rows * n_x);
+        if (gold_columns_ > 0)
+          reader_.read_gold(begin, count, batch.gold.data() + batch.n_rows * gold_columns_);
         for (std::uint64_t k = 0; k < count; ++k) batch.rows[batch.n_rows + k] = begin + k;
         batch.n_rows += count;
         begin += count;
@@ -291,6 +310,7 @@ void ShardedBatchStream::for_each_validation_batch(const std::function<void(cons
   // The last batch is short: its buffers hold exactly its rows, like every other batch's.
   batch.theta.resize(batch.n_rows * n_theta);
   batch.x.resize(batch.n_rows * n_x);
+  batch.gold.resize(batch.n_rows * gold_columns_);
   batch.rows.resize(batch.n_rows);
   visit(batch);
 }

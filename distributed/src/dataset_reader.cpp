@@ -113,6 +113,7 @@ DatasetReader::DatasetReader(std::string path)
   check_root_names(path_, root, "observable_names", observable_names_, "/x");
   simulator_ = optional_text(root, "simulator");
   prior_ = optional_text(root, "prior");
+  open_gold(root);
   if (root.exists("progress") && root.open_group("progress").attribute_exists("block_rows")) {
     const auto block_rows = root.open_group("progress").read_attribute<std::int64_t>("block_rows");
     if (block_rows > 0) recorded_chunk_rows_ = std::min<std::uint64_t>(block_rows, n_rows_);
@@ -127,6 +128,57 @@ void DatasetReader::read_rows(std::uint64_t begin, std::uint64_t count, double* 
   x_->read_rows(begin, count, x);
 }
 
+void DatasetReader::open_gold(const h5::Group& root) {
+  if (!root.exists("gold")) return;
+  const h5::Group gold = root.open_group("gold");
+  const std::vector<hsize_t> vector_shape = {n_rows_};
+  const std::vector<hsize_t> matrix_shape = {n_rows_, parameter_names_.size()};
+  const auto open = [&](const std::string& name, const std::vector<hsize_t>& shape) {
+    if (!gold.exists(name))
+      refuse(path_, "has a group '/gold' without '/gold/" + name +
+                        "': gold needs /gold/log_r [N] and /gold/score [N, P] (docs/formats.md)");
+    h5::Dataset array = gold.open_dataset(name);
+    if (array.dims() != shape)
+      refuse(path_, "has '/gold/" + name + "' of shape " + shape_text(array.dims()) + "; it must be " +
+                        shape_text(shape) + " (one row per row of /theta)");
+    const h5::DataType type = array.type();
+    if (type != h5::DataType::float64 && type != h5::DataType::float32)
+      refuse(path_, "has '/gold/" + name + "' of " + h5::to_string(type) +
+                        " elements; nsbi reads float64 or float32");
+    return array;
+  };
+  gold_log_r_ = open("log_r", vector_shape);
+  gold_score_ = open("score", matrix_shape);
+  if (gold.exists("theta")) gold_theta_ = open("theta", matrix_shape);
+  if (!gold_log_r_->attribute_exists("theta0"))
+    refuse(path_, "has no attribute 'theta0' on '/gold/log_r' (the reference point θ0 of log r(x, z|θ, θ0))");
+  gold_theta0_ = gold_log_r_->read_attribute<std::vector<double>>("theta0");
+  if (gold_theta0_.size() != parameter_names_.size())
+    refuse(path_, "has " + std::to_string(gold_theta0_.size()) +
+                      " values in the 'theta0' of '/gold/log_r' for " +
+                      std::to_string(parameter_names_.size()) + " parameters");
+}
+
+void DatasetReader::read_gold(std::uint64_t begin, std::uint64_t count, double* gold) const {
+  NSBI_ASSERT(has_gold(), "read_gold on '" + path_ + "', which has no gold");
+  NSBI_ASSERT(begin <= n_rows_ && count <= n_rows_ - begin,
+              "rows [" + std::to_string(begin) + ", +" + std::to_string(count) + ") beyond the " +
+                  std::to_string(n_rows_) + " rows of " + path_);
+  const std::size_t n_theta = n_parameters();
+  const std::size_t width = gold_columns();
+  std::vector<double> log_r(count);
+  std::vector<double> matrix(count * n_theta);
+  gold_log_r_->read_rows(begin, count, log_r.data());
+  for (std::uint64_t row = 0; row < count; ++row) gold[row * width] = log_r[row];
+  gold_score_->read_rows(begin, count, matrix.data());
+  for (std::uint64_t row = 0; row < count; ++row)
+    std::copy_n(matrix.data() + row * n_theta, n_theta, gold + row * width + 1);
+  if (!gold_theta_) return;
+  gold_theta_->read_rows(begin, count, matrix.data());
+  for (std::uint64_t row = 0; row < count; ++row)
+    std::copy_n(matrix.data() + row * n_theta, n_theta, gold + row * width + 1 + n_theta);
+}
+
 void DatasetReader::read_theta(std::uint64_t begin, std::uint64_t count, double* theta) const {
   NSBI_ASSERT(begin <= n_rows_ && count <= n_rows_ - begin,
               "rows [" + std::to_string(begin) + ", +" + std::to_string(count) + ") beyond the " +
@@ -135,8 +187,10 @@ void DatasetReader::read_theta(std::uint64_t begin, std::uint64_t count, double*
 }
 
 std::uint64_t DatasetReader::hdf5_memory_bytes() const {
-  constexpr std::uint64_t caches = std::uint64_t{6} << 20;  // 2 x 1 MiB chunk cache + 4 MiB the open file
-  constexpr std::uint64_t index_bytes_per_chunk = 2 * 18 * 1024 / 32;
+  // 1 MiB of chunk cache per array read and 4 MiB for the open file.
+  const std::uint64_t arrays = 2 + (has_gold() ? 2 : 0) + (has_gold_theta() ? 1 : 0);
+  const std::uint64_t caches = (arrays + 4) << 20;
+  const std::uint64_t index_bytes_per_chunk = arrays * 18 * 1024 / 32;
   constexpr std::uint64_t metadata_cap = std::uint64_t{32} << 20;
   constexpr std::uint64_t assumed_chunk_rows = 4096;
   const std::uint64_t chunk_rows = recorded_chunk_rows_.value_or(assumed_chunk_rows);
@@ -149,7 +203,9 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
   const std::uint64_t n_theta = n_parameters();
   const std::uint64_t n_x = n_observables();
   const std::uint64_t usable = memory_budget_bytes - std::min(memory_budget_bytes, hdf5_memory_bytes());
-  const std::uint64_t rows_per_read = std::max<std::uint64_t>(1, usable / ((n_theta + n_x) * sizeof(double)));
+  const std::uint64_t n_gold = gold_columns();
+  const std::uint64_t rows_per_read =
+      std::max<std::uint64_t>(1, usable / ((n_theta + n_x + n_gold) * sizeof(double)));
   // Contiguous slices in rank order: the lowest failing rank (whose message agree() keeps) holds the first
   // offending row of the file.
   const auto size = static_cast<std::uint64_t>(comm.size());
@@ -160,9 +216,11 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
     const std::uint64_t capacity = std::min(rows_per_read, end - first);
     std::vector<double> theta(capacity * n_theta);
     std::vector<double> x(capacity * n_x);
+    std::vector<double> gold(capacity * n_gold);
     for (std::uint64_t begin = first; begin < end; begin += capacity) {
       const std::uint64_t count = std::min(capacity, end - begin);
       read_rows(begin, count, theta.data(), x.data());
+      if (n_gold > 0) read_gold(begin, count, gold.data());
       for (std::uint64_t row = 0; row < count; ++row) {
         const auto report = [&](const char* array, std::uint64_t column, const std::string& name,
                                 double value) {
@@ -177,6 +235,13 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
             report("/theta", c, parameter_names_[c], theta[row * n_theta + c]);
         for (std::uint64_t c = 0; c < n_x; ++c)
           if (!std::isfinite(x[row * n_x + c])) report("/x", c, observable_names_[c], x[row * n_x + c]);
+        for (std::uint64_t c = 0; c < n_gold; ++c) {
+          const double value = gold[row * n_gold + c];
+          if (std::isfinite(value)) continue;
+          if (c == 0) report("/gold/log_r", 0, "log_r", value);
+          const std::uint64_t p = (c - 1) % n_theta;
+          report(c <= n_theta ? "/gold/score" : "/gold/theta", p, parameter_names_[p], value);
+        }
       }
       if (visit) visit(begin, count, theta.data(), x.data());
     }

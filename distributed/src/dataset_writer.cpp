@@ -100,6 +100,20 @@ void DatasetWriter::create() {
   x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
                            h5::Group::Fill::none);
   x_->write_attribute("names", d.observable_names);
+  if (!d.gold_theta0.empty()) {
+    h5::Group gold = root.create_group("gold");
+    gold_log_r_ =
+        gold.create_dataset("log_r", h5::DataType::float64, {n}, d.block_rows, h5::Group::Fill::none);
+    gold_log_r_->write_attribute("theta0", d.gold_theta0);
+    gold_score_ = gold.create_dataset("score", h5::DataType::float64, {n, d.parameter_names.size()},
+                                      d.block_rows, h5::Group::Fill::none);
+    gold_score_->write_attribute("names", d.parameter_names);
+    if (d.gold_theta) {
+      gold_theta_ = gold.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()},
+                                        d.block_rows, h5::Group::Fill::none);
+      gold_theta_->write_attribute("names", d.parameter_names);
+    }
+  }
   h5::Group progress = root.create_group("progress");
   blocks_done_ = progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
                                          std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
@@ -130,6 +144,11 @@ void DatasetWriter::resume() {
   h5::Group root = file_->root();
   theta_ = root.open_dataset("theta");
   x_ = root.open_dataset("x");
+  if (!description_.gold_theta0.empty()) {
+    gold_log_r_ = root.open_dataset("gold/log_r");
+    gold_score_ = root.open_dataset("gold/score");
+    if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
+  }
   blocks_done_ = root.open_dataset("progress/blocks_done");
   std::vector<std::uint8_t> done(schedule_.n_blocks());
   NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
@@ -149,10 +168,18 @@ std::uint64_t DatasetWriter::rows_done() const {
   return schedule_.n_rows() - pending_rows;
 }
 
-void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x) {
+void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
+                                const GoldRows& gold) {
   const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
   theta_->write_rows(rows.begin, rows.size(), theta);
   x_->write_rows(rows.begin, rows.size(), x);
+  if (gold_log_r_) {
+    NSBI_ASSERT(!block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
+                "a gold dataset's block is written without its gold");
+    gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
+    gold_score_->write_rows(rows.begin, rows.size(), gold.score);
+    if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
+  }
   // The data reach the disk before the flag that says they are there.
   file_->flush();
   const std::uint8_t one = 1;
@@ -168,6 +195,9 @@ void DatasetWriter::finish() {
   file_->root().write_attribute("complete", std::int64_t{1});
   theta_.reset();
   x_.reset();
+  gold_log_r_.reset();
+  gold_score_.reset();
+  gold_theta_.reset();
   blocks_done_.reset();
   file_->close();
   file_.reset();

@@ -77,6 +77,7 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("parameter_max", record.parameter_max);
   root.write_attribute("reference", record.reference);
   root.write_attribute("loss", record.loss);
+  root.write_attribute("loss_alpha", record.loss_alpha);
   root.write_attribute("n_members", static_cast<std::int64_t>(record.n_members()));
   root.write_attribute("config", record.config);
   root.write_attribute("seed", static_cast<std::int64_t>(record.seed));
@@ -289,6 +290,7 @@ class ModelReader {
     r.parameter_max = attribute<std::vector<double>>(root_, "parameter_max");
     r.reference = attribute<std::string>(root_, "reference");
     r.loss = attribute<std::string>(root_, "loss");
+    r.loss_alpha = attribute<double>(root_, "loss_alpha");
     r.config = attribute<std::string>(root_, "config");
     r.seed = static_cast<std::uint64_t>(attribute<std::int64_t>(root_, "seed"));
     r.provenance.nsbi_version = attribute<std::string>(root_, "nsbi_version");

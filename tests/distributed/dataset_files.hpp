@@ -24,6 +24,11 @@ inline double x_value(std::uint64_t row, std::uint64_t column) {
   return -static_cast<double>(row * 8 + column) - 0.5;
 }
 
+/// Gold column c of a row (docs/formats.md order): log r, then the scores, then the gold θ.
+inline double gold_value(std::uint64_t row, std::uint64_t column) {
+  return 0.25 * static_cast<double>(row) + 1000.0 * static_cast<double>(column);
+}
+
 inline std::vector<std::string> numbered(const std::string& prefix, std::size_t n) {
   std::vector<std::string> names;
   for (std::size_t i = 0; i < n; ++i) names.push_back(prefix + std::to_string(i));
@@ -40,10 +45,11 @@ inline std::string scratch_directory(const Communicator& comm, const std::string
 }
 
 /// Collective: a complete file written by DatasetWriter (chunks of block_rows rows), values theta_value and
-/// x_value; n_parameters + n_observables columns.
+/// x_value; n_parameters + n_observables columns. With gold, /gold/log_r and /gold/score against θ0 = (0.5,
+/// ...) (and /gold/theta with gold_theta) holding gold_value.
 inline void write_nsbi_dataset(const Communicator& comm, const std::string& path, std::uint64_t n_rows,
-                               std::uint64_t block_rows, std::size_t n_parameters,
-                               std::size_t n_observables) {
+                               std::uint64_t block_rows, std::size_t n_parameters, std::size_t n_observables,
+                               bool gold = false, bool gold_theta = false) {
   DatasetDescription description;
   description.simulator = "counting";
   description.parameter_names = numbered("t", n_parameters);
@@ -54,6 +60,8 @@ inline void write_nsbi_dataset(const Communicator& comm, const std::string& path
   description.provenance = collect_provenance({"test"}, comm.size());
   description.n_rows = n_rows;
   description.block_rows = block_rows;
+  if (gold) description.gold_theta0.assign(n_parameters, 0.5);
+  description.gold_theta = gold_theta;
   DatasetWriter writer(comm, path, description, /*force=*/true);
   const auto& pending = writer.pending_blocks();
   const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), comm.size());
@@ -67,7 +75,19 @@ inline void write_nsbi_dataset(const Communicator& comm, const std::string& path
         theta[i * n_parameters + c] = theta_value(rows.begin + i, c);
       for (std::size_t c = 0; c < n_observables; ++c) x[i * n_observables + c] = x_value(rows.begin + i, c);
     }
-    writer.write_round(block, theta.data(), x.data());
+    // Gold arrays, each row-major, column c of the gold at gold_value(row, c).
+    std::vector<double> log_r(rows.size() + 1);
+    std::vector<double> score(rows.size() * n_parameters + 1);
+    std::vector<double> at(rows.size() * n_parameters + 1);
+    for (std::uint64_t i = 0; i < rows.size(); ++i) {
+      log_r[i] = gold_value(rows.begin + i, 0);
+      for (std::size_t c = 0; c < n_parameters; ++c) {
+        score[i * n_parameters + c] = gold_value(rows.begin + i, 1 + c);
+        at[i * n_parameters + c] = gold_value(rows.begin + i, 1 + n_parameters + c);
+      }
+    }
+    writer.write_round(block, theta.data(), x.data(),
+                       gold ? GoldRows{log_r.data(), score.data(), at.data()} : GoldRows{});
   }
   writer.finish();
 }

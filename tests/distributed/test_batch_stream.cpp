@@ -301,6 +301,49 @@ TEST(ShardedBatchStream, MemoryStaysWithinTheBudget) {
   EXPECT_EQ(whole.window_bytes(), n_shards / n_ranks * 40 * chunk * row_bytes);
 }
 
+TEST(ShardedBatchStream, GoldTravelsWithItsRows) {
+  const Communicator world;
+  const std::string path = test::scratch_directory(world, "stream") + "/gold.h5";
+  test::write_nsbi_dataset(world, path, 3001, chunk, n_parameters, n_observables, /*gold=*/true,
+                           /*gold_theta=*/true);
+  const DatasetReader reader(path);
+  StreamOptions o = options(reader);
+  o.gold = true;
+  o.memory_budget_bytes += 3 * n_shards * chunk * (1 + 2 * n_parameters) * 8;
+  ShardedBatchStream stream(world, reader, o);
+  const std::size_t width = 1 + 2 * n_parameters;
+  const auto expect_gold = [&](const Batch& b) {
+    ASSERT_EQ(b.gold.size(), b.n_rows * width);
+    expect_rows_match_values(b);
+    for (std::uint64_t i = 0; i < b.n_rows; ++i)
+      for (std::size_t c = 0; c < width; ++c)
+        ASSERT_EQ(b.gold[i * width + c], test::gold_value(b.rows[i], c)) << "row " << b.rows[i];
+  };
+  Batch b;
+  std::uint64_t steps = 0;
+  while (stream.next(b)) {
+    expect_gold(b);
+    ++steps;
+  }
+  EXPECT_EQ(steps, stream.steps_per_epoch());
+  stream.for_each_validation_batch(expect_gold);
+
+  // Without asking for gold, none is read; asking a file without gold is an input error naming it.
+  const DatasetReader plain(dataset_path(world));
+  StreamOptions plain_options = options(plain);
+  ShardedBatchStream without(world, reader, options(reader));
+  ASSERT_TRUE(without.next(b));
+  EXPECT_TRUE(b.gold.empty());
+  plain_options.gold = true;
+  try {
+    ShardedBatchStream refused(world, plain, plain_options);
+    ADD_FAILURE() << "a stream asking for gold from a file without it";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(plain.path()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("simulate.gold"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ShardedBatchStream, RefusesSettingsThatCannotWork) {
   const Communicator world;
   const DatasetReader reader(dataset_path(world));

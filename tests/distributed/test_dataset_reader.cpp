@@ -78,6 +78,56 @@ TEST(DatasetReader, ReadsWhatDatasetWriterWrote) {
   reader.check_finite(world, reader.hdf5_memory_bytes() + 1000);
 }
 
+TEST(DatasetReader, ReadsTheGoldDatasetWriterWrote) {
+  const Communicator world;
+  const std::string directory = test::scratch_directory(world, "reader");
+  for (const bool with_theta : {false, true}) {
+    const std::string path = directory + (with_theta ? "/gold-theta.h5" : "/gold.h5");
+    test::write_nsbi_dataset(world, path, 50, 16, 2, 3, /*gold=*/true, with_theta);
+    const DatasetReader reader(path);
+    ASSERT_TRUE(reader.has_gold());
+    EXPECT_EQ(reader.has_gold_theta(), with_theta);
+    EXPECT_EQ(reader.gold_theta0(), (std::vector<double>{0.5, 0.5}));
+    const std::size_t width = reader.gold_columns();
+    ASSERT_EQ(width, with_theta ? 5u : 3u);
+    std::vector<double> gold(7 * width);
+    reader.read_gold(20, 7, gold.data());  // straddles the chunks of 16 rows
+    for (std::uint64_t i = 0; i < 7; ++i)
+      for (std::size_t c = 0; c < width; ++c)
+        EXPECT_EQ(gold[i * width + c], test::gold_value(20 + i, c)) << "row " << 20 + i << " column " << c;
+    reader.check_finite(world, 1 << 20);
+  }
+  test::write_nsbi_dataset(world, directory + "/plain.h5", 50, 16, 2, 3);
+  const DatasetReader plain(directory + "/plain.h5");
+  EXPECT_FALSE(plain.has_gold());
+  EXPECT_EQ(plain.gold_columns(), 0u);
+}
+
+TEST(DatasetReader, RefusesIncompleteOrNonFiniteGold) {
+  const Communicator world;
+  const std::string directory = test::scratch_directory(world, "reader");
+  const std::string path = directory + "/gold-broken.h5";
+  const std::string no_score = directory + "/gold-no-score.h5";
+  test::write_nsbi_dataset(world, path, 40, 16, 2, 3, /*gold=*/true, /*gold_theta=*/true);
+  if (world.is_root()) {
+    std::filesystem::copy_file(path, no_score, std::filesystem::copy_options::overwrite_existing);
+    {
+      h5::File file = h5::File::open(no_score, MPI_COMM_SELF, h5::Access::read_write);
+      file.root().open_group("gold").remove("score");
+    }
+    h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read_write);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> row = {0.0, nan};
+    file.root().open_dataset("gold/theta").write_rows(33, 1, row.data());
+  }
+  world.barrier();
+  EXPECT_TRUE(contains(refusal(no_score), "/gold/score")) << refusal(no_score);
+  const DatasetReader reader(path);
+  const std::string message = finite_refusal(world, reader, 1 << 20);
+  EXPECT_TRUE(contains(message, "row 33") && contains(message, "/gold/theta") && contains(message, "'t1'"))
+      << message;
+}
+
 TEST(DatasetReader, ReadsAForeignFloat32File) {
   const Communicator world;
   ForeignFile spec;

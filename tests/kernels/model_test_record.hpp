@@ -22,7 +22,8 @@ inline kernels::ModelRecord model_test_record(std::vector<std::size_t> hidden, k
   record.parameter_min = {-1.0, -0.99};
   record.parameter_max = {1.0, 0.99};
   record.reference = "theta: {mu2: 0, rho12: 0}";
-  record.loss = "bce";
+  record.loss = "alices";
+  record.loss_alpha = 0.5;
   record.architecture = {5, std::move(hidden), activation};
   record.standardization_mean = {0.25, -1.5, 91.0, 0.0, 0.01};
   record.standardization_scale = {1.5, 0.75, 4.0, 0.577, 0.57};

@@ -110,6 +110,7 @@ TEST(ModelFile, RoundTripKeepsEverythingWeightsBitwise) {
   EXPECT_EQ(read.parameter_max, written.parameter_max);
   EXPECT_EQ(read.reference, written.reference);
   EXPECT_EQ(read.loss, written.loss);
+  EXPECT_EQ(read.loss_alpha, written.loss_alpha);
   EXPECT_EQ(read.architecture.n_inputs, written.architecture.n_inputs);
   EXPECT_EQ(read.architecture.hidden, written.architecture.hidden);
   EXPECT_EQ(read.architecture.activation, written.architecture.activation);

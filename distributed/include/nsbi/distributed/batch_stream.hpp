@@ -32,15 +32,18 @@ struct StreamOptions {
   /// the shuffle, independently of the number of ranks.
   std::uint64_t memory_budget_bytes = std::uint64_t{256} << 20;
   double validation_fraction = 0.0;  // in [0, 1): the expected fraction of chunks held out
+  bool gold = false;                 // also stream the file's gold (DatasetReader::read_gold)
 
   static constexpr std::uint64_t default_chunk_rows = 4096;
 };
 
-/// Rows of one rank: row-major theta [n_rows, P] and x [n_rows, D] and each row's index in the file.
+/// Rows of one rank: row-major theta [n_rows, P] and x [n_rows, D], the gold [n_rows, G] when streamed
+/// (G = DatasetReader::gold_columns(), else 0) and each row's index in the file.
 struct Batch {
   std::uint64_t n_rows = 0;
   std::vector<double> theta;
   std::vector<double> x;
+  std::vector<double> gold;
   std::vector<std::uint64_t> rows;
 };
 
@@ -94,6 +97,7 @@ class ShardedBatchStream {
     std::uint64_t position = 0;  // rows of this epoch's sequence handed out so far
     std::vector<double> theta;   // the loaded window, W*C rows
     std::vector<double> x;
+    std::vector<double> gold;
     std::vector<std::uint64_t> rows;
   };
 
@@ -108,6 +112,7 @@ class ShardedBatchStream {
   int rank_ = 0;
   int n_ranks_ = 1;
   std::uint64_t chunk_rows_ = 0;
+  std::size_t gold_columns_ = 0;
   std::uint64_t n_chunks_ = 0;
   std::uint64_t piece_rows_ = 0;  // B/S
   std::uint64_t local_batch_rows_ = 0;

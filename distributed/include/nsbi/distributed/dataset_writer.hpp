@@ -26,6 +26,18 @@ struct DatasetDescription {
   Provenance provenance;    // rank 0's
   std::uint64_t n_rows = 0;
   std::uint64_t block_rows = 0;
+  /// Gold (docs/formats.md): non-empty θ0 writes /gold/log_r (with this θ0) and /gold/score; with
+  /// gold_theta, also /gold/theta, the θ each log r is evaluated at when it is not the row's θ.
+  std::vector<double> gold_theta0;
+  bool gold_theta = false;
+};
+
+/// One block's gold, row-major like theta: log r [rows], score [rows, P], and gold θ [rows, P] (only when the
+/// description asks for it). All null for a dataset without gold.
+struct GoldRows {
+  const double* log_r = nullptr;
+  const double* score = nullptr;
+  const double* theta = nullptr;
 };
 
 class DatasetWriter {
@@ -45,7 +57,8 @@ class DatasetWriter {
 
   /// Collective: writes this rank's block of the round (or nothing) and then records it as done.
   /// theta and x are row-major with the block's rows.
-  void write_round(std::optional<std::uint64_t> block, const double* theta, const double* x);
+  void write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
+                   const GoldRows& gold = {});
   /// Collective: checks every block is in, marks the file complete and renames it to its final name.
   void finish();
 
@@ -65,6 +78,9 @@ class DatasetWriter {
   std::optional<h5::File> file_;
   std::optional<h5::Dataset> theta_;
   std::optional<h5::Dataset> x_;
+  std::optional<h5::Dataset> gold_log_r_;
+  std::optional<h5::Dataset> gold_score_;
+  std::optional<h5::Dataset> gold_theta_;
   std::optional<h5::Dataset> blocks_done_;
 };
 

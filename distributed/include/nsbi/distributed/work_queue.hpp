@@ -28,8 +28,8 @@
 namespace nsbi {
 
 struct WorkQueueOptions {
-  std::string directory;     // holds the journals; created when missing
-  std::string identity;      // what the results are of (e.g. a hash of config + seed); must match to resume
+  std::string directory;  // holds the journals; created when missing
+  std::string identity;   // what the results are of (e.g. a hash of config + seed); must match to resume
   std::uint64_t n_items = 0;
   std::size_t item_size = 0;  // doubles per item result, ≥ 1
   /// Polled before each item is taken: when it returns true on a rank, that rank takes no more items.
@@ -40,7 +40,7 @@ struct WorkQueueOptions {
 };
 
 struct WorkQueueResult {
-  bool interrupted = false;  // some rank stopped early: results incomplete, journals kept
+  bool interrupted = false;               // some rank stopped early: results incomplete, journals kept
   std::uint64_t items_done_at_start = 0;  // items found in the journals
   std::uint64_t items_computed = 0;       // items computed by this run, all ranks
   /// When not interrupted: the results of every item, [n_items × item_size] in item order, on every rank.

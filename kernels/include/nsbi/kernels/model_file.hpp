@@ -46,7 +46,8 @@ struct ModelRecord {
   std::vector<double> parameter_min;          // the training ranges [P], for refusing extrapolation
   std::vector<double> parameter_max;
   std::string reference;  // YAML: "theta: {mu2: 0, rho12: 0}" or "marginal"
-  std::string loss;       // e.g. "bce"
+  std::string loss;       // train.loss: "carl", or a gold loss ("alices", ...; "sally" learns a score)
+  double loss_alpha = 0;  // α of the score term (cascal, rascal, alices); 0 for the other losses
 
   MlpArchitecture architecture;               // n_inputs = D + P
   std::vector<double> standardization_mean;   // [D + P], in input order
