@@ -1,5 +1,7 @@
 #include "nsbi/kernels/loss.hpp"
 
+#include <cmath>
+
 #include "nsbi/core/error.hpp"
 #include "nsbi/kernels/float_math.hpp"
 
@@ -73,6 +75,134 @@ double bce_with_logits(const ExecutionSpace& space, const ConstFloatVector& logi
           ? bce_sum(space, BceChunk<true>{logits, labels, weights, logit_gradients, inverse_batch})
           : bce_sum(space, BceChunk<false>{logits, labels, weights, logit_gradients, inverse_batch});
   return sum / global_batch;
+}
+
+namespace {
+
+using ExamplePolicy = Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::size_t>>;
+
+// (e^{ℓ} − e^{s})² = e^{2s} m² with m = expm1(ℓ − s), and its derivative in s, −2 e^{2s} m, each formed as
+// exp(2s + log of the rest): no ∞ − ∞ or ∞ · 0 for large |s|, and no cancellation when ℓ ≈ s. (The class-1
+// term is the same with s, ℓ negated, and its derivative's sign flipped.)
+KOKKOS_INLINE_FUNCTION void ratio_regression(double s, double l, double& loss, double& derivative) {
+  const double m = std::expm1(l - s);
+  const double log_m = std::log(std::fabs(m));  // −∞ when m = 0, giving 0 below
+  loss = std::exp(2.0 * s + 2.0 * log_m);
+  derivative = m == 0.0 ? 0.0 : std::copysign(2.0 * std::exp(2.0 * s + log_m), -m);
+}
+
+struct Rolr {
+  ConstFloatVector logits;
+  ConstFloatVector labels;
+  ConstFloatVector joint_log_r;
+  ConstFloatVector weights;
+  FloatVector logit_gradients;
+  double inverse_batch;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, double& sum) const {
+    const double w = weights.data() != nullptr ? weights(i) : 1.0;
+    if (w == 0.0) {
+      logit_gradients(i) = 0.0f;
+      return;
+    }
+    const double s = logits(i);
+    const double l = joint_log_r(i);
+    const double y = labels(i);
+    double loss = 0.0;
+    double derivative = 0.0;
+    if (y != 1.0) {  // reference class: regress r
+      double term, d;
+      ratio_regression(s, l, term, d);
+      loss += (1.0 - y) * term;
+      derivative += (1.0 - y) * d;
+    }
+    if (y != 0.0) {  // numerator class: regress 1/r
+      double term, d;
+      ratio_regression(-s, -l, term, d);
+      loss += y * term;
+      derivative -= y * d;
+    }
+    logit_gradients(i) = static_cast<float>(w * derivative * inverse_batch);
+    sum += w * loss;
+  }
+};
+
+struct AliceLabels {
+  ConstFloatVector joint_log_r;
+  FloatVector labels;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i) const {
+    const double l = joint_log_r(i);
+    // σ(ℓ) with exp of −|ℓ| only, so that it never overflows.
+    const double e = std::exp(-std::fabs(l));
+    labels(i) = static_cast<float>(l >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
+  }
+};
+
+struct ScoreMse {
+  ConstFloatMatrix tangents;
+  ConstFloatMatrix scores;
+  ConstFloatVector weights;
+  FloatMatrix tangent_gradients;
+  double scale;  // α / score_rows
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, double& sum) const {
+    const std::size_t n = tangents.extent(1);
+    const double w = weights.data() != nullptr ? weights(i) : 1.0;
+    if (w == 0.0) {
+      for (std::size_t p = 0; p < n; ++p) tangent_gradients(i, p) = 0.0f;
+      return;
+    }
+    double row = 0.0;
+    for (std::size_t p = 0; p < n; ++p) {
+      const double residual = static_cast<double>(tangents(i, p)) - static_cast<double>(scores(i, p));
+      row += residual * residual;
+      tangent_gradients(i, p) = static_cast<float>(2.0 * scale * w * residual);
+    }
+    sum += w * row;
+  }
+};
+
+}  // namespace
+
+double rolr(const ExecutionSpace& space, const ConstFloatVector& logits, const ConstFloatVector& labels,
+            const ConstFloatVector& joint_log_r, const ConstFloatVector& weights, double global_batch,
+            const FloatVector& logit_gradients) {
+  const std::size_t n = logits.extent(0);
+  NSBI_ASSERT(labels.extent(0) == n && joint_log_r.extent(0) == n && logit_gradients.extent(0) == n,
+              "nsbi::kernels::rolr: logits, labels, joint log ratios and gradients differ in length");
+  NSBI_ASSERT(weights.data() == nullptr || weights.extent(0) == n,
+              "nsbi::kernels::rolr: weights and logits differ in length");
+  NSBI_ASSERT(global_batch > 0.0, "nsbi::kernels::rolr: the global batch must be positive");
+  double sum = 0.0;
+  Kokkos::parallel_reduce("nsbi::kernels::rolr", ExamplePolicy(space, 0, n),
+                          Rolr{logits, labels, joint_log_r, weights, logit_gradients, 1.0 / global_batch},
+                          sum);
+  return sum / global_batch;
+}
+
+void alice_labels(const ExecutionSpace& space, const ConstFloatVector& joint_log_r,
+                  const FloatVector& labels) {
+  NSBI_ASSERT(labels.extent(0) == joint_log_r.extent(0),
+              "nsbi::kernels::alice_labels: joint log ratios and labels differ in length");
+  Kokkos::parallel_for("nsbi::kernels::alice_labels", ExamplePolicy(space, 0, labels.extent(0)),
+                       AliceLabels{joint_log_r, labels});
+}
+
+double score_mse(const ExecutionSpace& space, const ConstFloatMatrix& tangents,
+                 const ConstFloatMatrix& scores, const ConstFloatVector& weights, double alpha,
+                 double score_rows, const FloatMatrix& tangent_gradients) {
+  const std::size_t n = tangents.extent(0);
+  NSBI_ASSERT(scores.extent(0) == n && tangent_gradients.extent(0) == n &&
+                  scores.extent(1) == tangents.extent(1) && tangent_gradients.extent(1) == tangents.extent(1),
+              "nsbi::kernels::score_mse: tangents, scores and gradients differ in shape");
+  NSBI_ASSERT(weights.data() == nullptr || weights.extent(0) == n,
+              "nsbi::kernels::score_mse: weights and tangents differ in rows");
+  NSBI_ASSERT(score_rows > 0.0, "nsbi::kernels::score_mse: the score row count must be positive");
+  double sum = 0.0;
+  Kokkos::parallel_reduce("nsbi::kernels::score_mse", ExamplePolicy(space, 0, n),
+                          ScoreMse{tangents, scores, weights, tangent_gradients, alpha / score_rows}, sum);
+  return alpha * sum / score_rows;
 }
 
 }  // namespace nsbi::kernels

@@ -8,12 +8,23 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "mlp_parts.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/kernel_math.hpp"
 #include "nsbi/kernels/threads.hpp"
 #include "simd.hpp"
 
 namespace nsbi::kernels {
+
+using detail::ColumnSums;
+using detail::Gemm;
+using detail::HostSums;
+using detail::output_layer;
+using detail::OutputLayer;
+using detail::RowPolicy;
+using detail::store_sums;
+using detail::Tag;
+using dnnl::memory;
 
 static_assert(Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemorySpace>::accessible,
               "nsbi::kernels::Mlp runs its GEMMs through oneDNN on host memory; a device build needs cuBLAS");
@@ -57,27 +68,9 @@ void MlpArchitecture::validate() const {
 
 namespace {
 
-using RowPolicy = Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::size_t>>;
-using HostSums = Kokkos::View<double*, Kokkos::HostSpace>;
-
 // Kernels loop over rows with the columns of a row in SIMD lanes (rows are contiguous). The output layer
 // (one output: a GEMV, which oneDNN runs at a fraction of its GEMM speed) is fused into the kernels of the
 // last hidden layer, or has its own kernels when there is no hidden layer.
-
-struct OutputLayer {
-  ConstFloatVector weights;  // w_L [n_in]
-  ConstFloatVector bias;     // b_L [1]
-
-  // s = w_L · a + b_L for one row a [n_in].
-  KOKKOS_INLINE_FUNCTION float logit(const float* a_row) const {
-    const float* w = weights.data();
-    const std::size_t n = weights.extent(0);
-    float dot = 0.0f;
-    NSBI_SIMD_SUM(dot)
-    for (std::size_t j = 0; j < n; ++j) dot += w[j] * a_row[j];
-    return dot + bias(0);
-  }
-};
 
 // a = f(z + b) for one hidden layer. z holds X W^T on entry; it is overwritten with z + b only when the
 // derivative needs the pre-activation, otherwise a and z are the same buffer. The last hidden layer also
@@ -113,19 +106,6 @@ struct LinearForward {
 
   KOKKOS_INLINE_FUNCTION void operator()(std::size_t row) const {
     logits(row) = output.logit(&inputs(row, 0));
-  }
-};
-
-// Sums of a kernel's per-row contributions to parameter gradients, in double, reduced over rows.
-struct ColumnSums {
-  using value_type = double[];
-  std::size_t value_count;
-
-  KOKKOS_INLINE_FUNCTION void init(value_type sums) const {
-    for (std::size_t j = 0; j < value_count; ++j) sums[j] = 0.0;
-  }
-  KOKKOS_INLINE_FUNCTION void join(volatile value_type into, const volatile value_type from) const {
-    for (std::size_t j = 0; j < value_count; ++j) into[j] += from[j];
   }
 };
 
@@ -186,50 +166,6 @@ struct LinearBackward : ColumnSums {
     if (input_gradients.data() != nullptr)
       for (std::size_t j = 0; j < n; ++j) input_gradients(row, j) = s * output_weights(j);
   }
-};
-
-using dnnl::memory;
-using Tag = memory::format_tag;
-
-// One oneDNN matmul dst [m, n] = src [m, k] × weights [k, n] with its memory objects, whose data handles are
-// pointed at the caller's buffers on every run; the argument map is built once.
-class Gemm {
- public:
-  Gemm(const dnnl::engine& engine, memory::dim m, memory::dim k, memory::dim n, Tag src_tag,
-       Tag weights_tag) {
-    const memory::desc src_md({m, k}, memory::data_type::f32, src_tag);
-    const memory::desc weights_md({k, n}, memory::data_type::f32, weights_tag);
-    const memory::desc dst_md({m, n}, memory::data_type::f32, Tag::ab);
-    // The plan owns the scratchpad (one buffer for all its GEMMs), so executing allocates nothing.
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, dst_md), attr, engine);
-    primitive_ = dnnl::matmul(pd);
-    src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
-    weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
-    dst_ = memory(dst_md, engine, DNNL_MEMORY_NONE);
-    scratchpad_ = memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-    args_ = {{DNNL_ARG_SRC, src_},
-             {DNNL_ARG_WEIGHTS, weights_},
-             {DNNL_ARG_DST, dst_},
-             {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-  }
-
-  std::size_t scratchpad_bytes() const { return scratchpad_.get_desc().get_size(); }
-  void set_scratchpad(void* buffer) const { scratchpad_.set_data_handle(buffer); }
-
-  void run(const dnnl::stream& stream, const float* src, const float* weights, float* dst) const {
-    // oneDNN takes non-const handles; src and weights are only read.
-    src_.set_data_handle(const_cast<float*>(src));
-    weights_.set_data_handle(const_cast<float*>(weights));
-    dst_.set_data_handle(dst);
-    primitive_.execute(stream, args_);
-  }
-
- private:
-  dnnl::matmul primitive_;
-  memory src_, weights_, dst_, scratchpad_;
-  std::unordered_map<int, memory> args_;
 };
 
 // Buffers and primitives for one batch size. Hidden layer l keeps z_l (= a_l unless the activation needs the
@@ -325,21 +261,6 @@ Mlp::Mlp(MlpArchitecture architecture)
 Mlp::~Mlp() = default;
 Mlp::Mlp(Mlp&&) noexcept = default;
 Mlp& Mlp::operator=(Mlp&&) noexcept = default;
-
-namespace {
-
-OutputLayer output_layer(const MlpArchitecture& arch, const ConstFloatVector& parameters) {
-  const std::size_t last = arch.hidden.size();
-  return {Kokkos::subview(parameters, std::make_pair(arch.weight_offset(last), arch.bias_offset(last))),
-          Kokkos::subview(parameters, std::make_pair(arch.bias_offset(last), arch.n_parameters()))};
-}
-
-// gradients[0, n) = sums[from, from + n), rounded to float.
-void store_sums(const HostSums& sums, std::size_t from, std::size_t n, float* gradients) {
-  for (std::size_t j = 0; j < n; ++j) gradients[j] = static_cast<float>(sums(from + j));
-}
-
-}  // namespace
 
 void Mlp::forward(const ExecutionSpace& space, const ConstFloatVector& parameters,
                   const ConstFloatMatrix& inputs, const FloatVector& logits) {

@@ -59,4 +59,21 @@ KOKKOS_FORCEINLINE_FUNCTION float activation_derivative(float z, float a) {
   if constexpr (A == Activation::softplus) return float_math::sigmoid(z);
 }
 
+/// f''(z) given z and a = f(z), for the tangent (score) path's backward pass. relu's is 0 (it is undefined at
+/// 0 and zero elsewhere, which is why the score-based losses reject relu).
+template <Activation A>
+KOKKOS_FORCEINLINE_FUNCTION float activation_second_derivative(float z, float a) {
+  if constexpr (A == Activation::relu) return 0.0f;
+  if constexpr (A == Activation::tanh) return -2.0f * a * (1.0f - a * a);
+  if constexpr (A == Activation::silu) {
+    // d/dz [σ + z σ(1 − σ)] = σ(1 − σ) (2 + z (1 − 2σ)).
+    const float s = float_math::sigmoid(z);
+    return s * (1.0f - s) * (2.0f + z * (1.0f - 2.0f * s));
+  }
+  if constexpr (A == Activation::softplus) {
+    const float s = float_math::sigmoid(z);
+    return s * (1.0f - s);
+  }
+}
+
 }  // namespace nsbi::kernels
