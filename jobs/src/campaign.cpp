@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
+
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
 
@@ -24,6 +26,17 @@ void declare_train(config::Schema& schema, const std::string& dataset, const std
                  "for reference: theta, the dataset of x ~ p(x|θ0), inside campaign.dir")
                  .with_default(YAML::Node(reference)));
   schema.add(Key("train.output", Type::string, "model file, inside campaign.dir").with_default("model.h5"));
+  schema.add(
+      Key("train.loss", Type::string,
+          "`carl`: cross-entropy on the class labels; with the simulator's gold (simulate.gold): "
+          "`rolr`, `alice`, and with the score term `cascal`, `rascal`, `alices`; `sally`: the score at "
+          "θ0 only (specs/statistics.md, \"Gold losses\"; docs/config.md)")
+          .with_default("carl")
+          .one_of(training_losses()));
+  schema.add(Key("train.alpha", Type::number,
+                 "weight α of the score term α |t(x,z|θ) − ∇θ log r̂(x|θ)|² of cascal, rascal and alices")
+                 .with_default("1")
+                 .minimum(0));
   schema.add(Key("train.hidden", Type::number_list, "widths of the hidden layers")
                  .with_default("[64, 64, 64]")
                  .minimum(1));
@@ -272,6 +285,11 @@ config::Schema campaign_schema(config::Config& config) {
   schema.add(
       Key("simulate.output", Type::string, "dataset file, inside campaign.dir").with_default("dataset.h5"));
 
+  schema.add(Key("simulate.gold", Type::boolean,
+                 "also write the simulator's gold: the joint log ratio against simulate.reference.theta and "
+                 "the joint score (simulators with gold; what train.loss rolr, alice, cascal, rascal, alices "
+                 "and sally need)")
+                 .with_default("false"));
   schema.add(Key("simulate.reference.n_samples", Type::integer,
                  "rows of the reference dataset (default: simulate.n_samples)")
                  .minimum(1)
@@ -285,7 +303,18 @@ config::Schema campaign_schema(config::Config& config) {
 
   // The simulator decides the proposal's keys: check its name first (with a suggestion when misspelt).
   config.validate_key(schema, "simulator.name");
-  const auto sim = sims::make_simulator(config.get<std::string>("simulator.name"));
+  const std::string simulator = config.get<std::string>("simulator.name");
+  for (const sims::SimulatorOption& option : sims::simulator_options(simulator)) {
+    Key key("simulator." + option.key, option.choices.empty() ? Type::number : Type::string,
+            option.doc + " (" + simulator + ")");
+    key.with_default(option.default_value);
+    if (!option.choices.empty()) key.one_of(option.choices);
+    if (option.choices.empty() && std::isfinite(option.minimum)) key.minimum(option.minimum);
+    if (option.choices.empty() && std::isfinite(option.maximum)) key.maximum(option.maximum);
+    schema.add(key);
+    config.validate_key(schema, key.path);
+  }
+  const auto sim = make_simulator(config);
   sims::Proposal::declare(schema, "simulate.proposal", sim->info());
   for (const auto& p : sim->info().parameters)
     schema.add(Key("simulate.reference.theta." + p.name, Type::number,
@@ -299,6 +328,20 @@ config::Schema campaign_schema(config::Config& config) {
                 config.get<std::string>("simulate.reference.output"));
   declare_inference(schema, config, sim->info());
   return schema;
+}
+
+std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config) {
+  const std::string name = config.get<std::string>("simulator.name");
+  sims::SimulatorOptions options;
+  for (const sims::SimulatorOption& option : sims::simulator_options(name))
+    options[option.key] = config.get<YAML::Node>("simulator." + option.key).Scalar();
+  return sims::make_simulator(name, options);
+}
+
+const std::vector<std::string>& training_losses() {
+  static const std::vector<std::string> losses = {"carl",   "rolr",   "alice", "cascal",
+                                                  "rascal", "alices", "sally"};
+  return losses;
 }
 
 const std::vector<std::string>& pipeline_stages() {

@@ -117,7 +117,7 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
                                 bool allow_extrapolation) {
   const config::Config& config = campaign.config;
   InferenceContext context;
-  context.simulator = sims::make_simulator(config.get<std::string>("simulator.name"));
+  context.simulator = make_simulator(config);
   context.estimator_names = config.get<std::vector<std::string>>(estimators_key);
   context.allow_extrapolation = allow_extrapolation;
   if (context.estimator_names.empty()) config.fail(estimators_key, "name at least one estimator");
@@ -139,6 +139,12 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
     if (model.parameter_names != context.parameter_names() || model.observable_names != info.observables)
       throw InputError("model '" + context.model_path + "' has other parameter or observable names than " +
                        info.name + " declares: it was trained on data of another simulator");
+    if (model.loss == "sally")
+      throw InputError(
+          "model '" + context.model_path +
+          "' was trained with loss sally: it learned the score at θ0 (the gradient of its output), "
+          "not log r(x|θ, θ0), so it cannot be a `learned` estimator (" +
+          config.location(model_key) + ": " + model_key + ")");
   });
   return context;
 }

@@ -36,11 +36,15 @@ std::string simulate_identity(const config::Config& config, const std::string& l
   } else {
     simulate.remove("output");
     simulate.remove("observed");
-    // The training set does not depend on its reference; the reference starts where the training set ends.
-    if (label == "dataset")
+    // The training set depends on its reference only through gold (θ0 of its joint log ratios); the
+    // reference starts where the training set ends.
+    if (label == "dataset") {
+      const YAML::Node theta0 = YAML::Clone(simulate["reference"]["theta"]);
       simulate.remove("reference");
-    else
+      if (simulate["gold"].as<bool>()) simulate["gold_theta0"] = theta0;
+    } else {
       simulate["reference"].remove("output");
+    }
     identity["simulate"] = simulate;
   }
   YAML::Emitter out;
@@ -65,6 +69,11 @@ struct DatasetJob {
   std::uint64_t n_rows;
   std::uint64_t first_index;
   std::uint64_t seed;
+  // Gold: θ0 of the joint log ratios (empty: no gold). A reference dataset's rows are all at θ0, so their log
+  // ratio is evaluated at the θ that training pairs them with: drawn from `gold_pairing` (the training
+  // proposal) at the rows' own indices, which the training set's rows [0, n) never reach.
+  std::vector<double> gold_theta0 = {};
+  const sims::Proposal* gold_pairing = nullptr;
 };
 
 json::Object simulate_one(const Communicator& world, const Campaign& campaign,
@@ -85,11 +94,14 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   description.provenance.hostname = world.broadcast(campaign.provenance.hostname);
   description.n_rows = job.n_rows;
   description.block_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.block_size"));
+  description.gold_theta0 = job.gold_theta0;
+  description.gold_theta = job.gold_pairing != nullptr;
+  const bool gold = !job.gold_theta0.empty();
 
   world.agree([&] { prepare_directory(config, job.key, parent_directory(job.path)); }, /*root_only=*/true);
   DatasetWriter writer(world, job.path, description, force);
   json::Object summary;
-  summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows));
+  summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows)).set("gold", gold);
   if (writer.state() == DatasetWriter::State::complete) {
     log::info("simulate: '", job.path,
               "' is complete and was made from this config: nothing to do (--force redoes it)");
@@ -106,6 +118,14 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   Matrix x = make_matrix("nsbi::simulate::x", block_rows, info.n_observables());
   auto theta_host = Kokkos::create_mirror_view(theta);
   auto x_host = Kokkos::create_mirror_view(x);
+  // Gold buffers (empty without gold): joint log ratio, joint score, and the θ the ratio is evaluated at.
+  const std::size_t gold_rows = gold ? block_rows : 0;
+  Vector log_r("nsbi::simulate::log_r", gold_rows);
+  Matrix score = make_matrix("nsbi::simulate::score", gold_rows, info.n_parameters());
+  Matrix gold_theta = make_matrix("nsbi::simulate::gold_theta", gold_rows, info.n_parameters());
+  auto log_r_host = Kokkos::create_mirror_view(log_r);
+  auto score_host = Kokkos::create_mirror_view(score);
+  auto gold_theta_host = Kokkos::create_mirror_view(gold_theta);
 
   const auto& pending = writer.pending_blocks();
   const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), world.size());
@@ -129,11 +149,31 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
       Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
       Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
       job.proposal->sample(theta_block, job.first_index + range.begin, campaign.seed);
-      simulator.simulate(theta_block, x_block, job.first_index + range.begin, job.seed);
+      if (gold) {
+        Matrix gold_theta_block = Kokkos::subview(gold_theta, sub, Kokkos::ALL);
+        if (job.gold_pairing != nullptr)
+          job.gold_pairing->sample(gold_theta_block, job.first_index + range.begin, campaign.seed);
+        else
+          Kokkos::deep_copy(gold_theta_block, theta_block);
+        simulator.simulate_gold(ExecutionSpace(), theta_block, x_block, gold_theta_block,
+                                job.gold_theta0.data(), Kokkos::subview(log_r, sub),
+                                Kokkos::subview(score, sub, Kokkos::ALL), job.first_index + range.begin,
+                                job.seed);
+        Kokkos::deep_copy(log_r_host, log_r);
+        Kokkos::deep_copy(score_host, score);
+        Kokkos::deep_copy(gold_theta_host, gold_theta);
+      } else {
+        simulator.simulate(theta_block, x_block, job.first_index + range.begin, job.seed);
+      }
       Kokkos::deep_copy(theta_host, theta);
       Kokkos::deep_copy(x_host, x);
       for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
         non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
+      for (std::size_t i = 0; i < range.size() && gold; ++i) {
+        non_finite += std::isfinite(log_r_host(i)) ? 0 : 1;
+        for (std::size_t p = 0; p < info.n_parameters(); ++p)
+          non_finite += std::isfinite(score_host(i, p)) ? 0 : 1;
+      }
     }
     if (world.sum(non_finite) > 0)
       world.agree([&] {
@@ -142,7 +182,9 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
                               " non-finite values in block " + std::to_string(*block) + " of '" + job.path +
                               "'; nothing of this block was written");
       });
-    writer.write_round(block, theta_host.data(), x_host.data());
+    writer.write_round(
+        block, theta_host.data(), x_host.data(),
+        gold ? GoldRows{log_r_host.data(), score_host.data(), gold_theta_host.data()} : GoldRows{});
     rows_done += static_cast<std::uint64_t>(world.sum(rows));
     progress.update(rows_done);
   }
@@ -179,7 +221,7 @@ std::string parent_directory(const std::string& path) {
 
 void run_simulate(const Communicator& world, const Campaign& campaign, bool force) {
   const config::Config& config = campaign.config;
-  const auto simulator = sims::make_simulator(config.get<std::string>("simulator.name"));
+  const auto simulator = make_simulator(config);
   const sims::SimulatorInfo& info = simulator->info();
   std::optional<sims::Proposal> proposal;
   std::optional<sims::Proposal> reference;
@@ -191,23 +233,37 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
     if (!config.children("simulate.observed.theta").empty())
       observed = sims::Proposal::fixed_point_from_config(config, "simulate.observed.theta", info);
   });
+  // Gold: the joint log ratios are against the reference point θ0.
+  std::vector<double> gold_theta0;
+  world.agree([&] {
+    if (!config.get<bool>("simulate.gold")) return;
+    if (!info.has_gold)
+      config.fail("simulate.gold", "simulator " + info.name +
+                                       " has no gold (docs/simulators.md lists the simulators that do)");
+    if (!reference)
+      config.fail("simulate.gold",
+                  "gold needs simulate.reference.theta: the θ0 of the joint log ratio log r(x, z|θ, θ0)");
+    for (const auto& p : info.parameters)
+      gold_theta0.push_back(config.get<double>("simulate.reference.theta." + p.name));
+  });
   world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
 
   const auto n_rows = static_cast<std::uint64_t>(config.get<std::int64_t>("simulate.n_samples"));
   const std::string path = campaign.output_path(config.get<std::string>("simulate.output"));
-  json::Object dataset =
-      simulate_one(world, campaign, *simulator,
-                   {"dataset", "simulate.output", path, &*proposal, n_rows, 0, campaign.seed}, force);
+  json::Object dataset = simulate_one(
+      world, campaign, *simulator,
+      {"dataset", "simulate.output", path, &*proposal, n_rows, 0, campaign.seed, gold_theta0}, force);
   std::optional<json::Object> reference_summary;
   if (reference) {
     const auto n_reference = static_cast<std::uint64_t>(config.get<std::int64_t>(
         config.has("simulate.reference.n_samples") ? "simulate.reference.n_samples" : "simulate.n_samples"));
     const std::string reference_path =
         campaign.output_path(config.get<std::string>("simulate.reference.output"));
-    reference_summary = simulate_one(world, campaign, *simulator,
-                                     {"reference", "simulate.reference.output", reference_path, &*reference,
-                                      n_reference, n_rows, campaign.seed},
-                                     force);
+    reference_summary =
+        simulate_one(world, campaign, *simulator,
+                     {"reference", "simulate.reference.output", reference_path, &*reference, n_reference,
+                      n_rows, campaign.seed, gold_theta0, gold_theta0.empty() ? nullptr : &*proposal},
+                     force);
   }
   std::optional<json::Object> observed_summary;
   if (observed) {

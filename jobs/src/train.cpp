@@ -163,7 +163,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
   }
 
   const auto simulator_name = config.get<std::string>("simulator.name");
-  const auto simulator = sims::make_simulator(simulator_name);
+  const auto simulator = make_simulator(config);
   const sims::SimulatorInfo& info = simulator->info();
   // The campaign's simulator vouches for the dataset only if it wrote it; then the names must agree.
   const bool same_simulator = dataset->simulator() == simulator_name;
@@ -206,6 +206,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
             " rows) for non-finite values and input statistics");
   const TrainingData data =
       scan_training_data(world, *dataset, reference ? &*reference : nullptr, settings->memory_budget_bytes);
+  check_training_gold(world, data, *settings);
 
   // Ensemble members are dealt to groups of ranks; each group trains its members one after the other.
   int group_size = 0;
@@ -259,7 +260,8 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
   record.parameter_names = dataset->parameter_names();
   std::tie(record.parameter_min, record.parameter_max) = training_range(*dataset, data);
   record.reference = reference_yaml(data);
-  record.loss = "bce";
+  record.loss = settings->loss_name;
+  record.loss_alpha = settings->alpha;
   record.architecture = {data.n_observables() + data.n_parameters(), settings->hidden, settings->activation};
   const kernels::Standardization standardization(data.statistics);
   for (std::size_t c = 0; c < standardization.n_columns(); ++c) {
@@ -283,7 +285,11 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
 
   // Diagnostics on group 0 (whose root is rank 0, the writer).
   TrainingDiagnostics diagnostics;
-  if (color == 0) {
+  if (settings->loss == Loss::sally) {
+    log::info(
+        "train: no ratio diagnostics: a sally model's logit is not log r̂, only its θ-gradient at θ0 is "
+        "learned (the score)");
+  } else if (color == 0) {
     log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
               same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "",
               ")");
@@ -319,6 +325,8 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
             .set("output", model_path)
             .set("dataset", dataset_path)
             .set("reference", record.reference)
+            .set("loss", record.loss)
+            .set("loss_alpha", record.loss_alpha)
             .set("seed", static_cast<std::int64_t>(campaign.seed))
             .set("ensemble", static_cast<std::int64_t>(settings->ensemble))
             .set("members", members)

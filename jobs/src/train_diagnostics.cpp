@@ -83,7 +83,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
     std::vector<double> kept_x;
     for_each_validation_example(
         data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label, const std::uint64_t* rows) {
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const double*,
+            const std::uint64_t* rows) {
           const Vector values =
               Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
           const ConstMatrix x_rows(x, n, n_x);

@@ -15,6 +15,7 @@
 #include "nsbi/kernels/adamw.hpp"
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/kernels/loss.hpp"
+#include "nsbi/kernels/tangent_mlp.hpp"
 #include "nsbi/kernels/threads.hpp"
 
 namespace nsbi::jobs {
@@ -105,6 +106,7 @@ kernels::ColumnStatistics block_statistics(std::uint64_t n, const double* theta,
 TrainSettings::TrainSettings(const config::Config& config)
     : seed(static_cast<std::uint64_t>(config.get<std::int64_t>("campaign.seed"))),
       marginal(config.get<std::string>("train.reference") == "marginal"),
+      loss_name(config.get<std::string>("train.loss")),
       activation(kernels::activation_from_name(config.get<std::string>("train.activation"))),
       batch_size(static_cast<std::uint64_t>(config.get<std::int64_t>("train.batch_size"))),
       epochs(static_cast<std::uint64_t>(config.get<std::int64_t>("train.epochs"))),
@@ -123,6 +125,23 @@ TrainSettings::TrainSettings(const config::Config& config)
       threads(static_cast<int>(config.get<std::int64_t>("train.threads"))),
       ensemble(static_cast<std::size_t>(config.get<std::int64_t>("train.ensemble"))),
       bootstrap(config.get<bool>("train.bootstrap")) {
+  const std::vector<std::pair<std::string, Loss>> losses = {
+      {"carl", Loss::carl},     {"rolr", Loss::rolr},     {"alice", Loss::alice}, {"cascal", Loss::cascal},
+      {"rascal", Loss::rascal}, {"alices", Loss::alices}, {"sally", Loss::sally}};
+  for (const auto& [name, value] : losses)
+    if (name == loss_name) loss = value;
+  if (loss == Loss::cascal || loss == Loss::rascal || loss == Loss::alices)
+    alpha = config.get<double>("train.alpha");
+  if (uses_gold() && marginal)
+    config.fail("train.loss",
+                "loss " + loss_name +
+                    " needs the joint log ratio or score against a reference point θ0: use "
+                    "train.reference: theta (the gold of the marginal p(x|θ)/p(x) is intractable)");
+  if (uses_score() && activation == kernels::Activation::relu)
+    config.fail("train.activation",
+                "loss " + loss_name +
+                    " has a score term, which differentiates the network twice: use a smooth activation "
+                    "(silu, tanh or softplus), not relu");
   for (const double width : config.get<std::vector<double>>("train.hidden")) {
     if (width != std::floor(width)) config.fail("train.hidden", "layer widths are whole numbers");
     hidden.push_back(static_cast<std::size_t>(width));
@@ -143,6 +162,14 @@ TrainSettings::TrainSettings(const config::Config& config)
                 "or early_stopping_patience: 0");
 }
 
+bool TrainSettings::uses_gold_ratio() const {
+  return loss == Loss::rolr || loss == Loss::alice || loss == Loss::rascal || loss == Loss::alices;
+}
+
+bool TrainSettings::uses_score() const {
+  return loss == Loss::cascal || loss == Loss::rascal || loss == Loss::alices || loss == Loss::sally;
+}
+
 std::uint64_t TrainSettings::member_seed(std::size_t member) const {
   return derive_seed(seed, member_base + member);
 }
@@ -154,7 +181,9 @@ StreamOptions TrainSettings::stream_options(std::size_t member, bool reference, 
   options.seed = derive_seed(member_seed(member), reference ? reference_shuffle : dataset_shuffle);
   // Every member holds out the same rows, so that the ensemble's diagnostics have held-out rows to use.
   options.split_seed = derive_seed(seed, reference ? reference_split : dataset_split);
-  options.batch_size = batch_size / 2;
+  // sally's steps are all reference rows; every other loss fills half of each step from each class.
+  options.batch_size = loss == Loss::sally ? batch_size : batch_size / 2;
+  options.gold = uses_gold() && (reference || loss != Loss::sally);
   options.n_shards = n_shards;
   // Shards are dealt whole chunks and an epoch ends when the smallest shard runs out: about 16 chunks per
   // shard keep that imbalance small.
@@ -162,7 +191,8 @@ StreamOptions TrainSettings::stream_options(std::size_t member, bool reference, 
   options.chunk_rows = chunk_rows != 0
                            ? chunk_rows
                            : std::clamp<std::uint64_t>(n_rows / (n_shards * chunks_per_shard), 64, 4096);
-  options.memory_budget_bytes = marginal ? memory_budget_bytes : memory_budget_bytes / 2;
+  options.memory_budget_bytes =
+      marginal || loss == Loss::sally ? memory_budget_bytes : memory_budget_bytes / 2;
   options.validation_fraction = validation_fraction;
   return options;
 }
@@ -244,6 +274,32 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
   return data;
 }
 
+void check_training_gold(const Communicator& comm, const TrainingData& data, const TrainSettings& settings) {
+  if (!settings.uses_gold()) return;
+  comm.agree([&] {
+    const auto require = [&](const DatasetReader* file, bool gold_theta) {
+      const std::string why = "train.loss " + settings.loss_name + " needs ";
+      if (file == nullptr) return;
+      if (!file->has_gold())
+        throw InputError("train: '" + file->path() + "' has no gold; " + why +
+                         "the joint log ratio and score of every row: simulate with simulate.gold: true");
+      if (file->gold_theta0() != data.theta0)
+        throw InputError("train: the gold of '" + file->path() + "' is against θ0 = " +
+                         point_text(file->parameter_names(), file->gold_theta0().data()) +
+                         " but the reference dataset is at θ0 = " +
+                         point_text(file->parameter_names(), data.theta0.data()) +
+                         "; simulate both with the same simulate.reference.theta");
+      if (gold_theta && !file->has_gold_theta())
+        throw InputError(
+            "train: the reference dataset '" + file->path() + "' has no /gold/theta; " + why +
+            "each reference row's joint log ratio at the θ it is paired with (what nsbi simulate "
+            "writes with simulate.gold: true)");
+    };
+    require(data.reference, settings.uses_gold_ratio());
+    if (settings.loss != Loss::sally) require(data.dataset, false);
+  });
+}
+
 void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
                                  const ShardedBatchStream* reference_stream, const ExampleVisitor& visit) {
   const DatasetReader& dataset = *data.dataset;
@@ -256,20 +312,93 @@ void for_each_validation_example(const TrainingData& data, const ShardedBatchStr
     partner_theta.resize(batch.n_rows * dataset.n_parameters());
     read_theta_at(dataset, partner_rows, partner_theta.data());
   };
+  const auto gold_of = [](const Batch& batch) { return batch.gold.empty() ? nullptr : batch.gold.data(); };
   dataset_stream.for_each_validation_batch([&](const Batch& batch) {
-    visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f, batch.rows.data());
+    visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f, gold_of(batch), batch.rows.data());
     if (reference_stream != nullptr) return;
     pair_with(batch, n_rows / 2);
-    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, batch.rows.data());
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, nullptr, batch.rows.data());
   });
   if (reference_stream == nullptr) return;
+  const std::size_t n_theta = dataset.n_parameters();
+  const std::size_t gold_columns = 1 + 2 * n_theta;
   reference_stream->for_each_validation_batch([&](const Batch& batch) {
-    pair_with(batch, 0);
-    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, batch.rows.data());
+    if (batch.gold.size() == batch.n_rows * gold_columns) {
+      // Gold θ: the θ the row's joint log ratio was evaluated at (column 1 + P on).
+      partner_theta.resize(batch.n_rows * n_theta);
+      for (std::uint64_t i = 0; i < batch.n_rows; ++i)
+        std::copy_n(batch.gold.data() + i * gold_columns + 1 + n_theta, n_theta,
+                    partner_theta.data() + i * n_theta);
+    } else {
+      pair_with(batch, 0);
+    }
+    visit(batch.n_rows, batch.x.data(), partner_theta.data(), 0.0f, gold_of(batch), batch.rows.data());
   });
 }
 
 namespace {
+
+// The examples of one loss evaluation, in the networks' float32: inputs and labels, the bootstrap weights,
+// the gold (joint log ratio, joint score and which rows carry the score term) and what the passes write.
+struct ExampleBuffers {
+  FloatMatrix inputs;
+  FloatVector logits, labels, soft_labels, weights, logit_gradients;
+  FloatVector log_r, score_weights;
+  FloatMatrix scores, tangents, tangent_gradients;
+
+  ExampleBuffers() = default;
+  ExampleBuffers(const std::string& label, std::size_t rows, std::size_t n_inputs, std::size_t n_theta,
+                 bool gold)
+      : inputs(make_float_matrix(label + "::inputs", rows, n_inputs)),
+        logits(make_float_vector(label + "::logits", rows)),
+        labels(make_float_vector(label + "::labels", rows)),
+        soft_labels(make_float_vector(label + "::soft_labels", gold ? rows : 0)),
+        weights(make_float_vector(label + "::weights", rows)),
+        logit_gradients(make_float_vector(label + "::logit_gradients", rows)),
+        log_r(make_float_vector(label + "::log_r", gold ? rows : 0)),
+        score_weights(make_float_vector(label + "::score_weights", gold ? rows : 0)),
+        scores(make_float_matrix(label + "::scores", gold ? rows : 0, n_theta)),
+        tangents(make_float_matrix(label + "::tangents", gold ? rows : 0, n_theta)),
+        tangent_gradients(make_float_matrix(label + "::tangent_gradients", gold ? rows : 0, n_theta)) {}
+
+  /// The first `n` rows of every buffer.
+  ExampleBuffers first(std::size_t n) const {
+    const auto rows = std::make_pair(std::size_t{0}, n);
+    const bool gold = log_r.extent(0) > 0;
+    const auto gold_rows = std::make_pair(std::size_t{0}, gold ? n : 0);
+    ExampleBuffers b;
+    b.inputs = Kokkos::subview(inputs, rows, Kokkos::ALL);
+    b.logits = Kokkos::subview(logits, rows);
+    b.labels = Kokkos::subview(labels, rows);
+    b.soft_labels = Kokkos::subview(soft_labels, gold_rows);
+    b.weights = Kokkos::subview(weights, rows);
+    b.logit_gradients = Kokkos::subview(logit_gradients, rows);
+    b.log_r = Kokkos::subview(log_r, gold_rows);
+    b.score_weights = Kokkos::subview(score_weights, gold_rows);
+    b.scores = Kokkos::subview(scores, gold_rows, Kokkos::ALL);
+    b.tangents = Kokkos::subview(tangents, gold_rows, Kokkos::ALL);
+    b.tangent_gradients = Kokkos::subview(tangent_gradients, gold_rows, Kokkos::ALL);
+    return b;
+  }
+
+  /// Rows [first_row, first_row + n) of the gold from rows of a batch's gold [n, G]: log r and the score; the
+  /// score term applies to the rows with a positive `score_weight`.
+  void fill_gold(std::size_t first_row, std::uint64_t n, const double* gold, std::size_t n_theta,
+                 std::size_t gold_columns, float score_weight) const {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const double* row = gold + i * gold_columns;
+      log_r(first_row + i) = static_cast<float>(row[0]);
+      for (std::size_t p = 0; p < n_theta; ++p) scores(first_row + i, p) = static_cast<float>(row[1 + p]);
+      score_weights(first_row + i) = score_weight;
+    }
+  }
+};
+
+// The loss's two parts: the term on the logits (each class's mean, averaged) and the score term.
+struct LossParts {
+  double main = 0.0;
+  double score = 0.0;
+};
 
 // One member's training state and loop.
 class MemberTrainer {
@@ -282,23 +411,34 @@ class MemberTrainer {
         member_(member),
         architecture_{data.n_observables() + data.n_parameters(), settings.hidden, settings.activation},
         standardization_(data.statistics),
-        stream_(group, *data.dataset, settings.stream_options(member, false, data.dataset->n_rows())),
+        sally_(settings.loss == Loss::sally),
+        stream_(group, sally_ ? *data.reference : *data.dataset,
+                settings.stream_options(member, sally_, (sally_ ? data.reference : data.dataset)->n_rows())),
         mlp_(architecture_),
         evaluator_(architecture_),
         n_parameters_(architecture_.n_parameters()),
         parameters_(make_float_vector("nsbi::train::parameters", n_parameters_)),
         reduced_(make_float_vector("nsbi::train::gradients", n_parameters_ + 2)),
         state_(n_parameters_) {
-    if (!settings.marginal)
+    if (!settings.marginal && !sally_)
       reference_stream_.emplace(group, *data.reference,
                                 settings.stream_options(member, true, data.reference->n_rows()));
+    const std::size_t n_x = data.n_observables();
+    const std::size_t n_theta = data.n_parameters();
     const std::uint64_t local = stream_.local_batch_rows();
-    inputs_ = make_float_matrix("nsbi::train::inputs", 2 * local, architecture_.n_inputs);
-    logits_ = make_float_vector("nsbi::train::logits", 2 * local);
-    labels_ = make_float_vector("nsbi::train::labels", 2 * local);
-    weights_ = make_float_vector("nsbi::train::weights", 2 * local);
-    logit_gradients_ = make_float_vector("nsbi::train::logit_gradients", 2 * local);
-    for (std::uint64_t i = 0; i < 2 * local; ++i) labels_(i) = i < local ? 1.0f : 0.0f;
+    // sally's steps hold reference rows only; the other losses' hold both classes.
+    const std::uint64_t rows = sally_ ? local : 2 * local;
+    buffers_ = ExampleBuffers("nsbi::train", rows, architecture_.n_inputs, n_theta, settings.uses_gold());
+    for (std::uint64_t i = 0; i < rows; ++i) buffers_.labels(i) = i < local ? 1.0f : 0.0f;
+    if (settings.uses_score()) {
+      tangent_mlp_.emplace(architecture_);
+      tangent_evaluator_.emplace(architecture_);
+      // ∂u/∂θ_p of the standardised inputs u: 1/scale in θ_p's column.
+      directions_ = make_float_matrix("nsbi::train::directions", n_theta, architecture_.n_inputs);
+      Kokkos::deep_copy(directions_, 0.0f);
+      for (std::size_t p = 0; p < n_theta; ++p)
+        directions_(p, n_x + p) = static_cast<float>(1.0 / standardization_.scale(n_x + p));
+    }
     total_steps_ = settings.epochs * stream_.steps_per_epoch();
     if (settings.max_steps > 0) total_steps_ = std::min(total_steps_, settings.max_steps);
   }
@@ -359,35 +499,62 @@ class MemberTrainer {
     const std::uint64_t n = class1_.n_rows;
     const std::size_t n_x = data_.n_observables();
     const std::size_t n_theta = data_.n_parameters();
-    assemble(standardization_, n, class1_.x.data(), n_x, class1_.theta.data(), n_theta, inputs_, 0);
-    const std::uint64_t* class0_rows = nullptr;
-    if (reference_stream_) {
-      // The reference stream has its own epoch length: it starts its next epoch whenever it runs out.
-      if (!reference_stream_->next(class0_)) reference_stream_->next(class0_);
-      assemble(standardization_, n, class0_.x.data(), n_x, class1_.theta.data(), n_theta, inputs_, n);
-      class0_rows = class0_.rows.data();
+    const std::size_t gold_columns = data_.dataset->gold_columns();
+    const auto batch = static_cast<double>(settings_.batch_size);
+    const std::uint64_t seed = derive_seed(settings_.member_seed(member_), bootstrap_weights);
+    const auto bootstrap_weight = [&](std::uint64_t row) {
+      rng::Stream draw(seed, rng::Purpose::bootstrap, row);
+      return static_cast<float>(rng::poisson(draw, 1.0));
+    };
+    LossParts parts;
+    if (sally_) {
+      // The reference rows at θ0: the score term alone, over every row.
+      theta0_rows(n);
+      assemble(standardization_, n, class1_.x.data(), n_x, theta0_rows_.data(), n_theta, buffers_.inputs, 0);
+      buffers_.fill_gold(0, n, class1_.gold.data(), n_theta, data_.reference->gold_columns(), 1.0f);
+      if (settings_.bootstrap)
+        for (std::uint64_t i = 0; i < n; ++i)
+          buffers_.score_weights(i) = bootstrap_weight(high_bit | class1_.rows[i]);
+      parts = compute_loss(buffers_, false, batch, batch, mlp_, tangent_mlp_ ? &*tangent_mlp_ : nullptr);
     } else {
-      shift_within_pieces();
-      assemble(standardization_, n, shifted_x_.data(), n_x, class1_.theta.data(), n_theta, inputs_, n);
-      class0_rows = shifted_rows_.data();
-    }
-    if (settings_.bootstrap) {
-      const std::uint64_t seed = derive_seed(settings_.member_seed(member_), bootstrap_weights);
-      for (std::uint64_t i = 0; i < n; ++i) {
-        rng::Stream one(seed, rng::Purpose::bootstrap, class1_.rows[i]);
-        rng::Stream zero(seed, rng::Purpose::bootstrap, high_bit | class0_rows[i]);
-        weights_(i) = static_cast<float>(rng::poisson(one, 1.0));
-        weights_(n + i) = static_cast<float>(rng::poisson(zero, 1.0));
+      assemble(standardization_, n, class1_.x.data(), n_x, class1_.theta.data(), n_theta, buffers_.inputs, 0);
+      if (settings_.uses_gold()) buffers_.fill_gold(0, n, class1_.gold.data(), n_theta, gold_columns, 1.0f);
+      const std::uint64_t* class0_rows = nullptr;
+      if (reference_stream_) {
+        // The reference stream has its own epoch length: it starts its next epoch whenever it runs out.
+        if (!reference_stream_->next(class0_)) reference_stream_->next(class0_);
+        const double* class0_theta = class1_.theta.data();
+        if (settings_.uses_gold()) {
+          const std::size_t reference_columns = data_.reference->gold_columns();
+          buffers_.fill_gold(n, n, class0_.gold.data(), n_theta, reference_columns, 0.0f);
+          // Paired with the θ its joint log ratio was evaluated at, where the file has it.
+          if (data_.reference->has_gold_theta()) class0_theta = gold_theta(class0_, reference_columns);
+        }
+        assemble(standardization_, n, class0_.x.data(), n_x, class0_theta, n_theta, buffers_.inputs, n);
+        class0_rows = class0_.rows.data();
+      } else {
+        shift_within_pieces();
+        assemble(standardization_, n, shifted_x_.data(), n_x, class1_.theta.data(), n_theta, buffers_.inputs,
+                 n);
+        class0_rows = shifted_rows_.data();
       }
+      if (settings_.bootstrap) {
+        for (std::uint64_t i = 0; i < n; ++i) {
+          buffers_.weights(i) = bootstrap_weight(class1_.rows[i]);
+          buffers_.weights(n + i) = bootstrap_weight(high_bit | class0_rows[i]);
+          if (settings_.uses_score()) buffers_.score_weights(i) = buffers_.weights(i);
+        }
+      }
+      // The score term is a mean over the class-1 rows, half of the batch.
+      parts = compute_loss(buffers_, settings_.bootstrap, batch, batch / 2, mlp_,
+                           tangent_mlp_ ? &*tangent_mlp_ : nullptr);
     }
-
-    mlp_.forward(parameters_, inputs_, logits_);
-    const double loss =
-        kernels::bce_with_logits(logits_, labels_, settings_.bootstrap ? weights_ : FloatVector(),
-                                 static_cast<double>(settings_.batch_size), logit_gradients_);
     const FloatVector gradients = Kokkos::subview(reduced_, std::make_pair(std::size_t{0}, n_parameters_));
-    mlp_.backward(parameters_, logit_gradients_, gradients);
-    reduced_(n_parameters_) = static_cast<float>(loss);
+    if (tangent_mlp_)
+      tangent_mlp_->backward(parameters_, buffers_.logit_gradients, buffers_.tangent_gradients, gradients);
+    else
+      mlp_.backward(parameters_, buffers_.logit_gradients, gradients);
+    reduced_(n_parameters_) = static_cast<float>(parts.main + parts.score);
     reduced_(n_parameters_ + 1) = stop ? 1.0f : 0.0f;
     group_.sum_in_place(reduced_.data(), n_parameters_ + 2);  // the one allreduce of the step
     stop = reduced_(n_parameters_ + 1) > 0.0f;
@@ -463,35 +630,102 @@ class MemberTrainer {
     }
   }
 
+  // The loss of the examples in `b` (its forward pass included), the main term normalised by main_norm and
+  // the score term by score_norm, with the gradients of both with respect to the logits and tangents.
+  LossParts compute_loss(const ExampleBuffers& b, bool weighted, double main_norm, double score_norm,
+                         kernels::Mlp& mlp, kernels::TangentMlp* tangent_mlp) {
+    if (tangent_mlp != nullptr)
+      tangent_mlp->forward(parameters_, b.inputs, directions_, b.logits, b.tangents);
+    else
+      mlp.forward(parameters_, b.inputs, b.logits);
+    const FloatVector weights = weighted ? b.weights : FloatVector();
+    LossParts parts;
+    switch (settings_.loss) {
+      case Loss::carl:
+      case Loss::cascal:
+        parts.main = kernels::bce_with_logits(b.logits, b.labels, weights, main_norm, b.logit_gradients);
+        break;
+      case Loss::rolr:
+      case Loss::rascal:
+        parts.main = kernels::rolr(b.logits, b.labels, b.log_r, weights, main_norm, b.logit_gradients);
+        break;
+      case Loss::alice:
+      case Loss::alices:
+        kernels::alice_labels(b.log_r, b.soft_labels);
+        parts.main = kernels::bce_with_logits(b.logits, b.soft_labels, weights, main_norm, b.logit_gradients);
+        break;
+      case Loss::sally:
+        Kokkos::deep_copy(b.logit_gradients, 0.0f);
+        break;
+    }
+    if (settings_.uses_score())
+      parts.score = kernels::score_mse(b.tangents, b.scores, b.score_weights, sally_ ? 1.0 : settings_.alpha,
+                                       score_norm, b.tangent_gradients);
+    return parts;
+  }
+
+  // θ0 repeated for n rows (sally's network inputs).
+  void theta0_rows(std::uint64_t n) {
+    const std::size_t n_theta = data_.n_parameters();
+    theta0_rows_.resize(n * n_theta);
+    for (std::uint64_t i = 0; i < n; ++i)
+      std::copy(data_.theta0.begin(), data_.theta0.end(), theta0_rows_.begin() + i * n_theta);
+  }
+
+  // The gold θ of a batch's rows (columns 1 + P on of its gold), contiguous.
+  const double* gold_theta(const Batch& batch, std::size_t gold_columns) {
+    const std::size_t n_theta = data_.n_parameters();
+    gold_theta_.resize(batch.n_rows * n_theta);
+    for (std::uint64_t i = 0; i < batch.n_rows; ++i)
+      std::copy_n(batch.gold.data() + i * gold_columns + 1 + n_theta, n_theta,
+                  gold_theta_.data() + i * n_theta);
+    return gold_theta_.data();
+  }
+
   double validation_loss() {
-    double sums[4] = {0.0, 0.0, 0.0, 0.0};  // per class (1, then 0): Σ loss, examples
+    // Per class (1, then 0): Σ main term, examples; then Σ score term (over class 1, or sally's rows).
+    double sums[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
     const std::uint64_t capacity = stream_.local_batch_rows();
-    if (!validation_inputs_.data()) {
-      validation_inputs_ =
-          make_float_matrix("nsbi::train::validation_inputs", capacity, architecture_.n_inputs);
-      validation_logits_ = make_float_vector("nsbi::train::validation_logits", capacity);
-      validation_labels_ = make_float_vector("nsbi::train::validation_labels", capacity);
-      validation_gradients_ = make_float_vector("nsbi::train::validation_gradients", capacity);
+    if (!validation_.inputs.data())
+      validation_ = ExampleBuffers("nsbi::train::validation", capacity, architecture_.n_inputs,
+                                   data_.n_parameters(), settings_.uses_gold());
+    kernels::TangentMlp* tangent_evaluator = tangent_evaluator_ ? &*tangent_evaluator_ : nullptr;
+    const std::size_t n_x = data_.n_observables();
+    const std::size_t n_theta = data_.n_parameters();
+    if (sally_) {
+      stream_.for_each_validation_batch([&](const Batch& batch) {
+        const ExampleBuffers b = validation_.first(batch.n_rows);
+        theta0_rows(batch.n_rows);
+        assemble(standardization_, batch.n_rows, batch.x.data(), n_x, theta0_rows_.data(), n_theta, b.inputs,
+                 0);
+        b.fill_gold(0, batch.n_rows, batch.gold.data(), n_theta, data_.reference->gold_columns(), 1.0f);
+        sums[4] += compute_loss(b, false, 1.0, 1.0, evaluator_, tangent_evaluator).score;
+        sums[1] += static_cast<double>(batch.n_rows);
+      });
+      group_.sum_in_place(sums, 5);
+      return sums[1] == 0.0 ? std::numeric_limits<double>::quiet_NaN() : sums[4] / sums[1];
     }
     for_each_validation_example(
         data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label, const std::uint64_t*) {
-          const auto rows = std::make_pair(std::size_t{0}, static_cast<std::size_t>(n));
-          const FloatMatrix inputs = Kokkos::subview(validation_inputs_, rows, Kokkos::ALL);
-          const FloatVector logits = Kokkos::subview(validation_logits_, rows);
-          const FloatVector labels = Kokkos::subview(validation_labels_, rows);
-          assemble(standardization_, n, x, data_.n_observables(), theta, data_.n_parameters(), inputs, 0);
-          Kokkos::deep_copy(labels, label);
-          evaluator_.forward(parameters_, inputs, logits);
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const double* gold,
+            const std::uint64_t*) {
+          const ExampleBuffers b = validation_.first(n);
+          assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
+          Kokkos::deep_copy(b.labels, label);
+          if (settings_.uses_gold()) {
+            const DatasetReader& file = label == 1.0f ? *data_.dataset : *data_.reference;
+            b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
+          }
+          const LossParts parts = compute_loss(b, false, 1.0, 1.0, evaluator_, tangent_evaluator);
           const std::size_t c = label == 1.0f ? 0 : 2;
-          sums[c] += kernels::bce_with_logits(logits, labels, FloatVector(), 1.0,
-                                              Kokkos::subview(validation_gradients_, rows));
+          sums[c] += parts.main;
           sums[c + 1] += static_cast<double>(n);
+          sums[4] += parts.score;
         });
-    group_.sum_in_place(sums, 4);
+    group_.sum_in_place(sums, 5);
     // Balanced like the training batches, whatever the held-out rows of each file.
     if (sums[1] == 0.0 || sums[3] == 0.0) return std::numeric_limits<double>::quiet_NaN();
-    return 0.5 * (sums[0] / sums[1] + sums[2] / sums[3]);
+    return 0.5 * (sums[0] / sums[1] + sums[2] / sums[3]) + sums[4] / sums[1];
   }
 
   const Communicator& group_;
@@ -500,19 +734,22 @@ class MemberTrainer {
   std::size_t member_;
   kernels::MlpArchitecture architecture_;
   kernels::Standardization standardization_;
-  ShardedBatchStream stream_;
+  bool sally_;                 // the stream is the reference dataset's and the loss is the score term alone
+  ShardedBatchStream stream_;  // class 1 (sally: the reference rows)
   std::optional<ShardedBatchStream> reference_stream_;
   kernels::Mlp mlp_;
   kernels::Mlp evaluator_;  // validation batches: other sizes, and it leaves the training buffers alone
+  std::optional<kernels::TangentMlp> tangent_mlp_;  // for the losses with a score term, in place of mlp_
+  std::optional<kernels::TangentMlp> tangent_evaluator_;
+  FloatMatrix directions_;  // [P, D + P]: ∂(standardised inputs)/∂θ_p
   std::size_t n_parameters_;
   FloatVector parameters_;
   FloatVector reduced_;  // gradients, then the batch loss and the stop flag: summed in one allreduce
   kernels::AdamWState state_;
-  FloatMatrix inputs_;
-  FloatVector logits_, labels_, weights_, logit_gradients_;
-  FloatMatrix validation_inputs_;
-  FloatVector validation_logits_, validation_labels_, validation_gradients_;
+  ExampleBuffers buffers_;
+  ExampleBuffers validation_;
   Batch class1_, class0_;
+  std::vector<double> theta0_rows_, gold_theta_;
   std::vector<double> shifted_x_;
   std::vector<std::uint64_t> shifted_rows_;
   TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss

@@ -7,35 +7,59 @@
 #include "nsbi/sims/gaussian2d.hpp"
 #include "nsbi/sims/kernel_simulator.hpp"
 #include "nsbi/sims/lepton.hpp"
+#include "nsbi/sims/particle_chain.hpp"
 #include "nsbi/sims/spin3d.hpp"
 
 namespace nsbi::sims {
 namespace {
 
-using Factory = std::function<std::unique_ptr<Simulator>()>;
+struct Entry {
+  std::string name;
+  std::function<std::vector<SimulatorOption>()> options;
+  std::function<std::unique_ptr<Simulator>(const SimulatorOptions&)> make;
+};
 
-const std::vector<std::pair<std::string, Factory>>& registry() {
-  static const std::vector<std::pair<std::string, Factory>> entries = {
-      {"gaussian2d", [] { return std::make_unique<KernelSimulator<Gaussian2d>>(); }},
-      {"spin3d", [] { return std::make_unique<KernelSimulator<Spin3d>>(); }},
-      {"lepton", [] { return std::make_unique<KernelSimulator<Lepton>>(); }},
+// A simulator without options: any option given to it is a config error.
+template <class Model>
+Entry plain(const std::string& name) {
+  return {name, [] { return std::vector<SimulatorOption>{}; },
+          [name](const SimulatorOptions& options) -> std::unique_ptr<Simulator> {
+            if (!options.empty())
+              throw ConfigError("simulator." + options.begin()->first + ": simulator " + name +
+                                " has no options");
+            return std::make_unique<KernelSimulator<Model>>();
+          }};
+}
+
+const std::vector<Entry>& registry() {
+  static const std::vector<Entry> entries = {
+      plain<Gaussian2d>("gaussian2d"),
+      plain<Spin3d>("spin3d"),
+      plain<Lepton>("lepton"),
+      {"particle_chain", particle_chain_options, make_particle_chain},
   };
   return entries;
+}
+
+const Entry& entry(const std::string& name) {
+  for (const auto& e : registry())
+    if (e.name == name) return e;
+  NSBI_ASSERT(false, "no simulator named '" + name + "'");
+  return registry().front();
 }
 
 }  // namespace
 
 std::vector<std::string> simulator_names() {
   std::vector<std::string> names;
-  for (const auto& entry : registry()) names.push_back(entry.first);
+  for (const auto& e : registry()) names.push_back(e.name);
   return names;
 }
 
-std::unique_ptr<Simulator> make_simulator(const std::string& name) {
-  for (const auto& entry : registry())
-    if (entry.first == name) return entry.second();
-  NSBI_ASSERT(false, "no simulator named '" + name + "'");
-  return nullptr;
+std::vector<SimulatorOption> simulator_options(const std::string& name) { return entry(name).options(); }
+
+std::unique_ptr<Simulator> make_simulator(const std::string& name, const SimulatorOptions& options) {
+  return entry(name).make(options);
 }
 
 }  // namespace nsbi::sims

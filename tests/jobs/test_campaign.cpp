@@ -29,7 +29,7 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
       std::string documented = std::regex_replace(
           key.path, std::regex(R"(^(simulate\.proposal|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
       documented = std::regex_replace(documented,
-                                      std::regex(R"(^(simulate\.observed\.theta|test\.h0|test\.h1)\.[^.]+$)"),
+                                      std::regex(R"(^(simulate\.(observed|reference)\.theta|test\.h0|test\.h1)\.[^.]+$)"),
                                       "$1.<parameter>");
       EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos)
           << documented << " is not in docs/config.md";
@@ -41,7 +41,8 @@ TEST(CampaignSchema, EveryExampleLoads) {
   const std::pair<const char*, const char*> examples[] = {{"quickstart", "gaussian2d"},
                                                           {"spin_test", "spin3d"},
                                                           {"lepton_mass", "lepton"},
-                                                          {"lepton_spin", "lepton"}};
+                                                          {"lepton_spin", "lepton"},
+                                                          {"particle_chain", "particle_chain"}};
   for (const auto& [example, simulator] : examples) {
     Invocation invocation;
     invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/" + example + ".yaml";

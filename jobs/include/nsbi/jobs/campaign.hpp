@@ -2,11 +2,13 @@
 // A campaign: one YAML file (DESIGN.md "Config and CLI") read, checked against the schema of every stage,
 // with the command line's --set/--output applied. Built identically on every rank.
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "nsbi/core/config.hpp"
 #include "nsbi/core/provenance.hpp"
+#include "nsbi/sims/simulator.hpp"
 
 namespace nsbi::jobs {
 
@@ -24,6 +26,12 @@ struct Invocation {
 /// The schema of a campaign file. Which keys exist under `simulator` and `simulate.proposal` depends on the
 /// simulator, so `config` is the raw file: its simulator.name is checked first.
 config::Schema campaign_schema(config::Config& config);
+
+/// The simulator of a validated config, with its options (simulator.<option>).
+std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config);
+
+/// The values of train.loss (specs/statistics.md: CARL and the gold losses).
+const std::vector<std::string>& training_losses();
 
 /// The stages a pipeline may list, in the order data flows through them.
 const std::vector<std::string>& pipeline_stages();

@@ -22,12 +22,18 @@
 
 namespace nsbi::jobs {
 
+/// train.loss (specs/statistics.md, "Learning the likelihood ratio" and "Gold losses").
+enum class Loss { carl, rolr, alice, cascal, rascal, alices, sally };
+
 /// The train section of a validated config.
 struct TrainSettings {
   explicit TrainSettings(const config::Config& config);
 
   std::uint64_t seed = 0;
   bool marginal = false;  // reference: marginal (shuffled pairs) instead of a θ0 dataset
+  Loss loss = Loss::carl;
+  std::string loss_name;  // as in the config
+  double alpha = 0;       // weight of the score term (cascal, rascal, alices)
   std::vector<std::size_t> hidden;
   kernels::Activation activation = kernels::Activation::relu;
   std::uint64_t batch_size = 0;  // samples per step, both classes
@@ -46,6 +52,13 @@ struct TrainSettings {
   int threads = 1;
   std::size_t ensemble = 1;
   bool bootstrap = false;
+
+  /// Whether the loss regresses the joint log ratio (rolr, alice and their score-augmented forms): class 0
+  /// rows are then paired with the θ their gold was evaluated at (/gold/theta of the reference dataset).
+  bool uses_gold_ratio() const;
+  /// Whether the loss has a score term: cascal, rascal, alices, and sally (the score term alone).
+  bool uses_score() const;
+  bool uses_gold() const { return loss != Loss::carl; }
 
   /// The seed of ensemble member k (its initial weights, shuffles, pairings and bootstrap weights).
   std::uint64_t member_seed(std::size_t member) const;
@@ -78,13 +91,19 @@ struct TrainingData {
 TrainingData scan_training_data(const Communicator& comm, const DatasetReader& dataset,
                                 const DatasetReader* reference, std::uint64_t memory_budget_bytes);
 
+/// Collective over `comm`, for a loss that uses gold: InputError naming the file unless the dataset and the
+/// reference dataset have gold against the reference dataset's θ0, and the reference dataset has the θ its
+/// joint log ratios were evaluated at when the loss regresses them.
+void check_training_gold(const Communicator& comm, const TrainingData& data, const TrainSettings& settings);
+
 /// Visits the held-out examples of class 1 (label 1: validation rows of the dataset) and of class 0 (label 0:
-/// validation rows of the reference dataset, each paired with the θ of the dataset row of the same index
-/// modulo its size; or for marginal, validation rows of the dataset paired with the θ of the row half the
-/// dataset away). Rows [n, D] and [n, P], and the row of each x in its file; the examples visited on all
-/// ranks together do not depend on the number of ranks.
+/// validation rows of the reference dataset, each paired with the θ of its gold when the streams carry gold
+/// θ, else with the θ of the dataset row of the same index modulo its size; or for marginal, validation rows
+/// of the dataset paired with the θ of the row half the dataset away). Rows [n, D] and [n, P], the gold
+/// [n, G] of the x rows when the streams carry gold (else null), and the row of each x in its file; the
+/// examples visited on all ranks together do not depend on the number of ranks.
 using ExampleVisitor = std::function<void(std::uint64_t n, const double* x, const double* theta, float label,
-                                          const std::uint64_t* x_rows)>;
+                                          const double* gold, const std::uint64_t* x_rows)>;
 void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
                                  const ShardedBatchStream* reference_stream, const ExampleVisitor& visit);
 

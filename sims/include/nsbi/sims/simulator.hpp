@@ -46,6 +46,15 @@ class Simulator {
     simulate(ExecutionSpace(), theta, x, first_index, seed);
   }
 
+  /// Gold (specs/simulators.md §4): simulates rows exactly as simulate() does (the same x bits, from the same
+  /// streams) and also writes what each row's latent history z_i gives:
+  ///   log_r(i)    = log p(x_i, z_i | gold_theta(i, :)) − log p(x_i, z_i | theta0)
+  ///   score(i, p) = ∂ log p(x_i, z_i | θ) / ∂θ_p at θ = theta(i, :)
+  /// Only when info().has_gold (otherwise InternalError).
+  virtual void simulate_gold(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
+                             const ConstMatrix& gold_theta, const double* theta0, const Vector& log_r,
+                             const Matrix& score, std::uint64_t first_index, std::uint64_t seed) const;
+
   /// out(i) = log p(x(i, :) | theta(i, :)); only when info().has_exact_likelihood (otherwise InternalError).
   virtual void log_likelihood(const ExecutionSpace& space, const ConstMatrix& theta, const ConstMatrix& x,
                               const Vector& out) const;
