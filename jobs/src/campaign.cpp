@@ -305,12 +305,14 @@ config::Schema campaign_schema(config::Config& config) {
   config.validate_key(schema, "simulator.name");
   const std::string simulator = config.get<std::string>("simulator.name");
   for (const sims::SimulatorOption& option : sims::simulator_options(simulator)) {
-    Key key("simulator." + option.key, option.choices.empty() ? Type::number : Type::string,
-            option.doc + " (" + simulator + ")");
-    key.with_default(option.default_value);
+    const Type type = option.string_list       ? Type::string_list
+                      : option.choices.empty() ? Type::number
+                                               : Type::string;
+    Key key("simulator." + option.key, type, option.doc + " (" + simulator + ")");
+    if (!option.default_value.empty()) key.with_default(option.default_value);
     if (!option.choices.empty()) key.one_of(option.choices);
-    if (option.choices.empty() && std::isfinite(option.minimum)) key.minimum(option.minimum);
-    if (option.choices.empty() && std::isfinite(option.maximum)) key.maximum(option.maximum);
+    if (type == Type::number && std::isfinite(option.minimum)) key.minimum(option.minimum);
+    if (type == Type::number && std::isfinite(option.maximum)) key.maximum(option.maximum);
     schema.add(key);
     config.validate_key(schema, key.path);
   }
@@ -333,8 +335,16 @@ config::Schema campaign_schema(config::Config& config) {
 std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config) {
   const std::string name = config.get<std::string>("simulator.name");
   sims::SimulatorOptions options;
-  for (const sims::SimulatorOption& option : sims::simulator_options(name))
-    options[option.key] = config.get<YAML::Node>("simulator." + option.key).Scalar();
+  for (const sims::SimulatorOption& option : sims::simulator_options(name)) {
+    const YAML::Node value = config.get<YAML::Node>("simulator." + option.key);
+    if (!option.string_list) {
+      options[option.key] = value.Scalar();
+      continue;
+    }
+    YAML::Emitter flow;
+    flow << YAML::Flow << value;
+    options[option.key] = flow.c_str();
+  }
   return sims::make_simulator(name, options);
 }
 

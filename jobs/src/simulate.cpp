@@ -142,39 +142,43 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
     const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
     std::int64_t rows = 0;
     std::int64_t non_finite = 0;
-    if (block) {
-      const RowRange range = writer.schedule().rows(*block);
-      rows = static_cast<std::int64_t>(range.size());
-      const auto sub = std::make_pair(std::size_t{0}, range.size());
-      Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
-      Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
-      job.proposal->sample(theta_block, job.first_index + range.begin, campaign.seed);
-      if (gold) {
-        Matrix gold_theta_block = Kokkos::subview(gold_theta, sub, Kokkos::ALL);
-        if (job.gold_pairing != nullptr)
-          job.gold_pairing->sample(gold_theta_block, job.first_index + range.begin, campaign.seed);
-        else
-          Kokkos::deep_copy(gold_theta_block, theta_block);
-        simulator.simulate_gold(ExecutionSpace(), theta_block, x_block, gold_theta_block,
-                                job.gold_theta0.data(), Kokkos::subview(log_r, sub),
-                                Kokkos::subview(score, sub, Kokkos::ALL), job.first_index + range.begin,
-                                job.seed);
-        Kokkos::deep_copy(log_r_host, log_r);
-        Kokkos::deep_copy(score_host, score);
-        Kokkos::deep_copy(gold_theta_host, gold_theta);
-      } else {
-        simulator.simulate(theta_block, x_block, job.first_index + range.begin, job.seed);
+    // A simulator may fail (an external program: docs/external_simulators.md); every rank then stops here,
+    // with the blocks written so far kept in the .partial file.
+    world.agree([&] {
+      if (block) {
+        const RowRange range = writer.schedule().rows(*block);
+        rows = static_cast<std::int64_t>(range.size());
+        const auto sub = std::make_pair(std::size_t{0}, range.size());
+        Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
+        Matrix x_block = Kokkos::subview(x, sub, Kokkos::ALL);
+        job.proposal->sample(theta_block, job.first_index + range.begin, campaign.seed);
+        if (gold) {
+          Matrix gold_theta_block = Kokkos::subview(gold_theta, sub, Kokkos::ALL);
+          if (job.gold_pairing != nullptr)
+            job.gold_pairing->sample(gold_theta_block, job.first_index + range.begin, campaign.seed);
+          else
+            Kokkos::deep_copy(gold_theta_block, theta_block);
+          simulator.simulate_gold(ExecutionSpace(), theta_block, x_block, gold_theta_block,
+                                  job.gold_theta0.data(), Kokkos::subview(log_r, sub),
+                                  Kokkos::subview(score, sub, Kokkos::ALL), job.first_index + range.begin,
+                                  job.seed);
+          Kokkos::deep_copy(log_r_host, log_r);
+          Kokkos::deep_copy(score_host, score);
+          Kokkos::deep_copy(gold_theta_host, gold_theta);
+        } else {
+          simulator.simulate(theta_block, x_block, job.first_index + range.begin, job.seed);
+        }
+        Kokkos::deep_copy(theta_host, theta);
+        Kokkos::deep_copy(x_host, x);
+        for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
+          non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
+        for (std::size_t i = 0; i < range.size() && gold; ++i) {
+          non_finite += std::isfinite(log_r_host(i)) ? 0 : 1;
+          for (std::size_t p = 0; p < info.n_parameters(); ++p)
+            non_finite += std::isfinite(score_host(i, p)) ? 0 : 1;
+        }
       }
-      Kokkos::deep_copy(theta_host, theta);
-      Kokkos::deep_copy(x_host, x);
-      for (std::size_t i = 0; i < range.size() * info.n_observables(); ++i)
-        non_finite += std::isfinite(x_host.data()[i]) ? 0 : 1;
-      for (std::size_t i = 0; i < range.size() && gold; ++i) {
-        non_finite += std::isfinite(log_r_host(i)) ? 0 : 1;
-        for (std::size_t p = 0; p < info.n_parameters(); ++p)
-          non_finite += std::isfinite(score_host(i, p)) ? 0 : 1;
-      }
-    }
+    });
     if (world.sum(non_finite) > 0)
       world.agree([&] {
         if (non_finite > 0)

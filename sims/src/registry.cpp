@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "nsbi/core/error.hpp"
+#include "nsbi/sims/external.hpp"
 #include "nsbi/sims/gaussian2d.hpp"
 #include "nsbi/sims/kernel_simulator.hpp"
 #include "nsbi/sims/lepton.hpp"
@@ -37,6 +38,7 @@ const std::vector<Entry>& registry() {
       plain<Spin3d>("spin3d"),
       plain<Lepton>("lepton"),
       {"particle_chain", particle_chain_options, make_particle_chain},
+      {"external", external_options, make_external},
   };
   return entries;
 }

@@ -1,5 +1,6 @@
 // The campaign schema: what the examples and the docs promise about it.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <regex>
@@ -22,15 +23,19 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
   const std::string docs = read_text(std::string(NSBI_SOURCE_DIR) + "/docs/config.md");
   ASSERT_FALSE(docs.empty());
   for (const auto& simulator : sims::simulator_names()) {
-    auto config = config::Config::parse("simulator: {name: " + simulator + "}\n", "t.yaml");
+    // external declares its parameters in its program's handshake: the example program stands in.
+    const std::string command = simulator == "external" ? ", command: [" + std::string(NSBI_SOURCE_DIR) +
+                                                              "/examples/external/smeared_gaussian.py]"
+                                                        : "";
+    auto config = config::Config::parse("simulator: {name: " + simulator + command + "}\n", "t.yaml");
     const config::Schema schema = campaign_schema(config);
     for (const auto& key : schema.keys()) {
       // Per-parameter proposal, grid and point keys are documented once, <parameter> standing for the name.
       std::string documented = std::regex_replace(
           key.path, std::regex(R"(^(simulate\.proposal|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
-      documented = std::regex_replace(documented,
-                                      std::regex(R"(^(simulate\.(observed|reference)\.theta|test\.h0|test\.h1)\.[^.]+$)"),
-                                      "$1.<parameter>");
+      documented = std::regex_replace(
+          documented, std::regex(R"(^(simulate\.(observed|reference)\.theta|test\.h0|test\.h1)\.[^.]+$)"),
+          "$1.<parameter>");
       EXPECT_NE(docs.find("`" + documented + "`"), std::string::npos)
           << documented << " is not in docs/config.md";
     }
@@ -42,7 +47,10 @@ TEST(CampaignSchema, EveryExampleLoads) {
                                                           {"spin_test", "spin3d"},
                                                           {"lepton_mass", "lepton"},
                                                           {"lepton_spin", "lepton"},
-                                                          {"particle_chain", "particle_chain"}};
+                                                          {"particle_chain", "particle_chain"},
+                                                          {"external_simulator", "external"}};
+  // The examples' relative paths (external's command) are relative to the repository root.
+  ASSERT_EQ(chdir(NSBI_SOURCE_DIR), 0);
   for (const auto& [example, simulator] : examples) {
     Invocation invocation;
     invocation.config_file = std::string(NSBI_SOURCE_DIR) + "/examples/" + example + ".yaml";

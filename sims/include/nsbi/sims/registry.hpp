@@ -14,11 +14,12 @@ namespace nsbi::sims {
 /// One option of a simulator, declared as config key `simulator.<key>`.
 struct SimulatorOption {
   std::string key;
-  std::string default_value;  // as YAML text
+  std::string default_value;  // as YAML text; empty: the key is required
   std::string doc;
   std::vector<std::string> choices;                           // non-empty: a string option with these values
   double minimum = -std::numeric_limits<double>::infinity();  // a number option (when choices is empty)
   double maximum = std::numeric_limits<double>::infinity();
+  bool string_list = false;  // a list of strings (its value text is a YAML flow sequence)
 };
 
 using SimulatorOptions = std::map<std::string, std::string>;  // key -> value text; missing keys take defaults
