@@ -74,11 +74,17 @@ def evaluation_set(n, seed=20261122):
 
 
 def epochs_for(n):
-    """Epochs for N events: about 3e5 rows seen (more passes over small sets), at least 20."""
-    return max(20, min(2000, int(3e5 / n)))
+    """Epochs for N events: about 1e4 optimizer steps (an epoch is ~N/80 steps of 64 + 64 examples), at least
+    20 and at most 8000 epochs; early stopping ends them once the validation loss stalls."""
+    return max(20, min(8000, int(8e5 / n)))
 
 
-def config_text(directory, n, loss, members, seed, epochs, chunk_rows):
+def patience_for(n):
+    """Early-stopping patience: a tenth of the epochs (at least 10), so that it spans ~1000 steps at any N."""
+    return max(10, epochs_for(n) // 10)
+
+
+def config_text(directory, n, loss, members, seed, epochs, chunk_rows, patience):
     return f"""campaign: {{name: gold-efficiency, seed: {seed}, dir: {directory}}}
 simulator: {{name: particle_chain, mode: parton_only, sigma: {SIGMA}}}
 simulate:
@@ -95,10 +101,10 @@ train:
   activation: silu
   batch_size: 128
   epochs: {epochs}
-  max_steps: 6000
+  max_steps: 12000
   learning_rate: 2e-3
   validation_fraction: 0.2
-  early_stopping_patience: 10
+  early_stopping_patience: {patience}
   n_shards: 2
   chunk_rows: {chunk_rows}
   ensemble: {members}
@@ -158,7 +164,7 @@ def main():
             config = os.path.join(directory, "campaign.yaml")
             with open(config, "w") as f:
                 f.write(config_text(directory, n, loss, args.members, 1000 + n, epochs_for(n),
-                                        max(8, min(4096, n // 64))))
+                                        max(8, min(4096, n // 64)), patience_for(n)))
             run(["mpirun", "-np", str(args.ranks), "--oversubscribe", nsbi, "run", config], env)
             model = nsbi_model.Model(os.path.join(directory, "model.h5"))
             ensemble = float(np.mean((model.log_ratio(x_eval, kappa_eval) - exact) ** 2))
@@ -196,8 +202,8 @@ def main():
     result = {"benchmark": "gold_efficiency", "date": datetime.datetime.utcnow().isoformat() + "Z",
               "simulator": "particle_chain parton_only", "sigma": SIGMA, "kappa_range": KAPPA_RANGE,
               "reference_kappa": 0.0, "members": args.members, "evaluation_events": len(exact),
-              "command": " ".join(sys.argv), "recipe": config_text("DIR", "N", "LOSS", args.members, "1000 + N", "max(20, min(2000, 3e5 / N))",
-                                        "max(8, min(4096, N / 64))"),
+              "command": " ".join(sys.argv), "recipe": config_text("DIR", "N", "LOSS", args.members, "1000 + N", "max(20, min(8000, 8e5 / N))",
+                                        "max(8, min(4096, N / 64))", "max(10, epochs / 10)"),
               "table": table, "summary": summary}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
