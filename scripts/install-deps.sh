@@ -15,6 +15,7 @@ packages=(
   python3 python3-numpy python3-h5py python3-matplotlib  # plots, benchmark baselines, format checks
   python3-torch                         # the PyTorch baseline of benchmarks/train_vs_pytorch.py
   libopenblas0-pthread                  # a fair BLAS for the numpy/PyTorch baselines
+  slurm-wlm munge                       # the real-SLURM tests start a single-node cluster (docs/slurm.md)
 )
 
 missing=()

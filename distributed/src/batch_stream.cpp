@@ -241,8 +241,9 @@ void ShardedBatchStream::take_piece(Shard& shard, std::uint64_t shard_index, Bat
     std::memcpy(local.theta.data() + to * n_theta, shard.theta.data() + in_window * n_theta,
                 count * n_theta * sizeof(double));
     std::memcpy(local.x.data() + to * n_x, shard.x.data() + in_window * n_x, count * n_x * sizeof(double));
-    std::memcpy(local.gold.data() + to * gold_columns_, shard.gold.data() + in_window * gold_columns_,
-                count * gold_columns_ * sizeof(double));
+    if (gold_columns_ > 0)  // an empty vector's data() may be null: no pointer arithmetic on it
+      std::memcpy(local.gold.data() + to * gold_columns_, shard.gold.data() + in_window * gold_columns_,
+                  count * gold_columns_ * sizeof(double));
     std::memcpy(local.rows.data() + to, shard.rows.data() + in_window, count * sizeof(std::uint64_t));
     copied += count;
     shard.position += count;

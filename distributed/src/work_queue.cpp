@@ -66,8 +66,24 @@ std::string new_run_id() {
   return text;
 }
 
-std::string journal_path(const std::string& directory, const std::string& run_id, int rank) {
-  return directory + "/" + run_id + "-rank" + std::to_string(rank) + journal_suffix;
+// "-slice<k>of<K>" in the names of a sliced run's journals, "" for an unsliced run.
+std::string slice_tag(const WorkSlice& slice) {
+  if (slice.whole()) return "";
+  return "-slice" + std::to_string(slice.index) + "of" + std::to_string(slice.count);
+}
+
+std::string journal_path(const std::string& directory, const std::string& run_id, const WorkSlice& slice,
+                         int rank) {
+  return directory + "/" + run_id + slice_tag(slice) + "-rank" + std::to_string(rank) + journal_suffix;
+}
+
+// Whether a sliced run reads the journal `name`: its own slice's and unsliced runs' (an unsliced run reads
+// every journal).
+bool readable_by(const WorkSlice& slice, const std::string& name) {
+  if (slice.whole()) return true;
+  const std::size_t at = name.find("-slice");
+  return at == std::string::npos ||
+         name.compare(at, slice_tag(slice).size() + 5, slice_tag(slice) + "-rank") == 0;
 }
 
 bool is_journal(const fs::directory_entry& entry) {
@@ -339,6 +355,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                                const std::function<void(std::uint64_t item, double* out)>& work) {
   NSBI_ASSERT(options.item_size >= 1, "a work item must have at least one result value");
   NSBI_ASSERT(!options.directory.empty(), "the work queue needs a journal directory");
+  NSBI_ASSERT(options.slice.count >= 1 && options.slice.index < options.slice.count,
+              "a work slice's index must be below its count");
   const std::uint64_t n_items = options.n_items;
   const std::size_t item_size = options.item_size;
   NSBI_ASSERT(n_items <= std::numeric_limits<std::uint64_t>::max() / 8 / item_size, "too many work items");
@@ -354,7 +372,9 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                        "': " + error.message());
     contents.results.assign(n_items * item_size, 0.0);
     contents.present.assign(n_items, 0);
-    for (const std::string& path : journals_in(options.directory)) read_journal(path, options, contents);
+    for (const std::string& path : journals_in(options.directory))
+      if (readable_by(options.slice, fs::path(path).filename().string()))
+        read_journal(path, options, contents);
     run_id = new_run_id();
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_earlier_journals), /*root_only=*/true);
@@ -362,12 +382,13 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
   std::vector<unsigned char> done = comm.is_root() ? contents.present : std::vector<unsigned char>(n_items);
   broadcast_bytes(comm, done.data(), done.size());
   std::vector<std::uint64_t> pending;
-  for (std::uint64_t item = 0; item < n_items; ++item)
+  for (std::uint64_t item = options.slice.index; item < n_items; item += options.slice.count)
     if (!done[item]) pending.push_back(item);
   done = {};
 
   WorkQueueResult result;
-  result.items_done_at_start = n_items - pending.size();
+  const std::uint64_t slice_items = options.slice.size(n_items);
+  result.items_done_at_start = slice_items - pending.size();
   const std::uint64_t n_pending = pending.size();
   const bool report = comm.is_root() && static_cast<bool>(options.progress);
 
@@ -380,7 +401,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                     std::numeric_limits<std::uint64_t>::max() / (static_cast<std::uint64_t>(comm.size()) + 2),
                 "too many work items for the shared counter");
     WorkCounter counter(comm);
-    JournalWriter journal(journal_path(options.directory, run_id, comm.rank()), options.identity);
+    JournalWriter journal(journal_path(options.directory, run_id, options.slice, comm.rank()),
+                          options.identity);
     std::vector<double> out(item_size);
     std::uint64_t unreported = 0;
     const auto remember = [&](ExitCode code, const std::string& message) {
@@ -433,19 +455,20 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
 
   result.items_computed = static_cast<std::uint64_t>(comm.sum(static_cast<std::int64_t>(computed)));
   const std::uint64_t items_done = result.items_done_at_start + result.items_computed;
-  NSBI_ASSERT(items_done <= n_items, "more items finished than there are");
+  NSBI_ASSERT(items_done <= slice_items, "more items finished than there are");
   // The last word on progress, once every rank is done (a callback that throws must not strand the others).
   const auto report_final = [&] {
     if (report) options.progress(items_done, result.items_done_at_start);
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", report_final), /*root_only=*/true);
-  result.interrupted = items_done < n_items;
-  if (result.interrupted) return result;
+  result.interrupted = items_done < slice_items;
+  // A slice's results stay in its journals: the unsliced run that follows merges every slice.
+  if (result.interrupted || !options.slice.whole()) return result;
 
   // Merge: rank 0 adds this run's journals (what is on disk, not what is in memory) to those read at start.
   const auto read_this_run = [&] {
     for (int rank = 0; rank < comm.size(); ++rank) {
-      const std::string path = journal_path(options.directory, run_id, rank);
+      const std::string path = journal_path(options.directory, run_id, options.slice, rank);
       std::error_code error;
       if (fs::exists(path, error)) read_journal(path, options, contents);
     }
@@ -458,6 +481,47 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
   result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>(n_items * item_size);
   broadcast_bytes(comm, result.results.data(), result.results.size() * sizeof(double));
   return result;
+}
+
+WorkJournalSummary summarize_work_journals(const std::string& directory) {
+  WorkJournalSummary summary;
+  std::error_code error;
+  if (!fs::is_directory(directory, error)) return summary;
+  std::vector<std::uint64_t> items;
+  for (const std::string& path : journals_in(directory)) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) continue;
+    FileCloser closer(file);
+    char magic[8] = {};
+    std::uint64_t length = 0;
+    if (std::fread(magic, 1, 8, file) != 8 || std::memcmp(magic, journal_magic, 8) != 0 ||
+        std::fread(&length, 8, 1, file) != 1 || std::fseek(file, static_cast<long>(length), SEEK_CUR) != 0)
+      continue;
+    ++summary.files;
+    std::vector<double> values;
+    for (;;) {
+      std::uint64_t head[2] = {};
+      std::uint64_t checksum = 0;
+      if (std::fread(head, 8, 2, file) != 2 || head[1] > (std::uint64_t{1} << 28)) break;
+      values.resize(head[1]);
+      if (std::fread(values.data(), 8, head[1], file) != head[1] || std::fread(&checksum, 8, 1, file) != 1 ||
+          checksum != record_checksum(head[0], head[1], values.data()))
+        break;
+      items.push_back(head[0]);
+    }
+    struct statx times {};
+    if (statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME | STATX_MTIME, &times) == 0) {
+      const double modified = static_cast<double>(times.stx_mtime.tv_sec) + 1e-9 * times.stx_mtime.tv_nsec;
+      summary.last_modified = std::max(summary.last_modified, modified);
+      if (times.stx_mask & STATX_BTIME) {
+        const double born = static_cast<double>(times.stx_btime.tv_sec) + 1e-9 * times.stx_btime.tv_nsec;
+        summary.first_created = summary.first_created == 0 ? born : std::min(summary.first_created, born);
+      }
+    }
+  }
+  std::sort(items.begin(), items.end());
+  summary.items = static_cast<std::uint64_t>(std::unique(items.begin(), items.end()) - items.begin());
+  return summary;
 }
 
 void remove_work_journals(const Communicator& comm, const std::string& directory) {

@@ -82,7 +82,7 @@ std::vector<std::vector<std::vector<double>>> toy_q_values(
     const Communicator& world, const Campaign& campaign, const std::string& stage,
     inference::ToyStage toy_stage, const std::string& identity, const InferenceContext& context,
     std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators, const inference::Grid& points,
-    const inference::Grid& scan_grid, const ToyPlan& plan, bool force) {
+    const inference::Grid& scan_grid, const ToyPlan& plan, const StageOptions& options) {
   const std::size_t n_estimators = estimators.size();
   inference::RefineOptions refine;
   refine.enabled = campaign.config.get<bool>("infer.refine");
@@ -90,7 +90,8 @@ std::vector<std::vector<std::vector<double>>> toy_q_values(
   Matrix x;
   const std::vector<double> merged = run_toy_items(
       world, campaign, stage, identity, plan.n_items(points.size()), plan.toys_per_item * n_estimators,
-      plan.toys_per_item, force, [&](std::uint64_t item, double* out) {
+      plan.toys_per_item, options.force,
+      [&](std::uint64_t item, double* out) {
         const std::size_t k = item / plan.blocks_per_point;
         const std::uint64_t first_toy = (item % plan.blocks_per_point) * plan.toys_per_item;
         const std::size_t n = std::min(plan.toys_per_item, plan.n_toys - first_toy);
@@ -108,7 +109,9 @@ std::vector<std::vector<std::vector<double>>> toy_q_values(
           std::fill(slot, slot + plan.toys_per_item, std::nan(""));
           std::copy(q.begin(), q.end(), slot);
         }
-      });
+      },
+      options.slice);
+  if (!options.slice.whole()) return {};  // the slice's items are journaled; the merge run uses them
   std::vector<std::vector<std::vector<double>>> q(
       n_estimators, std::vector<std::vector<double>>(points.size(), std::vector<double>()));
   for (std::size_t k = 0; k < points.size(); ++k)
@@ -161,7 +164,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
             " events, each scanned over ", scan_grid->size(), " points, on ", world.size(), " rank(s)");
   auto estimators = context.make_estimators(grids->reference);
   const auto q = toy_q_values(world, campaign, "calibrate", inference::ToyStage::calibrate, identity, context,
-                              estimators, *belt_grid, *scan_grid, plan, options.force);
+                              estimators, *belt_grid, *scan_grid, plan, options);
+  if (!options.slice.whole()) return;
 
   const std::vector<double> levels = config.get<std::vector<double>>("calibrate.levels");
   const int dof = degrees_of_freedom(*scan_grid);
@@ -362,7 +366,8 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
             " events on ", world.size(), " rank(s)");
   auto estimators = context.make_estimators(grids->reference);
   const auto q = toy_q_values(world, campaign, "coverage", inference::ToyStage::coverage, identity, context,
-                              estimators, *truth_grid, *scan_grid, plan, options.force);
+                              estimators, *truth_grid, *scan_grid, plan, options);
+  if (!options.slice.whole()) return;
   const int dof = degrees_of_freedom(*scan_grid);
   const std::size_t n_points = truth_grid->size();
 

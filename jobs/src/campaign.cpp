@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "nsbi/jobs/slurm.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
 
@@ -329,6 +330,7 @@ config::Schema campaign_schema(config::Config& config) {
   declare_train(schema, config.get<std::string>("simulate.output"),
                 config.get<std::string>("simulate.reference.output"));
   declare_inference(schema, config, sim->info());
+  declare_slurm(schema);
   return schema;
 }
 

@@ -1,7 +1,9 @@
 #include "nsbi/jobs/cli.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <iostream>
 #include <map>
 #include <optional>
 
@@ -11,6 +13,7 @@
 #include "nsbi/core/provenance.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/jobs/signals.hpp"
+#include "nsbi/jobs/slurm.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {
@@ -18,7 +21,9 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: nsbi <command> CONFIG [--set key.path=value]... [--output DIR] [--force] [--verbose]\n"
-    "                           [--allow-extrapolation]\n"
+    "                           [--allow-extrapolation] [--slice k/K] [--members k/K]\n"
+    "       nsbi submit CONFIG [--dry-run] [--set key.path=value]... [--output DIR]\n"
+    "       nsbi status DIR|CONFIG [--json]\n"
     "       nsbi <command> --help | nsbi --help | nsbi --version\n";
 
 constexpr const char* main_help =
@@ -36,6 +41,8 @@ constexpr const char* main_help =
     "  calibrate  Neyman construction: confidence belts from pseudo-experiments on a theta grid\n"
     "  coverage   how often Wilks and Neyman intervals contain the true theta (Clopper-Pearson errors)\n"
     "  run        the stages listed in `pipeline`, in order, skipping those already complete\n"
+    "  submit     the stages of `pipeline` as SLURM batch jobs (job arrays, requeue on preemption)\n"
+    "  status     where a campaign stands: per stage complete/running/pending/failed, progress, SLURM jobs\n"
     "\n"
     "options (every command):\n"
     "  --set key.path=value  override one config key (repeatable); the value is YAML: 3, 1e5, [0, 1], {kind: "
@@ -44,6 +51,9 @@ constexpr const char* main_help =
     "  --force               overwrite existing results instead of refusing or resuming\n"
     "  --verbose             debug messages, from every MPI rank\n"
     "  --allow-extrapolation infer/test/calibrate/coverage: accept theta beyond the model's training range\n"
+    "  --slice k/K           calibrate/coverage: only work items i with i % K == k, journaled, no results\n"
+    "  --members k/K         train: only ensemble members m with m % K == k, to finished checkpoints, no "
+    "model\n"
     "  --help                this text, or a command's own help after the command\n"
     "  --version             the version and the libraries this build uses\n"
     "\n"
@@ -123,20 +133,49 @@ const std::map<std::string, std::string>& command_help() {
        "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks "
        "thresholds.\n"
        "With observed data (infer.observed), also its confidence set {theta: q_theta(D) <= c_alpha(theta)}.\n"
-       "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"},
+       "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"
+       "--slice k/K (one task of a job array, docs/slurm.md) computes only the work items i with i % K == "
+       "k,\n"
+       "journals them and writes no results; the plain command then finds every item done and writes "
+       "them.\n"},
       {"coverage",
        "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
        "At each true value theta* of coverage.grid, coverage.n_toys pseudo-experiments: the fraction whose\n"
        "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
        "with\n"
-       "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"},
+       "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"
+       "--slice k/K works as for calibrate (docs/slurm.md).\n"},
       {"run",
        "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
        "Runs the stages of `pipeline` in order (simulate, train, infer, test, calibrate, coverage). A stage\n"
        "that already completed with the same config is skipped, an interrupted one resumes; --force redoes\n"
        "every stage.\n"},
+      {"submit",
+       "nsbi submit CONFIG [--dry-run] [--set key.path=value]... [--output DIR]\n"
+       "\n"
+       "Runs the campaign on a SLURM cluster (docs/slurm.md): writes the resolved config (with --set "
+       "applied)\n"
+       "to <campaign.dir>/slurm/config.yaml and one batch script per stage of `pipeline`,\n"
+       "<campaign.dir>/slurm/<nn>-<stage>.sbatch, with the resources of the config's `slurm` section, then\n"
+       "submits them in order with sbatch --dependency=afterok on the job before. calibrate and coverage "
+       "(and\n"
+       "train with train.ensemble > 1) become a job array of slurm.array_tasks tasks (--slice/--members "
+       "k/K)\n"
+       "and a merge job. Jobs ask for --requeue and SIGUSR1 slurm.signal_seconds before their time limit:\n"
+       "nsbi checkpoints, exits with code 4 and the job requeues itself to resume. The job ids are printed\n"
+       "and recorded in <campaign.dir>/slurm/jobs.json. --dry-run writes and prints the scripts and the "
+       "sbatch\n"
+       "commands, and submits nothing.\n"},
+      {"status",
+       "nsbi status DIR|CONFIG [--json] [--set key.path=value]...\n"
+       "\n"
+       "Where a campaign stands, from its files (no SLURM needed): per stage of `pipeline` complete (its\n"
+       "<stage>.json), running or interrupted (partial outputs: dataset blocks, training checkpoints, toy\n"
+       "journals, with work done, rate and ETA where they can be told), pending (nothing yet) or failed (as\n"
+       "SLURM reports the jobs of slurm/jobs.json). DIR is a campaign directory written by `nsbi submit`\n"
+       "(its slurm/config.yaml is read); a CONFIG file works for any campaign. --json: the same as JSON.\n"},
   };
   return help;
 }
@@ -144,9 +183,29 @@ const std::map<std::string, std::string>& command_help() {
 struct Parsed {
   enum class Action { run, help, version } action = Action::run;
   Invocation invocation;
+  bool dry_run = false;
+  bool json = false;
+  std::optional<WorkSlice> slice;
+  std::optional<WorkSlice> members;
 };
 
 [[noreturn]] void usage_error(const std::string& what) { throw ConfigError(what + "\n" + usage_text); }
+
+// "k/K" with 0 <= k < K.
+WorkSlice parse_slice(const std::string& option, const std::string& text) {
+  const std::size_t slash = text.find('/');
+  const auto number = [&](const std::string& digits) {
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+      usage_error(option + " " + text + ": expected k/K with whole numbers 0 <= k < K");
+    return static_cast<std::uint64_t>(std::stoull(digits));
+  };
+  if (slash == std::string::npos)
+    usage_error(option + " " + text + ": expected k/K with whole numbers 0 <= k < K");
+  WorkSlice slice{number(text.substr(0, slash)), number(text.substr(slash + 1))};
+  if (slice.count == 0 || slice.index >= slice.count)
+    usage_error(option + " " + text + ": expected k/K with whole numbers 0 <= k < K");
+  return slice;
+}
 
 Parsed parse(const std::vector<std::string>& argv) {
   Parsed parsed;
@@ -174,9 +233,18 @@ Parsed parse(const std::vector<std::string>& argv) {
       parsed.invocation.overrides.push_back(value("--set"));
     } else if (arg == "--output" || arg.rfind("--output=", 0) == 0) {
       parsed.invocation.overrides.push_back("campaign.dir=" + value("--output"));
+    } else if (arg == "--dry-run") {
+      parsed.dry_run = true;
+    } else if (arg == "--json") {
+      parsed.json = true;
+    } else if (arg == "--slice" || arg.rfind("--slice=", 0) == 0) {
+      parsed.slice = parse_slice("--slice", value("--slice"));
+    } else if (arg == "--members" || arg.rfind("--members=", 0) == 0) {
+      parsed.members = parse_slice("--members", value("--members"));
     } else if (arg.size() > 1 && arg[0] == '-') {
-      const std::string suggestion = config::closest(
-          arg, {"--help", "--version", "--force", "--verbose", "--set", "--output", "--allow-extrapolation"});
+      const std::string suggestion =
+          config::closest(arg, {"--help", "--version", "--force", "--verbose", "--set", "--output",
+                                "--allow-extrapolation", "--dry-run", "--json", "--slice", "--members"});
       usage_error("unknown option '" + arg + "'" +
                   (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
     } else {
@@ -189,6 +257,20 @@ Parsed parse(const std::vector<std::string>& argv) {
   if (positional.size() < 2) usage_error("nsbi " + positional[0] + " needs a CONFIG file");
   if (positional.size() > 2) usage_error("unexpected argument '" + positional[2] + "'");
   parsed.invocation.config_file = positional[1];
+  // Options that belong to one command only.
+  const std::string& command = positional[0];
+  const auto only = [&](bool given, const char* option, const std::vector<std::string>& commands) {
+    if (!given || std::find(commands.begin(), commands.end(), command) != commands.end()) return;
+    std::string list;
+    for (const auto& c : commands) list += (list.empty() ? "nsbi " : " and nsbi ") + c;
+    usage_error(std::string(option) + " is an option of " + list + " only");
+  };
+  only(parsed.dry_run, "--dry-run", {"submit"});
+  only(parsed.json, "--json", {"status"});
+  only(parsed.slice.has_value(), "--slice", {"calibrate", "coverage"});
+  only(parsed.members.has_value(), "--members", {"train"});
+  only(parsed.invocation.force, "--force",
+       {"simulate", "train", "infer", "test", "calibrate", "coverage", "run"});
   return parsed;
 }
 
@@ -220,13 +302,30 @@ int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
       std::fputs(inv.command.empty() ? main_help : command_help().at(inv.command).c_str(), stdout);
     return 0;
   }
+  if (inv.command == "status") {
+    // Serial: rank 0 reads the files and asks SLURM.
+    world.agree(
+        [&] {
+          if (world.is_root()) print_status(inv.config_file, inv.overrides, parsed.json, std::cout);
+        },
+        /*root_only=*/true);
+    return 0;
+  }
   install_stop_handlers();
   std::optional<Campaign> campaign;
   world.agree([&] { campaign.emplace(Campaign::load(inv, world.size())); });
-  const StageOptions options{inv.force, inv.allow_extrapolation};
+  if (inv.command == "submit") {
+    world.agree([&] { submit_campaign(*campaign, parsed.dry_run, std::cout); }, /*root_only=*/true);
+    return 0;
+  }
+  StageOptions options;
+  options.force = inv.force;
+  options.allow_extrapolation = inv.allow_extrapolation;
+  if (parsed.slice) options.slice = *parsed.slice;
+  if (parsed.members) options.members = *parsed.members;
   const auto run_stage = [&](const std::string& stage) {
     if (stage == "simulate") run_simulate(world, *campaign, options.force);
-    if (stage == "train") run_train(world, *campaign, options.force);
+    if (stage == "train") run_train(world, *campaign, options.force, options.members);
     if (stage == "infer") run_infer(world, *campaign, options);
     if (stage == "test") run_test(world, *campaign, options);
     if (stage == "calibrate") run_calibrate(world, *campaign, options);

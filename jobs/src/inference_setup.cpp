@@ -416,9 +416,10 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
                                   const std::string& stage, const std::string& identity,
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
                                   bool force,
-                                  const std::function<void(std::uint64_t item, double* out)>& work) {
+                                  const std::function<void(std::uint64_t item, double* out)>& work,
+                                  const WorkSlice& slice) {
   const std::string directory = campaign.output_path("work/" + stage);
-  if (force) remove_work_journals(world, directory);
+  if (force && slice.whole()) remove_work_journals(world, directory);
   world.agree([&] { prepare_directory(campaign.config, "campaign.dir", directory); }, /*root_only=*/true);
   std::optional<Progress> progress;
   WorkQueueOptions options;
@@ -426,15 +427,20 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
   options.identity = identity;
   options.n_items = n_items;
   options.item_size = item_size;
+  options.slice = slice;
   options.stop_requested = [] { return stop_requested(); };
+  const std::uint64_t slice_items = slice.size(n_items);
+  const std::string what = slice.whole() ? stage + " toys"
+                                         : stage + " toys (slice " + std::to_string(slice.index) + "/" +
+                                               std::to_string(slice.count) + ")";
   options.progress = [&](std::uint64_t done, std::uint64_t done_at_start) {
     if (!progress) {
-      progress.emplace(stage + " toys", n_items * toys_per_item, "toys", world.is_root(),
+      progress.emplace(what, slice_items * toys_per_item, "toys", world.is_root(),
                        done_at_start * toys_per_item);
       if (done_at_start > 0)
-        log::info(stage, ": resuming: ", done_at_start, " of ", n_items, " work items already done");
+        log::info(stage, ": resuming: ", done_at_start, " of ", slice_items, " work items already done");
     }
-    progress->update(std::min(done * toys_per_item, n_items * toys_per_item));
+    progress->update(std::min(done * toys_per_item, slice_items * toys_per_item));
   };
   WorkQueueResult result = run_work_queue(world, options, work);
   if (result.interrupted)
@@ -442,6 +448,10 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
                           stage + ": stopped by a signal; the finished work items are kept in '" + directory +
                               "': run the same command to resume");
   if (progress) progress->finish();
+  if (!slice.whole())
+    log::info(stage, ": slice ", slice.index, "/", slice.count, ": its ", slice_items, " of ", n_items,
+              " work items are done and journaled in '", directory,
+              "'; the unsliced command merges every slice's into the results");
   return std::move(result.results);
 }
 

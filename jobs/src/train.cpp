@@ -2,6 +2,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <tuple>
@@ -115,7 +116,8 @@ std::string reference_yaml(const TrainingData& data) {
 
 }  // namespace
 
-void run_train(const Communicator& world, const Campaign& campaign, bool force) {
+void run_train(const Communicator& world, const Campaign& campaign, bool force,
+               const WorkSlice& member_slice) {
   const config::Config& config = campaign.config;
   std::optional<TrainSettings> settings;
   world.agree([&] { settings.emplace(config); });
@@ -208,10 +210,16 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
       scan_training_data(world, *dataset, reference ? &*reference : nullptr, settings->memory_budget_bytes);
   check_training_gold(world, data, *settings);
 
-  // Ensemble members are dealt to groups of ranks; each group trains its members one after the other.
+  // The members this run trains (all, or those of its --members slice) are dealt to groups of ranks; each
+  // group trains its share one after the other.
+  std::vector<std::size_t> to_train;
+  for (std::size_t k = member_slice.index; k < settings->ensemble; k += member_slice.count)
+    to_train.push_back(k);
   int group_size = 0;
-  world.agree(
-      [&] { group_size = ranks_per_group(config, world.size(), settings->ensemble, settings->n_shards); });
+  world.agree([&] {
+    group_size =
+        ranks_per_group(config, world.size(), std::max<std::size_t>(1, to_train.size()), settings->n_shards);
+  });
   const int color = world.rank() / group_size;
   const int n_groups = world.size() / group_size;
   const Communicator group = world.split(color);
@@ -219,25 +227,33 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
       [&] {
         prepare_directory(config, "campaign.dir", campaign.output_path("checkpoints"));
         prepare_directory(config, "train.output", parent_directory(model_path));
+        // A slice discards only its own members' checkpoints: the others belong to its sibling tasks.
         if (force)
-          for (std::size_t k = 0; k < settings->ensemble; ++k)
-            remove_if_present(checkpoint_path(campaign, k));
+          for (const std::size_t k : to_train) remove_if_present(checkpoint_path(campaign, k));
       },
       /*root_only=*/true);
-  log::info("train: ", settings->ensemble, " member(s) on ", n_groups, " group(s) of ", group_size,
-            " rank(s)");
+  const std::string slice_text = " (slice " + std::to_string(member_slice.index) + "/" +
+                                 std::to_string(member_slice.count) + " of " +
+                                 std::to_string(settings->ensemble) + ")";
+  log::info("train: ", to_train.size(), " member(s)", member_slice.whole() ? "" : slice_text, " on ",
+            n_groups, " group(s) of ", group_size, " rank(s)");
 
   // An error inside one group is that group's alone: collect it and agree on it over the world afterwards.
   bool interrupted = false;
-  std::uint64_t steps = 0;  // taken by this run, in this group
+  std::uint64_t steps = 0;         // taken by this run, in this group
+  double step_seconds = 0.0;       // this rank's time in those steps
+  double allreduce_seconds = 0.0;  // of which in the gradient allreduces
   std::optional<std::pair<ExitCode, std::string>> failure;
-  for (std::size_t k = static_cast<std::size_t>(color); k < settings->ensemble && !interrupted && !failure;
-       k += static_cast<std::size_t>(n_groups)) {
+  for (std::size_t j = static_cast<std::size_t>(color); j < to_train.size() && !interrupted && !failure;
+       j += static_cast<std::size_t>(n_groups)) {
+    const std::size_t k = to_train[j];
     try {
       const MemberRun run =
           train_member(group, data, *settings, k, checkpoint_path(campaign, k), identity, world.is_root());
       interrupted = run.interrupted;
       steps += run.steps;
+      step_seconds += run.step_seconds;
+      allreduce_seconds += run.allreduce_seconds;
     } catch (const Error& e) {
       failure.emplace(e.code(), e.what());
     }
@@ -249,9 +265,21 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
     throw CollectiveError(ExitCode::interrupted, "train: stopped by a signal; the checkpoints in '" +
                                                      campaign.output_path("checkpoints") +
                                                      "' are saved: run the same command to resume");
+  if (!member_slice.whole()) {
+    log::info("train: members slice ", member_slice.index, "/", member_slice.count,
+              " finished (checkpoints in '", campaign.output_path("checkpoints"),
+              "'); the unsliced `nsbi train` writes the model");
+    return;
+  }
   const double training_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::int64_t steps_this_run = world.sum(group.is_root() ? static_cast<std::int64_t>(steps) : 0);
+  // The steps' time: the slowest rank's; the allreduce's share: the ranks' mean (a rank that waits in the
+  // allreduce for a slower one counts the wait there).
+  const double slowest_step_seconds = world.max(step_seconds);
+  double allreduce_share = step_seconds > 0.0 ? allreduce_seconds / step_seconds : 0.0;
+  world.sum_in_place(&allreduce_share, 1);
+  allreduce_share /= world.size();
 
   // The model: every member from its finished checkpoint.
   kernels::ModelRecord record;
@@ -335,6 +363,13 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force) 
             .set("samples_per_second",  // this run's, the datasets' scan included
                  static_cast<double>(steps_this_run) * static_cast<double>(settings->batch_size) /
                      training_seconds)
+            .set("step_seconds", slowest_step_seconds)
+            .set("step_samples_per_second",  // the optimizer steps alone
+                 slowest_step_seconds > 0.0
+                     ? static_cast<double>(steps_this_run) * static_cast<double>(settings->batch_size) /
+                           slowest_step_seconds
+                     : 0.0)
+            .set("allreduce_share", allreduce_share)
             .set("diagnostics", diagnostics.summary)
             .set("memory_budget_mib", static_cast<double>(settings->memory_budget_bytes >> 20))
             .set("rss_before_data_mib_per_rank", rss_before)

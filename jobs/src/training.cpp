@@ -71,6 +71,10 @@ void assemble(const kernels::Standardization& standardization, std::size_t n, co
   kernels::standardize(standardization, ConstMatrix(theta, n, n_theta), n_x, rows);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::uint64_t parameter_hash(const FloatVector& parameters) {
   std::uint64_t hash = 1469598103934665603ull;  // FNV-1a over the bytes
   const auto* bytes = reinterpret_cast<const unsigned char*>(parameters.data());
@@ -495,6 +499,7 @@ class MemberTrainer {
   /// One optimizer step; false at the end of an epoch (nothing trained, the stream moved on). `stop` is this
   /// rank's stop request, agreed on in the gradients' allreduce and returned in `stop`.
   bool step(bool& stop) {
+    const auto step_start = std::chrono::steady_clock::now();
     if (!stream_.next(class1_)) return false;
     const std::uint64_t n = class1_.n_rows;
     const std::size_t n_x = data_.n_observables();
@@ -556,7 +561,9 @@ class MemberTrainer {
       mlp_.backward(parameters_, buffers_.logit_gradients, gradients);
     reduced_(n_parameters_) = static_cast<float>(parts.main + parts.score);
     reduced_(n_parameters_ + 1) = stop ? 1.0f : 0.0f;
+    const auto allreduce_start = std::chrono::steady_clock::now();
     group_.sum_in_place(reduced_.data(), n_parameters_ + 2);  // the one allreduce of the step
+    allreduce_seconds_ += seconds_since(allreduce_start);
     stop = reduced_(n_parameters_ + 1) > 0.0f;
 
     kernels::AdamWConfig adamw;
@@ -564,8 +571,13 @@ class MemberTrainer {
     adamw.weight_decay = settings_.weight_decay;
     kernels::adamw_step(adamw, state_, parameters_, gradients);
     progress_.epoch_loss_sum += static_cast<double>(reduced_(n_parameters_));
+    step_seconds_ += seconds_since(step_start);
     return true;
   }
+
+  /// Wall time of this run's steps, and of their allreduces.
+  double step_seconds() const { return step_seconds_; }
+  double allreduce_seconds() const { return allreduce_seconds_; }
 
   /// Closes an epoch of `steps` steps: validation loss, history, early stopping. Returns its log line.
   std::string end_epoch(std::uint64_t epoch, std::uint64_t steps) {
@@ -755,6 +767,8 @@ class MemberTrainer {
   TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss
   std::uint64_t total_steps_ = 0;
   bool stopped_early_ = false;
+  double step_seconds_ = 0.0;
+  double allreduce_seconds_ = 0.0;
 };
 
 }  // namespace
@@ -812,7 +826,8 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
     progress.update(trainer->optimizer_step() * settings.batch_size);
     if (stop) {
       save(trainer->snapshot(identity));
-      return {true, trainer->optimizer_step() - first_step};
+      return {true, trainer->optimizer_step() - first_step, trainer->step_seconds(),
+              trainer->allreduce_seconds()};
     }
     if (trainer->optimizer_step() % settings.checkpoint_every == 0) save(trainer->snapshot(identity));
   }
@@ -823,7 +838,8 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
   }
   progress.finish();
   save(trainer->final_snapshot(identity));
-  return {false, trainer->optimizer_step() - first_step};
+  return {false, trainer->optimizer_step() - first_step, trainer->step_seconds(),
+          trainer->allreduce_seconds()};
 }
 
 }  // namespace nsbi::jobs

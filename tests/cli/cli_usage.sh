@@ -7,6 +7,11 @@ expect_grep "simulate" help.txt
 expect_grep "exit codes" help.txt
 expect_exit 0 simhelp.txt -- "$NSBI" simulate --help
 expect_grep "bit for bit" simhelp.txt
+expect_exit 0 submithelp.txt -- "$NSBI" submit --help
+expect_grep "dependency=afterok" submithelp.txt
+expect_exit 0 statushelp.txt -- "$NSBI" status --help
+expect_grep "nsbi status DIR\|CONFIG" statushelp.txt
+expect_grep "--slice k/K" help.txt
 expect_exit 0 version.txt -- "$NSBI" --version
 expect_grep "^nsbi [0-9]+\.[0-9]+\.[0-9]+" version.txt
 expect_grep "parallel HDF5 1\." version.txt

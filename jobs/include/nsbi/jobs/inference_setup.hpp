@@ -12,6 +12,7 @@
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/json.hpp"
 #include "nsbi/distributed/communicator.hpp"
+#include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
 #include "nsbi/jobs/campaign.hpp"
@@ -88,12 +89,15 @@ bool stage_complete(const Campaign& campaign, const std::string& stage, const st
 /// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), journaled in
 /// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
 /// results [n_items × item_size]; throws CollectiveError (exit 4) when a signal stopped it, and ConfigError
-/// when the journals there are from another identity.
+/// when the journals there are from another identity. A sliced run (`nsbi calibrate --slice k/K`, one task
+/// of a job array) computes only its slice's items and returns nothing: they stay in the journals for the
+/// unsliced run that merges them (`force` then removes nothing: the journals are shared with other slices).
 std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,
                                   const std::string& stage, const std::string& identity,
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
                                   bool force,
-                                  const std::function<void(std::uint64_t item, double* out)>& work);
+                                  const std::function<void(std::uint64_t item, double* out)>& work,
+                                  const WorkSlice& slice = {});
 /// Removes the journals of a finished stage (its results are written).
 void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage);
 

@@ -3,6 +3,7 @@
 // <campaign.dir>/<stage>.json when it completes.
 
 #include "nsbi/distributed/communicator.hpp"
+#include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/campaign.hpp"
 
 namespace nsbi::jobs {
@@ -11,13 +12,19 @@ namespace nsbi::jobs {
 void run_simulate(const Communicator& world, const Campaign& campaign, bool force);
 
 /// train: the classifier (an ensemble of them) from the dataset and its reference into model.h5
-/// (docs/formats.md), checkpointed and resumable; diagnostics and train.json with it.
-void run_train(const Communicator& world, const Campaign& campaign, bool force);
+/// (docs/formats.md), checkpointed and resumable; diagnostics and train.json with it. With a sliced
+/// `members` (`nsbi train --members k/K`, one task of a job array) it trains only the ensemble members
+/// m ≡ k (mod K) to their finished checkpoints and writes no model: the unsliced run that follows finds
+/// every member finished and writes model.h5 (docs/slurm.md).
+void run_train(const Communicator& world, const Campaign& campaign, bool force,
+               const WorkSlice& members = {});
 
 /// How the inference stages were asked to run (the command line's flags).
 struct StageOptions {
   bool force = false;                // redo: discard results and journals of an earlier run
   bool allow_extrapolation = false;  // accept θ grids beyond the model's training range
+  WorkSlice slice;                   // calibrate/coverage --slice k/K: only these work items, no results
+  WorkSlice members;                 // train --members k/K: only these ensemble members, no model
 };
 
 /// infer: t(D|θ) of the observed data on a grid, best fit, Wilks intervals and regions, posterior.

@@ -110,6 +110,8 @@ void for_each_validation_example(const TrainingData& data, const ShardedBatchStr
 struct MemberRun {
   bool interrupted = false;  // stopped by a signal (checkpoint written) rather than finished
   std::uint64_t steps = 0;   // optimizer steps this call took (not those of earlier, resumed runs)
+  double step_seconds = 0;       // wall time of those steps (reading the batch to the optimizer update)
+  double allreduce_seconds = 0;  // of which in the gradient allreduce (waiting for the slowest rank included)
 };
 
 /// Collective over `group`: trains ensemble member `member` (or resumes it from `checkpoint_path` when the

@@ -1,0 +1,354 @@
+// nsbi status (docs/slurm.md, "Status"): where a campaign stands, from its files alone (so it works without
+// SLURM), plus the states SLURM reports for the jobs `nsbi submit` recorded.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/hdf5.hpp"
+#include "nsbi/core/json.hpp"
+#include "nsbi/distributed/checkpoint.hpp"
+#include "nsbi/distributed/work_queue.hpp"
+#include "nsbi/jobs/slurm.hpp"
+
+namespace nsbi::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Partial outputs modified this recently count as a stage at work when SLURM does not say otherwise.
+constexpr double running_window_seconds = 120;
+
+double now_seconds() { return static_cast<double>(std::time(nullptr)); }
+
+double modified_seconds(const std::string& path) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) return 0;
+  return static_cast<double>(info.st_mtim.tv_sec) + 1e-9 * static_cast<double>(info.st_mtim.tv_nsec);
+}
+
+// The creation (birth) time where the file system keeps it, else 0.
+double born_seconds(const std::string& path) {
+  struct statx times {};
+  if (statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME, &times) != 0 || !(times.stx_mask & STATX_BTIME)) return 0;
+  return static_cast<double>(times.stx_btime.tv_sec) + 1e-9 * static_cast<double>(times.stx_btime.tv_nsec);
+}
+
+bool file_exists(const std::string& path) {
+  std::error_code error;
+  return fs::exists(path, error);
+}
+
+struct JobState {
+  std::string job_id;
+  std::string role;
+  std::uint64_t array_size = 0;
+  std::map<std::string, int> states;  // SLURM state -> tasks in it ("UNKNOWN" when SLURM has forgotten)
+};
+
+struct StageStatus {
+  std::string stage;
+  std::string state = "pending";  // complete, running, interrupted, pending, failed
+  std::uint64_t done = 0, total = 0;
+  std::string unit;
+  std::string detail;
+  double rate = 0;  // units per second, 0 when unknown
+  double eta = -1;  // seconds, < 0 when unknown
+  std::vector<JobState> jobs;
+};
+
+// The states of job `id` (all its array tasks): scontrol while SLURM remembers the job, else sacct (when
+// accounting is on), else nothing.
+std::map<std::string, int> slurm_states(const std::string& id) {
+  std::map<std::string, int> states;
+  int status = 0;
+  const std::string shown =
+      run_command({"scontrol", "-o", "show", "job", id}, status, /*discard_stderr=*/true);
+  if (status == 0) {
+    std::istringstream lines(shown);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const std::size_t at = line.find("JobState=");
+      if (at == std::string::npos) continue;
+      ++states[line.substr(at + 9, line.find(' ', at) - at - 9)];
+    }
+    if (!states.empty()) return states;
+  }
+  const std::string accounted =
+      run_command({"sacct", "-n", "-X", "-P", "-o", "State", "-j", id}, status, /*discard_stderr=*/true);
+  if (status == 0) {
+    std::istringstream lines(accounted);
+    std::string line;
+    while (std::getline(lines, line))
+      if (!line.empty()) ++states[line.substr(0, line.find(' '))];  // "CANCELLED by 0" -> CANCELLED
+  }
+  return states;
+}
+
+bool summary_complete(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str().find("\"complete\": true") != std::string::npos;
+}
+
+std::uint64_t grid_size(const config::Config& config, const sims::SimulatorInfo& info,
+                        const std::string& section) {
+  std::uint64_t points = 1;
+  for (const auto& p : info.parameters) {
+    const std::string prefix = section + ".grid." + p.name;
+    if (config.has(prefix + ".values"))
+      points *= config.get<std::vector<double>>(prefix + ".values").size();
+    else if (p.is_discrete())
+      points *= p.hypotheses.size();
+    else
+      points *= static_cast<std::uint64_t>(config.get<std::int64_t>(prefix + ".points"));
+  }
+  return points;
+}
+
+std::uint64_t toy_items(const config::Config& config, const sims::SimulatorInfo& info,
+                        const std::string& stage) {
+  const auto n_toys = static_cast<std::uint64_t>(config.get<std::int64_t>(stage + ".n_toys"));
+  const auto per_item =
+      std::min(n_toys, static_cast<std::uint64_t>(config.get<std::int64_t>(stage + ".toys_per_item")));
+  const std::uint64_t blocks = (n_toys + per_item - 1) / per_item;
+  return stage == "test" ? 2 * blocks : grid_size(config, info, stage) * blocks;
+}
+
+void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, StageStatus& s) {
+  const config::Config& config = campaign.config;
+  if (summary_complete(campaign.output_path(s.stage + ".json"))) {
+    s.state = "complete";
+    return;
+  }
+  double last_activity = 0;
+  double first_activity = 0;
+  if (s.stage == "simulate") {
+    const std::string partial = campaign.output_path(config.get<std::string>("simulate.output")) + ".partial";
+    s.unit = "blocks";
+    if (!file_exists(partial)) return;
+    try {
+      h5::File file = h5::File::open(partial, MPI_COMM_SELF, h5::Access::read);
+      h5::Dataset blocks = file.root().open_dataset("progress/blocks_done");
+      std::vector<std::uint8_t> flags(blocks.dims().at(0));
+      if (!flags.empty()) blocks.read_rows(0, flags.size(), flags.data());
+      s.total = flags.size();
+      s.done = static_cast<std::uint64_t>(std::count(flags.begin(), flags.end(), 1));
+    } catch (const Error& e) {
+      s.detail = "cannot read '" + partial + "'";
+    }
+    last_activity = modified_seconds(partial);
+    first_activity = born_seconds(partial);
+    s.state = "interrupted";
+  } else if (s.stage == "train") {
+    const auto ensemble = static_cast<std::uint64_t>(config.get<std::int64_t>("train.ensemble"));
+    const auto epochs = config.get<std::int64_t>("train.epochs");
+    s.unit = "members";
+    s.total = ensemble;
+    bool any = false;
+    for (std::uint64_t k = 0; k < ensemble; ++k) {
+      const std::string path = campaign.output_path("checkpoints/train-member-" + std::to_string(k) + ".h5");
+      if (!file_exists(path)) continue;
+      any = true;
+      last_activity = std::max(last_activity, modified_seconds(path));
+      try {
+        const auto c = read_checkpoint(path);
+        if (c && c->finished) {
+          ++s.done;
+        } else if (c) {
+          s.detail +=
+              (s.detail.empty() ? "" : ", ") + ("member " + std::to_string(k) + ": epoch " +
+                                                std::to_string(c->epoch) + "/" + std::to_string(epochs));
+        }
+      } catch (const Error&) {
+        s.detail +=
+            (s.detail.empty() ? "" : ", ") + ("member " + std::to_string(k) + ": unreadable checkpoint");
+      }
+    }
+    if (!any) return;
+    s.state = "interrupted";
+  } else if (s.stage == "test" || s.stage == "calibrate" || s.stage == "coverage") {
+    s.unit = "work items";
+    s.total = toy_items(config, info, s.stage);
+    const WorkJournalSummary journals = summarize_work_journals(campaign.output_path("work/" + s.stage));
+    if (journals.files == 0) return;
+    s.done = journals.items;
+    last_activity = journals.last_modified;
+    first_activity = journals.first_created;
+    s.detail = std::to_string(journals.files) + " journal(s)";
+    s.state = "interrupted";
+  } else {
+    return;  // infer has no partial outputs
+  }
+  if (now_seconds() - last_activity < running_window_seconds) s.state = "running";
+  if (first_activity > 0 && last_activity > first_activity && s.done > 0) {
+    s.rate = static_cast<double>(s.done) / (last_activity - first_activity);
+    if (s.total >= s.done) s.eta = static_cast<double>(s.total - s.done) / s.rate;
+  }
+}
+
+void apply_slurm(StageStatus& s) {
+  if (s.jobs.empty() || s.state == "complete") return;
+  bool running = false, failed = false, queued = false;
+  for (const JobState& job : s.jobs)
+    for (const auto& [state, count] : job.states) {
+      if (state == "RUNNING" || state == "COMPLETING" || state == "CONFIGURING") running = true;
+      if (state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "SUSPENDED")
+        queued = true;
+      if (state == "FAILED" || state == "CANCELLED" || state == "TIMEOUT" || state == "NODE_FAIL" ||
+          state == "OUT_OF_MEMORY" || state == "BOOT_FAIL" || state == "DEADLINE")
+        failed = true;
+    }
+  if (failed)
+    s.state = "failed";
+  else if (running)
+    s.state = "running";
+  else if (queued && s.state == "running")
+    s.state = "interrupted";  // requeued: waiting to resume
+}
+
+std::string format_duration(double seconds) {
+  if (seconds < 0) return "-";
+  const auto total = static_cast<long long>(std::llround(seconds));
+  char text[32];
+  if (total >= 3600)
+    std::snprintf(text, sizeof text, "%lldh%02lldm", total / 3600, (total / 60) % 60);
+  else if (total >= 60)
+    std::snprintf(text, sizeof text, "%lldm%02llds", total / 60, total % 60);
+  else
+    std::snprintf(text, sizeof text, "%llds", total);
+  return text;
+}
+
+std::string pad(const std::string& text, std::size_t width) {
+  return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+
+}  // namespace
+
+void print_status(const std::string& target, const std::vector<std::string>& overrides, bool as_json,
+                  std::ostream& out) {
+  std::error_code error;
+  std::string config_file = target;
+  if (fs::is_directory(target, error)) {
+    config_file = (fs::path(target) / "slurm" / "config.yaml").string();
+    if (!file_exists(config_file))
+      throw ConfigError("nsbi status: '" + target +
+                        "' holds no slurm/config.yaml (written by `nsbi submit`): " +
+                        "give the campaign's config file instead (nsbi status CONFIG)");
+  }
+  Invocation invocation;
+  invocation.command = "status";
+  invocation.config_file = config_file;
+  invocation.overrides = overrides;
+  const Campaign campaign = Campaign::load(invocation, 1);
+  const auto simulator = make_simulator(campaign.config);
+  const auto pipeline = campaign.config.get<std::vector<std::string>>("pipeline");
+
+  // SLURM's view of the recorded jobs.
+  const std::string jobs_file = campaign.output_path("slurm/jobs.json");
+  std::map<std::string, std::vector<JobState>> jobs;
+  if (file_exists(jobs_file)) {
+    YAML::Node recorded;
+    try {
+      recorded = YAML::LoadFile(jobs_file);
+    } catch (const YAML::Exception& e) {
+      throw InputError("nsbi status: cannot read '" + jobs_file + "': " + e.what());
+    }
+    for (const auto& job : recorded["jobs"]) {
+      JobState state;
+      state.job_id = job["job_id"].as<std::string>();
+      state.role = job["role"].as<std::string>();
+      state.array_size = job["array_size"].as<std::uint64_t>();
+      state.states = slurm_states(state.job_id);
+      if (state.states.empty()) state.states["UNKNOWN"] = 1;
+      jobs[job["stage"].as<std::string>()].push_back(state);
+    }
+  }
+
+  std::vector<StageStatus> stages;
+  for (const std::string& stage : pipeline) {
+    StageStatus s;
+    s.stage = stage;
+    inspect_files(campaign, simulator->info(), s);
+    s.jobs = jobs[stage];
+    apply_slurm(s);
+    stages.push_back(s);
+  }
+
+  if (as_json) {
+    std::vector<json::Object> rows;
+    for (const StageStatus& s : stages) {
+      json::Object row;
+      row.set("stage", s.stage).set("state", s.state);
+      if (!s.unit.empty())
+        row.set("done", static_cast<std::int64_t>(s.done))
+            .set("total", static_cast<std::int64_t>(s.total))
+            .set("unit", s.unit);
+      if (!s.detail.empty()) row.set("detail", s.detail);
+      if (s.rate > 0) row.set("rate_per_second", s.rate);
+      if (s.eta >= 0) row.set("eta_seconds", s.eta);
+      std::vector<json::Object> job_rows;
+      for (const JobState& j : s.jobs) {
+        json::Object states;
+        for (const auto& [state, count] : j.states) states.set(state, static_cast<std::int64_t>(count));
+        json::Object job;
+        job.set("job_id", j.job_id)
+            .set("role", j.role)
+            .set("array_size", static_cast<std::int64_t>(j.array_size))
+            .set("states", states);
+        job_rows.push_back(job);
+      }
+      row.set("jobs", job_rows);
+      rows.push_back(row);
+    }
+    json::Object body;
+    body.set("campaign", campaign.name)
+        .set("dir", campaign.dir)
+        .set("config", config_file)
+        .set("stages", rows);
+    out << body.dump(2) << "\n";
+    return;
+  }
+  out << "campaign '" << campaign.name << "' in " << campaign.dir << " (config " << config_file << ")\n";
+  out << pad("stage", 11) << pad("state", 13) << pad("done", 22) << pad("rate", 14) << pad("ETA", 9)
+      << "SLURM jobs\n";
+  for (const StageStatus& s : stages) {
+    std::string done = "-";
+    if (!s.unit.empty() && (s.total > 0 || s.done > 0))
+      done = std::to_string(s.done) + "/" + std::to_string(s.total) + " " + s.unit;
+    if (s.state == "complete") done = "all";
+    char rate[32] = "-";
+    if (s.rate > 0) std::snprintf(rate, sizeof rate, "%.3g/s", s.rate);
+    std::string job_text;
+    for (const JobState& j : s.jobs) {
+      job_text += (job_text.empty() ? "" : ", ") + j.job_id + (j.role == "stage" ? "" : " " + j.role) + " (";
+      std::string states;
+      for (const auto& [state, count] : j.states)
+        states += (states.empty() ? "" : " ") + (j.array_size > 0 ? std::to_string(count) + " " : "") + state;
+      job_text += states + ")";
+    }
+    out << pad(s.stage, 11) << pad(s.state, 13) << pad(done, 22) << pad(rate, 14)
+        << pad(s.state == "running" ? format_duration(s.eta) : "-", 9) << (job_text.empty() ? "-" : job_text)
+        << "\n";
+    if (!s.detail.empty()) out << pad("", 24) << s.detail << "\n";
+  }
+}
+
+}  // namespace nsbi::jobs
