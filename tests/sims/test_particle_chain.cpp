@@ -413,6 +413,39 @@ TEST(ParticleChain, MatchesAnIndependentImplementationOfTheSpec) {
   }
 }
 
+TEST(ParticleChain, EventsBeyondTheSmallBuffersMatchTheSpecToo) {
+  // An event first runs with buffers for 128 leaves and reruns with the node cap's when it needs more. At
+  // lambda = -12 (outside the physical range, which only makes the r draws large) most events need more:
+  // they must still complete and be distributed as ReferenceChain's, within 4 combined standard errors.
+  ParticleChainModel model;
+  ReferenceChain reference(2027);
+  const std::size_t n = 4000;
+  const double theta[2] = {0.3, -12.0};
+  std::vector<std::vector<double>> ours(11, std::vector<double>(n)), theirs(11, std::vector<double>(n));
+  std::size_t beyond = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double x[10];
+    ParticleChainLatent z;
+    ASSERT_TRUE(model.sample(rng::StreamBlocks(43, rng::Purpose::simulate, i), theta, x, z));
+    ASSERT_EQ(z.n_draws, 2.0 * (z.leaves[0] + z.leaves[1] - 2));
+    beyond += z.leaves[0] + z.leaves[1] > 128;
+    for (int d = 0; d < 10; ++d) ours[d][i] = x[d];
+    ours[10][i] = 0.5 * (z.leaves[0] + z.leaves[1]);
+    int leaves[2];
+    const auto y = reference.event(theta[0], theta[1], leaves);
+    for (int d = 0; d < 10; ++d) theirs[d][i] = y[d];
+    theirs[10][i] = 0.5 * (leaves[0] + leaves[1]);
+  }
+  EXPECT_GT(beyond, n / 4) << "the rerun with the node cap's buffers was hardly exercised";
+  for (int d = 0; d < 11; ++d) {
+    const auto a = test::sample_moments(ours[d]);
+    const auto b = test::sample_moments(theirs[d]);
+    const double se = std::sqrt(a.variance / n + b.variance / n);
+    EXPECT_LT(std::fabs(a.mean - b.mean), z_tolerance * se)
+        << (d < 10 ? model.info().observables[d] : "leaves per jet") << ": " << a.mean << " vs " << b.mean;
+  }
+}
+
 TEST(ParticleChain, Jet1AsymmetryAfterTheLabelSwap) {
   // <cos theta_J1> = (1 - 2 * 0.2) a(kappa) / 2 (specs §4), up to the detector's tiny blurring of the jet
   // axis.

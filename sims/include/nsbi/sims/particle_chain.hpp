@@ -41,6 +41,7 @@ struct ParticleChainModel {
   static constexpr double jet_virtuality = 900.0;            // t0 = 30^2
   static constexpr double jet_momentum = 95.39392014169457;  // sqrt(jet_energy^2 - t0)
   static constexpr double shower_cutoff = 6.25;              // t_cut = 2.5^2
+  static constexpr double shower_cutoff_mass = 2.5;          // sqrt(t_cut)
   static constexpr double r_max = 1.0 - 1e-3;
   static constexpr double min_energy = 1.0;         // leaves below it are not seen
   static constexpr double stochastic_term2 = 0.25;  // sigma_E^2 = 0.25 / E + 0.03^2
@@ -57,13 +58,13 @@ struct ParticleChainModel {
   static constexpr int max_splittings = max_leaves - 2;
   static constexpr int stack_capacity = 256;  // pending nodes of the depth-first walk (~ the tree depth)
 
-  // The row's stream, block by block (two uniforms each):
-  //   0: the decay azimuth phi = 2 pi u and the label swap (u < 0.2);
+  // The row's stream, block by block:
+  //   0: the decay azimuth phi = 2 pi u and the label swap (u < 0.2), two 53-bit uniforms;
   //   1: parton_only's Box–Muller pair (its first normal smears c);
-  //   node_block + 2 j, + 1: splitting j in depth-first order (jet 1 first, left child before right):
-  //     (u for r_L, u for r_R) and the direction n (cos theta = 2u - 1, azimuth 2 pi u);
-  //   detector_block + 2 k, + 1: leaf k in the same order: Box–Muller pairs (energy, polar angle) and
-  //     (azimuthal angle, unused), read for every leaf, lost or not;
+  //   node_block + j: splitting j in depth-first order (jet 1 first, left child before right), four 32-bit
+  //     uniforms: u for r_L, u for r_R, and the direction n (cos theta = 2u - 1, azimuth 2 pi u);
+  //   detector_block + b: the detector's normals 4b .. 4b + 3, two Box–Muller pairs of 32-bit uniforms; leaf
+  //     k in the same order takes 3k (energy), 3k + 1 (polar angle), 3k + 2 (azimuthal angle), lost or not;
   //   candidate_block + k: the decay angle's rejection candidate k (c = 2u - 1, acceptance), unbounded.
   static constexpr std::uint32_t node_block = 16;
   static constexpr std::uint32_t detector_block = node_block + 2 * max_leaves;
@@ -104,14 +105,22 @@ struct ParticleChainModel {
                                      ParticleChainLatent& z) const {
     const double kappa = theta[0];
     double c = 0.0;
-    rng::first_accepted<rng::unlimited_candidates>(draws, candidate_block, DecayAngle{asymmetry(kappa)}, c);
+    const DecayAngle angle{asymmetry(kappa)};
+    // Two candidates per block, from 32-bit uniforms (c then has 2^-31 resolution).
+    for (std::uint32_t block = candidate_block;; ++block) {
+      const UniformQuad u = uniform_quad(draws, block);
+      if (angle.candidate({u.u0, u.u1}, c) || angle.candidate({u.u2, u.u3}, c)) break;
+    }
     z = ParticleChainLatent{};
     z.c = c;
     if (mode == ParticleChainMode::parton_only) {
       x[0] = c + sigma * rng::normal_pair(draws.uniforms(1)).first;
       return true;
     }
-    z.complete = shower(draws, lambda_of(theta), c, x, z);
+    // Small buffers first; the rare event that overflows them reruns with the node cap's.
+    const double lambda = lambda_of(theta);
+    z.complete = shower<small_leaves, small_pending>(draws, lambda, c, x, z) ||
+                 shower<max_leaves, stack_capacity>(draws, lambda, c, x, z);
     if (!z.complete)
       for (int d = 0; d < n_observables_shower; ++d) x[d] = std::numeric_limits<double>::quiet_NaN();
     return z.complete;
@@ -168,57 +177,118 @@ struct ParticleChainModel {
   }
 
  private:
-  struct Node {
-    double e, px, py, pz, m;  // m = sqrt(t), the invariant mass
+  // Four uniforms on (0, 1) from one block, one per 32-bit word: (w + 1/2) 2^-32, exact. 32 bits suffice
+  // for every draw of the shower and the detector (a Box–Muller normal then reaches 6.8 sigma), and halve the
+  // Philox blocks of the 53-bit pairs.
+  struct UniformQuad {
+    double u0, u1, u2, u3;
   };
 
-  // Splitting j's draws and everything they give in units of the parent's mass m = sqrt(t) (the splitting is
-  // scale-free: m_L = a m, m_R = b m, p* = p m, E*_L,R = e_L,R m), which depend on j and lambda only, not on
-  // the tree: computed ahead in chunks of split_chunk splittings, a loop over independent blocks that
-  // vectorises.
-  static constexpr int split_chunk = 8;
-  struct SplitDraws {
-    double r[split_chunk];  // r_L + r_R
-    double a[split_chunk], b[split_chunk], p[split_chunk], e_left[split_chunk], e_right[split_chunk];
-    double nx[split_chunk], ny[split_chunk], nz[split_chunk];
+  KOKKOS_FORCEINLINE_FUNCTION static UniformQuad uniform_quad(const rng::StreamBlocks& draws,
+                                                              std::uint32_t block) {
+    const Kokkos::Array<std::uint32_t, 4> w = draws.words(block);
+    constexpr double scale = 0x1p-32;
+    return {(static_cast<double>(w[0]) + 0.5) * scale, (static_cast<double>(w[1]) + 0.5) * scale,
+            (static_cast<double>(w[2]) + 0.5) * scale, (static_cast<double>(w[3]) + 0.5) * scale};
+  }
+
+  // sin(2 pi t) and cos(2 pi t) as kernel_math::sin_cos_turns, without its double-double product: the
+  // quarter-turn remainder r is exact and r pi/2 is rounded once, an error of an ulp (of no consequence for
+  // draws from 32-bit uniforms), for fewer than half the operations.
+  KOKKOS_FORCEINLINE_FUNCTION static kernel_math::SinCos sin_cos_turns(double t) {
+    constexpr double round_shift = 0x1.8p52;  // adding it rounds |q| < 2^51 to an integer in the low bits
+    const double q = 4.0 * t;                 // quarter turns, exact
+    const double shifted = q + round_shift;
+    const double r = q - (shifted - round_shift);  // exact, in [-1/2, 1/2]
+    const unsigned quadrant = static_cast<unsigned>(kernel_math::detail::bits_of(shifted) & 3u);
+    const double x = r * kernel_math::detail::pio2_hi;
+    const double sin_x = kernel_math::detail::kernel_sin(x, 0.0);
+    const double cos_x = kernel_math::detail::kernel_cos(x, 0.0);
+    const bool odd = (quadrant & 1u) != 0;
+    const double sin_abs = odd ? cos_x : sin_x;
+    const double cos_abs = odd ? sin_x : cos_x;
+    return {(quadrant & 2u) != 0 ? -sin_abs : sin_abs, ((quadrant + 1u) & 2u) != 0 ? -cos_abs : cos_abs};
+  }
+
+  // Box–Muller as rng::normal_pair, with the sin_cos_turns above.
+  KOKKOS_FORCEINLINE_FUNCTION static rng::NormalPair normal_pair(double u_radius, double u_angle) {
+    const double radius = kernel_math::sqrt(-2.0 * kernel_math::log(u_radius));
+    const kernel_math::SinCos angle = sin_cos_turns(u_angle);
+    return {radius * angle.cos, radius * angle.sin};
+  }
+
+  // One event's working set for at most Leaves leaves and Pending pending nodes. An event first runs with
+  // small buffers (which stay in L1) and only one that overflows them reruns with the node cap's: the same
+  // draws, so the same result.
+  static constexpr int small_leaves = 128;
+  static constexpr int small_pending = 64;
+  static constexpr int split_chunk = 16;  // splittings' draws are prepared this many at a time
+  static constexpr int simd_width = 8;    // doubles per AVX-512 register
+
+  template <int Leaves, int Pending>
+  struct Buffers {
+    static constexpr int splittings = Leaves - 2;
+    static constexpr int nodes = 2 + 2 * splittings;
+    static constexpr int prepared = splittings + split_chunk;
+    // Splitting j (depth-first order): what its draws give in units of the parent's mass m = sqrt(t) (the
+    // splitting is scale-free: m_L = a m, m_R = b m, p* = p m, E*_L,R = e_L,R m), r = r_L + r_R and the
+    // direction n; its parent node and the parent's mass.
+    double r[prepared], a[prepared], b[prepared], p[prepared], e_left[prepared], e_right[prepared];
+    double nx[prepared], ny[prepared], nz[prepared];
+    int parent[splittings];
+    double parent_m[splittings];
+    // Lab momenta of the nodes: 0 and 1 the jets' partons, 2 + 2j and 3 + 2j splitting j's children.
+    double e[nodes], px[nodes], py[nodes], pz[nodes];
+    // The vectorised loops run over whole SIMD widths (padded), with no scalar remainder.
+    static constexpr int padded_leaves = Leaves + simd_width;
+    int leaf[padded_leaves];  // leaf k's node, in walk order
+    int pending_node[Pending];
+    double pending_m[Pending];
+    double normal[3 * padded_leaves + 4 * simd_width];  // the detector's normals, three per leaf
+    // The constituents in walk order: smeared energy (0: lost) and unit direction, and angle to their jet.
+    double le[padded_leaves], lx[padded_leaves], ly[padded_leaves], lz[padded_leaves], angle[padded_leaves];
   };
 
+  template <class B>
   KOKKOS_INLINE_FUNCTION static void prepare_splittings(const rng::StreamBlocks& draws, int first,
-                                                        double norm, double inv_lambda, SplitDraws& out) {
+                                                        double norm, double inv_lambda, B& out) {
     NSBI_SIMD_LOOP
     for (int q = 0; q < split_chunk; ++q) {
-      const std::uint32_t block = node_block + 2 * static_cast<std::uint32_t>(first + q);
-      const rng::UniformPair u = draws.uniforms(block);
-      const rng::UniformPair dir = draws.uniforms(block + 1);
+      const int j = first + q;
+      const UniformQuad u = uniform_quad(draws, node_block + static_cast<std::uint32_t>(j));
       // r = -ln(1 - u (1 - e^{-lambda r_max})) / lambda, the truncated exponential's inverse CDF.
-      const double r_left = -kernel_math::log(1.0 - u.first * norm) * inv_lambda;
-      const double r_right = -kernel_math::log(1.0 - u.second * norm) * inv_lambda;
-      out.r[q] = r_left + r_right;
+      const double r_left = -kernel_math::log(1.0 - u.u0 * norm) * inv_lambda;
+      const double r_right = -kernel_math::log(1.0 - u.u1 * norm) * inv_lambda;
+      out.r[j] = r_left + r_right;
       // t_L = r_L t and t_R = r_R (sqrt(t) - sqrt(t_L))^2, as masses over sqrt(t).
       const double a = kernel_math::sqrt(r_left);
       const double b = kernel_math::sqrt(r_right) * (1.0 - a);
+      out.a[j] = a;
+      out.b[j] = b;
       // Källén K(1, a^2, b^2) = (1 - (a + b)^2)(1 - (a - b)^2), >= 0 up to rounding.
       const double k1 = 1.0 - (a + b) * (a + b);
       const double k2 = 1.0 - (a - b) * (a - b);
-      out.a[q] = a;
-      out.b[q] = b;
-      out.p[q] = 0.5 * kernel_math::sqrt(k1 > 0.0 ? k1 * k2 : 0.0);
-      out.e_left[q] = 0.5 * (1.0 + a * a - b * b);
-      out.e_right[q] = 0.5 * (1.0 - a * a + b * b);
-      const double cos_n = 2.0 * dir.first - 1.0;
+      out.p[j] = 0.5 * kernel_math::sqrt(k1 > 0.0 ? k1 * k2 : 0.0);
+      out.e_left[j] = 0.5 * (1.0 + a * a - b * b);
+      out.e_right[j] = 0.5 * (1.0 - a * a + b * b);
+      const double cos_n = 2.0 * u.u2 - 1.0;
       const double sin_n = kernel_math::sqrt((1.0 - cos_n) * (1.0 + cos_n));
-      const kernel_math::SinCos azimuth = kernel_math::sin_cos_turns(dir.second);
-      out.nx[q] = sin_n * azimuth.cos;
-      out.ny[q] = sin_n * azimuth.sin;
-      out.nz[q] = cos_n;
+      const kernel_math::SinCos azimuth = sin_cos_turns(u.u3);
+      out.nx[j] = sin_n * azimuth.cos;
+      out.ny[j] = sin_n * azimuth.sin;
+      out.nz[j] = cos_n;
     }
   }
 
-  // The two jets' showers and the detector; false when the node cap or the stack was reached. Three passes,
-  // so that the work without data-dependent control flow vectorises: the tree walk (scalar), the detector
-  // over all leaves, the jets' angular widths.
+  // The two jets' showers and the detector; false when the buffers' leaves or pending nodes ran out. The
+  // tree's shape follows from the masses alone, so the walk (scalar, data-dependent branches) carries one
+  // mass per node; the kinematics then run over the splittings in walk order without a branch, the detector
+  // and the jets' widths as loops that vectorise.
+  template <int Leaves, int Pending>
   KOKKOS_INLINE_FUNCTION bool shower(const rng::StreamBlocks& draws, double lambda, double c, double* x,
                                      ParticleChainLatent& z) const {
+    using B = Buffers<Leaves, Pending>;
+    B buf;
     const rng::UniformPair decay = draws.uniforms(0);
     const kernel_math::SinCos phi = kernel_math::sin_cos_turns(decay.first);
     const double sin_theta = kernel_math::sqrt((1.0 - c) * (1.0 + c));
@@ -226,103 +296,141 @@ struct ParticleChainModel {
     const double norm = -Kokkos::Experimental::expm1(-lambda * r_max);
     const double inv_lambda = 1.0 / lambda;
 
-    // The leaves' lab momenta, in walk order; jet j's are [jet_begin[j], jet_begin[j + 1]). The detector
-    // pass overwrites them with the constituents' smeared energy (0: lost) and unit direction.
-    double le[max_leaves], lx[max_leaves], ly[max_leaves], lz[max_leaves];
+    // The walk: jet j's leaves are [jet_begin[j], jet_begin[j + 1]) of buf.leaf.
     int jet_begin[3] = {0, 0, 0};
     int n_leaves = 0;
     int n_splittings = 0;
-    double r_sum = 0.0;
-    SplitDraws split;
-    Node stack[stack_capacity];
     for (int jet = 0; jet < 2; ++jet) {
       const double sign = jet == 0 ? 1.0 : -1.0;
-      stack[0] = {jet_energy, sign * jet_momentum * axis[0], sign * jet_momentum * axis[1],
-                  sign * jet_momentum * axis[2], jet_mass};
-      int depth = 1;
-      while (depth > 0) {
-        const Node node = stack[--depth];
-        if (node.m * node.m <= shower_cutoff) {
-          le[n_leaves] = node.e;
-          lx[n_leaves] = node.px;
-          ly[n_leaves] = node.py;
-          lz[n_leaves] = node.pz;
-          ++n_leaves;
+      buf.e[jet] = jet_energy;
+      buf.px[jet] = sign * jet_momentum * axis[0];
+      buf.py[jet] = sign * jet_momentum * axis[1];
+      buf.pz[jet] = sign * jet_momentum * axis[2];
+      int node = jet;
+      double m = jet_mass;
+      int depth = 0;  // pending right children
+      for (;;) {
+        // m <= 2.5 is m^2 <= t_cut exactly (2.5 is sqrt(6.25), and no other double squares to 6.25), one
+        // multiplication less on the walk's critical path.
+        if (m <= shower_cutoff_mass) {
+          buf.leaf[n_leaves++] = node;
+          if (depth == 0) break;
+          --depth;
+          node = buf.pending_node[depth];
+          m = buf.pending_m[depth];
           continue;
         }
-        // n_leaves <= n_splittings + 2 at the end: capping the splittings caps the leaves at max_leaves.
-        if (n_splittings == max_splittings || depth + 2 > stack_capacity) return false;
-        const int q = n_splittings % split_chunk;
-        if (q == 0) prepare_splittings(draws, n_splittings, norm, inv_lambda, split);
-        ++n_splittings;
-        r_sum += split.r[q];
-        // The children in the parent's rest frame, boosted by its velocity: E = (E_P e* + P.k) / m and
-        // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m.
-        const double m = node.m;
-        const double nx = split.nx[q], ny = split.ny[q], nz = split.nz[q];
-        const double p = split.p[q];
-        const double pn = p * (node.px * nx + node.py * ny + node.pz * nz);  // (P.k) / m for the left child
-        const double g = pn / (node.e + m);
-        const double pm = p * m;
-        const double c_left = g + split.e_left[q];
-        const double c_right = split.e_right[q] - g;
-        stack[depth++] = {node.e * split.e_right[q] - pn, -pm * nx + node.px * c_right,
-                          -pm * ny + node.py * c_right, -pm * nz + node.pz * c_right, split.b[q] * m};
-        stack[depth++] = {node.e * split.e_left[q] + pn, pm * nx + node.px * c_left,
-                          pm * ny + node.py * c_left, pm * nz + node.pz * c_left, split.a[q] * m};
+        // n_leaves <= n_splittings + 2 at the end: capping the splittings caps the leaves at Leaves. With
+        // the node cap's buffers this is the cap of the original explicit stack (pending nodes + 2).
+        if (n_splittings == B::splittings || depth + 2 > Pending) return false;
+        if (n_splittings % split_chunk == 0) prepare_splittings(draws, n_splittings, norm, inv_lambda, buf);
+        const int j = n_splittings++;
+        buf.parent[j] = node;
+        buf.parent_m[j] = m;
+        buf.pending_node[depth] = 3 + 2 * j;
+        buf.pending_m[depth] = buf.b[j] * m;
+        ++depth;
+        node = 2 + 2 * j;
+        m = buf.a[j] * m;
       }
       jet_begin[jet + 1] = n_leaves;
       z.leaves[jet] = n_leaves - jet_begin[jet];
     }
+
+    // The children in the parent's rest frame, boosted by its velocity: E = (E_P e* + P.k) / m and
+    // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m. A
+    // parent precedes its children in walk order.
+    double r_sum = 0.0;
+    for (int j = 0; j < n_splittings; ++j) {
+      const int parent = buf.parent[j];
+      const double m = buf.parent_m[j];
+      const double e = buf.e[parent], px = buf.px[parent], py = buf.py[parent], pz = buf.pz[parent];
+      const double nx = buf.nx[j], ny = buf.ny[j], nz = buf.nz[j];
+      const double p = buf.p[j];
+      const double pn = p * (px * nx + py * ny + pz * nz);  // (P.k) / m for the left child
+      const double g = pn * (1.0 / (e + m));
+      const double pm = p * m;
+      const double c_left = g + buf.e_left[j];
+      const double c_right = buf.e_right[j] - g;
+      const int left = 2 + 2 * j;
+      buf.e[left] = e * buf.e_left[j] + pn;
+      buf.px[left] = pm * nx + px * c_left;
+      buf.py[left] = pm * ny + py * c_left;
+      buf.pz[left] = pm * nz + pz * c_left;
+      buf.e[left + 1] = e * buf.e_right[j] - pn;
+      buf.px[left + 1] = -pm * nx + px * c_right;
+      buf.py[left + 1] = -pm * ny + py * c_right;
+      buf.pz[left + 1] = -pm * nz + pz * c_right;
+      r_sum += buf.r[j];
+    }
     z.n_draws = 2.0 * n_splittings;
     z.r_sum = r_sum;
 
-    // The detector, leaf by leaf; a lost leaf gets energy 0 (its draws are made and ignored, which keeps the
-    // loop free of branches).
+    // Padding leaves point at node 0, a valid momentum; their results are never read.
+    const int n_padded = (n_leaves + simd_width - 1) / simd_width * simd_width;
+    for (int k = n_leaves; k < n_padded; ++k) buf.leaf[k] = 0;
+
+    // The detector's normals, four per block (two Box–Muller pairs); leaf k takes 3k, 3k + 1, 3k + 2.
+    const int n_normal_blocks = (3 * n_leaves + 4 * simd_width - 1) / (4 * simd_width) * simd_width;
     NSBI_SIMD_LOOP
-    for (int k = 0; k < n_leaves; ++k) {
-      const std::uint32_t block = detector_block + 2 * static_cast<std::uint32_t>(k);
-      const rng::UniformPair u = draws.uniforms(block);
-      const rng::UniformPair v = draws.uniforms(block + 1);
-      const rng::NormalPair energy_polar = rng::normal_pair(u.first, u.second);
-      const double azimuthal = rng::normal_pair(v.first, v.second).first;
-      const double e = le[k];  // > 0: a leaf's energy is at least its mass
+    for (int b = 0; b < n_normal_blocks; ++b) {
+      const UniformQuad u = uniform_quad(draws, detector_block + static_cast<std::uint32_t>(b));
+      const rng::NormalPair first = normal_pair(u.u0, u.u1);
+      const rng::NormalPair second = normal_pair(u.u2, u.u3);
+      buf.normal[4 * b] = first.first;
+      buf.normal[4 * b + 1] = first.second;
+      buf.normal[4 * b + 2] = second.first;
+      buf.normal[4 * b + 3] = second.second;
+    }
+    for (int k = 4 * n_normal_blocks; k < 3 * n_padded; ++k) buf.normal[k] = 0.0;  // padding leaves' normals
+
+    // The detector, leaf by leaf; a lost leaf gets energy 0 (its normals are drawn and ignored, which keeps
+    // the loop free of branches).
+    NSBI_SIMD_LOOP
+    for (int k = 0; k < n_padded; ++k) {
+      const int node = buf.leaf[k];
+      const double e = buf.e[node];  // > 0: a leaf's energy is at least its mass
+      const double lx = buf.px[node], ly = buf.py[node], lz = buf.pz[node];
       const double sigma_e = kernel_math::sqrt(stochastic_term2 / e + constant_term2);
-      const double smeared = e * (1.0 + sigma_e * energy_polar.first);
+      const double smeared = e * (1.0 + sigma_e * buf.normal[3 * k]);
       const bool kept = (e >= min_energy) & (smeared > 0.0);
-      const double rho = kernel_math::sqrt(lx[k] * lx[k] + ly[k] * ly[k]);
-      const double p = kernel_math::sqrt(rho * rho + lz[k] * lz[k]);
+      const double rho = kernel_math::sqrt(lx * lx + ly * ly);
+      const double p = kernel_math::sqrt(rho * rho + lz * lz);
       // Guarded divisions: both sides of a select are evaluated in SIMD lanes, so no 0/0 either.
       const double inv_p = 1.0 / (p > 0.0 ? p : 1.0);
       const double inv_rho = 1.0 / (rho > 0.0 ? rho : 1.0);
-      const double cos_t = p > 0.0 ? lz[k] * inv_p : 1.0;
+      const double cos_t = p > 0.0 ? lz * inv_p : 1.0;
       const double sin_t = rho * inv_p;
-      const double cos_p = rho > 0.0 ? lx[k] * inv_rho : 1.0;
-      const double sin_p = ly[k] * inv_rho;
-      // Angle sums by rotation; the smearing angles are below 0.09 (a Box–Muller normal is below 8.7), well
-      // inside the range of fdlibm's kernels (|x| <= pi/4), so no argument reduction is needed.
-      const double d_polar = angle_resolution * energy_polar.second;
-      const double d_azimuthal = angle_resolution * azimuthal;
+      const double cos_p = rho > 0.0 ? lx * inv_rho : 1.0;
+      const double sin_p = ly * inv_rho;
+      // Angle sums by rotation; the smearing angles are below 0.07 (a normal from 32-bit uniforms is below
+      // 6.8), well inside the range of fdlibm's kernels (|x| <= pi/4), so no argument reduction is needed.
+      const double d_polar = angle_resolution * buf.normal[3 * k + 1];
+      const double d_azimuthal = angle_resolution * buf.normal[3 * k + 2];
       const double dt_sin = kernel_math::detail::kernel_sin(d_polar, 0.0);
       const double dt_cos = kernel_math::detail::kernel_cos(d_polar, 0.0);
       const double dp_sin = kernel_math::detail::kernel_sin(d_azimuthal, 0.0);
       const double dp_cos = kernel_math::detail::kernel_cos(d_azimuthal, 0.0);
       const double sin_t2 = sin_t * dt_cos + cos_t * dt_sin;
-      le[k] = kept ? smeared : 0.0;
-      lx[k] = sin_t2 * (cos_p * dp_cos - sin_p * dp_sin);
-      ly[k] = sin_t2 * (sin_p * dp_cos + cos_p * dp_sin);
-      lz[k] = cos_t * dt_cos - sin_t * dt_sin;
+      buf.le[k] = kept ? smeared : 0.0;
+      buf.lx[k] = sin_t2 * (cos_p * dp_cos - sin_p * dp_sin);
+      buf.ly[k] = sin_t2 * (sin_p * dp_cos + cos_p * dp_sin);
+      buf.lz[k] = cos_t * dt_cos - sin_t * dt_sin;
     }
 
-    double jet_e[2], jet_p[2][3];
-    const bool swap = decay.second < swap_probability;
-    double angle[max_leaves];
-    for (int j = 0; j < 2; ++j) {
-      const int jet = swap ? 1 - j : j;  // j: the label after the swap
-      const int begin = jet_begin[jet], end = jet_begin[jet + 1];
+    const double* le = buf.le;
+    const double* lx = buf.lx;
+    const double* ly = buf.ly;
+    const double* lz = buf.lz;
+    double* angle = buf.angle;
+    // The jets before the label swap: sums in walk order, then every constituent's angle to its jet in one
+    // vectorised loop.
+    double jet_e[2], jet_p[2][3], jet_inv_p[2], jet_lead[2];
+    int jet_n[2];
+    for (int jet = 0; jet < 2; ++jet) {
       double e = 0.0, px = 0.0, py = 0.0, pz = 0.0, lead = 0.0;
       int n = 0;
-      for (int i = begin; i < end; ++i) {
+      for (int i = jet_begin[jet]; i < jet_begin[jet + 1]; ++i) {
         e += le[i];
         px += le[i] * lx[i];
         py += le[i] * ly[i];
@@ -331,25 +439,39 @@ struct ParticleChainModel {
         n += le[i] > 0.0;
       }
       const double p = kernel_math::sqrt(px * px + py * py + pz * pz);
-      const double inv_p = 1.0 / (p > 0.0 ? p : 1.0);
-      NSBI_SIMD_LOOP
-      for (int i = begin; i < end; ++i) {
-        const double cos_angle = (lx[i] * px + ly[i] * py + lz[i] * pz) * inv_p;
-        angle[i] = kernel_math::acos(cos_angle > 1.0 ? 1.0 : (cos_angle < -1.0 ? -1.0 : cos_angle));
-      }
+      jet_e[jet] = e;
+      jet_p[jet][0] = px;
+      jet_p[jet][1] = py;
+      jet_p[jet][2] = pz;
+      jet_inv_p[jet] = 1.0 / (p > 0.0 ? p : 1.0);
+      jet_lead[jet] = lead;
+      jet_n[jet] = n;
+    }
+    const int second = jet_begin[1];
+    NSBI_SIMD_LOOP
+    for (int i = 0; i < n_padded; ++i) {
+      const bool first = i < second;
+      const double px = first ? jet_p[0][0] : jet_p[1][0];
+      const double py = first ? jet_p[0][1] : jet_p[1][1];
+      const double pz = first ? jet_p[0][2] : jet_p[1][2];
+      const double inv_p = first ? jet_inv_p[0] : jet_inv_p[1];
+      const double cos_angle = (lx[i] * px + ly[i] * py + lz[i] * pz) * inv_p;
+      angle[i] = kernel_math::acos(cos_angle > 1.0 ? 1.0 : (cos_angle < -1.0 ? -1.0 : cos_angle));
+    }
+    const bool swap = decay.second < swap_probability;
+    for (int j = 0; j < 2; ++j) {
+      const int jet = swap ? 1 - j : j;  // j: the label after the swap
       double width = 0.0;
-      for (int i = begin; i < end; ++i) width += le[i] * angle[i];
-      const double mass2 = e * e - p * p;
+      for (int i = jet_begin[jet]; i < jet_begin[jet + 1]; ++i) width += le[i] * angle[i];
+      const double e = jet_e[jet], px = jet_p[jet][0], py = jet_p[jet][1], pz = jet_p[jet][2];
+      const double p2 = px * px + py * py + pz * pz;
+      const double mass2 = e * e - p2;
       double* out = x + 2 + 4 * j;
       out[0] = mass2 > 0.0 ? kernel_math::sqrt(mass2) : 0.0;
-      out[1] = static_cast<double>(n);
-      out[2] = e > 0.0 ? lead / e : 0.0;
+      out[1] = static_cast<double>(jet_n[jet]);
+      out[2] = e > 0.0 ? jet_lead[jet] / e : 0.0;
       out[3] = e > 0.0 ? width / e : 0.0;
-      if (j == 0) x[0] = pz * inv_p;
-      jet_e[j] = e;
-      jet_p[j][0] = px;
-      jet_p[j][1] = py;
-      jet_p[j][2] = pz;
+      if (j == 0) x[0] = pz * jet_inv_p[jet];
     }
     const double e = jet_e[0] + jet_e[1];
     const double px = jet_p[0][0] + jet_p[1][0], py = jet_p[0][1] + jet_p[1][1],
