@@ -19,7 +19,6 @@ It reports, it does not assert: the exit code is non-zero only when something co
 
 import argparse
 import datetime
-import json
 import math
 import os
 import subprocess
@@ -29,6 +28,8 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine_load import pyplot, write_results  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import nsbi_model  # noqa: E402  (scripts/ is not a package)
 
@@ -205,17 +206,9 @@ def main():
               "command": " ".join(sys.argv), "recipe": config_text("DIR", "N", "LOSS", args.members, "1000 + N", "max(20, min(8000, 8e5 / N))",
                                         "max(8, min(4096, N / 64))", "max(10, epochs / 10)"),
               "table": table, "summary": summary}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print("wrote", args.out)
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot")
+    write_results(args.out, result)
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for loss in losses:

@@ -1,6 +1,7 @@
-"""Timing helpers shared by the benchmark scripts: how busy other programs kept the machine during a phase
-(on a shared 2-core machine they lower the figures, so every result records it)."""
+"""Helpers shared by the benchmark scripts: how busy other programs kept the machine during a phase (on a
+shared 2-core machine they lower the figures, so every result records it), and writing results and plots."""
 
+import json
 import os
 import resource
 import time
@@ -24,3 +25,23 @@ def measure_phase(label, function, *args):
     seconds, (machine_end, ours_end) = time.perf_counter() - start, cpu_seconds()
     other = (machine_end - machine_start - (ours_end - ours_start)) / seconds
     return result, {"seconds": seconds, "other_programs_cores": max(0.0, other)}
+
+
+def write_results(path, result):
+    """Writes a benchmark's result dict as indented JSON (creating the folder) and says so."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print("wrote", path)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or None (with a message) when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no plot")
+        return None
+    return plt
