@@ -11,7 +11,13 @@ namespace {
 
 constexpr int max_parameters = 2;
 
-// One event per work item; with gold, also the joint log ratio and score from the same latent history.
+// Events in lockstep chunks of ParticleChainModel::chunk_events per work item on the host (the vector
+// stages' loops then run over a chunk's leaves, not one event's few), one event per work item elsewhere;
+// with gold, also the joint log ratio and score from the same latent history.
+constexpr int chain_rows_per_item = Kokkos::SpaceAccessibility<ExecutionSpace, Kokkos::HostSpace>::accessible
+                                        ? ParticleChainModel::chunk_events
+                                        : 1;
+
 template <bool gold>
 struct ChainKernel {
   ParticleChainModel model;
@@ -24,30 +30,45 @@ struct ChainKernel {
   std::uint64_t first_index;
   std::uint64_t seed;
 
-  KOKKOS_INLINE_FUNCTION void operator()(const std::size_t i) const {
-    const rng::StreamBlocks draws(seed, rng::Purpose::simulate, first_index + i);
+  KOKKOS_INLINE_FUNCTION void operator()(const std::size_t item) const {
+    constexpr int rows = chain_rows_per_item;
+    constexpr int n_observables = ParticleChainModel::n_observables_shower;
+    const std::size_t begin = item * rows;
+    const int count = static_cast<int>(theta.extent(0) - begin < rows ? theta.extent(0) - begin : rows);
     const int n_parameters = static_cast<int>(theta.extent(1));
-    double theta_i[max_parameters] = {0.0, 0.0};
-    for (int p = 0; p < n_parameters; ++p) theta_i[p] = theta(i, p);
-    double x_i[ParticleChainModel::n_observables_shower];
-    ParticleChainLatent z;
-    model.sample(draws, theta_i, x_i, z);
-    for (std::size_t d = 0; d < x.extent(1); ++d) x(i, d) = x_i[d];
-    if constexpr (gold) {
-      if (!z.complete) {
-        log_r(i) = std::numeric_limits<double>::quiet_NaN();
-        for (int p = 0; p < n_parameters; ++p) score(i, p) = std::numeric_limits<double>::quiet_NaN();
-        return;
+    double theta_c[rows * max_parameters] = {};
+    for (int r = 0; r < count; ++r)
+      for (int p = 0; p < n_parameters; ++p) theta_c[r * max_parameters + p] = theta(begin + r, p);
+    double x_c[rows * n_observables];
+    ParticleChainLatent z[rows];
+    if constexpr (rows == 1) {
+      model.sample(rng::StreamBlocks(seed, rng::Purpose::simulate, first_index + begin), theta_c, x_c, z[0]);
+    } else {
+      model.sample_chunk(seed, first_index + begin, count, theta_c, max_parameters, x_c, z);
+    }
+    for (int r = 0; r < count; ++r) {
+      const std::size_t i = begin + r;
+      for (std::size_t d = 0; d < x.extent(1); ++d) x(i, d) = x_c[r * n_observables + d];
+      if constexpr (gold) {
+        if (!z[r].complete) {
+          log_r(i) = std::numeric_limits<double>::quiet_NaN();
+          for (int p = 0; p < n_parameters; ++p) score(i, p) = std::numeric_limits<double>::quiet_NaN();
+          continue;
+        }
+        double gold_i[max_parameters] = {0.0, 0.0};
+        for (int p = 0; p < n_parameters; ++p) gold_i[p] = gold_theta(i, p);
+        log_r(i) = model.joint_log_ratio(z[r], gold_i, theta0.data());
+        double score_i[max_parameters];
+        model.joint_score(z[r], theta_c + r * max_parameters, score_i);
+        for (int p = 0; p < n_parameters; ++p) score(i, p) = score_i[p];
       }
-      double gold_i[max_parameters] = {0.0, 0.0};
-      for (int p = 0; p < n_parameters; ++p) gold_i[p] = gold_theta(i, p);
-      log_r(i) = model.joint_log_ratio(z, gold_i, theta0.data());
-      double score_i[max_parameters];
-      model.joint_score(z, theta_i, score_i);
-      for (int p = 0; p < n_parameters; ++p) score(i, p) = score_i[p];
     }
   }
 };
+
+std::size_t chain_items(std::size_t n_rows) {
+  return (n_rows + chain_rows_per_item - 1) / chain_rows_per_item;
+}
 
 struct ChainLogLikelihood {
   ParticleChainModel model;
@@ -127,7 +148,7 @@ void ParticleChain::simulate(const ExecutionSpace& space, const ConstMatrix& the
                   theta.extent(0) == x.extent(0),
               "theta/x shapes do not match simulator particle_chain");
   Kokkos::parallel_for("nsbi::sims::particle_chain::simulate",
-                       Kokkos::RangePolicy<ExecutionSpace>(space, 0, theta.extent(0)),
+                       Kokkos::RangePolicy<ExecutionSpace>(space, 0, chain_items(theta.extent(0))),
                        ChainKernel<false>{model_, theta, x, {}, {}, {}, {}, first_index, seed});
 }
 
@@ -144,7 +165,7 @@ void ParticleChain::simulate_gold(const ExecutionSpace& space, const ConstMatrix
   ChainKernel<true> kernel{model_, theta, x, gold_theta, {}, log_r, score, first_index, seed};
   for (std::size_t p = 0; p < info_.n_parameters(); ++p) kernel.theta0[p] = theta0[p];
   Kokkos::parallel_for("nsbi::sims::particle_chain::simulate_gold",
-                       Kokkos::RangePolicy<ExecutionSpace>(space, 0, n), kernel);
+                       Kokkos::RangePolicy<ExecutionSpace>(space, 0, chain_items(n)), kernel);
 }
 
 void ParticleChain::log_likelihood(const ExecutionSpace& space, const ConstMatrix& theta,

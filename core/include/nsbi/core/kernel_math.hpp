@@ -17,6 +17,12 @@
 #else
 #define NSBI_SIMD_LOOP
 #endif
+// Keeps a rarely taken path out of line, so that it does not weigh on the hot loop that calls it.
+#if defined(__GNUC__) || defined(__clang__)
+#define NSBI_NOINLINE __attribute__((noinline))
+#else
+#define NSBI_NOINLINE
+#endif
 
 namespace nsbi::kernel_math {
 

@@ -1,7 +1,9 @@
 #pragma once
 // particle_chain (specs/simulators.md §4): theta -> parton decay -> binary shower -> detector -> x, with gold
-// (the joint log ratio and joint score from each event's latent history z). One event per work item; the
-// shower's recursion runs on a fixed-size explicit stack, so a kernel needs no heap and does bounded work.
+// (the joint log ratio and joint score from each event's latent history z). The shower's recursion runs on a
+// fixed-size explicit stack, so a kernel needs no heap and does bounded work. On the host a work item runs a
+// chunk of events: their walks one by one, then the detector and the jets as loops over all their leaves
+// (sample_chunk); an event's result has the same bits whichever events share its chunk.
 //
 // Modes (option `mode`): full, theta = (kappa, lambda); fixed_lambda, theta = (kappa) with lambda from the
 // option `lambda`; parton_only, theta = (kappa) and x = c + N(0, sigma^2), whose marginal is exact.
@@ -103,27 +105,28 @@ struct ParticleChainModel {
   /// One event at theta into x (n_observables() values) and its latent summary z. Returns z.complete.
   KOKKOS_INLINE_FUNCTION bool sample(const rng::StreamBlocks& draws, const double* theta, double* x,
                                      ParticleChainLatent& z) const {
-    const double kappa = theta[0];
-    double c = 0.0;
-    const DecayAngle angle{asymmetry(kappa)};
-    // Two candidates per block, from 32-bit uniforms (c then has 2^-31 resolution).
-    for (std::uint32_t block = candidate_block;; ++block) {
-      const UniformQuad u = uniform_quad(draws, block);
-      if (angle.candidate({u.u0, u.u1}, c) || angle.candidate({u.u2, u.u3}, c)) break;
-    }
-    z = ParticleChainLatent{};
-    z.c = c;
-    if (mode == ParticleChainMode::parton_only) {
-      x[0] = c + sigma * rng::normal_pair(draws.uniforms(1)).first;
-      return true;
-    }
-    // Small buffers first; the rare event that overflows them reruns with the node cap's.
-    const double lambda = lambda_of(theta);
-    z.complete = shower<small_leaves, small_pending>(draws, lambda, c, x, z) ||
-                 shower<max_leaves, stack_capacity>(draws, lambda, c, x, z);
-    if (!z.complete)
-      for (int d = 0; d < n_observables_shower; ++d) x[d] = std::numeric_limits<double>::quiet_NaN();
+    const EventStream stream(draws);
+    double x_event[n_observables_shower];
+    sample_events<1, small_leaves>(1, &stream, theta, 2, x_event, &z);
+    for (int d = 0; d < n_observables(); ++d) x[d] = x_event[d];
     return z.complete;
+  }
+
+  /// The number of events sample_chunk takes at a time.
+  static constexpr int chunk_events = 16;
+
+  /// Events index, ..., index + count - 1 of stream (seed, simulate) at theta (row e at theta + e * stride)
+  /// into x (row e at x + e * n_observables_shower, of which the first n_observables() are set) and z;
+  /// count <= chunk_events. The events run in lockstep: each stage's loop covers all of them. Every event's
+  /// result has the same bits as sample's.
+  KOKKOS_INLINE_FUNCTION void sample_chunk(std::uint64_t seed, std::uint64_t index, int count,
+                                           const double* theta, int stride, double* x,
+                                           ParticleChainLatent* z) const {
+    EventStream streams[chunk_events];
+    for (int e = 0; e < count; ++e)
+      streams[e].draws =
+          rng::StreamBlocks(seed, rng::Purpose::simulate, index + static_cast<std::uint64_t>(e));
+    sample_events<chunk_events, chunk_pool_leaves>(count, streams, theta, stride, x, z);
   }
 
   /// log p(x, z | theta_a) - log p(x, z | theta_b) (specs §4, Gold).
@@ -217,16 +220,21 @@ struct ParticleChainModel {
     return {radius * angle.cos, radius * angle.sin};
   }
 
-  // One event's working set for at most Leaves leaves and Pending pending nodes. An event first runs with
-  // small buffers (which stay in L1) and only one that overflows them reruns with the node cap's: the same
-  // draws, so the same result.
+  // One event's walk for at most Leaves leaves and Pending pending nodes. An event first runs with small
+  // buffers (which stay in L1) and only one that overflows them reruns with the node cap's: the same draws,
+  // so the same result.
   static constexpr int small_leaves = 128;
   static constexpr int small_pending = 64;
   static constexpr int split_chunk = 16;  // splittings' draws are prepared this many at a time
   static constexpr int simd_width = 8;    // doubles per AVX-512 register
+  // The leaves a chunk's events share in the vector stages; an event that does not fit flushes those before
+  // it. Each event's leaves start at a multiple of 4, so that its detector normals 3k .. 3k + 2 start at a
+  // whole Philox block (4 normals).
+  static constexpr int chunk_pool_leaves = 512;
 
   template <int Leaves, int Pending>
   struct Buffers {
+    static constexpr int pending = Pending;
     static constexpr int splittings = Leaves - 2;
     static constexpr int nodes = 2 + 2 * splittings;
     static constexpr int prepared = splittings + split_chunk;
@@ -239,65 +247,180 @@ struct ParticleChainModel {
     double parent_m[splittings];
     // Lab momenta of the nodes: 0 and 1 the jets' partons, 2 + 2j and 3 + 2j splitting j's children.
     double e[nodes], px[nodes], py[nodes], pz[nodes];
-    // The vectorised loops run over whole SIMD widths (padded), with no scalar remainder.
-    static constexpr int padded_leaves = Leaves + simd_width;
-    int leaf[padded_leaves];  // leaf k's node, in walk order
+    int leaf[Leaves];  // leaf k's node, in walk order
     int pending_node[Pending];
     double pending_m[Pending];
-    double normal[3 * padded_leaves + 4 * simd_width];  // the detector's normals, three per leaf
-    // The constituents in walk order: smeared energy (0: lost) and unit direction, and angle to their jet.
-    double le[padded_leaves], lx[padded_leaves], ly[padded_leaves], lz[padded_leaves], angle[padded_leaves];
   };
+
+  // A row's stream in an array (StreamBlocks has no default constructor).
+  union EventStream {
+    char none;
+    rng::StreamBlocks draws;
+    KOKKOS_INLINE_FUNCTION EventStream() : none(0) {}
+    KOKKOS_INLINE_FUNCTION explicit EventStream(const rng::StreamBlocks& d) : draws(d) {}
+  };
+
+  // The leaves of up to Events events (Capacity in all) for the vector stages, each event's padded to a
+  // multiple of 4 and the whole to a multiple of simd_width; padding leaves copy a valid momentum and their
+  // results are never read.
+  template <int Events, int Capacity>
+  struct Pool {
+    static constexpr int events = Events;
+    static constexpr int padded = Capacity + simd_width;
+    static constexpr int blocks = 3 * padded / 4 + simd_width;
+    int n_events = 0;
+    int n_leaves = 0;
+    int event_row[Events];     // the event's row in the caller's arrays
+    bool swap[Events];         // the event's label swap
+    int jet_begin[Events][3];  // the jets' leaves in the pool
+    double e[padded], px[padded], py[padded], pz[padded];
+    int owner[padded];      // 2 event + jet
+    int block_row[blocks];  // the detector block's event (its stream) and number
+    std::uint32_t block_number[blocks];
+    double normal[4 * blocks];
+    // The constituents: smeared energy (0: lost), unit direction, and angle to their jet.
+    double le[padded], lx[padded], ly[padded], lz[padded], angle[padded];
+  };
+
+  // Splitting j's draws (block node_block + j) into out's arrays.
+  template <class B>
+  KOKKOS_FORCEINLINE_FUNCTION static void prepare_splitting(const rng::StreamBlocks& draws, int j,
+                                                            double norm, double inv_lambda, B& out) {
+    const UniformQuad u = uniform_quad(draws, node_block + static_cast<std::uint32_t>(j));
+    // r = -ln(1 - u (1 - e^{-lambda r_max})) / lambda, the truncated exponential's inverse CDF.
+    const double r_left = -kernel_math::log(1.0 - u.u0 * norm) * inv_lambda;
+    const double r_right = -kernel_math::log(1.0 - u.u1 * norm) * inv_lambda;
+    out.r[j] = r_left + r_right;
+    // t_L = r_L t and t_R = r_R (sqrt(t) - sqrt(t_L))^2, as masses over sqrt(t).
+    const double a = kernel_math::sqrt(r_left);
+    const double b = kernel_math::sqrt(r_right) * (1.0 - a);
+    out.a[j] = a;
+    out.b[j] = b;
+    // Källén K(1, a^2, b^2) = (1 - (a + b)^2)(1 - (a - b)^2), >= 0 up to rounding.
+    const double k1 = 1.0 - (a + b) * (a + b);
+    const double k2 = 1.0 - (a - b) * (a - b);
+    out.p[j] = 0.5 * kernel_math::sqrt(k1 > 0.0 ? k1 * k2 : 0.0);
+    out.e_left[j] = 0.5 * (1.0 + a * a - b * b);
+    out.e_right[j] = 0.5 * (1.0 - a * a + b * b);
+    const double cos_n = 2.0 * u.u2 - 1.0;
+    const double sin_n = kernel_math::sqrt((1.0 - cos_n) * (1.0 + cos_n));
+    const kernel_math::SinCos azimuth = sin_cos_turns(u.u3);
+    out.nx[j] = sin_n * azimuth.cos;
+    out.ny[j] = sin_n * azimuth.sin;
+    out.nz[j] = cos_n;
+  }
 
   template <class B>
   KOKKOS_INLINE_FUNCTION static void prepare_splittings(const rng::StreamBlocks& draws, int first,
                                                         double norm, double inv_lambda, B& out) {
     NSBI_SIMD_LOOP
-    for (int q = 0; q < split_chunk; ++q) {
-      const int j = first + q;
-      const UniformQuad u = uniform_quad(draws, node_block + static_cast<std::uint32_t>(j));
-      // r = -ln(1 - u (1 - e^{-lambda r_max})) / lambda, the truncated exponential's inverse CDF.
-      const double r_left = -kernel_math::log(1.0 - u.u0 * norm) * inv_lambda;
-      const double r_right = -kernel_math::log(1.0 - u.u1 * norm) * inv_lambda;
-      out.r[j] = r_left + r_right;
-      // t_L = r_L t and t_R = r_R (sqrt(t) - sqrt(t_L))^2, as masses over sqrt(t).
-      const double a = kernel_math::sqrt(r_left);
-      const double b = kernel_math::sqrt(r_right) * (1.0 - a);
-      out.a[j] = a;
-      out.b[j] = b;
-      // Källén K(1, a^2, b^2) = (1 - (a + b)^2)(1 - (a - b)^2), >= 0 up to rounding.
-      const double k1 = 1.0 - (a + b) * (a + b);
-      const double k2 = 1.0 - (a - b) * (a - b);
-      out.p[j] = 0.5 * kernel_math::sqrt(k1 > 0.0 ? k1 * k2 : 0.0);
-      out.e_left[j] = 0.5 * (1.0 + a * a - b * b);
-      out.e_right[j] = 0.5 * (1.0 - a * a + b * b);
-      const double cos_n = 2.0 * u.u2 - 1.0;
-      const double sin_n = kernel_math::sqrt((1.0 - cos_n) * (1.0 + cos_n));
-      const kernel_math::SinCos azimuth = sin_cos_turns(u.u3);
-      out.nx[j] = sin_n * azimuth.cos;
-      out.ny[j] = sin_n * azimuth.sin;
-      out.nz[j] = cos_n;
-    }
+    for (int q = 0; q < split_chunk; ++q) prepare_splitting(draws, first + q, norm, inv_lambda, out);
   }
 
-  // The two jets' showers and the detector; false when the buffers' leaves or pending nodes ran out. The
-  // tree's shape follows from the masses alone, so the walk (scalar, data-dependent branches) carries one
-  // mass per node; the kinematics then run over the splittings in walk order without a branch, the detector
-  // and the jets' widths as loops that vectorise.
-  template <int Leaves, int Pending>
-  KOKKOS_INLINE_FUNCTION bool shower(const rng::StreamBlocks& draws, double lambda, double c, double* x,
-                                     ParticleChainLatent& z) const {
-    using B = Buffers<Leaves, Pending>;
+  // The events' decay angles, walks and kinematics one by one, into the pool; the detector and the jets as
+  // loops over the pool's leaves.
+  template <int Events, int Capacity>
+  KOKKOS_INLINE_FUNCTION void sample_events(int count, const EventStream* streams, const double* theta,
+                                            int stride, double* x, ParticleChainLatent* z) const {
+    // The decay angles: every event's first candidate block in one vector loop, the events that reject both
+    // its candidates (at most 4/9 of them) one by one. Also the decay azimuths and label swaps (block 0).
+    double c_first[Events], u_phi[Events], u_swap[Events];
+    std::uint32_t accepted[Events];  // not bool: GCC sizes SIMD lanes by the narrowest type in the loop
+    NSBI_SIMD_LOOP
+    for (int row = 0; row < count; ++row) {
+      const DecayAngle angle{asymmetry(theta[row * stride])};
+      const UniformQuad u = uniform_quad(streams[row].draws, candidate_block);
+      double c0 = 0.0, c1 = 0.0;
+      const bool first = angle.candidate({u.u0, u.u1}, c0);
+      const bool second = angle.candidate({u.u2, u.u3}, c1);
+      c_first[row] = first ? c0 : c1;
+      accepted[row] = first | second;
+      const rng::UniformPair decay = streams[row].draws.uniforms(0);
+      u_phi[row] = decay.first;
+      u_swap[row] = decay.second;
+    }
+    for (int row = 0; row < count; ++row) {
+      z[row] = ParticleChainLatent{};
+      z[row].c = accepted[row] != 0
+                     ? c_first[row]
+                     : decay_angle(streams[row].draws, theta[row * stride], candidate_block + 1);
+    }
+    if (mode == ParticleChainMode::parton_only) {
+      for (int row = 0; row < count; ++row)
+        x[row * n_observables_shower] =
+            z[row].c + sigma * rng::normal_pair(streams[row].draws.uniforms(1)).first;
+      return;
+    }
+    using B = Buffers<small_leaves, small_pending>;
     B buf;
-    const rng::UniformPair decay = draws.uniforms(0);
-    const kernel_math::SinCos phi = kernel_math::sin_cos_turns(decay.first);
+    Pool<Events, Capacity> pool;
+    for (int row = 0; row < count; ++row) {
+      const rng::StreamBlocks& draws = streams[row].draws;
+      const double lambda = lambda_of(theta + row * stride);
+      const double norm = -Kokkos::Experimental::expm1(-lambda * r_max);
+      const rng::UniformPair decay{u_phi[row], u_swap[row]};
+      int jet_begin[3];
+      if (walk(draws, decay.first, norm, 1.0 / lambda, z[row].c, buf, jet_begin, z[row])) {
+        boost_all(buf, jet_begin[2] - 2, z[row]);
+        if (pool.n_leaves + (jet_begin[2] + 3) / 4 * 4 > Capacity) flush(pool, streams, x);
+        append(buf, jet_begin, row, decay.second < swap_probability, pool);
+      } else {
+        // Small buffers first; the rare event that overflows them reruns with the node cap's.
+        z[row].complete =
+            rerun(draws, decay, norm, 1.0 / lambda, z[row].c, x + row * n_observables_shower, z[row]);
+      }
+    }
+    flush(pool, streams, x);
+  }
+
+  // The decay angle's rejection from candidate block first on.
+  KOKKOS_INLINE_FUNCTION static double decay_angle(const rng::StreamBlocks& draws, double kappa,
+                                                   std::uint32_t first) {
+    double c = 0.0;
+    const DecayAngle angle{asymmetry(kappa)};
+    // Two candidates per block, from 32-bit uniforms (c then has 2^-31 resolution).
+    for (std::uint32_t block = first;; ++block) {
+      const UniformQuad u = uniform_quad(draws, block);
+      if (angle.candidate({u.u0, u.u1}, c) || angle.candidate({u.u2, u.u3}, c)) break;
+    }
+    return c;
+  }
+
+  // An event beyond the small buffers, alone with the node cap's; false (and a NaN row) beyond the cap. Not
+  // inlined: its buffers (~280 kB) then take stack only while it runs, not in every chunk's frame.
+  NSBI_NOINLINE KOKKOS_FUNCTION bool rerun(const rng::StreamBlocks& draws, const rng::UniformPair& decay,
+                                           double norm, double inv_lambda, double c, double* x,
+                                           ParticleChainLatent& z) const {
+    Buffers<max_leaves, stack_capacity> buf;
+    Pool<1, max_leaves> pool;
+    int jet_begin[3];
+    if (!walk(draws, decay.first, norm, inv_lambda, c, buf, jet_begin, z)) {
+      for (int d = 0; d < n_observables_shower; ++d) x[d] = std::numeric_limits<double>::quiet_NaN();
+      return false;
+    }
+    boost_all(buf, jet_begin[2] - 2, z);
+    append(buf, jet_begin, 0, decay.second < swap_probability, pool);
+    const EventStream stream(draws);
+    flush(pool, &stream, x);
+    return true;
+  }
+
+  // The two jets' shower trees: buf's splittings (their parents and the parents' masses) and leaves (leaf k
+  // is node buf.leaf[k], jet j's leaves [jet_begin[j], jet_begin[j + 1])), the partons' momenta, and z's
+  // leaves and n_draws; false when the buffers' leaves or pending nodes ran out. The tree's shape follows
+  // from the masses alone, so the walk (scalar, data-dependent branches) carries one mass per node; the
+  // kinematics (boost) then run over the splittings in walk order without a branch.
+  // u_phi: the decay azimuth's uniform; norm = 1 - e^{-lambda r_max}.
+  template <class B>
+  KOKKOS_INLINE_FUNCTION static bool walk(const rng::StreamBlocks& draws, double u_phi, double norm,
+                                          double inv_lambda, double c, B& buf, int* jet_begin,
+                                          ParticleChainLatent& z) {
+    const kernel_math::SinCos phi = kernel_math::sin_cos_turns(u_phi);
     const double sin_theta = kernel_math::sqrt((1.0 - c) * (1.0 + c));
     const double axis[3] = {sin_theta * phi.cos, sin_theta * phi.sin, c};
-    const double norm = -Kokkos::Experimental::expm1(-lambda * r_max);
-    const double inv_lambda = 1.0 / lambda;
 
     // The walk: jet j's leaves are [jet_begin[j], jet_begin[j + 1]) of buf.leaf.
-    int jet_begin[3] = {0, 0, 0};
+    jet_begin[0] = 0;
     int n_leaves = 0;
     int n_splittings = 0;
     for (int jet = 0; jet < 2; ++jet) {
@@ -322,7 +445,7 @@ struct ParticleChainModel {
         }
         // n_leaves <= n_splittings + 2 at the end: capping the splittings caps the leaves at Leaves. With
         // the node cap's buffers this is the cap of the original explicit stack (pending nodes + 2).
-        if (n_splittings == B::splittings || depth + 2 > Pending) return false;
+        if (n_splittings == B::splittings || depth + 2 > B::pending) return false;
         if (n_splittings % split_chunk == 0) prepare_splittings(draws, n_splittings, norm, inv_lambda, buf);
         const int j = n_splittings++;
         buf.parent[j] = node;
@@ -337,62 +460,113 @@ struct ParticleChainModel {
       z.leaves[jet] = n_leaves - jet_begin[jet];
     }
 
-    // The children in the parent's rest frame, boosted by its velocity: E = (E_P e* + P.k) / m and
-    // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m. A
-    // parent precedes its children in walk order.
+    z.n_draws = 2.0 * n_splittings;
+    return true;
+  }
+
+  // Splitting j's children in the parent's rest frame, boosted by its velocity: E = (E_P e* + P.k) / m and
+  // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m. A
+  // parent precedes its children in walk order.
+  template <class B>
+  KOKKOS_FORCEINLINE_FUNCTION static void boost(B& buf, int j) {
+    const int parent = buf.parent[j];
+    const double m = buf.parent_m[j];
+    const double e = buf.e[parent], px = buf.px[parent], py = buf.py[parent], pz = buf.pz[parent];
+    const double nx = buf.nx[j], ny = buf.ny[j], nz = buf.nz[j];
+    const double p = buf.p[j];
+    const double pn = p * (px * nx + py * ny + pz * nz);  // (P.k) / m for the left child
+    const double g = pn * (1.0 / (e + m));
+    const double pm = p * m;
+    const double c_left = g + buf.e_left[j];
+    const double c_right = buf.e_right[j] - g;
+    const int left = 2 + 2 * j;
+    buf.e[left] = e * buf.e_left[j] + pn;
+    buf.px[left] = pm * nx + px * c_left;
+    buf.py[left] = pm * ny + py * c_left;
+    buf.pz[left] = pm * nz + pz * c_left;
+    buf.e[left + 1] = e * buf.e_right[j] - pn;
+    buf.px[left + 1] = -pm * nx + px * c_right;
+    buf.py[left + 1] = -pm * ny + py * c_right;
+    buf.pz[left + 1] = -pm * nz + pz * c_right;
+  }
+
+  // The kinematics of an event's n splittings, and its R = the sum of their r in walk order.
+  template <class B>
+  KOKKOS_INLINE_FUNCTION static void boost_all(B& buf, int n, ParticleChainLatent& z) {
     double r_sum = 0.0;
-    for (int j = 0; j < n_splittings; ++j) {
-      const int parent = buf.parent[j];
-      const double m = buf.parent_m[j];
-      const double e = buf.e[parent], px = buf.px[parent], py = buf.py[parent], pz = buf.pz[parent];
-      const double nx = buf.nx[j], ny = buf.ny[j], nz = buf.nz[j];
-      const double p = buf.p[j];
-      const double pn = p * (px * nx + py * ny + pz * nz);  // (P.k) / m for the left child
-      const double g = pn * (1.0 / (e + m));
-      const double pm = p * m;
-      const double c_left = g + buf.e_left[j];
-      const double c_right = buf.e_right[j] - g;
-      const int left = 2 + 2 * j;
-      buf.e[left] = e * buf.e_left[j] + pn;
-      buf.px[left] = pm * nx + px * c_left;
-      buf.py[left] = pm * ny + py * c_left;
-      buf.pz[left] = pm * nz + pz * c_left;
-      buf.e[left + 1] = e * buf.e_right[j] - pn;
-      buf.px[left + 1] = -pm * nx + px * c_right;
-      buf.py[left + 1] = -pm * ny + py * c_right;
-      buf.pz[left + 1] = -pm * nz + pz * c_right;
+    for (int j = 0; j < n; ++j) {
+      boost(buf, j);
       r_sum += buf.r[j];
     }
-    z.n_draws = 2.0 * n_splittings;
     z.r_sum = r_sum;
+  }
 
-    // Padding leaves point at node 0, a valid momentum; their results are never read.
-    const int n_padded = (n_leaves + simd_width - 1) / simd_width * simd_width;
-    for (int k = n_leaves; k < n_padded; ++k) buf.leaf[k] = 0;
+  // Appends an event's leaves to the pool (room checked by the caller).
+  template <class B, class P>
+  KOKKOS_INLINE_FUNCTION static void append(const B& buf, const int* jet_begin, int row, bool swap, P& pool) {
+    const int base = pool.n_leaves;
+    const int event = pool.n_events++;
+    const int n = jet_begin[2];
+    const int n_padded = (n + 3) / 4 * 4;
+    pool.event_row[event] = row;
+    pool.swap[event] = swap;
+    for (int j = 0; j < 3; ++j) pool.jet_begin[event][j] = base + jet_begin[j];
+    for (int k = 0; k < n_padded; ++k) {
+      const int node = k < n ? buf.leaf[k] : 0;
+      pool.e[base + k] = buf.e[node];
+      pool.px[base + k] = buf.px[node];
+      pool.py[base + k] = buf.py[node];
+      pool.pz[base + k] = buf.pz[node];
+      pool.owner[base + k] = 2 * event + (k >= jet_begin[1]);
+    }
+    // The event's detector blocks: normals 3k .. 3k + 2 of its leaf k lie at 3 (base + k) in the pool.
+    const int first_block = 3 * base / 4;
+    for (int b = 0; b < 3 * n_padded / 4; ++b) {
+      pool.block_row[first_block + b] = row;
+      pool.block_number[first_block + b] = detector_block + static_cast<std::uint32_t>(b);
+    }
+    pool.n_leaves = base + n_padded;
+  }
 
-    // The detector's normals, four per block (two Box–Muller pairs); leaf k takes 3k, 3k + 1, 3k + 2.
-    const int n_normal_blocks = (3 * n_leaves + 4 * simd_width - 1) / (4 * simd_width) * simd_width;
+  // The detector and the jets of the pool's events, into their rows of x; empties the pool.
+  template <class P>
+  KOKKOS_INLINE_FUNCTION void flush(P& pool, const EventStream* streams, double* x) const {
+    if (pool.n_events == 0) return;
+    // Padding to whole SIMD widths (no scalar remainder): copies of the pool's first leaf and block.
+    const int n_padded = (pool.n_leaves + simd_width - 1) / simd_width * simd_width;
+    for (int k = pool.n_leaves; k < n_padded; ++k) {
+      pool.e[k] = pool.e[0];
+      pool.px[k] = pool.px[0];
+      pool.py[k] = pool.py[0];
+      pool.pz[k] = pool.pz[0];
+      pool.owner[k] = 0;
+    }
+    const int n_blocks = (3 * n_padded / 4 + simd_width - 1) / simd_width * simd_width;
+    for (int b = 3 * pool.n_leaves / 4; b < n_blocks; ++b) {
+      pool.block_row[b] = pool.block_row[0];
+      pool.block_number[b] = pool.block_number[0];
+    }
+
+    // The detector's normals, four per block (two Box–Muller pairs).
     NSBI_SIMD_LOOP
-    for (int b = 0; b < n_normal_blocks; ++b) {
-      const UniformQuad u = uniform_quad(draws, detector_block + static_cast<std::uint32_t>(b));
+    for (int b = 0; b < n_blocks; ++b) {
+      const UniformQuad u = uniform_quad(streams[pool.block_row[b]].draws, pool.block_number[b]);
       const rng::NormalPair first = normal_pair(u.u0, u.u1);
       const rng::NormalPair second = normal_pair(u.u2, u.u3);
-      buf.normal[4 * b] = first.first;
-      buf.normal[4 * b + 1] = first.second;
-      buf.normal[4 * b + 2] = second.first;
-      buf.normal[4 * b + 3] = second.second;
+      pool.normal[4 * b] = first.first;
+      pool.normal[4 * b + 1] = first.second;
+      pool.normal[4 * b + 2] = second.first;
+      pool.normal[4 * b + 3] = second.second;
     }
-    for (int k = 4 * n_normal_blocks; k < 3 * n_padded; ++k) buf.normal[k] = 0.0;  // padding leaves' normals
 
     // The detector, leaf by leaf; a lost leaf gets energy 0 (its normals are drawn and ignored, which keeps
     // the loop free of branches).
     NSBI_SIMD_LOOP
     for (int k = 0; k < n_padded; ++k) {
-      const int node = buf.leaf[k];
-      const double e = buf.e[node];  // > 0: a leaf's energy is at least its mass
-      const double lx = buf.px[node], ly = buf.py[node], lz = buf.pz[node];
+      const double e = pool.e[k];  // > 0: a leaf's energy is at least its mass
+      const double lx = pool.px[k], ly = pool.py[k], lz = pool.pz[k];
       const double sigma_e = kernel_math::sqrt(stochastic_term2 / e + constant_term2);
-      const double smeared = e * (1.0 + sigma_e * buf.normal[3 * k]);
+      const double smeared = e * (1.0 + sigma_e * pool.normal[3 * k]);
       const bool kept = (e >= min_energy) & (smeared > 0.0);
       const double rho = kernel_math::sqrt(lx * lx + ly * ly);
       const double p = kernel_math::sqrt(rho * rho + lz * lz);
@@ -405,32 +579,32 @@ struct ParticleChainModel {
       const double sin_p = ly * inv_rho;
       // Angle sums by rotation; the smearing angles are below 0.07 (a normal from 32-bit uniforms is below
       // 6.8), well inside the range of fdlibm's kernels (|x| <= pi/4), so no argument reduction is needed.
-      const double d_polar = angle_resolution * buf.normal[3 * k + 1];
-      const double d_azimuthal = angle_resolution * buf.normal[3 * k + 2];
+      const double d_polar = angle_resolution * pool.normal[3 * k + 1];
+      const double d_azimuthal = angle_resolution * pool.normal[3 * k + 2];
       const double dt_sin = kernel_math::detail::kernel_sin(d_polar, 0.0);
       const double dt_cos = kernel_math::detail::kernel_cos(d_polar, 0.0);
       const double dp_sin = kernel_math::detail::kernel_sin(d_azimuthal, 0.0);
       const double dp_cos = kernel_math::detail::kernel_cos(d_azimuthal, 0.0);
       const double sin_t2 = sin_t * dt_cos + cos_t * dt_sin;
-      buf.le[k] = kept ? smeared : 0.0;
-      buf.lx[k] = sin_t2 * (cos_p * dp_cos - sin_p * dp_sin);
-      buf.ly[k] = sin_t2 * (sin_p * dp_cos + cos_p * dp_sin);
-      buf.lz[k] = cos_t * dt_cos - sin_t * dt_sin;
+      pool.le[k] = kept ? smeared : 0.0;
+      pool.lx[k] = sin_t2 * (cos_p * dp_cos - sin_p * dp_sin);
+      pool.ly[k] = sin_t2 * (sin_p * dp_cos + cos_p * dp_sin);
+      pool.lz[k] = cos_t * dt_cos - sin_t * dt_sin;
     }
 
-    const double* le = buf.le;
-    const double* lx = buf.lx;
-    const double* ly = buf.ly;
-    const double* lz = buf.lz;
-    double* angle = buf.angle;
+    const double* le = pool.le;
+    const double* lx = pool.lx;
+    const double* ly = pool.ly;
+    const double* lz = pool.lz;
     // The jets before the label swap: sums in walk order, then every constituent's angle to its jet in one
     // vectorised loop.
-    double jet_e[2], jet_p[2][3], jet_inv_p[2], jet_lead[2];
-    int jet_n[2];
-    for (int jet = 0; jet < 2; ++jet) {
+    double jet_e[2 * P::events], jet_lead[2 * P::events];
+    double jet_px[2 * P::events], jet_py[2 * P::events], jet_pz[2 * P::events], jet_inv_p[2 * P::events];
+    int jet_n[2 * P::events];
+    for (int jet = 0; jet < 2 * pool.n_events; ++jet) {
       double e = 0.0, px = 0.0, py = 0.0, pz = 0.0, lead = 0.0;
       int n = 0;
-      for (int i = jet_begin[jet]; i < jet_begin[jet + 1]; ++i) {
+      for (int i = pool.jet_begin[jet / 2][jet % 2]; i < pool.jet_begin[jet / 2][jet % 2 + 1]; ++i) {
         e += le[i];
         px += le[i] * lx[i];
         py += le[i] * ly[i];
@@ -440,45 +614,48 @@ struct ParticleChainModel {
       }
       const double p = kernel_math::sqrt(px * px + py * py + pz * pz);
       jet_e[jet] = e;
-      jet_p[jet][0] = px;
-      jet_p[jet][1] = py;
-      jet_p[jet][2] = pz;
+      jet_px[jet] = px;
+      jet_py[jet] = py;
+      jet_pz[jet] = pz;
       jet_inv_p[jet] = 1.0 / (p > 0.0 ? p : 1.0);
       jet_lead[jet] = lead;
       jet_n[jet] = n;
     }
-    const int second = jet_begin[1];
     NSBI_SIMD_LOOP
     for (int i = 0; i < n_padded; ++i) {
-      const bool first = i < second;
-      const double px = first ? jet_p[0][0] : jet_p[1][0];
-      const double py = first ? jet_p[0][1] : jet_p[1][1];
-      const double pz = first ? jet_p[0][2] : jet_p[1][2];
-      const double inv_p = first ? jet_inv_p[0] : jet_inv_p[1];
-      const double cos_angle = (lx[i] * px + ly[i] * py + lz[i] * pz) * inv_p;
-      angle[i] = kernel_math::acos(cos_angle > 1.0 ? 1.0 : (cos_angle < -1.0 ? -1.0 : cos_angle));
+      const int jet = pool.owner[i];
+      const double cos_angle =
+          (lx[i] * jet_px[jet] + ly[i] * jet_py[jet] + lz[i] * jet_pz[jet]) * jet_inv_p[jet];
+      pool.angle[i] = kernel_math::acos(cos_angle > 1.0 ? 1.0 : (cos_angle < -1.0 ? -1.0 : cos_angle));
     }
-    const bool swap = decay.second < swap_probability;
-    for (int j = 0; j < 2; ++j) {
-      const int jet = swap ? 1 - j : j;  // j: the label after the swap
-      double width = 0.0;
-      for (int i = jet_begin[jet]; i < jet_begin[jet + 1]; ++i) width += le[i] * angle[i];
-      const double e = jet_e[jet], px = jet_p[jet][0], py = jet_p[jet][1], pz = jet_p[jet][2];
-      const double p2 = px * px + py * py + pz * pz;
-      const double mass2 = e * e - p2;
-      double* out = x + 2 + 4 * j;
-      out[0] = mass2 > 0.0 ? kernel_math::sqrt(mass2) : 0.0;
-      out[1] = static_cast<double>(jet_n[jet]);
-      out[2] = e > 0.0 ? jet_lead[jet] / e : 0.0;
-      out[3] = e > 0.0 ? width / e : 0.0;
-      if (j == 0) x[0] = pz * jet_inv_p[jet];
+    for (int event = 0; event < pool.n_events; ++event) {
+      const int row = pool.event_row[event];
+      double* x_row = x + row * n_observables_shower;
+      const bool swap = pool.swap[event];
+      const int* jet_begin = pool.jet_begin[event];
+      for (int j = 0; j < 2; ++j) {
+        const int jet = swap ? 1 - j : j;  // j: the label after the swap
+        double width = 0.0;
+        for (int i = jet_begin[jet]; i < jet_begin[jet + 1]; ++i) width += le[i] * pool.angle[i];
+        const int g = 2 * event + jet;
+        const double e = jet_e[g], px = jet_px[g], py = jet_py[g], pz = jet_pz[g];
+        const double p2 = px * px + py * py + pz * pz;
+        const double mass2 = e * e - p2;
+        double* out = x_row + 2 + 4 * j;
+        out[0] = mass2 > 0.0 ? kernel_math::sqrt(mass2) : 0.0;
+        out[1] = static_cast<double>(jet_n[g]);
+        out[2] = e > 0.0 ? jet_lead[g] / e : 0.0;
+        out[3] = e > 0.0 ? width / e : 0.0;
+        if (j == 0) x_row[0] = pz * jet_inv_p[g];
+      }
+      const int g0 = 2 * event, g1 = 2 * event + 1;
+      const double e = jet_e[g0] + jet_e[g1];
+      const double px = jet_px[g0] + jet_px[g1], py = jet_py[g0] + jet_py[g1], pz = jet_pz[g0] + jet_pz[g1];
+      const double mass2 = e * e - (px * px + py * py + pz * pz);
+      x_row[1] = mass2 > 0.0 ? kernel_math::sqrt(mass2) : 0.0;
     }
-    const double e = jet_e[0] + jet_e[1];
-    const double px = jet_p[0][0] + jet_p[1][0], py = jet_p[0][1] + jet_p[1][1],
-                 pz = jet_p[0][2] + jet_p[1][2];
-    const double mass2 = e * e - (px * px + py * py + pz * pz);
-    x[1] = mass2 > 0.0 ? kernel_math::sqrt(mass2) : 0.0;
-    return true;
+    pool.n_events = 0;
+    pool.n_leaves = 0;
   }
 };
 
