@@ -3,10 +3,13 @@
 benchmarks/results/scaling.json and a plot next to it (docs/scaling.md explains the figures and how to run
 this on a cluster).
 
-Each point runs the real `nsbi` stage under mpirun on a gaussian2d campaign:
-  simulate   weak: --simulate-rows per rank; strong: that many rows times the largest rank count, on every
-             rank count. The rate is the stage's own events/s (simulate.json: blocks simulated and written
-             with collective parallel HDF5, MPI start-up excluded).
+Each point runs the real `nsbi` stage under mpirun:
+  simulate   particle_chain (mode full), whose simulation is the stage's work (gaussian2d's kernels produce
+             ~150 M events/s per core, faster than a disk takes them: its stage measures the file system, see
+             simulate_throughput.py). Weak: --simulate-rows per rank; strong: that many rows times the largest
+             rank count, on every rank count. The rate is the stage's own events/s (simulate.json: blocks
+             simulated and written with collective parallel HDF5, MPI start-up excluded).
+The train and calibrate points use a gaussian2d campaign:
   train      weak: a global batch of --batch-per-rank examples per rank; strong: the batch of the largest rank
              count on every rank count; --train-steps optimizer steps, one thread per rank. The rate is
              train.json's step_samples_per_second (the optimizer steps alone); its allreduce_share is the
@@ -66,6 +69,14 @@ infer:
 """
 
 
+def simulate_campaign(directory, rows):
+    """A particle_chain campaign of `rows` events (no reference, no observed data)."""
+    return f"""campaign: {{name: scaling, seed: 99, dir: {directory}}}
+simulator: {{name: particle_chain, mode: full}}
+simulate: {{n_samples: {rows}, block_size: 65536}}
+"""
+
+
 def nsbi(build, ranks, stage, config, *extra):
     command = ["mpirun", "-np", str(ranks), "--oversubscribe", os.path.join(build, "jobs", "nsbi"), stage, config,
                *extra]
@@ -98,8 +109,8 @@ def point(args, stage, kind, ranks, largest):
         # train and calibrate read a dataset and a model: made once per size on the most ranks, untimed.
         train_rows = max(args.simulate_rows, 64 * batch)
         with open(config, "w") as f:
-            f.write(campaign(directory, rows if stage == "simulate" else train_rows, batch, args.train_steps,
-                             points, args.toys))
+            f.write(simulate_campaign(directory, rows) if stage == "simulate" else
+                    campaign(directory, train_rows, batch, args.train_steps, points, args.toys))
         if stage != "simulate":
             nsbi(args.build, largest, "simulate", config)
         if stage == "calibrate":
@@ -130,7 +141,7 @@ def main():
                                                     if r <= (os.cpu_count() or 1)))
     parser.add_argument("--work", default="/tmp/nsbi-scaling")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "scaling.json"))
-    parser.add_argument("--simulate-rows", type=int, default=8_000_000)
+    parser.add_argument("--simulate-rows", type=int, default=4_000_000)
     parser.add_argument("--batch-per-rank", type=int, default=512)
     parser.add_argument("--train-steps", type=int, default=1500)
     parser.add_argument("--toy-points", type=int, default=4)
@@ -140,7 +151,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the script, not the machine")
     args = parser.parse_args()
     if args.quick:
-        args.simulate_rows, args.train_steps, args.toys, args.repetitions = 200_000, 100, 50, 1
+        args.simulate_rows, args.train_steps, args.toys, args.repetitions = 100_000, 100, 50, 1
     args.build = os.path.abspath(args.build)
     ranks = [int(r) for r in args.ranks.split(",")]
     largest = max(ranks)
