@@ -4,6 +4,7 @@ shared 2-core machine they lower the figures, so every result records it), and w
 import json
 import os
 import resource
+import subprocess
 import time
 
 
@@ -45,3 +46,17 @@ def pyplot():
         print("matplotlib missing: no plot")
         return None
     return plt
+
+
+def machine():
+    """The CPU model, core count and host name, recorded with every result."""
+    model = "unknown"
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    return {"cpu_model": model, "nproc": os.cpu_count(), "hostname": os.uname().nodename}
+
+
+def mpirun(ranks, *command):
+    """The argv of `command` on `ranks` MPI ranks (oversubscribing: the benchmarks may ask for more than the cores)."""
+    return ["mpirun", "-np", str(ranks), "--oversubscribe", *map(str, command)]

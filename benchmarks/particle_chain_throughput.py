@@ -31,7 +31,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from machine_load import cpu_seconds, measure_phase  # noqa: E402
+from machine_load import cpu_seconds, machine, measure_phase, mpirun  # noqa: E402
 
 REQUIRED_RATIO = 100.0
 REQUIRED_EFFICIENCY = 0.9
@@ -211,10 +211,6 @@ def nsbi_means(build, quick):
     return out
 
 
-def mpirun(ranks, *command):
-    return ["mpirun", "-np", str(ranks), "--oversubscribe", *map(str, command)]
-
-
 def kernel_scaling(build, quick):
     """Best rate per rank on 1 and 2 ranks over trials; more trials while other programs disturb them."""
     events = (1 << 18) if quick else (1 << 20)
@@ -291,14 +287,6 @@ def print_report(report):
     if report["warning"]:
         print(f"\nWARNING: {report['warning']}")
     print("\nTargets: " + ", ".join(f"{t['name']} {verdict(t['pass'])}" for t in report["targets"]))
-
-
-def machine():
-    model = "unknown"
-    for line in run(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return {"cpu_model": model, "nproc": int(run(["nproc"]).strip()), "hostname": os.uname().nodename}
 
 
 def main():

@@ -40,6 +40,7 @@ except ImportError:
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import numpy_simulators  # noqa: E402  (after the thread pinning above)
+from machine_load import machine, mpirun  # noqa: E402
 
 SIMULATORS = ("gaussian2d", "spin3d", "lepton")
 # Targets of the foundation issue: nsbi/numpy per core, weak-scaling efficiency 1 -> 2 ranks, memory.
@@ -59,18 +60,6 @@ def run(command):
         sys.exit(f"simulate_throughput.py: '{' '.join(map(str, command))}' failed with exit code "
                  f"{result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return result.stdout
-
-
-def mpirun(ranks, *command):
-    return ["mpirun", "-np", str(ranks), "--oversubscribe", *map(str, command)]
-
-
-def machine():
-    model = "unknown"
-    for line in run(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return {"cpu_model": model, "nproc": int(run(["nproc"]).strip()), "hostname": os.uname().nodename}
 
 
 def cpu_seconds():

@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 
-from machine_load import measure_phase
+from machine_load import machine, measure_phase
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = 5.0
@@ -247,14 +247,6 @@ def pairwise_fraction(build):
                 fractions[name] = {"gflops": value, "sgemm_gflops": sgemm[0], "fraction": value / sgemm[0]}
     return {"command": f"{binary} --benchmark_filter=silu_3x64|sgemm/64x64", "gflops": gflops,
             "fraction_of_sgemm": fractions}
-
-
-def machine():
-    model = "unknown"
-    for line in run(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return {"cpu_model": model, "nproc": os.cpu_count(), "hostname": os.uname().nodename}
 
 
 def n_weights(model_path):

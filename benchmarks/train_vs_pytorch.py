@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from machine_load import measure_phase
+from machine_load import machine, measure_phase
 
 # The PyTorch workers get their thread counts through the environment (OMP_NUM_THREADS for torch's own
 # kernels, OPENBLAS_NUM_THREADS for the GEMMs), read when torch and OpenBLAS are loaded.
@@ -175,14 +175,6 @@ def nsbi_throughput(build, threads, repetitions, min_time):
 def flops_per_sample(config):
     widths = [N_INPUTS] + config["hidden"] + [1]
     return 6 * sum(a * b for a, b in zip(widths, widths[1:]))
-
-
-def machine():
-    model = "unknown"
-    for line in run(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
-    return {"cpu_model": model, "nproc": os.cpu_count(), "hostname": os.uname().nodename}
 
 
 def main():

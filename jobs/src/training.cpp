@@ -75,6 +75,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The gold θ of a batch whose gold rows are (log r, score [P], gold θ [P]): the θ each row's joint log ratio
+// was evaluated at, contiguous in `out` [n_rows, P].
+void copy_gold_theta(const Batch& batch, std::size_t n_theta, std::vector<double>& out) {
+  const std::size_t gold_columns = 1 + 2 * n_theta;
+  out.resize(batch.n_rows * n_theta);
+  for (std::uint64_t i = 0; i < batch.n_rows; ++i)
+    std::copy_n(batch.gold.data() + i * gold_columns + 1 + n_theta, n_theta, out.data() + i * n_theta);
+}
+
 std::uint64_t parameter_hash(const FloatVector& parameters) {
   std::uint64_t hash = 1469598103934665603ull;  // FNV-1a over the bytes
   const auto* bytes = reinterpret_cast<const unsigned char*>(parameters.data());
@@ -328,11 +337,7 @@ void for_each_validation_example(const TrainingData& data, const ShardedBatchStr
   const std::size_t gold_columns = 1 + 2 * n_theta;
   reference_stream->for_each_validation_batch([&](const Batch& batch) {
     if (batch.gold.size() == batch.n_rows * gold_columns) {
-      // Gold θ: the θ the row's joint log ratio was evaluated at (column 1 + P on).
-      partner_theta.resize(batch.n_rows * n_theta);
-      for (std::uint64_t i = 0; i < batch.n_rows; ++i)
-        std::copy_n(batch.gold.data() + i * gold_columns + 1 + n_theta, n_theta,
-                    partner_theta.data() + i * n_theta);
+      copy_gold_theta(batch, n_theta, partner_theta);
     } else {
       pair_with(batch, 0);
     }
@@ -533,7 +538,7 @@ class MemberTrainer {
           const std::size_t reference_columns = data_.reference->gold_columns();
           buffers_.fill_gold(n, n, class0_.gold.data(), n_theta, reference_columns, 0.0f);
           // Paired with the θ its joint log ratio was evaluated at, where the file has it.
-          if (data_.reference->has_gold_theta()) class0_theta = gold_theta(class0_, reference_columns);
+          if (data_.reference->has_gold_theta()) class0_theta = gold_theta(class0_);
         }
         assemble(standardization_, n, class0_.x.data(), n_x, class0_theta, n_theta, buffers_.inputs, n);
         class0_rows = class0_.rows.data();
@@ -684,13 +689,9 @@ class MemberTrainer {
       std::copy(data_.theta0.begin(), data_.theta0.end(), theta0_rows_.begin() + i * n_theta);
   }
 
-  // The gold θ of a batch's rows (columns 1 + P on of its gold), contiguous.
-  const double* gold_theta(const Batch& batch, std::size_t gold_columns) {
-    const std::size_t n_theta = data_.n_parameters();
-    gold_theta_.resize(batch.n_rows * n_theta);
-    for (std::uint64_t i = 0; i < batch.n_rows; ++i)
-      std::copy_n(batch.gold.data() + i * gold_columns + 1 + n_theta, n_theta,
-                  gold_theta_.data() + i * n_theta);
+  // The gold θ of a batch's rows, contiguous.
+  const double* gold_theta(const Batch& batch) {
+    copy_gold_theta(batch, data_.n_parameters(), gold_theta_);
     return gold_theta_.data();
   }
 
