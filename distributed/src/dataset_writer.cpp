@@ -41,12 +41,14 @@ std::string inspect(const std::string& path, const std::string& identity) {
 }  // namespace
 
 DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description,
-                             bool force)
+                             bool force, double checkpoint_seconds)
     : comm_(comm),
       path_(std::move(path)),
       partial_path_(path_ + ".partial"),
       description_(std::move(description)),
-      schedule_(description_.n_rows, description_.block_rows) {
+      schedule_(description_.n_rows, description_.block_rows),
+      checkpoint_seconds_(checkpoint_seconds),
+      last_checkpoint_(std::chrono::steady_clock::now()) {
   // Rank 0 decides what to do; every rank then acts on the same decision.
   std::string action;
   comm_.agree(
@@ -180,14 +182,24 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
     gold_score_->write_rows(rows.begin, rows.size(), gold.score);
     if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
   }
-  // The data reach the disk before the flag that says they are there.
+  unrecorded_.push_back(block);
+  const double since =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
+  if (comm_.any(since >= checkpoint_seconds_)) checkpoint();
+}
+
+void DatasetWriter::checkpoint() {
+  // The data reach the disk before the flags that say they are there.
   file_->flush();
   const std::uint8_t one = 1;
-  blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
+  for (const auto& block : unrecorded_) blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
   file_->flush();
+  unrecorded_.clear();
+  last_checkpoint_ = std::chrono::steady_clock::now();
 }
 
 void DatasetWriter::finish() {
+  checkpoint();
   std::vector<std::uint8_t> done(schedule_.n_blocks());
   blocks_done_->read_rows(0, done.size(), done.data());
   for (std::uint64_t b = 0; b < done.size(); ++b)

@@ -283,6 +283,11 @@ config::Schema campaign_schema(config::Config& config) {
                  .with_default("65536")
                  .minimum(1)
                  .maximum(1 << 24));
+  schema.add(Key("simulate.checkpoint_seconds", Type::number,
+                 "the most seconds between checkpoints, which record the blocks written so far (a killed run "
+                 "redoes the blocks written since the last one; a signal or an error checkpoints first)")
+                 .with_default("10")
+                 .minimum(0));
   schema.add(
       Key("simulate.output", Type::string, "dataset file, inside campaign.dir").with_default("dataset.h5"));
 

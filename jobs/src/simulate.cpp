@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
@@ -28,6 +29,7 @@ std::string simulate_identity(const config::Config& config, const std::string& l
   identity["seed"] = config.get<std::int64_t>("campaign.seed");
   identity["simulator"] = config.get<YAML::Node>("simulator");
   YAML::Node simulate = config.get<YAML::Node>("simulate");
+  simulate.remove("checkpoint_seconds");  // when blocks are recorded, not what they hold
   if (label == "observed") {
     // The observed data draws from its own streams: only its own keys decide it.
     YAML::Node observed = simulate["observed"];
@@ -99,7 +101,8 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   const bool gold = !job.gold_theta0.empty();
 
   world.agree([&] { prepare_directory(config, job.key, parent_directory(job.path)); }, /*root_only=*/true);
-  DatasetWriter writer(world, job.path, description, force);
+  DatasetWriter writer(world, job.path, description, force,
+                       campaign.config.get<double>("simulate.checkpoint_seconds"));
   json::Object summary;
   summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows)).set("gold", gold);
   if (writer.state() == DatasetWriter::State::complete) {
@@ -134,17 +137,27 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   Progress progress("simulate " + job.label, job.n_rows, "events", world.is_root(), rows_done);
   const auto start = std::chrono::steady_clock::now();
   for (std::uint64_t round = 0; round < rounds; ++round) {
-    if (world.any(stop_requested()))
+    if (world.any(stop_requested())) {
+      writer.checkpoint();
       throw CollectiveError(ExitCode::interrupted,
                             "simulate: stopped by a signal after " + std::to_string(rows_done) + " of " +
                                 std::to_string(job.n_rows) + " rows of '" + job.path +
                                 "'; every finished block is saved: run the same command to resume");
+    }
     const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
     std::int64_t rows = 0;
     std::int64_t non_finite = 0;
     // A simulator may fail (an external program: docs/external_simulators.md); every rank then stops here,
-    // with the blocks written so far kept in the .partial file.
-    world.agree([&] {
+    // with the blocks written so far recorded in the .partial file.
+    const auto keep_written_blocks = [&](const std::function<void()>& work) {
+      try {
+        world.agree(work);
+      } catch (const CollectiveError&) {
+        writer.checkpoint();
+        throw;
+      }
+    };
+    keep_written_blocks([&] {
       if (block) {
         const RowRange range = writer.schedule().rows(*block);
         rows = static_cast<std::int64_t>(range.size());
@@ -180,7 +193,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
       }
     });
     if (world.sum(non_finite) > 0)
-      world.agree([&] {
+      keep_written_blocks([&] {
         if (non_finite > 0)
           throw InternalError("simulate: simulator " + info.name + " produced " + std::to_string(non_finite) +
                               " non-finite values in block " + std::to_string(*block) + " of '" + job.path +

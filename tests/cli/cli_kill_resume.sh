@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 cat >kill.yaml <<YAML
 campaign: {seed: 5, dir: killed}
 simulator: {name: lepton}
-simulate: {n_samples: 10000000, block_size: 20000}
+simulate: {n_samples: 10000000, block_size: 20000, checkpoint_seconds: 0.2}
 YAML
 expect_exit 0 whole.out -- mpi 2 "$NSBI" simulate kill.yaml --output whole
 

@@ -62,7 +62,7 @@ inline void write_nsbi_dataset(const Communicator& comm, const std::string& path
   description.block_rows = block_rows;
   if (gold) description.gold_theta0.assign(n_parameters, 0.5);
   description.gold_theta = gold_theta;
-  DatasetWriter writer(comm, path, description, /*force=*/true);
+  DatasetWriter writer(comm, path, description, /*force=*/true, /*checkpoint_seconds=*/0.0);
   const auto& pending = writer.pending_blocks();
   const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), comm.size());
   for (std::uint64_t round = 0; round < rounds; ++round) {

@@ -185,7 +185,7 @@ TEST(DatasetReader, RefusesAnUnfinishedPartialFile) {
     description.identity = "killed";
     description.n_rows = 10;
     description.block_rows = 5;
-    DatasetWriter writer(self, path, description, /*force=*/true);
+    DatasetWriter writer(self, path, description, /*force=*/true, /*checkpoint_seconds=*/0.0);
   }
   world.barrier();
   EXPECT_TRUE(contains(refusal(path + ".partial"), "is unfinished (complete = 0)"));

@@ -3,6 +3,7 @@
 // the file is built as `<path>.partial` with a per-block completion flag, and renamed to `<path>` only once
 // every block is in. A killed run leaves a .partial file that the next run with the same identity resumes.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,7 +48,9 @@ class DatasetWriter {
   /// Collective. Looks at `path` and `path.partial`: a complete file with the same identity is kept
   /// (state complete); a partial one with the same identity is resumed; anything else is replaced only
   /// with `force` (otherwise ConfigError naming the file and what differs).
-  DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description, bool force);
+  /// checkpoint_seconds: the most time between checkpoints (each one flushes the file twice).
+  DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description, bool force,
+                double checkpoint_seconds);
 
   State state() const { return state_; }
   const BlockSchedule& schedule() const { return schedule_; }
@@ -55,11 +58,15 @@ class DatasetWriter {
   const std::vector<std::uint64_t>& pending_blocks() const { return pending_; }
   std::uint64_t rows_done() const;
 
-  /// Collective: writes this rank's block of the round (or nothing) and then records it as done.
-  /// theta and x are row-major with the block's rows.
+  /// Collective: writes this rank's block of the round (or nothing). theta and x are row-major with the
+  /// block's rows. The block counts as done once a checkpoint records it: this call makes one when
+  /// `checkpoint_seconds` have passed since the last (on any rank).
   void write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                    const GoldRows& gold = {});
-  /// Collective: checks every block is in, marks the file complete and renames it to its final name.
+  /// Collective: flushes the blocks written since the last checkpoint and then sets their flags, so that a
+  /// flag is never on disk before its data. A run killed between checkpoints redoes those blocks.
+  void checkpoint();
+  /// Collective: checkpoints, checks every block is in, marks the file complete and renames it.
   void finish();
 
   const std::string& path() const { return path_; }
@@ -75,6 +82,11 @@ class DatasetWriter {
   BlockSchedule schedule_;
   State state_ = State::created;
   std::vector<std::uint64_t> pending_;
+  double checkpoint_seconds_;
+  std::chrono::steady_clock::time_point last_checkpoint_;
+  // This rank's block of each round since the last checkpoint (nothing: a round without one). Every rank
+  // has one entry per round, so the flag writes of a checkpoint are matched collective calls.
+  std::vector<std::optional<std::uint64_t>> unrecorded_;
   std::optional<h5::File> file_;
   std::optional<h5::Dataset> theta_;
   std::optional<h5::Dataset> x_;
