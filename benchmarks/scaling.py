@@ -119,7 +119,8 @@ def point(args, stage, kind, ranks, largest):
         seconds = nsbi(args.build, ranks, stage, config, "--force")
         s = summary(directory, stage)
         if stage == "simulate":
-            measured = {"rate": s["dataset"]["events_per_second"], "unit": "events/s", "work": rows}
+            measured = {"rate": s["dataset"]["events_per_second"], "unit": "events/s", "work": rows,
+                        "write_share": s["dataset"]["write_seconds"] / s["dataset"]["seconds"]}
         elif stage == "train":
             measured = {"rate": s["step_samples_per_second"], "unit": "samples/s",
                         "work": batch * args.train_steps, "allreduce_share": s["allreduce_share"],
@@ -178,6 +179,9 @@ def main():
             row = [p for p in points if p["stage"] == stage and p["kind"] == kind]
             print(f"{stage:10} {kind:6}  " + "  ".join(f"{100 * p['efficiency']:8.1f}%" for p in row))
     for p in points:
+        if p["stage"] == "simulate":
+            print(f"simulate {p['kind']:6} {p['ranks']} rank(s): writes and checkpoints {100 * p['write_share']:.1f} % "
+                  f"of the stage's time")
         if p["stage"] == "train" and p.get("allreduce_share") is not None:
             print(f"train {p['kind']:6} {p['ranks']} rank(s): allreduce {100 * p['allreduce_share']:.1f} % of the "
                   f"step time (global batch {p['global_batch']})")

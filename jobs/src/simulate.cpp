@@ -136,6 +136,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   const std::uint64_t writer_start_rows = rows_done;
   Progress progress("simulate " + job.label, job.n_rows, "events", world.is_root(), rows_done);
   const auto start = std::chrono::steady_clock::now();
+  double write_seconds = 0.0;  // in the collective writes and checkpoints, waits for other ranks included
   for (std::uint64_t round = 0; round < rounds; ++round) {
     if (world.any(stop_requested())) {
       writer.checkpoint();
@@ -199,17 +200,22 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
                               " non-finite values in block " + std::to_string(*block) + " of '" + job.path +
                               "'; nothing of this block was written");
       });
+    const auto write_start = std::chrono::steady_clock::now();
     writer.write_round(
         block, theta_host.data(), x_host.data(),
         gold ? GoldRows{log_r_host.data(), score_host.data(), gold_theta_host.data()} : GoldRows{});
+    write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
     rows_done += static_cast<std::uint64_t>(world.sum(rows));
     progress.update(rows_done);
   }
+  const auto finish_start = std::chrono::steady_clock::now();
   writer.finish();
+  write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_start).count();
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("simulate: wrote '", job.path, "'");
   return summary.set("seconds", seconds)
+      .set("write_seconds", world.max(write_seconds))
       .set("events_per_second", static_cast<double>(job.n_rows - writer_start_rows) / seconds);
 }
 

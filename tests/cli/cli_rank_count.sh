@@ -15,4 +15,10 @@ done
 # And the files are really nsbi datasets of the requested size.
 h5dump -H -d /x one/dataset.h5 | grep -q "( 20011, 5 )" || fail "unexpected /x shape: $(h5dump -H -d /x one/dataset.h5)"
 grep -q '"n_samples": 20011' one/simulate.json || fail "simulate.json lacks n_samples: $(cat one/simulate.json)"
+# Its I/O share: the time in writes and checkpoints, part of the stage's time.
+/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["dataset"]
+sys.exit(0 if 0 < d["write_seconds"] <= d["seconds"] else 1)' three/simulate.json ||
+  fail "simulate.json lacks 0 < write_seconds <= seconds: $(cat three/simulate.json)"
 finish
