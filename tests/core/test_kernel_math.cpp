@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -188,6 +190,132 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     ASSERT_EQ(cos_v[i], cos_f(u[i])) << u[i];
     ASSERT_EQ(acos_v[i], acos_f(2.0 * u[i] - 1.0)) << u[i];
     ASSERT_EQ(sqrt_v[i], sqrt_f(u[i])) << u[i];
+  }
+}
+
+// Single precision: |approx - reference| in units of the last place of the float nearest the reference.
+double float_ulp_error(float approx, long double reference) {
+  const float nearest = static_cast<float>(reference);
+  const float magnitude = std::fabs(nearest);
+  const float ulp = magnitude == 0.0f ? FLT_TRUE_MIN : std::nextafter(magnitude, INFINITY) - magnitude;
+  return static_cast<double>(std::fabs(static_cast<long double>(approx) - reference) / ulp);
+}
+
+// Every 24-bit float uniform the simulators draw, k 2^-24 for k = 1 .. 2^24 - 1, and 2^-25.
+std::vector<float> float_uniforms() {
+  std::vector<float> u{0x1p-25f};
+  for (std::uint32_t k = 1; k < (1u << 24); ++k) u.push_back(static_cast<float>(k) * 0x1p-24f);
+  return u;
+}
+
+// Tolerances: the double functions' 1 ulp plus the float kernels' own polynomial error; sin_cos_turnsf
+// rounds the product of the remainder with pi/2 once (half an ulp) and pi/2 itself (up to half an ulp more).
+// The largest error in float ulp of f against the long double reference over xs, and where it is.
+template <class F, class Reference>
+std::pair<double, float> worst_float_error(const std::vector<float>& xs, F f, Reference reference) {
+  double worst = 0.0;
+  float worst_at = 0.0f;
+  for (float v : xs) {
+    const double e = float_ulp_error(f(v), reference(static_cast<long double>(v)));
+    if (e > worst) {
+      worst = e;
+      worst_at = v;
+    }
+  }
+  return {worst, worst_at};
+}
+
+TEST(KernelMathFloat, LogfWithinOneUlp) {
+  std::vector<float> x = float_uniforms();
+  std::mt19937 bits(11);
+  for (int i = 0; i < 1000000; ++i) {  // the whole positive float range, subnormals included
+    const std::uint32_t b = bits() & 0x7fffffffu;
+    if (b == 0 || b >= 0x7f800000u) continue;
+    float v;
+    std::memcpy(&v, &b, sizeof v);
+    x.push_back(v);
+  }
+  for (float v : {FLT_MIN, FLT_TRUE_MIN, FLT_MAX, 1.0f, 2.0f, std::nextafter(1.0f, 2.0f),
+                  std::nextafter(1.0f, 0.0f), std::sqrt(0.5f), std::sqrt(2.0f)})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_float_error(
+      x, [](float v) { return km::logf(v); }, [](long double v) { return std::log(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::logf(1.0f), 0.0f);
+  std::printf("logf: max error %.3f float ulp\n", worst);
+}
+
+TEST(KernelMathFloat, SinCosKernelsAndTurnsWithinTwoUlp) {
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> small(-0.78539816f, 0.78539816f);
+  double worst_ks = 0.0, worst_kc = 0.0;
+  for (int i = 0; i < 2000000; ++i) {
+    const float v = i % 2 == 0 ? small(gen) : 0.06f * small(gen);  // the detector's angles are below 0.06
+    worst_ks = std::max(worst_ks,
+                        float_ulp_error(km::detail::kernel_sinf(v), std::sin(static_cast<long double>(v))));
+    worst_kc = std::max(worst_kc,
+                        float_ulp_error(km::detail::kernel_cosf(v), std::cos(static_cast<long double>(v))));
+  }
+  EXPECT_LT(worst_ks, 1.0);
+  EXPECT_LT(worst_kc, 1.0);
+  double worst_sin = 0.0, worst_cos = 0.0;
+  std::vector<float> t = float_uniforms();
+  for (float v : {0.0f, 0.125f, 0.25f, 0.5f, 0.75f, -0.3f, 1000.3f}) t.push_back(v);
+  for (float v : t) {
+    long double s = 0.0L, c = 0.0L;
+    reference_sin_cos_turns(v, s, c);
+    const km::SinCosF sc = km::sin_cos_turnsf(v);
+    worst_sin = std::max(worst_sin, float_ulp_error(sc.sin, s));
+    worst_cos = std::max(worst_cos, float_ulp_error(sc.cos, c));
+  }
+  EXPECT_LT(worst_sin, 2.0);
+  EXPECT_LT(worst_cos, 2.0);
+  EXPECT_EQ(km::sin_cos_turnsf(0.25f).sin, 1.0f);
+  EXPECT_EQ(km::sin_cos_turnsf(0.25f).cos, 0.0f);
+  EXPECT_EQ(km::sin_cos_turnsf(0.5f).cos, -1.0f);
+  std::printf("kernel_sinf %.3f, kernel_cosf %.3f, sin_cos_turnsf %.3f (sin) %.3f (cos) float ulp\n",
+              worst_ks, worst_kc, worst_sin, worst_cos);
+}
+
+TEST(KernelMathFloat, AcosfWithinOneUlp) {
+  std::vector<float> x;
+  for (float u : float_uniforms()) x.push_back(2.0f * u - 1.0f);
+  for (float v :
+       {-1.0f, 1.0f, 0.0f, 0.5f, -0.5f, 1e-20f, std::nextafter(0.5f, 0.0f), std::nextafter(0.5f, 1.0f),
+        std::nextafter(-0.5f, 0.0f), std::nextafter(-0.5f, -1.0f), std::nextafter(1.0f, 0.0f)})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_float_error(
+      x, [](float v) { return km::acosf(v); }, [](long double v) { return std::acos(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::acosf(1.0f), 0.0f);
+  std::printf("acosf: max error %.3f float ulp\n", worst);
+}
+
+float scalar_logf(float x) { return km::logf(x); }
+float scalar_sinf(float t) { return km::sin_cos_turnsf(t).sin; }
+float scalar_acosf(float x) { return km::acosf(x); }
+
+TEST(KernelMathFloat, SimdAndScalarCodeGiveTheSameBits) {
+  const std::vector<float> u = float_uniforms();
+  const std::size_t n = u.size();
+  std::vector<float> log_v(n), sin_v(n), acos_v(n);
+  const float* in = u.data();
+  float* out_log = log_v.data();
+  float* out_sin = sin_v.data();
+  float* out_acos = acos_v.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) {
+    out_log[i] = km::logf(in[i]);
+    out_sin[i] = km::sin_cos_turnsf(in[i]).sin;
+    out_acos[i] = km::acosf(2.0f * in[i] - 1.0f);
+  }
+  float (*volatile log_f)(float) = scalar_logf;
+  float (*volatile sin_f)(float) = scalar_sinf;
+  float (*volatile acos_f)(float) = scalar_acosf;
+  for (std::size_t i = 0; i < n; i += 7) {
+    ASSERT_EQ(log_v[i], log_f(u[i])) << u[i];
+    ASSERT_EQ(sin_v[i], sin_f(u[i])) << u[i];
+    ASSERT_EQ(acos_v[i], acos_f(2.0f * u[i] - 1.0f)) << u[i];
   }
 }
 
