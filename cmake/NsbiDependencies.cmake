@@ -51,10 +51,4 @@ if(NSBI_ENABLE_BENCHMARKS AND NOT NSBI_ENABLE_SANITIZERS)
   find_package(benchmark REQUIRED)
 endif()
 
-find_package(Git QUIET)
-set(NSBI_GIT_REVISION "unknown")
-if(GIT_FOUND AND EXISTS ${CMAKE_SOURCE_DIR}/.git)
-  execute_process(COMMAND ${GIT_EXECUTABLE} describe --always --dirty
-                  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
-                  OUTPUT_VARIABLE NSBI_GIT_REVISION OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-endif()
+find_package(Git QUIET)  # for the git revision nsbi records (cmake/NsbiGitRevision.cmake)

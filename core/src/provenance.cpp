@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nsbi/config.hpp"
+#include "nsbi/git_revision.hpp"
 
 namespace nsbi {
 
