@@ -23,11 +23,13 @@ namespace nsbi::jobs {
 namespace {
 
 // What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
-std::string simulate_identity(const config::Config& config, const std::string& label) {
+std::string simulate_identity(const config::Config& config, const std::string& label,
+                              const sims::SimulatorInfo& info) {
   YAML::Node identity;
   identity["file"] = label;
   identity["seed"] = config.get<std::int64_t>("campaign.seed");
   identity["simulator"] = config.get<YAML::Node>("simulator");
+  if (info.stream_version != 1) identity["simulator_version"] = info.stream_version;
   YAML::Node simulate = config.get<YAML::Node>("simulate");
   simulate.remove("checkpoint_seconds");  // when blocks are recorded, not what they hold
   if (label == "observed") {
@@ -89,7 +91,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   description.proposal_yaml = emit(job.proposal->to_yaml());
   description.seed = campaign.seed;
   description.config_yaml = config.resolved_yaml();
-  description.identity = simulate_identity(config, job.label);
+  description.identity = simulate_identity(config, job.label, info);
   description.provenance = campaign.provenance;
   // Attributes are written collectively: every rank must write rank 0's values.
   description.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);

@@ -80,5 +80,29 @@ TEST(SimulateRanks, CompleteDatasetIsKeptAndAnotherConfigIsRefused) {
   }
 }
 
+// A simulator whose rows changed with its code (stream_version > 1) puts its version into the dataset's
+// identity, so that a file made by the earlier code is neither resumed nor kept; version 1 adds nothing,
+// which keeps the identities of files made before versions existed.
+TEST(SimulateRanks, IdentityCarriesTheSimulatorsStreamVersion) {
+  const Communicator world;
+  for (const std::string simulator : {"particle_chain", "gaussian2d"}) {
+    const std::string dir =
+        "/tmp/nsbi-test-simulate-np" + std::to_string(world.size()) + "/version-" + simulator;
+    run_simulate(world, campaign_for(simulator, dir, 64, 32), /*force=*/true);
+    if (world.is_root()) {
+      h5::File file = h5::File::open(dir + "/dataset.h5", MPI_COMM_SELF, h5::Access::read);
+      const std::string identity = file.root().read_attribute<std::string>("identity");
+      const int version = sims::make_simulator(simulator)->info().stream_version;
+      const std::string line = "simulator_version: " + std::to_string(version);
+      if (version > 1)
+        EXPECT_NE(identity.find(line), std::string::npos) << simulator << ": " << identity;
+      else
+        EXPECT_EQ(identity.find("simulator_version"), std::string::npos) << simulator << ": " << identity;
+    }
+    world.barrier();
+  }
+  EXPECT_GT(sims::make_simulator("particle_chain")->info().stream_version, 1);
+}
+
 }  // namespace
 }  // namespace nsbi::jobs

@@ -27,6 +27,9 @@ struct SimulatorInfo {
   std::vector<std::string> observables;
   bool has_exact_likelihood = false;  // log p(x|theta) available (for validation only)
   bool has_gold = false;              // joint log ratio and joint score available
+  // Raised whenever the rows for a given (seed, row index, theta, options) change: part of a dataset's
+  // identity, so that a file made by an earlier version is neither resumed with mixed rows nor kept.
+  int stream_version = 1;
 
   std::size_t n_parameters() const { return parameters.size(); }
   std::size_t n_observables() const { return observables.size(); }
