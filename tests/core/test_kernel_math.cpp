@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <utility>
 #include <vector>
@@ -25,10 +26,12 @@ constexpr long double pi_l = 3.141592653589793238462643383279502884L;
 
 // |approx - reference| in units of the last place of the double nearest the reference (the smallest
 // subnormal at zero).
-double ulp_error(double approx, long double reference) {
-  const double nearest = static_cast<double>(reference);
-  const double magnitude = std::fabs(nearest);
-  const double ulp = magnitude == 0.0 ? DBL_TRUE_MIN : std::nextafter(magnitude, INFINITY) - magnitude;
+template <class T>
+double ulp_error(T approx, long double reference) {
+  const T nearest = static_cast<T>(reference);
+  const T magnitude = std::fabs(nearest);
+  const T ulp = magnitude == T(0) ? std::numeric_limits<T>::denorm_min()
+                                  : std::nextafter(magnitude, std::numeric_limits<T>::infinity()) - magnitude;
   return static_cast<double>(std::fabs(static_cast<long double>(approx) - reference) / ulp);
 }
 
@@ -78,12 +81,12 @@ void reference_sin_cos_turns(double t, long double& s, long double& c) {
 }
 
 // The largest ulp error of `f` against the long-double `reference` over `x`, and where it occurs.
-template <class F, class Reference>
-std::pair<double, double> worst_ulp_error(const std::vector<double>& x, F f, Reference reference) {
+template <class T, class F, class Reference>
+std::pair<double, T> worst_ulp_error(const std::vector<T>& x, F f, Reference reference) {
   double worst = 0.0;
-  double worst_at = 0.0;
-  for (double v : x) {
-    const double e = ulp_error(f(v), reference(static_cast<long double>(v)));
+  T worst_at = 0;
+  for (T v : x) {
+    const double e = ulp_error<T>(f(v), reference(static_cast<long double>(v)));
     if (e > worst) {
       worst = e;
       worst_at = v;
@@ -193,14 +196,6 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   }
 }
 
-// Single precision: |approx - reference| in units of the last place of the float nearest the reference.
-double float_ulp_error(float approx, long double reference) {
-  const float nearest = static_cast<float>(reference);
-  const float magnitude = std::fabs(nearest);
-  const float ulp = magnitude == 0.0f ? FLT_TRUE_MIN : std::nextafter(magnitude, INFINITY) - magnitude;
-  return static_cast<double>(std::fabs(static_cast<long double>(approx) - reference) / ulp);
-}
-
 // Every 24-bit float uniform the simulators draw, k 2^-24 for k = 1 .. 2^24 - 1, and 2^-25.
 std::vector<float> float_uniforms() {
   std::vector<float> u{0x1p-25f};
@@ -210,21 +205,6 @@ std::vector<float> float_uniforms() {
 
 // Tolerances: the double functions' 1 ulp plus the float kernels' own polynomial error; sin_cos_turnsf
 // rounds the product of the remainder with pi/2 once (half an ulp) and pi/2 itself (up to half an ulp more).
-// The largest error in float ulp of f against the long double reference over xs, and where it is.
-template <class F, class Reference>
-std::pair<double, float> worst_float_error(const std::vector<float>& xs, F f, Reference reference) {
-  double worst = 0.0;
-  float worst_at = 0.0f;
-  for (float v : xs) {
-    const double e = float_ulp_error(f(v), reference(static_cast<long double>(v)));
-    if (e > worst) {
-      worst = e;
-      worst_at = v;
-    }
-  }
-  return {worst, worst_at};
-}
-
 TEST(KernelMathFloat, LogfWithinOneUlp) {
   std::vector<float> x = float_uniforms();
   std::mt19937 bits(11);
@@ -238,7 +218,7 @@ TEST(KernelMathFloat, LogfWithinOneUlp) {
   for (float v : {FLT_MIN, FLT_TRUE_MIN, FLT_MAX, 1.0f, 2.0f, std::nextafter(1.0f, 2.0f),
                   std::nextafter(1.0f, 0.0f), std::sqrt(0.5f), std::sqrt(2.0f)})
     x.push_back(v);
-  const auto [worst, worst_at] = worst_float_error(
+  const auto [worst, worst_at] = worst_ulp_error(
       x, [](float v) { return km::logf(v); }, [](long double v) { return std::log(v); });
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::logf(1.0f), 0.0f);
@@ -252,9 +232,9 @@ TEST(KernelMathFloat, SinCosKernelsAndTurnsWithinTwoUlp) {
   for (int i = 0; i < 2000000; ++i) {
     const float v = i % 2 == 0 ? small(gen) : 0.06f * small(gen);  // the detector's angles are below 0.06
     worst_ks = std::max(worst_ks,
-                        float_ulp_error(km::detail::kernel_sinf(v), std::sin(static_cast<long double>(v))));
+                        ulp_error<float>(km::detail::kernel_sinf(v), std::sin(static_cast<long double>(v))));
     worst_kc = std::max(worst_kc,
-                        float_ulp_error(km::detail::kernel_cosf(v), std::cos(static_cast<long double>(v))));
+                        ulp_error<float>(km::detail::kernel_cosf(v), std::cos(static_cast<long double>(v))));
   }
   EXPECT_LT(worst_ks, 1.0);
   EXPECT_LT(worst_kc, 1.0);
@@ -265,8 +245,8 @@ TEST(KernelMathFloat, SinCosKernelsAndTurnsWithinTwoUlp) {
     long double s = 0.0L, c = 0.0L;
     reference_sin_cos_turns(v, s, c);
     const km::SinCosF sc = km::sin_cos_turnsf(v);
-    worst_sin = std::max(worst_sin, float_ulp_error(sc.sin, s));
-    worst_cos = std::max(worst_cos, float_ulp_error(sc.cos, c));
+    worst_sin = std::max(worst_sin, ulp_error<float>(sc.sin, s));
+    worst_cos = std::max(worst_cos, ulp_error<float>(sc.cos, c));
   }
   EXPECT_LT(worst_sin, 2.0);
   EXPECT_LT(worst_cos, 2.0);
@@ -284,7 +264,7 @@ TEST(KernelMathFloat, AcosfWithinOneUlp) {
        {-1.0f, 1.0f, 0.0f, 0.5f, -0.5f, 1e-20f, std::nextafter(0.5f, 0.0f), std::nextafter(0.5f, 1.0f),
         std::nextafter(-0.5f, 0.0f), std::nextafter(-0.5f, -1.0f), std::nextafter(1.0f, 0.0f)})
     x.push_back(v);
-  const auto [worst, worst_at] = worst_float_error(
+  const auto [worst, worst_at] = worst_ulp_error(
       x, [](float v) { return km::acosf(v); }, [](long double v) { return std::acos(v); });
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::acosf(1.0f), 0.0f);
