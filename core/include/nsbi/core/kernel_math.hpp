@@ -28,17 +28,19 @@ namespace nsbi::kernel_math {
 
 namespace detail {
 
-KOKKOS_FORCEINLINE_FUNCTION std::uint64_t bits_of(double x) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
+// The same bits as another type of the same size (C++20's std::bit_cast).
+template <class To, class From>
+KOKKOS_FORCEINLINE_FUNCTION To bit_cast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
+  To to;
+  std::memcpy(&to, &from, sizeof to);
+  return to;
 }
 
-KOKKOS_FORCEINLINE_FUNCTION double from_bits(std::uint64_t bits) {
-  double x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
+KOKKOS_FORCEINLINE_FUNCTION std::uint64_t bits_of(double x) { return bit_cast<std::uint64_t>(x); }
+KOKKOS_FORCEINLINE_FUNCTION double from_bits(std::uint64_t bits) { return bit_cast<double>(bits); }
+KOKKOS_FORCEINLINE_FUNCTION std::uint32_t float_bits(float x) { return bit_cast<std::uint32_t>(x); }
+KOKKOS_FORCEINLINE_FUNCTION float float_from_bits(std::uint32_t bits) { return bit_cast<float>(bits); }
 
 // pi/2 = pio2_hi + pio2_lo to ~2^-107 (fdlibm); pio2_hi is split into two 26-bit halves for exact products.
 constexpr double pio2_hi = 0x1.921fb54442d18p0;
@@ -189,18 +191,6 @@ KOKKOS_FORCEINLINE_FUNCTION double acos(double x) {
 // Accuracy: within 2 float ulp (tests/core/test_kernel_math.cpp).
 
 namespace detail {
-
-KOKKOS_FORCEINLINE_FUNCTION std::uint32_t float_bits(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-}
-
-KOKKOS_FORCEINLINE_FUNCTION float float_from_bits(std::uint32_t bits) {
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
 
 // c ? a : b on the bits: GCC may sink the computation of a and b into the arms of a float select, which then
 // stays a branch and stops vectorisation; an integer select it keeps.
