@@ -21,15 +21,13 @@ import argparse
 import datetime
 import math
 import os
-import subprocess
 import sys
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine_load import pyplot, write_results  # noqa: E402
+from machine_load import mpirun, pyplot, run_logged, write_results  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import nsbi_model  # noqa: E402  (scripts/ is not a package)
 
@@ -114,15 +112,6 @@ pipeline: [simulate, train]
 """
 
 
-def run(command, env):
-    start = time.time()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    print(f"[{result.returncode}] {time.time() - start:7.1f} s  {' '.join(command)}", flush=True)
-    if result.returncode != 0:
-        print((result.stdout + result.stderr)[-3000:], file=sys.stderr)
-        raise RuntimeError(f"command failed: {' '.join(command)}")
-
-
 def matching_size(sizes, errors, target):
     """The N at which errors(N) (log-log interpolated) falls to target; None if it never does in range."""
     logs = [math.log(n) for n in sizes]
@@ -166,7 +155,7 @@ def main():
             with open(config, "w") as f:
                 f.write(config_text(directory, n, loss, args.members, 1000 + n, epochs_for(n),
                                         max(8, min(4096, n // 64)), patience_for(n)))
-            run(["mpirun", "-np", str(args.ranks), "--oversubscribe", nsbi, "run", config], env)
+            run_logged(mpirun(args.ranks, nsbi, "run", config), env)
             model = nsbi_model.Model(os.path.join(directory, "model.h5"))
             ensemble = float(np.mean((model.log_ratio(x_eval, kappa_eval) - exact) ** 2))
             member_errors = [float(np.mean((model.log_ratio(x_eval, kappa_eval, member=k) - exact) ** 2))

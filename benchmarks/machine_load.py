@@ -5,6 +5,7 @@ import json
 import os
 import resource
 import subprocess
+import sys
 import time
 
 
@@ -60,3 +61,16 @@ def machine():
 def mpirun(ranks, *command):
     """The argv of `command` on `ranks` MPI ranks (oversubscribing: the benchmarks may ask for more than the cores)."""
     return ["mpirun", "-np", str(ranks), "--oversubscribe", *map(str, command)]
+
+
+def run_logged(command, env):
+    """Runs `command`, printing its exit code, seconds and command line; on failure prints its output's tail and
+    raises RuntimeError. Returns the seconds it took."""
+    start = time.time()
+    result = subprocess.run([str(c) for c in command], env=env, capture_output=True, text=True)
+    seconds = time.time() - start
+    print(f"[{result.returncode}] {seconds:7.1f} s  {' '.join(map(str, command))}", flush=True)
+    if result.returncode != 0:
+        print((result.stdout + result.stderr)[-3000:], file=sys.stderr)
+        raise RuntimeError(f"command failed: {' '.join(map(str, command))}")
+    return seconds

@@ -29,13 +29,11 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine_load import pyplot, write_results  # noqa: E402
+from machine_load import mpirun, pyplot, run_logged, write_results  # noqa: E402
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
@@ -78,15 +76,7 @@ simulate: {{n_samples: {rows}, block_size: 65536}}
 
 
 def nsbi(build, ranks, stage, config, *extra):
-    command = ["mpirun", "-np", str(ranks), "--oversubscribe", os.path.join(build, "jobs", "nsbi"), stage, config,
-               *extra]
-    start = time.time()
-    result = subprocess.run(command, env=ENV, capture_output=True, text=True)
-    print(f"[{result.returncode}] {time.time() - start:7.1f} s  {' '.join(command)}", flush=True)
-    if result.returncode != 0:
-        print((result.stdout + result.stderr)[-3000:], file=sys.stderr)
-        raise RuntimeError(f"{stage} on {ranks} ranks failed")
-    return time.time() - start
+    return run_logged(mpirun(ranks, os.path.join(build, "jobs", "nsbi"), stage, config, *extra), ENV)
 
 
 def summary(directory, stage):
