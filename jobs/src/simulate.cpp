@@ -104,7 +104,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
 
   world.agree([&] { prepare_directory(config, job.key, parent_directory(job.path)); }, /*root_only=*/true);
   DatasetWriter writer(world, job.path, description, force,
-                       campaign.config.get<double>("simulate.checkpoint_seconds"));
+                       config.get<double>("simulate.checkpoint_seconds"));
   json::Object summary;
   summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows)).set("gold", gold);
   if (writer.state() == DatasetWriter::State::complete) {
@@ -139,6 +139,16 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   Progress progress("simulate " + job.label, job.n_rows, "events", world.is_root(), rows_done);
   const auto start = std::chrono::steady_clock::now();
   double write_seconds = 0.0;  // in the collective writes and checkpoints, waits for other ranks included
+  // A simulator may fail (an external program: docs/external_simulators.md); every rank then stops, with
+  // the blocks written so far recorded in the .partial file.
+  const auto keep_written_blocks = [&](const std::function<void()>& work) {
+    try {
+      world.agree(work);
+    } catch (const CollectiveError&) {
+      writer.checkpoint();
+      throw;
+    }
+  };
   for (std::uint64_t round = 0; round < rounds; ++round) {
     if (world.any(stop_requested())) {
       writer.checkpoint();
@@ -150,16 +160,6 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
     const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
     std::int64_t rows = 0;
     std::int64_t non_finite = 0;
-    // A simulator may fail (an external program: docs/external_simulators.md); every rank then stops here,
-    // with the blocks written so far recorded in the .partial file.
-    const auto keep_written_blocks = [&](const std::function<void()>& work) {
-      try {
-        world.agree(work);
-      } catch (const CollectiveError&) {
-        writer.checkpoint();
-        throw;
-      }
-    };
     keep_written_blocks([&] {
       if (block) {
         const RowRange range = writer.schedule().rows(*block);
@@ -206,15 +206,15 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
     writer.write_round(
         block, theta_host.data(), x_host.data(),
         gold ? GoldRows{log_r_host.data(), score_host.data(), gold_theta_host.data()} : GoldRows{});
-    write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
+    write_seconds += seconds_since(write_start);
     rows_done += static_cast<std::uint64_t>(world.sum(rows));
     progress.update(rows_done);
   }
   const auto finish_start = std::chrono::steady_clock::now();
   writer.finish();
-  write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_start).count();
+  write_seconds += seconds_since(finish_start);
   progress.finish();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
   log::info("simulate: wrote '", job.path, "'");
   return summary.set("seconds", seconds)
       .set("write_seconds", world.max(write_seconds))

@@ -10,6 +10,7 @@
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/distributed/checkpoint.hpp"
+#include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/jobs/training.hpp"
 #include "nsbi/kernels/model_file.hpp"
@@ -271,8 +272,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
               "'); the unsliced `nsbi train` writes the model");
     return;
   }
-  const double training_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double training_seconds = seconds_since(start);
   const std::int64_t steps_this_run = world.sum(group.is_root() ? static_cast<std::int64_t>(steps) : 0);
   // The steps' time: the slowest rank's; the allreduce's share: the ranks' mean (a rank that waits in the
   // allreduce for a slower one counts the wait there).

@@ -71,10 +71,6 @@ void assemble(const kernels::Standardization& standardization, std::size_t n, co
   kernels::standardize(standardization, ConstMatrix(theta, n, n_theta), n_x, rows);
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // The gold θ of a batch whose gold rows are (log r, score [P], gold θ [P]): the θ each row's joint log ratio
 // was evaluated at, contiguous in `out` [n_rows, P].
 void copy_gold_theta(const Batch& batch, std::size_t n_theta, std::vector<double>& out) {

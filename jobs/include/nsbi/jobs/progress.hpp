@@ -8,6 +8,11 @@
 
 namespace nsbi::jobs {
 
+/// Seconds on the steady clock since `start`.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 class Progress {
  public:
   /// `already_done` units were finished by an earlier (interrupted) run: they count towards the fraction
