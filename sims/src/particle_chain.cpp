@@ -123,7 +123,9 @@ SimulatorInfo ParticleChainModel::info() const {
   SimulatorInfo info;
   info.name = "particle_chain";
   info.has_gold = true;
-  info.stream_version = 2;  // 2: the shower's and detector's draws in single precision from 24-bit uniforms
+  // 2: the shower's and detector's draws in single precision from 24-bit uniforms; 3: the leaves in the order
+  // their splittings make them, and the node cap on splittings alone.
+  info.stream_version = 3;
   info.parameters = {{"kappa", -1.0, 1.0, {}, "chiral coupling asymmetry (g_L,R = 1 +- kappa)"}};
   if (mode == ParticleChainMode::full)
     info.parameters.push_back({"lambda", 0.5, 3.0, {}, "shower rate of the r draws"});

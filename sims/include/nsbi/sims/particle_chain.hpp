@@ -1,9 +1,9 @@
 #pragma once
 // particle_chain (specs/simulators.md §4): theta -> parton decay -> binary shower -> detector -> x, with gold
-// (the joint log ratio and joint score from each event's latent history z). The shower's recursion runs on a
-// fixed-size explicit stack, so a kernel needs no heap and does bounded work. On the host a work item runs a
-// chunk of events: their walks one by one, then the detector and the jets as loops over all their leaves
-// (sample_chunk); an event's result has the same bits whichever events share its chunk.
+// (the joint log ratio and joint score from each event's latent history z). The shower's recursion runs as a
+// walk with a fixed-size explicit stack, so a kernel needs no heap and does bounded work. On the host a work
+// item runs a chunk of events: their walks one by one, then the detector and the jets as loops over all their
+// leaves (sample_chunk); an event's result has the same bits whichever events share its chunk.
 //
 // Modes (option `mode`): full, theta = (kappa, lambda); fixed_lambda, theta = (kappa) with lambda from the
 // option `lambda`; parton_only, theta = (kappa) and x = c + N(0, sigma^2), whose marginal is exact.
@@ -58,7 +58,6 @@ struct ParticleChainModel {
   // seen); an event that would need more is reported as failed (NaN row), never truncated.
   static constexpr int max_leaves = 1024;
   static constexpr int max_splittings = max_leaves - 2;
-  static constexpr int stack_capacity = 256;  // pending nodes of the depth-first walk (~ the tree depth)
 
   // The row's stream, block by block:
   //   0: the decay azimuth phi = 2 pi u and the label swap (u < 0.2), two 53-bit uniforms;
@@ -66,8 +65,9 @@ struct ParticleChainModel {
   //   node_block + j: splitting j in depth-first order (jet 1 first, left child before right), four 24-bit
   //     float uniforms: u for r_L, u for r_R, and the direction n (cos theta = 2u - 1, azimuth 2 pi u);
   //   detector_block + b: the detector's normals 4b .. 4b + 3, two Box–Muller pairs of 24-bit float
-  //     uniforms; leaf k in the same order takes 3k (energy), 3k + 1 (polar angle), 3k + 2 (azimuthal
-  //     angle), lost or not;
+  //     uniforms; leaf k takes 3k (energy), 3k + 1 (polar angle), 3k + 2 (azimuthal angle), lost or not,
+  //     the leaves counted in the order their splittings make them (splitting by splitting in the order
+  //     above, its left child before its right; so jet 1's first);
   //   candidate_block + k: the decay angle's rejection candidate k (c = 2u - 1, acceptance), unbounded.
   static constexpr std::uint32_t node_block = 16;
   static constexpr std::uint32_t detector_block = node_block + 2 * max_leaves;
@@ -227,11 +227,9 @@ struct ParticleChainModel {
     return {radius * angle.cos, radius * angle.sin};
   }
 
-  // One event's walk for at most Leaves leaves and Pending pending nodes. An event first runs with small
-  // buffers (which stay in L1) and only one that overflows them reruns with the node cap's: the same draws,
-  // so the same result.
+  // One event's walk for at most Leaves leaves. An event first runs with small buffers (which stay in L1) and
+  // only one that overflows them reruns with the node cap's: the same draws, so the same result.
   static constexpr int small_leaves = 128;
-  static constexpr int small_pending = 64;
   static constexpr int split_chunk = 16;  // splittings' draws are prepared this many at a time
   static constexpr int simd_width = 16;   // floats per AVX-512 register
   // The leaves a chunk's events share in the vector stages; an event that does not fit flushes those before
@@ -239,25 +237,25 @@ struct ParticleChainModel {
   // whole Philox block (4 normals).
   static constexpr int chunk_pool_leaves = 512;
 
-  template <int Leaves, int Pending>
+  template <int Leaves>
   struct Buffers {
-    static constexpr int pending = Pending;
     static constexpr int splittings = Leaves - 2;
     static constexpr int nodes = 2 + 2 * splittings;
     static constexpr int prepared = splittings + split_chunk;
     // Splitting j (depth-first order): what its draws give in units of the parent's mass m = sqrt(t) (the
-    // splitting is scale-free: m_L = a m, m_R = b m, p* = p m, E*_L,R = e_L,R m), r = r_L + r_R and the
-    // direction n; its parent node and the parent's mass.
-    double r[prepared], a[prepared], b[prepared], p[prepared], e_left[prepared], e_right[prepared];
-    double nx[prepared], ny[prepared], nz[prepared];
+    // splitting is scale-free: m_L = a m, m_R = b m, p* = p m, E*_L,R = e_L,R m), r = r_L + r_R and q = p n
+    // (n the direction); its parent node and the parent's mass.
+    double r[prepared], a[prepared], b[prepared], e_left[prepared], e_right[prepared];
+    double qx[prepared], qy[prepared], qz[prepared];
     int parent[splittings];
     double parent_m[splittings];
     // Lab momenta of the nodes: 0 and 1 the jets' partons, 2 + 2j and 3 + 2j splitting j's children.
     // (E, px, py, pz) of node i at p4[i]: the boost's four components are one 256-bit vector.
     alignas(32) double p4[nodes][4];
-    int leaf[Leaves];  // leaf k's node, in walk order
-    int pending_node[Pending];
-    double pending_m[Pending];
+    int leaf[Leaves + 1];  // leaf k's node (+ 1: a walk's step stores past the last)
+    // The walk's pending nodes: at most one per splitting, from slot 1 on (see walk).
+    int pending_node[splittings + 1];
+    double pending_m[splittings + 1];
   };
 
   // A row's stream in an array (StreamBlocks has no default constructor).
@@ -301,7 +299,10 @@ struct ParticleChainModel {
   };
 
   KOKKOS_INLINE_FUNCTION static RateDraw rate_draw(double lambda) {
-    const double norm = -Kokkos::Experimental::expm1(-lambda * r_max);
+    // For x >= 1/2, 1 - e^{-x} >= 0.39 loses at most 2 bits of a double to cancellation, far below the float
+    // it is rounded to: exp there (less than half expm1's time), expm1 below.
+    const double x = lambda * r_max;
+    const double norm = x >= 0.5 ? 1.0 - Kokkos::Experimental::exp(-x) : -Kokkos::Experimental::expm1(-x);
     const float inv_lambda = static_cast<float>(1.0 / lambda);
     if (norm >= -1.0) return {1.0f, static_cast<float>(-norm), 0.0f, inv_lambda};
     return {static_cast<float>(-1.0 / norm), 1.0f, static_cast<float>(kernel_math::log(-norm)), inv_lambda};
@@ -326,20 +327,21 @@ struct ParticleChainModel {
     const float k1 = 1.0f - (a + b) * (a + b);
     const float k2 = 1.0f - (a - b) * (a - b);
     // A select on the bits: GCC would otherwise move sqrtf into a branch that stops vectorisation.
-    out.p[j] = 0.5f * kernel_math::sqrtf(kernel_math::detail::select(k1 > 0.0f, k1 * k2, 0.0f));
+    const float p = 0.5f * kernel_math::sqrtf(kernel_math::detail::select(k1 > 0.0f, k1 * k2, 0.0f));
     out.e_left[j] = 0.5f * (1.0f + a * a - b * b);
     out.e_right[j] = 0.5f * (1.0f - a * a + b * b);
     const float cos_n = 2.0f * u.u2 - 1.0f;
     const float sin_n = kernel_math::sqrtf((1.0f - cos_n) * (1.0f + cos_n));
     const kernel_math::SinCosF azimuth = kernel_math::sin_cos_turnsf(u.u3);
-    out.nx[j] = sin_n * azimuth.cos;
-    out.ny[j] = sin_n * azimuth.sin;
-    out.nz[j] = cos_n;
+    // p* n in units of m, exact in double (a product of two floats).
+    out.qx[j] = static_cast<double>(p) * static_cast<double>(sin_n * azimuth.cos);
+    out.qy[j] = static_cast<double>(p) * static_cast<double>(sin_n * azimuth.sin);
+    out.qz[j] = static_cast<double>(p) * static_cast<double>(cos_n);
   }
 
   template <class B>
-  KOKKOS_INLINE_FUNCTION static void prepare_splittings(const rng::StreamBlocks& draws, int first,
-                                                        const RateDraw& rate, B& out) {
+  KOKKOS_FORCEINLINE_FUNCTION static void prepare_splittings(const rng::StreamBlocks& draws, int first,
+                                                             const RateDraw& rate, B& out) {
     NSBI_SIMD_LOOP
     for (int q = 0; q < split_chunk; ++q) prepare_splitting(draws, first + q, rate, out);
   }
@@ -378,7 +380,7 @@ struct ParticleChainModel {
             z[row].c + sigma * rng::normal_pair(streams[row].draws.uniforms(1)).first;
       return;
     }
-    using B = Buffers<small_leaves, small_pending>;
+    using B = Buffers<small_leaves>;
     B buf;
     Pool<Events, Capacity> pool;
     for (int row = 0; row < count; ++row) {
@@ -413,11 +415,11 @@ struct ParticleChainModel {
   }
 
   // An event beyond the small buffers, alone with the node cap's; false (and a NaN row) beyond the cap. Not
-  // inlined: its buffers (~280 kB) then take stack only while it runs, not in every chunk's frame.
+  // inlined: its buffers (~240 kB) then take stack only while it runs, not in every chunk's frame.
   NSBI_NOINLINE KOKKOS_FUNCTION bool rerun(const rng::StreamBlocks& draws, const rng::UniformPair& decay,
                                            const RateDraw& rate, double c, double* x,
                                            ParticleChainLatent& z) const {
-    Buffers<max_leaves, stack_capacity> buf;
+    Buffers<max_leaves> buf;
     Pool<1, max_leaves> pool;
     int jet_begin[3];
     if (!walk(draws, decay.first, rate, c, buf, jet_begin, z)) {
@@ -431,11 +433,34 @@ struct ParticleChainModel {
     return true;
   }
 
-  // The two jets' shower trees: buf's splittings (their parents and the parents' masses) and leaves (leaf k
-  // is node buf.leaf[k], jet j's leaves [jet_begin[j], jet_begin[j + 1])), the partons' momenta, and z's
-  // leaves and n_draws; false when the buffers' leaves or pending nodes ran out. The tree's shape follows
-  // from the masses alone, so the walk (scalar, data-dependent branches) carries one mass per node; the
-  // kinematics (boost) then run over the splittings in walk order without a branch.
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__)
+  // A node's mass in a vector register: GCC then selects masses with a blend, where for a scalar double it
+  // may branch.
+  typedef double Mass __attribute__((vector_size(16)));
+  typedef long long MassMask __attribute__((vector_size(16)));
+  KOKKOS_FORCEINLINE_FUNCTION static Mass mass(double m) { return Mass{m, m}; }
+  KOKKOS_FORCEINLINE_FUNCTION static double value(const Mass& m) { return m[0]; }
+  // m where m splits (m > sqrt(t_cut)), otherwise `otherwise`.
+  KOKKOS_FORCEINLINE_FUNCTION static Mass select_mass(const Mass& m, const Mass& otherwise) {
+    const MassMask leaf = m <= mass(shower_cutoff_mass);
+    return reinterpret_cast<Mass>((reinterpret_cast<MassMask>(otherwise) & leaf) |
+                                  (reinterpret_cast<MassMask>(m) & ~leaf));
+  }
+#else
+  typedef double Mass;
+  KOKKOS_FORCEINLINE_FUNCTION static Mass mass(double m) { return m; }
+  KOKKOS_FORCEINLINE_FUNCTION static double value(const Mass& m) { return m; }
+  KOKKOS_FORCEINLINE_FUNCTION static Mass select_mass(const Mass& m, const Mass& otherwise) {
+    return m <= shower_cutoff_mass ? otherwise : m;
+  }
+#endif
+
+  // The two jets' shower trees, depth-first over their splittings (jet 1 first, left child before right):
+  // buf's splittings (their parents and the parents' masses) and leaves (leaf k is node buf.leaf[k], recorded
+  // by the splitting that makes it, left before right; jet j's leaves [jet_begin[j], jet_begin[j + 1])), the
+  // partons' momenta, and z's leaves and n_draws; false when the buffers' splittings ran out. The tree's
+  // shape follows from the masses alone, so the walk carries one mass per node; the kinematics (boost) then
+  // run over the splittings in walk order without a branch.
   // u_phi: the decay azimuth's uniform; rate: the r draws' constants.
   template <class B>
   KOKKOS_INLINE_FUNCTION static bool walk(const rng::StreamBlocks& draws, double u_phi, const RateDraw& rate,
@@ -448,38 +473,58 @@ struct ParticleChainModel {
     jet_begin[0] = 0;
     int n_leaves = 0;
     int n_splittings = 0;
+    int next_check = 0;  // where the next splittings' draws are due, or the cap
+    buf.pending_node[0] = 0;
+    buf.pending_m[0] = 0.0;
     for (int jet = 0; jet < 2; ++jet) {
       const double sign = jet == 0 ? 1.0 : -1.0;
       buf.p4[jet][0] = jet_energy;
       buf.p4[jet][1] = sign * jet_momentum * axis[0];
       buf.p4[jet][2] = sign * jet_momentum * axis[1];
       buf.p4[jet][3] = sign * jet_momentum * axis[2];
+      // The walk visits the splittings only: a splitting records its children that are leaves at once (left
+      // before right) and goes on to its left child if that splits, else to its right child if that splits,
+      // else to the last pending node; a right child that splits while the left one does too is pending.
+      // Which case applies is close to a coin flip, so there is no branch on it: the stores of all cases
+      // are made (each into a slot the others leave unused) and selects pick the next node.
       int node = jet;
-      double m = jet_mass;
-      int depth = 0;  // pending right children
+      Mass m = mass(jet_mass);
+      int depth = 0;  // pending nodes
       for (;;) {
-        // m <= 2.5 is m^2 <= t_cut exactly (2.5 is sqrt(6.25), and no other double squares to 6.25), one
-        // multiplication less on the walk's critical path.
-        if (m <= shower_cutoff_mass) {
-          buf.leaf[n_leaves++] = node;
-          if (depth == 0) break;
-          --depth;
-          node = buf.pending_node[depth];
-          m = buf.pending_m[depth];
-          continue;
+        // n_leaves <= n_splittings + 2 at the end: capping the splittings caps the leaves at Leaves.
+        if (n_splittings == next_check) {
+          if (n_splittings == B::splittings) return false;
+          prepare_splittings(draws, n_splittings, rate, buf);
+          next_check =
+              n_splittings + split_chunk < B::splittings ? n_splittings + split_chunk : B::splittings;
         }
-        // n_leaves <= n_splittings + 2 at the end: capping the splittings caps the leaves at Leaves. With
-        // the node cap's buffers this is the cap of the original explicit stack (pending nodes + 2).
-        if (n_splittings == B::splittings || depth + 2 > B::pending) return false;
-        if (n_splittings % split_chunk == 0) prepare_splittings(draws, n_splittings, rate, buf);
         const int j = n_splittings++;
+        const double m_node = value(m);
         buf.parent[j] = node;
-        buf.parent_m[j] = m;
-        buf.pending_node[depth] = 3 + 2 * j;
-        buf.pending_m[depth] = buf.b[j] * m;
-        ++depth;
-        node = 2 + 2 * j;
-        m = buf.a[j] * m;
+        buf.parent_m[j] = m_node;
+        const Mass m_left = mass(buf.a[j]) * m;
+        const Mass m_right = mass(buf.b[j]) * m;
+        // m <= 2.5 is m^2 <= t_cut exactly (2.5 is sqrt(6.25), and no other double squares to 6.25).
+        const int left_leaf = value(m_left) <= shower_cutoff_mass;
+        const int right_leaf = value(m_right) <= shower_cutoff_mass;
+        const int left = 2 + 2 * j, right = 3 + 2 * j;
+        buf.leaf[n_leaves] = left;
+        n_leaves += left_leaf;
+        buf.leaf[n_leaves] = right;
+        n_leaves += right_leaf;
+        // Pending node d at slot d + 1: the last one is at slot depth (slot 0, read when none is pending, is
+        // a placeholder never used).
+        buf.pending_node[depth + 1] = right;
+        buf.pending_m[depth + 1] = value(m_right);
+        const int popped = buf.pending_node[depth];
+        const Mass popped_m = mass(buf.pending_m[depth]);
+        const int both_leaves = left_leaf & right_leaf;
+        if (both_leaves & static_cast<int>(depth == 0)) break;
+        const int left_mask = left_leaf - 1;    // all ones: the left child splits
+        const int right_mask = right_leaf - 1;  // all ones: the right child splits
+        node = (left & left_mask) | (((right & right_mask) | (popped & ~right_mask)) & ~left_mask);
+        m = select_mass(m_left, select_mass(m_right, popped_m));
+        depth += (left_mask & right_mask & 1) - both_leaves;
       }
       jet_begin[jet + 1] = n_leaves;
       z.leaves[jet] = n_leaves - jet_begin[jet];
@@ -490,42 +535,39 @@ struct ParticleChainModel {
   }
 
   // Splitting j's children in the parent's rest frame, boosted by its velocity: E = (E_P e* + P.k) / m and
-  // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m. A
-  // parent precedes its children in walk order.
+  // k_lab = k + P ((P.k) / (m (E_P + m)) + e* / m), with k = +-p* n; every 1/m cancels in units of m. As
+  // vectors (E, p): left = (P e*_L + shift) + P along, right = (P e*_R - shift) - P along, with shift =
+  // (P.q, m q), q = p* n / m and along = (0, g, g, g), g = (P.q) / (E_P + m): the division's result enters
+  // last, so the chain from a parent to its children is short. A parent precedes its children in walk order.
   template <class B>
   KOKKOS_FORCEINLINE_FUNCTION static void boost(B& buf, int j) {
     const int parent = buf.parent[j];
     const double m = buf.parent_m[j];
     const double* parent_p4 = buf.p4[parent];
     const double e = parent_p4[0], px = parent_p4[1], py = parent_p4[2], pz = parent_p4[3];
-    const double nx = buf.nx[j], ny = buf.ny[j], nz = buf.nz[j];
-    const double p = buf.p[j];
-    const double pn = p * (px * nx + py * ny + pz * nz);  // (P.k) / m for the left child
+    const double qx = buf.qx[j], qy = buf.qy[j], qz = buf.qz[j];
+    const double pn = px * qx + py * qy + pz * qz;  // (P.k) / m for the left child
     const double g = pn * (1.0 / (e + m));
-    const double pm = p * m;
-    const double c_left = g + buf.e_left[j];
-    const double c_right = buf.e_right[j] - g;
-    // Left child P k_L + shift, right child P k_R - shift, component by component.
+    const double e_left = buf.e_left[j], e_right = buf.e_right[j];
 #if defined(__GNUC__) && !defined(__CUDA_ARCH__)
+    // The four components as one 256-bit vector (GCC's vector extension).
     typedef double V4 __attribute__((vector_size(32)));
-    const V4 k_left = {buf.e_left[j], c_left, c_left, c_left};
-    const V4 k_right = {buf.e_right[j], c_right, c_right, c_right};
-    const V4 shift = {pn, pm * nx, pm * ny, pm * nz};
     const V4 parent_v = {e, px, py, pz};
-    const V4 left = parent_v * k_left + shift;
-    const V4 right = parent_v * k_right - shift;
+    const V4 shift = {pn, m * qx, m * qy, m * qz};
+    const V4 along = {0.0, g, g, g};
+    const V4 left = (parent_v * V4{e_left, e_left, e_left, e_left} + shift) + parent_v * along;
+    const V4 right = (parent_v * V4{e_right, e_right, e_right, e_right} - shift) - parent_v * along;
     std::memcpy(buf.p4[2 + 2 * j], &left, sizeof left);
     std::memcpy(buf.p4[3 + 2 * j], &right, sizeof right);
 #else
-    const double k_left[4] = {buf.e_left[j], c_left, c_left, c_left};
-    const double k_right[4] = {buf.e_right[j], c_right, c_right, c_right};
-    const double shift[4] = {pn, pm * nx, pm * ny, pm * nz};
     const double parent_v[4] = {e, px, py, pz};  // loaded before the children's stores (no aliasing)
+    const double shift[4] = {pn, m * qx, m * qy, m * qz};
+    const double along[4] = {0.0, g, g, g};
     double* left = buf.p4[2 + 2 * j];
     double* right = buf.p4[3 + 2 * j];
     for (int c = 0; c < 4; ++c) {
-      left[c] = parent_v[c] * k_left[c] + shift[c];
-      right[c] = parent_v[c] * k_right[c] - shift[c];
+      left[c] = (parent_v[c] * e_left + shift[c]) + parent_v[c] * along[c];
+      right[c] = (parent_v[c] * e_right - shift[c]) - parent_v[c] * along[c];
     }
 #endif
   }
@@ -575,31 +617,29 @@ struct ParticleChainModel {
     pool.n_leaves = base + n_padded;
   }
 
-  // A jet's (E, p) as sums of its leaves' E (1, l) (a product of two floats is exact in double), in walk
-  // order, even and odd positions in two chains (h = 0, 1).
+  // A jet's (E, p) as sums of its leaves' E (1, l) (a product of two floats is exact in double), in the
+  // leaves' order, even and odd positions in two chains (h = 0, 1); and its leading constituent's energy and
+  // its number of constituents (leaves not lost).
   KOKKOS_FORCEINLINE_FUNCTION static void jet_sums(const float* le, const float* lx, const float* ly,
                                                    const float* lz, int begin, int end, double* e, double* px,
-                                                   double* py, double* pz) {
+                                                   double* py, double* pz, float& lead, int& n) {
+    lead = 0.0f;
+    n = 0;
 #if defined(__GNUC__) && !defined(__CUDA_ARCH__)
     // The four components as one 256-bit vector (GCC's vector extension): a quarter of the scalar code.
     typedef double V4 __attribute__((vector_size(32)));
     V4 sum[2] = {{0.0, 0.0, 0.0, 0.0}, {0.0, 0.0, 0.0, 0.0}};
-    int i = begin;
-    for (; i + 1 < end; i += 2) {
-      for (int h = 0; h < 2; ++h) {
-        const double w = le[i + h];
-        const V4 weight = {w, w, w, w};
+    for (int i = begin; i < end; i += 2) {
+      for (int h = 0; h < 2 && i + h < end; ++h) {  // an odd jet's last leaf in chain 0
+        const float w = le[i + h];
+        lead = w > lead ? w : lead;
+        n += w > 0.0f;
+        const double wd = w;
+        const V4 weight = {wd, wd, wd, wd};
         const V4 direction = {1.0, static_cast<double>(lx[i + h]), static_cast<double>(ly[i + h]),
                               static_cast<double>(lz[i + h])};
         sum[h] += weight * direction;
       }
-    }
-    if (i < end) {
-      const double w = le[i];
-      const V4 weight = {w, w, w, w};
-      const V4 direction = {1.0, static_cast<double>(lx[i]), static_cast<double>(ly[i]),
-                            static_cast<double>(lz[i])};
-      sum[0] += weight * direction;
     }
     for (int h = 0; h < 2; ++h) {
       e[h] = sum[h][0];
@@ -611,11 +651,13 @@ struct ParticleChainModel {
     for (int h = 0; h < 2; ++h) e[h] = px[h] = py[h] = pz[h] = 0.0;
     for (int i = begin; i < end; ++i) {
       const int h = (i - begin) & 1;
-      const double w = le[i];
+      const float w = le[i];
+      lead = w > lead ? w : lead;
+      n += w > 0.0f;
       e[h] += w;
-      px[h] += w * static_cast<double>(lx[i]);
-      py[h] += w * static_cast<double>(ly[i]);
-      pz[h] += w * static_cast<double>(lz[i]);
+      px[h] += static_cast<double>(w) * static_cast<double>(lx[i]);
+      py[h] += static_cast<double>(w) * static_cast<double>(ly[i]);
+      pz[h] += static_cast<double>(w) * static_cast<double>(lz[i]);
     }
 #endif
   }
@@ -689,9 +731,9 @@ struct ParticleChainModel {
     const float* ly = pool.ly;
     const float* lz = pool.lz;
     // The jets before the label swap: sums in double (a product of two floats is exact in double), over the
-    // jet's leaves in walk order, even and odd positions apart (two chains of additions, not one), then every
-    // constituent's angle to its jet in one vectorised float loop, the jet's axis copied to its leaves first
-    // (the event's padding leaves take jet 2's).
+    // jet's leaves in their order, even and odd positions apart (two chains of additions, not one), then
+    // every constituent's angle to its jet in one vectorised float loop, the jet's axis copied to its leaves
+    // first (the event's padding leaves take jet 2's).
     double jet_e[2 * P::events], jet_lead[2 * P::events];
     double jet_px[2 * P::events], jet_py[2 * P::events], jet_pz[2 * P::events], jet_inv_p[2 * P::events];
     int jet_n[2 * P::events];
@@ -703,13 +745,9 @@ struct ParticleChainModel {
       const int begin = pool.jet_begin[event][jet % 2];
       const int end = pool.jet_begin[event][jet % 2 + 1];
       double e[2], px[2], py[2], pz[2];
-      jet_sums(le, lx, ly, lz, begin, end, e, px, py, pz);
-      float lead = 0.0f;
-      int n = 0;
-      for (int i = begin; i < end; ++i) {
-        lead = le[i] > lead ? le[i] : lead;
-        n += le[i] > 0.0f;
-      }
+      float lead;
+      int n;
+      jet_sums(le, lx, ly, lz, begin, end, e, px, py, pz, lead, n);
       const double sum_px = px[0] + px[1], sum_py = py[0] + py[1], sum_pz = pz[0] + pz[1];
       const double p = kernel_math::sqrt(sum_px * sum_px + sum_py * sum_py + sum_pz * sum_pz);
       const double inv_p = 1.0 / (p > 0.0 ? p : 1.0);
