@@ -9,7 +9,7 @@ packages=(
   openssh-client                        # mpirun wants an rsh agent even on one node
   libhdf5-openmpi-dev hdf5-tools        # parallel HDF5 (+ h5dump/h5diff used by tests)
   libtrilinos-kokkos-dev                # Kokkos 3.4 (Serial backend)
-  libdnnl-dev                           # oneDNN
+  libdnnl-dev ocl-icd-opencl-dev       # oneDNN (its CMake config needs the OpenCL headers, a Recommends)
   libyaml-cpp-dev
   libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-h5py python3-matplotlib  # plots, benchmark baselines, format checks
