@@ -155,7 +155,7 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   const inference::Grid* belt_grid = &grids->points;
   const inference::Grid* scan_grid = &grids->scan;
   const std::string identity = stage_identity(campaign, context, {"calibrate", "infer.grid", "infer.refine"});
-  if (!options.force && stage_complete(campaign, "calibrate", identity)) {
+  if (stage_complete(world, campaign, "calibrate", identity, options.force)) {
     log::info("calibrate: complete for this config: nothing to do (--force redoes it)");
     return;
   }
@@ -257,7 +257,7 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
     per_estimator.set(estimators[e]->name(), summary);
   }
 
-  write_results(world, campaign, "calibrate", [&](h5::Group& group) {
+  write_results(world, campaign, "calibrate", identity, [&](h5::Group& group) {
     write_grid(group, *belt_grid);
     group.write_attribute("levels", levels);
     group.write_attribute("dof", static_cast<std::int64_t>(dof));
@@ -354,9 +354,11 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
       }
     }
   });
-  std::string identity = stage_identity(campaign, context, {"coverage", "infer.grid", "infer.refine"});
-  if (neyman) identity += " calibrate: " + stage_identity(campaign, context, {"calibrate"});
-  if (!options.force && stage_complete(campaign, "coverage", identity)) {
+  // With neyman, calibrate's config decides the belts the intervals use.
+  std::vector<std::string> sections = {"coverage", "infer.grid", "infer.refine"};
+  if (neyman) sections.push_back("calibrate");
+  const std::string identity = stage_identity(campaign, context, sections);
+  if (stage_complete(world, campaign, "coverage", identity, options.force)) {
     log::info("coverage: complete for this config: nothing to do (--force redoes it)");
     return;
   }
@@ -420,7 +422,7 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
     per_estimator.set(context.estimator_names[e], by_method);
   }
 
-  write_results(world, campaign, "coverage", [&](h5::Group& group) {
+  write_results(world, campaign, "coverage", identity, [&](h5::Group& group) {
     write_grid(group, *truth_grid);
     group.write_attribute("levels", levels);
     group.write_attribute("dof", static_cast<std::int64_t>(dof));

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "nsbi/jobs/campaign_outputs.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -377,6 +378,7 @@ Campaign::Campaign(config::Config validated, Provenance run)
 Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
   config.validate(campaign_schema(config));
+  check_campaign_paths(config);
   return Campaign(std::move(config), collect_provenance(invocation.argv, mpi_ranks));
 }
 

@@ -73,7 +73,7 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     }
   });
   const std::string identity = stage_identity(campaign, context, {"test"});
-  if (!options.force && stage_complete(campaign, "test", identity)) {
+  if (stage_complete(world, campaign, "test", identity, options.force)) {
     log::info("test: complete for this config: nothing to do (--force redoes it)");
     return;
   }
@@ -149,7 +149,7 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     }
     per_estimator.set(context.estimator_names[e], summary);
   }
-  write_results(world, campaign, "test", [&](h5::Group& group) {
+  write_results(world, campaign, "test", identity, [&](h5::Group& group) {
     write_array(group, "h0", {p}, h0);
     write_array(group, "h1", {p}, h1);
     group.write_attribute("n_events", static_cast<std::int64_t>(n_events));

@@ -245,7 +245,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     x = read_observed(campaign, context.info(), "infer.observed");
   });
   const std::string identity = stage_identity(campaign, context, {"infer"});
-  if (!options.force && stage_complete(campaign, "infer", identity)) {
+  if (stage_complete(world, campaign, "infer", identity, options.force)) {
     log::info("infer: complete for this config: nothing to do (--force redoes it)");
     return;
   }
@@ -286,7 +286,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     body.set("comparison", comparison);
   }
   world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
-  write_results(world, campaign, "infer", [&](h5::Group& group) {
+  write_results(world, campaign, "infer", identity, [&](h5::Group& group) {
     for (std::size_t a = 0; a < grid->n_parameters(); ++a)
       write_array(group, "grid/" + grid->axes()[a].name, {grid->axes()[a].values.size()},
                   grid->axes()[a].values);

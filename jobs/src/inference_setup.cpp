@@ -310,7 +310,7 @@ void write_array(h5::Group& group, const std::string& name, const std::vector<st
 }
 
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::function<void(h5::Group&)>& fill) {
+                   const std::string& identity, const std::function<void(h5::Group&)>& fill) {
   const std::string created = world.broadcast(campaign.provenance.created_utc);
   world.agree(
       [&] {
@@ -332,6 +332,7 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
             h5::Group root = file->root();
             if (root.exists(stage)) root.remove(stage);
             h5::Group group = root.create_group(stage);
+            group.write_attribute("identity", identity);
             group.write_attribute("config", campaign.config.resolved_yaml());
             group.write_attribute("seed", static_cast<std::int64_t>(campaign.seed));
             group.write_attribute("nsbi_version", campaign.provenance.nsbi_version);
@@ -402,14 +403,106 @@ void write_summary(const Communicator& world, const Campaign& campaign, const st
       /*root_only=*/true);
 }
 
-bool stage_complete(const Campaign& campaign, const std::string& stage, const std::string& identity) {
-  std::ifstream in(campaign.output_path(stage + ".json"));
-  if (!in) return false;
+namespace {
+
+// "key: old -> new" for the leaves where two identities (YAML maps) differ, in the new one's order.
+void identity_differences(const YAML::Node& before, const YAML::Node& now, const std::string& path,
+                          std::vector<std::string>& out) {
+  const auto flow = [](const YAML::Node& node) -> std::string {
+    if (!node.IsDefined()) return "(absent)";
+    YAML::Emitter text;
+    text << YAML::Flow << node;
+    return text.c_str();
+  };
+  if (before.IsMap() && now.IsMap()) {
+    for (const auto& entry : now) {
+      const std::string key = entry.first.as<std::string>();
+      identity_differences(before[key], entry.second, path.empty() ? key : path + "." + key, out);
+    }
+    for (const auto& entry : before) {
+      const std::string key = entry.first.as<std::string>();
+      if (!now[key].IsDefined()) out.push_back((path.empty() ? key : path + "." + key) + " was set");
+    }
+    return;
+  }
+  const std::string old_text = flow(before);
+  const std::string new_text = flow(now);
+  if (old_text != new_text) out.push_back(path + ": " + old_text + " -> " + new_text);
+}
+
+// What differs between the identity an output was made with and this config's, for the refusal message.
+std::string describe_difference(const std::string& recorded, const std::string& identity) {
+  if (recorded.empty()) return " (it records no config identity)";
+  std::vector<std::string> differences;
+  try {
+    identity_differences(YAML::Load(recorded), YAML::Load(identity), "", differences);
+  } catch (const YAML::Exception&) {
+    return "";
+  }
+  if (differences.empty()) return "";
+  std::string text;
+  const std::size_t shown = std::min<std::size_t>(differences.size(), 4);
+  for (std::size_t i = 0; i < shown; ++i) text += (i ? "; " : "") + differences[i];
+  if (differences.size() > shown) text += "; and " + std::to_string(differences.size() - shown) + " more";
+  return " (" + text + ")";
+}
+
+// The identity digest a summary records: nullopt when there is no summary, "" when it records none.
+std::optional<std::string> summary_digest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
   const std::string content = text.str();
-  return content.find("\"complete\": true") != std::string::npos &&
-         content.find("\"identity_digest\": \"" + digest(identity) + "\"") != std::string::npos;
+  const std::string field = "\"identity_digest\": \"";
+  const std::size_t at = content.find(field);
+  if (content.find("\"complete\": true") == std::string::npos || at == std::string::npos) return "";
+  const std::size_t start = at + field.size();
+  return content.substr(start, content.find('"', start) - start);
+}
+
+}  // namespace
+
+bool stage_complete(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                    const std::string& identity, bool force) {
+  if (force) return false;
+  bool complete = false;
+  world.agree(
+      [&] {
+        const std::string results = campaign.output_path("results.h5");
+        const std::string summary = campaign.output_path(stage + ".json");
+        const std::string replace =
+            "; --force replaces /" + stage + " and " + stage + ".json (the other stages' results are kept)";
+        // The group /<stage> of results.h5 and the identity it records ("" for none).
+        std::optional<std::string> recorded;
+        if (std::filesystem::exists(results)) {
+          try {
+            const h5::File file = h5::File::open(results, MPI_COMM_SELF, h5::Access::read);
+            const h5::Group root = file.root();
+            if (root.exists(stage)) {
+              const h5::Group group = root.open_group(stage);
+              recorded = group.attribute_exists("identity") ? group.read_attribute<std::string>("identity")
+                                                            : std::string();
+            }
+          } catch (const h5::Error& e) {
+            throw InputError(stage + ": cannot read the results file '" + results + "' (" + e.what() +
+                             "); it holds the results of every inference stage: repair it, or move it "
+                             "away to start them over");
+          }
+        }
+        if (recorded && *recorded != identity)
+          throw ConfigError(stage + ": '" + results + "' holds /" + stage + " made from another config" +
+                            describe_difference(*recorded, identity) + replace);
+        const std::optional<std::string> digested = summary_digest(summary);
+        if (digested && *digested != digest(identity))
+          throw ConfigError(stage + ": '" + summary + "' holds the results of " + stage +
+                            " made from another config (identity digest " +
+                            (digested->empty() ? "none" : *digested) + ", this config's " + digest(identity) +
+                            ")" + replace);
+        complete = recorded && digested;
+      },
+      /*root_only=*/true);
+  return world.any(complete);
 }
 
 std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,

@@ -65,9 +65,9 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
 
 /// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
 /// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the
-/// stage's config, seed and provenance as attributes.
+/// stage's identity (stage_identity), config, seed and provenance as attributes. The other groups are kept.
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::function<void(h5::Group&)>& fill);
+                   const std::string& identity, const std::function<void(h5::Group&)>& fill);
 /// A float64 dataset of the given shape in `group` (rank 0's results file only).
 void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
                  const std::vector<double>& values);
@@ -83,8 +83,13 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
 void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
                    const std::string& identity, const json::Object& body);
 
-/// Whether <campaign.dir>/<stage>.json says the stage completed with this identity: it is then skipped.
-bool stage_complete(const Campaign& campaign, const std::string& stage, const std::string& identity);
+/// Collective: whether the stage is complete for this identity: <campaign.dir>/<stage>.json says it completed
+/// with it AND results.h5 holds the group /<stage> recording it. It is then skipped. A missing summary,
+/// results.h5 or group is not complete (the stage runs). Without `force`, a summary or a group made from
+/// another identity is a ConfigError (exit 2) naming the file, the group, what differs and --force, and an
+/// unreadable results.h5 an InputError (exit 3): nothing is replaced. With `force`: false, nothing checked.
+bool stage_complete(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                    const std::string& identity, bool force);
 
 /// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), journaled in
 /// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
