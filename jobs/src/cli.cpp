@@ -112,7 +112,10 @@ const std::map<std::string, std::string>& command_help() {
        "estimators\n"
        "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in "
        "the\n"
-       "model's training range unless --allow-extrapolation.\n"},
+       "model's training range unless --allow-extrapolation. A rerun with the same config finds /infer and\n"
+       "infer.json complete (nothing to do; either missing: it runs again); results of another config are "
+       "an\n"
+       "error (exit 2, nothing written) unless --force, which replaces /infer and infer.json only.\n"},
       {"test",
        "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
        "\n"
@@ -123,7 +126,8 @@ const std::map<std::string, std::string>& command_help() {
        "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each "
        "with\n"
        "its toy count and binomial uncertainty. Toys are spread over the MPI ranks in work items of\n"
-       "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items.\n"},
+       "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items. Results of another\n"
+       "config in /test or test.json are an error unless --force, as for infer.\n"},
       {"calibrate",
        "nsbi calibrate CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
@@ -137,7 +141,9 @@ const std::map<std::string, std::string>& command_help() {
        "--slice k/K (one task of a job array, docs/slurm.md) computes only the work items i with i % K == "
        "k,\n"
        "journals them and writes no results; the plain command then finds every item done and writes "
-       "them.\n"},
+       "them.\n"
+       "Results of another config in /calibrate or calibrate.json are an error unless --force, as for "
+       "infer.\n"},
       {"coverage",
        "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"
@@ -145,7 +151,8 @@ const std::map<std::string, std::string>& command_help() {
        "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
        "with\n"
        "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"
-       "--slice k/K works as for calibrate (docs/slurm.md).\n"},
+       "--slice k/K works as for calibrate (docs/slurm.md). Results of another config in /coverage or\n"
+       "coverage.json are an error unless --force, as for infer.\n"},
       {"run",
        "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
        "\n"

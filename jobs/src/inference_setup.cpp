@@ -356,7 +356,10 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
   identity["seed"] = campaign.seed;
   identity["simulator"] = campaign.config.get<YAML::Node>("simulator");
   if (context.model) {
-    identity["model"]["path"] = context.model_path;
+    // The model file however it is addressed (`run/model.h5`, `./run/model.h5`, an absolute path).
+    std::error_code error;
+    const std::filesystem::path path = std::filesystem::weakly_canonical(context.model_path, error);
+    identity["model"]["path"] = error ? context.model_path : path.string();
     identity["model"]["created"] = context.model->provenance.created_utc;
     identity["model"]["seed"] = context.model->seed;
   }

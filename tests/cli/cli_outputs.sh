@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outputs are never lost: paths of a campaign that collide (in any spelling) are a config error before any
-# work; infer and calibrate rerun with another config refuse to replace the earlier results (results.h5 and
+# work; infer, test, calibrate and coverage rerun with another config refuse to replace the earlier results (results.h5 and
 # the summary keep their bytes) unless --force, which replaces only the stage's own group; a stage whose
 # results.h5 or group is gone is not complete and runs again, even though its summary is still there.
 source "$(dirname "$0")/common.sh"
@@ -24,6 +24,8 @@ calibrate:
     rho12: {values: [0.0, 0.4]}
   n_toys: 40
   toys_per_item: 20
+test: {h0: {mu2: 0, rho12: 0}, h1: {mu2: 0.3, rho12: 0.4}, n_toys: 20, toys_per_item: 10}
+coverage: {grid: {mu2: {values: [0.3]}, rho12: {values: [0.0]}}, n_toys: 20, toys_per_item: 10}
 YAML
 digest() { sha256sum "$@" | cut -c1-64 | tr '\n' ' '; }
 
@@ -56,15 +58,20 @@ expect_exit 2 alias.out -- "$NSBI" train small.yaml --set train.output=alias.h5 
 expect_grep "train.output: is '.*/run/dataset.h5', the same file as simulate.output" alias.out
 rm run/alias.h5
 
-# infer and calibrate, then reruns with another config: refused, every byte kept.
-expect_exit 0 infer.out -- "$NSBI" infer small.yaml
-expect_exit 0 calibrate.out -- "$NSBI" calibrate small.yaml
-before=$(digest run/results.h5 run/infer.json run/calibrate.json)
+# The inference stages, then reruns with another config: refused, every byte kept.
+for stage in infer calibrate test coverage; do
+  expect_exit 0 $stage.out -- "$NSBI" $stage small.yaml
+done
+before=$(digest run/results.h5 run/infer.json run/calibrate.json run/test.json run/coverage.json)
+expect_exit 2 test2.out -- "$NSBI" test small.yaml --set test.n_toys=10
+expect_grep "test: '.*/results.h5' holds /test made from another config \(test.n_toys: 20 -> 10\)" test2.out
+expect_exit 2 coverage2.out -- "$NSBI" coverage small.yaml --set calibrate.levels=[0.6826894921370859]
+expect_grep "coverage: '.*/results.h5' holds /coverage made from another config \(calibrate.levels: " coverage2.out
 expect_exit 2 infer2.out -- "$NSBI" infer small.yaml --set infer.grid.mu2.points=7
 expect_grep "infer: '.*/results.h5' holds /infer made from another config \(infer.grid.mu2.points: 5 -> 7\); --force replaces /infer and infer.json" infer2.out
 expect_exit 2 calibrate2.out -- "$NSBI" calibrate small.yaml --set calibrate.n_toys=20
 expect_grep "calibrate: '.*/results.h5' holds /calibrate made from another config \(calibrate.n_toys: 40 -> 20\); --force replaces /calibrate" calibrate2.out
-[ "$(digest run/results.h5 run/infer.json run/calibrate.json)" = "$before" ] ||
+[ "$(digest run/results.h5 run/infer.json run/calibrate.json run/test.json run/coverage.json)" = "$before" ] ||
   fail "a refused rerun changed results.h5 or a summary"
 # A group of results.h5 from another config is refused even without its summary; a summary alone too.
 mv run/calibrate.json calibrate.json.kept
