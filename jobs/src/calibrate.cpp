@@ -154,29 +154,31 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   world.agree([&] { grids = toy_grids(campaign, context, "calibrate"); });
   const inference::Grid* belt_grid = &grids->points;
   const inference::Grid* scan_grid = &grids->scan;
-  const std::string identity = stage_identity(campaign, context, {"calibrate", "infer.grid", "infer.refine"});
-  if (stage_complete(world, campaign, "calibrate", identity, options.force)) {
-    log::info("calibrate: complete for this config: nothing to do (--force redoes it)");
-    return;
-  }
   const ToyPlan plan = toy_plan(config, "calibrate");
-  log::info("calibrate: ", belt_grid->size(), " grid points × ", plan.n_toys, " toys of ", plan.n_events,
-            " events, each scanned over ", scan_grid->size(), " points, on ", world.size(), " rank(s)");
-  auto estimators = context.make_estimators(grids->reference);
-  const auto q = toy_q_values(world, campaign, "calibrate", inference::ToyStage::calibrate, identity, context,
-                              estimators, *belt_grid, *scan_grid, plan, options);
-  if (!options.slice.whole()) return;
-
-  const std::vector<double> levels = config.get<std::vector<double>>("calibrate.levels");
-  const int dof = degrees_of_freedom(*scan_grid);
-  const std::size_t n_points = belt_grid->size();
   // The observed data's confidence set, when there is observed data.
   std::optional<Matrix> observed;
   const std::string observed_path = campaign.output_path(config.get<std::string>("infer.observed"));
   if (access(observed_path.c_str(), R_OK) == 0)
     world.agree([&] { observed = read_observed(campaign, context.info(), "infer.observed"); });
-  else
-    log::info("calibrate: no observed data at '", observed_path, "': belts only");
+  // The toys' journals do not depend on the observed data; the results do.
+  const std::vector<std::string> sections = {"calibrate", "infer.grid", "infer.refine"};
+  const std::string toy_identity = stage_identity(campaign, context, sections);
+  const std::string identity = stage_identity(campaign, context, sections, observed ? &*observed : nullptr);
+  if (stage_complete(world, campaign, "calibrate", identity, options.force)) {
+    log::info("calibrate: complete for this config: nothing to do (--force redoes it)");
+    return;
+  }
+  log::info("calibrate: ", belt_grid->size(), " grid points × ", plan.n_toys, " toys of ", plan.n_events,
+            " events, each scanned over ", scan_grid->size(), " points, on ", world.size(), " rank(s)");
+  auto estimators = context.make_estimators(grids->reference);
+  const auto q = toy_q_values(world, campaign, "calibrate", inference::ToyStage::calibrate, toy_identity,
+                              context, estimators, *belt_grid, *scan_grid, plan, options);
+  if (!options.slice.whole()) return;
+
+  const std::vector<double> levels = config.get<std::vector<double>>("calibrate.levels");
+  const int dof = degrees_of_freedom(*scan_grid);
+  const std::size_t n_points = belt_grid->size();
+  if (!observed) log::info("calibrate: no observed data at '", observed_path, "': belts only");
   if (observed && observed->extent(0) != plan.n_events) {
     log::warning("calibrate: the observed data '", observed_path, "' has ", observed->extent(0),
                  " events but the belts are for calibrate.n_events = ", plan.n_events,

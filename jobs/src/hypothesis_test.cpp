@@ -72,7 +72,9 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
                                          " events: toys must have as many events as the data");
     }
   });
-  const std::string identity = stage_identity(campaign, context, {"test"});
+  // The toys' journals do not depend on the observed data; the results do.
+  const std::string toy_identity = stage_identity(campaign, context, {"test"});
+  const std::string identity = stage_identity(campaign, context, {"test"}, observed ? &*observed : nullptr);
   if (stage_complete(world, campaign, "test", identity, options.force)) {
     log::info("test: complete for this config: nothing to do (--force redoes it)");
     return;
@@ -96,7 +98,7 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
             " rank(s)");
   Matrix x;
   const std::vector<double> merged = run_toy_items(
-      world, campaign, "test", identity, 2 * blocks, toys_per_item * n_estimators, toys_per_item,
+      world, campaign, "test", toy_identity, 2 * blocks, toys_per_item * n_estimators, toys_per_item,
       options.force, [&](std::uint64_t item, double* out) {
         const bool alternative = item >= blocks;
         const std::uint64_t first_toy = (item % blocks) * toys_per_item;

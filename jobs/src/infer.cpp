@@ -244,7 +244,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     context.check_exact("infer.estimators", points, points[0]);
     x = read_observed(campaign, context.info(), "infer.observed");
   });
-  const std::string identity = stage_identity(campaign, context, {"infer"});
+  const std::string identity = stage_identity(campaign, context, {"infer"}, &x);
   if (stage_complete(world, campaign, "infer", identity, options.force)) {
     log::info("infer: complete for this config: nothing to do (--force redoes it)");
     return;

@@ -350,8 +350,21 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
       /*root_only=*/true);
 }
 
+namespace {
+
+std::string digest(const std::string& text) {
+  // FNV-1a: a short fingerprint of an identity (for the summaries) or of the observed events.
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ULL;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+}  // namespace
+
 std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
-                           const std::vector<std::string>& sections) {
+                           const std::vector<std::string>& sections, const Matrix* observed) {
   YAML::Node identity;
   identity["seed"] = campaign.seed;
   identity["simulator"] = campaign.config.get<YAML::Node>("simulator");
@@ -364,23 +377,17 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
     identity["model"]["seed"] = context.model->seed;
   }
   for (const auto& section : sections) identity[section] = campaign.config.get<YAML::Node>(section);
+  if (observed != nullptr) {
+    // The events themselves: new data under the same file name is another identity.
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), *observed);
+    const std::string values(reinterpret_cast<const char*>(host.data()), host.size() * sizeof(double));
+    identity["observed"]["events"] = static_cast<std::uint64_t>(observed->extent(0));
+    identity["observed"]["digest"] = digest(values);
+  }
   YAML::Emitter out;
   out << YAML::Flow << identity;
   return out.c_str();
 }
-
-namespace {
-
-std::string digest(const std::string& text) {
-  // FNV-1a: a short fingerprint of an identity for the summaries.
-  std::uint64_t hash = 1469598103934665603ULL;
-  for (const unsigned char c : text) hash = (hash ^ c) * 1099511628211ULL;
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
-  return out;
-}
-
-}  // namespace
 
 void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
                    const std::string& identity, const json::Object& body) {

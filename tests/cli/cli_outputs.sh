@@ -111,4 +111,14 @@ echo "not hdf5" >run/results.h5
 expect_exit 3 garbage.out -- "$NSBI" infer small.yaml
 expect_grep "infer: cannot read the results file '.*/results.h5'" garbage.out
 [ "$(cat run/results.h5)" = "not hdf5" ] || fail "an unreadable results.h5 was replaced"
+# New observed events under the same file name are another identity: refused, not "nothing to do".
+printf 'x1,x2\n' >run2.csv
+for i in $(seq 1 20); do printf '0.%d,-0.%d\n' "$i" "$((i % 7))" >>run2.csv; done
+csv=(--output run2 --set "infer.observed=$PWD/run2.csv")
+expect_exit 0 csv.out -- "$NSBI" infer small.yaml "${csv[@]}"
+sed -i 's/^0.5,/0.45,/' run2.csv
+before=$(digest run2/results.h5 run2/infer.json)
+expect_exit 2 csv2.out -- "$NSBI" infer small.yaml "${csv[@]}"
+expect_grep "infer: '.*/results.h5' holds /infer made from another config \(observed.digest: " csv2.out
+[ "$(digest run2/results.h5 run2/infer.json)" = "$before" ] || fail "a refused infer changed run2/"
 finish

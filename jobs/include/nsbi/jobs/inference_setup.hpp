@@ -72,11 +72,12 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
 void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
                  const std::vector<double>& values);
 
-/// What decides a stage's results: the seed, the simulator, the model file's identity (its creation time and
-/// seed) when a learned estimator is used, and the listed config sections (emitted as YAML). Journals and the
-/// summary carry it; a stage is redone or resumed only when it matches.
+/// What decides a stage's results: the seed, the simulator, the model file's identity (its canonical path,
+/// creation time and seed) when a learned estimator is used, the listed config sections and, when given, the
+/// observed events (their count and a digest of their values), emitted as YAML. Journals, the summary and
+/// the stage's group of results.h5 carry it; a stage is resumed or skipped only when it matches.
 std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
-                           const std::vector<std::string>& sections);
+                           const std::vector<std::string>& sections, const Matrix* observed = nullptr);
 
 /// Collective: writes <campaign.dir>/<stage>.json with the fields every summary has (stage, complete, a
 /// digest of `identity`, seed, simulator, ranks, version, created) before `body`'s.
