@@ -485,7 +485,8 @@ bool stage_complete(const Communicator& world, const Campaign& campaign, const s
             "; --force replaces /" + stage + " and " + stage + ".json (the other stages' results are kept)";
         // The group /<stage> of results.h5 and the identity it records ("" for none).
         std::optional<std::string> recorded;
-        if (std::filesystem::exists(results)) {
+        std::error_code error;  // a results.h5 that cannot be looked at is not there: writing it will say why
+        if (std::filesystem::exists(results, error)) {
           try {
             const h5::File file = h5::File::open(results, MPI_COMM_SELF, h5::Access::read);
             const h5::Group root = file.root();

@@ -131,11 +131,44 @@ std::uint64_t toy_items(const config::Config& config, const sims::SimulatorInfo&
   return stage == "test" ? 2 * blocks : grid_size(config, info, stage) * blocks;
 }
 
+// The output of a stage whose summary says it completed that is missing ("" when none is): then the stage is
+// not complete (it runs again). Whether the outputs are from this config the stages themselves check.
+std::string missing_output(const Campaign& campaign, const std::string& stage) {
+  const config::Config& config = campaign.config;
+  std::vector<std::string> files;
+  if (stage == "simulate") {
+    files.push_back(config.get<std::string>("simulate.output"));
+    if (!config.children("simulate.reference.theta").empty())
+      files.push_back(config.get<std::string>("simulate.reference.output"));
+    if (!config.children("simulate.observed.theta").empty())
+      files.push_back(config.get<std::string>("simulate.observed.output"));
+  } else if (stage == "train") {
+    files.push_back(config.get<std::string>("train.output"));
+  } else {
+    const std::string results = campaign.output_path("results.h5");
+    try {
+      if (file_exists(results) &&
+          h5::File::open(results, MPI_COMM_SELF, h5::Access::read).root().exists(stage))
+        return "";
+    } catch (const Error&) {
+      return results + " (unreadable)";
+    }
+    return results + ":/" + stage;
+  }
+  for (const auto& file : files)
+    if (!file_exists(campaign.output_path(file))) return campaign.output_path(file);
+  return "";
+}
+
 void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, StageStatus& s) {
   const config::Config& config = campaign.config;
   if (summary_complete(campaign.output_path(s.stage + ".json"))) {
-    s.state = "complete";
-    return;
+    const std::string missing = missing_output(campaign, s.stage);
+    if (missing.empty()) {
+      s.state = "complete";
+      return;
+    }
+    s.detail = "its summary is there, but not " + missing;
   }
   double last_activity = 0;
   double first_activity = 0;

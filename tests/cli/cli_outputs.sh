@@ -2,7 +2,8 @@
 # Outputs are never lost: paths of a campaign that collide (in any spelling) are a config error before any
 # work; infer, test, calibrate and coverage rerun with another config refuse to replace the earlier results (results.h5 and
 # the summary keep their bytes) unless --force, which replaces only the stage's own group; a stage whose
-# results.h5 or group is gone is not complete and runs again, even though its summary is still there.
+# results.h5 or group is gone is not complete (nsbi status agrees) and runs again, even though its summary is
+# still there; new observed events under the same file name are another identity.
 source "$(dirname "$0")/common.sh"
 
 cat >small.yaml <<YAML
@@ -100,6 +101,10 @@ h5ls run/results.h5/calibrate/exact/q_toys | grep -q "{2, 20}" || fail "--force 
 
 # A missing results.h5 or group is not complete, whatever the summaries say.
 rm run/results.h5
+expect_exit 0 status.out -- "$NSBI" status small.yaml --set "pipeline=[simulate, infer, calibrate]"
+expect_grep "^simulate +complete" status.out
+expect_grep "^calibrate +pending" status.out
+expect_grep "its summary is there, but not .*/results.h5:/calibrate" status.out
 expect_exit 0 noresults.out -- "$NSBI" calibrate small.yaml --set calibrate.n_toys=20
 grep -q "nothing to do" noresults.out && fail "calibrate without results.h5 said: $(cat noresults.out)"
 [ -s run/results.h5 ] || fail "calibrate rerun without results.h5 wrote none"
