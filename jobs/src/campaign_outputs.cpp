@@ -40,11 +40,12 @@ bool within(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-// How two paths of the campaign overlap: empty when they do not.
-std::string overlap(const CampaignPath& a, const CampaignPath& b) {
+// How two paths of the campaign overlap (as files only: one inside the other does not count when
+// `files_only`): empty when they do not.
+std::string overlap(const CampaignPath& a, const CampaignPath& b, bool files_only = false) {
   if (a.path == b.path) return "the same file as";
-  if (within(a.path, b.path)) return "inside";
-  if (within(b.path, a.path)) return "a directory holding";
+  if (!files_only && within(a.path, b.path)) return "inside";
+  if (!files_only && within(b.path, a.path)) return "a directory holding";
   if (a.path.string() == b.path.string() + ".partial") return "the .partial file of";
   if (b.path.string() == a.path.string() + ".partial") return "whose .partial file is";
   return "";
@@ -93,6 +94,17 @@ void check_campaign_paths(const config::Config& config) {
                                       ": every output of a campaign needs a path of its own (relative "
                                       "paths are inside campaign.dir)");
     }
+
+  // The config file itself (the jobs of nsbi submit read <campaign.dir>/slurm/config.yaml: inside is fine).
+  const CampaignPath campaign_file{"", "the campaign's config file", resolve(fs::path("."), config.file())};
+  for (const CampaignPath& output : outputs) {
+    const std::string how = overlap(output, campaign_file, /*files_only=*/true);
+    if (how.empty()) continue;
+    config.fail(output.key.empty() ? "campaign.dir" : output.key,
+                (output.key.empty() ? "puts " + output.what + " at '" : "is '") + output.path.string() +
+                    "', " + how + " " + name(campaign_file, campaign_file.path == output.path) +
+                    ": no output may overwrite it");
+  }
 
   // The inputs, each with the only output it may be: the one of the stage that makes it.
   struct Input {

@@ -27,14 +27,15 @@ class CampaignPaths : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  // The check's message for a gaussian2d campaign in run/ ("" when it passes), with a reference dataset and
-  // observed data unless `yaml` says otherwise.
-  static std::string refusal(const std::vector<std::string>& overrides, const std::string& yaml = "") {
+  // The check's message for a gaussian2d campaign in run/ from the config file `file` ("" when it passes),
+  // with a reference dataset and observed data unless `yaml` says otherwise.
+  static std::string refusal(const std::vector<std::string>& overrides, const std::string& yaml = "",
+                             const std::string& file = "t.yaml") {
     const std::string text = "campaign: {dir: run}\nsimulator: {name: gaussian2d}\n" +
                              (yaml.empty() ? "simulate:\n  reference: {theta: {mu2: 0, rho12: 0}}\n"
                                              "  observed: {theta: {mu2: 0.3, rho12: 0.4}}\n"
                                            : yaml);
-    config::Config config = config::Config::parse(text, "t.yaml", overrides);
+    config::Config config = config::Config::parse(text, file, overrides);
     config.validate(campaign_schema(config));
     try {
       check_campaign_paths(config);
@@ -109,6 +110,22 @@ TEST_F(CampaignPaths, FixedNamesDirectoriesAndPartialFilesAreOutputsToo) {
   EXPECT_NE(refusal({"simulate.observed.output=model.h5.partial"})
                 .find("train.output: is '" + (root_ / "run/model.h5").string() +
                       "', whose .partial file is simulate.observed.output"),
+            std::string::npos);
+}
+
+TEST_F(CampaignPaths, NoOutputIsTheConfigFile) {
+  // refusal() names the config t.yaml, in the working directory (root_).
+  EXPECT_NE(refusal({"train.output=../t.yaml"})
+                .find("train.output: is '" + (root_ / "t.yaml").string() +
+                      "', the same file as the campaign's config file: no output may overwrite it"),
+            std::string::npos);
+  EXPECT_NE(refusal({"campaign.dir=.", "simulate.output=t.yaml"}).find("simulate.output: is"),
+            std::string::npos);
+  EXPECT_EQ(refusal({"campaign.dir=."}), "");
+  // The jobs of nsbi submit read <campaign.dir>/slurm/config.yaml: a config inside slurm/ is fine.
+  EXPECT_EQ(refusal({}, "", "run/slurm/config.yaml"), "");
+  EXPECT_NE(refusal({"simulate.observed.output=slurm/config.yaml"}, "", "run/slurm/config.yaml")
+                .find("simulate.observed.output: is"),
             std::string::npos);
 }
 

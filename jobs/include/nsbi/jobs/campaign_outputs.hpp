@@ -11,7 +11,7 @@ namespace nsbi::jobs {
 /// - every output is its own file: simulate.output, simulate.reference.output and simulate.observed.output
 ///   (when simulate makes them), train.output, results.h5, the summaries <stage>.json and the directories
 ///   checkpoints/, work/ and slurm/ neither coincide nor lie inside one another, nor is one another's
-///   `.partial` file;
+///   `.partial` file, and none is the config file (config.file()) or its `.partial` file;
 /// - an input is no output but the one of the stage that makes it: train.dataset may only be
 ///   simulate.output, train.reference_dataset (with train.reference: theta) simulate.reference.output,
 ///   infer.model train.output, infer.observed and test.observed simulate.observed.output.
