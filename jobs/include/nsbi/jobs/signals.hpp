@@ -7,5 +7,8 @@ namespace nsbi::jobs {
 void install_stop_handlers();
 /// Whether this process was asked to stop (ranks agree on it with Communicator::any).
 bool stop_requested();
+/// Makes stop_requested() true, as a stop signal does (from any thread: the campaign lock, when another run
+/// took its lease over).
+void request_stop();
 
 }  // namespace nsbi::jobs
