@@ -303,13 +303,15 @@ LeaseLock::~LeaseLock() {
   }
 }
 
-void LeaseLock::release() {
+void LeaseLock::release(const std::string& failure) {
   stop_renewing();
   released_ = true;
-  if (lost_)
+  if (lost_ && failure.empty())
     throw ConfigError(
         lost_message_ +
-        ": this run stopped (its progress so far is saved) so as not to write beside the other run");
+        ": this run went on until its stage ended, beside the run that took over; check that run's "
+        "outcome, or run the stage again with --force");
+  if (lost_) throw ConfigError(lost_message_ + "; this run then failed: " + failure);
   if (!remove_if_ours())
     throw ConfigError("the lock file '" + path_ + "' was taken over by another run while this run held it");
 }
@@ -462,9 +464,9 @@ void run_locked(const Communicator& world, const Campaign& campaign, const std::
         prepare_directory(campaign.config, "campaign.dir", campaign.dir + "/work/locks");
         LeaseLock::Options options;
         options.lease_seconds = lock_lease_seconds();
-        options.on_lost = [](const std::string& message) {
-          log::warning(message, "; stopping");
-          request_stop();
+        options.on_lost = [alone = world.size() == 1](const std::string& message) {
+          request_abort(message + ": this run stops here, writing nothing more beside the run that took over",
+                        alone);
         };
         lock.emplace(stage_lock_path(campaign.dir, stage, slice), command_of(stage, slice),
                      std::move(options));
@@ -478,9 +480,9 @@ void run_locked(const Communicator& world, const Campaign& campaign, const std::
       /*root_only=*/true);
   try {
     work();
-  } catch (const CollectiveError&) {
-    // Every rank is here: release together; a lease lost meanwhile is the error to report.
-    world.agree([&] { lock->release(); }, /*root_only=*/true);
+  } catch (const CollectiveError& e) {
+    // Every rank is here: release together; a lease lost meanwhile is the error to report, with this one.
+    world.agree([&] { lock->release(e.what()); }, /*root_only=*/true);
     throw;
   }
   world.agree([&] { lock->release(); }, /*root_only=*/true);

@@ -11,8 +11,9 @@
 // its lease time, held by a process of this host that no longer exists, or by an earlier run of this
 // SLURM job (requeued) is taken over with a warning. A takeover first creates the claim file
 // <lock>.takeover-<token of the stale lease> with O_EXCL, so of two runs taking over at once exactly one
-// wins. A holder whose renewal finds the lease taken over stops its stage (as on SIGTERM) and ends with an
-// error.
+// wins. A holder whose renewal finds the lease taken over ends with an error without saving its progress
+// (which would write beside the run that took over): at once when it runs alone, else at its stage's next
+// check for stop requests.
 
 #include <atomic>
 #include <condition_variable>
@@ -72,7 +73,7 @@ class LeaseLock {
     double lease_seconds = 60;
     LeaseHolder self = LeaseHolder::this_process();
     /// Called once, from the renewal thread, when the lease is found taken over (or cannot be renewed for
-    /// a lease time): the CLI stops the stage, as a stop signal does.
+    /// a lease time): the CLI ends the job (request_abort).
     std::function<void(const std::string& message)> on_lost;
   };
 
@@ -84,8 +85,9 @@ class LeaseLock {
   /// Stops renewing and removes the file if it is still this holder's; never throws.
   ~LeaseLock();
 
-  /// Stops renewing and removes the file: a ConfigError when the lease was lost meanwhile.
-  void release();
+  /// Stops renewing and removes the file: a ConfigError when the lease was lost meanwhile (naming `failure`,
+  /// the error that ended the holder's work, if any).
+  void release(const std::string& failure = "");
   bool lost() const { return lost_.load(); }
   const std::string& path() const { return path_; }
   const LeaseHolder& holder() const { return self_; }
