@@ -140,6 +140,17 @@ bool link_exclusive(const std::string& from, const std::string& to) {
 
 void remove_file(const std::string& path) { unlink(path.c_str()); }
 
+// Whether process `pid` of this pid namespace runs. A killed process whose parent died too may stay a zombie
+// (state Z) where nothing reaps orphans (a container without an init): it exists for kill() but is dead.
+bool process_exists(std::int64_t pid) {
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  const std::string stat = first_line_of("/proc/" + std::to_string(pid) + "/stat");
+  const std::size_t name_end = stat.rfind(')');  // "pid (name) state ...", the name may hold spaces
+  if (name_end == std::string::npos || name_end + 2 >= stat.size()) return true;
+  const char state = stat[name_end + 2];
+  return state != 'Z' && state != 'X';
+}
+
 std::string lease_advice(double lease_seconds) {
   return "wait for it to end, or stop it (a lock whose lease is not renewed for " +
          seconds_text(lease_seconds) + " is taken over)";
@@ -195,8 +206,7 @@ LeaseVerdict judge_lease(const LeaseHolder& lease, const LeaseHolder& self, doub
   if (lease.host == self.host && lease.pid_namespace == self.pid_namespace) {
     if (!lease.boot_id.empty() && !self.boot_id.empty() && lease.boot_id != self.boot_id)
       return {false, "its host was restarted since"};
-    if (kill(static_cast<pid_t>(lease.pid), 0) != 0 && errno == ESRCH)
-      return {false, "its process no longer exists"};
+    if (!process_exists(lease.pid)) return {false, "its process no longer exists"};
   }
   const double age = now - lease.renewed;
   if (age > lease.lease_seconds)

@@ -2,6 +2,7 @@
 // a stale lease, a dead process' lease and a requeued SLURM job's lease, one winner among concurrent takers,
 // and a holder that finds its lease taken over.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -158,6 +159,24 @@ TEST(CampaignLock, TakesOverALeaseOfADeadProcessOfThisHostAtOnce) {
   testing::internal::CaptureStderr();
   { LeaseLock lock(path, "simulate", options(LeaseHolder::this_process())); }
   EXPECT_NE(testing::internal::GetCapturedStderr().find("its process no longer exists"), std::string::npos);
+  // A zombie (killed, not reaped: its parent died too, and nothing reaps orphans) is dead as well.
+  const pid_t zombie = fork();
+  if (zombie == 0) _exit(0);
+  ASSERT_GT(zombie, 0);
+  for (int i = 0; i < 200 && fs::exists("/proc/" + std::to_string(zombie)); ++i) {
+    std::ifstream stat("/proc/" + std::to_string(zombie) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    if (text.find(") Z ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  LeaseHolder undead = LeaseHolder::this_process();
+  undead.pid = zombie;
+  write_lease(path, foreign_lease(undead, 0));
+  testing::internal::CaptureStderr();
+  { LeaseLock lock(path, "simulate", options(LeaseHolder::this_process())); }
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("its process no longer exists"), std::string::npos);
+  ASSERT_EQ(waitpid(zombie, nullptr, 0), zombie);
   // The same dead pid on another host is not judged from here: live until its lease runs out.
   LeaseHolder remote = dead;
   remote.host = "node-remote";
