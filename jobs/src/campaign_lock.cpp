@@ -301,7 +301,12 @@ LeaseLock::LeaseLock(std::string path, const std::string& what, Options options)
       break;
     }
   }  // the temporary file is gone before the renewals, which use its name, start
-  renewer_ = std::thread([this] { renew_until_stopped(); });
+  try {
+    renewer_ = std::thread([this] { renew_until_stopped(); });
+  } catch (...) {
+    remove_file(path_);  // a lease nobody renews would hold the stage for a lease time
+    throw;
+  }
 }
 
 LeaseLock::~LeaseLock() {
