@@ -5,8 +5,8 @@
 # frozen past its lease is taken over after it, and stops with an error when it runs again.
 source "$(dirname "$0")/common.sh"
 
-# A short lease (a setting for tests), so that the frozen holder below is stale after 2 s.
-export NSBI_LOCK_LEASE_SECONDS=2
+# A short lease (a setting for tests), so that the frozen holder below is stale after 5 s (and not before, however slow the machine).
+export NSBI_LOCK_LEASE_SECONDS=5
 HOST=$(hostname)
 cat >lock.yaml <<YAML
 campaign: {seed: 3, dir: camp}
@@ -91,8 +91,9 @@ wait_for "$SLICE0" "\"pid\": $frozen,"
 kill -STOP "$frozen"
 expect_exit 2 early.out -- "$NSBI" train lock.yaml --members 0/2  # within its lease: refused
 expect_grep "already runs on this campaign directory, as pid $frozen on host $HOST" early.out
-sleep 3
-"$NSBI" train lock.yaml --members 0/2 >taker.out 2>&1 &
+sleep 6
+# (--force: the frozen run may have been stopped before its first checkpoint of this config.)
+"$NSBI" train lock.yaml --members 0/2 --force >taker.out 2>&1 &
 taker=$!
 background+=("$taker")
 wait_for "$SLICE0" "\"pid\": $taker,"
