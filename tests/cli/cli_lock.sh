@@ -5,7 +5,8 @@
 # frozen past its lease is taken over after it, and stops with an error when it runs again.
 source "$(dirname "$0")/common.sh"
 
-# A short lease (a setting for tests), so that the frozen holder below is stale after 5 s (and not before, however slow the machine).
+# A short lease (a setting for tests): the frozen holder below is stale after 5 s, and not before, however
+# slow the machine.
 export NSBI_LOCK_LEASE_SECONDS=5
 HOST=$(hostname)
 cat >lock.yaml <<YAML
@@ -102,7 +103,7 @@ wait "$frozen"
 code=$?
 [ "$code" -eq 2 ] || fail "the frozen holder: exit $code, expected 2: $(cat frozen.out)"
 expect_grep "error: the lock file '$SLICE0' was taken over by 'train --members 0/2' \(pid $taker on host $HOST.*\) while this run held it, its lease not renewed in time: this run stops here, writing nothing more beside the run that took over" frozen.out
-expect_grep "took over the lock file '$SLICE0' .*\(pid $frozen on host $HOST.*\): its lease was last renewed [0-9]+ s ago \(lease time 2 s\)" taker.out
+expect_grep "took over the lock file '$SLICE0' .*\(pid $frozen on host $HOST.*\): its lease was last renewed [0-9]+ s ago \(lease time 5 s\)" taker.out
 kill -TERM "$taker"
 wait "$taker"
 code=$?
