@@ -12,6 +12,7 @@
 #include "nsbi/core/log.hpp"
 #include "nsbi/core/provenance.hpp"
 #include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/campaign_lock.hpp"
 #include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/jobs/stages.hpp"
@@ -330,13 +331,16 @@ int dispatch(const Communicator& world, const std::vector<std::string>& argv) {
   options.allow_extrapolation = inv.allow_extrapolation;
   if (parsed.slice) options.slice = *parsed.slice;
   if (parsed.members) options.members = *parsed.members;
+  // Each stage holds the campaign directory's lock of its stage and slice while it runs (campaign_lock.hpp).
   const auto run_stage = [&](const std::string& stage) {
-    if (stage == "simulate") run_simulate(world, *campaign, options.force);
-    if (stage == "train") run_train(world, *campaign, options.force, options.members);
-    if (stage == "infer") run_infer(world, *campaign, options);
-    if (stage == "test") run_test(world, *campaign, options);
-    if (stage == "calibrate") run_calibrate(world, *campaign, options);
-    if (stage == "coverage") run_coverage(world, *campaign, options);
+    run_locked(world, *campaign, stage, stage == "train" ? options.members : options.slice, [&] {
+      if (stage == "simulate") run_simulate(world, *campaign, options.force);
+      if (stage == "train") run_train(world, *campaign, options.force, options.members);
+      if (stage == "infer") run_infer(world, *campaign, options);
+      if (stage == "test") run_test(world, *campaign, options);
+      if (stage == "calibrate") run_calibrate(world, *campaign, options);
+      if (stage == "coverage") run_coverage(world, *campaign, options);
+    });
   };
   if (inv.command != "run") {
     run_stage(inv.command);

@@ -23,6 +23,7 @@
 #include "nsbi/core/json.hpp"
 #include "nsbi/distributed/checkpoint.hpp"
 #include "nsbi/distributed/work_queue.hpp"
+#include "nsbi/jobs/campaign_lock.hpp"
 #include "nsbi/jobs/slurm.hpp"
 
 namespace nsbi::jobs {
@@ -320,6 +321,12 @@ void print_status(const std::string& target, const std::vector<std::string>& ove
     StageStatus s;
     s.stage = stage;
     inspect_files(campaign, simulator->info(), s);
+    // A live lock is the surest sign of a run at work, and names it (a stage without partial files too).
+    for (const LeaseHolder& lease : live_stage_leases(campaign.dir, stage)) {
+      s.state = "running";
+      s.detail +=
+          (s.detail.empty() ? "" : "; ") + ("'" + lease.what + "' held by " + lease.describe(now_seconds()));
+    }
     s.jobs = jobs[stage];
     apply_slurm(s);
     stages.push_back(s);
