@@ -86,7 +86,21 @@ DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, Dataset
     resume();
   } else {
     state_ = State::created;
-    create();
+    comm_.agree([&] { create(); });
+  }
+}
+
+// Every collective HDF5 call agrees on its outcome (h5::File): a failure on some ranks reaches them all. The
+// agreement here turns it into the CollectiveError the CLI reports once, and independent reads (which only
+// some ranks may fail) are agreed on before the next collective call.
+void DatasetWriter::agree_on_writes(const std::function<void()>& work) const {
+  try {
+    comm_.agree(work);
+  } catch (const CollectiveError& e) {
+    if (e.code() != ExitCode::bad_input) throw;
+    throw CollectiveError(e.code(), std::string(e.what()) + "; the blocks saved before stay in '" +
+                                        partial_path_ +
+                                        "': run the same command to resume once that is fixed");
   }
 }
 
@@ -142,26 +156,30 @@ void DatasetWriter::create() {
 }
 
 void DatasetWriter::resume() {
-  file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
-  h5::Group root = file_->root();
-  theta_ = root.open_dataset("theta");
-  x_ = root.open_dataset("x");
-  if (!description_.gold_theta0.empty()) {
-    gold_log_r_ = root.open_dataset("gold/log_r");
-    gold_score_ = root.open_dataset("gold/score");
-    if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
-  }
-  blocks_done_ = root.open_dataset("progress/blocks_done");
-  std::vector<std::uint8_t> done(schedule_.n_blocks());
-  NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
-  blocks_done_->read_rows(0, done.size(), done.data());
-  for (std::uint64_t b = 0; b < done.size(); ++b)
-    if (!done[b]) pending_.push_back(b);
+  std::string history;
+  comm_.agree([&] {
+    file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
+    h5::Group root = file_->root();
+    theta_ = root.open_dataset("theta");
+    x_ = root.open_dataset("x");
+    if (!description_.gold_theta0.empty()) {
+      gold_log_r_ = root.open_dataset("gold/log_r");
+      gold_score_ = root.open_dataset("gold/score");
+      if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
+    }
+    blocks_done_ = root.open_dataset("progress/blocks_done");
+    std::vector<std::uint8_t> done(schedule_.n_blocks());
+    NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
+    blocks_done_->read_rows(0, done.size(), done.data());
+    for (std::uint64_t b = 0; b < done.size(); ++b)
+      if (!done[b]) pending_.push_back(b);
+    history = root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
+  });
   // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
-  const std::string history =
-      root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
-  root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
-                                      description_.provenance.command_line + "\n");
+  comm_.agree([&] {
+    file_->root().write_attribute("resumed", history + description_.provenance.created_utc + " " +
+                                                 description_.provenance.command_line + "\n");
+  });
 }
 
 std::uint64_t DatasetWriter::rows_done() const {
@@ -173,15 +191,17 @@ std::uint64_t DatasetWriter::rows_done() const {
 void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                                 const GoldRows& gold) {
   const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
-  theta_->write_rows(rows.begin, rows.size(), theta);
-  x_->write_rows(rows.begin, rows.size(), x);
-  if (gold_log_r_) {
-    NSBI_ASSERT(!block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
+  agree_on_writes([&] {
+    NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
                 "a gold dataset's block is written without its gold");
-    gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
-    gold_score_->write_rows(rows.begin, rows.size(), gold.score);
-    if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
-  }
+    theta_->write_rows(rows.begin, rows.size(), theta);
+    x_->write_rows(rows.begin, rows.size(), x);
+    if (gold_log_r_) {
+      gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
+      gold_score_->write_rows(rows.begin, rows.size(), gold.score);
+      if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
+    }
+  });
   unrecorded_.push_back(block);
   const double since =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
@@ -189,11 +209,13 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
 }
 
 void DatasetWriter::checkpoint() {
-  // The data reach the disk before the flags that say they are there.
-  file_->flush();
-  const std::uint8_t one = 1;
-  for (const auto& block : unrecorded_) blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
-  file_->flush();
+  agree_on_writes([&] {
+    // The data reach the disk before the flags that say they are there.
+    file_->flush();
+    const std::uint8_t one = 1;
+    for (const auto& block : unrecorded_) blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
+    file_->flush();
+  });
   unrecorded_.clear();
   last_checkpoint_ = std::chrono::steady_clock::now();
 }
@@ -201,17 +223,19 @@ void DatasetWriter::checkpoint() {
 void DatasetWriter::finish() {
   checkpoint();
   std::vector<std::uint8_t> done(schedule_.n_blocks());
-  blocks_done_->read_rows(0, done.size(), done.data());
+  agree_on_writes([&] { blocks_done_->read_rows(0, done.size(), done.data()); });
   for (std::uint64_t b = 0; b < done.size(); ++b)
     NSBI_ASSERT(done[b] == 1, "block " + std::to_string(b) + " is missing when finishing " + path_);
-  file_->root().write_attribute("complete", std::int64_t{1});
-  theta_.reset();
-  x_.reset();
-  gold_log_r_.reset();
-  gold_score_.reset();
-  gold_theta_.reset();
-  blocks_done_.reset();
-  file_->close();
+  agree_on_writes([&] {
+    file_->root().write_attribute("complete", std::int64_t{1});
+    theta_.reset();
+    x_.reset();
+    gold_log_r_.reset();
+    gold_score_.reset();
+    gold_theta_.reset();
+    blocks_done_.reset();
+    file_->close();
+  });
   file_.reset();
   comm_.agree(
       [&] {

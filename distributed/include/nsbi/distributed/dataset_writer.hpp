@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +75,7 @@ class DatasetWriter {
  private:
   void create();
   void resume();
+  void agree_on_writes(const std::function<void()>& work) const;
 
   const Communicator& comm_;
   std::string path_;
