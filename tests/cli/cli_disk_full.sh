@@ -2,7 +2,8 @@
 # A disk that fills up under one rank of 2 (injected by tests/cli/fail_write.c, preloaded: $3) during
 # `simulate`, `train` (a checkpoint, then the model) and a toy stage's journals: every rank ends with exit
 # code 3 within the timeout (no hang, no crash), the message names "No space left on device" and the file,
-# only resumable data is left, and the same command without the fault resumes and completes.
+# only resumable data is left, and the same command without the fault resumes and completes. Also: a
+# truncated checkpoint says to delete it or use --force.
 source "$(dirname "$0")/common.sh"
 SHIM=${3:?"usage: cli_disk_full.sh NSBI WORK_DIR FAIL_WRITE_LIBRARY"}
 # An ASan build needs its runtime first among the preloaded libraries.
@@ -82,10 +83,18 @@ expect_grep "the previous checkpoint 't/checkpoints/train-member-0.h5' \(if any\
 [ -e t/checkpoints/train-member-0.h5 ] || fail "train kept no checkpoint"
 [ ! -e t/checkpoints/train-member-0.h5.partial ] || fail "train left its unfinished checkpoint"
 [ ! -e t/model.h5 ] && [ ! -e t/model.h5.partial ] || fail "train left a model file"
+# A truncated checkpoint names itself, HDF5's reason and what to do.
+cp t/checkpoints/train-member-0.h5 saved.h5
+truncate -s $(($(stat -c %s saved.h5) / 2)) t/checkpoints/train-member-0.h5
+expect_exit 3 truncated.out -- "$NSBI" train train.yaml
+expect_grep "nsbi::read_checkpoint: 't/checkpoints/train-member-0.h5' cannot be read \(.*truncated file.*\); delete it \(or run with --force\) to start the training over" \
+  truncated.out
+cp saved.h5 t/checkpoints/train-member-0.h5
 # The model cannot be written: the finished checkpoints stay, the model's .partial goes.
 full "t/model.h5.partial:0:0" model.out -- train train.yaml
 expect_grep "train member 0: resuming from 't/checkpoints/train-member-0.h5' at step [1-9]" model.out
-expect_grep "in 't/model.h5.partial': No space left on device" model.out
+expect_grep "in 't/model.h5.partial': No space left on device.*; the finished checkpoints in 't/checkpoints' are kept: run the same command to write the model" \
+  model.out
 [ ! -e t/model.h5 ] && [ ! -e t/model.h5.partial ] || fail "a failed model write left a model file"
 expect_exit 0 train-resumed.out -- mpi 2 "$NSBI" train train.yaml
 expect_grep "already trained \(t/checkpoints/train-member-0.h5\)" train-resumed.out
@@ -96,7 +105,12 @@ full ".journal:100:1" test.out -- test train.yaml
 expect_grep "cannot write the work journal '.*rank1.journal': No space left on device" test.out
 expect_grep "the items journaled before are kept: run the same command to resume" test.out
 [ ! -e t/results.h5 ] || fail "the failed test stage wrote results"
+# Then results.h5 cannot be written: no results file is left, the journals stay.
+full "t/results.h5.partial:0:0" results.out -- test train.yaml
+expect_grep "test: resuming: [1-9][0-9]* of [0-9]+ work items already done" results.out
+expect_grep "in 't/results.h5.partial': No space left on device" results.out
+[ ! -e t/results.h5 ] && [ ! -e t/results.h5.partial ] || fail "a failed results write left a results file"
 expect_exit 0 test-resumed.out -- mpi 2 "$NSBI" test train.yaml
-expect_grep "test: resuming: [1-9][0-9]* of [0-9]+ work items already done" test-resumed.out
+expect_grep "test: resuming: [0-9]+ of [0-9]+ work items already done" test-resumed.out
 [ -e t/results.h5 ] || fail "the resumed test stage wrote no results"
 finish
