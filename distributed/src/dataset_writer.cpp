@@ -86,16 +86,29 @@ DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, Dataset
     resume();
   } else {
     state_ = State::created;
-    comm_.agree([&] { create(); });
+    comm_.agree(
+        [&] {
+          try {
+            create();
+          } catch (const Error&) {
+            // Nothing is saved in it yet, and an unreadable leftover would stop the next run: it goes.
+            std::remove(partial_path_.c_str());
+            throw;
+          }
+        },
+        /*root_only=*/true);
+    open_datasets();
+    pending_.resize(schedule_.n_blocks());
+    for (std::uint64_t b = 0; b < schedule_.n_blocks(); ++b) pending_[b] = b;
   }
 }
 
 // Every collective HDF5 call agrees on its outcome (h5::File): a failure on some ranks reaches them all. The
 // agreement here turns it into the CollectiveError the CLI reports once, and independent reads (which only
 // some ranks may fail) are agreed on before the next collective call.
-void DatasetWriter::agree_on_writes(const std::function<void()>& work) const {
+void DatasetWriter::agree_on_writes(const std::function<void()>& work, bool root_only) const {
   try {
-    comm_.agree(work);
+    comm_.agree(work, root_only);
   } catch (const CollectiveError& e) {
     if (e.code() != ExitCode::bad_input) throw;
     throw CollectiveError(e.code(), std::string(e.what()) + "; the blocks saved before stay in '" +
@@ -104,35 +117,40 @@ void DatasetWriter::agree_on_writes(const std::function<void()>& work) const {
   }
 }
 
+// Rank 0 alone writes the file's structure and attributes; the ranks then open it together for the rows. HDF5
+// 1.10 writes metadata collectively in steps that a failure on one rank (a full disk) leaves the others
+// waiting in, so every metadata change of the file is made by one rank on MPI_COMM_SELF.
 void DatasetWriter::create() {
-  file_ = h5::File::create(partial_path_, comm_.get());
-  h5::Group root = file_->root();
+  h5::File file = h5::File::create(partial_path_, MPI_COMM_SELF);
+  write_structure(file.root());
+  file.close();
+}
+
+void DatasetWriter::write_structure(h5::Group root) const {
   const auto& d = description_;
   const hsize_t n = d.n_rows;
   // Every row of theta and x is written exactly once (blocks_done says which are in): no zero fill first.
-  theta_ = root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
-                               h5::Group::Fill::none);
-  theta_->write_attribute("names", d.parameter_names);
-  x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
-                           h5::Group::Fill::none);
-  x_->write_attribute("names", d.observable_names);
+  root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                      h5::Group::Fill::none)
+      .write_attribute("names", d.parameter_names);
+  root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
+                      h5::Group::Fill::none)
+      .write_attribute("names", d.observable_names);
   if (!d.gold_theta0.empty()) {
     h5::Group gold = root.create_group("gold");
-    gold_log_r_ =
-        gold.create_dataset("log_r", h5::DataType::float64, {n}, d.block_rows, h5::Group::Fill::none);
-    gold_log_r_->write_attribute("theta0", d.gold_theta0);
-    gold_score_ = gold.create_dataset("score", h5::DataType::float64, {n, d.parameter_names.size()},
-                                      d.block_rows, h5::Group::Fill::none);
-    gold_score_->write_attribute("names", d.parameter_names);
-    if (d.gold_theta) {
-      gold_theta_ = gold.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()},
-                                        d.block_rows, h5::Group::Fill::none);
-      gold_theta_->write_attribute("names", d.parameter_names);
-    }
+    gold.create_dataset("log_r", h5::DataType::float64, {n}, d.block_rows, h5::Group::Fill::none)
+        .write_attribute("theta0", d.gold_theta0);
+    gold.create_dataset("score", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                        h5::Group::Fill::none)
+        .write_attribute("names", d.parameter_names);
+    if (d.gold_theta)
+      gold.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                          h5::Group::Fill::none)
+          .write_attribute("names", d.parameter_names);
   }
   h5::Group progress = root.create_group("progress");
-  blocks_done_ = progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
-                                         std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
+  progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
+                          std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
   progress.write_attribute("block_rows", static_cast<std::int64_t>(d.block_rows));
 
   root.write_attribute("format", format_name);
@@ -150,16 +168,12 @@ void DatasetWriter::create() {
   root.write_attribute("command", d.provenance.command_line);
   root.write_attribute("mpi_ranks", static_cast<std::int64_t>(d.provenance.mpi_ranks));
   root.write_attribute("complete", std::int64_t{0});
-  file_->flush();
-  pending_.resize(schedule_.n_blocks());
-  for (std::uint64_t b = 0; b < schedule_.n_blocks(); ++b) pending_[b] = b;
 }
 
-void DatasetWriter::resume() {
-  std::string history;
+void DatasetWriter::open_datasets() {
   comm_.agree([&] {
     file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
-    h5::Group root = file_->root();
+    const h5::Group root = file_->root();
     theta_ = root.open_dataset("theta");
     x_ = root.open_dataset("x");
     if (!description_.gold_theta0.empty()) {
@@ -168,17 +182,32 @@ void DatasetWriter::resume() {
       if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
     }
     blocks_done_ = root.open_dataset("progress/blocks_done");
+    NSBI_ASSERT(blocks_done_->dims().at(0) == schedule_.n_blocks(),
+                "identity matched but the block count differs");
+  });
+}
+
+void DatasetWriter::resume() {
+  // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
+  comm_.agree(
+      [&] {
+        h5::File file = h5::File::open(partial_path_, MPI_COMM_SELF, h5::Access::read_write);
+        {
+          h5::Group root = file.root();
+          const std::string history =
+              root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
+          root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
+                                              description_.provenance.command_line + "\n");
+        }
+        file.close();
+      },
+      /*root_only=*/true);
+  open_datasets();
+  comm_.agree([&] {
     std::vector<std::uint8_t> done(schedule_.n_blocks());
-    NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
     blocks_done_->read_rows(0, done.size(), done.data());
     for (std::uint64_t b = 0; b < done.size(); ++b)
       if (!done[b]) pending_.push_back(b);
-    history = root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
-  });
-  // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
-  comm_.agree([&] {
-    file_->root().write_attribute("resumed", history + description_.provenance.created_utc + " " +
-                                                 description_.provenance.command_line + "\n");
   });
 }
 
@@ -227,7 +256,6 @@ void DatasetWriter::finish() {
   for (std::uint64_t b = 0; b < done.size(); ++b)
     NSBI_ASSERT(done[b] == 1, "block " + std::to_string(b) + " is missing when finishing " + path_);
   agree_on_writes([&] {
-    file_->root().write_attribute("complete", std::int64_t{1});
     theta_.reset();
     x_.reset();
     gold_log_r_.reset();
@@ -237,8 +265,11 @@ void DatasetWriter::finish() {
     file_->close();
   });
   file_.reset();
-  comm_.agree(
+  agree_on_writes(
       [&] {
+        h5::File file = h5::File::open(partial_path_, MPI_COMM_SELF, h5::Access::read_write);
+        file.root().write_attribute("complete", std::int64_t{1});
+        file.close();
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
           throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ +
                            "': " + std::strerror(errno));

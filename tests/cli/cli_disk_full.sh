@@ -46,6 +46,10 @@ expect_grep "the blocks saved before stay in 's/dataset.h5.partial': run the sam
 expect_exit 0 simulate-resumed.out -- mpi 2 "$NSBI" simulate simulate.yaml
 expect_grep "simulate: resuming 's/dataset.h5.partial': [1-9][0-9]* of 200000 rows already done" \
   simulate-resumed.out
+# A disk full from the start (rank 0's first write fails): no unreadable .partial is left to stop the rerun.
+full "s0/dataset.h5.partial:0:0" create.out -- simulate simulate.yaml --output s0
+expect_grep "in 's0/dataset.h5.partial': No space left on device" create.out
+[ ! -e s0/dataset.h5.partial ] || fail "a dataset that could not be created left its .partial"
 # The resumed dataset is the one an uninterrupted run writes.
 expect_exit 0 simulate-whole.out -- "$NSBI" simulate simulate.yaml --output whole
 for array in /theta /x; do

@@ -74,8 +74,10 @@ class DatasetWriter {
 
  private:
   void create();
+  void write_structure(h5::Group root) const;
+  void open_datasets();
   void resume();
-  void agree_on_writes(const std::function<void()>& work) const;
+  void agree_on_writes(const std::function<void()>& work, bool root_only = false) const;
 
   const Communicator& comm_;
   std::string path_;
