@@ -3,10 +3,11 @@
 // the process of MPI rank <rank> (OMPI_COMM_WORLD_RANK or PMI_RANK; a process without one is rank 0) lets
 // <bytes> bytes through to files whose path ends with <path suffix>, then fails every further write to such
 // files with ENOSPC, as a full file system does. (A suffix, not a substring: MPI-IO keeps files of its own
-// named after the data file, e.g. OMPIO's shared file pointer "<file>_cid-....sm".) It wraps the calls that reach files from nsbi, HDF5
-// (through MPI-IO) and the C and C++ streams: write, writev, pwrite, pwritev and their 64-bit names, and
-// fwrite (whose own writes stay inside the C library, out of reach of a preloaded library). The rest of
-// the program is untouched, so the code under test runs exactly as it does on a full disk.
+// named after the data file, e.g. OMPIO's shared file pointer "<file>_cid-....sm".) It wraps the calls that
+// reach files from nsbi, HDF5 (through MPI-IO) and the C and C++ streams: write, writev, pwrite, pwritev and
+// their 64-bit names, and fwrite (whose own writes stay inside the C library, out of reach of a preloaded
+// library). The rest of the program is untouched, so the code under test runs exactly as it does on a full
+// disk.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
