@@ -1,17 +1,37 @@
 #include "nsbi/core/hdf5.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace nsbi::h5 {
+
+namespace {
+// Files whose HDF5 identifier was given up without a successful close: finalize_library leaves HDF5 alone.
+int g_unclosed_files = 0;
+}  // namespace
 
 namespace detail {
 
 struct FileState {
-  FileState(Handle file_handle, std::string file_path)
-      : file(std::move(file_handle)), path(std::move(file_path)) {}
+  FileState(std::string file_path, MPI_Comm file_comm) : path(std::move(file_path)), comm(file_comm) {}
+  FileState(const FileState&) = delete;
+  FileState& operator=(const FileState&) = delete;
+  ~FileState() {
+    if (!file.valid()) return;
+    // A failed H5Fclose leaves an identifier that any later use (a second close, H5close) crashes on.
+    if (failed || file.close() < 0) {
+      file.release();
+      ++g_unclosed_files;
+    }
+  }
   Handle file;
   std::string path;
+  MPI_Comm comm;
+  // Abandoned: the operating system refused a write (or the open or close failed on some rank). Its objects
+  // and the file are forgotten, never closed (see hdf5.hpp).
+  bool failed = false;
 };
 
 Handle& Handle::operator=(Handle&& other) noexcept {
@@ -41,24 +61,46 @@ using detail::Handle;
 // is_hdf5 and by every function that opens a file, which precedes any other use of the wrapper.
 void silence_hdf5_diagnostics() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
-herr_t collect_description(unsigned, const H5E_error2_t* entry, void* descriptions) {
+// What the current HDF5 error stack says: its descriptions, outermost first, and what kind of failure it is.
+struct ErrorStack {
+  std::vector<std::string> descriptions;
+  bool input_output = false;  // a read, write, seek or close of the file failed (in HDF5 or MPI-IO)
+  bool bad_argument = false;  // HDF5 rejected the arguments of a call
+};
+
+herr_t collect_entry(unsigned, const H5E_error2_t* entry, void* data) {
+  auto& stack = *static_cast<ErrorStack*>(data);
   try {
-    static_cast<std::vector<std::string>*>(descriptions)->emplace_back(entry->desc ? entry->desc : "");
+    stack.descriptions.emplace_back(entry->desc ? entry->desc : "");
   } catch (...) {
     return -1;
   }
+  const hid_t major = entry->maj_num;
+  const hid_t minor = entry->min_num;
+  // The file layers (not, e.g., a dataset refusing a write to a file opened for reading).
+  const bool file_layer = major == H5E_IO || major == H5E_VFL || major == H5E_INTERNAL;
+  stack.input_output = stack.input_output || minor == H5E_MPI ||
+                       (file_layer && (minor == H5E_READERROR || minor == H5E_WRITEERROR ||
+                                       minor == H5E_SEEKERROR || minor == H5E_CLOSEERROR));
+  // An address beyond the end of the file is a damaged file, not a bad argument.
+  stack.bad_argument = stack.bad_argument || (major == H5E_ARGS && minor != H5E_OVERFLOW);
   return 0;
 }
 
-// The most specific reasons on the current HDF5 error stack. The outer entries only restate, layer by layer,
-// what the failed call was doing (the caller's context says that already). Must run before any other HDF5
-// call, which would clear the stack.
-std::string hdf5_reasons() {
+// Must run before any other HDF5 call, which would clear the stack.
+ErrorStack error_stack() {
+  ErrorStack stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_entry, &stack);
+  stack.descriptions.erase(std::remove(stack.descriptions.begin(), stack.descriptions.end(), std::string()),
+                           stack.descriptions.end());
+  return stack;
+}
+
+// The most specific reasons on the stack. The outer entries only restate, layer by layer, what the failed
+// call was doing (the caller's context says that already).
+std::string reasons(const ErrorStack& stack) {
   constexpr std::size_t innermost_kept = 2;
-  std::vector<std::string> descriptions;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_description, &descriptions);
-  descriptions.erase(std::remove(descriptions.begin(), descriptions.end(), std::string()),
-                     descriptions.end());
+  const auto& descriptions = stack.descriptions;
   if (descriptions.empty()) return "HDF5 gave no reason";
   std::string text;
   const std::size_t first = descriptions.size() - std::min(descriptions.size(), innermost_kept);
@@ -69,17 +111,97 @@ std::string hdf5_reasons() {
   return text;
 }
 
-[[noreturn]] void fail(const std::string& context) { throw Error(context + ": " + hdf5_reasons()); }
+std::string hdf5_reasons() { return reasons(error_stack()); }
+
+// Throws for the failed HDF5 call described by `context` on the file `path`. When HDF5 says a read or write
+// of the file failed, the operating system's reason is named: it is what the user acts on ("No space left on
+// device"), HDF5's own words ("file write failed") are not. That is errno (check() clears it after every
+// successful call) or, where MPI-IO lost it (OpenMPI's OMPIO reports a failed write as a write of -1 bytes),
+// a full file system seen afterwards. HDF5 rejecting nsbi's arguments is a bug in nsbi, not a bad file.
+[[noreturn]] void fail(const std::string& context, const std::string& path = {}) {
+  int system_error = errno;
+  const ErrorStack stack = error_stack();
+  if (stack.input_output && system_error == 0 && !path.empty() && file_system_full(path))
+    system_error = ENOSPC;
+  if (stack.input_output)
+    throw Error(
+        context + ": " +
+            (system_error != 0 ? describe_system_error(system_error, path) + "; HDF5: " : std::string()) +
+            reasons(stack),
+        /*system_failure=*/true);
+  if (stack.bad_argument)
+    throw InternalError(context + ": HDF5 refused the call: " + reasons(stack) +
+                        " (a misuse of the HDF5 API, a bug in nsbi: please report it)");
+  throw Error(context + ": " + reasons(stack));
+}
 
 // Every HDF5 call returns a negative value (identifier, status or truth value) on failure.
 template <class Result>
-Result check(Result result, const std::string& context) {
-  if (result < 0) fail(context);
+Result check(Result result, const std::string& context, const std::string& path = {}) {
+  if (result < 0) fail(context, path);
+  errno = 0;  // so that after a failure errno is the failed call's (HDF5 leaves it set on success too)
   return result;
 }
 
-Handle owned(hid_t id, Handle::Closer closer, const std::string& context) {
-  return Handle(check(id, context), closer);
+Handle owned(hid_t id, Handle::Closer closer, const std::string& context, const std::string& path = {}) {
+  return Handle(check(id, context, path), closer);
+}
+
+std::string broadcast_from(int root, std::string text, MPI_Comm comm) {
+  unsigned long long length = text.size();
+  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, root, comm);
+  text.resize(length);
+  MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, root, comm);
+  return text;
+}
+
+// Runs one collective call on `file` and agrees on its outcome over the file's communicator (one allreduce
+// when it succeeded everywhere): a failure on any rank becomes the lowest failing rank's error on every rank,
+// prefixed with that rank when others succeeded. The file is abandoned when the operating system refused the
+// call, when only some ranks failed (their HDF5 states differ: no collective close can follow), or always
+// with `abandon` (a failed open or close).
+template <class Call>
+void collectively(detail::FileState& file, bool abandon, Call&& call) {
+  struct Failure {
+    long long code = 0;  // ExitCode
+    long long system_failure = 0;
+    std::string message;
+  };
+  std::optional<Failure> failure;
+  try {
+    call();
+  } catch (const Error& e) {
+    failure = Failure{static_cast<long long>(e.code()), e.system_failure() ? 1 : 0, e.what()};
+  } catch (const nsbi::Error& e) {
+    failure = Failure{static_cast<long long>(e.code()), 0, e.what()};
+  } catch (const std::exception& e) {
+    failure = Failure{static_cast<long long>(ExitCode::internal), 0, e.what()};
+  }
+  int rank = 0;
+  int size = 1;
+  MPI_Comm_rank(file.comm, &rank);
+  MPI_Comm_size(file.comm, &size);
+  bool everywhere = true;  // whether every rank failed alike (their HDF5 states then still agree)
+  if (size > 1) {
+    const int mine = failure ? rank : size;
+    int lowest = size;
+    MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, file.comm);
+    if (lowest == size) return;
+    const int failed_here = failure ? 1 : 0;
+    int n_failed = 0;
+    MPI_Allreduce(&failed_here, &n_failed, 1, MPI_INT, MPI_SUM, file.comm);
+    Failure agreed = failure.value_or(Failure{});
+    long long header[2] = {agreed.code, agreed.system_failure};
+    MPI_Bcast(header, 2, MPI_LONG_LONG, lowest, file.comm);
+    agreed.message = broadcast_from(lowest, agreed.message, file.comm);
+    everywhere = n_failed == size;
+    if (!everywhere) agreed.message = "[rank " + std::to_string(lowest) + "] " + agreed.message;
+    failure = Failure{header[0], header[1], agreed.message};
+  }
+  if (!failure) return;
+  if (abandon || failure->system_failure || !everywhere) file.failed = true;
+  if (failure->code != static_cast<long long>(ExitCode::bad_input)) throw InternalError(failure->message);
+  throw Error(failure->message, failure->system_failure != 0);
 }
 
 hid_t file_type_of(DataType type) {
@@ -277,14 +399,6 @@ Handle intermediate_groups(const std::string& context) {
   return properties;
 }
 
-std::string broadcast_from_rank_0(std::string text, MPI_Comm comm) {
-  unsigned long long length = text.size();
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-  text.resize(length);
-  MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, 0, comm);
-  return text;
-}
-
 // Rank 0 alone looks at the file (one open instead of one per rank) and every rank gets its verdict, so that
 // all ranks throw the same error instead of some of them waiting in the collective open.
 void refuse_unless_hdf5(const std::string& path, MPI_Comm comm, const std::string& context) {
@@ -296,7 +410,7 @@ void refuse_unless_hdf5(const std::string& path, MPI_Comm comm, const std::strin
     if (is_hdf5_file < 0) refusal = context + ": " + hdf5_reasons();
     if (is_hdf5_file == 0) refusal = context + ": not an HDF5 file (file signature not found)";
   }
-  refusal = broadcast_from_rank_0(refusal, comm);
+  refusal = broadcast_from(0, refusal, comm);
   if (!refusal.empty()) throw Error(refusal);
 }
 
@@ -322,11 +436,37 @@ bool is_hdf5(const std::string& path) {
   return H5Fis_hdf5(path.c_str()) > 0;
 }
 
+void initialize_library() {
+  // Before any other HDF5 call: otherwise HDF5 registers its shutdown with atexit, after MPI_Finalize.
+  H5dont_atexit();
+  // Before MPI_Init, HDF5 does not register its shutdown with MPI_Finalize either.
+  H5open();
+  silence_hdf5_diagnostics();
+}
+
+void finalize_library() {
+  if (g_unclosed_files == 0) H5close();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Object
 
 Object::Object(std::shared_ptr<detail::FileState> file, detail::Handle handle, std::string name)
     : file_(std::move(file)), handle_(std::move(handle)), name_(std::move(name)) {}
+
+Object& Object::operator=(Object&& other) noexcept {
+  if (this != &other) {
+    if (file_ && file_->failed) handle_.release();
+    handle_ = std::move(other.handle_);  // before the file it may be the last holder of
+    file_ = std::move(other.file_);
+    name_ = std::move(other.name_);
+  }
+  return *this;
+}
+
+Object::~Object() {
+  if (file_ && file_->failed) handle_.release();
+}
 
 const std::string& Object::file_path() const noexcept { return file_->path; }
 
@@ -340,47 +480,58 @@ bool Object::attribute_exists(const std::string& name) const {
 
 Handle Object::create_attribute(const std::string& name, hid_t file_type, hid_t space,
                                 const std::string& context) {
-  if (attribute_exists(name)) check(H5Adelete(handle_.id(), name.c_str()), context);
+  if (attribute_exists(name)) check(H5Adelete(handle_.id(), name.c_str()), context, file_path());
   return owned(H5Acreate2(handle_.id(), name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
-               context);
+               context, file_path());
 }
 
 void Object::put_attribute(const std::string& name, const std::string& value) {
-  const std::string context = write_context(name, where());
-  const Handle type = utf8_string_type(context);
-  const Handle attribute = create_attribute(name, type.id(), scalar_space(context).id(), context);
-  const char* text = value.c_str();
-  check(H5Awrite(attribute.id(), type.id(), &text), context);
+  collectively(*file_, false, [&] {
+    const std::string context = write_context(name, where());
+    const Handle type = utf8_string_type(context);
+    const Handle attribute = create_attribute(name, type.id(), scalar_space(context).id(), context);
+    const char* text = value.c_str();
+    check(H5Awrite(attribute.id(), type.id(), &text), context, file_path());
+  });
 }
 
 void Object::put_attribute(const std::string& name, double value) {
-  const std::string context = write_context(name, where());
-  const Handle attribute = create_attribute(name, H5T_IEEE_F64LE, scalar_space(context).id(), context);
-  check(H5Awrite(attribute.id(), H5T_NATIVE_DOUBLE, &value), context);
+  collectively(*file_, false, [&] {
+    const std::string context = write_context(name, where());
+    const Handle attribute = create_attribute(name, H5T_IEEE_F64LE, scalar_space(context).id(), context);
+    check(H5Awrite(attribute.id(), H5T_NATIVE_DOUBLE, &value), context, file_path());
+  });
 }
 
 void Object::put_attribute(const std::string& name, std::int64_t value) {
-  const std::string context = write_context(name, where());
-  const Handle attribute = create_attribute(name, H5T_STD_I64LE, scalar_space(context).id(), context);
-  check(H5Awrite(attribute.id(), H5T_NATIVE_INT64, &value), context);
+  collectively(*file_, false, [&] {
+    const std::string context = write_context(name, where());
+    const Handle attribute = create_attribute(name, H5T_STD_I64LE, scalar_space(context).id(), context);
+    check(H5Awrite(attribute.id(), H5T_NATIVE_INT64, &value), context, file_path());
+  });
 }
 
 void Object::put_attribute(const std::string& name, const std::vector<double>& value) {
-  const std::string context = write_context(name, where());
-  const Handle attribute =
-      create_attribute(name, H5T_IEEE_F64LE, vector_space(value.size(), context).id(), context);
-  if (!value.empty()) check(H5Awrite(attribute.id(), H5T_NATIVE_DOUBLE, value.data()), context);
+  collectively(*file_, false, [&] {
+    const std::string context = write_context(name, where());
+    const Handle attribute =
+        create_attribute(name, H5T_IEEE_F64LE, vector_space(value.size(), context).id(), context);
+    if (!value.empty())
+      check(H5Awrite(attribute.id(), H5T_NATIVE_DOUBLE, value.data()), context, file_path());
+  });
 }
 
 void Object::put_attribute(const std::string& name, const std::vector<std::string>& value) {
-  const std::string context = write_context(name, where());
-  const Handle type = utf8_string_type(context);
-  const Handle attribute =
-      create_attribute(name, type.id(), vector_space(value.size(), context).id(), context);
-  std::vector<const char*> texts(value.size());
-  std::transform(value.begin(), value.end(), texts.begin(),
-                 [](const std::string& text) { return text.c_str(); });
-  if (!texts.empty()) check(H5Awrite(attribute.id(), type.id(), texts.data()), context);
+  collectively(*file_, false, [&] {
+    const std::string context = write_context(name, where());
+    const Handle type = utf8_string_type(context);
+    const Handle attribute =
+        create_attribute(name, type.id(), vector_space(value.size(), context).id(), context);
+    std::vector<const char*> texts(value.size());
+    std::transform(value.begin(), value.end(), texts.begin(),
+                   [](const std::string& text) { return text.c_str(); });
+    if (!texts.empty()) check(H5Awrite(attribute.id(), type.id(), texts.data()), context, file_path());
+  });
 }
 
 void Object::get_attribute(const std::string& name, std::string& value) const {
@@ -452,20 +603,22 @@ std::pair<Handle, Handle> Dataset::select_rows(hsize_t row_offset, hsize_t n_row
 }
 
 void Dataset::write_rows_as(DataType memory_type, hsize_t row_offset, hsize_t n_rows, const void* data) {
-  const std::string context =
-      "nsbi::h5::Dataset::write_rows: cannot write " + rows_text(row_offset, n_rows) + " of " + where();
-  const DataType stored = type();
-  if (memory_type != stored)
-    throw Error(context + ": it holds " + to_string(stored) + " elements, the buffer " +
-                to_string(memory_type) +
-                " (writes do not convert: conversion would make the I/O independent)");
-  const auto spaces = select_rows(row_offset, n_rows, context);
-  Handle transfer = owned(H5Pcreate(H5P_DATASET_XFER), H5Pclose, context);
-  check(H5Pset_dxpl_mpio(transfer.id(), H5FD_MPIO_COLLECTIVE), context);
-  check(H5Dwrite(handle_.id(), memory_type_of(memory_type), spaces.second.id(), spaces.first.id(),
-                 transfer.id(), data),
-        context);
-  last_transfer_ = std::move(transfer);
+  collectively(*file_, false, [&] {
+    const std::string context =
+        "nsbi::h5::Dataset::write_rows: cannot write " + rows_text(row_offset, n_rows) + " of " + where();
+    const DataType stored = type();
+    if (memory_type != stored)
+      throw Error(context + ": it holds " + to_string(stored) + " elements, the buffer " +
+                  to_string(memory_type) +
+                  " (writes do not convert: conversion would make the I/O independent)");
+    const auto spaces = select_rows(row_offset, n_rows, context);
+    Handle transfer = owned(H5Pcreate(H5P_DATASET_XFER), H5Pclose, context);
+    check(H5Pset_dxpl_mpio(transfer.id(), H5FD_MPIO_COLLECTIVE), context);
+    check(H5Dwrite(handle_.id(), memory_type_of(memory_type), spaces.second.id(), spaces.first.id(),
+                   transfer.id(), data),
+          context, file_path());
+    last_transfer_ = std::move(transfer);
+  });
 }
 
 void Dataset::read_rows_as(DataType memory_type, hsize_t row_offset, hsize_t n_rows, void* data) const {
@@ -501,10 +654,14 @@ Group Group::create_group(const std::string& name) {
   const std::string full_name = child_name(name);
   const std::string context =
       "nsbi::h5::Group::create_group: cannot create group '" + full_name + "' in '" + file_path() + "'";
-  Handle group = owned(
-      H5Gcreate2(handle_.id(), name.c_str(), intermediate_groups(context).id(), H5P_DEFAULT, H5P_DEFAULT),
-      H5Gclose, context);
-  return Group(file_, std::move(group), full_name);
+  std::optional<Group> created;
+  collectively(*file_, false, [&] {
+    Handle group = owned(
+        H5Gcreate2(handle_.id(), name.c_str(), intermediate_groups(context).id(), H5P_DEFAULT, H5P_DEFAULT),
+        H5Gclose, context, file_path());
+    created.emplace(Group(file_, std::move(group), full_name));
+  });
+  return std::move(*created);
 }
 
 Group Group::open_group(const std::string& name) const {
@@ -531,17 +688,28 @@ bool Group::exists(const std::string& name) const {
 }
 
 void Group::remove(const std::string& name) {
-  check(H5Ldelete(handle_.id(), name.c_str(), H5P_DEFAULT),
-        "nsbi::h5::Group::remove: cannot remove '" + child_name(name) + "' from '" + file_path() + "'");
+  collectively(*file_, false, [&] {
+    check(H5Ldelete(handle_.id(), name.c_str(), H5P_DEFAULT),
+          "nsbi::h5::Group::remove: cannot remove '" + child_name(name) + "' from '" + file_path() + "'",
+          file_path());
+  });
 }
 
 Dataset Group::create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
                               hsize_t chunk_rows, Fill fill) {
+  NSBI_ASSERT(!dims.empty(), "a dataset has at least one dimension (its rows)");
+  NSBI_ASSERT(chunk_rows > 0, "chunk_rows must be positive");
+  std::optional<Dataset> created;
+  collectively(*file_, false,
+               [&] { created.emplace(create_dataset_here(name, type, dims, chunk_rows, fill)); });
+  return std::move(*created);
+}
+
+Dataset Group::create_dataset_here(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
+                                   hsize_t chunk_rows, Fill fill) {
   const std::string full_name = child_name(name);
   const std::string context =
       "nsbi::h5::Group::create_dataset: cannot create dataset '" + full_name + "' in '" + file_path() + "'";
-  NSBI_ASSERT(!dims.empty(), "a dataset has at least one dimension (its rows)");
-  NSBI_ASSERT(chunk_rows > 0, "chunk_rows must be positive");
   const int rank = static_cast<int>(dims.size());
   const Handle space = owned(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose, context);
   const Handle creation = owned(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
@@ -558,7 +726,7 @@ Dataset Group::create_dataset(const std::string& name, DataType type, const std:
         context);
   Handle dataset = owned(H5Dcreate2(handle_.id(), name.c_str(), file_type_of(type), space.id(),
                                     intermediate_groups(context).id(), creation.id(), H5P_DEFAULT),
-                         H5Dclose, context);
+                         H5Dclose, context, file_path());
   return Dataset(file_, std::move(dataset), full_name);
 }
 
@@ -579,10 +747,13 @@ File::File(std::shared_ptr<detail::FileState> state, std::string path)
 File File::create(const std::string& path, MPI_Comm comm) {
   silence_hdf5_diagnostics();
   const std::string context = "nsbi::h5::File::create: cannot create '" + path + "'";
-  const Handle properties = access_properties(comm, context);
-  Handle file =
-      owned(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, properties.id()), H5Fclose, context);
-  return File(std::make_shared<detail::FileState>(std::move(file), path), path);
+  auto state = std::make_shared<detail::FileState>(path, comm);
+  collectively(*state, true, [&] {
+    const Handle properties = access_properties(comm, context);
+    state->file =
+        owned(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, properties.id()), H5Fclose, context, path);
+  });
+  return File(std::move(state), path);
 }
 
 File File::open(const std::string& path, MPI_Comm comm, Access access) {
@@ -590,10 +761,13 @@ File File::open(const std::string& path, MPI_Comm comm, Access access) {
   const std::string context = "nsbi::h5::File::open: cannot open '" + path + "'" +
                               (access == Access::read ? " for reading" : " for reading and writing");
   refuse_unless_hdf5(path, comm, context);
-  const Handle properties = access_properties(comm, context);
-  const unsigned flags = access == Access::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
-  Handle file = owned(H5Fopen(path.c_str(), flags, properties.id()), H5Fclose, context);
-  return File(std::make_shared<detail::FileState>(std::move(file), path), path);
+  auto state = std::make_shared<detail::FileState>(path, comm);
+  collectively(*state, true, [&] {
+    const Handle properties = access_properties(comm, context);
+    const unsigned flags = access == Access::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
+    state->file = owned(H5Fopen(path.c_str(), flags, properties.id()), H5Fclose, context, path);
+  });
+  return File(std::move(state), path);
 }
 
 Group File::root() const {
@@ -604,12 +778,26 @@ Group File::root() const {
 
 void File::flush() {
   NSBI_ASSERT(state_, "flush() of a closed file: '" + path_ + "'");
-  check(H5Fflush(state_->file.id(), H5F_SCOPE_GLOBAL), "nsbi::h5::File::flush: cannot flush '" + path_ + "'");
+  collectively(*state_, false, [&] {
+    check(H5Fflush(state_->file.id(), H5F_SCOPE_GLOBAL),
+          "nsbi::h5::File::flush: cannot flush '" + path_ + "'", path_);
+  });
 }
 
 void File::close() {
   NSBI_ASSERT(state_, "close() of a closed file: '" + path_ + "'");
-  check(state_->file.close(), "nsbi::h5::File::close: cannot close '" + path_ + "'");
+  const std::string context = "nsbi::h5::File::close: cannot close '" + path_ + "'";
+  const ssize_t open_objects =
+      check(H5Fget_obj_count(state_->file.id(), (H5F_OBJ_ALL & ~H5F_OBJ_FILE) | H5F_OBJ_LOCAL), context);
+  NSBI_ASSERT(open_objects == 0, "close() of '" + path_ + "' while " + std::to_string(open_objects) +
+                                     " of its groups, datasets or attributes are open");
+  collectively(*state_, true, [&] {
+    if (state_->file.close() >= 0) return;
+    // HDF5 1.10 has freed the file behind the identifier, which stays registered: never touch it again.
+    state_->file.release();
+    ++g_unclosed_files;
+    fail(context, path_);
+  });
   state_.reset();
 }
 

@@ -116,13 +116,20 @@ std::string Object::dump(int indent) const {
 void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp";
   {
+    errno = 0;
     std::ofstream out(temporary, std::ios::trunc);
     out << text;
     out.close();
-    if (!out) throw InputError("cannot write '" + temporary + "': " + std::strerror(errno));
+    if (!out) {
+      const int error = errno;
+      std::remove(temporary.c_str());
+      throw InputError("cannot write '" + temporary + "': " +
+                       (error != 0 ? describe_system_error(error, temporary) : std::string("write failed")));
+    }
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno));
+    throw InputError("cannot rename '" + temporary + "' to '" + path +
+                     "': " + describe_system_error(errno, path));
 }
 
 }  // namespace nsbi::json

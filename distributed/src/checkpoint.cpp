@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "nsbi/core/hdf5.hpp"
 
@@ -33,10 +32,12 @@ std::vector<T> read_array(const h5::Group& root, const std::string& name) {
 
 std::int64_t as_attribute(std::uint64_t value) { return static_cast<std::int64_t>(value); }
 
-}  // namespace
+InputError refusal(const std::string& path, const std::string& problem) {
+  return InputError("nsbi::read_checkpoint: '" + path + "' " + problem +
+                    "; delete it (or run with --force) to start the training over");
+}
 
-void write_checkpoint(const std::string& path, const TrainingCheckpoint& checkpoint) {
-  const std::string partial = path + ".partial";
+void write_file(const std::string& partial, const TrainingCheckpoint& checkpoint) {
   h5::File file = h5::File::create(partial, MPI_COMM_SELF);
   {
     h5::Group root = file.root();
@@ -65,19 +66,10 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& checkpo
     root.write_attribute("complete", std::int64_t{1});
   }
   file.close();
-  if (std::rename(partial.c_str(), path.c_str()) != 0)
-    throw InputError("nsbi::write_checkpoint: cannot rename '" + partial + "' to '" + path +
-                     "': " + std::strerror(errno));
 }
 
-std::optional<TrainingCheckpoint> read_checkpoint(const std::string& path) {
-  struct stat info {};
-  if (stat(path.c_str(), &info) != 0) return std::nullopt;
-  const auto refuse = [&](const std::string& problem) -> InputError {
-    return InputError("nsbi::read_checkpoint: '" + path + "' " + problem +
-                      "; delete it (or run with --force) to start the training over");
-  };
-  if (!h5::is_hdf5(path)) throw refuse("is not an HDF5 file");
+TrainingCheckpoint read_file(const std::string& path) {
+  const auto refuse = [&](const std::string& problem) { return refusal(path, problem); };
   const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
   const h5::Group root = file.root();
   if (!root.attribute_exists("format") || root.read_attribute<std::string>("format") != format_name)
@@ -119,6 +111,39 @@ std::optional<TrainingCheckpoint> read_checkpoint(const std::string& path) {
       checkpoint.history_validation_loss.size() != h || checkpoint.history_learning_rate.size() != h)
     throw refuse("has arrays of inconsistent sizes");
   return checkpoint;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const TrainingCheckpoint& checkpoint) {
+  const std::string partial = path + ".partial";
+  try {
+    write_file(partial, checkpoint);
+  } catch (const Error& e) {
+    // An unfinished checkpoint is never resumed from: only the previous one is kept.
+    std::remove(partial.c_str());
+    if (e.code() != ExitCode::bad_input) throw;
+    throw InputError(std::string(e.what()) + "; the previous checkpoint '" + path +
+                     "' (if any) is unchanged: run the same command to resume from it once that is fixed");
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    std::remove(partial.c_str());
+    throw InputError("nsbi::write_checkpoint: cannot rename '" + partial + "' to '" + path +
+                     "': " + describe_system_error(error, path));
+  }
+}
+
+std::optional<TrainingCheckpoint> read_checkpoint(const std::string& path) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) return std::nullopt;
+  if (!h5::is_hdf5(path)) throw refusal(path, "is not an HDF5 file");
+  try {
+    return read_file(path);
+  } catch (const h5::Error& e) {
+    // Truncated, or unreadable for another reason: HDF5's (and the system's) words say which.
+    throw refusal(path, "cannot be read (" + std::string(e.what()) + ")");
+  }
 }
 
 }  // namespace nsbi

@@ -86,39 +86,71 @@ DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, Dataset
     resume();
   } else {
     state_ = State::created;
-    create();
+    comm_.agree(
+        [&] {
+          try {
+            create();
+          } catch (const Error&) {
+            // Nothing is saved in it yet, and an unreadable leftover would stop the next run: it goes.
+            std::remove(partial_path_.c_str());
+            throw;
+          }
+        },
+        /*root_only=*/true);
+    open_datasets();
+    pending_.resize(schedule_.n_blocks());
+    for (std::uint64_t b = 0; b < schedule_.n_blocks(); ++b) pending_[b] = b;
   }
 }
 
+// Every collective HDF5 call agrees on its outcome (h5::File): a failure on some ranks reaches them all. The
+// agreement here turns it into the CollectiveError the CLI reports once, and independent reads (which only
+// some ranks may fail) are agreed on before the next collective call.
+void DatasetWriter::agree_on_writes(const std::function<void()>& work, bool root_only) const {
+  try {
+    comm_.agree(work, root_only);
+  } catch (const CollectiveError& e) {
+    if (e.code() != ExitCode::bad_input) throw;
+    throw CollectiveError(e.code(), std::string(e.what()) + "; the blocks saved before stay in '" +
+                                        partial_path_ +
+                                        "': run the same command to resume once that is fixed");
+  }
+}
+
+// Rank 0 alone writes the file's structure and attributes; the ranks then open it together for the rows. HDF5
+// 1.10 writes metadata collectively in steps that a failure on one rank (a full disk) leaves the others
+// waiting in, so every metadata change of the file is made by one rank on MPI_COMM_SELF.
 void DatasetWriter::create() {
-  file_ = h5::File::create(partial_path_, comm_.get());
-  h5::Group root = file_->root();
+  h5::File file = h5::File::create(partial_path_, MPI_COMM_SELF);
+  write_structure(file.root());
+  file.close();
+}
+
+void DatasetWriter::write_structure(h5::Group root) const {
   const auto& d = description_;
   const hsize_t n = d.n_rows;
   // Every row of theta and x is written exactly once (blocks_done says which are in): no zero fill first.
-  theta_ = root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
-                               h5::Group::Fill::none);
-  theta_->write_attribute("names", d.parameter_names);
-  x_ = root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
-                           h5::Group::Fill::none);
-  x_->write_attribute("names", d.observable_names);
+  root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                      h5::Group::Fill::none)
+      .write_attribute("names", d.parameter_names);
+  root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
+                      h5::Group::Fill::none)
+      .write_attribute("names", d.observable_names);
   if (!d.gold_theta0.empty()) {
     h5::Group gold = root.create_group("gold");
-    gold_log_r_ =
-        gold.create_dataset("log_r", h5::DataType::float64, {n}, d.block_rows, h5::Group::Fill::none);
-    gold_log_r_->write_attribute("theta0", d.gold_theta0);
-    gold_score_ = gold.create_dataset("score", h5::DataType::float64, {n, d.parameter_names.size()},
-                                      d.block_rows, h5::Group::Fill::none);
-    gold_score_->write_attribute("names", d.parameter_names);
-    if (d.gold_theta) {
-      gold_theta_ = gold.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()},
-                                        d.block_rows, h5::Group::Fill::none);
-      gold_theta_->write_attribute("names", d.parameter_names);
-    }
+    gold.create_dataset("log_r", h5::DataType::float64, {n}, d.block_rows, h5::Group::Fill::none)
+        .write_attribute("theta0", d.gold_theta0);
+    gold.create_dataset("score", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                        h5::Group::Fill::none)
+        .write_attribute("names", d.parameter_names);
+    if (d.gold_theta)
+      gold.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
+                          h5::Group::Fill::none)
+          .write_attribute("names", d.parameter_names);
   }
   h5::Group progress = root.create_group("progress");
-  blocks_done_ = progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
-                                         std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
+  progress.create_dataset("blocks_done", h5::DataType::uint8, {schedule_.n_blocks()},
+                          std::min<hsize_t>(schedule_.n_blocks(), 1 << 16));
   progress.write_attribute("block_rows", static_cast<std::int64_t>(d.block_rows));
 
   root.write_attribute("format", format_name);
@@ -136,32 +168,47 @@ void DatasetWriter::create() {
   root.write_attribute("command", d.provenance.command_line);
   root.write_attribute("mpi_ranks", static_cast<std::int64_t>(d.provenance.mpi_ranks));
   root.write_attribute("complete", std::int64_t{0});
-  file_->flush();
-  pending_.resize(schedule_.n_blocks());
-  for (std::uint64_t b = 0; b < schedule_.n_blocks(); ++b) pending_[b] = b;
+}
+
+void DatasetWriter::open_datasets() {
+  comm_.agree([&] {
+    file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
+    const h5::Group root = file_->root();
+    theta_ = root.open_dataset("theta");
+    x_ = root.open_dataset("x");
+    if (!description_.gold_theta0.empty()) {
+      gold_log_r_ = root.open_dataset("gold/log_r");
+      gold_score_ = root.open_dataset("gold/score");
+      if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
+    }
+    blocks_done_ = root.open_dataset("progress/blocks_done");
+    NSBI_ASSERT(blocks_done_->dims().at(0) == schedule_.n_blocks(),
+                "identity matched but the block count differs");
+  });
 }
 
 void DatasetWriter::resume() {
-  file_ = h5::File::open(partial_path_, comm_.get(), h5::Access::read_write);
-  h5::Group root = file_->root();
-  theta_ = root.open_dataset("theta");
-  x_ = root.open_dataset("x");
-  if (!description_.gold_theta0.empty()) {
-    gold_log_r_ = root.open_dataset("gold/log_r");
-    gold_score_ = root.open_dataset("gold/score");
-    if (description_.gold_theta) gold_theta_ = root.open_dataset("gold/theta");
-  }
-  blocks_done_ = root.open_dataset("progress/blocks_done");
-  std::vector<std::uint8_t> done(schedule_.n_blocks());
-  NSBI_ASSERT(blocks_done_->dims().at(0) == done.size(), "identity matched but the block count differs");
-  blocks_done_->read_rows(0, done.size(), done.data());
-  for (std::uint64_t b = 0; b < done.size(); ++b)
-    if (!done[b]) pending_.push_back(b);
   // The run that wrote this file recorded its own provenance; the resuming run adds a line to the history.
-  const std::string history =
-      root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
-  root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
-                                      description_.provenance.command_line + "\n");
+  comm_.agree(
+      [&] {
+        h5::File file = h5::File::open(partial_path_, MPI_COMM_SELF, h5::Access::read_write);
+        {
+          h5::Group root = file.root();
+          const std::string history =
+              root.attribute_exists("resumed") ? root.read_attribute<std::string>("resumed") : "";
+          root.write_attribute("resumed", history + description_.provenance.created_utc + " " +
+                                              description_.provenance.command_line + "\n");
+        }
+        file.close();
+      },
+      /*root_only=*/true);
+  open_datasets();
+  comm_.agree([&] {
+    std::vector<std::uint8_t> done(schedule_.n_blocks());
+    blocks_done_->read_rows(0, done.size(), done.data());
+    for (std::uint64_t b = 0; b < done.size(); ++b)
+      if (!done[b]) pending_.push_back(b);
+  });
 }
 
 std::uint64_t DatasetWriter::rows_done() const {
@@ -173,15 +220,17 @@ std::uint64_t DatasetWriter::rows_done() const {
 void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                                 const GoldRows& gold) {
   const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
-  theta_->write_rows(rows.begin, rows.size(), theta);
-  x_->write_rows(rows.begin, rows.size(), x);
-  if (gold_log_r_) {
-    NSBI_ASSERT(!block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
+  agree_on_writes([&] {
+    NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
                 "a gold dataset's block is written without its gold");
-    gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
-    gold_score_->write_rows(rows.begin, rows.size(), gold.score);
-    if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
-  }
+    theta_->write_rows(rows.begin, rows.size(), theta);
+    x_->write_rows(rows.begin, rows.size(), x);
+    if (gold_log_r_) {
+      gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
+      gold_score_->write_rows(rows.begin, rows.size(), gold.score);
+      if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
+    }
+  });
   unrecorded_.push_back(block);
   const double since =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
@@ -189,11 +238,13 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
 }
 
 void DatasetWriter::checkpoint() {
-  // The data reach the disk before the flags that say they are there.
-  file_->flush();
-  const std::uint8_t one = 1;
-  for (const auto& block : unrecorded_) blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
-  file_->flush();
+  agree_on_writes([&] {
+    // The data reach the disk before the flags that say they are there.
+    file_->flush();
+    const std::uint8_t one = 1;
+    for (const auto& block : unrecorded_) blocks_done_->write_rows(block.value_or(0), block ? 1 : 0, &one);
+    file_->flush();
+  });
   unrecorded_.clear();
   last_checkpoint_ = std::chrono::steady_clock::now();
 }
@@ -201,20 +252,24 @@ void DatasetWriter::checkpoint() {
 void DatasetWriter::finish() {
   checkpoint();
   std::vector<std::uint8_t> done(schedule_.n_blocks());
-  blocks_done_->read_rows(0, done.size(), done.data());
+  agree_on_writes([&] { blocks_done_->read_rows(0, done.size(), done.data()); });
   for (std::uint64_t b = 0; b < done.size(); ++b)
     NSBI_ASSERT(done[b] == 1, "block " + std::to_string(b) + " is missing when finishing " + path_);
-  file_->root().write_attribute("complete", std::int64_t{1});
-  theta_.reset();
-  x_.reset();
-  gold_log_r_.reset();
-  gold_score_.reset();
-  gold_theta_.reset();
-  blocks_done_.reset();
-  file_->close();
+  agree_on_writes([&] {
+    theta_.reset();
+    x_.reset();
+    gold_log_r_.reset();
+    gold_score_.reset();
+    gold_theta_.reset();
+    blocks_done_.reset();
+    file_->close();
+  });
   file_.reset();
-  comm_.agree(
+  agree_on_writes(
       [&] {
+        h5::File file = h5::File::open(partial_path_, MPI_COMM_SELF, h5::Access::read_write);
+        file.root().write_attribute("complete", std::int64_t{1});
+        file.close();
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
           throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ +
                            "': " + std::strerror(errno));

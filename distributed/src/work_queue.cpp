@@ -168,8 +168,10 @@ class JournalWriter {
   }
 
   [[noreturn]] void fail(const char* what) const {
-    throw InputError("nsbi::run_work_queue: cannot " + std::string(what) + " the work journal '" + path_ +
-                     "': " + system_message());
+    throw InputError(
+        "nsbi::run_work_queue: cannot " + std::string(what) + " the work journal '" + path_ +
+        "': " + describe_system_error(errno, path_) +
+        "; the items journaled before are kept: run the same command to resume once that is fixed");
   }
 
   std::string path_;

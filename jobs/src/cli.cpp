@@ -58,7 +58,8 @@ constexpr const char* main_help =
     "  --help                this text, or a command's own help after the command\n"
     "  --version             the version and the libraries this build uses\n"
     "\n"
-    "exit codes: 0 success, 1 internal error, 2 usage or config error, 3 bad input data,\n"
+    "exit codes: 0 success, 1 internal error (a bug), 2 usage or config error,\n"
+    "            3 data that cannot be read or written (bad input, disk full; the same command resumes),\n"
     "            4 interrupted (SIGTERM/SIGUSR1/SIGINT; progress saved, run the same command to resume)\n";
 
 const std::map<std::string, std::string>& command_help() {

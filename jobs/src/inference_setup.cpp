@@ -318,6 +318,15 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
         const std::string partial = path + ".partial";
         std::error_code error;
         std::filesystem::remove(partial, error);
+        // An unfinished copy (a failed write: disk full) is of no use; after the rename nothing is left to
+        // remove.
+        const struct PartialRemover {
+          const std::string& path;
+          ~PartialRemover() {
+            std::error_code ignored;
+            std::filesystem::remove(path, ignored);
+          }
+        } remove_partial{partial};
         {
           std::optional<h5::File> file;
           if (std::filesystem::exists(path)) {

@@ -329,7 +329,16 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
   }
   world.agree([] {});  // group 0's errors reach every rank
   record.diagnostics = diagnostics.arrays;
-  kernels::write_model(model_path, world.get(), record);
+  // Rank 0 writes; its failure (disk full) is every rank's, reported once.
+  try {
+    world.agree([&] { kernels::write_model(model_path, world.get(), record); });
+  } catch (const CollectiveError& e) {
+    if (e.code() != ExitCode::bad_input) throw;
+    throw CollectiveError(e.code(),
+                          std::string(e.what()) + "; the finished checkpoints in '" +
+                              campaign.output_path("checkpoints") +
+                              "' are kept: run the same command to write the model once that is fixed");
+  }
 
   getrusage(RUSAGE_SELF, &usage);
   const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);

@@ -135,7 +135,7 @@ void write_model_alone(const std::string& path, const ModelRecord& record) {
   file.close();
   if (std::rename(partial.c_str(), path.c_str()) != 0)
     throw InputError("nsbi::kernels::write_model: cannot rename '" + partial + "' to '" + path +
-                     "': " + std::strerror(errno));
+                     "': " + describe_system_error(errno, path));
 }
 
 [[noreturn]] void throw_error(ExitCode code, const std::string& message) {

@@ -27,7 +27,8 @@ class ConfigError : public Error {
   explicit ConfigError(const std::string& what) : Error(ExitCode::usage, what) {}
 };
 
-/// Bad input data (dataset, observed events, foreign or truncated file) or an I/O failure the user can fix:
+/// Data that cannot be read or written: bad input data (dataset, observed events, foreign or truncated file),
+/// or a file the operating system refused to read or write (no space left, an I/O error, no permission):
 /// exit code 3.
 class InputError : public Error {
  public:
@@ -45,6 +46,15 @@ class InternalError : public Error {
  public:
   explicit InternalError(const std::string& what) : Error(ExitCode::internal, what) {}
 };
+
+/// The operating system's error `error` (an errno value) met writing or reading `path`, for messages:
+/// strerror's text and, for a full file system or quota (ENOSPC, EDQUOT), where that file system is mounted
+/// and its free space, e.g. "No space left on device (the file system mounted at '/scratch' has 0 B of
+/// 20.0 MiB free)".
+std::string describe_system_error(int error, const std::string& path);
+
+/// Whether the file system holding `path` (a file, existing or not) has less than 1 MiB available.
+bool file_system_full(const std::string& path);
 
 namespace detail {
 [[noreturn]] void throw_internal_error(const char* condition, const std::string& message,

@@ -1,9 +1,20 @@
 #pragma once
 // nsbi's one HDF5 wrapper (modelled on HighFive): thin RAII owners of HDF5 identifiers, every C call checked.
-// A failed call throws nsbi::h5::Error carrying HDF5's own reasons (its error stack) and the file and object
-// names; HDF5 never prints its diagnostics itself. Files are accessed through MPI-IO on a communicator: calls
-// documented as collective must be made by every rank of that communicator, in the same order, with the same
-// arguments (HDF5's rule for anything that changes the file's structure or metadata).
+// A failed call throws nsbi::h5::Error carrying HDF5's own reasons (its error stack), the operating system's
+// (errno: "No space left on device", with the file system's free space) and the file and object names; HDF5
+// never prints its diagnostics itself. Files are accessed through MPI-IO on a communicator: calls documented
+// as collective must be made by every rank of that communicator, in the same order, with the same arguments
+// (HDF5's rule for anything that changes the file's structure or metadata).
+//
+// Faults are collective: a collective call that fails on some ranks only (the disk fills up under the rank
+// that writes) throws the same error on every rank, so that no rank goes on to the next collective call while
+// another has left. A file the operating system refused to write is then abandoned, not closed: HDF5 1.10
+// cannot close it (the close fails and leaves the library in a state that crashes at exit), and a collective
+// close would need the ranks' HDF5 states to agree. What reached the disk at the last successful flush stays.
+// The agreement follows each call; a failure inside one call that leaves the other ranks waiting in HDF5's own
+// exchange cannot be mended from outside. HDF5 1.10 has such steps in collective metadata writes and in the
+// zero fill of a new dataset, so a file shared by several ranks gets its structure and attributes from one
+// rank on MPI_COMM_SELF, and the ranks only write rows together (a failed row write returns on every rank).
 
 #include <hdf5.h>
 #include <mpi.h>
@@ -19,12 +30,28 @@
 
 namespace nsbi::h5 {
 
-/// A missing, foreign, truncated or unwritable file, or any failed HDF5 call: the user fixes the file or the
-/// path, so it is an input error (exit code 3).
+/// A file that cannot be read or written: missing, foreign, truncated, unwritable, or refused by the
+/// operating system (no space left, an I/O error). The user fixes the file, the path or the file system, so
+/// it is an input error (exit code 3). A misuse of HDF5's API (HDF5 rejects nsbi's arguments: a bug in nsbi)
+/// throws nsbi::InternalError instead (exit code 1).
 class Error : public InputError {
  public:
-  using InputError::InputError;
+  explicit Error(const std::string& what, bool system_failure = false)
+      : InputError(what), system_failure_(system_failure) {}
+  /// Whether the operating system refused a read or write (errno): what HDF5 holds of the file may then
+  /// differ from the disk.
+  bool system_failure() const noexcept { return system_failure_; }
+
+ private:
+  bool system_failure_;
 };
+
+/// nsbi's main owns the HDF5 library's lifetime: initialize_library() before MPI_Init (HDF5 then ties its
+/// shutdown to nothing: neither MPI_Finalize nor exit), finalize_library() before MPI_Finalize. The latter
+/// releases the library unless a file could not be closed (abandoned after a failed write, or its close
+/// failed): HDF5 1.10 crashes releasing such a file, and the operating system releases it at exit anyway.
+void initialize_library();
+void finalize_library();
 
 enum class Access { read, read_write };
 
@@ -83,6 +110,8 @@ class Handle {
   bool valid() const noexcept { return id_ >= 0; }
   /// Closes now; on success the handle becomes empty, on failure it still owns the identifier.
   herr_t close() noexcept;
+  /// Forgets the identifier without closing it (an abandoned file's: see the top of this header).
+  void release() noexcept { id_ = H5I_INVALID_HID; }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -130,6 +159,10 @@ class Object {
 
  protected:
   Object(std::shared_ptr<detail::FileState> file, detail::Handle handle, std::string name);
+  Object(Object&&) noexcept = default;
+  Object& operator=(Object&& other) noexcept;
+  /// Closes the object, or forgets it if its file was abandoned.
+  ~Object();
   /// "'/x' in '/path/file.h5'", for messages.
   std::string where() const;
 
@@ -217,9 +250,12 @@ class Group : public Object {
   friend class File;
   using Object::Object;
   std::string child_name(const std::string& name) const;
+  Dataset create_dataset_here(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
+                              hsize_t chunk_rows, Fill fill);
 };
 
 /// An HDF5 file accessed with MPI-IO on a communicator (use MPI_COMM_SELF for a file one rank owns alone).
+/// The communicator must outlive the file: the ranks agree on it after each collective call.
 class File {
  public:
   /// Collective: creates (truncates) `path`.
@@ -230,13 +266,15 @@ class File {
 
   File(File&&) noexcept = default;
   File& operator=(File&&) noexcept = default;
-  /// Releases the file; it closes (collectively, errors ignored) once no group or dataset of it is left.
+  /// Releases the file; it closes (collectively, errors ignored) once no group or dataset of it is left, or
+  /// is abandoned after a failed write (see the top of this header).
   ~File() = default;
 
   Group root() const;
   /// Collective: writes everything HDF5 buffers for this file to disk.
   void flush();
-  /// Collective: closes the file now and reports failures; throws if groups or datasets of it are still open.
+  /// Collective: closes the file now and reports failures (the file is then abandoned). Closing while groups
+  /// or datasets of it are open is a bug (InternalError).
   void close();
   const std::string& path() const noexcept { return path_; }
 

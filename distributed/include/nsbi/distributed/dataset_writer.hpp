@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,7 +74,10 @@ class DatasetWriter {
 
  private:
   void create();
+  void write_structure(h5::Group root) const;
+  void open_datasets();
   void resume();
+  void agree_on_writes(const std::function<void()>& work, bool root_only = false) const;
 
   const Communicator& comm_;
   std::string path_;
