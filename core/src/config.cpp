@@ -291,28 +291,55 @@ std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
   }
 }
 
-// Where document `index` (0-based) of `yaml_text` starts: its `---` line. Only called for text that parsed.
-YAML::Mark document_start(const std::string& yaml_text, std::size_t index) {
-  struct Starts : YAML::EventHandler {
-    std::vector<YAML::Mark> marks;
-    void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+// A YAML text with a second document (after a `---` line), which YAML::Load would ignore without a word.
+struct SecondDocument {
+  YAML::Mark start;  // of the second document: its `---` line
+};
+
+// The first document of `yaml_text`, after checking that it is the only one with content: YAML::Exception for
+// invalid YAML, SecondDocument for a second document. The documents are walked here rather than with
+// YAML::LoadAll, which never returns on a token no document can start with (a ',' outside brackets makes an
+// empty document and stays where it is: yaml-cpp issue 1040).
+YAML::Node load_document(const std::string& yaml_text) {
+  struct Documents : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    bool content = false;  // whether the current document holds more than an empty value
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      starts.push_back(mark);
+      content = false;
+    }
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {
+      content = true;
+    }
     void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override {}
+                         YAML::EmitterStyle::value) override {
+      content = true;
+    }
     void OnSequenceEnd() override {}
     void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override {}
+                    YAML::EmitterStyle::value) override {
+      content = true;
+    }
     void OnMapEnd() override {}
-  } starts;
+  } documents;
   std::istringstream in(yaml_text);
   YAML::Parser parser(in);
-  while (starts.marks.size() <= index && parser.HandleNextDocument(starts)) {
+  while (parser.HandleNextDocument(documents)) {
+    const std::vector<YAML::Mark>& starts = documents.starts;
+    if (starts.size() < 2) continue;
+    const YAML::Mark& start = starts.back();
+    if (start.pos == starts[starts.size() - 2].pos) {
+      const char c = static_cast<std::size_t>(start.pos) < yaml_text.size() ? yaml_text[start.pos] : ' ';
+      throw YAML::ParserException(start, std::isgraph(static_cast<unsigned char>(c))
+                                             ? "unexpected '" + std::string(1, c) + "'"
+                                             : "unexpected character");
+    }
+    if (documents.content) throw SecondDocument{start};
   }
-  NSBI_ASSERT(starts.marks.size() > index, "YAML document " + std::to_string(index) + " has no start");
-  return starts.marks[index];
+  return YAML::Load(yaml_text);
 }
 
 std::string element_path(const std::string& path, const Problem& problem) {
@@ -431,20 +458,17 @@ Config Config::parse(const std::string& yaml_text, const std::string& name,
                ? name
                : name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
   };
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(yaml_text);
+    root = load_document(yaml_text);
   } catch (const YAML::Exception& error) {
     throw ConfigError(where(error.mark) + ": invalid YAML: " + error.msg);
-  }
-  // One document per file: a second one (after a `---` line) would otherwise be ignored without a word.
-  for (std::size_t d = 1; d < documents.size(); ++d) {
-    if (documents[d].IsNull()) continue;
-    throw ConfigError(where(document_start(yaml_text, d)) +
+  } catch (const SecondDocument& second) {
+    throw ConfigError(where(second.start) +
                       ": a second YAML document starts here: a config file holds one document (remove "
                       "this '---' line, or the document after it)");
   }
-  Config config(documents.empty() ? YAML::Node() : documents.front(), name);
+  Config config(root, name);
   for (const std::string& assignment : overrides) config.apply_override(assignment);
   return config;
 }
@@ -515,9 +539,11 @@ void Config::apply_override(const std::string& assignment) {
     throw ConfigError(where + ": '" + path + "' is not a key path (names separated by '.')");
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(equals + 1));
+    value = load_document(assignment.substr(equals + 1));
   } catch (const YAML::Exception& error) {
     throw ConfigError(where + ": " + path + ": invalid YAML value: " + error.msg);
+  } catch (const SecondDocument&) {
+    throw ConfigError(where + ": " + path + ": invalid YAML value: it holds a second YAML document");
   }
   std::size_t values = 0;
   scan_tree(value, path, where, values, split_path(path).size());

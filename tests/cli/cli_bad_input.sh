@@ -69,6 +69,11 @@ expect_exit 2 two_documents.out -- "$NSBI" simulate two_documents.yaml
 expect_grep "two_documents.yaml:10:1: a second YAML document starts here" two_documents.out
 [ ! -e out/dataset.h5 ] || fail "two_documents: out/dataset.h5 exists after a failed run"
 
+# A stray ',' after the document is invalid YAML (it was ignored with everything after the document's end).
+{ good; printf '...\n,\n'; } >stray_comma.yaml
+expect_exit 2 stray_comma.out -- timeout 60 "$NSBI" simulate stray_comma.yaml
+expect_grep "stray_comma.yaml:11:1: invalid YAML: unexpected ','" stray_comma.out
+
 # Checked when the config is loaded, before any work, whatever the command: the pipeline's order and the
 # hidden layers' widths.
 rm -rf out

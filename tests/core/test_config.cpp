@@ -176,6 +176,15 @@ TEST(ConfigErrors, SecondDocumentIsAnError) {
   EXPECT_EQ(config_error([] { Config::parse("---\n---\n" + campaign_head, "g.yaml"); }),
             "g.yaml:2:1: a second YAML document starts here: a config file holds one document (remove this "
             "'---' line, or the document after it)");
+  EXPECT_EQ(config_error([] { Config::parse("a: 1\n", "g.yaml", {"b=1\n---\n2"}); }),
+            "--set b=1\n---\n2: b: invalid YAML value: it holds a second YAML document");
+  // A ',' outside brackets starts no document: invalid YAML, not an empty config (nor, read as a stream of
+  // documents, an endless one).
+  EXPECT_EQ(config_error([] { Config::parse(",\n", "g.yaml"); }), "g.yaml:1:1: invalid YAML: unexpected ','");
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head + "...\n,\n", "g.yaml"); }),
+            "g.yaml:5:1: invalid YAML: unexpected ','");
+  EXPECT_EQ(config_error([] { Config::parse("a: 1\n", "g.yaml", {"b=,"}); }),
+            "--set b=,: b: invalid YAML value: unexpected ','");
   // A leading `---`, an end marker and an empty document after the first are no second document.
   EXPECT_EQ(validated("---\n" + campaign_head).get<std::int64_t>("campaign.seed"), 7);
   EXPECT_EQ(validated(campaign_head + "...\n").get<std::int64_t>("campaign.seed"), 7);
