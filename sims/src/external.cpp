@@ -49,6 +49,21 @@ bool is_plain_name(const std::string& name) {
                      [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
 }
 
+// A name from the program for a message: bytes other than printable ASCII as \xNN, at most 64 of them shown.
+std::string quoted(const std::string& name) {
+  std::string text;
+  for (std::size_t i = 0; i < name.size() && i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (std::isprint(c)) {
+      text += static_cast<char>(c);
+    } else {
+      constexpr char hex[] = "0123456789abcdef";
+      text += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    }
+  }
+  return "'" + text + (name.size() > 64 ? "'... (" + std::to_string(name.size()) + " bytes)" : "'");
+}
+
 }  // namespace
 
 namespace protocol {
@@ -85,10 +100,11 @@ SimulatorInfo read_handshake(const Reader& read) {
   const auto name = [&](const std::string& what, const std::vector<std::string>& before) {
     const std::string value = text(what);
     if (!is_plain_name(value))
-      throw Violation("the handshake declares " + what + " as '" + value +
-                      "': names are letters, digits, '_' and '-' (they become config keys and CSV columns)");
+      throw Violation("the handshake declares " + what + " as " + quoted(value) +
+                      ": names are letters, digits, '_' and '-' (they become config keys and CSV columns)");
     if (std::find(before.begin(), before.end(), value) != before.end())
-      throw Violation("the handshake declares " + what + " as '" + value + "', a name it already declared");
+      throw Violation("the handshake declares " + what + " as " + quoted(value) +
+                      ", a name it already declared");
     return value;
   };
   SimulatorInfo info;
