@@ -168,7 +168,10 @@ Integer to_integer(const std::string& text) {
   return {static_cast<std::int64_t>(magnitude)};
 }
 
-// -1, 0 or 1 as `value` is below, equal to or above `bound`, compared exactly.
+// -1, 0 or 1 as `value` is below, equal to or above `bound`.
+int compare(double value, double bound) { return value < bound ? -1 : value > bound ? 1 : 0; }
+
+// The same for an integer, compared exactly (not rounded to a double first).
 int compare(std::int64_t value, double bound) {
   constexpr double limit = 9223372036854775808.0;  // 2^63
   if (bound >= limit) return -1;
@@ -252,9 +255,7 @@ std::optional<std::string> check_scalar(const Key& key, Type type, const YAML::N
       const std::optional<double> number = to_number(text);
       if (!number) return "expected a number, got " + describe(value);
       return check_bounds(
-          key, [&](double bound) { return *number < bound   ? -1
-                                          : *number > bound ? 1
-                                                            : 0; }, text);
+          key, [&](double bound) { return compare(*number, bound); }, text);
     }
     default:
       return check_choice(key, text);
@@ -545,9 +546,9 @@ void Config::apply_override(const std::string& assignment) {
   } catch (const SecondDocument&) {
     throw ConfigError(where + ": " + path + ": invalid YAML value: it holds a second YAML document");
   }
-  std::size_t values = 0;
-  scan_tree(value, path, where, values, split_path(path).size());
   const std::vector<std::string> names = split_path(path);
+  std::size_t values = 0;
+  scan_tree(value, path, where, values, names.size());
   make_map(parent_of(path), where)[names.back()] = value;
   overrides_.emplace_back(path, where);
 }
