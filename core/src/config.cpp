@@ -1,5 +1,7 @@
 #include "nsbi/core/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "nsbi/core/error.hpp"
@@ -116,19 +119,67 @@ std::optional<double> to_number(const std::string& text) {
   return value;
 }
 
-// Integers may be written in exponent form (n_samples: 1e5) as long as the value is integral.
-std::optional<std::int64_t> to_integer(const std::string& text) {
-  if (!is_decimal(text)) return std::nullopt;
-  if (text.find_first_of(".eE") == std::string::npos) {
-    errno = 0;
-    const long long value = std::strtoll(text.c_str(), nullptr, 10);
-    if (errno == ERANGE) return std::nullopt;
-    return static_cast<std::int64_t>(value);
+// An integer written in decimal, also in exponent form (n_samples: 1e5, 2.5e3), read exactly: no detour
+// through double, which would round integers beyond 2^53 (a seed of 9007199254740993 is not ...992).
+struct Integer {
+  std::optional<std::int64_t> value;  // nullopt: not an integer, or one beyond 64 bits (out_of_range)
+  bool out_of_range = false;
+};
+
+Integer to_integer(const std::string& text) {
+  if (!is_decimal(text)) return {};
+  std::size_t i = 0;
+  const bool negative = text[i] == '-';
+  if (text[i] == '+' || text[i] == '-') ++i;
+  std::string digits;  // the mantissa's digits without the point: value = digits x 10^scale
+  long scale = 0;
+  bool fraction = false;
+  for (; i < text.size() && text[i] != 'e' && text[i] != 'E'; ++i) {
+    if (text[i] == '.') {
+      fraction = true;
+      continue;
+    }
+    digits += text[i];
+    if (fraction) --scale;
   }
-  const std::optional<double> value = to_number(text);
+  if (i < text.size()) {
+    // Clamped: any exponent beyond 10^6 leaves a non-zero value out of range or not integral.
+    long exponent = 0;
+    std::size_t k = i + 1;
+    const bool exponent_negative = text[k] == '-';
+    if (text[k] == '+' || text[k] == '-') ++k;
+    for (; k < text.size(); ++k) exponent = std::min<long>(exponent * 10 + (text[k] - '0'), 1000000);
+    scale += exponent_negative ? -exponent : exponent;
+  }
+  digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
+  if (digits.empty()) return {0};
+  for (; scale < 0; ++scale) {
+    if (digits.back() != '0') return {};  // a fraction: 2.5, 1e-1
+    digits.pop_back();
+  }
+  // |value| <= 2^63 (-2^63 is the smallest int64); 20 digits or a scale of 19 already exceed it.
+  constexpr std::uint64_t limit = std::uint64_t{1} << 63;
+  if (digits.size() + static_cast<std::size_t>(scale) > 19) return {std::nullopt, true};
+  std::uint64_t magnitude = 0;
+  for (const char digit : digits) magnitude = magnitude * 10 + static_cast<std::uint64_t>(digit - '0');
+  for (long k = 0; k < scale; ++k) magnitude *= 10;
+  if (magnitude > limit || (magnitude == limit && !negative)) return {std::nullopt, true};
+  if (negative) return {static_cast<std::int64_t>(0 - magnitude)};  // two's complement: -2^63 included
+  return {static_cast<std::int64_t>(magnitude)};
+}
+
+// -1, 0 or 1 as `value` is below, equal to or above `bound`.
+int compare(double value, double bound) { return value < bound ? -1 : value > bound ? 1 : 0; }
+
+// The same for an integer, compared exactly (not rounded to a double first).
+int compare(std::int64_t value, double bound) {
   constexpr double limit = 9223372036854775808.0;  // 2^63
-  if (!value || *value != std::floor(*value) || *value < -limit || *value >= limit) return std::nullopt;
-  return static_cast<std::int64_t>(*value);
+  if (bound >= limit) return -1;
+  if (bound < -limit) return 1;
+  const double whole = std::floor(bound);  // in [-2^63, 2^63): exact as int64
+  const auto integer = static_cast<std::int64_t>(whole);
+  if (value != integer) return value < integer ? -1 : 1;
+  return whole == bound ? 0 : -1;
 }
 
 std::string describe(const YAML::Node& value) {
@@ -154,6 +205,8 @@ std::string expected(Type type) {
       return "a number";
     case Type::string:
       return "a string";
+    case Type::integer_list:
+      return "a list of integers";
     case Type::number_list:
       return "a list of numbers";
     case Type::string_list:
@@ -164,9 +217,11 @@ std::string expected(Type type) {
   return "";
 }
 
-std::optional<std::string> check_bounds(const Key& key, double value, const std::string& text) {
-  if (key.min && value < *key.min) return "must be >= " + format_number(*key.min) + ", got " + text;
-  if (key.max && value > *key.max) return "must be <= " + format_number(*key.max) + ", got " + text;
+// The bounds of `key` against a value for which compare_to(bound) is -1, 0 or 1 (below, at, above it).
+std::optional<std::string> check_bounds(const Key& key, const std::function<int(double)>& compare_to,
+                                        const std::string& text) {
+  if (key.min && compare_to(*key.min) < 0) return "must be >= " + format_number(*key.min) + ", got " + text;
+  if (key.max && compare_to(*key.max) > 0) return "must be <= " + format_number(*key.max) + ", got " + text;
   return std::nullopt;
 }
 
@@ -190,16 +245,17 @@ std::optional<std::string> check_scalar(const Key& key, Type type, const YAML::N
       if (text == "true" || text == "false") return std::nullopt;
       return "expected true or false, got " + describe(value);
     case Type::integer: {
-      const std::optional<std::int64_t> integer = to_integer(text);
-      if (integer) return check_bounds(key, static_cast<double>(*integer), text);
-      const std::optional<double> number = to_number(text);
-      if (number && *number == std::floor(*number)) return "integer out of range, got " + describe(value);
-      return "expected an integer, got " + describe(value);
+      const Integer integer = to_integer(text);
+      if (integer.out_of_range) return "integer out of range, got " + describe(value);
+      if (!integer.value) return "expected an integer, got " + describe(value);
+      return check_bounds(
+          key, [&](double bound) { return compare(*integer.value, bound); }, text);
     }
     case Type::number: {
       const std::optional<double> number = to_number(text);
       if (!number) return "expected a number, got " + describe(value);
-      return check_bounds(key, *number, text);
+      return check_bounds(
+          key, [&](double bound) { return compare(*number, bound); }, text);
     }
     default:
       return check_choice(key, text);
@@ -208,6 +264,7 @@ std::optional<std::string> check_scalar(const Key& key, Type type, const YAML::N
 
 std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
   switch (key.type) {
+    case Type::integer_list:
     case Type::number_list:
     case Type::string_list: {
       if (!value.IsSequence())
@@ -215,7 +272,9 @@ std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
       if (key.length && value.size() != *key.length)
         return Problem{
             {}, "expected " + std::to_string(*key.length) + " elements, got " + std::to_string(value.size())};
-      const Type element = key.type == Type::number_list ? Type::number : Type::string;
+      const Type element = key.type == Type::integer_list  ? Type::integer
+                           : key.type == Type::number_list ? Type::number
+                                                           : Type::string;
       std::size_t index = 0;
       for (const YAML::Node& item : value) {
         if (std::optional<std::string> what = check_scalar(key, element, item)) return Problem{index, *what};
@@ -231,6 +290,57 @@ std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
       if (std::optional<std::string> what = check_scalar(key, key.type, value)) return Problem{{}, *what};
       return std::nullopt;
   }
+}
+
+// A YAML text with a second document (after a `---` line), which YAML::Load would ignore without a word.
+struct SecondDocument {
+  YAML::Mark start;  // of the second document: its `---` line
+};
+
+// The first document of `yaml_text`, after checking that it is the only one with content: YAML::Exception for
+// invalid YAML, SecondDocument for a second document. The documents are walked here rather than with
+// YAML::LoadAll, which never returns on a token no document can start with (a ',' outside brackets makes an
+// empty document and stays where it is: yaml-cpp issue 1040).
+YAML::Node load_document(const std::string& yaml_text) {
+  struct Documents : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    bool content = false;  // whether the current document holds more than an empty value
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      starts.push_back(mark);
+      content = false;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {
+      content = true;
+    }
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      content = true;
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      content = true;
+    }
+    void OnMapEnd() override {}
+  } documents;
+  std::istringstream in(yaml_text);
+  YAML::Parser parser(in);
+  while (parser.HandleNextDocument(documents)) {
+    const std::vector<YAML::Mark>& starts = documents.starts;
+    if (starts.size() < 2) continue;
+    const YAML::Mark& start = starts.back();
+    if (start.pos == starts[starts.size() - 2].pos) {
+      const char c = static_cast<std::size_t>(start.pos) < yaml_text.size() ? yaml_text[start.pos] : ' ';
+      throw YAML::ParserException(start, std::isgraph(static_cast<unsigned char>(c))
+                                             ? "unexpected '" + std::string(1, c) + "'"
+                                             : "unexpected character");
+    }
+    if (documents.content) throw SecondDocument{start};
+  }
+  return YAML::Load(yaml_text);
 }
 
 std::string element_path(const std::string& path, const Problem& problem) {
@@ -254,9 +364,11 @@ Schema& Schema::add(Key key) {
   const std::string& path = key.path;
   NSBI_ASSERT(is_key_path(path), "config key path '" + path + "' is not dotted names");
   NSBI_ASSERT(!index_.count(path) && !sections_.count(path), "config key '" + path + "' is declared twice");
-  const bool numeric = key.type == Type::integer || key.type == Type::number || key.type == Type::number_list;
+  const bool numeric = key.type == Type::integer || key.type == Type::number ||
+                       key.type == Type::integer_list || key.type == Type::number_list;
   const bool textual = key.type == Type::string || key.type == Type::string_list;
-  const bool list = key.type == Type::number_list || key.type == Type::string_list;
+  const bool list =
+      key.type == Type::integer_list || key.type == Type::number_list || key.type == Type::string_list;
   NSBI_ASSERT(numeric || (!key.min && !key.max), "config key '" + path + "': bounds on a non-numeric key");
   NSBI_ASSERT(!key.min || !key.max || *key.min <= *key.max, "config key '" + path + "': min > max");
   NSBI_ASSERT(textual || key.choices.empty(), "config key '" + path + "': choices on a non-string key");
@@ -321,7 +433,8 @@ Config::Config(const YAML::Node& root, std::string file)
     throw ConfigError(mark_location(root.Mark()) + ": the top level must be a map of sections, got " +
                       describe(root));
   root_.reset(root);
-  scan_tree(root_, "", "");
+  std::size_t values = 0;
+  scan_tree(root_, "", "", values, 0);
 }
 
 Config::Config(const Config& other)
@@ -341,14 +454,20 @@ Config& Config::operator=(const Config& other) {
 
 Config Config::parse(const std::string& yaml_text, const std::string& name,
                      const std::vector<std::string>& overrides) {
+  const auto where = [&](const YAML::Mark& mark) {
+    return mark.is_null()
+               ? name
+               : name + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  };
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    root = load_document(yaml_text);
   } catch (const YAML::Exception& error) {
-    const std::string where = error.mark.is_null() ? name
-                                                   : name + ":" + std::to_string(error.mark.line + 1) + ":" +
-                                                         std::to_string(error.mark.column + 1);
-    throw ConfigError(where + ": invalid YAML: " + error.msg);
+    throw ConfigError(where(error.mark) + ": invalid YAML: " + error.msg);
+  } catch (const SecondDocument& second) {
+    throw ConfigError(where(second.start) +
+                      ": a second YAML document starts here: a config file holds one document (remove "
+                      "this '---' line, or the document after it)");
   }
   Config config(root, name);
   for (const std::string& assignment : overrides) config.apply_override(assignment);
@@ -368,11 +487,21 @@ Config Config::load(const std::string& file, const std::vector<std::string>& ove
 }
 
 // yaml-cpp keeps both entries of a duplicated key and lookups see only the first, so duplicates are found
-// here; for the file's tree this also records where every path was written.
-void Config::scan_tree(const YAML::Node& node, const std::string& path, const std::string& override_text) {
+// here; for the file's tree this also records where every path was written. An alias (*name) is visited
+// at every use, so the walk is bounded: aliases nested in each other would expand exponentially (`values`),
+// and an alias inside its own anchor (`a: &x {b: *x}`) makes a cycle (`depth`).
+void Config::scan_tree(const YAML::Node& node, const std::string& path, const std::string& override_text,
+                       std::size_t& values, std::size_t depth) {
   const auto where = [&](const YAML::Mark& mark) {
     return override_text.empty() ? mark_location(mark) : override_text;
   };
+  if (++values > max_values)
+    throw ConfigError(where(node.Mark()) + ": " + (path.empty() ? "" : path + ": ") +
+                      "the config has more than " + std::to_string(max_values) +
+                      " keys and list elements (a YAML alias *name counts at every use)");
+  if (depth > max_depth)
+    throw ConfigError(where(node.Mark()) + ": " + path + ": nested more than " + std::to_string(max_depth) +
+                      " levels deep (is a YAML alias *name inside the anchor &name it refers to?)");
   if (node.IsMap()) {
     std::map<std::string, YAML::Mark> seen;
     for (const auto& entry : node) {
@@ -390,14 +519,14 @@ void Config::scan_tree(const YAML::Node& node, const std::string& path, const st
       const bool block = (value.IsMap() || value.IsSequence()) && value.Style() != YAML::EmitterStyle::Flow;
       if (override_text.empty())
         origins_[child] = {key.Mark(), value.IsNull() || block ? key.Mark() : value.Mark()};
-      scan_tree(value, child, override_text);
+      scan_tree(value, child, override_text, values, depth + 1);
     }
   } else if (node.IsSequence()) {
     std::size_t index = 0;
     for (const YAML::Node& item : node) {
       const std::string child = path + "[" + std::to_string(index++) + "]";
       if (override_text.empty()) origins_[child] = {item.Mark(), item.Mark()};
-      scan_tree(item, child, override_text);
+      scan_tree(item, child, override_text, values, depth + 1);
     }
   }
 }
@@ -411,12 +540,15 @@ void Config::apply_override(const std::string& assignment) {
     throw ConfigError(where + ": '" + path + "' is not a key path (names separated by '.')");
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(equals + 1));
+    value = load_document(assignment.substr(equals + 1));
   } catch (const YAML::Exception& error) {
     throw ConfigError(where + ": " + path + ": invalid YAML value: " + error.msg);
+  } catch (const SecondDocument&) {
+    throw ConfigError(where + ": " + path + ": invalid YAML value: it holds a second YAML document");
   }
-  scan_tree(value, path, where);
   const std::vector<std::string> names = split_path(path);
+  std::size_t values = 0;
+  scan_tree(value, path, where, values, names.size());
   make_map(parent_of(path), where)[names.back()] = value;
   overrides_.emplace_back(path, where);
 }
@@ -497,7 +629,11 @@ void Config::unknown_key(const Schema& schema, const std::string& path) const {
     if (!near.empty()) suggestion = paths[std::find(names.begin(), names.end(), near) - names.begin()];
   }
   std::string where = override_covering(path);
-  if (where.empty()) where = mark_location(origins_.at(path).key);
+  if (where.empty()) {
+    const auto written = origins_.find(path);
+    // Not in the file: a section that --set made (--set simulat.seed=1 makes `simulat`).
+    where = written != origins_.end() ? mark_location(written->second.key) : override_inside(path);
+  }
   throw ConfigError(where + ": " + path + ": unknown key" +
                     (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
 }
@@ -551,7 +687,7 @@ bool Config::get<bool>(const std::string& path) const {
 
 template <>
 std::int64_t Config::get<std::int64_t>(const std::string& path) const {
-  return *to_integer(typed_node(path, Type::integer).Scalar());
+  return *to_integer(typed_node(path, Type::integer).Scalar()).value;
 }
 
 template <>
@@ -562,6 +698,14 @@ double Config::get<double>(const std::string& path) const {
 template <>
 std::string Config::get<std::string>(const std::string& path) const {
   return typed_node(path, Type::string).Scalar();
+}
+
+template <>
+std::vector<std::int64_t> Config::get<std::vector<std::int64_t>>(const std::string& path) const {
+  std::vector<std::int64_t> values;
+  for (const YAML::Node& item : typed_node(path, Type::integer_list))
+    values.push_back(*to_integer(item.Scalar()).value);
+  return values;
 }
 
 template <>
@@ -604,6 +748,15 @@ std::string Config::override_covering(const std::string& path) const {
         (path.size() == key.size() || path[key.size()] == '.' || path[key.size()] == '['))
       return it->second;
   }
+  return "";
+}
+
+std::string Config::override_inside(const std::string& path) const {
+  for (const auto& [key, where] : overrides_) {
+    if (key.compare(0, path.size(), path) == 0 && key.size() > path.size() && key[path.size()] == '.')
+      return where;
+  }
+  NSBI_ASSERT(false, "config path '" + path + "' is neither in the file nor set by --set");
   return "";
 }
 

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "nsbi/jobs/campaign_outputs.hpp"
@@ -39,7 +40,7 @@ void declare_train(config::Schema& schema, const std::string& dataset, const std
                  "weight α of the score term α |t(x,z|θ) − ∇θ log r̂(x|θ)|² of cascal, rascal and alices")
                  .with_default("1")
                  .minimum(0));
-  schema.add(Key("train.hidden", Type::number_list, "widths of the hidden layers")
+  schema.add(Key("train.hidden", Type::integer_list, "widths of the hidden layers")
                  .with_default("[64, 64, 64]")
                  .minimum(1));
   schema.add(Key("train.activation", Type::string, "hidden-layer activation")
@@ -257,6 +258,26 @@ void declare_inference(config::Schema& schema, config::Config& config, const sim
                  .maximum(0.9999));
 }
 
+// What the schema cannot say about `pipeline`: each stage reads what the stages before it wrote, so they run
+// in that order, each once (any other order would fail midway, after the work of the stages before).
+void check_pipeline(const config::Config& config) {
+  const auto pipeline = config.get<std::vector<std::string>>("pipeline");
+  const std::vector<std::string>& stages = pipeline_stages();
+  if (pipeline.empty()) config.fail("pipeline", "list at least one stage");
+  const auto position = [&](const std::string& stage) {
+    return std::find(stages.begin(), stages.end(), stage);
+  };
+  for (std::size_t i = 1; i < pipeline.size(); ++i) {
+    if (position(pipeline[i]) > position(pipeline[i - 1])) continue;
+    const std::string path = "pipeline[" + std::to_string(i) + "]";
+    if (pipeline[i] == pipeline[i - 1]) config.fail(path, "stage '" + pipeline[i] + "' is listed twice");
+    std::string order;
+    for (const std::string& stage : stages) order += (order.empty() ? "" : ", ") + stage;
+    config.fail(path, "stage '" + pipeline[i] + "' is listed after '" + pipeline[i - 1] +
+                          "', but the stages run in the order " + order + ", each at most once");
+  }
+}
+
 }  // namespace
 
 config::Schema campaign_schema(config::Config& config) {
@@ -340,6 +361,11 @@ config::Schema campaign_schema(config::Config& config) {
   return schema;
 }
 
+void validate_campaign(config::Config& config) {
+  config.validate(campaign_schema(config));
+  check_pipeline(config);
+}
+
 std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config) {
   const std::string name = config.get<std::string>("simulator.name");
   sims::SimulatorOptions options;
@@ -377,7 +403,7 @@ Campaign::Campaign(config::Config validated, Provenance run)
 
 Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
-  config.validate(campaign_schema(config));
+  validate_campaign(config);
   check_campaign_paths(config);
   return Campaign(std::move(config), collect_provenance(invocation.argv, mpi_ranks));
 }

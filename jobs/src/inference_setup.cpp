@@ -207,6 +207,69 @@ std::vector<double> point_from_config(const Campaign& campaign, const InferenceC
   return point;
 }
 
+std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
+                                       const sims::SimulatorInfo& info, const std::string& origin) {
+  const std::size_t d = info.n_observables();
+  const std::string where = "observed data '" + path + "'";
+  std::vector<double> values;
+  std::string line;
+  std::size_t line_number = 0;
+  std::vector<std::string> header;
+  while (header.empty() && std::getline(in, line)) {
+    ++line_number;
+    // Some editors start UTF-8 text with a byte-order mark: it is no part of the first column's name.
+    if (line_number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+    if (!trim(line).empty() && trim(line)[0] != '#') header = split_csv(line);
+  }
+  if (in.bad()) throw InputError(where + " cannot be read: " + std::strerror(errno) + origin);
+  if (header.empty()) throw InputError(where + " is empty: no header line" + origin);
+  std::vector<std::size_t> column_of(d, header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    const auto it = std::find(info.observables.begin(), info.observables.end(), header[c]);
+    if (it == info.observables.end())
+      throw InputError(where + ", line " + std::to_string(line_number) + ": column '" + header[c] +
+                       "' is not an observable of " + info.name + " (expected " +
+                       [&] {
+                         std::string names;
+                         for (const auto& n : info.observables) names += (names.empty() ? "" : ", ") + n;
+                         return names;
+                       }() +
+                       ")");
+    const auto index = static_cast<std::size_t>(it - info.observables.begin());
+    if (column_of[index] != header.size())
+      throw InputError(where + ", line " + std::to_string(line_number) + ": column '" + header[c] +
+                       "' appears twice");
+    column_of[index] = c;
+  }
+  for (std::size_t j = 0; j < d; ++j)
+    if (column_of[j] == header.size())
+      throw InputError(where + ", line " + std::to_string(line_number) + ": the observable '" +
+                       info.observables[j] + "' of " + info.name + " has no column");
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    const auto fields = split_csv(line);
+    if (fields.size() != header.size())
+      throw InputError(where + ", line " + std::to_string(line_number) + ": " +
+                       std::to_string(fields.size()) + " fields, the header has " +
+                       std::to_string(header.size()));
+    for (std::size_t j = 0; j < d; ++j) {
+      const std::string& field = fields[column_of[j]];
+      char* end = nullptr;
+      const double value = std::strtod(field.c_str(), &end);
+      if (field.empty() || end != field.c_str() + field.size())
+        throw InputError(where + ", line " + std::to_string(line_number) + ", column '" +
+                         info.observables[j] + "': '" + field + "' is not a number");
+      if (!std::isfinite(value))
+        throw InputError(where + ", line " + std::to_string(line_number) + ", column '" +
+                         info.observables[j] + "': " + field + " is not finite");
+      values.push_back(value);
+    }
+  }
+  if (in.bad()) throw InputError(where + " cannot be read: " + std::strerror(errno) + origin);
+  return values;
+}
+
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {
   const std::string path = campaign.output_path(campaign.config.get<std::string>(key));
   const std::size_t d = info.n_observables();
@@ -221,57 +284,7 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
              : ""));
   if (csv) {
     std::ifstream in(path);
-    std::string line;
-    std::size_t line_number = 0;
-    std::vector<std::string> header;
-    while (header.empty() && std::getline(in, line)) {
-      ++line_number;
-      if (!trim(line).empty() && trim(line)[0] != '#') header = split_csv(line);
-    }
-    if (header.empty()) throw InputError("observed data '" + path + "' is empty: no header line" + origin);
-    std::vector<std::size_t> column_of(d, header.size());
-    for (std::size_t c = 0; c < header.size(); ++c) {
-      const auto it = std::find(info.observables.begin(), info.observables.end(), header[c]);
-      if (it == info.observables.end())
-        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": column '" +
-                         header[c] + "' is not an observable of " + info.name + " (expected " +
-                         [&] {
-                           std::string names;
-                           for (const auto& n : info.observables) names += (names.empty() ? "" : ", ") + n;
-                           return names;
-                         }() +
-                         ")");
-      const auto index = static_cast<std::size_t>(it - info.observables.begin());
-      if (column_of[index] != header.size())
-        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": column '" +
-                         header[c] + "' appears twice");
-      column_of[index] = c;
-    }
-    for (std::size_t j = 0; j < d; ++j)
-      if (column_of[j] == header.size())
-        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
-                         ": the observable '" + info.observables[j] + "' of " + info.name + " has no column");
-    while (std::getline(in, line)) {
-      ++line_number;
-      if (trim(line).empty() || trim(line)[0] == '#') continue;
-      const auto fields = split_csv(line);
-      if (fields.size() != header.size())
-        throw InputError("observed data '" + path + "', line " + std::to_string(line_number) + ": " +
-                         std::to_string(fields.size()) + " fields, the header has " +
-                         std::to_string(header.size()));
-      for (std::size_t j = 0; j < d; ++j) {
-        const std::string& field = fields[column_of[j]];
-        char* end = nullptr;
-        const double value = std::strtod(field.c_str(), &end);
-        if (field.empty() || end != field.c_str() + field.size())
-          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
-                           ", column '" + info.observables[j] + "': '" + field + "' is not a number");
-        if (!std::isfinite(value))
-          throw InputError("observed data '" + path + "', line " + std::to_string(line_number) +
-                           ", column '" + info.observables[j] + "': " + field + " is not finite");
-        values.push_back(value);
-      }
-    }
+    values = parse_observed_csv(in, path, info, origin);
   } else {
     DatasetReader reader(path);
     if (reader.observable_names() != info.observables) {

@@ -151,10 +151,8 @@ TrainSettings::TrainSettings(const config::Config& config)
                 "loss " + loss_name +
                     " has a score term, which differentiates the network twice: use a smooth activation "
                     "(silu, tanh or softplus), not relu");
-  for (const double width : config.get<std::vector<double>>("train.hidden")) {
-    if (width != std::floor(width)) config.fail("train.hidden", "layer widths are whole numbers");
+  for (const std::int64_t width : config.get<std::vector<std::int64_t>>("train.hidden"))
     hidden.push_back(static_cast<std::size_t>(width));
-  }
   // Each class fills half of every step, and each half is cut into one piece per virtual shard.
   if (batch_size % (2 * n_shards) != 0)
     config.fail("train.batch_size",

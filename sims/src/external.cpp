@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -41,7 +43,132 @@ std::string status_text(int status) {
   return "stopped (status " + std::to_string(status) + ")";
 }
 
+// Names become config keys (simulate.proposal.<parameter>.kind) and CSV columns: plain names only.
+bool is_plain_name(const std::string& name) {
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+}
+
+// A name from the program for a message: bytes other than printable ASCII as \xNN, at most 64 of them shown.
+std::string quoted(const std::string& name) {
+  std::string text;
+  for (std::size_t i = 0; i < name.size() && i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (std::isprint(c)) {
+      text += static_cast<char>(c);
+    } else {
+      constexpr char hex[] = "0123456789abcdef";
+      text += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    }
+  }
+  return "'" + text + (name.size() > 64 ? "'... (" + std::to_string(name.size()) + " bytes)" : "'");
+}
+
 }  // namespace
+
+namespace protocol {
+
+SimulatorInfo read_handshake(const Reader& read) {
+  char magic[8];
+  read(magic, 8, "its handshake");
+  if (std::memcmp(magic, handshake_magic, 8) != 0)
+    throw Violation(
+        "its output does not start with the handshake's magic bytes \"NSBISIM1\" (does it print something "
+        "else to stdout first? Messages belong on stderr)");
+  const auto number = [&](const std::string& what) {
+    std::uint64_t value = 0;
+    read(&value, sizeof value, what);
+    return value;
+  };
+  const auto text = [&](const std::string& what) {
+    const std::uint64_t length = number("the length of " + what);
+    if (length == 0 || length > max_name_bytes)
+      throw Violation("the handshake gives " + what + " a length of " + std::to_string(length) +
+                      " bytes (1 to " + std::to_string(max_name_bytes) + ")");
+    std::string value(length, '\0');
+    read(value.data(), length, what);
+    return value;
+  };
+  const auto count = [&](const std::string& what) {
+    const std::uint64_t n = number("the number of " + what);
+    if (n == 0 || n > max_names)
+      throw Violation("the handshake declares " + std::to_string(n) + " " + what + " (1 to " +
+                      std::to_string(max_names) + ")");
+    return n;
+  };
+  // A name of a parameter or an observable: plain, and not one declared before in the same list.
+  const auto name = [&](const std::string& what, const std::vector<std::string>& before) {
+    const std::string value = text(what);
+    if (!is_plain_name(value))
+      throw Violation("the handshake declares " + what + " as " + quoted(value) +
+                      ": names are letters, digits, '_' and '-' (they become config keys and CSV columns)");
+    if (std::find(before.begin(), before.end(), value) != before.end())
+      throw Violation("the handshake declares " + what + " as " + quoted(value) +
+                      ", a name it already declared");
+    return value;
+  };
+  SimulatorInfo info;
+  info.name = text("the simulator's name");
+  const std::uint64_t n_parameters = count("parameters");
+  std::vector<std::string> parameter_names;
+  for (std::uint64_t p = 0; p < n_parameters; ++p) {
+    Parameter parameter;
+    parameter.name = name("parameter " + std::to_string(p) + "'s name", parameter_names);
+    parameter_names.push_back(parameter.name);
+    read(&parameter.min, sizeof(double), "parameter " + parameter.name + "'s minimum");
+    read(&parameter.max, sizeof(double), "parameter " + parameter.name + "'s maximum");
+    if (!(std::isfinite(parameter.min) && std::isfinite(parameter.max) && parameter.min < parameter.max))
+      throw Violation("the handshake declares parameter " + parameter.name + " on [" +
+                      std::to_string(parameter.min) + ", " + std::to_string(parameter.max) +
+                      "]: its domain must be finite with min < max");
+    parameter.doc = "declared by the program";
+    info.parameters.push_back(parameter);
+  }
+  const std::uint64_t n_observables = count("observables");
+  for (std::uint64_t d = 0; d < n_observables; ++d)
+    info.observables.push_back(name("observable " + std::to_string(d) + "'s name", info.observables));
+  const std::uint64_t gold = number("the gold flag");
+  if (gold > 1) throw Violation("the handshake's gold flag is " + std::to_string(gold) + " (0 or 1)");
+  info.has_gold = gold == 1;
+  return info;
+}
+
+void read_response(const Reader& read, const SimulatorInfo& info, const Batch& batch, double* x,
+                   double* gold) {
+  const std::uint64_t n = batch.rows;
+  const std::uint64_t n_x = info.n_observables();
+  char magic[8];
+  read(magic, 8, "the response's magic bytes");
+  if (std::memcmp(magic, response_magic, 8) != 0)
+    throw Violation(
+        "the response does not start with the magic bytes \"NSBIRES1\" (stray output on stdout?)");
+  std::uint64_t answer[4];
+  read(answer, sizeof answer, "the response header");
+  const std::uint64_t gold_columns = batch.gold ? 1 + info.n_parameters() : 0;
+  if (answer[0] != batch.number || answer[1] != n || answer[2] != n_x || answer[3] != gold_columns)
+    throw Violation("the response is for batch " + std::to_string(answer[0]) + " with " +
+                    std::to_string(answer[1]) + " rows, " + std::to_string(answer[2]) + " observables and " +
+                    std::to_string(answer[3]) + " gold columns, but batch " + std::to_string(batch.number) +
+                    " asked for " + std::to_string(n) + " rows, " + std::to_string(n_x) +
+                    " observables and " + std::to_string(gold_columns) + " gold columns");
+  read(x, n * n_x * sizeof(double), "x");
+  if (batch.gold) read(gold, n * gold_columns * sizeof(double), "the gold");
+  for (std::uint64_t i = 0; i < n; ++i)
+    for (std::uint64_t d = 0; d < n_x; ++d)
+      if (!std::isfinite(x[i * n_x + d]))
+        throw Violation("row " + std::to_string(i) + " (index " + std::to_string(batch.first_index + i) +
+                        ") has " + (std::isnan(x[i * n_x + d]) ? "NaN" : "±Inf") + " in observable " +
+                        info.observables[d]);
+  for (std::uint64_t i = 0; i < n && batch.gold; ++i)
+    for (std::uint64_t c = 0; c < gold_columns; ++c)
+      if (!std::isfinite(gold[i * gold_columns + c]))
+        throw Violation(
+            "row " + std::to_string(i) + " (index " + std::to_string(batch.first_index + i) +
+            ") has a non-finite " +
+            (c == 0 ? std::string("joint log ratio") : "joint score for " + info.parameters[c - 1].name));
+}
+
+}  // namespace protocol
 
 ExternalSimulator::ExternalSimulator(ExternalOptions options) : options_(std::move(options)) {
   if (options_.command.empty()) throw ConfigError("simulator.command: name the simulator program to run");
@@ -182,53 +309,16 @@ void ExternalSimulator::read_all(void* data, std::size_t bytes, const std::strin
 }
 
 void ExternalSimulator::read_handshake() {
-  char magic[8];
-  read_all(magic, 8, "its handshake");
-  if (std::memcmp(magic, handshake_magic, 8) != 0)
-    fail(
-        "its output does not start with the handshake's magic bytes \"NSBISIM1\" (does it print something "
-        "else to stdout first? Messages belong on stderr)");
-  const auto number = [&](const std::string& what) {
-    std::uint64_t value = 0;
-    read_all(&value, sizeof value, what);
-    return value;
-  };
-  const auto text = [&](const std::string& what) {
-    const std::uint64_t length = number("the length of " + what);
-    if (length == 0 || length > max_name_bytes)
-      fail("the handshake gives " + what + " a length of " + std::to_string(length) + " bytes (1 to " +
-           std::to_string(max_name_bytes) + ")");
-    std::string value(length, '\0');
-    read_all(value.data(), length, what);
-    return value;
-  };
-  const auto count = [&](const std::string& what) {
-    const std::uint64_t n = number("the number of " + what);
-    if (n == 0 || n > max_names)
-      fail("the handshake declares " + std::to_string(n) + " " + what + " (1 to " +
-           std::to_string(max_names) + ")");
-    return n;
-  };
-  info_.name = text("the simulator's name");
-  info_.doc = "external simulator: " + program();
-  const std::uint64_t n_parameters = count("parameters");
-  for (std::uint64_t p = 0; p < n_parameters; ++p) {
-    Parameter parameter;
-    parameter.name = text("parameter " + std::to_string(p) + "'s name");
-    read_all(&parameter.min, sizeof(double), "parameter " + parameter.name + "'s minimum");
-    read_all(&parameter.max, sizeof(double), "parameter " + parameter.name + "'s maximum");
-    if (!(std::isfinite(parameter.min) && std::isfinite(parameter.max) && parameter.min < parameter.max))
-      fail("the handshake declares parameter " + parameter.name + " on [" + std::to_string(parameter.min) +
-           ", " + std::to_string(parameter.max) + "]: its domain must be finite with min < max");
-    parameter.doc = "declared by the program";
-    info_.parameters.push_back(parameter);
+  try {
+    info_ = protocol::read_handshake(reader());
+  } catch (const protocol::Violation& violation) {
+    fail(violation.what());
   }
-  const std::uint64_t n_observables = count("observables");
-  for (std::uint64_t d = 0; d < n_observables; ++d)
-    info_.observables.push_back(text("observable " + std::to_string(d) + "'s name"));
-  const std::uint64_t gold = number("the gold flag");
-  if (gold > 1) fail("the handshake's gold flag is " + std::to_string(gold) + " (0 or 1)");
-  info_.has_gold = gold == 1;
+  info_.doc = "external simulator: " + program();
+}
+
+protocol::Reader ExternalSimulator::reader() const {
+  return [this](void* data, std::size_t bytes, const std::string& what) { read_all(data, bytes, what); };
 }
 
 void ExternalSimulator::simulate(const ExecutionSpace&, const ConstMatrix& theta, const Matrix& x,
@@ -263,41 +353,19 @@ void ExternalSimulator::run_batch(const ConstMatrix& theta, const Matrix& x, con
   write_all(request_magic, 8, "the request's magic bytes");
   write_all(header, sizeof header, "the request header");
   write_all(theta.data(), n * n_theta * sizeof(double), "θ");
-  std::vector<double> gold_rows;
   if (gold) {
     write_all(theta0, n_theta * sizeof(double), "θ0");
     write_all(gold_theta->data(), n * n_theta * sizeof(double), "the gold θ");
   }
 
-  char magic[8];
-  read_all(magic, 8, "the response's magic bytes");
-  if (std::memcmp(magic, response_magic, 8) != 0)
-    fail("the response does not start with the magic bytes \"NSBIRES1\" (stray output on stdout?)");
-  std::uint64_t answer[4];
-  read_all(answer, sizeof answer, "the response header");
   const std::uint64_t gold_columns = gold ? 1 + n_theta : 0;
-  if (answer[0] != number || answer[1] != n || answer[2] != n_x || answer[3] != gold_columns)
-    fail("the response is for batch " + std::to_string(answer[0]) + " with " + std::to_string(answer[1]) +
-         " rows, " + std::to_string(answer[2]) + " observables and " + std::to_string(answer[3]) +
-         " gold columns, but batch " + std::to_string(number) + " asked for " + std::to_string(n) +
-         " rows, " + std::to_string(n_x) + " observables and " + std::to_string(gold_columns) +
-         " gold columns");
-  read_all(x.data(), n * n_x * sizeof(double), "x");
-  if (gold) {
-    gold_rows.resize(n * gold_columns);
-    read_all(gold_rows.data(), gold_rows.size() * sizeof(double), "the gold");
+  std::vector<double> gold_rows(n * gold_columns);
+  try {
+    protocol::read_response(reader(), info_, {number, first_index, n, gold}, x.data(), gold_rows.data());
+  } catch (const protocol::Violation& violation) {
+    fail(violation.what());
   }
-  for (std::uint64_t i = 0; i < n; ++i)
-    for (std::uint64_t d = 0; d < n_x; ++d)
-      if (!std::isfinite(x(i, d)))
-        fail("row " + std::to_string(i) + " (index " + std::to_string(first_index + i) + ") has " +
-             (std::isnan(x(i, d)) ? "NaN" : "±Inf") + " in observable " + info_.observables[d]);
   for (std::uint64_t i = 0; i < n && gold; ++i) {
-    for (std::uint64_t c = 0; c < gold_columns; ++c)
-      if (!std::isfinite(gold_rows[i * gold_columns + c]))
-        fail("row " + std::to_string(i) + " (index " + std::to_string(first_index + i) +
-             ") has a non-finite " +
-             (c == 0 ? std::string("joint log ratio") : "joint score for " + info_.parameters[c - 1].name));
     (*log_r)(i) = gold_rows[i * gold_columns];
     for (std::uint64_t p = 0; p < n_theta; ++p) (*score)(i, p) = gold_rows[i * gold_columns + 1 + p];
   }

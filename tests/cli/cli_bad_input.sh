@@ -53,6 +53,95 @@ good >ok.yaml
 expect_exit 2 set.out -- "$NSBI" simulate ok.yaml --set simulate.block_size=-5
 expect_grep "--set simulate.block_size=-5: simulate.block_size: must be >= 1" set.out
 
+# A --set typo in a section name, or a path through a section the schema lacks, is reported like the same
+# typo in the file (exit 2, the key and the closest valid one), not as an internal error.
+expect_exit 2 set_typo.out -- "$NSBI" simulate ok.yaml --set simulat.seed=1
+expect_grep "^nsbi: error: --set simulat.seed=1: simulat: unknown key; did you mean 'simulate'\?" set_typo.out
+expect_exit 2 set_unknown.out -- "$NSBI" simulate ok.yaml --set foo.bar=5
+expect_grep "^nsbi: error: --set foo.bar=5: foo: unknown key" set_unknown.out
+expect_exit 2 set_nested.out -- "$NSBI" simulate ok.yaml --set train.optimizer.beta=5
+expect_grep "^nsbi: error: --set train.optimizer.beta=5: train.optimizer: unknown key" set_nested.out
+
+# A second YAML document is an error at its '---' line, not silently ignored.
+rm -rf out
+{ good; printf -- '---\nsimulate:\n  n_samples: 0\n'; } >two_documents.yaml
+expect_exit 2 two_documents.out -- "$NSBI" simulate two_documents.yaml
+expect_grep "two_documents.yaml:10:1: a second YAML document starts here" two_documents.out
+[ ! -e out/dataset.h5 ] || fail "two_documents: out/dataset.h5 exists after a failed run"
+
+# A stray ',' after the document is invalid YAML (it was ignored with everything after the document's end).
+{ good; printf '...\n,\n'; } >stray_comma.yaml
+expect_exit 2 stray_comma.out -- timeout 60 "$NSBI" simulate stray_comma.yaml
+expect_grep "stray_comma.yaml:11:1: invalid YAML: unexpected ','" stray_comma.out
+
+# Checked when the config is loaded, before any work, whatever the command: the pipeline's order and the
+# hidden layers' widths.
+rm -rf out
+expect_exit 2 order.out -- "$NSBI" simulate ok.yaml --set "pipeline=[train, simulate]"
+expect_grep "pipeline\[1\]: stage 'simulate' is listed after 'train', but the stages run in the order simulate, train" order.out
+expect_exit 2 twice.out -- "$NSBI" simulate ok.yaml --set "pipeline=[simulate, train, train]"
+expect_grep "pipeline\[2\]: stage 'train' is listed twice" twice.out
+expect_exit 2 widths.out -- "$NSBI" simulate ok.yaml --set "train.hidden=[16.5]"
+expect_grep "--set train.hidden=\[16.5\]: train.hidden\[0\]: expected an integer, got '16.5'" widths.out
+[ ! -e out/dataset.h5 ] || fail "order/widths: out/dataset.h5 exists after a failed run"
+
+# Integers are read and bounded exactly: 2^53 + 1 is above campaign.seed's maximum 2^53 although it rounds
+# to 2^53 as a double, and so is the same value written in exponent form.
+check_seed() {  # name, seed, expected message pattern
+  expect_exit 2 "$1.out" -- "$NSBI" simulate ok.yaml --output "$1" --set "campaign.seed=$2"
+  expect_grep "$3" "$1.out"
+  [ ! -e "$1/dataset.h5" ] || fail "$1: $1/dataset.h5 exists after a failed run"
+}
+check_seed seed 9007199254740993 "campaign.seed: must be <= 9007199254740992, got 9007199254740993"
+check_seed seed_exponent 9.007199254740993e15 "campaign.seed: must be <= 9007199254740992, got 9.007199254740993e15"
+check_seed seed_fraction 9007199254740992.5 "campaign.seed: expected an integer, got '9007199254740992.5'"
+
+# YAML aliases that expand exponentially are refused at once, not expanded until memory runs out (10^6
+# elements here: 10^9 with two more lines).
+{
+  good
+  printf 'slurm:\n  extra:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n'
+  for i in 1 2 3 4 5; do printf '    a%d: &a%d [%s]\n' $i $i "$(printf "*a$((i - 1)), %.0s" {1..9})*a$((i - 1))"; done
+} >aliases.yaml
+expect_exit 2 aliases.out -- timeout 60 "$NSBI" simulate aliases.yaml
+expect_grep "aliases.yaml:[0-9]+:[0-9]+: slurm.extra.a[0-9].*: the config has more than 100000 keys and list elements" aliases.out
+
+# Observed events in a CSV that starts with a UTF-8 byte-order mark (some editors write one) read like the
+# same file without it, rather than as a column named '<BOM>x1'.
+cat >bom.yaml <<YAML
+campaign: {seed: 3, dir: bom}
+simulator: {name: gaussian2d}
+infer: {observed: obs.csv, estimators: [exact], grid: {mu2: {points: 3}, rho12: {points: 3}}, posterior_samples: 10}
+YAML
+mkdir -p bom && printf '\xef\xbb\xbfx1,x2\n0.1,0.2\n-0.3,0.5\n' >bom/obs.csv
+expect_exit 0 bom.out -- "$NSBI" infer bom.yaml
+[ -e bom/results.h5 ] || fail "bom: no bom/results.h5 after infer"
+
+# An external simulator whose handshake declares a name that cannot be a config key, or a name twice, is
+# refused as a bad handshake (exit 3), not an internal error when the campaign's keys are declared for it.
+cat >names.py <<'PY'
+import struct, sys
+def text(t):
+    return struct.pack("<Q", len(t.encode())) + t.encode()
+out = b"NSBISIM1" + text("names") + struct.pack("<Q", 2)
+for name in sys.argv[1:3]:
+    out += text(name) + struct.pack("<dd", 0, 1)
+out += struct.pack("<Q", 1) + text("x") + struct.pack("<Q", 0)
+sys.stdout.buffer.write(out)
+sys.stdout.flush()
+sys.stdin.read()
+PY
+for names in "a a" "a b.c" "a b,c"; do
+  printf 'campaign: {dir: names}\nsimulator: {name: external, command: [python3, names.py, "%s", "%s"]}\n' $names >names.yaml
+  expect_exit 3 names.out -- "$NSBI" simulate names.yaml
+  expect_grep "the handshake: the handshake declares parameter 1's name as '${names#a }'" names.out
+done
+
+# An alias inside its own anchor is a cycle: an error, not an endless recursion (it crashed, exit 139).
+{ good; printf 'infer:\n  grid: &g {m: *g}\n'; } >cycle.yaml
+expect_exit 2 cycle.out -- "$NSBI" simulate cycle.yaml
+expect_grep "cycle.yaml:11:9: infer.grid(.m)+: nested more than 100 levels deep \(is a YAML alias \*name inside the anchor &name it refers to\?\)" cycle.out
+
 # A foreign file where the dataset goes is refused without --force, and kept.
 mkdir -p out && echo "not hdf5" >out/dataset.h5
 expect_exit 2 foreign.out -- "$NSBI" simulate ok.yaml

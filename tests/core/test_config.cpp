@@ -168,6 +168,66 @@ TEST(ConfigErrors, MalformedYamlReportsPosition) {
             "g.yaml:1:5: invalid YAML: illegal map value");
 }
 
+// A config file is one YAML document: a second one (after `---`) would be ignored without a word.
+TEST(ConfigErrors, SecondDocumentIsAnError) {
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head + "---\nsimulate: {n_samples: 0}\n", "g.yaml"); }),
+            "g.yaml:4:1: a second YAML document starts here: a config file holds one document (remove this "
+            "'---' line, or the document after it)");
+  EXPECT_EQ(config_error([] { Config::parse("---\n---\n" + campaign_head, "g.yaml"); }),
+            "g.yaml:2:1: a second YAML document starts here: a config file holds one document (remove this "
+            "'---' line, or the document after it)");
+  EXPECT_EQ(config_error([] { Config::parse("a: 1\n", "g.yaml", {"b=1\n---\n2"}); }),
+            "--set b=1\n---\n2: b: invalid YAML value: it holds a second YAML document");
+  // A ',' outside brackets starts no document: invalid YAML, not an empty config (nor, read as a stream of
+  // documents, an endless one).
+  EXPECT_EQ(config_error([] { Config::parse(",\n", "g.yaml"); }), "g.yaml:1:1: invalid YAML: unexpected ','");
+  EXPECT_EQ(config_error([] { Config::parse(campaign_head + "...\n,\n", "g.yaml"); }),
+            "g.yaml:5:1: invalid YAML: unexpected ','");
+  EXPECT_EQ(config_error([] { Config::parse("a: 1\n", "g.yaml", {"b=,"}); }),
+            "--set b=,: b: invalid YAML value: unexpected ','");
+  // A leading `---`, an end marker and an empty document after the first are no second document.
+  EXPECT_EQ(validated("---\n" + campaign_head).get<std::int64_t>("campaign.seed"), 7);
+  EXPECT_EQ(validated(campaign_head + "...\n").get<std::int64_t>("campaign.seed"), 7);
+  EXPECT_EQ(validated(campaign_head + "---\n# nothing more\n").get<std::int64_t>("campaign.seed"), 7);
+}
+
+// Aliases are visited at every use: nested ones would expand exponentially (10^9 values from 10 lines)
+// without a bound on the values a config may have, and one inside its own anchor would never end.
+TEST(ConfigErrors, AliasExpansionIsBounded) {
+  std::string text = campaign_head + "simulate:\n  options:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  // 10^6 values: more than the bound, and few enough for a reader without one to get through.
+  for (int level = 1; level <= 5; ++level) {
+    const std::string alias = "*a" + std::to_string(level - 1);
+    text += "    a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + alias;
+    for (int k = 1; k < 10; ++k) text += ", " + alias;
+    text += "]\n";
+  }
+  const std::string message = validation_error(text);
+  EXPECT_EQ(message.rfind("g.yaml:", 0), 0u) << message;
+  EXPECT_NE(
+      message.find(": the config has more than 100000 keys and list elements (a YAML alias *name counts "
+                   "at every use)"),
+      std::string::npos)
+      << message;
+  // An alias inside its own anchor makes a cycle (it was an endless recursion: a stack overflow).
+  const std::string cycle =
+      config_error([] { Config::parse("simulate:\n  options: &x {b: *x}\n", "g.yaml"); });
+  EXPECT_EQ(cycle.rfind("g.yaml:2:", 0), 0u) << cycle;
+  EXPECT_NE(cycle.find(": simulate.options.b.b.b."), std::string::npos) << cycle;
+  EXPECT_NE(cycle.find(": nested more than 100 levels deep (is a YAML alias *name inside the anchor &name it "
+                       "refers to?)"),
+            std::string::npos)
+      << cycle;
+  EXPECT_EQ(config_error([] {
+              Config::parse("a: 1\n", "g.yaml", {"b=&x [*x]"});
+            }).rfind("--set b=&x [*x]: b[0][0]", 0),
+            0u);
+  // Aliases used a few times are fine.
+  EXPECT_EQ(validated(campaign_head + "simulate:\n  shift: &s [1, 2]\n  options: {copy: *s}\n")
+                .get<std::vector<double>>("simulate.shift"),
+            (std::vector<double>{1.0, 2.0}));
+}
+
 TEST(ConfigErrors, UnreadableFile) {
   EXPECT_EQ(config_error([] { Config::load("/nonexistent/nsbi/g.yaml"); }),
             "/nonexistent/nsbi/g.yaml: cannot read config file: No such file or directory");
@@ -199,6 +259,71 @@ TEST(ConfigValues, IntegerVersusNumber) {
             "g.yaml:4:19: simulate.noise: expected a number, got '.nan'");
   EXPECT_EQ(validation_error(campaign_head + "simulate: {noise: 1e999}\n"),
             "g.yaml:4:19: simulate.noise: expected a number, got '1e999'");
+}
+
+// Integers never go through double: beyond 2^53 a double would round them (2^53 + 1 to 2^53), so a
+// bound of 2^53 would let 2^53 + 1 through and 9.007199254740993e15 would read as another seed.
+TEST(ConfigValues, IntegersAreReadAndBoundedExactly) {
+  Schema schema;
+  schema.add(Key("campaign.seed", Type::integer, "Seed.").minimum(0).maximum(9007199254740992.0));
+  schema.add(Key("simulate.n_samples", Type::integer, "Samples.").with_default("1"));
+  const auto seed = [&](const std::string& text) {
+    Config config = Config::parse("campaign: {seed: " + text + "}\n", "g.yaml");
+    config.validate(schema);
+    return config.get<std::int64_t>("campaign.seed");
+  };
+  const auto seed_error = [&](const std::string& text) {
+    return config_error(
+        [&] { Config::parse("campaign: {seed: " + text + "}\n", "g.yaml").validate(schema); });
+  };
+  EXPECT_EQ(seed("9007199254740992"), 9007199254740992);
+  EXPECT_EQ(seed("9007199254740991"), 9007199254740991);
+  EXPECT_EQ(seed("9.007199254740991e15"), 9007199254740991);
+  EXPECT_EQ(seed("90071992547409.91e2"), 9007199254740991);
+  EXPECT_EQ(seed("1.5e3"), 1500);
+  EXPECT_EQ(seed("100e-2"), 1);
+  EXPECT_EQ(seed("0e999999999999"), 0);
+  EXPECT_EQ(seed("-0"), 0);
+  EXPECT_EQ(seed_error("9007199254740993"),
+            "g.yaml:1:18: campaign.seed: must be <= 9007199254740992, got 9007199254740993");
+  EXPECT_EQ(seed_error("9.007199254740993e15"),
+            "g.yaml:1:18: campaign.seed: must be <= 9007199254740992, got 9.007199254740993e15");
+  EXPECT_EQ(seed_error("9007199254740992.5"),
+            "g.yaml:1:18: campaign.seed: expected an integer, got '9007199254740992.5'");
+  EXPECT_EQ(seed_error("1e-1"), "g.yaml:1:18: campaign.seed: expected an integer, got '1e-1'");
+  EXPECT_EQ(seed_error("1e999999999999"),
+            "g.yaml:1:18: campaign.seed: integer out of range, got '1e999999999999'");
+  // The whole int64 range, exactly, and nothing beyond it.
+  const auto samples = [&](const std::string& text) {
+    Config config = Config::parse("simulate: {n_samples: " + text + "}\ncampaign: {seed: 1}\n", "g.yaml");
+    config.validate(schema);
+    return config.get<std::int64_t>("simulate.n_samples");
+  };
+  EXPECT_EQ(samples("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(samples("-9223372036854775808"), INT64_MIN);
+  EXPECT_EQ(samples("9.2233720368547758e18"), 9223372036854775800);
+  EXPECT_EQ(config_error([&] { samples("9223372036854775808"); }),
+            "g.yaml:1:23: simulate.n_samples: integer out of range, got '9223372036854775808'");
+  EXPECT_EQ(config_error([&] { samples("-9.223372036854775809e18"); }),
+            "g.yaml:1:23: simulate.n_samples: integer out of range, got '-9.223372036854775809e18'");
+}
+
+TEST(ConfigValues, IntegerLists) {
+  Schema schema;
+  schema.add(Key("train.hidden", Type::integer_list, "Widths.").with_default("[64, 64]").minimum(1));
+  const auto hidden = [&](const std::string& text) {
+    Config config = Config::parse(text, "g.yaml");
+    config.validate(schema);
+    return config.get<std::vector<std::int64_t>>("train.hidden");
+  };
+  EXPECT_EQ(hidden(""), (std::vector<std::int64_t>{64, 64}));
+  EXPECT_EQ(hidden("train: {hidden: [16, 1e2]}\n"), (std::vector<std::int64_t>{16, 100}));
+  EXPECT_EQ(config_error([&] { hidden("train: {hidden: [16.5]}\n"); }),
+            "g.yaml:1:18: train.hidden[0]: expected an integer, got '16.5'");
+  EXPECT_EQ(config_error([&] { hidden("train: {hidden: [8, 0]}\n"); }),
+            "g.yaml:1:21: train.hidden[1]: must be >= 1, got 0");
+  EXPECT_EQ(config_error([&] { hidden("train: {hidden: 8}\n"); }),
+            "g.yaml:1:17: train.hidden: expected a list of integers, got '8'");
 }
 
 TEST(ConfigValues, BoundsAreInclusive) {
@@ -297,6 +422,21 @@ TEST(ConfigOverrides, ErrorsPointAtTheOverride) {
       "--set simulate.n_sampels=3: simulate.n_sampels: unknown key; did you mean 'simulate.n_samples'?");
   EXPECT_EQ(validation_error(campaign_head, {"simulate.shift=[1, x]"}),
             "--set simulate.shift=[1, x]: simulate.shift[1]: expected a number, got 'x'");
+}
+
+// An override that makes a section the schema lacks is an unknown key like the same typo in the file (it was
+// an internal error: the section had no place in the file to report).
+TEST(ConfigOverrides, UnknownSectionsPointAtTheOverride) {
+  EXPECT_EQ(validation_error(campaign_head, {"simulat.seed=1"}),
+            "--set simulat.seed=1: simulat: unknown key; did you mean 'simulate'?");
+  EXPECT_EQ(validation_error(campaign_head, {"foo.bar=5"}), "--set foo.bar=5: foo: unknown key");
+  EXPECT_EQ(validation_error(campaign_head, {"simulate.optimizer.beta=5"}),
+            "--set simulate.optimizer.beta=5: simulate.optimizer: unknown key");
+  EXPECT_EQ(validation_error(campaign_head, {"simulate.n_samples=5", "trian.a.b=1", "trian.c=2"}),
+            "--set trian.a.b=1: trian: unknown key; did you mean 'train'?");
+  // The same typo in the file, for comparison.
+  EXPECT_EQ(validation_error(campaign_head + "simulat:\n  seed: 1\n"),
+            "g.yaml:4:1: simulat: unknown key; did you mean 'simulate'?");
 }
 
 TEST(ConfigOverrides, BadOverrideSyntax) {

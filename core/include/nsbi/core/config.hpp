@@ -19,7 +19,7 @@
 
 namespace nsbi::config {
 
-enum class Type { boolean, integer, number, string, number_list, string_list, map };
+enum class Type { boolean, integer, number, string, integer_list, number_list, string_list, map };
 
 /// One leaf of the schema, or a free-form map whose contents are not checked (Type::map). Declared as
 ///   Key("simulate.n_samples", Type::integer, "Samples to simulate.").with_default("1000").minimum(1)
@@ -60,7 +60,7 @@ struct Key {
   std::string doc;                          ///< one line, for docs and --help
   std::optional<YAML::Node> default_value;  ///< absent => the key is required (unless optional)
   bool optional = false;
-  std::optional<double> min, max;     ///< inclusive; integer, number and each number_list element
+  std::optional<double> min, max;     ///< inclusive; integer, number and each element of a numeric list
   std::vector<std::string> choices;   ///< allowed values of a string or of each string_list element
   std::optional<std::size_t> length;  ///< exact number of elements of a list
 };
@@ -117,8 +117,9 @@ class Config {
 
   /// The value at `path`, converted with the schema's rules (an integer may be written 1e5; a number may be
   /// an integer; a boolean is true or false). Wrong type: ConfigError. Missing path: InternalError (validate
-  /// first, or ask has()). T is one of bool, std::int64_t, double, std::string, std::vector<double>,
-  /// std::vector<std::string>, YAML::Node (a copy).
+  /// first, or ask has()). T is one of bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
+  /// std::vector<double>, std::vector<std::string>, YAML::Node (a copy). Integers are read exactly (no
+  /// rounding through double) and compared exactly against their bounds.
   template <class T>
   T get(const std::string& path) const;
   bool has(const std::string& path) const;
@@ -145,8 +146,13 @@ class Config {
     YAML::Mark value;
   };
 
+  /// The most keys and list elements a config may have (a file or one --set value), and the deepest nesting.
+  static constexpr std::size_t max_values = 100000;
+  static constexpr std::size_t max_depth = 100;
+
   Config(const YAML::Node& root, std::string file);
-  void scan_tree(const YAML::Node& node, const std::string& path, const std::string& override_text);
+  void scan_tree(const YAML::Node& node, const std::string& path, const std::string& override_text,
+                 std::size_t& values, std::size_t depth);
   void apply_override(const std::string& assignment);
   void check_section(const Schema& schema, const std::string& section);
   void check_present(const Key& key, const YAML::Node& value);
@@ -157,6 +163,8 @@ class Config {
   YAML::Node make_map(const std::string& path, const std::string& needed_by);
   void set_node(const std::string& path, const YAML::Node& value);
   std::string override_covering(const std::string& path) const;
+  /// The first `--set` of a key inside section `path`: the one that made the section.
+  std::string override_inside(const std::string& path) const;
   std::string mark_location(const YAML::Mark& mark) const;
 
   YAML::Node root_;
@@ -173,6 +181,8 @@ template <>
 double Config::get<double>(const std::string& path) const;
 template <>
 std::string Config::get<std::string>(const std::string& path) const;
+template <>
+std::vector<std::int64_t> Config::get<std::vector<std::int64_t>>(const std::string& path) const;
 template <>
 std::vector<double> Config::get<std::vector<double>>(const std::string& path) const;
 template <>

@@ -27,6 +27,10 @@ struct Invocation {
 /// simulator, so `config` is the raw file: its simulator.name is checked first.
 config::Schema campaign_schema(config::Config& config);
 
+/// Checks `config` against campaign_schema() and what the schema cannot express (the stages of `pipeline`
+/// each once, in the order of pipeline_stages()) and fills in the defaults: ConfigError on any problem.
+void validate_campaign(config::Config& config);
+
 /// The simulator of a validated config, with its options (simulator.<option>).
 std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config);
 

@@ -4,6 +4,7 @@
 // observed data, and results.h5, which holds one group per stage (docs/formats.md, "Results").
 
 #include <functional>
+#include <istream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,12 @@ std::vector<double> point_from_config(const Campaign& campaign, const InferenceC
 /// any order) or an HDF5 dataset file. InputError (exit 3) naming the file, line and column for missing or
 /// unknown columns, unparsable or non-finite values, or no events.
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);
+
+/// The events of an observed-data CSV text (the CSV half of read_observed), row-major [N, observables] in
+/// `info`'s observable order; `path` names the text and `origin` (" (file:line: key)") ends the messages
+/// that concern the whole file. A leading UTF-8 byte-order mark is skipped. InputError as read_observed.
+std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
+                                       const sims::SimulatorInfo& info, const std::string& origin);
 
 /// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
 /// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the

@@ -11,6 +11,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,43 @@
 #include "nsbi/sims/simulator.hpp"
 
 namespace nsbi::sims {
+
+/// The decoding of the program's messages, apart from the pipes they come through: what ExternalSimulator
+/// reads, and what the fuzzer (fuzz/external_protocol.cpp) feeds bytes to.
+namespace protocol {
+
+/// A message that breaks the protocol; what() says what is wrong (ExternalSimulator adds the program and the
+/// batch, and makes it an InputError).
+class Violation : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Where decoding reads from: read(data, bytes, what) stores exactly `bytes` bytes or throws; `what` names
+/// them for messages ("the response header").
+using Reader = std::function<void(void* data, std::size_t bytes, const std::string& what)>;
+
+/// The handshake: the simulator's name, its parameters with their domains, its observables and whether it
+/// sends gold (`doc` is left empty). Violation for a handshake that is not one: magic bytes, lengths,
+/// counts, domains, and parameter or observable names that are not plain (letters, digits, '_', '-') or
+/// are declared twice.
+SimulatorInfo read_handshake(const Reader& read);
+
+/// What a batch asked for, to check its response against.
+struct Batch {
+  std::uint64_t number = 0;
+  std::uint64_t first_index = 0;
+  std::uint64_t rows = 0;
+  bool gold = false;
+};
+
+/// The response to `batch`: x [rows × observables] into `x` and, when gold was asked, per row the joint log
+/// ratio and then the joint score [rows × (1 + parameters)] into `gold`. Violation for another batch
+/// number or shape than asked, wrong magic bytes, or a value that is NaN or ±Inf.
+void read_response(const Reader& read, const SimulatorInfo& info, const Batch& batch, double* x,
+                   double* gold);
+
+}  // namespace protocol
 
 struct ExternalOptions {
   std::vector<std::string> command;  // argv: the program and its arguments (PATH is searched)
@@ -50,6 +90,7 @@ class ExternalSimulator final : public Simulator {
                  const double* theta0, const Vector* log_r, const Matrix* score, std::uint64_t first_index,
                  std::uint64_t seed) const;
   void read_handshake();
+  protocol::Reader reader() const;  // read_all on the program's output
   void write_all(const void* data, std::size_t bytes, const std::string& what) const;
   void read_all(void* data, std::size_t bytes, const std::string& what) const;
   [[noreturn]] void fail(const std::string& what) const;
