@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -375,8 +376,10 @@ Campaign::Campaign(config::Config validated, Provenance run)
       provenance(std::move(run)) {}
 
 Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
+  const int node_ranks = mpi_ranks > 1 ? ranks_on_this_node() : 1;  // collective: before anything can fail
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
   config.validate(campaign_schema(config));
+  check_memory_bounds(config, invocation.command, node_ranks);
   return Campaign(std::move(config), collect_provenance(invocation.argv, mpi_ranks));
 }
 
