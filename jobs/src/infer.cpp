@@ -10,6 +10,7 @@
 #include "nsbi/inference/scan.hpp"
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/jobs/inference_setup.hpp"
+#include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {
@@ -55,11 +56,19 @@ struct EstimatorResult {
   json::Object summary;
 };
 
+// analyse() runs inside agree without collectives: a rank that got a signal stops there, the others learn of
+// it at the agree.
+void stop_if_requested() {
+  if (stop_requested())
+    throw Interrupted("infer: stopped by a signal; nothing was written: run the same command to start again");
+}
+
 EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& estimator, const Matrix& x,
                         const inference::Grid& grid, const std::vector<bool>& profiled) {
   const config::Config& config = campaign.config;
   EstimatorResult r;
   const std::size_t n_events = x.extent(0);
+  stop_if_requested();
   r.t = inference::scan_experiments(estimator, x, 1, n_events, grid).t;
   inference::RefineOptions refine;
   refine.enabled = config.get<bool>("infer.refine");
@@ -146,6 +155,7 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
   std::vector<double> mean(n_parameters, 0.0);
   std::vector<double> second(n_parameters, 0.0);
   for (std::size_t s = 0; s < n_samples; ++s) {
+    if (s % 65536 == 0) stop_if_requested();
     rng::Stream stream(campaign.seed, rng::Purpose::posterior, s);
     const double u = stream.uniform() * running;
     const std::size_t k = std::min<std::size_t>(

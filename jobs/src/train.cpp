@@ -317,17 +317,19 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
     log::info(
         "train: no ratio diagnostics: a sally model's logit is not log r̂, only its θ-gradient at θ0 is "
         "learned (the score)");
-  } else if (color == 0) {
+  } else {
     log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
               same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "",
               ")");
-    group.agree([&] {
-      diagnostics = training_diagnostics(
-          group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
-          static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
+    world.agree([&] {  // group 0's errors, a signal's exit 4 among them, reach every rank
+      if (color != 0) return;
+      group.agree([&] {
+        diagnostics = training_diagnostics(
+            group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
+            static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
+      });
     });
   }
-  world.agree([] {});  // group 0's errors reach every rank
   record.diagnostics = diagnostics.arrays;
   kernels::write_model(model_path, world.get(), record);
 
