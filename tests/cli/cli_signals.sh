@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# A signal is honoured in every long loop: SIGTERM during train's diagnostics (made long by
+# train.diagnostics.n_events) stops `nsbi train` on 2 ranks with exit 4 within seconds, keeps the trained
+# checkpoint, and the next run (with fewer diagnostic events: they are not part of the model's identity)
+# computes the diagnostics and writes the model without training again.
+source "$(dirname "$0")/common.sh"
+
+cat >sig.yaml <<YAML
+campaign: {seed: 9, dir: sig}
+simulator: {name: gaussian2d}
+simulate:
+  n_samples: 4000
+  reference: {theta: {mu2: 0, rho12: 0}}
+train:
+  hidden: [8]
+  epochs: 1
+  diagnostics: {grid_points: 2, n_events: 1000000000}
+YAML
+expect_exit 0 simulate.out -- "$NSBI" simulate sig.yaml
+
+"$MPIEXEC" -np 2 --oversubscribe "$NSBI" train sig.yaml >termed.out 2>&1 &
+leader=$!
+for _ in $(seq 1 600); do
+  grep -q "train: diagnostics" termed.out && break
+  sleep 0.05
+done
+grep -q "train: diagnostics" termed.out || fail "the diagnostics did not start: $(cat termed.out)"
+sleep 0.5
+# To the ranks (as srun delivers SLURM's signal), not to mpirun, which would turn it into an abort.
+pkill -TERM -f "^$NSBI train sig.yaml"
+for _ in $(seq 1 100); do
+  kill -0 "$leader" 2>/dev/null || break
+  sleep 0.05
+done
+if kill -0 "$leader" 2>/dev/null; then
+  fail "SIGTERM during the diagnostics: still running 5 s later: $(cat termed.out)"
+  pkill -KILL -f "^$NSBI train sig.yaml"
+fi
+wait "$leader"
+code=$?
+[ "$code" -eq 4 ] || fail "SIGTERM during the diagnostics: exit code $code, expected 4: $(cat termed.out)"
+expect_grep "train: stopped by a signal during the diagnostics; the trained members are saved" termed.out
+[ -e sig/checkpoints/train-member-0.h5 ] || fail "the interrupted run left no checkpoint"
+[ ! -e sig/model.h5 ] || fail "the interrupted run wrote a model"
+
+expect_exit 0 rerun.out -- mpi 2 "$NSBI" train sig.yaml --set train.diagnostics.n_events=100
+expect_grep "train: already trained" rerun.out
+[ -e sig/model.h5 ] || fail "the rerun wrote no model"
+finish
