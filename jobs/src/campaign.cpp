@@ -376,7 +376,8 @@ Campaign::Campaign(config::Config validated, Provenance run)
       provenance(std::move(run)) {}
 
 Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
-  const int node_ranks = mpi_ranks > 1 ? ranks_on_this_node() : 1;  // collective: before anything can fail
+  const int node_ranks =
+      mpi_ranks > 1 ? ranks_on_this_node(MPI_COMM_WORLD) : 1;  // collective: before anything can fail
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
   config.validate(campaign_schema(config));
   check_memory_bounds(config, invocation.command, node_ranks);

@@ -10,6 +10,7 @@
 #include "nsbi/inference/scan.hpp"
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/jobs/inference_setup.hpp"
+#include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 
@@ -253,6 +254,11 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     for (std::size_t k = 0; k < grid->size(); ++k) grid->point(k, points[k].data());
     context.check_exact("infer.estimators", points, points[0]);
     x = read_observed(campaign, context.info(), "infer.observed");
+  });
+  // The observed events, now counted, against the memory of a rank (validation assumed the config's).
+  const MemoryLimit memory = node_memory_limit(ranks_on_this_node(world.get()));
+  world.agree([&] {
+    check_memory(config, estimate_stage_memory(config, context.info(), "infer", x.extent(0)), memory);
   });
   const std::string identity = stage_identity(campaign, context, {"infer"});
   if (!options.force && stage_complete(campaign, "infer", identity)) {

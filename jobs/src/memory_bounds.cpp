@@ -142,17 +142,19 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
                mul(10000, 8 + info.n_parameters(), 8)));
 }
 
-std::uint64_t observed_events(const config::Config& config) {
+std::uint64_t observed_events(const config::Config& config, std::uint64_t read) {
+  if (read > 0) return read;
   // Known before reading the observed file only when it is the one `nsbi simulate` makes.
   if (config.get<std::string>("infer.observed") != config.get<std::string>("simulate.observed.output"))
     return 1;
   return integer(config, "simulate.observed.n_events");
 }
 
-void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, MemoryEstimate& e) {
+void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, std::uint64_t read_events,
+                 MemoryEstimate& e) {
   const GridSize grid = grid_size(config, info, "infer");
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
-  const std::uint64_t events = observed_events(config);
+  const std::uint64_t events = observed_events(config, read_events);
   const std::uint64_t p = info.n_parameters();
   add_term(e, grid.key,
            text(grid.points) + " grid points × (8 bytes per observed event × " + text(events) + " + " +
@@ -270,12 +272,12 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage) {
+                                     const std::string& stage, std::uint64_t observed) {
   MemoryEstimate estimate;
   estimate.stage = stage;
   if (stage == "simulate") simulate_terms(config, info, estimate);
   if (stage == "train") train_terms(config, info, estimate);
-  if (stage == "infer") infer_terms(config, info, estimate);
+  if (stage == "infer") infer_terms(config, info, observed, estimate);
   if (stage == "test" || stage == "calibrate" || stage == "coverage")
     toy_terms(config, info, stage, estimate);
   return estimate;
@@ -300,9 +302,9 @@ MemoryLimit node_memory_limit(int ranks_on_node) {
   return limit;
 }
 
-int ranks_on_this_node() {
+int ranks_on_this_node(MPI_Comm comm) {
   MPI_Comm node;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   int size = 1;
   MPI_Comm_size(node, &size);
   MPI_Comm_free(&node);

@@ -197,6 +197,12 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
                   std::to_string(grid_points) + " points per parameter make " + std::to_string(total) +
                       " grid points for " + std::to_string(dataset->n_parameters()) +
                       " parameters; at most " + std::to_string(max_grid_points));
+    // Each fresh event of the diagnostics has its own 64-bit index (grid point × n_events + event).
+    const auto n_events = static_cast<double>(config.get<std::int64_t>("train.diagnostics.n_events"));
+    if (total * n_events >= 0x1p64)
+      config.fail("train.diagnostics.n_events",
+                  "events per grid point × " + std::to_string(static_cast<std::uint64_t>(total)) +
+                      " grid points overflow the 64-bit index of the diagnostics' events");
   });
 
   rusage usage{};

@@ -67,6 +67,20 @@ expect_grep "more than the 50.0 MiB a rank has \(NSBI_TEST_MEMORY_AVAILABLE_MIB 
   shared.out
 [ "$(grep -c "would need" shared.out)" -eq 1 ] || fail "the error was not reported once: $(cat shared.out)"
 
+# Observed events from a file other than simulate's are counted once read, before the scan: 2000 events on a
+# 100x100 grid need about 220 MiB, not the 66 MiB of one event per point validation assumed.
+"${PYTHON:-/usr/bin/python3}" -c '
+import random
+random.seed(1)
+print("x1,x2")
+for _ in range(2000): print(f"{random.gauss(0, 1):.6f},{random.gauss(0, 1):.6f}")' >run/many.csv
+rm -f run/infer.json run/results.h5
+expect_exit 2 counted.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=150 "$NSBI" infer small.yaml --force \
+  --set infer.observed=many.csv --set infer.grid.mu2.points=100 --set infer.grid.rho12.points=100
+expect_grep "infer.grid.mu2.points: infer would need about 2[0-9][0-9].[0-9] MiB per MPI rank.*8 bytes per observed event × 2000" \
+  counted.out
+[ -e run/infer.json ] && fail "an infer refused for its observed events wrote infer.json"
+
 # The estimate is an upper bound of the peak memory, within 1.3 of it where the scan dominates: infer of
 # 200 observed events on a 400x400 grid (about 300 MiB measured; docs/config.md gives the formula).
 expect_exit 0 observed.out -- "$NSBI" simulate small.yaml --force --set simulate.observed.n_events=200

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A signal is honoured in every long loop: SIGTERM during train's diagnostics (made long by
-# train.diagnostics.n_events) stops `nsbi train` on 2 ranks with exit 4 within seconds, keeps the trained
+# train.diagnostics.n_events) stops `nsbi train` on 2 ranks with exit 4 at once, keeps the trained
 # checkpoint, and the next run (with fewer diagnostic events: they are not part of the model's identity)
 # computes the diagnostics and writes the model without training again.
 source "$(dirname "$0")/common.sh"
@@ -20,7 +20,7 @@ expect_exit 0 simulate.out -- "$NSBI" simulate sig.yaml
 
 "$MPIEXEC" -np 2 --oversubscribe "$NSBI" train sig.yaml >termed.out 2>&1 &
 leader=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1800); do
   grep -q "train: diagnostics" termed.out && break
   sleep 0.05
 done
@@ -28,12 +28,13 @@ grep -q "train: diagnostics" termed.out || fail "the diagnostics did not start: 
 sleep 0.5
 # To the ranks (as srun delivers SLURM's signal), not to mpirun, which would turn it into an abort.
 pkill -TERM -f "^$NSBI train sig.yaml"
-for _ in $(seq 1 100); do
+# Within one block of 16384 events (milliseconds); 15 s leave room for a loaded machine.
+for _ in $(seq 1 300); do
   kill -0 "$leader" 2>/dev/null || break
   sleep 0.05
 done
 if kill -0 "$leader" 2>/dev/null; then
-  fail "SIGTERM during the diagnostics: still running 5 s later: $(cat termed.out)"
+  fail "SIGTERM during the diagnostics: still running 15 s later: $(cat termed.out)"
   pkill -KILL -f "^$NSBI train sig.yaml"
 fi
 wait "$leader"

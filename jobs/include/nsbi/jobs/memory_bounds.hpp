@@ -3,6 +3,8 @@
 // sample and event counts, the network), against the memory a rank has (docs/config.md, "Memory per rank").
 // A config that would not fit is a config error (exit 2) naming the key that needs the most.
 
+#include <mpi.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,17 +37,18 @@ struct MemoryLimit {
 };
 
 /// The estimate of `stage` (simulate, train, infer, test, calibrate, coverage) for a validated config of a
-/// simulator with `info`'s parameters and observables.
+/// simulator with `info`'s parameters and observables. infer's observed events, when not yet read
+/// (observed_events 0), are simulate.observed.n_events if infer.observed is that file, else 1.
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage);
+                                     const std::string& stage, std::uint64_t observed_events = 0);
 
 /// This node's memory per rank: min(the cgroup's limit (v2 memory.max or v1 memory.limit_in_bytes),
 /// MemAvailable of /proc/meminfo) divided by `ranks_on_node`. NSBI_TEST_MEMORY_AVAILABLE_MIB, for tests
 /// only, replaces the node's memory by that many MiB.
 MemoryLimit node_memory_limit(int ranks_on_node);
 
-/// The number of ranks of MPI_COMM_WORLD on this node (MPI_COMM_TYPE_SHARED). Collective.
-int ranks_on_this_node();
+/// The number of ranks of `comm` on this node (MPI_COMM_TYPE_SHARED). Collective.
+int ranks_on_this_node(MPI_Comm comm);
 
 /// ConfigError (exit 2) at the largest term's key when `estimate` exceeds `limit`: what it needs, what a
 /// rank has, and the terms that need the most.
