@@ -36,12 +36,14 @@ bounded() {
   local name=$1 key=$2
   shift 3
   expect_exit 2 "$name.out" -- timeout 60 "$NSBI" "$@"
-  expect_grep "$key: [a-z]+ would need (about [0-9.]+ [KMGTPE]iB|more than 16 EiB) per MPI rank, more than the" \
+  expect_grep "$key: [a-z]+ would need (about [0-9.]+ [KMGTPE]iB|more than 16 EiB) per MPI rank, more than" \
     "$name.out"
   expect_grep "a rank has \((MemAvailable|the cgroup's memory limit) " "$name.out"
-  grep -q "scanning\|grid points, estimators" "$name.out" && fail "$name: work began before the check: $(cat "$name.out")"
+  ! grep -q "scanning\|grid points, estimators" "$name.out" ||
+    fail "$name: work began before the check: $(cat "$name.out")"
 }
-bounded grid "infer.grid.mu2.points" -- infer small.yaml --set infer.grid.mu2.points=1e5 --set infer.grid.rho12.points=1e5
+bounded grid "infer.grid.mu2.points" -- infer small.yaml --set infer.grid.mu2.points=1e5 \
+  --set infer.grid.rho12.points=1e5
 expect_grep "10000000000 grid points" grid.out
 bounded posterior "infer.posterior_samples" -- infer small.yaml --set infer.posterior_samples=1e12
 bounded network "train.hidden" -- train small.yaml --force --set "train.hidden=[1e9, 1e9]"
@@ -63,7 +65,7 @@ expect_exit 0 fits.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=400 "$NSBI" infer s
   --set infer.grid.mu2.points=300 --set infer.grid.rho12.points=300
 expect_exit 2 shared.out -- mpi 8 -x NSBI_TEST_MEMORY_AVAILABLE_MIB=400 "$NSBI" infer small.yaml --force \
   --set infer.grid.mu2.points=300 --set infer.grid.rho12.points=300
-expect_grep "more than the 50.0 MiB a rank has \(NSBI_TEST_MEMORY_AVAILABLE_MIB 400.0 MiB on this node, shared by its 8 ranks\)" \
+expect_grep "more than the 50.0 MiB a rank has \(NSBI_TEST_MEMORY_AVAILABLE_MIB 400.0 MiB on this node, shared by its 8" \
   shared.out
 [ "$(grep -c "would need" shared.out)" -eq 1 ] || fail "the error was not reported once: $(cat shared.out)"
 
@@ -77,24 +79,29 @@ for _ in range(2000): print(f"{random.gauss(0, 1):.6f},{random.gauss(0, 1):.6f}"
 rm -f run/infer.json run/results.h5
 expect_exit 2 counted.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=150 "$NSBI" infer small.yaml --force \
   --set infer.observed=many.csv --set infer.grid.mu2.points=100 --set infer.grid.rho12.points=100
-expect_grep "infer.grid.mu2.points: infer would need about 2[0-9][0-9].[0-9] MiB per MPI rank.*8 bytes per observed event × 2000" \
+expect_grep "infer.grid.mu2.points: infer would need about 2[0-9]{2}.[0-9] MiB per MPI rank.*observed event × 2000" \
   counted.out
 [ -e run/infer.json ] && fail "an infer refused for its observed events wrote infer.json"
 
 # The estimate is an upper bound of the peak memory, within 1.3 of it where the scan dominates: infer of
 # 200 observed events on a 400x400 grid (about 300 MiB measured; docs/config.md gives the formula).
-expect_exit 0 observed.out -- "$NSBI" simulate small.yaml --force --set simulate.observed.n_events=200
-expect_exit 0 train200.out -- "$NSBI" train small.yaml --set simulate.observed.n_events=200
-big=(--set simulate.observed.n_events=200 --set infer.grid.mu2.points=400 --set infer.grid.rho12.points=400)
-peak_kib=$("${PYTHON:-/usr/bin/python3}" -c '
+# ASan's shadow memory and quarantine inflate the peak: measured on plain builds only.
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+  expect_exit 0 observed.out -- "$NSBI" simulate small.yaml --force --set simulate.observed.n_events=200
+  expect_exit 0 train200.out -- "$NSBI" train small.yaml --set simulate.observed.n_events=200
+  big=(--set simulate.observed.n_events=200 --set infer.grid.mu2.points=400 --set infer.grid.rho12.points=400)
+  peak_kib=$("${PYTHON:-/usr/bin/python3}" -c '
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$NSBI" infer small.yaml --force "${big[@]}") ||
-  fail "infer on a 400x400 grid failed"
-peak_mib=$(( ${peak_kib:-0} / 1024 ))
-echo "infer, 400x400 grid, 200 events: peak RSS $peak_mib MiB"
-# Just below the measured peak: refused (the estimate is larger); 1.3 times the peak: accepted.
-expect_exit 2 below.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=$(( peak_mib - 1 )) "$NSBI" infer small.yaml --force "${big[@]}"
-grep -o "infer would need about [0-9.]* MiB" below.out
-expect_exit 0 above.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=$(( peak_mib * 13 / 10 )) "$NSBI" infer small.yaml --force "${big[@]}"
+    fail "infer on a 400x400 grid failed"
+  peak_mib=$(( ${peak_kib:-0} / 1024 ))
+  echo "infer, 400x400 grid, 200 events: peak RSS $peak_mib MiB"
+  # Just below the measured peak: refused (the estimate is larger); 1.3 times the peak: accepted.
+  expect_exit 2 below.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=$((peak_mib - 1)) "$NSBI" infer small.yaml --force \
+    "${big[@]}"
+  grep -o "infer would need about [0-9.]* MiB" below.out
+  expect_exit 0 above.out -- env NSBI_TEST_MEMORY_AVAILABLE_MIB=$((peak_mib * 13 / 10)) "$NSBI" infer small.yaml \
+    --force "${big[@]}"
+fi
 finish
