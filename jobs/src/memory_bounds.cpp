@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "nsbi/core/error.hpp"
+#include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
 
 namespace nsbi::jobs {
@@ -313,7 +314,11 @@ int ranks_on_this_node(MPI_Comm comm) {
 
 void check_memory(const config::Config& config, const MemoryEstimate& estimate, const MemoryLimit& limit) {
   const std::uint64_t need = estimate.total();
-  if (need <= limit.bytes) return;
+  if (need <= limit.bytes) {
+    log::debug(estimate.stage, ": memory per MPI rank about ", format_bytes(need), " of the ",
+               format_bytes(limit.bytes), " a rank has (", limit.source, ")");
+    return;
+  }
   std::vector<MemoryTerm> terms = estimate.terms;
   std::stable_sort(terms.begin(), terms.end(),
                    [](const MemoryTerm& a, const MemoryTerm& b) { return a.bytes > b.bytes; });
