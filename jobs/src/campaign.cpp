@@ -380,7 +380,7 @@ Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
       mpi_ranks > 1 ? ranks_on_this_node(MPI_COMM_WORLD) : 1;  // collective: before anything can fail
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
   config.validate(campaign_schema(config));
-  check_memory_bounds(config, invocation.command, node_ranks);
+  check_memory_bounds(config, invocation.command, mpi_ranks, node_ranks);
   return Campaign(std::move(config), collect_provenance(invocation.argv, mpi_ranks));
 }
 

@@ -258,7 +258,8 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   // The observed events, now counted, against the memory of a rank (validation assumed the config's).
   const MemoryLimit memory = node_memory_limit(ranks_on_this_node(world.get()));
   world.agree([&] {
-    check_memory(config, estimate_stage_memory(config, context.info(), "infer", x.extent(0)), memory);
+    check_memory(config, estimate_stage_memory(config, context.info(), "infer", world.size(), x.extent(0)),
+                 memory);
   });
   const std::string identity = stage_identity(campaign, context, {"infer"});
   if (!options.force && stage_complete(campaign, "infer", identity)) {

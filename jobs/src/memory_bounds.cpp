@@ -109,13 +109,25 @@ void simulate_terms(const config::Config& config, const sims::SimulatorInfo& inf
            mul(rows, columns, 8, 3));
 }
 
-// train: the streamed data (its budget), the network's parameters in float (weights, gradients, AdamW's
-// two moments, the best epoch's weights, the checkpoint's and the allreduce's copies: 7) and in double
-// for the model file (every member, twice), the activations of a batch (values, gradients, and for the
-// score losses their derivatives: 6 per unit), and the diagnostics' blocks.
-void train_terms(const config::Config& config, const sims::SimulatorInfo& info, MemoryEstimate& e) {
-  add_term(e, "train.memory_budget_mib", "the datasets' streaming budget",
-           mul(integer(config, "train.memory_budget_mib"), mib));
+// HDF5's caches for one file read, at most (docs/formats.md, "How nsbi reads a dataset": 1 MiB per array
+// read, 4 MiB for the file, at most 32 MiB of chunk index).
+constexpr std::uint64_t hdf5_file_bytes = 38 * mib;
+
+// train: the streamed data (the budget of one rank holding every shard; the P ranks of a model hold 1/P of
+// its windows and batches each, and each its own HDF5 caches of the two files), the network's parameters in
+// float (weights, gradients, AdamW's two moments, the best epoch's weights, the checkpoint's and the
+// allreduce's copies: 7) and in double for the model file (every member, twice), the activations of a batch
+// (values, gradients, and for the score losses their derivatives: 6 per unit), and the diagnostics' blocks.
+void train_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
+                 MemoryEstimate& e) {
+  const std::uint64_t ensemble = integer(config, "train.ensemble");
+  // The fewest ranks a model can have: as many groups as members, up to one per rank.
+  const auto n_ranks = static_cast<std::uint64_t>(std::max(1, ranks));
+  const std::uint64_t group = std::max<std::uint64_t>(1, n_ranks / std::min(ensemble, n_ranks));
+  const std::uint64_t budget = mul(integer(config, "train.memory_budget_mib"), mib);
+  add_term(e, "train.memory_budget_mib",
+           "the datasets' streaming budget shared by a model's " + std::to_string(group) + " rank(s)",
+           std::min(budget, add(budget / group, 2 * hdf5_file_bytes)));
   std::uint64_t in = info.n_parameters() + info.observables.size();
   std::uint64_t parameters = 0;
   std::uint64_t units = 0;
@@ -126,7 +138,6 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
     in = out;
   }
   parameters = add(parameters, add(in, 1));
-  const std::uint64_t ensemble = integer(config, "train.ensemble");
   add_term(e, "train.hidden",
            "a network of " + text(parameters) + " parameters (7 float copies in training, " +
                std::to_string(ensemble) + " member(s) in double twice for the model file)",
@@ -273,11 +284,11 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage, std::uint64_t observed) {
+                                     const std::string& stage, int ranks, std::uint64_t observed) {
   MemoryEstimate estimate;
   estimate.stage = stage;
   if (stage == "simulate") simulate_terms(config, info, estimate);
-  if (stage == "train") train_terms(config, info, estimate);
+  if (stage == "train") train_terms(config, info, ranks, estimate);
   if (stage == "infer") infer_terms(config, info, observed, estimate);
   if (stage == "test" || stage == "calibrate" || stage == "coverage")
     toy_terms(config, info, stage, estimate);
@@ -333,7 +344,8 @@ void check_memory(const config::Config& config, const MemoryEstimate& estimate, 
                                      "): " + parts + " (docs/config.md, \"Memory per rank\")");
 }
 
-void check_memory_bounds(const config::Config& config, const std::string& command, int ranks_on_node) {
+void check_memory_bounds(const config::Config& config, const std::string& command, int ranks,
+                         int ranks_on_node) {
   std::vector<std::string> stages;
   if (command == "run") {
     stages = config.get<std::vector<std::string>>("pipeline");
@@ -345,7 +357,7 @@ void check_memory_bounds(const config::Config& config, const std::string& comman
   const sims::SimulatorInfo info = make_simulator(config)->info();
   const MemoryLimit limit = node_memory_limit(ranks_on_node);
   for (const std::string& stage : stages)
-    check_memory(config, estimate_stage_memory(config, info, stage), limit);
+    check_memory(config, estimate_stage_memory(config, info, stage, ranks), limit);
 }
 
 }  // namespace nsbi::jobs

@@ -89,7 +89,7 @@ void check_stage_memory(const config::Config& config, const sims::SimulatorInfo&
   limit.bytes = node_bytes / per_node;
   limit.source = path + " = " + mem + " per node for " + std::to_string(per_node) +
                  " rank(s) per node: raise it, or lower the count";
-  check_memory(config, estimate_stage_memory(config, info, stage), limit);
+  check_memory(config, estimate_stage_memory(config, info, stage, static_cast<int>(ntasks)), limit);
 }
 
 std::string nsbi_binary(const config::Config& config) {

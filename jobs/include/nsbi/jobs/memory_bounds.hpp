@@ -37,10 +37,11 @@ struct MemoryLimit {
 };
 
 /// The estimate of `stage` (simulate, train, infer, test, calibrate, coverage) for a validated config of a
-/// simulator with `info`'s parameters and observables. infer's observed events, when not yet read
-/// (observed_events 0), are simulate.observed.n_events if infer.observed is that file, else 1.
+/// simulator with `info`'s parameters and observables, run on `ranks` MPI ranks (train's ranks share the
+/// streamed data of a model). infer's observed events, when not yet read (observed_events 0), are
+/// simulate.observed.n_events if infer.observed is that file, else 1.
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage, std::uint64_t observed_events = 0);
+                                     const std::string& stage, int ranks, std::uint64_t observed_events = 0);
 
 /// This node's memory per rank: min(the cgroup's limit (v2 memory.max or v1 memory.limit_in_bytes),
 /// MemAvailable of /proc/meminfo) divided by `ranks_on_node`. NSBI_TEST_MEMORY_AVAILABLE_MIB, for tests
@@ -54,10 +55,11 @@ int ranks_on_this_node(MPI_Comm comm);
 /// rank has, and the terms that need the most.
 void check_memory(const config::Config& config, const MemoryEstimate& estimate, const MemoryLimit& limit);
 
-/// The check at validation: every stage `command` runs (itself, or the pipeline for `run`) against this
-/// node's memory shared by `ranks_on_node` ranks. Other commands (submit checks against what it asks SLURM
-/// for, status) check nothing here.
-void check_memory_bounds(const config::Config& config, const std::string& command, int ranks_on_node);
+/// The check at validation: every stage `command` runs (itself, or the pipeline for `run`) on `ranks` ranks
+/// against this node's memory shared by `ranks_on_node` of them. Other commands (submit checks against what
+/// it asks SLURM for, status) check nothing here.
+void check_memory_bounds(const config::Config& config, const std::string& command, int ranks,
+                         int ranks_on_node);
 
 /// "1.5 GiB", "512 MiB", "more than 16 EiB" for a saturated count.
 std::string format_bytes(std::uint64_t bytes);
