@@ -65,7 +65,8 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
                                          std::uint64_t n_events) {
   TrainingDiagnostics out;
   // A signal ends a pass on the rank that got it; the group agrees on it after the pass (exit 4: the
-  // trained checkpoints are kept, and the next run computes the diagnostics again).
+  // trained checkpoints are kept, and the next run computes the diagnostics again). A rank without the
+  // signal finishes its pass first (mpirun and srun send it to every rank).
   bool stopped = false;
   const std::size_t n_x = data.n_observables();
   const std::size_t n_theta = data.n_parameters();
@@ -93,43 +94,52 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
         class0_rows > 0 ? static_cast<double>(n_events) / static_cast<double>(class0_rows) : 0.0;
     const std::uint64_t seed = settings.diagnostics_seed();
     std::vector<double> kept_x;
-    for_each_validation_example(
-        data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label, const double*,
-            const std::uint64_t* rows) {
-          if (stopped || (stopped = stop_requested())) return;  // the rest of the pass is skipped
-          const Vector values =
-              Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
-          const ConstMatrix x_rows(x, n, n_x);
-          estimator.log_ratio(x_rows, ConstMatrix(theta, n, n_theta), values);
-          for (std::uint64_t i = 0; i < n; ++i) {
-            const double prediction = 1.0 / (1.0 + std::exp(-values(i)));
-            const auto bin =
-                std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
-            const std::size_t c = label == 1.0f ? 0 : 2;
-            bins[4 * bin + c] += prediction;
-            bins[4 * bin + c + 1] += 1.0;
-          }
-          if (label != 0.0f) return;
-          kept_x.clear();
-          for (std::uint64_t i = 0; i < n; ++i)
-            if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)
-              kept_x.insert(kept_x.end(), x + i * n_x, x + (i + 1) * n_x);
-          const std::uint64_t used = kept_x.size() / n_x;
-          if (used == 0) return;
-          const ConstMatrix x_used(kept_x.data(), used, n_x);
-          const Vector used_values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, used));
-          for (std::size_t k = 0; k < grid.size(); ++k) {
-            if ((stopped = stop_requested())) return;
-            estimator.log_ratio(x_used, repeated_point(grid[k], used), used_values);
-            for (std::uint64_t i = 0; i < used; ++i) {
-              const double r = std::exp(used_values(i));
-              ratio_sums[3 * k] += r;
-              ratio_sums[3 * k + 1] += r * r;
-              ratio_sums[3 * k + 2] += 1.0;
+    // A signal leaves the pass at once (no further rows are read) on the rank that got it.
+    struct PassStopped {};
+    const auto poll = [] {
+      if (stop_requested()) throw PassStopped{};
+    };
+    try {
+      for_each_validation_example(
+          data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
+          [&](std::uint64_t n, const double* x, const double* theta, float label, const double*,
+              const std::uint64_t* rows) {
+            poll();
+            const Vector values =
+                Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
+            const ConstMatrix x_rows(x, n, n_x);
+            estimator.log_ratio(x_rows, ConstMatrix(theta, n, n_theta), values);
+            for (std::uint64_t i = 0; i < n; ++i) {
+              const double prediction = 1.0 / (1.0 + std::exp(-values(i)));
+              const auto bin =
+                  std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
+              const std::size_t c = label == 1.0f ? 0 : 2;
+              bins[4 * bin + c] += prediction;
+              bins[4 * bin + c + 1] += 1.0;
             }
-          }
-        });
+            if (label != 0.0f) return;
+            kept_x.clear();
+            for (std::uint64_t i = 0; i < n; ++i)
+              if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)
+                kept_x.insert(kept_x.end(), x + i * n_x, x + (i + 1) * n_x);
+            const std::uint64_t used = kept_x.size() / n_x;
+            if (used == 0) return;
+            const ConstMatrix x_used(kept_x.data(), used, n_x);
+            const Vector used_values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, used));
+            for (std::size_t k = 0; k < grid.size(); ++k) {
+              poll();
+              estimator.log_ratio(x_used, repeated_point(grid[k], used), used_values);
+              for (std::uint64_t i = 0; i < used; ++i) {
+                const double r = std::exp(used_values(i));
+                ratio_sums[3 * k] += r;
+                ratio_sums[3 * k + 1] += r * r;
+                ratio_sums[3 * k + 2] += 1.0;
+              }
+            }
+          });
+    } catch (const PassStopped&) {
+      stopped = true;
+    }
   }
   stop_if_requested(group, stopped);
   group.sum_in_place(bins.data(), bins.size());
