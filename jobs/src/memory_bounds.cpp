@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -224,40 +225,46 @@ std::uint64_t read_number(const std::string& path) {
   return std::strtoull(word.c_str(), nullptr, 10);
 }
 
-// The memory limit of this process's cgroup ("max" or absent: none), v2 then v1. In a container the
-// cgroup's own directory is the mount's root, so the path from /proc/self/cgroup is tried, then the root.
+// The memory limit of this process's cgroup and of the cgroups above it ("max" or absent: none), v2 then v1.
+// In a container the cgroup's own directory is the mount's root: the paths from /proc/self/cgroup are tried
+// from the leaf up to the root, so that one of them is it.
 std::uint64_t cgroup_limit() {
+  struct Hierarchy {
+    std::string mount;
+    std::string path;  // of this process's cgroup inside the mount
+    std::string file;
+  };
+  std::vector<Hierarchy> hierarchies;
   std::ifstream cgroups("/proc/self/cgroup");
   std::string line;
-  std::string v2_path;
-  std::string v1_path;
   while (std::getline(cgroups, line)) {
     const std::size_t first = line.find(':');
     const std::size_t second = line.find(':', first + 1);
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string controllers = line.substr(first + 1, second - first - 1);
     const std::string path = line.substr(second + 1);
-    if (controllers.empty()) v2_path = path;
+    if (controllers.empty()) hierarchies.push_back({"/sys/fs/cgroup", path, "memory.max"});
     std::stringstream list(controllers);
     for (std::string c; std::getline(list, c, ',');)
-      if (c == "memory") v1_path = path;
+      if (c == "memory") hierarchies.push_back({"/sys/fs/cgroup/memory", path, "memory.limit_in_bytes"});
   }
   std::uint64_t limit = saturated;
-  for (const std::string& file :
-       {"/sys/fs/cgroup" + v2_path + "/memory.max", std::string("/sys/fs/cgroup/memory.max"),
-        "/sys/fs/cgroup/memory" + v1_path + "/memory.limit_in_bytes",
-        std::string("/sys/fs/cgroup/memory/memory.limit_in_bytes")})
-    limit = std::min(limit, read_number(file));
+  for (const Hierarchy& h : hierarchies) {
+    // "/a/b", then "/a", then the mount's root.
+    for (std::string dir = h.path == "/" ? "" : h.path;; dir = dir.substr(0, dir.rfind('/'))) {
+      limit = std::min(limit, read_number(h.mount + dir + "/" + h.file));
+      if (dir.empty()) break;
+    }
+  }
   return limit;
 }
 
 std::uint64_t mem_available() {
   std::ifstream in("/proc/meminfo");
-  std::string name;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (in >> name >> kib >> unit)
-    if (name == "MemAvailable:") return mul(kib, 1024);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("MemAvailable:", 0) == 0)
+      return mul(std::strtoull(line.c_str() + std::strlen("MemAvailable:"), nullptr, 10), 1024);  // kB
   return saturated;
 }
 
