@@ -114,7 +114,7 @@ void simulate_terms(const config::Config& config, const sims::SimulatorInfo& inf
 // read, 4 MiB for the file, at most 32 MiB of chunk index).
 constexpr std::uint64_t hdf5_file_bytes = 38 * mib;
 
-// train: the streamed data (the budget of one rank holding every shard; the P ranks of a model hold 1/P of
+// train: the streamed data (the budget of one rank holding every shard; the R ranks of a model hold 1/R of
 // its windows and batches each, and each its own HDF5 caches of the two files), the network's parameters in
 // float (weights, gradients, AdamW's two moments, the best epoch's weights, the checkpoint's and the
 // allreduce's copies: 7) and in double for the model file (every member, twice), the activations of a batch
@@ -151,7 +151,7 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
   // (at most 10000) three sums and the point.
   const std::uint64_t block = std::min<std::uint64_t>(integer(config, "train.diagnostics.n_events"), 16384);
   add_term(e, "train.diagnostics.n_events", "the diagnostics' blocks of events",
-           add(mul(block, in + info.n_parameters() + info.observables.size() + 3, 8, 2),
+           add(mul(block, info.n_parameters() + info.observables.size() + 3, 8, 2),
                mul(10000, 8 + info.n_parameters(), 8)));
 }
 
@@ -196,26 +196,24 @@ void toy_terms(const config::Config& config, const sims::SimulatorInfo& info, co
            text(per_item) + " toys per work item × " + text(events) + " events × " + std::to_string(columns) +
                " values",
            mul(per_item, events, columns, 8));
-  std::uint64_t points = 2;  // test: H0 and H1
-  if (stage != "test") {
-    const GridSize scan = grid_size(config, info, "infer");
-    // One call holds at least one toy's events × (scan points + 1) log values; t per toy and point.
-    const std::uint64_t pairs = std::max(scan_pairs_per_call, mul(events, add(scan.points, 1)));
-    add_term(e, events > scan.points ? stage + ".n_events" : scan.key,
-             text(scan.points) + " infer.grid points scanned per toy of " + text(events) + " events",
-             add(add(mul(pairs, 8), mul(per_item, scan.points, 8, 2)),
-                 mul(scan.points, bytes_per_scan_point(p, estimators))));
-    const GridSize own = grid_size(config, info, stage);
-    points = own.points;
-    add_term(e, n_toys > own.points ? stage + ".n_toys" : own.key,
-             text(own.points) + " grid points × " + text(n_toys) + " toys × " + text(estimators) +
-                 " estimator(s), 3 copies",
-             mul(own.points, n_toys, estimators, 8, 3));
+  if (stage == "test") {
+    add_term(e, stage + ".n_toys",
+             "2 hypotheses × " + text(n_toys) + " toys × " + text(estimators) + " estimator(s), 3 copies",
+             mul(2, n_toys, estimators, 8, 3));
     return;
   }
-  add_term(e, stage + ".n_toys",
-           "2 hypotheses × " + text(n_toys) + " toys × " + text(estimators) + " estimator(s), 3 copies",
-           mul(points, n_toys, estimators, 8, 3));
+  const GridSize scan = grid_size(config, info, "infer");
+  // One call holds at least one toy's events × (scan points + 1) log values; t per toy and point.
+  const std::uint64_t pairs = std::max(scan_pairs_per_call, mul(events, add(scan.points, 1)));
+  add_term(e, events > scan.points ? stage + ".n_events" : scan.key,
+           text(scan.points) + " infer.grid points scanned per toy of " + text(events) + " events",
+           add(add(mul(pairs, 8), mul(per_item, scan.points, 8, 2)),
+               mul(scan.points, bytes_per_scan_point(p, estimators))));
+  const GridSize own = grid_size(config, info, stage);
+  add_term(e, n_toys > own.points ? stage + ".n_toys" : own.key,
+           text(own.points) + " grid points × " + text(n_toys) + " toys × " + text(estimators) +
+               " estimator(s), 3 copies",
+           mul(own.points, n_toys, estimators, 8, 3));
 }
 
 std::uint64_t read_number(const std::string& path) {
