@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nsbi/jobs/campaign_outputs.hpp"
+#include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -402,9 +403,12 @@ Campaign::Campaign(config::Config validated, Provenance run)
       provenance(std::move(run)) {}
 
 Campaign Campaign::load(const Invocation& invocation, int mpi_ranks) {
+  const int node_ranks =
+      mpi_ranks > 1 ? ranks_on_this_node(MPI_COMM_WORLD) : 1;  // collective: before anything can fail
   config::Config config = config::Config::load(invocation.config_file, invocation.overrides);
   validate_campaign(config);
   check_campaign_paths(config);
+  check_memory_bounds(config, invocation.command, mpi_ranks, node_ranks);
   return Campaign(std::move(config), collect_provenance(invocation.argv, mpi_ranks));
 }
 

@@ -10,6 +10,8 @@
 #include "nsbi/inference/scan.hpp"
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/jobs/inference_setup.hpp"
+#include "nsbi/jobs/memory_bounds.hpp"
+#include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {
@@ -55,11 +57,19 @@ struct EstimatorResult {
   json::Object summary;
 };
 
+// analyse() runs inside agree without collectives: a rank that got a signal stops there, the others learn of
+// it at the agree.
+void stop_if_requested() {
+  if (stop_requested())
+    throw Interrupted("infer: stopped by a signal; nothing was written: run the same command to start again");
+}
+
 EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& estimator, const Matrix& x,
                         const inference::Grid& grid, const std::vector<bool>& profiled) {
   const config::Config& config = campaign.config;
   EstimatorResult r;
   const std::size_t n_events = x.extent(0);
+  stop_if_requested();
   r.t = inference::scan_experiments(estimator, x, 1, n_events, grid).t;
   inference::RefineOptions refine;
   refine.enabled = config.get<bool>("infer.refine");
@@ -146,6 +156,7 @@ EstimatorResult analyse(const Campaign& campaign, inference::RatioEstimator& est
   std::vector<double> mean(n_parameters, 0.0);
   std::vector<double> second(n_parameters, 0.0);
   for (std::size_t s = 0; s < n_samples; ++s) {
+    if (s % 65536 == 0) stop_if_requested();
     rng::Stream stream(campaign.seed, rng::Purpose::posterior, s);
     const double u = stream.uniform() * running;
     const std::size_t k = std::min<std::size_t>(
@@ -243,6 +254,12 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     for (std::size_t k = 0; k < grid->size(); ++k) grid->point(k, points[k].data());
     context.check_exact("infer.estimators", points, points[0]);
     x = read_observed(campaign, context.info(), "infer.observed");
+  });
+  // The observed events, now counted, against the memory of a rank (validation assumed the config's).
+  const MemoryLimit memory = node_memory_limit(ranks_on_this_node(world.get()));
+  world.agree([&] {
+    check_memory(config, estimate_stage_memory(config, context.info(), "infer", world.size(), x.extent(0)),
+                 memory);
   });
   const std::string identity = stage_identity(campaign, context, {"infer"}, &x);
   if (stage_complete(world, campaign, "infer", identity, options.force)) {

@@ -568,7 +568,13 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
     }
     progress->update(std::min(done * toys_per_item, slice_items * toys_per_item));
   };
-  WorkQueueResult result = run_work_queue(world, options, work);
+  WorkQueueResult result;
+  try {
+    result = run_work_queue(world, options, work);
+  } catch (const CollectiveError& e) {  // a signal in the middle of an item (toy_statistics.cpp)
+    if (e.code() != ExitCode::interrupted) throw;
+    result.interrupted = true;
+  }
   if (result.interrupted)
     throw CollectiveError(ExitCode::interrupted,
                           stage + ": stopped by a signal; the finished work items are kept in '" + directory +

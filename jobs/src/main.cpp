@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int code = 0;
   {
-    Kokkos::ScopeGuard kokkos(argc, argv);
+    // Kokkos does not see the command line: it would answer --help with its own text. Its settings come
+    // from its environment variables (KOKKOS_NUM_THREADS, KOKKOS_DEVICE_ID, ...).
+    Kokkos::ScopeGuard kokkos(Kokkos::InitArguments{});
     const std::vector<std::string> args(argv, argv + argc);
     code = nsbi::jobs::run_command_line(nsbi::Communicator(MPI_COMM_WORLD), args);
   }

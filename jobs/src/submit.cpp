@@ -14,12 +14,14 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <ostream>
 #include <regex>
 #include <sstream>
 
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/json.hpp"
+#include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/jobs/stages.hpp"
 
@@ -62,6 +64,32 @@ void check_mem(const config::Config& config, const std::string& path) {
   const std::string value = config.get<std::string>(path);
   if (!std::regex_match(value, form))
     config.fail(path, "'" + value + "' is not a SLURM memory size: a number with an optional K, M, G or T");
+}
+
+// Each stage's memory per rank (memory_bounds.hpp) against what its jobs ask SLURM for: --mem per node
+// shared by the job's ranks on a node (ntasks over nodes, rounded up). No --mem: the cluster's default,
+// unknown here, so nothing to check.
+void check_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
+                        const std::string& stage) {
+  const std::string path = setting_path(config, stage, "mem");
+  const std::string mem = config.get<std::string>(path);
+  if (mem.empty()) return;
+  const std::string units = "KMGT";
+  const std::size_t unit = units.find(mem.back());
+  // sbatch's unit without a suffix is the megabyte (MiB).
+  const int shift = unit == std::string::npos ? 20 : 10 * static_cast<int>(unit + 1);
+  const std::uint64_t number = std::stoull(unit == std::string::npos ? mem : mem.substr(0, mem.size() - 1));
+  const std::uint64_t node_bytes = number > (std::numeric_limits<std::uint64_t>::max() >> shift)
+                                       ? std::numeric_limits<std::uint64_t>::max()
+                                       : number << shift;
+  const auto ntasks = static_cast<std::uint64_t>(std::stoll(setting(config, stage, "ntasks")));
+  const auto nodes = static_cast<std::uint64_t>(std::stoll(setting(config, stage, "nodes")));
+  const std::uint64_t per_node = (ntasks + nodes - 1) / nodes;
+  MemoryLimit limit;
+  limit.bytes = node_bytes / per_node;
+  limit.source = path + " = " + mem + " per node for " + std::to_string(per_node) +
+                 " rank(s) per node: raise it, or lower the count";
+  check_memory(config, estimate_stage_memory(config, info, stage, static_cast<int>(ntasks)), limit);
 }
 
 std::string nsbi_binary(const config::Config& config) {
@@ -314,6 +342,8 @@ SubmitPlan plan_submission(const Campaign& campaign) {
       else
         check_mem(config, path);
     }
+  const sims::SimulatorInfo info = make_simulator(config)->info();
+  for (const std::string& stage : pipeline) check_stage_memory(config, info, stage);
   for (const std::string& stage : pipeline_stages())
     if (config.has("slurm.stages." + stage) &&
         std::find(pipeline.begin(), pipeline.end(), stage) == pipeline.end())

@@ -197,6 +197,12 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
                   std::to_string(grid_points) + " points per parameter make " + std::to_string(total) +
                       " grid points for " + std::to_string(dataset->n_parameters()) +
                       " parameters; at most " + std::to_string(max_grid_points));
+    // Each fresh event of the diagnostics has its own 64-bit index (grid point × n_events + event).
+    const auto n_events = static_cast<double>(config.get<std::int64_t>("train.diagnostics.n_events"));
+    if (total * n_events >= 0x1p64)
+      config.fail("train.diagnostics.n_events",
+                  "events per grid point × " + std::to_string(static_cast<std::uint64_t>(total)) +
+                      " grid points overflow the 64-bit index of the diagnostics' events");
   });
 
   rusage usage{};
@@ -317,17 +323,19 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
     log::info(
         "train: no ratio diagnostics: a sally model's logit is not log r̂, only its θ-gradient at θ0 is "
         "learned (the score)");
-  } else if (color == 0) {
+  } else {
     log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
               same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "",
               ")");
-    group.agree([&] {
-      diagnostics = training_diagnostics(
-          group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
-          static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
+    world.agree([&] {  // group 0's errors, a signal's exit 4 among them, reach every rank
+      if (color != 0) return;
+      group.agree([&] {
+        diagnostics = training_diagnostics(
+            group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
+            static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
+      });
     });
   }
-  world.agree([] {});  // group 0's errors reach every rank
   record.diagnostics = diagnostics.arrays;
   // Rank 0 writes; its failure (disk full) is every rank's, reported once.
   try {

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "nsbi/core/rng.hpp"
+#include "nsbi/jobs/signals.hpp"
 #include "nsbi/jobs/training.hpp"
 
 namespace nsbi::jobs {
@@ -41,6 +42,14 @@ std::vector<std::vector<double>> theta_grid(const TrainingData& data, const sims
   return grid;
 }
 
+void stop_if_requested(const Communicator& group, bool stopped) {
+  if (group.any(stopped))
+    throw Interrupted(
+        "train: stopped by a signal during the diagnostics; the trained members are saved "
+        "(checkpoints): run the same command to compute the diagnostics and write the model (a "
+        "change of train.diagnostics keeps them)");
+}
+
 Matrix repeated_point(const std::vector<double>& theta, std::uint64_t n) {
   Matrix out = make_matrix("nsbi::train::diagnostics::theta", n, theta.size());
   for (std::uint64_t i = 0; i < n; ++i)
@@ -55,6 +64,10 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
                                          const sims::Simulator* simulator, std::uint64_t grid_points,
                                          std::uint64_t n_events) {
   TrainingDiagnostics out;
+  // A signal ends a pass on the rank that got it; the group agrees on it after the pass (exit 4: the
+  // trained checkpoints are kept, and the next run computes the diagnostics again). A rank without the
+  // signal finishes its pass first (mpirun and srun send it to every rank).
+  bool stopped = false;
   const std::size_t n_x = data.n_observables();
   const std::size_t n_theta = data.n_parameters();
   kernels::LikelihoodRatioEstimator estimator(record);
@@ -81,42 +94,54 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
         class0_rows > 0 ? static_cast<double>(n_events) / static_cast<double>(class0_rows) : 0.0;
     const std::uint64_t seed = settings.diagnostics_seed();
     std::vector<double> kept_x;
-    for_each_validation_example(
-        data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
-        [&](std::uint64_t n, const double* x, const double* theta, float label, const double*,
-            const std::uint64_t* rows) {
-          const Vector values =
-              Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
-          const ConstMatrix x_rows(x, n, n_x);
-          estimator.log_ratio(x_rows, ConstMatrix(theta, n, n_theta), values);
-          for (std::uint64_t i = 0; i < n; ++i) {
-            const double prediction = 1.0 / (1.0 + std::exp(-values(i)));
-            const auto bin =
-                std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
-            const std::size_t c = label == 1.0f ? 0 : 2;
-            bins[4 * bin + c] += prediction;
-            bins[4 * bin + c + 1] += 1.0;
-          }
-          if (label != 0.0f) return;
-          kept_x.clear();
-          for (std::uint64_t i = 0; i < n; ++i)
-            if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)
-              kept_x.insert(kept_x.end(), x + i * n_x, x + (i + 1) * n_x);
-          const std::uint64_t used = kept_x.size() / n_x;
-          if (used == 0) return;
-          const ConstMatrix x_used(kept_x.data(), used, n_x);
-          const Vector used_values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, used));
-          for (std::size_t k = 0; k < grid.size(); ++k) {
-            estimator.log_ratio(x_used, repeated_point(grid[k], used), used_values);
-            for (std::uint64_t i = 0; i < used; ++i) {
-              const double r = std::exp(used_values(i));
-              ratio_sums[3 * k] += r;
-              ratio_sums[3 * k + 1] += r * r;
-              ratio_sums[3 * k + 2] += 1.0;
+    // A signal leaves the pass at once (no further rows are read) on the rank that got it.
+    struct PassStopped {};
+    const auto poll = [] {
+      if (stop_requested()) throw PassStopped{};
+    };
+    try {
+      for_each_validation_example(
+          data, dataset_stream, reference_stream ? &*reference_stream : nullptr,
+          [&](std::uint64_t n, const double* x, const double* theta, float label, const double*,
+              const std::uint64_t* rows) {
+            poll();
+            const Vector values =
+                Kokkos::subview(log_r, std::make_pair(std::size_t{0}, static_cast<std::size_t>(n)));
+            const ConstMatrix x_rows(x, n, n_x);
+            estimator.log_ratio(x_rows, ConstMatrix(theta, n, n_theta), values);
+            for (std::uint64_t i = 0; i < n; ++i) {
+              const double prediction = 1.0 / (1.0 + std::exp(-values(i)));
+              const auto bin =
+                  std::min(calibration_bins - 1, static_cast<std::size_t>(prediction * calibration_bins));
+              const std::size_t c = label == 1.0f ? 0 : 2;
+              bins[4 * bin + c] += prediction;
+              bins[4 * bin + c + 1] += 1.0;
             }
-          }
-        });
+            if (label != 0.0f) return;
+            kept_x.clear();
+            for (std::uint64_t i = 0; i < n; ++i)
+              if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)
+                kept_x.insert(kept_x.end(), x + i * n_x, x + (i + 1) * n_x);
+            const std::uint64_t used = kept_x.size() / n_x;
+            if (used == 0) return;
+            const ConstMatrix x_used(kept_x.data(), used, n_x);
+            const Vector used_values = Kokkos::subview(log_r, std::make_pair(std::size_t{0}, used));
+            for (std::size_t k = 0; k < grid.size(); ++k) {
+              poll();
+              estimator.log_ratio(x_used, repeated_point(grid[k], used), used_values);
+              for (std::uint64_t i = 0; i < used; ++i) {
+                const double r = std::exp(used_values(i));
+                ratio_sums[3 * k] += r;
+                ratio_sums[3 * k + 1] += r * r;
+                ratio_sums[3 * k + 2] += 1.0;
+              }
+            }
+          });
+    } catch (const PassStopped&) {
+      stopped = true;
+    }
   }
+  stop_if_requested(group, stopped);
   group.sum_in_place(bins.data(), bins.size());
   group.sum_in_place(ratio_sums.data(), ratio_sums.size());
 
@@ -172,9 +197,9 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   Vector log_p0("nsbi::train::diagnostics::log_p0", capacity);
   const Matrix theta0 = repeated_point(data.theta0, capacity);
   std::vector<double> sums(grid.size() * 2, 0.0);  // per grid point: Σ d², Σ d with d = log r̂ − log r
-  for (std::size_t k = 0; k < grid.size(); ++k) {
+  for (std::size_t k = 0; k < grid.size() && !stopped; ++k) {
     const Matrix theta = repeated_point(grid[k], capacity);
-    for (std::uint64_t begin = first; begin < end; begin += capacity) {
+    for (std::uint64_t begin = first; begin < end && !(stopped = stop_requested()); begin += capacity) {
       const std::uint64_t n = std::min(capacity, end - begin);
       const auto rows = std::make_pair(std::size_t{0}, static_cast<std::size_t>(n));
       const Matrix theta_n = Kokkos::subview(theta, rows, Kokkos::ALL);
@@ -191,6 +216,7 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
       }
     }
   }
+  stop_if_requested(group, stopped);
   group.sum_in_place(sums.data(), sums.size());
   kernels::DiagnosticArray exact{{grid.size(), n_theta + 3}, {}};
   double worst_rms = 0.0;

@@ -239,8 +239,15 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
 
   std::vector<double> range(2 * n_theta);  // -min and max per parameter, so that one max-reduction does both
   std::fill(range.begin(), range.end(), -std::numeric_limits<double>::infinity());
+  // A signal stops the scans at the next block (they run inside agree: every rank learns of it there).
+  const auto stop_scan = [](const DatasetReader& file) {
+    if (stop_requested())
+      throw Interrupted("train: stopped by a signal while scanning '" + file.path() +
+                        "'; nothing was written: run the same command to start again");
+  };
   dataset.check_finite(comm, memory_budget_bytes,
                        [&](std::uint64_t, std::uint64_t count, const double* theta, const double*) {
+                         stop_scan(dataset);
                          for (std::uint64_t row = 0; row < count; ++row)
                            for (std::size_t p = 0; p < n_theta; ++p) {
                              range[p] = std::max(range[p], -theta[row * n_theta + p]);
@@ -268,6 +275,7 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
     reference->check_finite(
         comm, memory_budget_bytes,
         [&](std::uint64_t first, std::uint64_t count, const double* theta, const double*) {
+          stop_scan(*reference);
           for (std::uint64_t row = 0; row < count; ++row)
             if (!std::equal(data.theta0.begin(), data.theta0.end(), theta + row * n_theta))
               throw InputError("train: the reference dataset '" + reference->path() + "' has θ = " +

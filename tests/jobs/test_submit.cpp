@@ -268,6 +268,31 @@ void item_value(std::uint64_t item, double* out) {
   out[1] = std::sqrt(static_cast<double>(item) + 0.25);
 }
 
+// nsbi submit checks each stage's memory per rank against what its jobs ask SLURM for (--mem per node over
+// the job's ranks per node), not against the submitting machine's.
+TEST_F(Submit, StagesMustFitTheMemoryTheirJobsAskFor) {
+  const std::string head =
+      "simulator: {name: gaussian2d}\npipeline: [simulate, infer]\n"
+      "infer: {grid: {mu2: {points: 1000}, rho12: {points: 1000}}}\n";  // about 370 MiB per rank
+  const auto error = [&](const std::string& slurm) {
+    return config_error([&] { plan_submission(campaign(head + "slurm:\n" + slurm)); });
+  };
+  EXPECT_EQ(error("  mem: 1G\n"), "(no error)");
+  EXPECT_EQ(error("  mem: ''\n"), "(no error)");  // the cluster's default: nothing to check against
+  const std::string four_ranks = error("  mem: 1G\n  ntasks: 4\n");
+  EXPECT_TRUE(std::regex_search(
+      four_ranks,
+      std::regex(
+          R"(campaign\.yaml:3:\d+: infer\.grid\.mu2\.points: infer would need about 3\d\d\.\d MiB )"
+          R"(per MPI rank, more than the 256\.0 MiB a rank has \(slurm\.mem = 1G per node for 4 rank)")))
+      << four_ranks;
+  // Over two nodes, two ranks share each node's gigabyte; a stage's own mem counts for that stage.
+  EXPECT_EQ(error("  mem: 1G\n  ntasks: 4\n  nodes: 2\n"), "(no error)");
+  EXPECT_TRUE(std::regex_search(error("  stages: {infer: {mem: 200M}}\n"),
+                                std::regex(R"(slurm\.stages\.infer\.mem = 200M per node for 1 rank)")))
+      << error("  stages: {infer: {mem: 200M}}\n");
+}
+
 TEST(WorkSlice, CountsItsItems) {
   for (std::uint64_t count = 1; count <= 5; ++count)
     for (std::uint64_t index = 0; index < count; ++index)

@@ -50,7 +50,9 @@ struct Campaign {
   std::string dir;  // where outputs go
   Provenance provenance;
 
-  /// Loads, overrides and validates the config file: ConfigError on any problem.
+  /// Loads, overrides and validates the config file, and checks that the stages invocation.command runs
+  /// fit in the memory of a rank (memory_bounds.hpp): ConfigError on any problem. Collective over
+  /// MPI_COMM_WORLD when mpi_ranks > 1 (every rank calls it).
   static Campaign load(const Invocation& invocation, int mpi_ranks);
   /// A path inside the campaign directory (absolute paths are kept as they are).
   std::string output_path(const std::string& file) const;
