@@ -68,7 +68,8 @@ read_deb822() {  # *.sources format: stanzas of Types/URIs/Suites/Enabled fields
     for u in $uris; do
       for s in $suites; do sources+=("$u $s"); done
     done
-  done < <(sed 's/#.*//' "$1" | awk 'BEGIN { RS = ""; ORS = "\0" } { print }')
+  done < <(sed -e '/^[[:space:]]*#/d' -e 's/#.*//' "$1" |
+    awk 'BEGIN { RS = ""; ORS = "\0" } { gsub(/\n[ \t]+/, " "); print }')  # folds continuation lines
 }
 shopt -s nullglob
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && read_one_line "$f"; done
