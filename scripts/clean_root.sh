@@ -97,8 +97,9 @@ mounts_under_root() {  # mount points at or below $root, deepest first (field 5 
   awk -v r="$root" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
 cleanup() {
-  local status=$? pid m left
+  local status=$? pid m left t0
   trap - EXIT INT TERM
+  t0=$(date +%s)
   for pid in /proc/[0-9]*; do  # processes still running in the root (daemons, a stray mpirun)
     [ "$(readlink "$pid/root" 2>/dev/null)" = "$root" ] || continue
     kill -KILL "${pid#/proc/}" 2>/dev/null || true
@@ -112,8 +113,9 @@ cleanup() {
     status=1
   else
     rm -rf --one-file-system "$work"
+    echo "clean-root: removed $work"
   fi
-  echo "clean-root: cleaned up $work (exit $status)"
+  echo "clean-root: cleanup took $(($(date +%s) - t0)) s (exit $status)"
   exit "$status"
 }
 trap cleanup EXIT
