@@ -167,20 +167,23 @@ echo "clean-root: /root/nsbi is $(git -C "$repo" log -1 --format='%h %s' "$sha")
 phase "chroot: $command"
 marks=$work/marks  # "SECONDS HEADING" for each of the command's own "== " headings: phases too
 : >"$marks"
-set +e
-chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  bash -c "cd /root/nsbi && $command" 2>&1 |
-  while IFS= read -r line; do
-    if [[ $line == "== "* ]]; then
-      now=$(date +%s)
-      echo "$now ${line#== }" >>"$marks"
-      line="$line (at $((now - total_start)) s)"
-    fi
-    printf '%s\n' "$line"
-  done
-status=${PIPESTATUS[0]}
-set -e
+# In the background, so that a signal to this script runs the cleanup at once (it kills the command).
+{
+  rc=0
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c "cd /root/nsbi && $command" 2>&1 || rc=$?
+  echo "$rc" >"$work/status"
+} | while IFS= read -r line; do
+  if [[ $line == "== "* ]]; then
+    now=$(date +%s)
+    echo "$now ${line#== }" >>"$marks"
+    line="$line (at $((now - total_start)) s)"
+  fi
+  printf '%s\n' "$line"
+done &
+wait $!
+status=$(cat "$work/status")
 end=$(date +%s)
 phase
 
