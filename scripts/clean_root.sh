@@ -64,7 +64,7 @@ read_deb822() {  # *.sources format: stanzas of Types/URIs/Suites/Enabled fields
     uris=$(sed -n 's/^URIs:[[:space:]]*//Ip' <<<"$stanza")
     suites=$(sed -n 's/^Suites:[[:space:]]*//Ip' <<<"$stanza")
     enabled=$(sed -n 's/^Enabled:[[:space:]]*//Ip' <<<"$stanza")
-    [[ " $types " == *" deb "* ]] && [ "${enabled,,}" != no ] || continue
+    if [[ " $types " != *" deb "* ]] || [ "${enabled,,}" = no ]; then continue; fi
     for u in $uris; do
       for s in $suites; do sources+=("$u $s"); done
     done
@@ -100,6 +100,10 @@ cleanup() {
   local status=$? pid m left t0
   trap - EXIT INT TERM
   t0=$(date +%s)
+  if [ -n "$debootstrap_pid" ]; then  # interrupted while debootstrap ran
+    kill -TERM "$debootstrap_pid" 2>/dev/null || true
+    wait "$debootstrap_pid" 2>/dev/null || true
+  fi
   for pid in /proc/[0-9]*; do  # processes still running in the root (daemons, a stray mpirun)
     [ "$(readlink "$pid/root" 2>/dev/null)" = "$root" ] || continue
     kill -KILL "${pid#/proc/}" 2>/dev/null || true
@@ -118,6 +122,7 @@ cleanup() {
   echo "clean-root: cleanup took $(($(date +%s) - t0)) s (exit $status)"
   exit "$status"
 }
+debootstrap_pid=
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -140,11 +145,16 @@ phase "debootstrap bookworm from $mirror"
 include=()
 [[ $mirror != https:* ]] || include=(--include=ca-certificates)
 log=$work/debootstrap.log
-if ! debootstrap --variant=minbase "${include[@]}" bookworm "$root" "$mirror" >"$log" 2>&1; then
+# In the background, as the command below, so that a signal to this script cleans up at once.
+debootstrap --variant=minbase "${include[@]}" bookworm "$root" "$mirror" >"$log" 2>&1 &
+debootstrap_pid=$!
+if ! wait "$debootstrap_pid"; then
+  debootstrap_pid=
   tail -n 30 "$log" >&2
   echo "clean-root: debootstrap failed (log above)" >&2
   exit 1
 fi
+debootstrap_pid=
 
 phase "prepare the root"
 printf '%s\n' "${root_sources[@]}" >"$root/etc/apt/sources.list"
