@@ -165,7 +165,8 @@ host=$(hostname)
 printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost ip6-localhost ip6-loopback\n' "$host" >"$root/etc/hosts"
 printf '%s\n' "$host" >"$root/etc/hostname"
 mount -t proc proc "$root/proc"
-mount -t sysfs sysfs "$root/sys"
+mount --rbind /sys "$root/sys"  # with the machine's cgroup file systems (slurmd needs them)
+mount --make-rslave "$root/sys"  # before anything else: unmounting the copies must not reach the machine
 mount --bind /dev "$root/dev"
 mount --make-rslave "$root/dev"  # nothing mounted below it propagates back to the machine's /dev
 mount --bind /dev/pts "$root/dev/pts"
