@@ -5,7 +5,7 @@
 # Usage: scripts/clean_root.sh [--rev REV] [COMMAND...]
 #   COMMAND   a shell command line run as root in the clone (default: bash scripts/example.sh)
 #   --rev     the commit to clone (default: HEAD; uncommitted changes are never included)
-# Environment: CLEAN_ROOT_PARENT, the folder the root is made in (default: /var/tmp; needs ~4 GB).
+# Environment: CLEAN_ROOT_PARENT, the folder the root is made in (default: /var/tmp; needs 6 GB).
 #
 # What it does: `debootstrap --variant=minbase bookworm` from the machine's own Debian mirror (read from
 # its apt sources, one-line or deb822), the same bookworm suites in the root's apt sources, a policy-rc.d
@@ -90,6 +90,12 @@ done
 
 # --- the root and its cleanup
 parent=${CLEAN_ROOT_PARENT:-/var/tmp}
+need_gb=6  # measured: ~2 GB after the example, ~5 GB after both README commands
+avail_kb=$(df --output=avail -k "$parent" | tail -n 1)
+[ "$avail_kb" -ge $((need_gb * 1024 * 1024)) ] || {
+  echo "clean-root: $parent has $((avail_kb / 1024 / 1024)) GB free, the root needs ${need_gb} GB (CLEAN_ROOT_PARENT)" >&2
+  exit 2
+}
 work=$(mktemp -d "$parent/nsbi-clean-root.XXXXXX")
 root=$work/root
 [[ $root != *[[:space:]]* ]] || { echo "clean-root: $root contains white space" >&2; rmdir "$work"; exit 2; }
