@@ -11,6 +11,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
 targets=(campaign_reader observed_csv external_protocol)
 
+bash "$root/scripts/install-deps.sh" build ci
+
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNSBI_ENABLE_FUZZING=ON \
   -DNSBI_ENABLE_TESTS=OFF -DNSBI_ENABLE_BENCHMARKS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}"

@@ -29,7 +29,7 @@ benchmarks=(
 )
 ci=(
   debootstrap                           # scripts/clean_root.sh: a fresh Debian 12 root for the README run
-  clang libclang-rt-14-dev              # libFuzzer (the fuzzer runtime is in libclang-rt)
+  clang libclang-rt-14-dev libomp-dev   # libFuzzer (its runtime is in libclang-rt); clang finds OpenMP (oneDNN) in libomp-dev
   python3-venv
 )
 

@@ -156,6 +156,12 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
           throw ConfigError(
               "train: '" + model_path +
               "' exists and was trained from another config or dataset; use --force to replace it");
+        // The model is the stage's output; a lost train.json is written again from the copy it carries.
+        const std::string summary_path = campaign.output_path("train.json");
+        if (!file_exists(summary_path) && !existing.summary.empty()) {
+          json::write_file_atomically(summary_path, existing.summary);
+          log::info("train: '", summary_path, "' was missing: written again from '", model_path, "'");
+        }
       },
       /*root_only=*/true);
   if (world.any(done)) {
@@ -337,17 +343,6 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
     });
   }
   record.diagnostics = diagnostics.arrays;
-  // Rank 0 writes; its failure (disk full) is every rank's, reported once.
-  try {
-    world.agree([&] { kernels::write_model(model_path, world.get(), record); });
-  } catch (const CollectiveError& e) {
-    if (e.code() != ExitCode::bad_input) throw;
-    throw CollectiveError(e.code(),
-                          std::string(e.what()) + "; the finished checkpoints in '" +
-                              campaign.output_path("checkpoints") +
-                              "' are kept: run the same command to write the model once that is fixed");
-  }
-
   getrusage(RUSAGE_SELF, &usage);
   const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
   const double rss_before = world.max(rss_before_mib);
@@ -393,7 +388,23 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
             .set("peak_rss_mib_per_rank", peak_rss_mib)
             .set("nsbi_version", record.provenance.nsbi_version)
             .set("created", record.provenance.created_utc);
-        json::write_file_atomically(campaign.output_path("train.json"), summary.dump() + "\n");
+        record.summary = summary.dump() + "\n";  // rank 0's record is the one written
+      },
+      /*root_only=*/true);
+  // Rank 0 writes; its failure (disk full) is every rank's, reported once.
+  try {
+    world.agree([&] { kernels::write_model(model_path, world.get(), record); });
+  } catch (const CollectiveError& e) {
+    if (e.code() != ExitCode::bad_input) throw;
+    throw CollectiveError(e.code(),
+                          std::string(e.what()) + "; the finished checkpoints in '" +
+                              campaign.output_path("checkpoints") +
+                              "' are kept: run the same command to write the model once that is fixed");
+  }
+
+  world.agree(
+      [&] {
+        json::write_file_atomically(campaign.output_path("train.json"), record.summary);
         for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
         rmdir(campaign.output_path("checkpoints").c_str());  // unless it holds other files: then it stays
       },

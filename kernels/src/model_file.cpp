@@ -86,6 +86,7 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("host", record.provenance.hostname);
   root.write_attribute("command", record.provenance.command_line);
   root.write_attribute("mpi_ranks", static_cast<std::int64_t>(record.provenance.mpi_ranks));
+  root.write_attribute("summary", record.summary);
 
   const MlpArchitecture& arch = record.architecture;
   h5::Group architecture = root.create_group("architecture");
@@ -298,6 +299,8 @@ class ModelReader {
     r.provenance.hostname = attribute<std::string>(root_, "host");
     r.provenance.command_line = attribute<std::string>(root_, "command");
     r.provenance.mpi_ranks = static_cast<int>(attribute<std::int64_t>(root_, "mpi_ranks"));
+    // Models written before the summary was stored have none; they stay readable.
+    if (root_.attribute_exists("summary")) r.summary = root_.read_attribute<std::string>("summary");
 
     r.architecture = architecture();
     if (r.architecture.n_inputs != r.observable_names.size() + r.parameter_names.size())

@@ -3,7 +3,8 @@
 # work; infer, test, calibrate and coverage rerun with another config refuse to replace the earlier results (results.h5 and
 # the summary keep their bytes) unless --force, which replaces only the stage's own group; a stage whose
 # results.h5 or group is gone is not complete (nsbi status agrees) and runs again, even though its summary is
-# still there; new observed events under the same file name are another identity.
+# still there; new observed events under the same file name are another identity. A lost train.json is written
+# again from the model that carries it.
 source "$(dirname "$0")/common.sh"
 
 cat >small.yaml <<YAML
@@ -58,6 +59,17 @@ ln -s dataset.h5 run/alias.h5
 expect_exit 2 alias.out -- "$NSBI" train small.yaml --set train.output=alias.h5 --force
 expect_grep "train.output: is '.*/run/dataset.h5', the same file as simulate.output" alias.out
 rm run/alias.h5
+# train.json lost, model.h5 kept: the model is the output, so train is complete and writes its summary
+# again from the copy the model carries (before, it said "nothing to do" and nsbi status never saw it done).
+expect_exit 0 train.out -- "$NSBI" train small.yaml
+summary=$(digest run/train.json)
+rm run/train.json
+expect_exit 0 train2.out -- "$NSBI" train small.yaml
+expect_grep "train.json' was missing: written again from" train2.out
+[ -e run/train.json ] && [ "$(digest run/train.json)" = "$summary" ] ||
+  fail "train rerun without train.json did not restore it as it was"
+"$NSBI" status small.yaml --set "pipeline=[simulate, train]" >status.out 2>&1
+expect_grep "train +complete" status.out
 
 # The inference stages, then reruns with another config: refused, every byte kept.
 for stage in infer calibrate test coverage; do

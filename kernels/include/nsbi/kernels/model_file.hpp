@@ -59,6 +59,7 @@ struct ModelRecord {
   std::string config;  // the resolved campaign config (YAML)
   std::uint64_t seed = 0;
   Provenance provenance;
+  std::string summary;  // the training run's train.json (JSON), restored from here if that file is lost
 
   std::size_t n_members() const { return members.size(); }
   /// observable_names then parameter_names: the names of the network's input columns.
