@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
 

@@ -8,7 +8,7 @@
 
 #include "nsbi/core/rng.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 // Layout of the Philox stream index for Purpose::shuffle: epoch (24 bits) | shard (16) | window + 1 (24),
@@ -316,4 +316,4 @@ void ShardedBatchStream::for_each_validation_batch(const std::function<void(cons
   visit(batch);
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

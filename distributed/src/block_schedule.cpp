@@ -4,7 +4,7 @@
 
 #include "nsbi/core/error.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 BlockSchedule::BlockSchedule(std::uint64_t n_rows, std::uint64_t block_rows)
     : n_rows_(n_rows), block_rows_(block_rows), n_blocks_(0) {
@@ -29,4 +29,4 @@ std::optional<std::uint64_t> BlockSchedule::block_for(const std::vector<std::uin
   return pending[slot];
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

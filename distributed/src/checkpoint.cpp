@@ -8,7 +8,7 @@
 
 #include "nsbi/core/hdf5.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 constexpr const char* format_name = "nsbi-checkpoint";
@@ -146,4 +146,4 @@ std::optional<TrainingCheckpoint> read_checkpoint(const std::string& path) {
   }
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 constexpr const char* format_name = "nsbi-dataset";
@@ -248,4 +248,4 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
   });
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

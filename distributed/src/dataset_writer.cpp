@@ -8,7 +8,7 @@
 
 #include "nsbi/core/log.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 constexpr const char* format_name = "nsbi-dataset";
@@ -278,4 +278,4 @@ void DatasetWriter::finish() {
   pending_.clear();
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

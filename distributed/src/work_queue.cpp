@@ -17,7 +17,7 @@
 
 #include "nsbi/core/log.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 namespace fs = std::filesystem;
@@ -540,4 +540,4 @@ void remove_work_journals(const Communicator& comm, const std::string& directory
   comm.agree(with_nsbi_errors("nsbi::remove_work_journals", remove), /*root_only=*/true);
 }
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -20,7 +20,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {
@@ -396,7 +396,7 @@ void LeaseLock::renew_until_stopped() {
 }
 
 std::string stage_lock_path(const std::string& campaign_dir, const std::string& stage,
-                            const WorkSlice& slice) {
+                            const distributed::WorkSlice& slice) {
   std::string name = stage;
   if (!slice.whole())
     name += std::string(stage == "train" ? ".members-" : ".slice-") + std::to_string(slice.index) + "-of-" +
@@ -421,7 +421,7 @@ std::vector<std::string> stage_lock_files(const std::string& campaign_dir, const
   return paths;
 }
 
-std::string command_of(const std::string& stage, const WorkSlice& slice) {
+std::string command_of(const std::string& stage, const distributed::WorkSlice& slice) {
   if (slice.whole()) return stage;
   return stage + (stage == "train" ? " --members " : " --slice ") + std::to_string(slice.index) + "/" +
          std::to_string(slice.count);
@@ -430,8 +430,8 @@ std::string command_of(const std::string& stage, const WorkSlice& slice) {
 // A sliced run and the plain run of the same stage exclude each other: the plain run merges what the
 // slices journaled (and with --force removes it). Each checks after taking its own lock, so of two that
 // start together at least one is refused.
-void refuse_beside_slices(const std::string& campaign_dir, const std::string& stage, const WorkSlice& slice,
-                          const LeaseLock& lock) {
+void refuse_beside_slices(const std::string& campaign_dir, const std::string& stage,
+                          const distributed::WorkSlice& slice, const LeaseLock& lock) {
   const double now = now_seconds();
   if (slice.whole()) {
     for (const std::string& path : stage_lock_files(campaign_dir, stage)) {
@@ -472,7 +472,7 @@ std::vector<LeaseHolder> live_stage_leases(const std::string& campaign_dir, cons
 }
 
 void run_locked(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                const WorkSlice& slice, const std::function<void()>& work) {
+                const distributed::WorkSlice& slice, const std::function<void()>& work) {
   std::optional<LeaseLock> lock;  // on rank 0
   world.agree(
       [&] {

@@ -13,7 +13,7 @@
 #include "nsbi/core/provenance.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/jobs/campaign_lock.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/jobs/stages.hpp"
 
@@ -194,14 +194,14 @@ struct Parsed {
   Invocation invocation;
   bool dry_run = false;
   bool json = false;
-  std::optional<WorkSlice> slice;
-  std::optional<WorkSlice> members;
+  std::optional<distributed::WorkSlice> slice;
+  std::optional<distributed::WorkSlice> members;
 };
 
 [[noreturn]] void usage_error(const std::string& what) { throw ConfigError(what + "\n" + usage_text); }
 
 // "k/K" with 0 <= k < K.
-WorkSlice parse_slice(const std::string& option, const std::string& text) {
+distributed::WorkSlice parse_slice(const std::string& option, const std::string& text) {
   const std::size_t slash = text.find('/');
   const auto number = [&](const std::string& digits) {
     if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
@@ -210,7 +210,7 @@ WorkSlice parse_slice(const std::string& option, const std::string& text) {
   };
   if (slash == std::string::npos)
     usage_error(option + " " + text + ": expected k/K with whole numbers 0 <= k < K");
-  WorkSlice slice{number(text.substr(0, slash)), number(text.substr(slash + 1))};
+  distributed::WorkSlice slice{number(text.substr(0, slash)), number(text.substr(slash + 1))};
   if (slice.count == 0 || slice.index >= slice.count)
     usage_error(option + " " + text + ": expected k/K with whole numbers 0 <= k < K");
   return slice;

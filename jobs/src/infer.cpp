@@ -11,7 +11,7 @@
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/jobs/inference_setup.hpp"
 #include "nsbi/jobs/memory_bounds.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {

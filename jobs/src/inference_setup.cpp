@@ -16,7 +16,7 @@
 #include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/progress.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/sims/registry.hpp"
 
@@ -286,7 +286,7 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
     std::ifstream in(path);
     values = parse_observed_csv(in, path, info, origin);
   } else {
-    DatasetReader reader(path);
+    distributed::DatasetReader reader(path);
     if (reader.observable_names() != info.observables) {
       std::string names;
       for (const auto& n : reader.observable_names()) names += (names.empty() ? "" : ", ") + n;
@@ -543,12 +543,12 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
                                   bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work,
-                                  const WorkSlice& slice) {
+                                  const distributed::WorkSlice& slice) {
   const std::string directory = campaign.output_path("work/" + stage);
-  if (force && slice.whole()) remove_work_journals(world, directory);
+  if (force && slice.whole()) distributed::remove_work_journals(world, directory);
   world.agree([&] { prepare_directory(campaign.config, "campaign.dir", directory); }, /*root_only=*/true);
   std::optional<Progress> progress;
-  WorkQueueOptions options;
+  distributed::WorkQueueOptions options;
   options.directory = directory;
   options.identity = identity;
   options.n_items = n_items;
@@ -568,9 +568,9 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
     }
     progress->update(std::min(done * toys_per_item, slice_items * toys_per_item));
   };
-  WorkQueueResult result;
+  distributed::WorkQueueResult result;
   try {
-    result = run_work_queue(world, options, work);
+    result = distributed::run_work_queue(world, options, work);
   } catch (const CollectiveError& e) {  // a signal in the middle of an item (toy_statistics.cpp)
     if (e.code() != ExitCode::interrupted) throw;
     result.interrupted = true;
@@ -588,7 +588,7 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
 }
 
 void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage) {
-  remove_work_journals(world, campaign.output_path("work/" + stage));
+  distributed::remove_work_journals(world, campaign.output_path("work/" + stage));
 }
 
 }  // namespace nsbi::jobs

@@ -14,7 +14,7 @@
 #include "nsbi/distributed/dataset_writer.hpp"
 #include "nsbi/inference/toys.hpp"
 #include "nsbi/jobs/progress.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -84,7 +84,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
                           const sims::Simulator& simulator, const DatasetJob& job, bool force) {
   const config::Config& config = campaign.config;
   const sims::SimulatorInfo& info = simulator.info();
-  DatasetDescription description;
+  distributed::DatasetDescription description;
   description.simulator = info.name;
   for (const auto& p : info.parameters) description.parameter_names.push_back(p.name);
   description.observable_names = info.observables;
@@ -103,16 +103,16 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   const bool gold = !job.gold_theta0.empty();
 
   world.agree([&] { prepare_directory(config, job.key, parent_directory(job.path)); }, /*root_only=*/true);
-  DatasetWriter writer(world, job.path, description, force,
-                       config.get<double>("simulate.checkpoint_seconds"));
+  distributed::DatasetWriter writer(world, job.path, description, force,
+                                    config.get<double>("simulate.checkpoint_seconds"));
   json::Object summary;
   summary.set("output", job.path).set("n_samples", static_cast<std::int64_t>(job.n_rows)).set("gold", gold);
-  if (writer.state() == DatasetWriter::State::complete) {
+  if (writer.state() == distributed::DatasetWriter::State::complete) {
     log::info("simulate: '", job.path,
               "' is complete and was made from this config: nothing to do (--force redoes it)");
     return summary.set("events_per_second", 0.0);
   }
-  if (writer.state() == DatasetWriter::State::resumed)
+  if (writer.state() == distributed::DatasetWriter::State::resumed)
     log::info("simulate: resuming '", job.path, ".partial': ", writer.rows_done(), " of ", job.n_rows,
               " rows already done");
   log::info("simulate: ", job.label, ": ", job.n_rows, " rows of ", info.name, " in blocks of ",
@@ -133,7 +133,7 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
   auto gold_theta_host = Kokkos::create_mirror_view(gold_theta);
 
   const auto& pending = writer.pending_blocks();
-  const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), world.size());
+  const std::uint64_t rounds = distributed::BlockSchedule::rounds(pending.size(), world.size());
   std::uint64_t rows_done = writer.rows_done();
   const std::uint64_t writer_start_rows = rows_done;
   Progress progress("simulate " + job.label, job.n_rows, "events", world.is_root(), rows_done);
@@ -157,12 +157,12 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
                                 std::to_string(job.n_rows) + " rows of '" + job.path +
                                 "'; every finished block is saved: run the same command to resume");
     }
-    const auto block = BlockSchedule::block_for(pending, round, world.rank(), world.size());
+    const auto block = distributed::BlockSchedule::block_for(pending, round, world.rank(), world.size());
     std::int64_t rows = 0;
     std::int64_t non_finite = 0;
     keep_written_blocks([&] {
       if (block) {
-        const RowRange range = writer.schedule().rows(*block);
+        const distributed::RowRange range = writer.schedule().rows(*block);
         rows = static_cast<std::int64_t>(range.size());
         const auto sub = std::make_pair(std::size_t{0}, range.size());
         Matrix theta_block = Kokkos::subview(theta, sub, Kokkos::ALL);
@@ -205,7 +205,8 @@ json::Object simulate_one(const Communicator& world, const Campaign& campaign,
     const auto write_start = std::chrono::steady_clock::now();
     writer.write_round(
         block, theta_host.data(), x_host.data(),
-        gold ? GoldRows{log_r_host.data(), score_host.data(), gold_theta_host.data()} : GoldRows{});
+        gold ? distributed::GoldRows{log_r_host.data(), score_host.data(), gold_theta_host.data()}
+             : distributed::GoldRows{});
     write_seconds += seconds_since(write_start);
     rows_done += static_cast<std::uint64_t>(world.sum(rows));
     progress.update(rows_done);

@@ -202,7 +202,7 @@ void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, St
       any = true;
       last_activity = std::max(last_activity, modified_seconds(path));
       try {
-        const auto c = read_checkpoint(path);
+        const auto c = distributed::read_checkpoint(path);
         if (c && c->finished) {
           ++s.done;
         } else if (c) {
@@ -220,7 +220,8 @@ void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, St
   } else if (s.stage == "test" || s.stage == "calibrate" || s.stage == "coverage") {
     s.unit = "work items";
     s.total = toy_items(config, info, s.stage);
-    const WorkJournalSummary journals = summarize_work_journals(campaign.output_path("work/" + s.stage));
+    const distributed::WorkJournalSummary journals =
+        distributed::summarize_work_journals(campaign.output_path("work/" + s.stage));
     if (journals.files == 0) return;
     s.done = journals.items;
     last_activity = journals.last_modified;

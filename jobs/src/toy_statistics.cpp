@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "nsbi/core/error.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 
 namespace nsbi::jobs {
 

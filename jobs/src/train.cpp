@@ -42,7 +42,7 @@ std::string train_identity(const config::Config& config, const std::string& data
 }
 
 // A dataset as the identity sees it: its rows, names and the config that wrote it, if nsbi did.
-std::string dataset_identity(const DatasetReader& reader) {
+std::string dataset_identity(const distributed::DatasetReader& reader) {
   YAML::Node node;
   node["path"] = reader.path();
   node["rows"] = reader.n_rows();
@@ -56,7 +56,7 @@ std::string dataset_identity(const DatasetReader& reader) {
 // The training range of each parameter: the support of a uniform proposal when the dataset records one (a
 // sample never reaches the bounds of its box, yet the network has learned up to them), otherwise the range
 // of the θ values in the data.
-std::pair<std::vector<double>, std::vector<double>> training_range(const DatasetReader& dataset,
+std::pair<std::vector<double>, std::vector<double>> training_range(const distributed::DatasetReader& dataset,
                                                                    const TrainingData& data) {
   std::vector<double> low = data.theta_min;
   std::vector<double> high = data.theta_max;
@@ -118,7 +118,7 @@ std::string reference_yaml(const TrainingData& data) {
 }  // namespace
 
 void run_train(const Communicator& world, const Campaign& campaign, bool force,
-               const WorkSlice& member_slice) {
+               const distributed::WorkSlice& member_slice) {
   const config::Config& config = campaign.config;
   std::optional<TrainSettings> settings;
   world.agree([&] { settings.emplace(config); });
@@ -128,8 +128,8 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
       settings->marginal ? "" : campaign.output_path(config.get<std::string>("train.reference_dataset"));
 
   // The datasets, validated on opening (schema, completeness) by every rank.
-  std::optional<DatasetReader> dataset;
-  std::optional<DatasetReader> reference;
+  std::optional<distributed::DatasetReader> dataset;
+  std::optional<distributed::DatasetReader> reference;
   world.agree([&] {
     dataset.emplace(dataset_path);
     if (settings->marginal) return;
@@ -310,7 +310,7 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
   }
   world.agree([&] {
     for (std::size_t k = 0; k < settings->ensemble; ++k) {
-      const auto c = read_checkpoint(checkpoint_path(campaign, k));
+      const auto c = distributed::read_checkpoint(checkpoint_path(campaign, k));
       if (!c || !c->finished || c->identity != identity)
         throw InternalError("train: member " + std::to_string(k) + " has no finished checkpoint");
       record.members.push_back(c->parameters);

@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "nsbi/core/rng.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/training.hpp"
 
 namespace nsbi::jobs {
@@ -79,9 +79,9 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   std::vector<double> bins(calibration_bins * 4, 0.0);
   std::vector<double> ratio_sums(grid.size() * 3, 0.0);  // per grid point: Σ r̂, Σ r̂², count
   {
-    ShardedBatchStream dataset_stream(group, *data.dataset,
-                                      settings.stream_options(0, false, data.dataset->n_rows()));
-    std::optional<ShardedBatchStream> reference_stream;
+    distributed::ShardedBatchStream dataset_stream(group, *data.dataset,
+                                                   settings.stream_options(0, false, data.dataset->n_rows()));
+    std::optional<distributed::ShardedBatchStream> reference_stream;
     if (data.reference != nullptr)
       reference_stream.emplace(group, *data.reference,
                                settings.stream_options(0, true, data.reference->n_rows()));

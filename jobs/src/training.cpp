@@ -11,7 +11,7 @@
 #include "nsbi/core/rng.hpp"
 #include "nsbi/distributed/checkpoint.hpp"
 #include "nsbi/jobs/progress.hpp"
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/kernels/adamw.hpp"
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/kernels/loss.hpp"
@@ -52,7 +52,8 @@ std::string point_text(const std::vector<std::string>& names, const double* valu
 }
 
 // θ of the dataset's rows `rows` (any order) into theta [rows.size(), P], reading runs of consecutive rows.
-void read_theta_at(const DatasetReader& reader, const std::vector<std::uint64_t>& rows, double* theta) {
+void read_theta_at(const distributed::DatasetReader& reader, const std::vector<std::uint64_t>& rows,
+                   double* theta) {
   const std::size_t n_theta = reader.n_parameters();
   for (std::size_t i = 0; i < rows.size();) {
     std::size_t j = i + 1;
@@ -73,7 +74,7 @@ void assemble(const kernels::Standardization& standardization, std::size_t n, co
 
 // The gold θ of a batch whose gold rows are (log r, score [P], gold θ [P]): the θ each row's joint log ratio
 // was evaluated at, contiguous in `out` [n_rows, P].
-void copy_gold_theta(const Batch& batch, std::size_t n_theta, std::vector<double>& out) {
+void copy_gold_theta(const distributed::Batch& batch, std::size_t n_theta, std::vector<double>& out) {
   const std::size_t gold_columns = 1 + 2 * n_theta;
   out.resize(batch.n_rows * n_theta);
   for (std::uint64_t i = 0; i < batch.n_rows; ++i)
@@ -183,8 +184,9 @@ std::uint64_t TrainSettings::member_seed(std::size_t member) const {
 
 std::uint64_t TrainSettings::diagnostics_seed() const { return derive_seed(seed, diagnostic_events); }
 
-StreamOptions TrainSettings::stream_options(std::size_t member, bool reference, std::uint64_t n_rows) const {
-  StreamOptions options;
+distributed::StreamOptions TrainSettings::stream_options(std::size_t member, bool reference,
+                                                         std::uint64_t n_rows) const {
+  distributed::StreamOptions options;
   options.seed = derive_seed(member_seed(member), reference ? reference_shuffle : dataset_shuffle);
   // Every member holds out the same rows, so that the ensemble's diagnostics have held-out rows to use.
   options.split_seed = derive_seed(seed, reference ? reference_split : dataset_split);
@@ -213,8 +215,9 @@ double TrainSettings::learning_rate_at(std::uint64_t step, std::uint64_t total_s
   return learning_rate * 0.5 * (1.0 + std::cos(pi * std::min(progress, 1.0)));
 }
 
-TrainingData scan_training_data(const Communicator& comm, const DatasetReader& dataset,
-                                const DatasetReader* reference, std::uint64_t memory_budget_bytes) {
+TrainingData scan_training_data(const Communicator& comm, const distributed::DatasetReader& dataset,
+                                const distributed::DatasetReader* reference,
+                                std::uint64_t memory_budget_bytes) {
   TrainingData data;
   data.dataset = &dataset;
   data.reference = reference;
@@ -240,7 +243,7 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
   std::vector<double> range(2 * n_theta);  // -min and max per parameter, so that one max-reduction does both
   std::fill(range.begin(), range.end(), -std::numeric_limits<double>::infinity());
   // A signal stops the scans at the next block (they run inside agree: every rank learns of it there).
-  const auto stop_scan = [](const DatasetReader& file) {
+  const auto stop_scan = [](const distributed::DatasetReader& file) {
     if (stop_requested())
       throw Interrupted("train: stopped by a signal while scanning '" + file.path() +
                         "'; nothing was written: run the same command to start again");
@@ -292,7 +295,7 @@ TrainingData scan_training_data(const Communicator& comm, const DatasetReader& d
 void check_training_gold(const Communicator& comm, const TrainingData& data, const TrainSettings& settings) {
   if (!settings.uses_gold()) return;
   comm.agree([&] {
-    const auto require = [&](const DatasetReader* file, bool gold_theta) {
+    const auto require = [&](const distributed::DatasetReader* file, bool gold_theta) {
       const std::string why = "train.loss " + settings.loss_name + " needs ";
       if (file == nullptr) return;
       if (!file->has_gold())
@@ -315,20 +318,24 @@ void check_training_gold(const Communicator& comm, const TrainingData& data, con
   });
 }
 
-void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
-                                 const ShardedBatchStream* reference_stream, const ExampleVisitor& visit) {
-  const DatasetReader& dataset = *data.dataset;
+void for_each_validation_example(const TrainingData& data,
+                                 const distributed::ShardedBatchStream& dataset_stream,
+                                 const distributed::ShardedBatchStream* reference_stream,
+                                 const ExampleVisitor& visit) {
+  const distributed::DatasetReader& dataset = *data.dataset;
   const std::uint64_t n_rows = dataset.n_rows();
   std::vector<std::uint64_t> partner_rows;
   std::vector<double> partner_theta;
-  const auto pair_with = [&](const Batch& batch, std::uint64_t offset) {
+  const auto pair_with = [&](const distributed::Batch& batch, std::uint64_t offset) {
     partner_rows.resize(batch.n_rows);
     for (std::uint64_t i = 0; i < batch.n_rows; ++i) partner_rows[i] = (batch.rows[i] + offset) % n_rows;
     partner_theta.resize(batch.n_rows * dataset.n_parameters());
     read_theta_at(dataset, partner_rows, partner_theta.data());
   };
-  const auto gold_of = [](const Batch& batch) { return batch.gold.empty() ? nullptr : batch.gold.data(); };
-  dataset_stream.for_each_validation_batch([&](const Batch& batch) {
+  const auto gold_of = [](const distributed::Batch& batch) {
+    return batch.gold.empty() ? nullptr : batch.gold.data();
+  };
+  dataset_stream.for_each_validation_batch([&](const distributed::Batch& batch) {
     visit(batch.n_rows, batch.x.data(), batch.theta.data(), 1.0f, gold_of(batch), batch.rows.data());
     if (reference_stream != nullptr) return;
     pair_with(batch, n_rows / 2);
@@ -337,7 +344,7 @@ void for_each_validation_example(const TrainingData& data, const ShardedBatchStr
   if (reference_stream == nullptr) return;
   const std::size_t n_theta = dataset.n_parameters();
   const std::size_t gold_columns = 1 + 2 * n_theta;
-  reference_stream->for_each_validation_batch([&](const Batch& batch) {
+  reference_stream->for_each_validation_batch([&](const distributed::Batch& batch) {
     if (batch.gold.size() == batch.n_rows * gold_columns) {
       copy_gold_theta(batch, n_theta, partner_theta);
     } else {
@@ -455,13 +462,13 @@ class MemberTrainer {
   }
 
   std::uint64_t total_steps() const { return total_steps_; }
-  const ShardedBatchStream& stream() const { return stream_; }
+  const distributed::ShardedBatchStream& stream() const { return stream_; }
 
   void start_fresh() {
     kernels::initialise_parameters(architecture_, settings_.member_seed(member_), parameters_);
   }
 
-  void restore(const TrainingCheckpoint& c) {
+  void restore(const distributed::TrainingCheckpoint& c) {
     if (c.parameters.size() != n_parameters_)
       throw InputError("train: the checkpoint has " + std::to_string(c.parameters.size()) +
                        " parameters where this network has " + std::to_string(n_parameters_));
@@ -474,8 +481,8 @@ class MemberTrainer {
     progress_ = c;
   }
 
-  TrainingCheckpoint snapshot(const std::string& identity) const {
-    TrainingCheckpoint c = progress_;
+  distributed::TrainingCheckpoint snapshot(const std::string& identity) const {
+    distributed::TrainingCheckpoint c = progress_;
     c.identity = identity;
     c.parameters.assign(parameters_.data(), parameters_.data() + n_parameters_);
     c.first_moment.assign(state_.first_moment.data(), state_.first_moment.data() + n_parameters_);
@@ -491,8 +498,8 @@ class MemberTrainer {
   }
 
   // The final parameters: the best epoch's with early stopping, else the last.
-  TrainingCheckpoint final_snapshot(const std::string& identity) const {
-    TrainingCheckpoint c = snapshot(identity);
+  distributed::TrainingCheckpoint final_snapshot(const std::string& identity) const {
+    distributed::TrainingCheckpoint c = snapshot(identity);
     c.finished = true;
     if (settings_.patience > 0 && !c.best_parameters.empty()) c.parameters = c.best_parameters;
     c.best_parameters.clear();
@@ -692,7 +699,7 @@ class MemberTrainer {
   }
 
   // The gold θ of a batch's rows, contiguous.
-  const double* gold_theta(const Batch& batch) {
+  const double* gold_theta(const distributed::Batch& batch) {
     copy_gold_theta(batch, data_.n_parameters(), gold_theta_);
     return gold_theta_.data();
   }
@@ -708,7 +715,7 @@ class MemberTrainer {
     const std::size_t n_x = data_.n_observables();
     const std::size_t n_theta = data_.n_parameters();
     if (sally_) {
-      stream_.for_each_validation_batch([&](const Batch& batch) {
+      stream_.for_each_validation_batch([&](const distributed::Batch& batch) {
         const ExampleBuffers b = validation_.first(batch.n_rows);
         theta0_rows(batch.n_rows);
         assemble(standardization_, batch.n_rows, batch.x.data(), n_x, theta0_rows_.data(), n_theta, b.inputs,
@@ -728,7 +735,7 @@ class MemberTrainer {
           assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
           Kokkos::deep_copy(b.labels, label);
           if (settings_.uses_gold()) {
-            const DatasetReader& file = label == 1.0f ? *data_.dataset : *data_.reference;
+            const distributed::DatasetReader& file = label == 1.0f ? *data_.dataset : *data_.reference;
             b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
           }
           const LossParts parts = compute_loss(b, false, 1.0, 1.0, evaluator_, tangent_evaluator);
@@ -749,9 +756,9 @@ class MemberTrainer {
   std::size_t member_;
   kernels::MlpArchitecture architecture_;
   kernels::Standardization standardization_;
-  bool sally_;                 // the stream is the reference dataset's and the loss is the score term alone
-  ShardedBatchStream stream_;  // class 1 (sally: the reference rows)
-  std::optional<ShardedBatchStream> reference_stream_;
+  bool sally_;  // the stream is the reference dataset's and the loss is the score term alone
+  distributed::ShardedBatchStream stream_;  // class 1 (sally: the reference rows)
+  std::optional<distributed::ShardedBatchStream> reference_stream_;
   kernels::Mlp mlp_;
   kernels::Mlp evaluator_;  // validation batches: other sizes, and it leaves the training buffers alone
   std::optional<kernels::TangentMlp> tangent_mlp_;  // for the losses with a score term, in place of mlp_
@@ -763,11 +770,11 @@ class MemberTrainer {
   kernels::AdamWState state_;
   ExampleBuffers buffers_;
   ExampleBuffers validation_;
-  Batch class1_, class0_;
+  distributed::Batch class1_, class0_;
   std::vector<double> theta0_rows_, gold_theta_;
   std::vector<double> shifted_x_;
   std::vector<std::uint64_t> shifted_rows_;
-  TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss
+  distributed::TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss
   std::uint64_t total_steps_ = 0;
   bool stopped_early_ = false;
   double step_seconds_ = 0.0;
@@ -779,9 +786,9 @@ class MemberTrainer {
 MemberRun train_member(const Communicator& group, const TrainingData& data, const TrainSettings& settings,
                        std::size_t member, const std::string& checkpoint_path, const std::string& identity,
                        bool speaks) {
-  std::optional<TrainingCheckpoint> checkpoint;
+  std::optional<distributed::TrainingCheckpoint> checkpoint;
   group.agree([&] {
-    checkpoint = read_checkpoint(checkpoint_path);
+    checkpoint = distributed::read_checkpoint(checkpoint_path);
     if (checkpoint && checkpoint->identity != identity)
       throw ConfigError("train: the checkpoint '" + checkpoint_path +
                         "' is from another training config or dataset; run with --force to start over");
@@ -807,9 +814,9 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
               trainer->stream().validation_rows(), " held out; ", trainer->stream().steps_per_epoch(),
               " steps per epoch of ", settings.batch_size, " samples on ", group.size(), " rank(s)");
 
-  const auto save = [&](const TrainingCheckpoint& c) {
+  const auto save = [&](const distributed::TrainingCheckpoint& c) {
     trainer->check_ranks_agree();
-    group.agree([&] { write_checkpoint(checkpoint_path, c); }, /*root_only=*/true);
+    group.agree([&] { distributed::write_checkpoint(checkpoint_path, c); }, /*root_only=*/true);
   };
   const std::uint64_t first_step = trainer->optimizer_step();
   Progress progress(who, trainer->total_steps() * settings.batch_size, "samples", speaks,

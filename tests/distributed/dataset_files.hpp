@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/provenance.hpp"
-#include "nsbi/distributed/communicator.hpp"
 #include "nsbi/distributed/dataset_writer.hpp"
 
 namespace nsbi::test {
@@ -50,7 +50,7 @@ inline std::string scratch_directory(const Communicator& comm, const std::string
 inline void write_nsbi_dataset(const Communicator& comm, const std::string& path, std::uint64_t n_rows,
                                std::uint64_t block_rows, std::size_t n_parameters, std::size_t n_observables,
                                bool gold = false, bool gold_theta = false) {
-  DatasetDescription description;
+  distributed::DatasetDescription description;
   description.simulator = "counting";
   description.parameter_names = numbered("t", n_parameters);
   description.observable_names = numbered("x", n_observables);
@@ -62,12 +62,12 @@ inline void write_nsbi_dataset(const Communicator& comm, const std::string& path
   description.block_rows = block_rows;
   if (gold) description.gold_theta0.assign(n_parameters, 0.5);
   description.gold_theta = gold_theta;
-  DatasetWriter writer(comm, path, description, /*force=*/true, /*checkpoint_seconds=*/0.0);
+  distributed::DatasetWriter writer(comm, path, description, /*force=*/true, /*checkpoint_seconds=*/0.0);
   const auto& pending = writer.pending_blocks();
-  const std::uint64_t rounds = BlockSchedule::rounds(pending.size(), comm.size());
+  const std::uint64_t rounds = distributed::BlockSchedule::rounds(pending.size(), comm.size());
   for (std::uint64_t round = 0; round < rounds; ++round) {
-    const auto block = BlockSchedule::block_for(pending, round, comm.rank(), comm.size());
-    const RowRange rows = block ? writer.schedule().rows(*block) : RowRange{};
+    const auto block = distributed::BlockSchedule::block_for(pending, round, comm.rank(), comm.size());
+    const distributed::RowRange rows = block ? writer.schedule().rows(*block) : distributed::RowRange{};
     std::vector<double> theta(rows.size() * n_parameters);
     std::vector<double> x(rows.size() * n_observables);
     for (std::uint64_t i = 0; i < rows.size(); ++i) {
@@ -86,8 +86,9 @@ inline void write_nsbi_dataset(const Communicator& comm, const std::string& path
         at[i * n_parameters + c] = gold_value(rows.begin + i, 1 + n_parameters + c);
       }
     }
-    writer.write_round(block, theta.data(), x.data(),
-                       gold ? GoldRows{log_r.data(), score.data(), at.data()} : GoldRows{});
+    writer.write_round(
+        block, theta.data(), x.data(),
+        gold ? distributed::GoldRows{log_r.data(), score.data(), at.data()} : distributed::GoldRows{});
   }
   writer.finish();
 }

@@ -11,7 +11,7 @@
 #include "dataset_files.hpp"
 #include "nsbi/distributed/batch_stream.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 // 10007 rows in chunks of 64: 156 full chunks and one of 23 rows. B / S = 20 rows per shard and step, which
@@ -374,4 +374,4 @@ TEST(ShardedBatchStream, RefusesSettingsThatCannotWork) {
 }
 
 }  // namespace
-}  // namespace nsbi
+}  // namespace nsbi::distributed

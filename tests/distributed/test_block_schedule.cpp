@@ -4,7 +4,7 @@
 
 #include "nsbi/distributed/block_schedule.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 TEST(BlockSchedule, BlocksCoverEveryRowOnce) {
@@ -33,4 +33,4 @@ TEST(BlockSchedule, RoundsDealEveryPendingBlockExactlyOnce) {
 }
 
 }  // namespace
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -12,7 +12,7 @@
 #include "dataset_files.hpp"
 #include "nsbi/distributed/dataset_reader.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 using test::ForeignFile;
@@ -252,4 +252,4 @@ TEST(DatasetReader, ReportsInfInTheta) {
 }
 
 }  // namespace
-}  // namespace nsbi
+}  // namespace nsbi::distributed

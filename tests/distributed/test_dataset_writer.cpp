@@ -8,7 +8,7 @@
 
 #include "dataset_files.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 constexpr std::uint64_t n_rows = 120;
@@ -94,4 +94,4 @@ TEST(DatasetWriter, FinishRecordsTheLastBlocks) {
 }
 
 }  // namespace
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -19,7 +19,7 @@
 
 #include "nsbi/distributed/work_queue.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 namespace {
 
 namespace fs = std::filesystem;
@@ -464,4 +464,4 @@ TEST_F(WorkQueue, AForeignExceptionBecomesACollectiveInternalError) {
 }
 
 }  // namespace
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -297,7 +297,7 @@ TEST(WorkSlice, CountsItsItems) {
   for (std::uint64_t count = 1; count <= 5; ++count)
     for (std::uint64_t index = 0; index < count; ++index)
       for (std::uint64_t n = 0; n <= 12; ++n) {
-        const WorkSlice slice{index, count};
+        const distributed::WorkSlice slice{index, count};
         std::uint64_t brute = 0;
         for (std::uint64_t i = 0; i < n; ++i) brute += slice.contains(i) ? 1 : 0;
         EXPECT_EQ(slice.size(n), brute) << index << "/" << count << " of " << n;
@@ -308,7 +308,7 @@ TEST_F(Submit, SlicesComputeTheirItemsAndAnUnslicedRunMergesThem) {
   const Communicator self(MPI_COMM_SELF);
   const std::uint64_t n = 23;
   const std::uint64_t k = 3;
-  WorkQueueOptions o;
+  distributed::WorkQueueOptions o;
   o.directory = dir + "/journals";
   o.identity = "slices v1";
   o.n_items = n;
@@ -320,12 +320,12 @@ TEST_F(Submit, SlicesComputeTheirItemsAndAnUnslicedRunMergesThem) {
   };
   for (std::uint64_t index = 0; index < k; ++index) {
     o.slice = {index, k};
-    const WorkQueueResult result = run_work_queue(self, o, work);
+    const distributed::WorkQueueResult result = distributed::run_work_queue(self, o, work);
     EXPECT_FALSE(result.interrupted);
     EXPECT_TRUE(result.results.empty());
     EXPECT_EQ(result.items_computed, o.slice.size(n));
     // Again: its items are journaled, nothing to do.
-    const WorkQueueResult again = run_work_queue(self, o, work);
+    const distributed::WorkQueueResult again = distributed::run_work_queue(self, o, work);
     EXPECT_EQ(again.items_computed, 0u);
     EXPECT_EQ(again.items_done_at_start, o.slice.size(n));
   }
@@ -344,7 +344,7 @@ TEST_F(Submit, SlicesComputeTheirItemsAndAnUnslicedRunMergesThem) {
               1);
 
   o.slice = {};
-  const WorkQueueResult merged = run_work_queue(self, o, work);
+  const distributed::WorkQueueResult merged = distributed::run_work_queue(self, o, work);
   EXPECT_FALSE(merged.interrupted);
   EXPECT_EQ(merged.items_done_at_start, n);
   EXPECT_EQ(merged.items_computed, 0u);
@@ -358,7 +358,7 @@ TEST_F(Submit, SlicesComputeTheirItemsAndAnUnslicedRunMergesThem) {
 
 TEST_F(Submit, ASliceReadsNoSiblingJournal) {
   const Communicator self(MPI_COMM_SELF);
-  WorkQueueOptions o;
+  distributed::WorkQueueOptions o;
   o.directory = dir + "/journals";
   o.identity = "slices v1";
   o.n_items = 10;
@@ -367,11 +367,11 @@ TEST_F(Submit, ASliceReadsNoSiblingJournal) {
   // A sibling task's journal (here: not a journal at all). Slice 0 leaves it alone...
   std::ofstream(o.directory + "/0123456789abcdef-slice1of2-rank0.journal") << "not a journal";
   o.slice = {0, 2};
-  EXPECT_EQ(run_work_queue(self, o, item_value).items_computed, 5u);
+  EXPECT_EQ(distributed::run_work_queue(self, o, item_value).items_computed, 5u);
   // ... while an unsliced run reads every journal, and so meets it.
   o.slice = {};
   try {
-    run_work_queue(self, o, item_value);
+    distributed::run_work_queue(self, o, item_value);
     ADD_FAILURE() << "the unsliced run did not read the sibling's journal";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("slice1of2-rank0.journal' is not an nsbi work journal"),

@@ -14,10 +14,10 @@
 #include <functional>
 #include <vector>
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/distributed/dataset_reader.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 struct StreamOptions {
   std::uint64_t seed = 0;          // the shuffles
@@ -126,4 +126,4 @@ class ShardedBatchStream {
   std::uint64_t step_ = 0;
 };
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

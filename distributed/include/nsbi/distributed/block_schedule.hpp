@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 struct RowRange {
   std::uint64_t begin = 0;
@@ -36,4 +36,4 @@ class BlockSchedule {
   std::uint64_t n_blocks_;
 };
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

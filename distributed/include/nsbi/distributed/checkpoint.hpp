@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 struct TrainingCheckpoint {
   /// What decides the training's result (config, dataset identities): a checkpoint is resumed only if it
@@ -50,4 +50,4 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& checkpo
 /// file that is not a whole nsbi checkpoint.
 std::optional<TrainingCheckpoint> read_checkpoint(const std::string& path);
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/hdf5.hpp"
-#include "nsbi/distributed/communicator.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 class DatasetReader {
  public:
@@ -95,4 +95,4 @@ class DatasetReader {
   std::optional<std::uint64_t> recorded_chunk_rows_;
 };
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

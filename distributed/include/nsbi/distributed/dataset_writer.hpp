@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/provenance.hpp"
 #include "nsbi/distributed/block_schedule.hpp"
-#include "nsbi/distributed/communicator.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 struct DatasetDescription {
   std::string simulator;
@@ -100,4 +100,4 @@ class DatasetWriter {
   std::optional<h5::Dataset> blocks_done_;
 };
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

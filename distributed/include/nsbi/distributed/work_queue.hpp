@@ -29,9 +29,9 @@
 #include <string>
 #include <vector>
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 
-namespace nsbi {
+namespace nsbi::distributed {
 
 /// Slice `index` of `count`: the items i with i % count == index.
 struct WorkSlice {
@@ -91,4 +91,4 @@ WorkJournalSummary summarize_work_journals(const std::string& directory);
 /// Called after the merged results are safely written, and by --force.
 void remove_work_journals(const Communicator& comm, const std::string& directory);
 
-}  // namespace nsbi
+}  // namespace nsbi::distributed

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/campaign.hpp"
 
@@ -112,7 +112,7 @@ class LeaseLock {
 
 /// The lock file of `stage` (with its slice: --slice for calibrate/coverage, --members for train).
 std::string stage_lock_path(const std::string& campaign_dir, const std::string& stage,
-                            const WorkSlice& slice);
+                            const distributed::WorkSlice& slice);
 
 /// The live leases of `stage` in the campaign directory (every slice), for `nsbi status`.
 std::vector<LeaseHolder> live_stage_leases(const std::string& campaign_dir, const std::string& stage);
@@ -121,6 +121,6 @@ std::vector<LeaseHolder> live_stage_leases(const std::string& campaign_dir, cons
 /// on every rank, and released at the end, also when `work` fails or is interrupted. A plain run is refused
 /// while a slice of the stage runs, and a slice while the plain run runs (it merges the slices' work).
 void run_locked(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                const WorkSlice& slice, const std::function<void()>& work);
+                const distributed::WorkSlice& slice, const std::function<void()>& work);
 
 }  // namespace nsbi::jobs

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 
 namespace nsbi::jobs {
 

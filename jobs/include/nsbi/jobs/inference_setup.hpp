@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/json.hpp"
-#include "nsbi/distributed/communicator.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
@@ -110,7 +110,7 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
                                   bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work,
-                                  const WorkSlice& slice = {});
+                                  const distributed::WorkSlice& slice = {});
 /// Removes the journals of a finished stage (its results are written).
 void remove_toy_journals(const Communicator& world, const Campaign& campaign, const std::string& stage);
 

@@ -2,7 +2,7 @@
 // The stages of a campaign. Each is collective over `world`, resumable, and writes
 // <campaign.dir>/<stage>.json when it completes.
 
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/campaign.hpp"
 
@@ -17,14 +17,14 @@ void run_simulate(const Communicator& world, const Campaign& campaign, bool forc
 /// m ≡ k (mod K) to their finished checkpoints and writes no model: the unsliced run that follows finds
 /// every member finished and writes model.h5 (docs/slurm.md).
 void run_train(const Communicator& world, const Campaign& campaign, bool force,
-               const WorkSlice& members = {});
+               const distributed::WorkSlice& members = {});
 
 /// How the inference stages were asked to run (the command line's flags).
 struct StageOptions {
   bool force = false;                // redo: discard results and journals of an earlier run
   bool allow_extrapolation = false;  // accept θ grids beyond the model's training range
-  WorkSlice slice;                   // calibrate/coverage --slice k/K: only these work items, no results
-  WorkSlice members;                 // train --members k/K: only these ensemble members, no model
+  distributed::WorkSlice slice;      // calibrate/coverage --slice k/K: only these work items, no results
+  distributed::WorkSlice members;    // train --members k/K: only these ensemble members, no model
 };
 
 /// infer: t(D|θ) of the observed data on a grid, best fit, Wilks intervals and regions, posterior.

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/config.hpp"
 #include "nsbi/core/json.hpp"
 #include "nsbi/distributed/batch_stream.hpp"
-#include "nsbi/distributed/communicator.hpp"
 #include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/kernels/mlp.hpp"
 #include "nsbi/kernels/model_file.hpp"
@@ -66,19 +66,19 @@ struct TrainSettings {
   std::uint64_t diagnostics_seed() const;
   /// The options of the stream of class-1 rows (reference = false) or of reference rows of a file of
   /// `n_rows`, for a member.
-  StreamOptions stream_options(std::size_t member, bool reference, std::uint64_t n_rows) const;
+  distributed::StreamOptions stream_options(std::size_t member, bool reference, std::uint64_t n_rows) const;
   /// The learning rate of optimizer step `step` (0-based) out of `total_steps`.
   double learning_rate_at(std::uint64_t step, std::uint64_t total_steps) const;
 };
 
 /// The data of a training: the datasets, checked, and the input standardisation.
 struct TrainingData {
-  const DatasetReader* dataset = nullptr;
-  const DatasetReader* reference = nullptr;  // null for reference: marginal
-  std::vector<double> theta0;                // the reference point, read from the reference dataset
-  kernels::ColumnStatistics statistics;      // of the dataset's x then θ (the network's input order): of
-                                             // its first 2^20 rows, the same bits on any number of ranks
-  std::vector<double> theta_min;             // the training range of each parameter
+  const distributed::DatasetReader* dataset = nullptr;
+  const distributed::DatasetReader* reference = nullptr;  // null for reference: marginal
+  std::vector<double> theta0;            // the reference point, read from the reference dataset
+  kernels::ColumnStatistics statistics;  // of the dataset's x then θ (the network's input order): of
+                                         // its first 2^20 rows, the same bits on any number of ranks
+  std::vector<double> theta_min;         // the training range of each parameter
   std::vector<double> theta_max;
 
   std::size_t n_observables() const { return dataset->n_observables(); }
@@ -88,8 +88,9 @@ struct TrainingData {
 /// Collective over `comm`: checks the datasets for non-finite values (InputError naming the first bad row),
 /// checks that the reference dataset's names match the dataset's and that its θ is one point (θ0), and
 /// gathers the θ ranges, reading at most `memory_budget_bytes` at a time; then the column statistics.
-TrainingData scan_training_data(const Communicator& comm, const DatasetReader& dataset,
-                                const DatasetReader* reference, std::uint64_t memory_budget_bytes);
+TrainingData scan_training_data(const Communicator& comm, const distributed::DatasetReader& dataset,
+                                const distributed::DatasetReader* reference,
+                                std::uint64_t memory_budget_bytes);
 
 /// Collective over `comm`, for a loss that uses gold: InputError naming the file unless the dataset and the
 /// reference dataset have gold against the reference dataset's θ0, and the reference dataset has the θ its
@@ -104,12 +105,14 @@ void check_training_gold(const Communicator& comm, const TrainingData& data, con
 /// examples visited on all ranks together do not depend on the number of ranks.
 using ExampleVisitor = std::function<void(std::uint64_t n, const double* x, const double* theta, float label,
                                           const double* gold, const std::uint64_t* x_rows)>;
-void for_each_validation_example(const TrainingData& data, const ShardedBatchStream& dataset_stream,
-                                 const ShardedBatchStream* reference_stream, const ExampleVisitor& visit);
+void for_each_validation_example(const TrainingData& data,
+                                 const distributed::ShardedBatchStream& dataset_stream,
+                                 const distributed::ShardedBatchStream* reference_stream,
+                                 const ExampleVisitor& visit);
 
 struct MemberRun {
-  bool interrupted = false;  // stopped by a signal (checkpoint written) rather than finished
-  std::uint64_t steps = 0;   // optimizer steps this call took (not those of earlier, resumed runs)
+  bool interrupted = false;      // stopped by a signal (checkpoint written) rather than finished
+  std::uint64_t steps = 0;       // optimizer steps this call took (not those of earlier, resumed runs)
   double step_seconds = 0;       // wall time of those steps (reading the batch to the optimizer update)
   double allreduce_seconds = 0;  // of which in the gradient allreduce (waiting for the slowest rank included)
 };

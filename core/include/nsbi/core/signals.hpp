@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace nsbi::jobs {
+namespace nsbi {
 
 void install_stop_handlers();
 /// Whether this process was asked to stop (ranks agree on it with Communicator::any).
@@ -15,4 +15,4 @@ bool stop_requested();
 /// the progress would write beside that run.
 void request_abort(const std::string& message, bool alone);
 
-}  // namespace nsbi::jobs
+}  // namespace nsbi

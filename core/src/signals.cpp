@@ -1,4 +1,4 @@
-#include "nsbi/jobs/signals.hpp"
+#include "nsbi/core/signals.hpp"
 
 #include <mpi.h>
 
@@ -10,7 +10,7 @@
 
 #include "nsbi/core/error.hpp"
 
-namespace nsbi::jobs {
+namespace nsbi {
 namespace {
 // Set by the signal handlers and from other threads: lock-free, so both are safe.
 std::atomic<int> g_stop{0};
@@ -48,4 +48,4 @@ void request_abort(const std::string& message, bool alone) {
   g_abort.store(true);
 }
 
-}  // namespace nsbi::jobs
+}  // namespace nsbi

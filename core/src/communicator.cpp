@@ -1,4 +1,4 @@
-#include "nsbi/distributed/communicator.hpp"
+#include "nsbi/core/communicator.hpp"
 
 #include <limits>
 #include <sstream>
