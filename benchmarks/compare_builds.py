@@ -29,7 +29,7 @@ What is compared, in every file of both campaign folders (a file present on one 
   other   compared byte for byte.
 Exit code: 0 when both builds produced the same bits, 1 on any difference, 2 when a run failed (its output is
 printed) or on a usage error. The JSON report (--report, default benchmarks/results/compare_builds.json) lists
-each run, each file's counts of compared items and every difference.
+each run, each file's counts of compared items, the names of the attributes compared, and every difference.
 """
 
 import argparse
@@ -202,11 +202,12 @@ def compare_json_values(a, b, path, counts, differences):
             differences.append(f"{path}: old {a!r}, new {b!r}")
 
 
-def compare_attributes(old, new, path, counts, differences):
+def compare_attributes(old, new, path, counts, differences, names):
     for name in sorted(set(old.attrs) | set(new.attrs)):
         if name in SKIPPED_ATTRIBUTES:
             counts["attributes_skipped"] += 1
             continue
+        names.add(name)
         where = f"{path}@{name}"
         if name not in old.attrs or name not in new.attrs:
             differences.append(f"{where}: only in {'new' if name not in old.attrs else 'old'}")
@@ -220,7 +221,7 @@ def compare_attributes(old, new, path, counts, differences):
             differences.append(f"{where}: old {describe(a)}, new {describe(b)}")
 
 
-def compare_hdf5(old_path, new_path, counts, differences):
+def compare_hdf5(old_path, new_path, counts, differences, attribute_names):
     with h5py.File(old_path, "r") as old, h5py.File(new_path, "r") as new:
         objects = {}
         for side, f in (("old", old), ("new", new)):
@@ -246,7 +247,7 @@ def compare_hdf5(old_path, new_path, counts, differences):
                                        mismatch_count(x, y))
             else:
                 counts["groups"] += 1
-            compare_attributes(a, b, path, counts, differences)
+            compare_attributes(a, b, path, counts, differences, attribute_names)
 
 
 def mismatch_count(x, y):
@@ -258,18 +259,19 @@ def mismatch_count(x, y):
 
 
 def compare_folders(old_dir, new_dir):
-    """{relative file: {"counts": {...}, "differences": [...]}} for every file under either folder."""
+    """{relative file: {"counts", "differences", "attributes_compared"}} for every file under either folder."""
     files = sorted({p.relative_to(d).as_posix() for d in (old_dir, new_dir) for p in d.rglob("*") if p.is_file()})
     result = {}
     for rel in files:
         counts = dict.fromkeys(["groups", "datasets", "values", "attributes", "attributes_skipped",
                                 "json_values", "bytes"], 0)
         differences = []
+        attribute_names = set()
         old_file, new_file = old_dir / rel, new_dir / rel
         if not old_file.is_file() or not new_file.is_file():
             differences.append(f"only in {'old' if old_file.is_file() else 'new'}")
         elif rel.endswith(".h5"):
-            compare_hdf5(old_file, new_file, counts, differences)
+            compare_hdf5(old_file, new_file, counts, differences, attribute_names)
         elif rel.endswith(".json"):
             compare_json_values(json.loads(old_file.read_text()), json.loads(new_file.read_text()), "",
                                 counts, differences)
@@ -278,6 +280,8 @@ def compare_folders(old_dir, new_dir):
             if old_file.read_bytes() != new_file.read_bytes():
                 differences.append("the bytes differ")
         result[rel] = {"counts": {k: v for k, v in counts.items() if v}, "differences": differences}
+        if attribute_names:
+            result[rel]["attributes_compared"] = sorted(attribute_names)
     return result
 
 
@@ -329,6 +333,8 @@ def main():
                 print(f"{name:20} {side}: exit {code}, {seconds:6.1f} s", flush=True)
                 if code != 0:
                     print(output[-4000:], file=sys.stderr)
+                    if not args.keep:
+                        print("(rerun with --keep DIR to keep the campaign folders)", file=sys.stderr)
                     failed = True
             if not failed:
                 entry["files"] = compare_folders(root / "old" / name, root / "new" / name)
