@@ -2,7 +2,7 @@
 """Sample efficiency of the gold losses (issue 5, acceptance 3), written to benchmarks/results/gold_efficiency.json
 and a plot next to it.
 
-particle_chain in mode parton_only (specs/simulators.md §4): x = cos θ* + N(0, σ²), κ only, whose likelihood is
+particle_chain in mode parton_only (docs/simulators.md): x = cos θ* + N(0, σ²), κ only, whose likelihood is
 exact. For each training size N (events simulated for class 1, and as many at the reference κ0 = 0) and each
 loss (CARL and the gold losses ROLR, ALICE, ALICES, RASCAL), `nsbi simulate` then `nsbi train` an ensemble of
 K members (different seeds; the same recipe for every loss and size), and the mean squared error of log r̂(x|κ)
@@ -41,7 +41,7 @@ def a_of(kappa):
 
 
 def log_marginal(x, kappa, sigma=SIGMA):
-    """log p(x|κ) of parton_only (specs §4): (3/8)[I0 + I2 + 2a(κ) I1], α = (−1−x)/σ, β = (1−x)/σ."""
+    """log p(x|κ) of parton_only (docs/simulators.md): (3/8)[I0 + I2 + 2a(κ) I1], α = (−1−x)/σ, β = (1−x)/σ."""
     from math import erf
 
     alpha = (-1.0 - x) / sigma

@@ -163,7 +163,7 @@ def part_infer(run, work, model):
 # ---- 2. spin3d test -------------------------------------------------------------------------------------
 
 def spin_log_ratio(x):
-    """log p(x|H1) - log p(x|H0), per event (shared/specs/simulators.md §2)."""
+    """log p(x|H1) - log p(x|H0), per event (docs/simulators.md, spin3d)."""
     x1, x2, x3 = x[..., 0], x[..., 1], x[..., 2]
     # H0: N(0, [[1, .5], [.5, 1]]), x3 uniform;
     # H1: N((.25, 0), diag(1, 1.5^2)), x3 ~ (1 + .3 sin 4 x3) / 2 pi.

@@ -1,4 +1,5 @@
-"""numpy versions of nsbi's built-in simulators (shared/specs/simulators.md sections 1-3): the peer baseline.
+"""numpy versions of nsbi's built-in simulators (gaussian2d, spin3d, lepton; docs/simulators.md): the
+peer baseline.
 
 Written the way a physicist vectorises a simulator in a notebook: one np.random.Generator, whole arrays
 drawn at once, masks for the branches. theta comes from each simulator's default proposal (uniform over

@@ -7,7 +7,7 @@ Usage: /usr/bin/python3 benchmarks/particle_chain_throughput.py BUILD_DIR [--out
 Measures, in one run:
   1. events/s of the full chain (mode full, theta from the default proposal) on one rank: nsbi
      (bench_simulators' simulate_block/particle_chain, plain and with gold) and the per-event recursive
-     Python implementation below (`random` and `math` only, specs/simulators.md §4), and their ratio;
+     Python implementation below (`random` and `math` only, the model of docs/simulators.md), and their ratio;
   2. weak scaling of the kernel from 1 to 2 MPI ranks (simulate_scaling particle_chain);
   3. a cross-check of the two implementations at fixed (kappa, lambda): mean leaves per jet before the
      detector, <cos theta_J1>, <m_jj> and <j1_n_constituents> (bench_simulators' particle_chain_at against the
@@ -42,7 +42,7 @@ SEED = 20261122
 CHECK_POINTS = ((0.8, 0.5), (0.8, 1.5), (0.8, 3.0), (-0.8, 1.5))
 AGREEMENT_PULL = 4.0  # standard errors
 
-# --- the chain in plain Python (specs/simulators.md §4) ----------------------------------------------------
+# --- the chain in plain Python (docs/simulators.md, particle_chain) ---------------------------------------
 
 M_X = 200.0
 JET_ENERGY = M_X / 2
@@ -282,7 +282,7 @@ def print_report(report):
         print(f"  {r['kappa']:6.1f} {r['lambda']:6.1f}  {r['quantity']:<24} {r['nsbi']:10.4f} "
               f"{r['python']:10.4f} {r['python_standard_error']:8.4f} {r['pull']:6.2f}"
               f"{'' if r['agree'] else '  DISAGREE'}")
-    print("  (specs §4: 13.2 / 10.6 / 8.2 leaves per jet at lambda = 0.5 / 1.5 / 3; "
+    print("  (docs/simulators.md: 13.2 / 10.6 / 8.2 leaves per jet at lambda = 0.5 / 1.5 / 3; "
           f"<cos theta_J1> = 0.3 a(kappa) = {0.3 * 2 * 0.8 / 1.64:+.4f} at kappa = +0.8)")
     if report["warning"]:
         print(f"\nWARNING: {report['warning']}")

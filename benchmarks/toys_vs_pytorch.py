@@ -105,7 +105,7 @@ def scan_points():
 
 
 def toy_events(rng, theta, n):
-    """gaussian2d (specs/simulators.md §1): x ~ N((0, mu2), [[1, rho], [rho, 1]])."""
+    """gaussian2d (docs/simulators.md): x ~ N((0, mu2), [[1, rho], [rho, 1]])."""
     mu2, rho = theta
     return rng.multivariate_normal([0.0, mu2], [[1.0, rho], [rho, 1.0]], size=n)
 

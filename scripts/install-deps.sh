@@ -24,6 +24,7 @@ test=(
   slurm-wlm munge                       # the real-SLURM tests start a single-node cluster (docs/slurm.md)
 )
 benchmarks=(
+  python3-numpy python3-h5py            # the numpy baselines; compare_builds.py reads both builds' HDF5 outputs
   python3-torch                         # the PyTorch baseline of benchmarks/train_vs_pytorch.py
   libopenblas0-pthread                  # a fair BLAS for the numpy/PyTorch baselines
 )

@@ -1,4 +1,4 @@
-// The gold losses of specs/statistics.md: ROLR, ALICE's soft labels and the score term against direct double
+// The gold losses of docs/statistics.md: ROLR, ALICE's soft labels and the score term against direct double
 // formulas and their finite differences, ROLR's optimum (the mean ratio), rows of weight 0, and the full
 // CASCAL / RASCAL / ALICES / SALLY losses of a small TangentMlp against a double-precision evaluation
 // differentiated by finite differences in every parameter.

@@ -1,4 +1,4 @@
-// particle_chain (specs/simulators.md §4) against what the spec fixes independently of the code: the gold
+// particle_chain against what its model (docs/simulators.md) fixes independently of the code: the gold
 // identities E_theta[t] = 0 and E_theta[r(theta', theta)] = 1, the score as the derivative of the joint log
 // ratio, the exact parton_only marginal, the decay asymmetry after the label swap, the prototype's leaf
 // counts. Statistical tolerances are 4 standard errors estimated from the sample itself; seeds are fixed.
@@ -222,7 +222,7 @@ TEST(ParticleChain, ChunkedRowsEqualEventsSimulatedAlone) {
 }
 
 // parton_only's density by direct quadrature of (3/8)(1 + c^2 + 2ac) N(x - c; 0, sigma^2) over c in [-1, 1]:
-// an independent check of the closed form (the I0, I1, I2 of the spec).
+// an independent check of the closed form (the I0, I1, I2 of docs/simulators.md).
 double convolved_density(double x, double kappa, double sigma) {
   const int cells = 4000;  // Simpson, even count
   const double step = 2.0 / cells;
@@ -333,7 +333,7 @@ TEST(ParticleChain, ExactLogRatioOfPartonOnlyIsTheDifferenceOfLogLikelihoods) {
 }
 
 TEST(ParticleChain, LeavesPerJetMatchThePrototype) {
-  // specs §4: ~13.2 / 10.6 / 8.2 leaves per jet at lambda = 0.5 / 1.5 / 3 (a prototype's figures: +-10%).
+  // docs/simulators.md: ~13.2 / 10.6 / 8.2 leaves per jet at lambda = 0.5 / 1.5 / 3 (a prototype's: +-10%).
   ParticleChainModel model;
   const std::size_t n = 4000;
   const double expected[3][2] = {{0.5, 13.2}, {1.5, 10.6}, {3.0, 8.2}};
@@ -352,8 +352,9 @@ TEST(ParticleChain, LeavesPerJetMatchThePrototype) {
   }
 }
 
-// specs §4's chain written independently, as plainly as possible (recursion, std::mt19937_64, the textbook
-// boost with beta and gamma, polar angles by acos/atan2): its observables' distribution must match nsbi's.
+// The chain of docs/simulators.md written independently, as plainly as possible (recursion, std::mt19937_64,
+// the textbook boost with beta and gamma, polar angles by acos/atan2): its observables' distribution must
+// match nsbi's.
 class ReferenceChain {
  public:
   explicit ReferenceChain(std::uint64_t seed) : rng_(seed) {}
@@ -515,8 +516,8 @@ TEST(ParticleChain, EventsBeyondTheSmallBuffersMatchTheSpecToo) {
 }
 
 TEST(ParticleChain, Jet1AsymmetryAfterTheLabelSwap) {
-  // <cos theta_J1> = (1 - 2 * 0.2) a(kappa) / 2 (specs §4), up to the detector's tiny blurring of the jet
-  // axis.
+  // <cos theta_J1> = (1 - 2 * 0.2) a(kappa) / 2 (docs/simulators.md), up to the detector's tiny blurring of
+  // the jet axis.
   const auto sim = chain("full");
   const std::size_t n = 40000;
   for (const double kappa : {-0.8, 0.8}) {

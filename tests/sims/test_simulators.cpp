@@ -1,4 +1,4 @@
-// Each built-in simulator against its exact densities (specs/simulators.md), so that a wrong constant
+// Each built-in simulator against its exact densities (docs/simulators.md), so that a wrong constant
 // anywhere shows up. Tolerances are 5 standard errors of the estimator in question (a false alarm rate of
 // ~6e-7 per check with a fresh seed; the seeds here are fixed), goodness-of-fit tests require p > 1e-4.
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #pragma once
-// The one config reader of nsbi: a campaign's YAML file checked against a declared schema (DESIGN.md
-// "Config and CLI", docs/config.md). Every problem is an nsbi::ConfigError on one grep-able line,
+// The one config reader of nsbi: a campaign's YAML file checked against a declared schema (docs/config.md).
+// Every problem is an nsbi::ConfigError on one grep-able line,
 //   <file>:<line>:<col>: <key.path>: <what>
 // where the location is `--set key.path=value` for values that came from the command line.
 //

@@ -2,8 +2,9 @@
 // Elementary functions for kernel bodies, written as plain IEEE double arithmetic (range reduction and the
 // fdlibm polynomials, no branches, no library calls). They give the same bits in a SIMD lane, in a scalar
 // loop and on a GPU, which libm, libmvec and the CUDA math library do not: a simulated row must not depend
-// on where it was computed (DESIGN.md "Determinism"). This needs -ffp-contract=off (cmake/NsbiTargets.cmake):
-// a fused multiply-add would round differently. Accuracy: within 1 ulp (tests/core/test_kernel_math.cpp).
+// on where it was computed (docs/development.md, "Rules"). This needs -ffp-contract=off
+// (cmake/NsbiTargets.cmake): a fused multiply-add would round differently. Accuracy: within 1 ulp
+// (tests/core/test_kernel_math.cpp).
 
 #include <Kokkos_Macros.hpp>
 #include <cmath>

@@ -1,7 +1,7 @@
 #pragma once
-// The one random number generator of nsbi (DESIGN.md "Determinism"): counter-based Philox-4x32-10, so that
-// the stream of a sample is a pure function of (campaign seed, purpose, global sample index) and a dataset or
-// a toy does not depend on which rank, or how many ranks, produced it.
+// The one random number generator of nsbi: counter-based Philox-4x32-10 (docs/development.md, "Rules"), so
+// that the stream of a sample is a pure function of (campaign seed, purpose, global sample index) and a
+// dataset or a toy does not depend on which rank, or how many ranks, produced it.
 //
 // Everything here is header-only and kernel-safe: no heap, no virtuals, no exceptions. Preconditions on
 // distribution parameters (finite, in range) are the caller's: simulators validate them when configured.

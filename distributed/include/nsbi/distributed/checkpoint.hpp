@@ -1,9 +1,9 @@
 #pragma once
-// Training checkpoints (DESIGN.md "Reliability"): everything one ensemble member's training needs to go on
-// exactly where it stopped — parameters, the optimizer's state, both streams' positions, the early-stopping
-// state and the history so far. Written by one rank (the member's group root) to `<path>.partial`, flushed
-// and renamed over `<path>`, so a checkpoint file is always a whole one, even when the job is killed while
-// writing.
+// Training checkpoints (docs/formats.md, "Training checkpoint"): everything one ensemble member's training
+// needs to go on exactly where it stopped — parameters, the optimizer's state, both streams' positions, the
+// early-stopping state and the history so far. Written by one rank (the member's group root) to
+// `<path>.partial`, flushed and renamed over `<path>`, so a checkpoint file is always a whole one, even when
+// the job is killed while writing.
 
 #include <cstdint>
 #include <optional>

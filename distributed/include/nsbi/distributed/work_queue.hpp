@@ -1,5 +1,5 @@
 #pragma once
-// Embarrassingly parallel work (toy blocks of calibrate/coverage/test: DESIGN.md "Execution model"), handed
+// Embarrassingly parallel work (toy blocks of calibrate/coverage/test: docs/development.md, "Rules"), handed
 // out dynamically and journaled so that an interrupted campaign resumes without redoing finished items.
 //
 // Work items are 0 .. n_items − 1; the result of an item is `item_size` doubles and depends only on the

@@ -1,6 +1,6 @@
 #pragma once
 // The hidden-layer activations of the classifier and their derivatives, as float32 kernel-side functions.
-// Smooth ones (tanh, SiLU, softplus) are what the score-based losses need (specs/statistics.md).
+// Smooth ones (tanh, SiLU, softplus) are what the score-based losses need (docs/statistics.md, "Gold").
 
 #include <Kokkos_Macros.hpp>
 #include <string>

@@ -1,7 +1,7 @@
 #pragma once
-// Initial weights from the counter-based RNG (DESIGN.md "Determinism"): a pure function of the seed and the
-// parameter's index in the flat buffer, so every rank and every run with the same seed starts from the same
-// bits.
+// Initial weights from the counter-based RNG (docs/development.md, "Rules"): a pure function of the seed and
+// the parameter's index in the flat buffer, so every rank and every run with the same seed starts from the
+// same bits.
 
 #include <cstddef>
 #include <cstdint>

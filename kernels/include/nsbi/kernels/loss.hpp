@@ -1,5 +1,5 @@
 #pragma once
-// The classifier's losses (specs/statistics.md): binary cross-entropy on the logit, in the stable form, and
+// The classifier's losses (docs/statistics.md): binary cross-entropy on the logit, in the stable form, and
 // the gold losses that use the simulator's joint log ratio ℓ_i = log r(x_i, z_i | θ_i, θ0) and joint score.
 // Class convention of nsbi: label 1 = x_i ~ p(x|θ_i) (numerator), label 0 = x_i ~ p(x|θ0) (reference);
 // r̂ = exp(s). All take one rank's slice of a global batch, sum in double, and write gradients already divided
@@ -26,7 +26,7 @@ inline double bce_with_logits(const ConstFloatVector& logits, const ConstFloatVe
 }
 
 /// ROLR: class 0 rows regress r, w_i (e^{ℓ_i} − e^{s_i})²; class 1 rows regress 1/r, w_i (e^{−ℓ_i} −
-/// e^{−s_i})² (the spec's y is MadMiner's, y = 1 for reference samples). A soft label y_i mixes the two terms
+/// e^{−s_i})² (MadMiner writes it with y = 1 for reference samples). A soft label y_i mixes the two terms
 /// with weights 1 − y_i and y_i. Returns Σ_i / global_batch and writes logit_gradients(i) = ∂/∂s_i /
 /// global_batch. Computed in double per row as e^{2s} expm1(ℓ − s)² (and e^{−2s} expm1(s − ℓ)²), which keeps
 /// the small residuals near the optimum accurate and never forms ∞ − ∞: the result is NaN only for NaN
@@ -42,8 +42,8 @@ inline double rolr(const ConstFloatVector& logits, const ConstFloatVector& label
   return rolr(ExecutionSpace(), logits, labels, joint_log_r, weights, global_batch, logit_gradients);
 }
 
-/// ALICE's soft labels: labels(i) = σ(ℓ_i) = r / (1 + r), the probability of class 1 given (x, z) (the spec's
-/// s = 1/(1 + r) is MadMiner's probability of the reference class); ALICE is bce_with_logits with these
+/// ALICE's soft labels: labels(i) = σ(ℓ_i) = r / (1 + r), the probability of class 1 given (x, z) (MadMiner's
+/// s = 1/(1 + r) is the probability of the reference class); ALICE is bce_with_logits with these
 /// labels. Computed in double, rounded to float: 1 for ℓ ≳ 17 (float resolves no closer to 1), 0 only below
 /// ℓ ≈ −103 (under float's smallest subnormal).
 void alice_labels(const ExecutionSpace& space, const ConstFloatVector& joint_log_r,

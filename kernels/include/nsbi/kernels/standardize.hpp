@@ -1,5 +1,5 @@
 #pragma once
-// Input standardisation (specs/statistics.md: "inputs standardized"): per-column statistics that ranks can
+// Input standardisation (docs/statistics.md, "Inputs"): per-column statistics that ranks can
 // merge, and the transform x' = (x − mean) / scale into the network's float inputs.
 
 #include <cstddef>

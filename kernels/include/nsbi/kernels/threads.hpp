@@ -1,5 +1,5 @@
 #pragma once
-// How many threads oneDNN's GEMMs use in this process. Flat MPI (DESIGN.md "Execution model") runs one rank
+// How many threads oneDNN's GEMMs use in this process. Flat MPI (docs/development.md, "Rules") runs one rank
 // per core with one thread each; a single process may use more. Kokkos kernels run on the Kokkos execution
 // space (Serial here) whatever this says.
 

@@ -1,5 +1,5 @@
 #pragma once
-// gaussian2d (specs/simulators.md §1): x ~ N((0, mu2), [[1, rho12], [rho12, 1]]), exact likelihood known.
+// gaussian2d (docs/simulators.md): x ~ N((0, mu2), [[1, rho12], [rho12, 1]]), exact likelihood known.
 
 #include "nsbi/core/kernel_math.hpp"
 #include "nsbi/core/rng.hpp"

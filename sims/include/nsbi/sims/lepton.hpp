@@ -1,5 +1,5 @@
 #pragma once
-// lepton (specs/simulators.md §3): a new particle A -> mu nu with mass m and spin 0 or 1. The marginal
+// lepton (docs/simulators.md): a new particle A -> mu nu with mass m and spin 0 or 1. The marginal
 // likelihood is intractable; only the per-event spin log ratio is exact (spin_log_ratio below).
 
 #include <string>
@@ -23,7 +23,7 @@ struct Lepton {
   static constexpr double muon_resolution = 0.05;
   static constexpr double met_resolution = 0.08;
   static constexpr double spin1_kappa = 2.5;  // von Mises concentration of delta phi around pi
-  static constexpr double log_i0_kappa = 1.1908386711960282;  // log I0(2.5); the specs round it to 1.19084
+  static constexpr double log_i0_kappa = 1.1908386711960282;  // log I0(2.5) = 1.19084 rounded
 
   static SimulatorInfo info() {
     SimulatorInfo info;
@@ -76,7 +76,7 @@ struct Lepton {
     return found || !spin1;
   }
 
-  /// Exact per-event log p(x|spin 1) / p(x|spin 0) = -2.5 cos(delta phi) - log I0(2.5) (specs §3).
+  /// Exact per-event log p(x|spin 1) / p(x|spin 0) = -2.5 cos(delta phi) - log I0(2.5) (docs/simulators.md).
   KOKKOS_INLINE_FUNCTION static double spin_log_ratio(const double* x) {
     const double delta_phi = rng::wrap_angle(x[4] - x[2]);
     return -spin1_kappa * Kokkos::Experimental::cos(delta_phi) - log_i0_kappa;

@@ -1,5 +1,5 @@
 #pragma once
-// particle_chain (specs/simulators.md §4): theta -> parton decay -> binary shower -> detector -> x, with gold
+// particle_chain (docs/simulators.md): theta -> parton decay -> binary shower -> detector -> x, with gold
 // (the joint log ratio and joint score from each event's latent history z). The shower's recursion runs as a
 // walk with a fixed-size explicit stack, so a kernel needs no heap and does bounded work. On the host a work
 // item runs a chunk of events: their walks one by one, then the detector and the jets as loops over all their
@@ -27,7 +27,7 @@ namespace nsbi::sims {
 enum class ParticleChainMode { full, fixed_lambda, parton_only };
 
 /// What an event's latent history z contributes to gold: only the decay angle and the shower's r draws
-/// depend on theta (specs §4). leaves and complete are diagnostics.
+/// depend on theta (docs/simulators.md, particle_chain, Gold). leaves and complete are diagnostics.
 struct ParticleChainLatent {
   double c = 0.0;          // cos theta* of the decay
   double n_draws = 0.0;    // N_d, the number of r draws (both jets)
@@ -130,7 +130,7 @@ struct ParticleChainModel {
     sample_events<chunk_events, chunk_pool_leaves>(count, streams, theta, stride, x, z);
   }
 
-  /// log p(x, z | theta_a) - log p(x, z | theta_b) (specs §4, Gold).
+  /// log p(x, z | theta_a) - log p(x, z | theta_b) (docs/simulators.md, particle_chain, Gold).
   KOKKOS_INLINE_FUNCTION double joint_log_ratio(const ParticleChainLatent& z, const double* theta_a,
                                                 const double* theta_b) const {
     const double c = z.c;
@@ -149,7 +149,7 @@ struct ParticleChainModel {
     return out;
   }
 
-  /// score[p] = d log p(x, z | theta) / d theta_p (specs §4, Gold).
+  /// score[p] = d log p(x, z | theta) / d theta_p (docs/simulators.md, particle_chain, Gold).
   KOKKOS_INLINE_FUNCTION void joint_score(const ParticleChainLatent& z, const double* theta,
                                           double* score) const {
     const double kappa = theta[0];
@@ -161,7 +161,8 @@ struct ParticleChainModel {
     }
   }
 
-  /// parton_only's exact log p(x | kappa) (specs §4): the decay density convolved with N(0, sigma^2).
+  /// parton_only's exact log p(x | kappa) (docs/simulators.md): the decay density convolved with
+  /// N(0, sigma^2).
   KOKKOS_INLINE_FUNCTION double log_likelihood(const double* theta, const double* x) const {
     const double v = x[0];
     const double alpha = (-1.0 - v) / sigma;

@@ -1,8 +1,8 @@
 #pragma once
-// Proposals pi(theta) for amortized training sets (DESIGN.md "simulate"): per parameter a uniform box, a
-// fixed point, a grid, or a choice among hypotheses. Row i of a dataset draws theta from the stream
-// (seed, Purpose::proposal, i); grid parameters cycle through their product grid with the row index, so a
-// grid dataset has equally many rows at every point.
+// Proposals pi(theta) for amortized training sets (docs/config.md, `simulate.proposal`): per parameter a
+// uniform box, a fixed point, a grid, or a choice among hypotheses. Row i of a dataset draws theta from the
+// stream (seed, Purpose::proposal, i); grid parameters cycle through their product grid with the row index,
+// so a grid dataset has equally many rows at every point.
 
 #include <cstdint>
 #include <string>

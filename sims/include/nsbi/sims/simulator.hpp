@@ -1,5 +1,5 @@
 #pragma once
-// The simulator interface (DESIGN.md, specs/simulators.md): what a simulator declares about itself and the
+// The simulator interface (docs/simulators.md): what a simulator declares about itself and the
 // one thing it must do, fill x ~ p(x|theta) for a block of rows from each row's counter-based stream.
 
 #include <cstdint>
@@ -49,8 +49,8 @@ class Simulator {
     simulate(ExecutionSpace(), theta, x, first_index, seed);
   }
 
-  /// Gold (specs/simulators.md §4): simulates rows exactly as simulate() does (the same x bits, from the same
-  /// streams) and also writes what each row's latent history z_i gives:
+  /// Gold (docs/statistics.md, "Gold"): simulates rows exactly as simulate() does (the same x bits, from the
+  /// same streams) and also writes what each row's latent history z_i gives:
   ///   log_r(i)    = log p(x_i, z_i | gold_theta(i, :)) − log p(x_i, z_i | theta0)
   ///   score(i, p) = ∂ log p(x_i, z_i | θ) / ∂θ_p at θ = theta(i, :)
   /// Only when info().has_gold (otherwise InternalError).
@@ -66,7 +66,8 @@ class Simulator {
   }
 
   /// Why log p(x|theta_a)/p(x|theta_b) has no exact form here, or "" when it has one: for every pair when
-  /// info().has_exact_likelihood; lepton has one between its spin hypotheses at the same mass (specs §3).
+  /// info().has_exact_likelihood; lepton has one between its spin hypotheses at the same mass
+  /// (docs/simulators.md).
   virtual std::string exact_ratio_unavailable(const double* theta_a, const double* theta_b) const;
   /// out(i) = log p(x(i, :)|theta_a)/p(x(i, :)|theta_b), exactly; only when exact_ratio_unavailable is ""
   /// (otherwise InternalError). Used to validate learned ratios.

@@ -1,5 +1,5 @@
 #pragma once
-// spin3d (specs/simulators.md §2): two simple hypotheses for x = (x1, x2, x3), exact likelihood known.
+// spin3d (docs/simulators.md): two simple hypotheses for x = (x1, x2, x3), exact likelihood known.
 //   H0 (spin 0): (x1, x2) ~ N(0, [[1, 0.5], [0.5, 1]]),  x3 ~ U(-pi, pi)
 //   H1 (spin 1): (x1, x2) ~ N((0.25, 0), diag(1, 1.5^2)), x3 ~ (1 + 0.3 sin 4 x3) / 2pi
 
