@@ -1,5 +1,7 @@
-// The simulate stage on this test's communicator (1, 2 or 4 ranks) writes exactly the bits that one
-// process computes serially from the same config: the dataset does not depend on the number of ranks.
+// The simulate stage (config → distributed::DatasetSimulation → simulate.json) on this test's communicator (1
+// or 2 ranks): the dataset holds the bits one process computes serially from the same config, a complete one
+// is kept, another config is refused, and the identity follows the simulator's stream version. The library's
+// own test (tests/distributed/test_simulate_dataset.cpp) covers every simulator, the gold and 4 ranks.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -32,7 +34,7 @@ std::vector<double> read_all(const std::string& path, const std::string& name) {
 
 TEST(SimulateRanks, DatasetEqualsTheSerialComputationBitForBit) {
   const Communicator world;
-  for (const std::string simulator : {"gaussian2d", "spin3d", "lepton"}) {
+  for (const std::string simulator : {"gaussian2d"}) {
     // An odd row count and a block size that does not divide it: the last round leaves some ranks idle.
     const std::int64_t n = 10007;
     const std::string dir = "/tmp/nsbi-test-simulate-np" + std::to_string(world.size()) + "/" + simulator;
