@@ -114,6 +114,9 @@ std::int64_t simulate_block(const sims::Simulator& simulator, const SimulateSett
 DatasetSimulation::DatasetSimulation(const Communicator& world, const sims::Simulator& simulator,
                                      SimulateSettings settings)
     : world_(world), simulator_(simulator), settings_(std::move(settings)) {
+  NSBI_ASSERT(settings_.proposal != nullptr, "a dataset simulation needs a proposal");
+  NSBI_ASSERT(settings_.gold_pairing == nullptr || !settings_.gold_theta0.empty(),
+              "gold_pairing is for a dataset with gold (gold_theta0)");
   profiling::Region region("nsbi/simulate/open");
   writer_.emplace(world_, settings_.path, describe(world_, simulator_.info(), settings_), settings_.force,
                   settings_.checkpoint_seconds);
