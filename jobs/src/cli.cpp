@@ -11,9 +11,9 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/core/provenance.hpp"
+#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/jobs/campaign_lock.hpp"
-#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/slurm.hpp"
 #include "nsbi/jobs/stages.hpp"
 
@@ -62,129 +62,142 @@ constexpr const char* main_help =
     "            3 data that cannot be read or written (bad input, disk full; the same command resumes),\n"
     "            4 interrupted (SIGTERM/SIGUSR1/SIGINT; progress saved, run the same command to resume)\n";
 
+// Each command's --help text.
+constexpr const char* simulate_help =
+    "nsbi simulate CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
+    "\n"
+    "Simulates simulate.n_samples rows: theta from the proposal (simulate.proposal), x from the "
+    "simulator\n"
+    "(simulator.name), into <campaign.dir>/<simulate.output>. Rows are split into blocks of\n"
+    "simulate.block_size dealt to the MPI ranks; the file is the same, bit for bit, for any number of "
+    "ranks.\n"
+    "\n"
+    "The file is written as <output>.partial and renamed when every block is in. A run that was killed\n"
+    "resumes from the blocks it finished when started again with the same config; --force starts over.\n"
+    "An existing complete dataset from the same config is kept (nothing to do); one from another config "
+    "is\n"
+    "an error unless --force.\n";
+
+constexpr const char* train_help =
+    "nsbi train CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
+    "\n"
+    "Trains a parametric classifier on <campaign.dir>/<train.dataset> (class 1: theta, x) against class "
+    "0:\n"
+    "with train.reference: theta, the x of train.reference_dataset (events at one point theta0, made by\n"
+    "`nsbi simulate` when simulate.reference.theta is set) paired with theta from the dataset; with\n"
+    "train.reference: marginal, the dataset's x and theta paired apart. Its logit is then\n"
+    "log p(x|theta)/p(x|theta0), or log p(x|theta)/p(x). Data parallel over the MPI ranks: the global "
+    "batch\n"
+    "(train.batch_size) and the result do not depend on the number of ranks; train.ensemble members "
+    "train\n"
+    "in parallel on groups of ranks. Datasets larger than memory stream within train.memory_budget_mib.\n"
+    "\n"
+    "Writes <train.output> (model.h5: architecture, weights, standardisation, history, diagnostics; any\n"
+    "numpy can evaluate it, see scripts/nsbi_model.py) and train.json. A checkpoint is written every\n"
+    "train.checkpoint_every steps, every epoch and on SIGTERM/SIGUSR1 (exit code 4): the same command\n"
+    "resumes and gives the same model. A model from the same config is kept; from another one it is an\n"
+    "error unless --force, which also discards checkpoints. Bad datasets (non-finite values, wrong "
+    "names,\n"
+    "empty, truncated) stop it with exit code 3 before anything is written.\n";
+
+constexpr const char* infer_help =
+    "nsbi infer CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+    "\n"
+    "Reads the observed events (infer.observed: CSV with a header of observable names, or an HDF5 "
+    "dataset)\n"
+    "and, for each estimator in infer.estimators (learned: the model's log r-hat; exact: the simulator's\n"
+    "likelihood, where it has one), computes t(D|theta) = -2 sum_i log r(x_i|theta,theta0) on the grid\n"
+    "infer.grid, the best fit (grid minimum refined off the grid), the profile q = t - min t with "
+    "nuisance\n"
+    "parameters (infer.profile) minimised over, 1-D intervals and joint regions at the Wilks levels, and "
+    "the\n"
+    "posterior on the grid with samples. Writes /infer of results.h5 and infer.json; with both "
+    "estimators\n"
+    "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in "
+    "the\n"
+    "model's training range unless --allow-extrapolation. A rerun with the same config finds /infer and\n"
+    "infer.json complete (nothing to do; either missing: it runs again); results of another config are "
+    "an\n"
+    "error (exit 2, nothing written) unless --force, which replaces /infer and infer.json only.\n";
+
+constexpr const char* test_help =
+    "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
+    "\n"
+    "Simple hypothesis test of test.h0 against test.h1 with t = -2 sum_i log r(x_i|H1,H0) (small t "
+    "favours\n"
+    "H1): test.n_toys pseudo-experiments of test.n_events events under each hypothesis, simulated from "
+    "the\n"
+    "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each "
+    "with\n"
+    "its toy count and binomial uncertainty. Toys are spread over the MPI ranks in work items of\n"
+    "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items. Results of another\n"
+    "config in /test or test.json are an error unless --force, as for infer.\n";
+
+constexpr const char* calibrate_help =
+    "nsbi calibrate CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+    "\n"
+    "Neyman construction: at every point theta_k of calibrate.grid, calibrate.n_toys pseudo-experiments "
+    "give\n"
+    "the distribution of q_theta_k (each toy scanned over infer.grid and minimised as real data is); its\n"
+    "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks "
+    "thresholds.\n"
+    "With observed data (infer.observed), also its confidence set {theta: q_theta(D) <= c_alpha(theta)}.\n"
+    "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"
+    "--slice k/K (one task of a job array, docs/slurm.md) computes only the work items i with i % K == "
+    "k,\n"
+    "journals them and writes no results; the plain command then finds every item done and writes "
+    "them.\n"
+    "Results of another config in /calibrate or calibrate.json are an error unless --force, as for "
+    "infer.\n";
+
+constexpr const char* coverage_help =
+    "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+    "\n"
+    "At each true value theta* of coverage.grid, coverage.n_toys pseudo-experiments: the fraction whose\n"
+    "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
+    "with\n"
+    "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"
+    "--slice k/K works as for calibrate (docs/slurm.md). Results of another config in /coverage or\n"
+    "coverage.json are an error unless --force, as for infer.\n";
+
+constexpr const char* run_help =
+    "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
+    "\n"
+    "Runs the stages of `pipeline` in order (simulate, train, infer, test, calibrate, coverage). A stage\n"
+    "that already completed with the same config is skipped, an interrupted one resumes; --force redoes\n"
+    "every stage.\n";
+
+constexpr const char* submit_help =
+    "nsbi submit CONFIG [--dry-run] [--set key.path=value]... [--output DIR]\n"
+    "\n"
+    "Runs the campaign on a SLURM cluster (docs/slurm.md): writes the resolved config (with --set "
+    "applied)\n"
+    "to <campaign.dir>/slurm/config.yaml and one batch script per stage of `pipeline`,\n"
+    "<campaign.dir>/slurm/<nn>-<stage>.sbatch, with the resources of the config's `slurm` section, then\n"
+    "submits them in order with sbatch --dependency=afterok on the job before. calibrate and coverage "
+    "(and\n"
+    "train with train.ensemble > 1) become a job array of slurm.array_tasks tasks (--slice/--members "
+    "k/K)\n"
+    "and a merge job. Jobs ask for --requeue and SIGUSR1 slurm.signal_seconds before their time limit:\n"
+    "nsbi checkpoints, exits with code 4 and the job requeues itself to resume. The job ids are printed\n"
+    "and recorded in <campaign.dir>/slurm/jobs.json. --dry-run writes and prints the scripts and the "
+    "sbatch\n"
+    "commands, and submits nothing.\n";
+
+constexpr const char* status_help =
+    "nsbi status DIR|CONFIG [--json] [--set key.path=value]...\n"
+    "\n"
+    "Where a campaign stands, from its files (no SLURM needed): per stage of `pipeline` complete (its\n"
+    "<stage>.json), running or interrupted (partial outputs: dataset blocks, training checkpoints, toy\n"
+    "journals, with work done, rate and ETA where they can be told), pending (nothing yet) or failed (as\n"
+    "SLURM reports the jobs of slurm/jobs.json). DIR is a campaign directory written by `nsbi submit`\n"
+    "(its slurm/config.yaml is read); a CONFIG file works for any campaign. --json: the same as JSON.\n";
+
 const std::map<std::string, std::string>& command_help() {
   static const std::map<std::string, std::string> help = {
-      {"simulate",
-       "nsbi simulate CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
-       "\n"
-       "Simulates simulate.n_samples rows: theta from the proposal (simulate.proposal), x from the "
-       "simulator\n"
-       "(simulator.name), into <campaign.dir>/<simulate.output>. Rows are split into blocks of\n"
-       "simulate.block_size dealt to the MPI ranks; the file is the same, bit for bit, for any number of "
-       "ranks.\n"
-       "\n"
-       "The file is written as <output>.partial and renamed when every block is in. A run that was killed\n"
-       "resumes from the blocks it finished when started again with the same config; --force starts over.\n"
-       "An existing complete dataset from the same config is kept (nothing to do); one from another config "
-       "is\n"
-       "an error unless --force.\n"},
-      {"train",
-       "nsbi train CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
-       "\n"
-       "Trains a parametric classifier on <campaign.dir>/<train.dataset> (class 1: theta, x) against class "
-       "0:\n"
-       "with train.reference: theta, the x of train.reference_dataset (events at one point theta0, made by\n"
-       "`nsbi simulate` when simulate.reference.theta is set) paired with theta from the dataset; with\n"
-       "train.reference: marginal, the dataset's x and theta paired apart. Its logit is then\n"
-       "log p(x|theta)/p(x|theta0), or log p(x|theta)/p(x). Data parallel over the MPI ranks: the global "
-       "batch\n"
-       "(train.batch_size) and the result do not depend on the number of ranks; train.ensemble members "
-       "train\n"
-       "in parallel on groups of ranks. Datasets larger than memory stream within train.memory_budget_mib.\n"
-       "\n"
-       "Writes <train.output> (model.h5: architecture, weights, standardisation, history, diagnostics; any\n"
-       "numpy can evaluate it, see scripts/nsbi_model.py) and train.json. A checkpoint is written every\n"
-       "train.checkpoint_every steps, every epoch and on SIGTERM/SIGUSR1 (exit code 4): the same command\n"
-       "resumes and gives the same model. A model from the same config is kept; from another one it is an\n"
-       "error unless --force, which also discards checkpoints. Bad datasets (non-finite values, wrong "
-       "names,\n"
-       "empty, truncated) stop it with exit code 3 before anything is written.\n"},
-      {"infer",
-       "nsbi infer CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
-       "\n"
-       "Reads the observed events (infer.observed: CSV with a header of observable names, or an HDF5 "
-       "dataset)\n"
-       "and, for each estimator in infer.estimators (learned: the model's log r-hat; exact: the simulator's\n"
-       "likelihood, where it has one), computes t(D|theta) = -2 sum_i log r(x_i|theta,theta0) on the grid\n"
-       "infer.grid, the best fit (grid minimum refined off the grid), the profile q = t - min t with "
-       "nuisance\n"
-       "parameters (infer.profile) minimised over, 1-D intervals and joint regions at the Wilks levels, and "
-       "the\n"
-       "posterior on the grid with samples. Writes /infer of results.h5 and infer.json; with both "
-       "estimators\n"
-       "infer.json compares them (best-fit difference, Jaccard index of the regions). The grid must lie in "
-       "the\n"
-       "model's training range unless --allow-extrapolation. A rerun with the same config finds /infer and\n"
-       "infer.json complete (nothing to do; either missing: it runs again); results of another config are "
-       "an\n"
-       "error (exit 2, nothing written) unless --force, which replaces /infer and infer.json only.\n"},
-      {"test",
-       "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"
-       "\n"
-       "Simple hypothesis test of test.h0 against test.h1 with t = -2 sum_i log r(x_i|H1,H0) (small t "
-       "favours\n"
-       "H1): test.n_toys pseudo-experiments of test.n_events events under each hypothesis, simulated from "
-       "the\n"
-       "simulator, give the p-value of H0, P(t >= t_obs|H1) and the expected p-value of H0 under H1, each "
-       "with\n"
-       "its toy count and binomial uncertainty. Toys are spread over the MPI ranks in work items of\n"
-       "test.toys_per_item; an interrupted run (exit 4) resumes from the finished items. Results of another\n"
-       "config in /test or test.json are an error unless --force, as for infer.\n"},
-      {"calibrate",
-       "nsbi calibrate CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
-       "\n"
-       "Neyman construction: at every point theta_k of calibrate.grid, calibrate.n_toys pseudo-experiments "
-       "give\n"
-       "the distribution of q_theta_k (each toy scanned over infer.grid and minimised as real data is); its\n"
-       "quantiles at calibrate.levels are the belts c_alpha(theta_k), reported next to the Wilks "
-       "thresholds.\n"
-       "With observed data (infer.observed), also its confidence set {theta: q_theta(D) <= c_alpha(theta)}.\n"
-       "Toys are the same on any number of ranks; work items are journaled, so a killed run resumes.\n"
-       "--slice k/K (one task of a job array, docs/slurm.md) computes only the work items i with i % K == "
-       "k,\n"
-       "journals them and writes no results; the plain command then finds every item done and writes "
-       "them.\n"
-       "Results of another config in /calibrate or calibrate.json are an error unless --force, as for "
-       "infer.\n"},
-      {"coverage",
-       "nsbi coverage CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
-       "\n"
-       "At each true value theta* of coverage.grid, coverage.n_toys pseudo-experiments: the fraction whose\n"
-       "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
-       "with\n"
-       "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"
-       "--slice k/K works as for calibrate (docs/slurm.md). Results of another config in /coverage or\n"
-       "coverage.json are an error unless --force, as for infer.\n"},
-      {"run",
-       "nsbi run CONFIG [--set key.path=value]... [--output DIR] [--force] [--allow-extrapolation]\n"
-       "\n"
-       "Runs the stages of `pipeline` in order (simulate, train, infer, test, calibrate, coverage). A stage\n"
-       "that already completed with the same config is skipped, an interrupted one resumes; --force redoes\n"
-       "every stage.\n"},
-      {"submit",
-       "nsbi submit CONFIG [--dry-run] [--set key.path=value]... [--output DIR]\n"
-       "\n"
-       "Runs the campaign on a SLURM cluster (docs/slurm.md): writes the resolved config (with --set "
-       "applied)\n"
-       "to <campaign.dir>/slurm/config.yaml and one batch script per stage of `pipeline`,\n"
-       "<campaign.dir>/slurm/<nn>-<stage>.sbatch, with the resources of the config's `slurm` section, then\n"
-       "submits them in order with sbatch --dependency=afterok on the job before. calibrate and coverage "
-       "(and\n"
-       "train with train.ensemble > 1) become a job array of slurm.array_tasks tasks (--slice/--members "
-       "k/K)\n"
-       "and a merge job. Jobs ask for --requeue and SIGUSR1 slurm.signal_seconds before their time limit:\n"
-       "nsbi checkpoints, exits with code 4 and the job requeues itself to resume. The job ids are printed\n"
-       "and recorded in <campaign.dir>/slurm/jobs.json. --dry-run writes and prints the scripts and the "
-       "sbatch\n"
-       "commands, and submits nothing.\n"},
-      {"status",
-       "nsbi status DIR|CONFIG [--json] [--set key.path=value]...\n"
-       "\n"
-       "Where a campaign stands, from its files (no SLURM needed): per stage of `pipeline` complete (its\n"
-       "<stage>.json), running or interrupted (partial outputs: dataset blocks, training checkpoints, toy\n"
-       "journals, with work done, rate and ETA where they can be told), pending (nothing yet) or failed (as\n"
-       "SLURM reports the jobs of slurm/jobs.json). DIR is a campaign directory written by `nsbi submit`\n"
-       "(its slurm/config.yaml is read); a CONFIG file works for any campaign. --json: the same as JSON.\n"},
+      {"simulate", simulate_help}, {"train", train_help},         {"infer", infer_help},
+      {"test", test_help},         {"calibrate", calibrate_help}, {"coverage", coverage_help},
+      {"run", run_help},           {"submit", submit_help},       {"status", status_help},
   };
   return help;
 }

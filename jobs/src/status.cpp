@@ -275,50 +275,48 @@ std::string pad(const std::string& text, std::size_t width) {
   return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
 }
 
-}  // namespace
-
-void print_status(const std::string& target, const std::vector<std::string>& overrides, bool as_json,
-                  std::ostream& out) {
+// The config file `nsbi status TARGET` reads: TARGET itself, or the slurm/config.yaml of a campaign
+// directory.
+std::string status_config_file(const std::string& target) {
   std::error_code error;
-  std::string config_file = target;
-  if (fs::is_directory(target, error)) {
-    config_file = (fs::path(target) / "slurm" / "config.yaml").string();
-    if (!file_exists(config_file))
-      throw ConfigError("nsbi status: '" + target +
-                        "' holds no slurm/config.yaml (written by `nsbi submit`): " +
-                        "give the campaign's config file instead (nsbi status CONFIG)");
-  }
-  Invocation invocation;
-  invocation.command = "status";
-  invocation.config_file = config_file;
-  invocation.overrides = overrides;
-  const Campaign campaign = Campaign::load(invocation, 1);
-  const auto simulator = make_simulator(campaign.config);
-  const auto pipeline = campaign.config.get<std::vector<std::string>>("pipeline");
+  if (!fs::is_directory(target, error)) return target;
+  const std::string config_file = (fs::path(target) / "slurm" / "config.yaml").string();
+  if (!file_exists(config_file))
+    throw ConfigError("nsbi status: '" + target +
+                      "' holds no slurm/config.yaml (written by `nsbi submit`): " +
+                      "give the campaign's config file instead (nsbi status CONFIG)");
+  return config_file;
+}
 
-  // SLURM's view of the recorded jobs.
+// SLURM's view of the jobs `nsbi submit` recorded in slurm/jobs.json, by stage (empty without the file).
+std::map<std::string, std::vector<JobState>> recorded_jobs(const Campaign& campaign) {
   const std::string jobs_file = campaign.output_path("slurm/jobs.json");
   std::map<std::string, std::vector<JobState>> jobs;
-  if (file_exists(jobs_file)) {
-    YAML::Node recorded;
-    try {
-      recorded = YAML::LoadFile(jobs_file);
-    } catch (const YAML::Exception& e) {
-      throw InputError("nsbi status: cannot read '" + jobs_file + "': " + e.what());
-    }
-    for (const auto& job : recorded["jobs"]) {
-      JobState state;
-      state.job_id = job["job_id"].as<std::string>();
-      state.role = job["role"].as<std::string>();
-      state.array_size = job["array_size"].as<std::uint64_t>();
-      state.states = slurm_states(state.job_id);
-      if (state.states.empty()) state.states["UNKNOWN"] = 1;
-      jobs[job["stage"].as<std::string>()].push_back(state);
-    }
+  if (!file_exists(jobs_file)) return jobs;
+  YAML::Node recorded;
+  try {
+    recorded = YAML::LoadFile(jobs_file);
+  } catch (const YAML::Exception& e) {
+    throw InputError("nsbi status: cannot read '" + jobs_file + "': " + e.what());
   }
+  for (const auto& job : recorded["jobs"]) {
+    JobState state;
+    state.job_id = job["job_id"].as<std::string>();
+    state.role = job["role"].as<std::string>();
+    state.array_size = job["array_size"].as<std::uint64_t>();
+    state.states = slurm_states(state.job_id);
+    if (state.states.empty()) state.states["UNKNOWN"] = 1;
+    jobs[job["stage"].as<std::string>()].push_back(state);
+  }
+  return jobs;
+}
 
+// Each stage of the pipeline: its files, the live locks of its runs, then its SLURM jobs.
+std::vector<StageStatus> stage_statuses(const Campaign& campaign) {
+  const auto simulator = make_simulator(campaign.config);
+  std::map<std::string, std::vector<JobState>> jobs = recorded_jobs(campaign);
   std::vector<StageStatus> stages;
-  for (const std::string& stage : pipeline) {
+  for (const std::string& stage : campaign.config.get<std::vector<std::string>>("pipeline")) {
     StageStatus s;
     s.stage = stage;
     inspect_files(campaign, simulator->info(), s);
@@ -332,39 +330,55 @@ void print_status(const std::string& target, const std::vector<std::string>& ove
     apply_slurm(s);
     stages.push_back(s);
   }
+  return stages;
+}
 
-  if (as_json) {
-    std::vector<json::Object> rows;
-    for (const StageStatus& s : stages) {
-      json::Object row;
-      row.set("stage", s.stage).set("state", s.state);
-      if (!s.unit.empty())
-        row.set("done", static_cast<std::int64_t>(s.done))
-            .set("total", static_cast<std::int64_t>(s.total))
-            .set("unit", s.unit);
-      if (!s.detail.empty()) row.set("detail", s.detail);
-      if (s.rate > 0) row.set("rate_per_second", s.rate);
-      if (s.eta >= 0) row.set("eta_seconds", s.eta);
-      std::vector<json::Object> job_rows;
-      for (const JobState& j : s.jobs) {
-        json::Object states;
-        for (const auto& [state, count] : j.states) states.set(state, static_cast<std::int64_t>(count));
-        json::Object job;
-        job.set("job_id", j.job_id)
-            .set("role", j.role)
-            .set("array_size", static_cast<std::int64_t>(j.array_size))
-            .set("states", states);
-        job_rows.push_back(job);
-      }
-      row.set("jobs", job_rows);
-      rows.push_back(row);
+// `nsbi status --json`: one row per stage.
+json::Object status_json(const Campaign& campaign, const std::string& config_file,
+                         const std::vector<StageStatus>& stages) {
+  std::vector<json::Object> rows;
+  for (const StageStatus& s : stages) {
+    json::Object row;
+    row.set("stage", s.stage).set("state", s.state);
+    if (!s.unit.empty())
+      row.set("done", static_cast<std::int64_t>(s.done))
+          .set("total", static_cast<std::int64_t>(s.total))
+          .set("unit", s.unit);
+    if (!s.detail.empty()) row.set("detail", s.detail);
+    if (s.rate > 0) row.set("rate_per_second", s.rate);
+    if (s.eta >= 0) row.set("eta_seconds", s.eta);
+    std::vector<json::Object> job_rows;
+    for (const JobState& j : s.jobs) {
+      json::Object states;
+      for (const auto& [state, count] : j.states) states.set(state, static_cast<std::int64_t>(count));
+      json::Object job;
+      job.set("job_id", j.job_id)
+          .set("role", j.role)
+          .set("array_size", static_cast<std::int64_t>(j.array_size))
+          .set("states", states);
+      job_rows.push_back(job);
     }
-    json::Object body;
-    body.set("campaign", campaign.name)
-        .set("dir", campaign.dir)
-        .set("config", config_file)
-        .set("stages", rows);
-    out << body.dump(2) << "\n";
+    row.set("jobs", job_rows);
+    rows.push_back(row);
+  }
+  json::Object body;
+  body.set("campaign", campaign.name).set("dir", campaign.dir).set("config", config_file).set("stages", rows);
+  return body;
+}
+
+}  // namespace
+
+void print_status(const std::string& target, const std::vector<std::string>& overrides, bool as_json,
+                  std::ostream& out) {
+  const std::string config_file = status_config_file(target);
+  Invocation invocation;
+  invocation.command = "status";
+  invocation.config_file = config_file;
+  invocation.overrides = overrides;
+  const Campaign campaign = Campaign::load(invocation, 1);
+  const std::vector<StageStatus> stages = stage_statuses(campaign);
+  if (as_json) {
+    out << status_json(campaign, config_file, stages).dump(2) << "\n";
     return;
   }
   out << "campaign '" << campaign.name << "' in " << campaign.dir << " (config " << config_file << ")\n";

@@ -110,9 +110,10 @@ struct JobText {
   std::string command;  // the nsbi arguments after the binary, shell text
 };
 
-std::string script_text(const Campaign& campaign, const SubmitPlan& plan, const std::string& stage,
-                        std::size_t stage_number, std::size_t n_stages, const SlurmJob& job,
-                        const JobText& text, const std::string& binary) {
+// The script's head: what the job is, and its #SBATCH directives (resources, array, requeue, signal).
+std::string sbatch_directives(const Campaign& campaign, const SubmitPlan& plan, const std::string& stage,
+                              std::size_t stage_number, std::size_t n_stages, const SlurmJob& job,
+                              const JobText& text) {
   const config::Config& config = campaign.config;
   std::ostringstream s;
   const std::string log_name = job.role == "array"   ? stage + "-%A_%a.out"
@@ -152,6 +153,13 @@ std::string script_text(const Campaign& campaign, const SubmitPlan& plan, const 
     s << "# slurm.extra:\n";
     for (const auto& line : extra) s << "#SBATCH " << line << "\n";
   }
+  return s.str();
+}
+
+// The script's body: runs nsbi through the launcher, passes signals on, and requeues after exit code 4.
+std::string job_commands(const config::Config& config, const SubmitPlan& plan, const JobText& text,
+                         const std::string& binary) {
+  std::ostringstream s;
   const std::string launcher = config.get<std::string>("slurm.launcher");
   s << "\n"
     << "set -u\n"
@@ -197,6 +205,13 @@ std::string script_text(const Campaign& campaign, const SubmitPlan& plan, const 
   return s.str();
 }
 
+std::string script_text(const Campaign& campaign, const SubmitPlan& plan, const std::string& stage,
+                        std::size_t stage_number, std::size_t n_stages, const SlurmJob& job,
+                        const JobText& text, const std::string& binary) {
+  return sbatch_directives(campaign, plan, stage, stage_number, n_stages, job, text) +
+         job_commands(campaign.config, plan, text, binary);
+}
+
 std::string two_digits(std::size_t n) {
   char text[24];
   std::snprintf(text, sizeof text, "%02zu", n);
@@ -223,6 +238,64 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return text;
+}
+
+// Writes the plan's config.yaml and its scripts (executable) into its directory.
+void write_plan(const Campaign& campaign, const SubmitPlan& plan) {
+  std::error_code error;
+  fs::create_directories(plan.directory, error);
+  if (error)
+    campaign.config.fail("campaign.dir", "cannot create '" + plan.directory + "': " + error.message());
+  json::write_file_atomically(plan.config_file, plan.config_text);
+  for (const SlurmJob& job : plan.jobs) {
+    json::write_file_atomically(job.file, job.script);
+    fs::permissions(job.file, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                    fs::perm_options::add, error);
+  }
+}
+
+// sbatch's command line for `job`, after the jobs it waits for: their ids (`ids`, in plan order), or in a
+// dry run their script files.
+std::vector<std::string> sbatch_command(const SubmitPlan& plan, const SlurmJob& job,
+                                        const std::vector<std::string>& ids, bool dry_run) {
+  std::vector<std::string> command = {"sbatch", "--parsable"};
+  std::string dependency;
+  for (const std::size_t a : job.after)
+    dependency += ":" + (dry_run ? "<" + plan.jobs[a].file + ">" : ids[a]);
+  if (!dependency.empty()) {
+    command.push_back("--dependency=afterok" + dependency);
+    // A failed predecessor cancels this job instead of leaving it pending for ever.
+    command.push_back("--kill-on-invalid-dep=yes");
+  }
+  command.push_back(job.file);
+  return command;
+}
+
+// A failed sbatch (command `line`, its exit status and output): what failed, and which jobs are already in.
+[[noreturn]] void sbatch_failed(const std::string& line, int status, const std::string& output,
+                                const std::vector<std::string>& ids) {
+  std::string submitted;
+  for (const auto& i : ids) submitted += " " + i;
+  throw ConfigError("nsbi submit: `" + line + "` failed (exit code " + std::to_string(status) + ")" +
+                    (output.empty() ? "" : ": " + output) +
+                    (status == 127 ? "; is sbatch installed (a SLURM cluster)? --dry-run only writes the "
+                                     "scripts"
+                                   : "") +
+                    (ids.empty() ? "" : "; jobs already submitted (scancel them):" + submitted));
+}
+
+// The jobs.json record of `job`, just submitted: its id is the last of `ids`.
+json::Object job_record(const SlurmJob& job, const std::vector<std::string>& ids) {
+  std::vector<std::string> after;
+  for (const std::size_t a : job.after) after.push_back(ids[a]);
+  json::Object record;
+  record.set("stage", job.stage)
+      .set("role", job.role)
+      .set("job_id", ids.back())
+      .set("array_size", static_cast<std::int64_t>(job.array_size))
+      .set("after", after)
+      .set("script", job.file);
+  return record;
 }
 
 }  // namespace
@@ -409,21 +482,9 @@ SubmitPlan plan_submission(const Campaign& campaign) {
 
 void submit_campaign(const Campaign& campaign, bool dry_run, std::ostream& out) {
   const SubmitPlan plan = plan_submission(campaign);
-  std::error_code error;
-  fs::create_directories(plan.directory, error);
-  if (error)
-    campaign.config.fail("campaign.dir", "cannot create '" + plan.directory + "': " + error.message());
-  json::write_file_atomically(plan.config_file, plan.config_text);
-  for (const SlurmJob& job : plan.jobs) {
-    json::write_file_atomically(job.file, job.script);
-    fs::permissions(job.file, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
-                    fs::perm_options::add, error);
-  }
+  write_plan(campaign, plan);
   if (dry_run) {
-    for (std::size_t j = 0; j < plan.jobs.size(); ++j) {
-      const SlurmJob& job = plan.jobs[j];
-      out << "==> " << job.file << "\n" << job.script << "\n";
-    }
+    for (const SlurmJob& job : plan.jobs) out << "==> " << job.file << "\n" << job.script << "\n";
     out << "nsbi submit --dry-run: would submit, in this order:\n";
   } else {
     out << "nsbi submit: submitting " << plan.jobs.size() << " jobs:\n";
@@ -439,18 +500,8 @@ void submit_campaign(const Campaign& campaign, bool dry_run, std::ostream& out) 
         .set("jobs", records);
     json::write_file_atomically(plan.directory + "/jobs.json", body.dump(2) + "\n");
   };
-  for (std::size_t j = 0; j < plan.jobs.size(); ++j) {
-    const SlurmJob& job = plan.jobs[j];
-    std::vector<std::string> command = {"sbatch", "--parsable"};
-    std::string dependency;
-    for (const std::size_t a : job.after)
-      dependency += ":" + (dry_run ? "<" + plan.jobs[a].file + ">" : ids[a]);
-    if (!dependency.empty()) {
-      command.push_back("--dependency=afterok" + dependency);
-      // A failed predecessor cancels this job instead of leaving it pending for ever.
-      command.push_back("--kill-on-invalid-dep=yes");
-    }
-    command.push_back(job.file);
+  for (const SlurmJob& job : plan.jobs) {
+    const std::vector<std::string> command = sbatch_command(plan, job, ids, dry_run);
     std::string line;
     for (const auto& word : command) line += (line.empty() ? "" : " ") + word;
     if (dry_run) {
@@ -463,26 +514,10 @@ void submit_campaign(const Campaign& campaign, bool dry_run, std::ostream& out) 
     const std::string id = output.substr(0, output.find(';'));  // "<id>[;<cluster>]"
     if (status != 0 || id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
       if (!records.empty()) record_jobs();
-      std::string submitted;
-      for (const auto& i : ids) submitted += " " + i;
-      throw ConfigError("nsbi submit: `" + line + "` failed (exit code " + std::to_string(status) + ")" +
-                        (output.empty() ? "" : ": " + output) +
-                        (status == 127 ? "; is sbatch installed (a SLURM cluster)? --dry-run only writes the "
-                                         "scripts"
-                                       : "") +
-                        (ids.empty() ? "" : "; jobs already submitted (scancel them):" + submitted));
+      sbatch_failed(line, status, output, ids);
     }
     ids.push_back(id);
-    json::Object record;
-    std::vector<std::string> after;
-    for (const std::size_t a : job.after) after.push_back(ids[a]);
-    record.set("stage", job.stage)
-        .set("role", job.role)
-        .set("job_id", id)
-        .set("array_size", static_cast<std::int64_t>(job.array_size))
-        .set("after", after)
-        .set("script", job.file);
-    records.push_back(record);
+    records.push_back(job_record(job, ids));
     out << "  " << id << "  " << job.stage << (job.role == "stage" ? "" : " (" + job.role + ")")
         << (job.array_size ? ", " + std::to_string(job.array_size) + " tasks" : "") << "\n";
   }

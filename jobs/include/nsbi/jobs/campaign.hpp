@@ -1,5 +1,5 @@
 #pragma once
-// A campaign: one YAML file (DESIGN.md "Config and CLI") read, checked against the schema of every stage,
+// A campaign: one YAML file (docs/config.md) read, checked against the schema of every stage,
 // with the command line's --set/--output applied. Built identically on every rank.
 
 #include <memory>

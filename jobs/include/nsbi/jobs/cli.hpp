@@ -1,5 +1,5 @@
 #pragma once
-// The `nsbi` command line (DESIGN.md "Config and CLI").
+// The `nsbi` command line: commands, options and exit codes (`nsbi --help`; docs/config.md).
 
 #include <string>
 #include <vector>
@@ -8,7 +8,8 @@
 
 namespace nsbi::jobs {
 
-/// Runs the command line on every rank of `world`; returns the process exit code (DESIGN.md).
+/// Runs the command line on every rank of `world`; returns the process exit code (docs/config.md, "Exit
+/// codes").
 int run_command_line(const Communicator& world, const std::vector<std::string>& argv);
 
 }  // namespace nsbi::jobs

@@ -1,0 +1,163 @@
+// distributed::DatasetSimulation on this test's communicator (1, 2 or 4 ranks), from settings built directly:
+// the file holds exactly the bits that one process computes serially with the simulator (the dataset does
+// not depend on the number of ranks, gold included), a complete file of the same identity is kept, and one of
+// another identity is refused without force.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "dataset_files.hpp"
+#include "nsbi/core/hdf5.hpp"
+#include "nsbi/distributed/simulate_dataset.hpp"
+#include "nsbi/sims/proposal.hpp"
+#include "nsbi/sims/registry.hpp"
+
+namespace nsbi::distributed {
+namespace {
+
+constexpr std::uint64_t seed = 4242;
+
+SimulateSettings settings_for(const std::string& path, const sims::Proposal& proposal, std::uint64_t n,
+                              std::uint64_t block) {
+  SimulateSettings settings;
+  settings.path = path;
+  settings.proposal = &proposal;
+  settings.n_rows = n;
+  settings.block_rows = block;
+  settings.seed = seed;
+  settings.simulator_seed = seed;
+  settings.config_yaml = "test: {}";
+  settings.identity = "test " + path + " n " + std::to_string(n);
+  settings.provenance = collect_provenance({"test"}, 1);
+  settings.force = true;
+  settings.checkpoint_seconds = 0.0;
+  return settings;
+}
+
+// Simulates `settings` into its file; returns the rows done at the start (an earlier run's).
+std::uint64_t simulate(const Communicator& world, const sims::Simulator& simulator,
+                       const SimulateSettings& settings) {
+  DatasetSimulation simulation(world, simulator, settings);
+  const std::uint64_t at_start = simulation.rows_done();
+  if (simulation.state() == DatasetWriter::State::complete) return at_start;
+  std::uint64_t last = at_start;
+  simulation.run([&](std::uint64_t rows_done) {
+    EXPECT_GE(rows_done, last);
+    last = rows_done;
+  });
+  EXPECT_EQ(last, settings.n_rows);
+  return at_start;
+}
+
+std::vector<double> read_all(const std::string& path, const std::string& name) {
+  h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
+  h5::Dataset d = file.root().open_dataset(name);
+  const auto dims = d.dims();
+  std::vector<double> out(dims[0] * (dims.size() > 1 ? dims[1] : 1));
+  d.read_rows(0, dims[0], out.data());
+  return out;
+}
+
+void expect_same_bits(const std::vector<double>& file, const double* serial, std::size_t size,
+                      const std::string& what) {
+  ASSERT_EQ(file.size(), size) << what;
+  for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(file[i], serial[i]) << what << " " << i;
+}
+
+TEST(SimulateDataset, DatasetEqualsTheSerialComputationBitForBit) {
+  const Communicator world;
+  const std::string dir = test::scratch_directory(world, "simulate-dataset");
+  for (const std::string name : {"gaussian2d", "spin3d", "lepton"}) {
+    // An odd row count and a block size that does not divide it: the last round leaves some ranks idle.
+    const std::uint64_t n = 10007;
+    const auto simulator = sims::make_simulator(name);
+    const auto& info = simulator->info();
+    const sims::Proposal proposal = sims::Proposal::default_for(info);
+    const std::string path = dir + "/" + name + ".h5";
+    simulate(world, *simulator, settings_for(path, proposal, n, 999));
+
+    if (world.is_root()) {
+      Matrix theta = make_matrix("theta", n, info.n_parameters());
+      Matrix x = make_matrix("x", n, info.n_observables());
+      proposal.sample(theta, 0, seed);
+      simulator->simulate(theta, x, 0, seed);
+      expect_same_bits(read_all(path, "theta"), theta.data(), theta.size(), name + " theta");
+      expect_same_bits(read_all(path, "x"), x.data(), x.size(), name + " x");
+      h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
+      EXPECT_EQ(file.root().read_attribute<std::int64_t>("complete"), 1);
+      EXPECT_EQ(file.root().read_attribute<std::string>("simulator"), name);
+      EXPECT_NE(access((path + ".partial").c_str(), F_OK), 0);
+    }
+    world.barrier();
+  }
+}
+
+// A reference dataset with gold: rows at θ0 from first_index on, their log ratio at θ drawn from the training
+// proposal at the rows' own indices (gold_pairing).
+TEST(SimulateDataset, GoldEqualsTheSerialComputationBitForBit) {
+  const Communicator world;
+  const std::string dir = test::scratch_directory(world, "simulate-dataset");
+  const auto simulator = sims::make_simulator("particle_chain");
+  const auto& info = simulator->info();
+  const sims::Proposal training = sims::Proposal::default_for(info);
+  std::vector<sims::ParameterProposal> point(info.n_parameters());
+  std::vector<double> theta0;
+  for (std::size_t p = 0; p < info.n_parameters(); ++p) {
+    point[p].kind = sims::ParameterProposal::Kind::fixed;
+    point[p].value = 0.5 * (info.parameters[p].min + info.parameters[p].max);
+    theta0.push_back(point[p].value);
+  }
+  const sims::Proposal reference(info, point);
+  const std::uint64_t n = 1003;
+  const std::uint64_t first = 5000;
+  const std::string path = dir + "/gold.h5";
+  SimulateSettings settings = settings_for(path, reference, n, 97);
+  settings.first_index = first;
+  settings.gold_theta0 = theta0;
+  settings.gold_pairing = &training;
+  simulate(world, *simulator, settings);
+
+  if (world.is_root()) {
+    const std::size_t P = info.n_parameters();
+    Matrix theta = make_matrix("theta", n, P);
+    Matrix x = make_matrix("x", n, info.n_observables());
+    Matrix gold_theta = make_matrix("gold_theta", n, P);
+    Vector log_r("log_r", n);
+    Matrix score = make_matrix("score", n, P);
+    reference.sample(theta, first, seed);
+    training.sample(gold_theta, first, seed);
+    simulator->simulate_gold(ExecutionSpace(), theta, x, gold_theta, theta0.data(), log_r, score, first,
+                             seed);
+    expect_same_bits(read_all(path, "theta"), theta.data(), theta.size(), "theta");
+    expect_same_bits(read_all(path, "x"), x.data(), x.size(), "x");
+    expect_same_bits(read_all(path, "gold/log_r"), log_r.data(), log_r.size(), "log_r");
+    expect_same_bits(read_all(path, "gold/score"), score.data(), score.size(), "score");
+    expect_same_bits(read_all(path, "gold/theta"), gold_theta.data(), gold_theta.size(), "gold theta");
+  }
+  world.barrier();
+}
+
+TEST(SimulateDataset, CompleteDatasetIsKeptAndAnotherIdentityIsRefused) {
+  const Communicator world;
+  const std::string path = test::scratch_directory(world, "simulate-dataset") + "/keep.h5";
+  const auto simulator = sims::make_simulator("gaussian2d");
+  const sims::Proposal proposal = sims::Proposal::default_for(simulator->info());
+  simulate(world, *simulator, settings_for(path, proposal, 500, 100));
+  // The same settings again, without force: the file is kept, nothing to run.
+  SimulateSettings same = settings_for(path, proposal, 500, 100);
+  same.force = false;
+  EXPECT_EQ(DatasetSimulation(world, *simulator, same).state(), DatasetWriter::State::complete);
+  EXPECT_EQ(simulate(world, *simulator, same), 500u);
+  // Another identity over the same file: a collective config error that suggests --force.
+  SimulateSettings other = settings_for(path, proposal, 600, 100);
+  other.force = false;
+  try {
+    DatasetSimulation simulation(world, *simulator, other);
+    FAIL() << "expected an error";
+  } catch (const CollectiveError& e) {
+    EXPECT_EQ(e.code(), ExitCode::usage);
+    EXPECT_NE(std::string(e.what()).find("use --force"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace nsbi::distributed
