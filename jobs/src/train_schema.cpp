@@ -37,12 +37,17 @@ void declare_train_model(config::Schema& schema, const std::string& dataset, con
                  "weight α of the score term α |t(x,z|θ) − ∇θ log r̂(x|θ)|² of cascal, rascal and alices")
                  .with_default("1")
                  .minimum(0));
-  schema.add(Key("train.hidden", Type::integer_list, "widths of the hidden layers")
+  schema.add(Key("train.network.head.hidden", Type::integer_list,
+                 "widths of the hidden layers of the head, the MLP that maps the inputs (x, θ) to log r̂")
                  .with_default("[64, 64, 64]")
                  .minimum(1));
-  schema.add(Key("train.activation", Type::string, "hidden-layer activation")
+  schema.add(Key("train.network.head.activation", Type::string, "the head's hidden-layer activation")
                  .with_default("relu")
                  .one_of({"relu", "silu", "tanh", "softplus"}));
+  schema.add(Key("train.network.trunk", Type::map,
+                 "reserved: a trunk before the head (a convolutional trunk for image observables); not "
+                 "available yet")
+                 .as_optional());
 }
 
 // How it is trained: the optimizer, its schedule, early stopping, the ensemble.
@@ -135,6 +140,19 @@ std::uint64_t get_count(const config::Config& config, const std::string& key) {
   return static_cast<std::uint64_t>(config.get<std::int64_t>(key));
 }
 
+// train.network: the head; a trunk is refused until one is implemented (training/network.hpp).
+training::NetworkDescription network_description(const config::Config& config) {
+  if (config.has("train.network.trunk"))
+    config.fail("train.network.trunk",
+                "not available yet: nsbi trains a head (an MLP on the observables and θ) alone; remove "
+                "train.network.trunk (docs/config.md, \"The network\")");
+  training::NetworkDescription network;
+  for (const std::int64_t width : config.get<std::vector<std::int64_t>>("train.network.head.hidden"))
+    network.head.hidden.push_back(static_cast<std::size_t>(width));
+  network.head.activation = config.get<std::string>("train.network.head.activation");
+  return network;
+}
+
 // What the schema alone cannot refuse: the combinations of keys the trainer needs.
 void check_train_settings(const config::Config& config, const training::Settings& s) {
   if (s.uses_gold() && s.marginal)
@@ -143,7 +161,7 @@ void check_train_settings(const config::Config& config, const training::Settings
                     " needs the joint log ratio or score against a reference point θ0: use "
                     "train.reference: theta (the gold of the marginal p(x|θ)/p(x) is intractable)");
   if (s.uses_score() && s.network.head.activation == "relu")
-    config.fail("train.activation",
+    config.fail("train.network.head.activation",
                 "loss " + s.loss_name +
                     " has a score term, which differentiates the network twice: use a smooth activation "
                     "(silu, tanh or softplus), not relu");
@@ -174,9 +192,7 @@ training::Settings train_settings(const config::Config& config) {
   if (s.loss == training::Loss::cascal || s.loss == training::Loss::rascal ||
       s.loss == training::Loss::alices)
     s.alpha = config.get<double>("train.alpha");
-  for (const std::int64_t width : config.get<std::vector<std::int64_t>>("train.hidden"))
-    s.network.head.hidden.push_back(static_cast<std::size_t>(width));
-  s.network.head.activation = config.get<std::string>("train.activation");
+  s.network = network_description(config);
   s.batch_size = get_count(config, "train.batch_size");
   s.epochs = get_count(config, "train.epochs");
   s.max_steps = get_count(config, "train.max_steps");

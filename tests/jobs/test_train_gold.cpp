@@ -27,8 +27,7 @@ Campaign campaign_for(const std::string& dir, const std::vector<std::string>& ov
                            "  proposal: {kappa: {kind: uniform, min: -0.8, max: 0.8}}\n"
                            "  reference: {theta: {kappa: 0}}\n"
                            "train:\n"
-                           "  hidden: [32, 32]\n"
-                           "  activation: silu\n"
+                           "  network: {head: {hidden: [32, 32], activation: silu}}\n"
                            "  batch_size: 256\n"
                            "  epochs: 40\n"
                            "  learning_rate: 3e-3\n"
@@ -194,8 +193,10 @@ void expect_refusal(const Run& run, const std::vector<std::string>& parts) {
 TEST(GoldLosses, RequirementsAreClearErrors) {
   const Communicator world;
   expect_refusal<CollectiveError>(
-      [&] { run_train(world, training_campaign(world, "alices", {"train.activation=relu"}), true); },
-      {"train.activation", "smooth"});
+      [&] {
+        run_train(world, training_campaign(world, "alices", {"train.network.head.activation=relu"}), true);
+      },
+      {"train.network.head.activation", "smooth"});
   expect_refusal<CollectiveError>(
       [&] { run_train(world, training_campaign(world, "rolr", {"train.reference=marginal"}), true); },
       {"train.loss", "reference: theta"});
