@@ -112,7 +112,7 @@ bool model_is_current(const Communicator& world, const Campaign& campaign, const
   world.agree(
       [&] {
         if (!file_exists(model_path) || force) return;
-        const kernels::ModelRecord existing = kernels::read_model(model_path);
+        const training::ModelRecord existing = training::read_model(model_path);
         config::Config made_by = config::Config::parse(existing.config, model_path);
         done = made_by.has("train") && datasets.identity(made_by) == identity;
         if (!done)
@@ -192,7 +192,7 @@ std::string train_summary(const Communicator& world, const Campaign& campaign,
                           const training::Settings& settings, const training::EnsembleResult& result,
                           const std::string& model_path, const std::string& dataset_path, double rss_before,
                           double peak_rss) {
-  const kernels::ModelRecord& record = result.record;
+  const training::ModelRecord& record = result.record;
   json::Object members;
   for (std::size_t k = 0; k < record.n_members(); ++k) {
     const auto& h = record.history[k];
@@ -234,10 +234,10 @@ std::string train_summary(const Communicator& world, const Campaign& campaign,
 // Rank 0 writes the model, then train.json, and removes the checkpoints; its failure (disk full) is every
 // rank's, reported once.
 void write_outputs(const Communicator& world, const Campaign& campaign, const training::Settings& settings,
-                   const kernels::ModelRecord& record, const std::string& model_path) {
+                   const training::ModelRecord& record, const std::string& model_path) {
   try {
     const profiling::Region region("nsbi/train/write");
-    world.agree([&] { kernels::write_model(model_path, world.get(), record); });
+    world.agree([&] { training::write_model(model_path, world, record); });
   } catch (const CollectiveError& e) {
     if (e.code() != ExitCode::bad_input) throw;
     throw CollectiveError(e.code(),

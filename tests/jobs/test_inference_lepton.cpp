@@ -9,7 +9,7 @@
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/toys.hpp"
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
 
 namespace nsbi::jobs {
@@ -40,7 +40,7 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
   run_simulate(world, campaign, /*force=*/true);
   run_train(world, campaign, /*force=*/true);
 
-  const kernels::ModelRecord model = kernels::read_model(dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(dir + "/model.h5");
   const auto lepton = sims::make_simulator("lepton");
   for (const double mass : {700.0, 550.0, 900.0}) {
     inference::LearnedEstimator learned(model);

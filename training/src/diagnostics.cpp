@@ -87,7 +87,7 @@ void add_calibration(const Vector& values, std::uint64_t n, float label, std::ve
 
 // E[r̂] at every grid point over the kept ones of n class-0 x (each with probability `keep`, drawn from its
 // row index), into the ratio sums; `log_r` and `kept_x` are scratch.
-void add_expected_ratio(kernels::LikelihoodRatioEstimator& estimator,
+void add_expected_ratio(LikelihoodRatioEstimator& estimator,
                         const std::vector<std::vector<double>>& grid, std::uint64_t n, std::size_t n_x,
                         const double* x, const std::uint64_t* rows, std::uint64_t seed, double keep,
                         const Vector& log_r, std::vector<double>& kept_x, std::vector<double>& ratio_sums) {
@@ -114,7 +114,7 @@ void add_expected_ratio(kernels::LikelihoodRatioEstimator& estimator,
 // Calibration over every held-out example, and E[r̂] over about n_events held-out class-0 x, into `sums`.
 // Returns whether a stop signal ended the pass on this rank.
 bool held_out_pass(const Communicator& group, const TrainingData& data, const Settings& settings,
-                   kernels::LikelihoodRatioEstimator& estimator, const std::vector<std::vector<double>>& grid,
+                   LikelihoodRatioEstimator& estimator, const std::vector<std::vector<double>>& grid,
                    HeldOutSums& sums) {
   const std::size_t n_x = data.n_observables();
   const std::size_t n_theta = data.n_parameters();
@@ -156,7 +156,7 @@ bool held_out_pass(const Communicator& group, const TrainingData& data, const Se
 // The calibration curve of the summed bins, and the expected calibration error: Σ_bins weight |mean
 // prediction − class-1 fraction| over the total weight.
 void set_calibration(const std::vector<double>& bins, TrainingDiagnostics& out) {
-  kernels::DiagnosticArray calibration{{calibration_bins, 4}, {}};
+  DiagnosticArray calibration{{calibration_bins, 4}, {}};
   double totals[2] = {0.0, 0.0};
   for (std::size_t b = 0; b < calibration_bins; ++b) {
     totals[0] += bins[4 * b + 1];
@@ -183,7 +183,7 @@ void set_calibration(const std::vector<double>& bins, TrainingDiagnostics& out) 
 // E_θ0[r̂] per grid point from the summed ratio sums: mean, its standard error, count.
 void set_expected_ratio(const std::vector<std::vector<double>>& grid, const std::vector<double>& ratio_sums,
                         std::size_t n_theta, TrainingDiagnostics& out) {
-  kernels::DiagnosticArray expected{{grid.size(), n_theta + 3}, {}};
+  DiagnosticArray expected{{grid.size(), n_theta + 3}, {}};
   double worst_ratio = 1.0;
   for (std::size_t k = 0; k < grid.size(); ++k) {
     const double count = ratio_sums[3 * k + 2];
@@ -201,7 +201,7 @@ void set_expected_ratio(const std::vector<std::vector<double>>& grid, const std:
 // Per grid point, this rank's Σ d² and Σ d with d = log r̂ − log r over its share of n_events fresh events
 // (contiguous ranges over the ranks). Sets `stopped` when a stop signal ends the pass.
 std::vector<double> exact_ratio_sums(const Communicator& group, const TrainingData& data,
-                                     const Settings& settings, kernels::LikelihoodRatioEstimator& estimator,
+                                     const Settings& settings, LikelihoodRatioEstimator& estimator,
                                      const sims::Simulator& simulator,
                                      const std::vector<std::vector<double>>& grid, bool& stopped) {
   const std::uint64_t n_events = settings.diagnostics_events;
@@ -242,7 +242,7 @@ std::vector<double> exact_ratio_sums(const Communicator& group, const TrainingDa
 // difference, events.
 void set_exact_log_ratio(const std::vector<std::vector<double>>& grid, const std::vector<double>& sums,
                          std::uint64_t n_events, std::size_t n_theta, TrainingDiagnostics& out) {
-  kernels::DiagnosticArray exact{{grid.size(), n_theta + 3}, {}};
+  DiagnosticArray exact{{grid.size(), n_theta + 3}, {}};
   double worst_rms = 0.0;
   double total = 0.0;
   for (std::size_t k = 0; k < grid.size(); ++k) {
@@ -261,13 +261,13 @@ void set_exact_log_ratio(const std::vector<std::vector<double>>& grid, const std
 }  // namespace
 
 TrainingDiagnostics training_diagnostics(const Communicator& group, const TrainingData& data,
-                                         const Settings& settings, const kernels::ModelRecord& record,
+                                         const Settings& settings, const ModelRecord& record,
                                          const sims::Simulator* simulator) {
   TrainingDiagnostics out;
   // A signal ends a pass on the rank that got it; the group agrees on it after the pass (exit 4: the
   // trained checkpoints are kept, and the next run computes the diagnostics again). A rank without the
   // signal finishes its pass first (mpirun and srun send it to every rank).
-  kernels::LikelihoodRatioEstimator estimator(record);
+  LikelihoodRatioEstimator estimator(record);
   const auto grid = theta_grid(data, simulator, settings.diagnostics_grid_points);
   // The classes are weighted to equal totals, as in training, whatever the number of held-out rows of
   // each file.

@@ -110,9 +110,9 @@ MembersRun train_members(const Communicator& world, const Communicator& group, i
 }
 
 // The model of the finished members' checkpoints, without config, seed, provenance and summary.
-kernels::ModelRecord assemble_model(const Communicator& world, const TrainingData& data,
+ModelRecord assemble_model(const Communicator& world, const TrainingData& data,
                                     const Settings& settings, const EnsembleJob& job) {
-  kernels::ModelRecord record;
+  ModelRecord record;
   const distributed::DatasetReader& dataset = *job.dataset;
   record.simulator = dataset.simulator();
   record.observable_names = dataset.observable_names();
@@ -144,7 +144,7 @@ kernels::ModelRecord assemble_model(const Communicator& world, const TrainingDat
 // not log r̂.
 TrainingDiagnostics diagnose(const Communicator& world, const Communicator& group, bool group_zero,
                              const TrainingData& data, const Settings& settings, const EnsembleJob& job,
-                             const kernels::ModelRecord& record) {
+                             const ModelRecord& record) {
   TrainingDiagnostics diagnostics;
   if (settings.loss == Loss::sally) {
     log::info(

@@ -8,16 +8,16 @@
 
 #include "nsbi/core/communicator.hpp"
 #include "nsbi/core/json.hpp"
-#include "nsbi/kernels/model_file.hpp"
 #include "nsbi/sims/simulator.hpp"
 #include "nsbi/training/data.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/training/settings.hpp"
 
 namespace nsbi::training {
 
 /// What is written with the model (model.h5 /diagnostics, train.json "diagnostics").
 struct TrainingDiagnostics {
-  std::map<std::string, kernels::DiagnosticArray> arrays;
+  std::map<std::string, DiagnosticArray> arrays;
   json::Object summary;
 };
 
@@ -34,7 +34,7 @@ struct TrainingDiagnostics {
 /// The θ grid: settings.diagnostics_grid_points cell centres across each parameter's training range, or every
 /// hypothesis of a discrete parameter when `simulator` is the dataset's.
 TrainingDiagnostics training_diagnostics(const Communicator& group, const TrainingData& data,
-                                         const Settings& settings, const kernels::ModelRecord& record,
+                                         const Settings& settings, const ModelRecord& record,
                                          const sims::Simulator* simulator);
 
 }  // namespace nsbi::training

@@ -13,8 +13,8 @@
 #include "nsbi/core/json.hpp"
 #include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/distributed/work_queue.hpp"
-#include "nsbi/kernels/model_file.hpp"
 #include "nsbi/sims/simulator.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/training/settings.hpp"
 #include "nsbi/training/trainer.hpp"
 
@@ -38,13 +38,13 @@ struct EnsembleJob {
 };
 
 struct EnsembleResult {
-  bool complete = false;  // every member is trained and `record` is the model (false for a members slice)
-  kernels::ModelRecord record;  // without config, seed, provenance and summary: the caller's to fill
-  json::Object diagnostics;     // train.json "diagnostics"
-  std::int64_t steps = 0;       // optimizer steps this run took, all groups together
-  double seconds = 0;           // wall time from the scan of the data to the members' end
-  double step_seconds = 0;      // the slowest rank's time in those steps
-  double allreduce_share = 0;   // the ranks' mean share of their step time in the gradient allreduce
+  bool complete = false;     // every member is trained and `record` is the model (false for a members slice)
+  ModelRecord record;        // without config, seed, provenance and summary: the caller's to fill
+  json::Object diagnostics;  // train.json "diagnostics"
+  std::int64_t steps = 0;    // optimizer steps this run took, all groups together
+  double seconds = 0;        // wall time from the scan of the data to the members' end
+  double step_seconds = 0;   // the slowest rank's time in those steps
+  double allreduce_share = 0;  // the ranks' mean share of their step time in the gradient allreduce
 };
 
 /// The ranks per group of ranks that trains one member: the most groups (up to one per member) that split
