@@ -1,6 +1,6 @@
 #pragma once
 // log r̂(x_i | θ_k, θ0) of a model for every pair of N events and K parameter points: the inner loop of
-// scans and toy campaigns (specs/statistics.md: t(D|θ) = −2 Σ_i log r̂(x_i|θ,θ0) on a θ grid).
+// scans and toy campaigns (t(D|θ) = −2 Σ_i log r̂(x_i|θ,θ0) on a θ grid).
 //
 // Evaluated in large batches of pairs. The network's first layer is affine in its inputs, so its
 // pre-activation splits as W·standardise([x; θ]) + b = (W_x·x'_i) + (W_θ·θ'_k + b): the two parts are

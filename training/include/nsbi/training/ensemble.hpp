@@ -37,6 +37,8 @@ struct EnsembleJob {
   std::function<void()> before_training;
 };
 
+/// What train_ensemble made. The record's diagnostics, and `diagnostics`, are complete on the world's root
+/// (the first group of ranks computes them).
 struct EnsembleResult {
   bool complete = false;     // every member is trained and `record` is the model (false for a members slice)
   ModelRecord record;        // without config, seed, provenance and summary: the caller's to fill

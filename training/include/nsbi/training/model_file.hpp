@@ -100,7 +100,7 @@ class LikelihoodRatioEstimator {
 
   /// out(i) = log r̂ for x [N, D] and theta [N, P]: of `member` alone, or of the ensemble (all_members).
   /// With the ensemble, a non-empty spread [N] receives the sample standard deviation of the members'
-  /// log r̂_k (0 for one member): the estimator's uncertainty (specs/statistics.md, "Ensembles").
+  /// log r̂_k (0 for one member): the estimator's uncertainty.
   void log_ratio(const ExecutionSpace& space, const ConstMatrix& x, const ConstMatrix& theta,
                  const Vector& out, std::size_t member = all_members, const Vector& spread = {});
   void log_ratio(const ConstMatrix& x, const ConstMatrix& theta, const Vector& out,
