@@ -34,18 +34,32 @@ Settings small_settings() {
   return s;
 }
 
+// A dataset of `rows` rows (1 parameter, 2 observables) in a scratch directory of its own, and the job that
+// trains on it with its checkpoints beside it.
+struct Scratch {
+  std::string dir;
+  distributed::DatasetReader dataset;
+  EnsembleJob job;
+
+  Scratch(const Communicator& world, const std::string& name, std::uint64_t rows)
+      : dir(test::scratch_directory(world, name)), dataset(write(world, dir + "/dataset.h5", rows)) {
+    job.dataset = &dataset;
+    job.identity = name;
+    job.checkpoint_directory = dir;
+    job.checkpoint_path = [this](std::size_t k) { return dir + "/member-" + std::to_string(k) + ".h5"; };
+  }
+
+  static std::string write(const Communicator& world, const std::string& path, std::uint64_t rows) {
+    test::write_nsbi_dataset(world, path, rows, 500, 1, 2);
+    return path;
+  }
+};
+
 TEST(TrainEnsemble, TrainsAModelAndResumesFinishedMembersWithTheSameBits) {
   const Communicator world;
-  const std::string dir = test::scratch_directory(world, "training-ensemble");
-  const std::string path = dir + "/dataset.h5";
-  test::write_nsbi_dataset(world, path, 2000, 500, 1, 2);
-  const distributed::DatasetReader dataset(path);
+  Scratch scratch(world, "training-ensemble", 2000);
+  EnsembleJob& job = scratch.job;
   const Settings settings = small_settings();
-  EnsembleJob job;
-  job.dataset = &dataset;
-  job.identity = "test";
-  job.checkpoint_directory = dir;
-  job.checkpoint_path = [&](std::size_t k) { return dir + "/member-" + std::to_string(k) + ".h5"; };
   bool prepared = false;
   job.before_training = [&] {
     for (std::size_t k = 0; k < settings.ensemble; ++k) std::remove(job.checkpoint_path(k).c_str());
@@ -73,17 +87,10 @@ TEST(TrainEnsemble, TrainsAModelAndResumesFinishedMembersWithTheSameBits) {
 
 TEST(TrainEnsemble, ASliceTrainsItsMembersAndMakesNoModel) {
   const Communicator world;
-  const std::string dir = test::scratch_directory(world, "training-slice");
-  const std::string path = dir + "/dataset.h5";
-  test::write_nsbi_dataset(world, path, 1000, 500, 1, 2);
-  const distributed::DatasetReader dataset(path);
+  Scratch scratch(world, "training-slice", 1000);
+  EnsembleJob& job = scratch.job;
   Settings settings = small_settings();
   settings.epochs = 1;
-  EnsembleJob job;
-  job.dataset = &dataset;
-  job.identity = "slice";
-  job.checkpoint_directory = dir;
-  job.checkpoint_path = [&](std::size_t k) { return dir + "/member-" + std::to_string(k) + ".h5"; };
   job.before_training = [&] { std::remove(job.checkpoint_path(1).c_str()); };
   job.members = {1, 2};
   EXPECT_FALSE(train_ensemble(world, settings, job).complete);
