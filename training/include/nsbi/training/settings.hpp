@@ -59,8 +59,10 @@ struct Settings {
   bool bootstrap = false;
   std::uint64_t diagnostics_grid_points = 0;  // θ grid points per continuous parameter
   std::uint64_t diagnostics_events = 0;       // events per θ grid point (and for calibration)
-  // PRECISION AND DEVICE SEAMS (to be wired by the lead): the networks' precision (kernels::Precision,
-  // f32 only today) and device (host only today) join the settings here once those enums exist.
+  // PRECISION AND DEVICE SEAMS, placeholders until kernels::Precision and Device exist (then these two
+  // fields take those types): the networks' precision, f32 only today, and device, the host only today.
+  std::string precision = "f32";
+  std::string device = "host";
 
   /// Whether the loss regresses the joint log ratio (rolr, alice and their score-augmented forms): class 0
   /// rows are then paired with the θ their gold was evaluated at (/gold/theta of the reference dataset).
