@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nsbi/kernels/initialise.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/threads.hpp"
 #include "sgemm_benchmark.hpp"
@@ -28,8 +28,8 @@ constexpr std::size_t grid_points = 21 * 21;
 
 // A gaussian2d-like model (x1, x2; mu2, rho12), one member: weights as training starts them, biases
 // random (so that no unit is trivially zero), a non-trivial standardisation.
-nsbi::kernels::ModelRecord gaussian2d_model(std::vector<std::size_t> hidden, Activation activation) {
-  nsbi::kernels::ModelRecord record;
+nsbi::training::ModelRecord gaussian2d_model(std::vector<std::size_t> hidden, Activation activation) {
+  nsbi::training::ModelRecord record;
   record.simulator = "gaussian2d";
   record.observable_names = {"x1", "x2"};
   record.parameter_names = {"mu2", "rho12"};
@@ -61,8 +61,8 @@ void pairwise(benchmark::State& state, std::vector<std::size_t> hidden, Activati
               std::size_t toys) {
   const auto block = static_cast<std::size_t>(state.range(0));
   nsbi::kernels::set_gemm_threads(1);
-  const nsbi::kernels::ModelRecord record = gaussian2d_model(std::move(hidden), activation);
-  nsbi::kernels::PairwiseEvaluator evaluator(record, block);
+  const nsbi::training::ModelRecord record = gaussian2d_model(std::move(hidden), activation);
+  nsbi::kernels::PairwiseEvaluator evaluator(record.ensemble(), block);
   const std::size_t n_events = toys * events_per_toy;
   const nsbi::Matrix x = nsbi::make_matrix("x", n_events, 2);
   const nsbi::Matrix theta = nsbi::make_matrix("theta", grid_points, 2);

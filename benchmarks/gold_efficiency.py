@@ -96,8 +96,7 @@ simulate:
 train:
   loss: {loss}
   alpha: 1
-  hidden: [64, 64]
-  activation: silu
+  network: {{head: {{hidden: [64, 64], activation: silu}}}}
   batch_size: 128
   epochs: {epochs}
   max_steps: 12000

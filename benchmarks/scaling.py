@@ -47,8 +47,7 @@ simulate:
   reference: {{theta: {{mu2: 0, rho12: 0}}, n_samples: {max(rows // 4, 1000)}}}
   observed: {{theta: {{mu2: 0.3, rho12: 0.4}}, n_events: 20}}
 train:
-  hidden: [64, 64, 64]
-  activation: silu
+  network: {{head: {{hidden: [64, 64, 64], activation: silu}}}}
   batch_size: {batch}
   epochs: 1000
   max_steps: {steps}

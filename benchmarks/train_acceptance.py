@@ -72,8 +72,7 @@ simulate:
     rho12: {{kind: uniform, min: -0.99, max: 0.99}}
   reference: {{theta: {{mu2: 0, rho12: 0}}}}
 train:
-  hidden: [64, 64, 64]
-  activation: silu
+  network: {{head: {{hidden: [64, 64, 64], activation: silu}}}}
   batch_size: 256
   epochs: {10 if quick else 40}
   learning_rate: 2e-3
@@ -121,7 +120,7 @@ simulate:
   block_size: 1048576
   reference: {{theta: {{mu2: 0, rho12: 0}}}}
 train:
-  hidden: [32, 32]
+  network: {{head: {{hidden: [32, 32]}}}}
   batch_size: 4096
   epochs: 1
   early_stopping_patience: 0
@@ -154,7 +153,8 @@ def end_to_end(nsbi, work, quick):
     epochs = 2 if quick else 5
     directory = os.path.join(work, "accuracy")  # the datasets of accuracy()
     config = os.path.join(work, "accuracy.yaml")
-    run(nsbi, ["train", config, "--force", "--set", "train.hidden=[64,64,64]", "--set", "train.activation=relu",
+    run(nsbi, ["train", config, "--force", "--set", "train.network.head.hidden=[64,64,64]",
+               "--set", "train.network.head.activation=relu",
                "--set", f"train.epochs={epochs}", "--set", "train.output=e2e.h5", "--set", "train.threads=1",
                "--set", "train.validation_fraction=0.1"], ranks=1)
     with open(os.path.join(directory, "train.json")) as f:

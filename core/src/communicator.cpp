@@ -84,6 +84,11 @@ std::string Communicator::broadcast(const std::string& text) const {
   return out;
 }
 
+std::int64_t Communicator::broadcast(std::int64_t value) const {
+  NSBI_MPI_CHECK(MPI_Bcast(&value, 1, MPI_INT64_T, 0, comm_));
+  return value;
+}
+
 void Communicator::agree(const std::function<void()>& work, bool root_only) const {
   std::int64_t failed_rank = size_;  // "nobody" sorts after every real rank
   ExitCode code = ExitCode::success;

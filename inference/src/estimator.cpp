@@ -4,7 +4,7 @@
 
 namespace nsbi::inference {
 
-LearnedEstimator::LearnedEstimator(const kernels::ModelRecord& model) : evaluator_(model) {}
+LearnedEstimator::LearnedEstimator(const training::ModelRecord& model) : evaluator_(model.ensemble()) {}
 
 const std::string& LearnedEstimator::name() const {
   static const std::string name = "learned";

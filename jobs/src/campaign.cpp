@@ -8,114 +8,12 @@
 #include "nsbi/jobs/campaign_outputs.hpp"
 #include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/slurm.hpp"
+#include "nsbi/jobs/train_schema.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
 
 namespace nsbi::jobs {
 namespace {
-
-void declare_train(config::Schema& schema, const std::string& dataset, const std::string& reference) {
-  using config::Key;
-  using config::Type;
-  schema.add(
-      Key("train.dataset", Type::string, "training dataset (class 1: θ, x ~ p(x|θ)), inside campaign.dir")
-          .with_default(YAML::Node(dataset)));
-  schema.add(
-      Key("train.reference", Type::string,
-          "class 0: `theta` = x of reference_dataset (all at θ0) paired with θ of the dataset, so the logit "
-          "learns log p(x|θ)/p(x|θ0); `marginal` = x and θ of the dataset shuffled apart (log p(x|θ)/p(x))")
-          .with_default("theta")
-          .one_of({"theta", "marginal"}));
-  schema.add(Key("train.reference_dataset", Type::string,
-                 "for reference: theta, the dataset of x ~ p(x|θ0), inside campaign.dir")
-                 .with_default(YAML::Node(reference)));
-  schema.add(Key("train.output", Type::string, "model file, inside campaign.dir").with_default("model.h5"));
-  schema.add(
-      Key("train.loss", Type::string,
-          "`carl`: cross-entropy on the class labels; with the simulator's gold (simulate.gold): "
-          "`rolr`, `alice`, and with the score term `cascal`, `rascal`, `alices`; `sally`: the score at "
-          "θ0 only (specs/statistics.md, \"Gold losses\"; docs/config.md)")
-          .with_default("carl")
-          .one_of(training_losses()));
-  schema.add(Key("train.alpha", Type::number,
-                 "weight α of the score term α |t(x,z|θ) − ∇θ log r̂(x|θ)|² of cascal, rascal and alices")
-                 .with_default("1")
-                 .minimum(0));
-  schema.add(Key("train.hidden", Type::integer_list, "widths of the hidden layers")
-                 .with_default("[64, 64, 64]")
-                 .minimum(1));
-  schema.add(Key("train.activation", Type::string, "hidden-layer activation")
-                 .with_default("relu")
-                 .one_of({"relu", "silu", "tanh", "softplus"}));
-  schema.add(Key("train.batch_size", Type::integer,
-                 "samples per optimizer step, both classes (half each), summed over all ranks")
-                 .with_default("512")
-                 .minimum(2));
-  schema.add(
-      Key("train.epochs", Type::integer, "passes over the training rows").with_default("20").minimum(1));
-  schema.add(Key("train.max_steps", Type::integer, "stop after this many optimizer steps (0: no limit)")
-                 .with_default("0")
-                 .minimum(0));
-  schema.add(
-      Key("train.learning_rate", Type::number, "AdamW's peak learning rate").with_default("1e-3").minimum(0));
-  schema.add(
-      Key("train.weight_decay", Type::number, "AdamW's decoupled weight decay").with_default("0").minimum(0));
-  schema.add(Key("train.lr_schedule", Type::string,
-                 "learning rate over the steps: `constant`, or `cosine` decay to 0 at the last step")
-                 .with_default("cosine")
-                 .one_of({"constant", "cosine"}));
-  schema.add(Key("train.warmup_steps", Type::integer, "steps of linear warm-up from 0 to learning_rate")
-                 .with_default("0")
-                 .minimum(0));
-  schema.add(
-      Key("train.early_stopping_patience", Type::integer,
-          "stop after this many epochs without a lower validation loss and keep the best epoch's weights "
-          "(0: train every epoch, keep the last)")
-          .with_default("5")
-          .minimum(0));
-  schema.add(Key("train.validation_fraction", Type::number, "fraction of the rows held out for validation")
-                 .with_default("0.1")
-                 .minimum(0)
-                 .maximum(0.5));
-  schema.add(
-      Key("train.memory_budget_mib", Type::integer,
-          "memory for streaming the datasets, per rank group (docs/formats.md, \"How nsbi reads a dataset\")")
-          .with_default("512")
-          .minimum(8));
-  schema.add(Key("train.n_shards", Type::integer,
-                 "virtual shards of the data; the number of ranks training one model must divide it")
-                 .with_default("16")
-                 .minimum(1));
-  schema.add(
-      Key("train.chunk_rows", Type::integer,
-          "rows per read, per shuffle unit and per validation-split unit (0: about 1/16 of a shard's rows, "
-          "between 64 and 4096)")
-          .with_default("0")
-          .minimum(0));
-  schema.add(
-      Key("train.checkpoint_every", Type::integer, "optimizer steps between checkpoints (and every epoch)")
-          .with_default("1000")
-          .minimum(1));
-  schema.add(Key("train.threads", Type::integer, "GEMM threads per rank (flat MPI: 1 per core)")
-                 .with_default("1")
-                 .minimum(1));
-  schema.add(
-      Key("train.ensemble", Type::integer, "networks trained with different seeds (log r̂ = log mean r̂_k)")
-          .with_default("1")
-          .minimum(1)
-          .maximum(256));
-  schema.add(Key("train.bootstrap", Type::boolean,
-                 "each ensemble member sees every row a Poisson(1) number of times (bootstrap)")
-                 .with_default("false"));
-  schema.add(Key("train.diagnostics.grid_points", Type::integer,
-                 "θ grid points per continuous parameter for E_θ0[r̂] and the exact-ratio comparison")
-                 .with_default("5")
-                 .minimum(1)
-                 .maximum(64));
-  schema.add(Key("train.diagnostics.n_events", Type::integer, "events per θ grid point (and for calibration)")
-                 .with_default("10000")
-                 .minimum(10));
-}
 
 // <section>.grid.<parameter>.{min,max,points,values}: the θ points a stage uses along each parameter.
 void declare_grid(config::Schema& schema, const std::string& section, const sims::SimulatorInfo& sim,
@@ -381,12 +279,6 @@ std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config) {
     options[option.key] = flow.c_str();
   }
   return sims::make_simulator(name, options);
-}
-
-const std::vector<std::string>& training_losses() {
-  static const std::vector<std::string> losses = {"carl",   "rolr",   "alice", "cascal",
-                                                  "rascal", "alices", "sally"};
-  return losses;
 }
 
 const std::vector<std::string>& pipeline_stages() {

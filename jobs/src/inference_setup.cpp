@@ -129,8 +129,8 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
 
   context.model_path = campaign.output_path(config.get<std::string>(model_key));
   world.agree([&] {
-    context.model = kernels::read_model(context.model_path);
-    const kernels::ModelRecord& model = *context.model;
+    context.model = training::read_model(context.model_path);
+    const training::ModelRecord& model = *context.model;
     const sims::SimulatorInfo& info = context.info();
     if (model.simulator != info.name)
       throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator +

@@ -132,14 +132,14 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
   std::uint64_t in = info.n_parameters() + info.observables.size();
   std::uint64_t parameters = 0;
   std::uint64_t units = 0;
-  for (const double width : config.get<std::vector<double>>("train.hidden")) {
+  for (const double width : config.get<std::vector<double>>("train.network.head.hidden")) {
     const std::uint64_t out = count(width);
     parameters = add(parameters, mul(add(in, 1), out));
     units = add(units, out);
     in = out;
   }
   parameters = add(parameters, add(in, 1));
-  add_term(e, "train.hidden",
+  add_term(e, "train.network.head.hidden",
            "a network of " + text(parameters) + " parameters (7 float copies in training, " +
                std::to_string(ensemble) + " member(s) in double twice for the model file)",
            add(mul(parameters, 4, 7), mul(parameters, ensemble, 8, 2)));

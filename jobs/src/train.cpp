@@ -2,19 +2,19 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <tuple>
+#include <memory>
+#include <optional>
 
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
-#include "nsbi/distributed/checkpoint.hpp"
+#include "nsbi/core/profiling.hpp"
 #include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/jobs/training.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/jobs/train_schema.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "nsbi/training/ensemble.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -53,34 +53,6 @@ std::string dataset_identity(const distributed::DatasetReader& reader) {
   return emit(node);
 }
 
-// The training range of each parameter: the support of a uniform proposal when the dataset records one (a
-// sample never reaches the bounds of its box, yet the network has learned up to them), otherwise the range
-// of the θ values in the data.
-std::pair<std::vector<double>, std::vector<double>> training_range(const distributed::DatasetReader& dataset,
-                                                                   const TrainingData& data) {
-  std::vector<double> low = data.theta_min;
-  std::vector<double> high = data.theta_max;
-  YAML::Node prior;
-  try {
-    prior = YAML::Load(dataset.prior());
-  } catch (const YAML::Exception&) {
-    return {low, high};  // a foreign writer's free text: the data's range it is
-  }
-  for (std::size_t p = 0; p < low.size(); ++p) {
-    const YAML::Node proposal = prior.IsMap() ? prior[dataset.parameter_names()[p]] : YAML::Node();
-    if (!proposal.IsMap() || !proposal["kind"] || proposal["kind"].as<std::string>() != "uniform" ||
-        !proposal["min"] || !proposal["max"])
-      continue;
-    const double min = proposal["min"].as<double>();
-    const double max = proposal["max"].as<double>();
-    if (min <= low[p] && high[p] <= max) {
-      low[p] = min;
-      high[p] = max;
-    }
-  }
-  return {low, high};
-}
-
 bool file_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 void remove_if_present(const std::string& path) {
@@ -88,75 +60,65 @@ void remove_if_present(const std::string& path) {
     throw InputError("train: cannot remove '" + path + "'");
 }
 
-// Ranks per ensemble group: the most groups (up to one per member) that split the ranks evenly into groups
-// whose size divides the shard count.
-int ranks_per_group(const config::Config& config, int ranks, std::size_t members, std::uint64_t shards) {
-  for (auto groups = static_cast<int>(std::min<std::size_t>(members, static_cast<std::size_t>(ranks)));
-       groups >= 1; --groups) {
-    if (ranks % groups == 0 && shards % static_cast<std::uint64_t>(ranks / groups) == 0)
-      return ranks / groups;
-  }
-  config.fail("train.n_shards",
-              std::to_string(shards) + " shards cannot be split evenly over the " + std::to_string(ranks) +
-                  " MPI ranks training one model; use a multiple of " + std::to_string(ranks));
-}
-
 std::string checkpoint_path(const Campaign& campaign, std::size_t member) {
   return campaign.output_path("checkpoints/train-member-" + std::to_string(member) + ".h5");
 }
 
-std::string reference_yaml(const TrainingData& data) {
-  if (data.reference == nullptr) return "marginal";
-  YAML::Node theta;
-  for (std::size_t p = 0; p < data.n_parameters(); ++p)
-    theta[data.dataset->parameter_names()[p]] = config::number_node(data.theta0[p]);
-  YAML::Node node;
-  node["theta"] = theta;
-  return emit(node);
-}
+// The training's progress through the one progress reporter.
+class ProgressBar final : public training::ProgressDisplay {
+ public:
+  ProgressBar(const std::string& label, std::uint64_t total, std::uint64_t done)
+      : progress_(label, total, "samples", /*speaks=*/true, done) {}
+  void update(std::uint64_t samples_done) override { progress_.update(samples_done); }
+  void finish() override { progress_.finish(); }
 
-}  // namespace
+ private:
+  Progress progress_;
+};
 
-void run_train(const Communicator& world, const Campaign& campaign, bool force,
-               const distributed::WorkSlice& member_slice) {
-  const config::Config& config = campaign.config;
-  std::optional<TrainSettings> settings;
-  world.agree([&] { settings.emplace(config); });
-  const std::string model_path = campaign.output_path(config.get<std::string>("train.output"));
-  const std::string dataset_path = campaign.output_path(config.get<std::string>("train.dataset"));
-  const std::string reference_path =
-      settings->marginal ? "" : campaign.output_path(config.get<std::string>("train.reference_dataset"));
-
-  // The datasets, validated on opening (schema, completeness) by every rank.
+// The datasets, validated on opening (schema, completeness) by every rank.
+struct Datasets {
+  std::string dataset_path;
+  std::string reference_path;  // "" for reference: marginal
   std::optional<distributed::DatasetReader> dataset;
   std::optional<distributed::DatasetReader> reference;
+
+  std::string identity(const config::Config& config) const {
+    return train_identity(config, dataset_identity(*dataset),
+                          reference ? dataset_identity(*reference) : "marginal");
+  }
+};
+
+void open_datasets(const Communicator& world, const Campaign& campaign, bool marginal, Datasets& d) {
+  const config::Config& config = campaign.config;
+  d.dataset_path = campaign.output_path(config.get<std::string>("train.dataset"));
+  d.reference_path = marginal ? "" : campaign.output_path(config.get<std::string>("train.reference_dataset"));
   world.agree([&] {
-    dataset.emplace(dataset_path);
-    if (settings->marginal) return;
-    if (!file_exists(reference_path) && !file_exists(reference_path + ".partial"))
-      throw InputError("train: there is no reference dataset '" + reference_path +
+    d.dataset.emplace(d.dataset_path);
+    if (marginal) return;
+    if (!file_exists(d.reference_path) && !file_exists(d.reference_path + ".partial"))
+      throw InputError("train: there is no reference dataset '" + d.reference_path +
                        "' (train.reference_dataset); train.reference: theta needs events at θ0: set "
                        "simulate.reference.theta and run `nsbi simulate`, or use train.reference: marginal");
-    reference.emplace(reference_path);
+    d.reference.emplace(d.reference_path);
   });
-  const std::string identity = train_identity(config, dataset_identity(*dataset),
-                                              reference ? dataset_identity(*reference) : "marginal");
+}
 
-  // An existing model: kept if this config made it, replaced only with --force.
+// Whether the model at model_path was trained from this config and data (then a lost train.json is written
+// again from the copy it carries); an existing model of another config is a ConfigError unless `force`.
+bool model_is_current(const Communicator& world, const Campaign& campaign, const std::string& model_path,
+                      const Datasets& datasets, const std::string& identity, bool force) {
   bool done = false;
   world.agree(
       [&] {
         if (!file_exists(model_path) || force) return;
-        const kernels::ModelRecord existing = kernels::read_model(model_path);
+        const training::ModelRecord existing = training::read_model(model_path);
         config::Config made_by = config::Config::parse(existing.config, model_path);
-        done = made_by.has("train") &&
-               train_identity(made_by, dataset_identity(*dataset),
-                              reference ? dataset_identity(*reference) : "marginal") == identity;
+        done = made_by.has("train") && datasets.identity(made_by) == identity;
         if (!done)
           throw ConfigError(
               "train: '" + model_path +
               "' exists and was trained from another config or dataset; use --force to replace it");
-        // The model is the stage's output; a lost train.json is written again from the copy it carries.
         const std::string summary_path = campaign.output_path("train.json");
         if (!file_exists(summary_path) && !existing.summary.empty()) {
           json::write_file_atomically(summary_path, existing.summary);
@@ -164,236 +126,118 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
         }
       },
       /*root_only=*/true);
-  if (world.any(done)) {
-    log::info("train: '", model_path,
-              "' is complete and was trained from this config: nothing to do "
-              "(--force redoes it)");
-    return;
-  }
+  return world.any(done);
+}
 
-  const auto simulator_name = config.get<std::string>("simulator.name");
-  const auto simulator = make_simulator(config);
-  const sims::SimulatorInfo& info = simulator->info();
-  // The campaign's simulator vouches for the dataset only if it wrote it; then the names must agree.
-  const bool same_simulator = dataset->simulator() == simulator_name;
+// The campaign's simulator vouches for the dataset only if it wrote it; then the names must agree. Returns
+// whether it did.
+bool check_simulator(const Communicator& world, const Campaign& campaign, const Datasets& d,
+                     const sims::Simulator& simulator) {
+  const auto simulator_name = campaign.config.get<std::string>("simulator.name");
+  const sims::SimulatorInfo& info = simulator.info();
+  const bool same_simulator = d.dataset->simulator() == simulator_name;
   world.agree([&] {
     if (!same_simulator) return;
     std::vector<std::string> names;
     for (const auto& p : info.parameters) names.push_back(p.name);
-    if (dataset->parameter_names() != names || dataset->observable_names() != info.observables)
-      throw InputError("train: '" + dataset_path + "' says it comes from " + simulator_name +
+    if (d.dataset->parameter_names() != names || d.dataset->observable_names() != info.observables)
+      throw InputError("train: '" + d.dataset_path + "' says it comes from " + simulator_name +
                        " but its parameter or observable names differ from that simulator's "
                        "(docs/simulators.md); was it written by another version of it?");
   });
   if (!same_simulator)
-    log::info("train: '", dataset_path, "' was written by '", dataset->simulator(),
+    log::info("train: '", d.dataset_path, "' was written by '", d.dataset->simulator(),
               "', not simulator.name = ", simulator_name,
               ": training on its own names; no comparison with an exact likelihood");
+  return same_simulator;
+}
 
-  const auto grid_points =
-      static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.grid_points"));
+// The diagnostics' θ grid and events must stay countable; the ranks must split over the shards.
+void check_work(const Communicator& world, const config::Config& config, const training::Settings& settings,
+                const distributed::DatasetReader& dataset, const sims::SimulatorInfo* info,
+                const distributed::WorkSlice& members) {
   world.agree([&] {
     double total = 1.0;
-    for (std::size_t p = 0; p < dataset->n_parameters(); ++p)
-      total *= same_simulator && info.parameters[p].is_discrete()
-                   ? static_cast<double>(info.parameters[p].hypotheses.size())
-                   : static_cast<double>(grid_points);
+    for (std::size_t p = 0; p < dataset.n_parameters(); ++p)
+      total *= info != nullptr && info->parameters[p].is_discrete()
+                   ? static_cast<double>(info->parameters[p].hypotheses.size())
+                   : static_cast<double>(settings.diagnostics_grid_points);
     if (total > static_cast<double>(max_grid_points))
       config.fail("train.diagnostics.grid_points",
-                  std::to_string(grid_points) + " points per parameter make " + std::to_string(total) +
-                      " grid points for " + std::to_string(dataset->n_parameters()) +
+                  std::to_string(settings.diagnostics_grid_points) + " points per parameter make " +
+                      std::to_string(total) + " grid points for " + std::to_string(dataset.n_parameters()) +
                       " parameters; at most " + std::to_string(max_grid_points));
     // Each fresh event of the diagnostics has its own 64-bit index (grid point × n_events + event).
-    const auto n_events = static_cast<double>(config.get<std::int64_t>("train.diagnostics.n_events"));
-    if (total * n_events >= 0x1p64)
+    if (total * static_cast<double>(settings.diagnostics_events) >= 0x1p64)
       config.fail("train.diagnostics.n_events",
                   "events per grid point × " + std::to_string(static_cast<std::uint64_t>(total)) +
                       " grid points overflow the 64-bit index of the diagnostics' events");
+    const auto to_train = std::max<std::uint64_t>(1, members.size(settings.ensemble));
+    if (training::ranks_per_group(world.size(), to_train, settings.n_shards) == 0)
+      config.fail("train.n_shards",
+                  std::to_string(settings.n_shards) + " shards cannot be split evenly over the " +
+                      std::to_string(world.size()) + " MPI ranks training one model; use a multiple of " +
+                      std::to_string(world.size()));
   });
+}
 
+double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  const double rss_before_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;
-  const auto start = std::chrono::steady_clock::now();
-  log::info("train: scanning '", dataset_path, "'",
-            reference ? " and '" + reference_path + "'" : std::string(), " (", dataset->n_rows(),
-            reference ? " + " + std::to_string(reference->n_rows()) : std::string(),
-            " rows) for non-finite values and input statistics");
-  const TrainingData data =
-      scan_training_data(world, *dataset, reference ? &*reference : nullptr, settings->memory_budget_bytes);
-  check_training_gold(world, data, *settings);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
 
-  // The members this run trains (all, or those of its --members slice) are dealt to groups of ranks; each
-  // group trains its share one after the other.
-  std::vector<std::size_t> to_train;
-  for (std::size_t k = member_slice.index; k < settings->ensemble; k += member_slice.count)
-    to_train.push_back(k);
-  int group_size = 0;
-  world.agree([&] {
-    group_size =
-        ranks_per_group(config, world.size(), std::max<std::size_t>(1, to_train.size()), settings->n_shards);
-  });
-  const int color = world.rank() / group_size;
-  const int n_groups = world.size() / group_size;
-  const Communicator group = world.split(color);
-  world.agree(
-      [&] {
-        prepare_directory(config, "campaign.dir", campaign.output_path("checkpoints"));
-        prepare_directory(config, "train.output", parent_directory(model_path));
-        // A slice discards only its own members' checkpoints: the others belong to its sibling tasks.
-        if (force)
-          for (const std::size_t k : to_train) remove_if_present(checkpoint_path(campaign, k));
-      },
-      /*root_only=*/true);
-  const std::string slice_text = " (slice " + std::to_string(member_slice.index) + "/" +
-                                 std::to_string(member_slice.count) + " of " +
-                                 std::to_string(settings->ensemble) + ")";
-  log::info("train: ", to_train.size(), " member(s)", member_slice.whole() ? "" : slice_text, " on ",
-            n_groups, " group(s) of ", group_size, " rank(s)");
+// train.json: the run's summary, also kept in model.h5 (attribute summary).
+std::string train_summary(const Communicator& world, const Campaign& campaign,
+                          const training::Settings& settings, const training::EnsembleResult& result,
+                          const std::string& model_path, const std::string& dataset_path, double rss_before,
+                          double peak_rss) {
+  const training::ModelRecord& record = result.record;
+  json::Object members;
+  for (std::size_t k = 0; k < record.n_members(); ++k) {
+    const auto& h = record.history[k];
+    json::Object member;
+    member.set("epochs", static_cast<std::int64_t>(h.epoch.size()))
+        .set("steps", h.step.empty() ? std::int64_t{0} : h.step.back())
+        .set("final_train_loss", h.train_loss.empty() ? std::nan("") : h.train_loss.back())
+        .set("final_validation_loss", h.validation_loss.empty() ? std::nan("") : h.validation_loss.back());
+    members.set(std::to_string(k), member);
+  }
+  const double samples = static_cast<double>(result.steps) * static_cast<double>(settings.batch_size);
+  json::Object summary;
+  summary.set("stage", "train")
+      .set("complete", true)
+      .set("output", model_path)
+      .set("dataset", dataset_path)
+      .set("reference", record.reference)
+      .set("loss", record.loss)
+      .set("loss_alpha", record.loss_alpha)
+      .set("seed", static_cast<std::int64_t>(campaign.seed))
+      .set("ensemble", static_cast<std::int64_t>(settings.ensemble))
+      .set("members", members)
+      .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
+      .set("training_seconds", result.seconds)
+      .set("samples_per_second", samples / result.seconds)  // this run's, the datasets' scan included
+      .set("step_seconds", result.step_seconds)
+      .set("step_samples_per_second",  // the optimizer steps alone
+           result.step_seconds > 0.0 ? samples / result.step_seconds : 0.0)
+      .set("allreduce_share", result.allreduce_share)
+      .set("diagnostics", result.diagnostics)
+      .set("memory_budget_mib", static_cast<double>(settings.memory_budget_bytes >> 20))
+      .set("rss_before_data_mib_per_rank", rss_before)
+      .set("peak_rss_mib_per_rank", peak_rss)
+      .set("nsbi_version", record.provenance.nsbi_version)
+      .set("created", record.provenance.created_utc);
+  return summary.dump() + "\n";
+}
 
-  // An error inside one group is that group's alone: collect it and agree on it over the world afterwards.
-  bool interrupted = false;
-  std::uint64_t steps = 0;         // taken by this run, in this group
-  double step_seconds = 0.0;       // this rank's time in those steps
-  double allreduce_seconds = 0.0;  // of which in the gradient allreduces
-  std::optional<std::pair<ExitCode, std::string>> failure;
-  for (std::size_t j = static_cast<std::size_t>(color); j < to_train.size() && !interrupted && !failure;
-       j += static_cast<std::size_t>(n_groups)) {
-    const std::size_t k = to_train[j];
-    try {
-      const MemberRun run =
-          train_member(group, data, *settings, k, checkpoint_path(campaign, k), identity, world.is_root());
-      interrupted = run.interrupted;
-      steps += run.steps;
-      step_seconds += run.step_seconds;
-      allreduce_seconds += run.allreduce_seconds;
-    } catch (const Error& e) {
-      failure.emplace(e.code(), e.what());
-    }
-  }
-  world.agree([&] {
-    if (failure) throw Error(failure->first, failure->second);
-  });
-  if (world.any(interrupted))
-    throw CollectiveError(ExitCode::interrupted, "train: stopped by a signal; the checkpoints in '" +
-                                                     campaign.output_path("checkpoints") +
-                                                     "' are saved: run the same command to resume");
-  if (!member_slice.whole()) {
-    log::info("train: members slice ", member_slice.index, "/", member_slice.count,
-              " finished (checkpoints in '", campaign.output_path("checkpoints"),
-              "'); the unsliced `nsbi train` writes the model");
-    return;
-  }
-  const double training_seconds = seconds_since(start);
-  const std::int64_t steps_this_run = world.sum(group.is_root() ? static_cast<std::int64_t>(steps) : 0);
-  // The steps' time: the slowest rank's; the allreduce's share: the ranks' mean (a rank that waits in the
-  // allreduce for a slower one counts the wait there).
-  const double slowest_step_seconds = world.max(step_seconds);
-  double allreduce_share = step_seconds > 0.0 ? allreduce_seconds / step_seconds : 0.0;
-  world.sum_in_place(&allreduce_share, 1);
-  allreduce_share /= world.size();
-
-  // The model: every member from its finished checkpoint.
-  kernels::ModelRecord record;
-  record.simulator = dataset->simulator();
-  record.observable_names = dataset->observable_names();
-  record.parameter_names = dataset->parameter_names();
-  std::tie(record.parameter_min, record.parameter_max) = training_range(*dataset, data);
-  record.reference = reference_yaml(data);
-  record.loss = settings->loss_name;
-  record.loss_alpha = settings->alpha;
-  record.architecture = {data.n_observables() + data.n_parameters(), settings->hidden, settings->activation};
-  const kernels::Standardization standardization(data.statistics);
-  for (std::size_t c = 0; c < standardization.n_columns(); ++c) {
-    record.standardization_mean.push_back(standardization.mean(c));
-    record.standardization_scale.push_back(standardization.scale(c));
-  }
-  world.agree([&] {
-    for (std::size_t k = 0; k < settings->ensemble; ++k) {
-      const auto c = distributed::read_checkpoint(checkpoint_path(campaign, k));
-      if (!c || !c->finished || c->identity != identity)
-        throw InternalError("train: member " + std::to_string(k) + " has no finished checkpoint");
-      record.members.push_back(c->parameters);
-      record.history.push_back({c->history_step, c->history_epoch, c->history_train_loss,
-                                c->history_validation_loss, c->history_learning_rate});
-    }
-  });
-  record.config = config.resolved_yaml();
-  record.seed = campaign.seed;
-  record.provenance = campaign.provenance;
-  record.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
-
-  // Diagnostics on group 0 (whose root is rank 0, the writer).
-  TrainingDiagnostics diagnostics;
-  if (settings->loss == Loss::sally) {
-    log::info(
-        "train: no ratio diagnostics: a sally model's logit is not log r̂, only its θ-gradient at θ0 is "
-        "learned (the score)");
-  } else {
-    log::info("train: diagnostics (calibration, E_θ0[r̂] on the θ grid",
-              same_simulator && info.has_exact_likelihood && reference ? ", learned vs exact log r" : "",
-              ")");
-    world.agree([&] {  // group 0's errors, a signal's exit 4 among them, reach every rank
-      if (color != 0) return;
-      group.agree([&] {
-        diagnostics = training_diagnostics(
-            group, data, *settings, record, same_simulator ? simulator.get() : nullptr, grid_points,
-            static_cast<std::uint64_t>(config.get<std::int64_t>("train.diagnostics.n_events")));
-      });
-    });
-  }
-  record.diagnostics = diagnostics.arrays;
-  getrusage(RUSAGE_SELF, &usage);
-  const double peak_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
-  const double rss_before = world.max(rss_before_mib);
-  world.agree(
-      [&] {
-        json::Object members;
-        for (std::size_t k = 0; k < record.n_members(); ++k) {
-          const auto& h = record.history[k];
-          json::Object member;
-          member.set("epochs", static_cast<std::int64_t>(h.epoch.size()))
-              .set("steps", h.step.empty() ? std::int64_t{0} : h.step.back())
-              .set("final_train_loss", h.train_loss.empty() ? std::nan("") : h.train_loss.back())
-              .set("final_validation_loss",
-                   h.validation_loss.empty() ? std::nan("") : h.validation_loss.back());
-          members.set(std::to_string(k), member);
-        }
-        json::Object summary;
-        summary.set("stage", "train")
-            .set("complete", true)
-            .set("output", model_path)
-            .set("dataset", dataset_path)
-            .set("reference", record.reference)
-            .set("loss", record.loss)
-            .set("loss_alpha", record.loss_alpha)
-            .set("seed", static_cast<std::int64_t>(campaign.seed))
-            .set("ensemble", static_cast<std::int64_t>(settings->ensemble))
-            .set("members", members)
-            .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
-            .set("training_seconds", training_seconds)
-            .set("samples_per_second",  // this run's, the datasets' scan included
-                 static_cast<double>(steps_this_run) * static_cast<double>(settings->batch_size) /
-                     training_seconds)
-            .set("step_seconds", slowest_step_seconds)
-            .set("step_samples_per_second",  // the optimizer steps alone
-                 slowest_step_seconds > 0.0
-                     ? static_cast<double>(steps_this_run) * static_cast<double>(settings->batch_size) /
-                           slowest_step_seconds
-                     : 0.0)
-            .set("allreduce_share", allreduce_share)
-            .set("diagnostics", diagnostics.summary)
-            .set("memory_budget_mib", static_cast<double>(settings->memory_budget_bytes >> 20))
-            .set("rss_before_data_mib_per_rank", rss_before)
-            .set("peak_rss_mib_per_rank", peak_rss_mib)
-            .set("nsbi_version", record.provenance.nsbi_version)
-            .set("created", record.provenance.created_utc);
-        record.summary = summary.dump() + "\n";  // rank 0's record is the one written
-      },
-      /*root_only=*/true);
-  // Rank 0 writes; its failure (disk full) is every rank's, reported once.
+// Rank 0 writes the model, then train.json, and removes the checkpoints; its failure (disk full) is every
+// rank's, reported once.
+void write_outputs(const Communicator& world, const Campaign& campaign, const training::Settings& settings,
+                   const training::ModelRecord& record, const std::string& model_path) {
   try {
-    world.agree([&] { kernels::write_model(model_path, world.get(), record); });
+    const profiling::Region region("nsbi/train/write");
+    world.agree([&] { training::write_model(model_path, world, record); });
   } catch (const CollectiveError& e) {
     if (e.code() != ExitCode::bad_input) throw;
     throw CollectiveError(e.code(),
@@ -401,15 +245,73 @@ void run_train(const Communicator& world, const Campaign& campaign, bool force,
                               campaign.output_path("checkpoints") +
                               "' are kept: run the same command to write the model once that is fixed");
   }
-
   world.agree(
       [&] {
         json::write_file_atomically(campaign.output_path("train.json"), record.summary);
-        for (std::size_t k = 0; k < settings->ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
+        for (std::size_t k = 0; k < settings.ensemble; ++k) remove_if_present(checkpoint_path(campaign, k));
         rmdir(campaign.output_path("checkpoints").c_str());  // unless it holds other files: then it stays
       },
       /*root_only=*/true);
   log::info("train: wrote '", model_path, "'");
+}
+
+}  // namespace
+
+void run_train(const Communicator& world, const Campaign& campaign, bool force,
+               const distributed::WorkSlice& member_slice) {
+  const config::Config& config = campaign.config;
+  std::optional<training::Settings> settings;
+  world.agree([&] { settings.emplace(train_settings(config)); });
+  const std::string model_path = campaign.output_path(config.get<std::string>("train.output"));
+  Datasets datasets;
+  open_datasets(world, campaign, settings->marginal, datasets);
+  const std::string identity = datasets.identity(config);
+  if (model_is_current(world, campaign, model_path, datasets, identity, force)) {
+    log::info("train: '", model_path,
+              "' is complete and was trained from this config: nothing to do (--force redoes it)");
+    return;
+  }
+  const auto simulator = make_simulator(config);
+  const bool same_simulator = check_simulator(world, campaign, datasets, *simulator);
+  check_work(world, config, *settings, *datasets.dataset, same_simulator ? &simulator->info() : nullptr,
+             member_slice);
+
+  const double rss_before_mib = peak_rss_mib();
+  training::EnsembleJob job;
+  job.dataset = &*datasets.dataset;
+  job.reference = datasets.reference ? &*datasets.reference : nullptr;
+  job.simulator = same_simulator ? simulator.get() : nullptr;
+  job.identity = identity;
+  job.checkpoint_directory = campaign.output_path("checkpoints");
+  job.checkpoint_path = [&](std::size_t k) { return checkpoint_path(campaign, k); };
+  job.members = member_slice;
+  job.progress = [](const std::string& label, std::uint64_t total, std::uint64_t done) {
+    return std::make_unique<ProgressBar>(label, total, done);
+  };
+  job.before_training = [&] {
+    prepare_directory(config, "campaign.dir", campaign.output_path("checkpoints"));
+    prepare_directory(config, "train.output", parent_directory(model_path));
+    // A slice discards only its own members' checkpoints: the others belong to its sibling tasks.
+    if (force)
+      for (std::size_t k = member_slice.index; k < settings->ensemble; k += member_slice.count)
+        remove_if_present(checkpoint_path(campaign, k));
+  };
+  training::EnsembleResult result = training::train_ensemble(world, *settings, job);
+  if (!result.complete) return;
+
+  result.record.config = config.resolved_yaml();
+  result.record.seed = campaign.seed;
+  result.record.provenance = campaign.provenance;
+  result.record.provenance.created_utc = world.broadcast(campaign.provenance.created_utc);
+  const double peak_rss = world.max(peak_rss_mib());
+  const double rss_before = world.max(rss_before_mib);
+  world.agree(
+      [&] {  // rank 0's record is the one written
+        result.record.summary = train_summary(world, campaign, *settings, result, model_path,
+                                              datasets.dataset_path, rss_before, peak_rss);
+      },
+      /*root_only=*/true);
+  write_outputs(world, campaign, *settings, result.record, model_path);
 }
 
 }  // namespace nsbi::jobs

@@ -581,15 +581,19 @@ void PairwiseEvaluator::Impl::store(const Matrix& out, std::size_t begin, std::s
   }
 }
 
-PairwiseEvaluator::PairwiseEvaluator(const ModelRecord& record, std::size_t block_pairs)
+PairwiseEvaluator::PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs)
     : impl_(std::make_unique<Impl>()) {
-  const std::string problem = record.inconsistency();
-  NSBI_ASSERT(problem.empty(), "nsbi::kernels::PairwiseEvaluator: inconsistent model: " + problem);
+  const std::size_t n_inputs = record.architecture.n_inputs;
+  bool consistent = record.n_observables <= n_inputs && record.standardization_mean.size() == n_inputs &&
+                    record.standardization_scale.size() == n_inputs && !record.members.empty();
+  for (const std::vector<float>& member : record.members)
+    consistent = consistent && member.size() == record.architecture.n_parameters();
+  NSBI_ASSERT(consistent, "nsbi::kernels::PairwiseEvaluator: inconsistent ensemble (sizes)");
   if (block_pairs == 0) throw ConfigError("nsbi::kernels::PairwiseEvaluator: block_pairs must be positive");
   Impl& s = *impl_;
   s.arch = record.architecture;
-  s.n_observables = record.observable_names.size();
-  s.n_parameters = record.parameter_names.size();
+  s.n_observables = record.n_observables;
+  s.n_parameters = n_inputs - record.n_observables;
   s.block = block_pairs;
   s.width0 = s.arch.layer_outputs(0);
   s.widest = 1;
@@ -597,7 +601,6 @@ PairwiseEvaluator::PairwiseEvaluator(const ModelRecord& record, std::size_t bloc
   s.mean = record.standardization_mean;
   s.fused = fused_post_op(s.arch.activation);
 
-  const std::size_t n_inputs = s.arch.n_inputs;
   for (const std::vector<float>& member : record.members) {
     FirstLayer layer;
     layer.x_weights.resize(s.n_observables * s.width0);
@@ -632,7 +635,7 @@ PairwiseEvaluator::PairwiseEvaluator(const ModelRecord& record, std::size_t bloc
   }
   s.logits =
       FloatMatrix(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::PairwiseEvaluator::logits"),
-                  record.n_members(), s.block);
+                  record.members.size(), s.block);
   s.make_plans();
 }
 

@@ -81,8 +81,8 @@ expect_exit 2 order.out -- "$NSBI" simulate ok.yaml --set "pipeline=[train, simu
 expect_grep "pipeline\[1\]: stage 'simulate' is listed after 'train', but the stages run in the order simulate, train" order.out
 expect_exit 2 twice.out -- "$NSBI" simulate ok.yaml --set "pipeline=[simulate, train, train]"
 expect_grep "pipeline\[2\]: stage 'train' is listed twice" twice.out
-expect_exit 2 widths.out -- "$NSBI" simulate ok.yaml --set "train.hidden=[16.5]"
-expect_grep "--set train.hidden=\[16.5\]: train.hidden\[0\]: expected an integer, got '16.5'" widths.out
+expect_exit 2 widths.out -- "$NSBI" simulate ok.yaml --set "train.network.head.hidden=[16.5]"
+expect_grep "--set train.network.head.hidden=\[16.5\]: train.network.head.hidden\[0\]: expected an integer, got '16.5'" widths.out
 [ ! -e out/dataset.h5 ] || fail "order/widths: out/dataset.h5 exists after a failed run"
 
 # Integers are read and bounded exactly: 2^53 + 1 is above campaign.seed's maximum 2^53 although it rounds

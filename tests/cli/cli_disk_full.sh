@@ -62,7 +62,7 @@ campaign: {seed: 11, dir: t}
 simulator: {name: gaussian2d}
 simulate: {n_samples: 20000, reference: {theta: {mu2: 0, rho12: 0}}}
 train:
-  hidden: [32, 32]
+  network: {head: {hidden: [32, 32]}}
   max_steps: 60
   checkpoint_every: 20
   ensemble: 2

@@ -57,7 +57,7 @@ campaign: {seed: 5, dir: full/t}
 simulator: {name: gaussian2d}
 simulate: {n_samples: 20000, reference: {theta: {mu2: 0, rho12: 0}}}
 train:
-  hidden: [256, 256]
+  network: {head: {hidden: [256, 256]}}
   max_steps: 60
   checkpoint_every: 20
   diagnostics: {grid_points: 2, n_events: 100}

@@ -20,8 +20,7 @@ simulate:
   observed: {theta: {mu: 0.5}, n_events: 20}
 train:
   loss: alices
-  hidden: [16, 16]
-  activation: silu
+  network: {head: {hidden: [16, 16], activation: silu}}
   epochs: 3
   diagnostics: {grid_points: 2, n_events: 100}
 calibrate:

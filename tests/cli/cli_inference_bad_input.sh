@@ -12,7 +12,7 @@ simulate:
   n_samples: 5000
   proposal: {mu2: {kind: uniform, min: -0.5, max: 0.5}, rho12: {kind: uniform, min: -0.5, max: 0.5}}
   reference: {theta: {mu2: 0, rho12: 0}}
-train: {hidden: [8], epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
+train: {network: {head: {hidden: [8]}}, epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
 infer:
   observed: obs.csv
   grid: {mu2: {points: 5}, rho12: {points: 5}}
@@ -61,7 +61,7 @@ cat >s.yaml <<YAML
 campaign: {seed: 5, dir: s}
 simulator: {name: spin3d}
 simulate: {n_samples: 2000, reference: {theta: {spin: 0}}}
-train: {hidden: [8], epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
+train: {network: {head: {hidden: [8]}}, epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
 YAML
 expect_exit 0 ssim.out -- "$NSBI" simulate s.yaml
 expect_exit 0 strain.out -- "$NSBI" train s.yaml

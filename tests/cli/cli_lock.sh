@@ -13,7 +13,7 @@ cat >lock.yaml <<YAML
 campaign: {seed: 3, dir: camp}
 simulator: {name: gaussian2d}
 simulate: {n_samples: 10000, block_size: 5000, reference: {theta: {mu2: 0, rho12: 0}, n_samples: 10000}}
-train: {reference: theta, hidden: [16], epochs: 2000, batch_size: 256, ensemble: 2, early_stopping_patience: 0}
+train: {reference: theta, network: {head: {hidden: [16]}}, epochs: 2000, batch_size: 256, ensemble: 2, early_stopping_patience: 0}
 pipeline: [simulate, train]
 YAML
 expect_exit 0 simulate.out -- "$NSBI" simulate lock.yaml

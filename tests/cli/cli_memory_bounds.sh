@@ -16,7 +16,7 @@ simulate:
   reference: {theta: {mu2: 0, rho12: 0}}
   observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
 train:
-  hidden: [8]
+  network: {head: {hidden: [8]}}
   epochs: 1
   diagnostics: {grid_points: 2, n_events: 100}
 infer:
@@ -46,7 +46,7 @@ bounded grid "infer.grid.mu2.points" -- infer small.yaml --set infer.grid.mu2.po
   --set infer.grid.rho12.points=1e5
 expect_grep "10000000000 grid points" grid.out
 bounded posterior "infer.posterior_samples" -- infer small.yaml --set infer.posterior_samples=1e12
-bounded network "train.hidden" -- train small.yaml --force --set "train.hidden=[1e9, 1e9]"
+bounded network "train.network.head.hidden" -- train small.yaml --force --set "train.network.head.hidden=[1e9, 1e9]"
 # 1e18 parameters overflow 64-bit byte counts: caught, not wrapped around.
 expect_grep "more than 16 EiB" network.out
 bounded events "calibrate.n_events" -- calibrate small.yaml --set calibrate.n_events=1e12

@@ -14,7 +14,7 @@ simulate:
   n_samples: 10000
   reference: {theta: {mu2: 0, rho12: 0}}
   observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
-train: {hidden: [8], epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
+train: {network: {head: {hidden: [8]}}, epochs: 1, diagnostics: {grid_points: 2, n_events: 100}}
 infer:
   estimators: [exact]
   grid:

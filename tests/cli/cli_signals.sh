@@ -13,7 +13,7 @@ simulate:
   n_samples: 4000
   reference: {theta: {mu2: 0, rho12: 0}}
 train:
-  hidden: [8]
+  network: {head: {hidden: [8]}}
   epochs: 1
   diagnostics: {grid_points: 2, n_events: 1000000000}
 YAML
@@ -57,7 +57,7 @@ simulator: {name: gaussian2d}
 simulate: {n_samples: 1000000}
 train:
   reference: marginal
-  hidden: [8]
+  network: {head: {hidden: [8]}}
   max_steps: 2
   diagnostics: {grid_points: 64, n_events: 1000000}
 YAML

@@ -14,7 +14,7 @@ simulate:
   block_size: 500
   reference: {theta: {mu2: 0, rho12: 0}}
 train:
-  hidden: [16]
+  network: {head: {hidden: [16]}}
   batch_size: 64
   n_shards: 4
   epochs: 2

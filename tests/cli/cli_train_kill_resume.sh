@@ -12,7 +12,7 @@ simulate:
   block_size: 5000
   reference: {theta: {mu2: 0, rho12: 0}}
 train:
-  hidden: [512, 512, 512]
+  network: {head: {hidden: [512, 512, 512]}}
   batch_size: 256
   epochs: 3
   checkpoint_every: 50

@@ -9,7 +9,7 @@
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/toys.hpp"
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
 
 namespace nsbi::jobs {
@@ -28,8 +28,7 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
       "  proposal: {m: {kind: uniform, min: 400, max: 1000}, spin: {kind: choice, values: [0, 1]}}\n"
       "  reference: {theta: {m: 700, spin: 0}}\n"
       "train:\n"
-      "  hidden: [64, 64, 64]\n"
-      "  activation: silu\n"
+      "  network: {head: {hidden: [64, 64, 64], activation: silu}}\n"
       "  batch_size: 256\n"
       "  epochs: 15\n"
       "  learning_rate: 3e-3\n"
@@ -41,7 +40,7 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
   run_simulate(world, campaign, /*force=*/true);
   run_train(world, campaign, /*force=*/true);
 
-  const kernels::ModelRecord model = kernels::read_model(dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(dir + "/model.h5");
   const auto lepton = sims::make_simulator("lepton");
   for (const double mass : {700.0, 550.0, 900.0}) {
     inference::LearnedEstimator learned(model);

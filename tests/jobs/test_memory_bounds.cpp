@@ -65,10 +65,11 @@ TEST(MemoryBounds, TheRanksOfAModelShareItsStreamingBudget) {
 
 TEST(MemoryBounds, AbsurdCountsSaturateInsteadOfWrapping) {
   const config::Config config = validated(
-      gaussian, {"train.hidden=[1e9, 1e9]", "infer.posterior_samples=9e18", "calibrate.n_events=1e12"});
+      gaussian,
+      {"train.network.head.hidden=[1e9, 1e9]", "infer.posterior_samples=9e18", "calibrate.n_events=1e12"});
   const auto info = make_simulator(config)->info();
   const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-  EXPECT_EQ(term(estimate_stage_memory(config, info, "train", 1), "train.hidden"), max);
+  EXPECT_EQ(term(estimate_stage_memory(config, info, "train", 1), "train.network.head.hidden"), max);
   EXPECT_EQ(estimate_stage_memory(config, info, "train", 1).total(), max);
   EXPECT_EQ(estimate_stage_memory(config, info, "infer", 1).total(), max);
   EXPECT_GT(term(estimate_stage_memory(config, info, "calibrate", 1), "calibrate.n_events"), 1e12 * 8);

@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
 
 namespace nsbi::jobs {
@@ -28,8 +28,7 @@ Campaign campaign_for(const std::string& dir, std::int64_t n, const std::vector<
                            "  block_size: 8192\n"
                            "  reference: {theta: {mu2: 0, rho12: 0}}\n"
                            "train:\n"
-                           "  hidden: [64, 64, 64]\n"
-                           "  activation: silu\n"
+                           "  network: {head: {hidden: [64, 64, 64], activation: silu}}\n"
                            "  batch_size: 256\n"
                            "  learning_rate: 2e-3\n"
                            "  early_stopping_patience: 0\n"
@@ -58,7 +57,7 @@ struct Comparison {
 
 // log r̂ of `model` against `exact(x, θ)` on n fresh events x ~ p(x|θ) at each of the points.
 template <class Exact>
-Comparison compare(const kernels::ModelRecord& model, const std::vector<std::array<double, 2>>& points,
+Comparison compare(const training::ModelRecord& model, const std::vector<std::array<double, 2>>& points,
                    std::size_t n, const Exact& exact) {
   const auto simulator = sims::make_simulator("gaussian2d");
   Matrix theta = make_matrix("theta", n, 2);
@@ -71,7 +70,7 @@ Comparison compare(const kernels::ModelRecord& model, const std::vector<std::arr
       theta(i, 1) = points[k][1];
     }
     simulator->simulate(theta, x, 1000000 * (k + 1), 99);  // streams far from the training rows
-    kernels::log_ratio(model, kernels::all_members, x, theta, log_r);
+    training::log_ratio(model, training::all_members, x, theta, log_r);
     std::vector<double> truth(n);
     double mean = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -102,7 +101,7 @@ TEST(Train, LearnsTheExactLikelihoodRatio) {
   run_simulate(world, campaign, /*force=*/true);
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
-  const kernels::ModelRecord model = kernels::read_model(dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(dir + "/model.h5");
   EXPECT_EQ(model.reference, "{theta: {mu2: 0, rho12: 0}}");
   const Comparison c = compare(model, test_points, 20000, [](double x1, double x2, double mu2, double rho) {
     return log_density(mu2, rho, x1, x2) - log_density(0.0, 0.0, x1, x2);
@@ -132,7 +131,7 @@ TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
   run_simulate(world, campaign, /*force=*/true);
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
-  const kernels::ModelRecord model = kernels::read_model(dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(dir + "/model.h5");
   EXPECT_EQ(model.reference, "marginal");
   // p(x) = ∫ p(x|θ) π(θ) dθ by the midpoint rule on 100 x 100 cells of the prior's box.
   const auto log_evidence = [](double x1, double x2) {
@@ -152,7 +151,7 @@ TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
 }
 
 // Trains `campaign` on world and, on rank 0 alone, the same config on one process (datasets shared).
-std::pair<kernels::ModelRecord, kernels::ModelRecord> train_on_world_and_alone(
+std::pair<training::ModelRecord, training::ModelRecord> train_on_world_and_alone(
     const Communicator& world, const std::string& name, std::vector<std::string> extra) {
   const std::string dir = scratch(world, name);
   const Campaign campaign = campaign_for(dir, 12000, extra);
@@ -165,7 +164,7 @@ std::pair<kernels::ModelRecord, kernels::ModelRecord> train_on_world_and_alone(
   extra.push_back("train.reference_dataset=" + dir + "/reference.h5");
   const Campaign alone = campaign_for(dir + "/alone", 12000, extra);
   run_train(self, alone, /*force=*/true);
-  return {kernels::read_model(dir + "/model.h5"), kernels::read_model(dir + "/alone/model.h5")};
+  return {training::read_model(dir + "/model.h5"), training::read_model(dir + "/alone/model.h5")};
 }
 
 TEST(Train, LossCurveDoesNotDependOnTheNumberOfRanks) {

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/tangent_mlp.hpp"
 
 namespace nsbi::jobs {
@@ -27,8 +27,7 @@ Campaign campaign_for(const std::string& dir, const std::vector<std::string>& ov
                            "  proposal: {kappa: {kind: uniform, min: -0.8, max: 0.8}}\n"
                            "  reference: {theta: {kappa: 0}}\n"
                            "train:\n"
-                           "  hidden: [32, 32]\n"
-                           "  activation: silu\n"
+                           "  network: {head: {hidden: [32, 32], activation: silu}}\n"
                            "  batch_size: 256\n"
                            "  epochs: 40\n"
                            "  learning_rate: 3e-3\n"
@@ -70,7 +69,7 @@ struct Comparison {
 };
 
 // log r̂(x|κ, κ0) against the simulator's exact ratio on fresh events x ~ p(x|κ) at a few κ.
-Comparison compare(const Campaign& campaign, const kernels::ModelRecord& model) {
+Comparison compare(const Campaign& campaign, const training::ModelRecord& model) {
   const auto simulator = make_simulator(campaign.config);
   constexpr std::size_t n = 5000;
   Matrix theta = make_matrix("theta", n, 1);
@@ -82,7 +81,7 @@ Comparison compare(const Campaign& campaign, const kernels::ModelRecord& model) 
   for (const double kappa : {-0.6, -0.2, 0.3, 0.7}) {
     Kokkos::deep_copy(theta, kappa);
     simulator->simulate(theta, x, 50000000, 7);  // streams far from the training rows
-    kernels::log_ratio(model, kernels::all_members, x, theta, learned);
+    training::log_ratio(model, training::all_members, x, theta, learned);
     const double point[1] = {kappa};
     simulator->exact_log_ratio(ExecutionSpace(), point, theta0, x, exact);
     double mean = 0;
@@ -109,7 +108,7 @@ TEST_P(GoldLoss, LearnsTheExactLikelihoodRatio) {
   const Campaign campaign = training_campaign(world, GetParam());
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
-  const kernels::ModelRecord model = kernels::read_model(campaign.dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(campaign.dir + "/model.h5");
   EXPECT_EQ(model.loss, GetParam());
   const bool scored = model.loss == "cascal" || model.loss == "rascal" || model.loss == "alices";
   EXPECT_EQ(model.loss_alpha, scored ? 1.0 : 0.0);
@@ -139,7 +138,7 @@ TEST(GoldLosses, SallyLearnsTheScoreAtTheReferencePoint) {
   const Campaign campaign = training_campaign(world, "sally");
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
-  const kernels::ModelRecord model = kernels::read_model(campaign.dir + "/model.h5");
+  const training::ModelRecord model = training::read_model(campaign.dir + "/model.h5");
   EXPECT_EQ(model.loss, "sally");
   EXPECT_TRUE(model.diagnostics.empty());  // a sally logit is not log r̂: no ratio diagnostics
 
@@ -194,8 +193,10 @@ void expect_refusal(const Run& run, const std::vector<std::string>& parts) {
 TEST(GoldLosses, RequirementsAreClearErrors) {
   const Communicator world;
   expect_refusal<CollectiveError>(
-      [&] { run_train(world, training_campaign(world, "alices", {"train.activation=relu"}), true); },
-      {"train.activation", "smooth"});
+      [&] {
+        run_train(world, training_campaign(world, "alices", {"train.network.head.activation=relu"}), true);
+      },
+      {"train.network.head.activation", "smooth"});
   expect_refusal<CollectiveError>(
       [&] { run_train(world, training_campaign(world, "rolr", {"train.reference=marginal"}), true); },
       {"train.loss", "reference: theta"});

@@ -15,7 +15,7 @@
 
 #include "model_test_record.hpp"
 #include "nsbi/core/error.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/threads.hpp"
 #include "test_helpers.hpp"
@@ -100,8 +100,8 @@ int posix_memalign(void** pointer, std::size_t alignment, std::size_t size) {
 namespace {
 
 using nsbi::kernels::Activation;
-using nsbi::kernels::LikelihoodRatioEstimator;
-using nsbi::kernels::ModelRecord;
+using nsbi::training::LikelihoodRatioEstimator;
+using nsbi::training::ModelRecord;
 using nsbi::kernels::PairwiseEvaluator;
 using nsbi::test::model_test_record;
 
@@ -181,7 +181,7 @@ TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
   const ModelRecord record = model_test_record(c.hidden, c.activation, c.n_members, 101);
   // A small block: several full passes and short last passes; N and K are not multiples of it.
   const std::size_t block = 64;
-  PairwiseEvaluator evaluator(record, block);
+  PairwiseEvaluator evaluator(record.ensemble(), block);
   EXPECT_EQ(evaluator.n_observables(), n_observables);
   EXPECT_EQ(evaluator.n_parameters(), n_parameters);
   std::uint64_t rows = 0;
@@ -207,7 +207,7 @@ TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
   }
 
   // The default block: one short pass for these sizes.
-  PairwiseEvaluator default_block(record);
+  PairwiseEvaluator default_block(record.ensemble());
   const std::vector<double> x = random_rows(record, 0, 40, n_observables, 1);
   const std::vector<double> theta = random_rows(record, n_observables, 21, n_parameters, 2);
   const std::vector<double> expected = reference(record, x, theta, 40, 21);
@@ -253,7 +253,7 @@ TEST(PairwiseEvaluator, EnsembleIsLogMeanOfRatiosComputedStably) {
   record.history.resize(3);
   const std::vector<double> x = {0.5, -3.0, 2.0};
   const std::vector<double> theta = {1.25, -1.0};
-  PairwiseEvaluator evaluator(record, 4);
+  PairwiseEvaluator evaluator(record.ensemble(), 4);
   const nsbi::Matrix out("out", 3, 2);
   evaluator.evaluate(nsbi::test::matrix(x, 3, 1), nsbi::test::matrix(theta, 2, 1), out);
   const std::vector<double> got = nsbi::test::to_host(out);
@@ -270,7 +270,7 @@ TEST(PairwiseEvaluator, EnsembleIsLogMeanOfRatiosComputedStably) {
 
 TEST(PairwiseEvaluator, RepeatedCallsGiveTheSameBits) {
   const ModelRecord record = model_test_record({64, 64, 64}, Activation::silu, 3, 5);
-  PairwiseEvaluator evaluator(record, 256);
+  PairwiseEvaluator evaluator(record.ensemble(), 256);
   const std::vector<double> x = random_rows(record, 0, 37, n_observables, 11);
   const std::vector<double> theta = random_rows(record, n_observables, 29, n_parameters, 12);
   const std::vector<double> first = evaluate(evaluator, x, theta, 37, 29);
@@ -284,7 +284,7 @@ TEST(PairwiseEvaluator, RepeatedCallsGiveTheSameBits) {
   EXPECT_EQ(evaluator.rows_evaluated(), (3 * 37 * 29 + 5 * 300 + 37 * 2) * 3u);
 
   // A fresh evaluator, and one moved from this one, give the same bits.
-  PairwiseEvaluator fresh(record, 256);
+  PairwiseEvaluator fresh(record.ensemble(), 256);
   EXPECT_TRUE(same_bits(evaluate(fresh, x, theta, 37, 29), first));
   PairwiseEvaluator moved(std::move(evaluator));
   EXPECT_TRUE(same_bits(evaluate(moved, x, theta, 37, 29), first));
@@ -293,7 +293,7 @@ TEST(PairwiseEvaluator, RepeatedCallsGiveTheSameBits) {
 // The GEMMs' primitives are made for a thread count: another one must still give the right values.
 TEST(PairwiseEvaluator, FollowsTheGemmThreadCount) {
   const ModelRecord record = model_test_record({48, 48, 48}, Activation::tanh, 2, 9);
-  PairwiseEvaluator evaluator(record, 128);
+  PairwiseEvaluator evaluator(record.ensemble(), 128);
   const std::vector<double> x = random_rows(record, 0, 31, n_observables, 21);
   const std::vector<double> theta = random_rows(record, n_observables, 17, n_parameters, 22);
   const std::vector<double> expected = reference(record, x, theta, 31, 17);
@@ -328,7 +328,7 @@ TEST(PairwiseEvaluator, WarmEvaluationAllocatesNothing) {
     const std::string name = std::to_string(network.hidden.size()) + " hidden layers, " +
                              nsbi::kernels::activation_name(network.activation);
     const ModelRecord record = model_test_record(network.hidden, network.activation, 2, 3);
-    PairwiseEvaluator evaluator(record, 512);
+    PairwiseEvaluator evaluator(record.ensemble(), 512);
     const std::vector<double> x = random_rows(record, 0, 45, n_observables, 31);
     const std::vector<double> theta = random_rows(record, n_observables, 41, n_parameters, 32);
     const nsbi::Matrix x_view = nsbi::test::matrix(x, 45, n_observables);

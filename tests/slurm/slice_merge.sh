@@ -13,7 +13,7 @@ simulate:
   reference: {theta: {mu2: 0, rho12: 0}}
   observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
 train:
-  hidden: [8, 8]
+  network: {head: {hidden: [8, 8]}}
   epochs: 2
   ensemble: 3
   diagnostics: {grid_points: 2, n_events: 100}

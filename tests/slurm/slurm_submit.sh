@@ -14,8 +14,7 @@ simulate:
   reference: {theta: {mu2: 0, rho12: 0}}
   observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
 train:
-  hidden: [16, 16]
-  activation: silu
+  network: {head: {hidden: [16, 16], activation: silu}}
   epochs: 2
   ensemble: 2
   diagnostics: {grid_points: 2, n_events: 100}

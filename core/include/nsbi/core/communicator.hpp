@@ -53,6 +53,8 @@ class Communicator {
   std::vector<double> all_gather(const double* values, std::size_t count) const;
   /// Rank 0's string on every rank.
   std::string broadcast(const std::string& text) const;
+  /// Rank 0's value on every rank.
+  std::int64_t broadcast(std::int64_t value) const;
 
   /// Runs `work` on every rank (or on rank 0 only when `root_only`). If it throws an nsbi::Error on any rank,
   /// every rank throws a CollectiveError carrying the message (prefixed with the rank when size > 1) and exit

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "nsbi/kernels/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/views.hpp"
 #include "nsbi/sims/simulator.hpp"
+#include "nsbi/training/model_file.hpp"
 
 namespace nsbi::inference {
 
@@ -29,7 +29,7 @@ class RatioEstimator {
 /// log r̂ of a model (the ensemble's, for an ensemble); θ_ref is the model's reference.
 class LearnedEstimator final : public RatioEstimator {
  public:
-  explicit LearnedEstimator(const kernels::ModelRecord& model);
+  explicit LearnedEstimator(const training::ModelRecord& model);
   const std::string& name() const override;
   void log_ratios(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) override;
   std::uint64_t rows_evaluated() const override { return evaluator_.rows_evaluated(); }

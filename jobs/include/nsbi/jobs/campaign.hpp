@@ -34,9 +34,6 @@ void validate_campaign(config::Config& config);
 /// The simulator of a validated config, with its options (simulator.<option>).
 std::unique_ptr<sims::Simulator> make_simulator(const config::Config& config);
 
-/// The values of train.loss (specs/statistics.md: CARL and the gold losses).
-const std::vector<std::string>& training_losses();
-
 /// The stages a pipeline may list, in the order data flows through them.
 const std::vector<std::string>& pipeline_stages();
 

@@ -17,14 +17,14 @@
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
 #include "nsbi/jobs/campaign.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/simulator.hpp"
 
 namespace nsbi::jobs {
 
 struct InferenceContext {
   std::unique_ptr<sims::Simulator> simulator;
-  std::optional<kernels::ModelRecord> model;  // loaded when a `learned` estimator is asked for
+  std::optional<training::ModelRecord> model;  // loaded when a `learned` estimator is asked for
   std::string model_path;
   std::vector<std::string> estimator_names;  // as the config lists them
   bool allow_extrapolation = false;

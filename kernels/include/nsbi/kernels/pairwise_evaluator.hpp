@@ -13,17 +13,29 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/kernels/mlp.hpp"
 #include "nsbi/kernels/views.hpp"
 
 namespace nsbi::kernels {
+
+/// What the evaluator needs of a trained model (training::ModelRecord::ensemble()): each member's MLP
+/// parameters (layout of mlp.hpp) on inputs standardised as (v − mean) / scale, the D observables then the
+/// P parameters.
+struct StandardizedEnsemble {
+  MlpArchitecture architecture;               // n_inputs = D + P
+  std::size_t n_observables = 0;              // D
+  std::vector<double> standardization_mean;   // [D + P]
+  std::vector<double> standardization_scale;  // [D + P]
+  std::vector<std::vector<float>> members;    // one flat parameter buffer per member
+};
 
 class PairwiseEvaluator {
  public:
   /// block_pairs: pairs per network pass (memory: a few × block_pairs × widest layer floats). 2048 keeps a
   /// pass's activations in cache: 5–8 % faster than 16384 for 3×64 and 4×512 networks (bench_pairwise).
-  explicit PairwiseEvaluator(const ModelRecord& record, std::size_t block_pairs = 2048);
+  explicit PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs = 2048);
   ~PairwiseEvaluator();
   PairwiseEvaluator(PairwiseEvaluator&&) noexcept;
   PairwiseEvaluator& operator=(PairwiseEvaluator&&) noexcept;

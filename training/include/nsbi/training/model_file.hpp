@@ -1,11 +1,9 @@
 #pragma once
-// model.h5 (docs/formats.md, "Model"): a trained classifier, or an ensemble of them, with everything needed
-// to evaluate log r̂(x|θ,θ0) elsewhere ("likelihood publishing", DESIGN.md): architecture, per-member
-// weights, input standardisation, names and training ranges, reference, loss, history, diagnostics and
-// provenance. scripts/nsbi_model.py reads the same file with numpy alone. Also the C++ evaluation of log r̂
-// from a model (specs/statistics.md, "Ensembles": log r̂ = log mean_k r̂_k).
-
-#include <mpi.h>
+// The likelihood-ratio estimator and its file, model.h5 (docs/formats.md, "Model"): a trained classifier, or
+// an ensemble of them, with everything needed to evaluate log r̂(x|θ,θ0) elsewhere (likelihood publishing):
+// architecture, per-member weights, input standardisation, names and training ranges, reference, loss,
+// history, diagnostics and provenance. scripts/nsbi_model.py reads the same file with numpy alone. Also the
+// C++ evaluation of log r̂ from a model (an ensemble's log r̂ = log mean_k r̂_k).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,12 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/provenance.hpp"
 #include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/standardize.hpp"
 #include "nsbi/kernels/views.hpp"
 
-namespace nsbi::kernels {
+namespace nsbi::training {
 
 /// One member's training history: one entry per recorded point, the five arrays of equal length.
 struct TrainingHistory {
@@ -49,7 +49,7 @@ struct ModelRecord {
   std::string loss;       // train.loss: "carl", or a gold loss ("alices", ...; "sally" learns a score)
   double loss_alpha = 0;  // α of the score term (cascal, rascal, alices); 0 for the other losses
 
-  MlpArchitecture architecture;               // n_inputs = D + P
+  kernels::MlpArchitecture architecture;      // n_inputs = D + P
   std::vector<double> standardization_mean;   // [D + P], in input order
   std::vector<double> standardization_scale;  // [D + P], positive
   std::vector<std::vector<float>> members;    // one flat parameter buffer per member (layout of mlp.hpp)
@@ -67,6 +67,9 @@ struct ModelRecord {
   /// What makes the record inconsistent (sizes, names, non-finite or out-of-order values), or "" if
   /// nothing does.
   std::string inconsistency() const;
+  /// The members' network on standardised inputs, as kernels::PairwiseEvaluator takes it; InternalError for
+  /// an inconsistent record.
+  kernels::StandardizedEnsemble ensemble() const;
 };
 
 /// Collective over comm: rank 0 writes its record (the other ranks' records are not read: pass any) with
@@ -74,7 +77,7 @@ struct ModelRecord {
 /// sets `complete` to 1 last and renames the file to path, which therefore only ever names a complete
 /// model. A file already at path is replaced: whether that is allowed (--force) is the caller's decision.
 /// Every rank returns, or every rank throws the same error. An inconsistent record is an InternalError.
-void write_model(const std::string& path, MPI_Comm comm, const ModelRecord& record);
+void write_model(const std::string& path, const Communicator& comm, const ModelRecord& record);
 
 /// Reads and validates a model file; serial (any rank may call it alone). InputError naming the file for a
 /// missing, foreign, unfinished (`complete` 0, or only a .partial there), truncated or inconsistent file.
@@ -97,7 +100,7 @@ class LikelihoodRatioEstimator {
 
   /// out(i) = log r̂ for x [N, D] and theta [N, P]: of `member` alone, or of the ensemble (all_members).
   /// With the ensemble, a non-empty spread [N] receives the sample standard deviation of the members'
-  /// log r̂_k (0 for one member): the estimator's uncertainty (specs/statistics.md, "Ensembles").
+  /// log r̂_k (0 for one member): the estimator's uncertainty.
   void log_ratio(const ExecutionSpace& space, const ConstMatrix& x, const ConstMatrix& theta,
                  const Vector& out, std::size_t member = all_members, const Vector& spread = {});
   void log_ratio(const ConstMatrix& x, const ConstMatrix& theta, const Vector& out,
@@ -118,8 +121,8 @@ class LikelihoodRatioEstimator {
                       std::size_t begin, std::size_t n, std::size_t first, std::size_t last);
   void check_shapes(const ConstMatrix& x, const ConstMatrix& theta, std::size_t out_rows) const;
 
-  Mlp mlp_;
-  Standardization standardization_;
+  kernels::Mlp mlp_;
+  kernels::Standardization standardization_;
   std::vector<FloatVector> parameters_;  // per member
   std::size_t n_observables_;
   std::size_t n_parameters_;
@@ -137,4 +140,4 @@ inline void log_ratio(const ModelRecord& record, std::size_t member, const Const
   log_ratio(ExecutionSpace(), record, member, x, theta, out);
 }
 
-}  // namespace nsbi::kernels
+}  // namespace nsbi::training

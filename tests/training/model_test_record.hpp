@@ -8,14 +8,15 @@
 #include <vector>
 
 #include "nsbi/kernels/initialise.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "test_helpers.hpp"
 
 namespace nsbi::test {
 
-inline kernels::ModelRecord model_test_record(std::vector<std::size_t> hidden, kernels::Activation activation,
-                                              std::size_t n_members, unsigned seed) {
-  kernels::ModelRecord record;
+inline training::ModelRecord model_test_record(std::vector<std::size_t> hidden,
+                                               kernels::Activation activation, std::size_t n_members,
+                                               unsigned seed) {
+  training::ModelRecord record;
   record.simulator = "gaussian2d";
   record.observable_names = {"x1", "x2", "m_jj"};
   record.parameter_names = {"mu2", "rho12"};

@@ -1,4 +1,4 @@
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +13,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/hdf5.hpp"
 
-namespace nsbi::kernels {
+namespace nsbi::training {
 
 namespace {
 
@@ -88,12 +88,12 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("mpi_ranks", static_cast<std::int64_t>(record.provenance.mpi_ranks));
   root.write_attribute("summary", record.summary);
 
-  const MlpArchitecture& arch = record.architecture;
+  const kernels::MlpArchitecture& arch = record.architecture;
   h5::Group architecture = root.create_group("architecture");
   architecture.write_attribute("n_inputs", static_cast<std::int64_t>(arch.n_inputs));
   // The wrapper's only numeric list attribute is float64; widths are exact in it.
   architecture.write_attribute("hidden", std::vector<double>(arch.hidden.begin(), arch.hidden.end()));
-  architecture.write_attribute("activation", activation_name(arch.activation));
+  architecture.write_attribute("activation", kernels::activation_name(arch.activation));
   architecture.write_attribute("input_order", record.input_order());
 
   h5::Group standardization = root.create_group("standardization");
@@ -128,14 +128,14 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
 void write_model_alone(const std::string& path, const ModelRecord& record) {
   const std::string problem = record.inconsistency();
   NSBI_ASSERT(problem.empty(),
-              "nsbi::kernels::write_model: inconsistent model for '" + path + "': " + problem);
+              "nsbi::training::write_model: inconsistent model for '" + path + "': " + problem);
   const std::string partial = path + ".partial";
   h5::File file = h5::File::create(partial, MPI_COMM_SELF);
   write_contents(file, record);
   file.root().write_attribute("complete", std::int64_t{1});
   file.close();
   if (std::rename(partial.c_str(), path.c_str()) != 0)
-    throw InputError("nsbi::kernels::write_model: cannot rename '" + partial + "' to '" + path +
+    throw InputError("nsbi::training::write_model: cannot rename '" + partial + "' to '" + path +
                      "': " + describe_system_error(errno, path));
 }
 
@@ -161,7 +161,7 @@ class ModelReader {
   ModelReader(h5::Group root, std::string path) : root_(std::move(root)), path_(std::move(path)) {}
 
   [[noreturn]] void fail(const std::string& reason) const {
-    throw InputError("nsbi::kernels::read_model: '" + path_ + "' is not a valid nsbi model: " + reason);
+    throw InputError("nsbi::training::read_model: '" + path_ + "' is not a valid nsbi model: " + reason);
   }
 
   template <class T>
@@ -223,9 +223,9 @@ class ModelReader {
       fail("it is unfinished (attribute 'complete' is not 1): the run writing it stopped or failed");
   }
 
-  MlpArchitecture architecture() const {
+  kernels::MlpArchitecture architecture() const {
     const h5::Group group = this->group("architecture");
-    MlpArchitecture arch;
+    kernels::MlpArchitecture arch;
     const auto n_inputs = attribute<std::int64_t>(group, "n_inputs");
     if (n_inputs < 1) fail("/architecture n_inputs is " + std::to_string(n_inputs));
     arch.n_inputs = static_cast<std::size_t>(n_inputs);
@@ -236,7 +236,7 @@ class ModelReader {
     }
     const auto activation = attribute<std::string>(group, "activation");
     try {
-      arch.activation = activation_from_name(activation);
+      arch.activation = kernels::activation_from_name(activation);
     } catch (const ConfigError& e) {
       fail(e.what());
     }
@@ -245,7 +245,7 @@ class ModelReader {
 
   // The flat buffer of mlp.hpp is W_0, b_0, W_1, b_1, ... (each W row-major): the layers' datasets in order.
   // Appended as read, so memory never exceeds what the file holds, whatever /architecture claims.
-  std::vector<float> member(std::size_t k, const MlpArchitecture& arch) const {
+  std::vector<float> member(std::size_t k, const kernels::MlpArchitecture& arch) const {
     std::vector<float> parameters;
     for (std::size_t l = 0; l < arch.n_layers(); ++l) {
       const h5::Group layer = group(layer_path(k, l));
@@ -453,42 +453,44 @@ std::string ModelRecord::inconsistency() const {
   return {};
 }
 
+kernels::StandardizedEnsemble ModelRecord::ensemble() const {
+  const std::string problem = inconsistency();
+  NSBI_ASSERT(problem.empty(), "nsbi::training::ModelRecord::ensemble: inconsistent model: " + problem);
+  return {architecture, observable_names.size(), standardization_mean, standardization_scale, members};
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Files
 
-void write_model(const std::string& path, MPI_Comm comm, const ModelRecord& record) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
+void write_model(const std::string& path, const Communicator& comm, const ModelRecord& record) {
   std::exception_ptr failure;
-  std::int64_t header[2] = {static_cast<std::int64_t>(ExitCode::success), 0};  // exit code, message length
+  auto code = static_cast<std::int64_t>(ExitCode::success);
   std::string message;
-  if (rank == 0) {
+  if (comm.is_root()) {
     try {
       write_model_alone(path, record);
     } catch (const Error& e) {
       failure = std::current_exception();
-      header[0] = static_cast<std::int64_t>(e.code());
+      code = static_cast<std::int64_t>(e.code());
       message = e.what();
     } catch (const std::exception& e) {
       failure = std::current_exception();
-      header[0] = static_cast<std::int64_t>(ExitCode::internal);
-      message = std::string("nsbi::kernels::write_model: ") + e.what();
+      code = static_cast<std::int64_t>(ExitCode::internal);
+      message = std::string("nsbi::training::write_model: ") + e.what();
     }
     if (failure) std::remove((path + ".partial").c_str());  // a leftover would only take disk space
-    header[1] = static_cast<std::int64_t>(message.size());
   }
-  MPI_Bcast(header, 2, MPI_INT64_T, 0, comm);
-  if (header[0] == static_cast<std::int64_t>(ExitCode::success)) return;
-  message.resize(static_cast<std::size_t>(header[1]));
-  MPI_Bcast(message.data(), static_cast<int>(header[1]), MPI_CHAR, 0, comm);
+  code = comm.broadcast(code);
+  if (code == static_cast<std::int64_t>(ExitCode::success)) return;
+  message = comm.broadcast(message);
   if (failure) std::rethrow_exception(failure);  // rank 0 keeps the exception's own type (e.g. h5::Error)
-  throw_error(static_cast<ExitCode>(header[0]), message);
+  throw_error(static_cast<ExitCode>(code), message);
 }
 
 ModelRecord read_model(const std::string& path) {
   if (!file_exists(path)) {
     const std::string partial = path + ".partial";
-    throw InputError("nsbi::kernels::read_model: cannot read '" + path + "': it does not exist" +
+    throw InputError("nsbi::training::read_model: cannot read '" + path + "': it does not exist" +
                      (file_exists(partial) ? " ('" + partial + "' does: the run writing it did not finish)"
                                            : std::string()));
   }
@@ -496,7 +498,7 @@ ModelRecord read_model(const std::string& path) {
     const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
     return ModelReader(file.root(), path).record();
   } catch (const h5::Error& e) {
-    throw InputError("nsbi::kernels::read_model: '" + path + "' is not a readable nsbi model: " + e.what());
+    throw InputError("nsbi::training::read_model: '" + path + "' is not a readable nsbi model: " + e.what());
   }
 }
 
@@ -509,15 +511,15 @@ LikelihoodRatioEstimator::LikelihoodRatioEstimator(const ModelRecord& record)
       n_observables_(record.observable_names.size()),
       n_parameters_(record.parameter_names.size()),
       // Zero-filled: the padding rows of a block (see evaluate_block) always hold finite values.
-      inputs_("nsbi::kernels::LikelihoodRatioEstimator::inputs", block_rows, record.architecture.n_inputs),
+      inputs_("nsbi::training::LikelihoodRatioEstimator::inputs", block_rows, record.architecture.n_inputs),
       logits_(
-          Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::LikelihoodRatioEstimator::logits"),
+          Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::training::LikelihoodRatioEstimator::logits"),
           record.n_members(), block_rows) {
   const std::string problem = record.inconsistency();
-  NSBI_ASSERT(problem.empty(), "nsbi::kernels::LikelihoodRatioEstimator: inconsistent model: " + problem);
+  NSBI_ASSERT(problem.empty(), "nsbi::training::LikelihoodRatioEstimator: inconsistent model: " + problem);
   for (const std::vector<float>& member : record.members) {
     FloatVector parameters =
-        make_float_vector("nsbi::kernels::LikelihoodRatioEstimator::parameters", member.size());
+        make_float_vector("nsbi::training::LikelihoodRatioEstimator::parameters", member.size());
     Kokkos::deep_copy(parameters, Kokkos::View<const float*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
                                       member.data(), member.size()));
     parameters_.push_back(parameters);
@@ -527,10 +529,10 @@ LikelihoodRatioEstimator::LikelihoodRatioEstimator(const ModelRecord& record)
 void LikelihoodRatioEstimator::check_shapes(const ConstMatrix& x, const ConstMatrix& theta,
                                             std::size_t out_rows) const {
   NSBI_ASSERT(x.extent(1) == n_observables_ && theta.extent(1) == n_parameters_,
-              "nsbi::kernels::LikelihoodRatioEstimator: x and theta need the model's observable and "
+              "nsbi::training::LikelihoodRatioEstimator: x and theta need the model's observable and "
               "parameter columns");
   NSBI_ASSERT(theta.extent(0) == x.extent(0) && out_rows == x.extent(0),
-              "nsbi::kernels::LikelihoodRatioEstimator: x, theta and the output differ in rows");
+              "nsbi::training::LikelihoodRatioEstimator: x, theta and the output differ in rows");
 }
 
 void LikelihoodRatioEstimator::evaluate_block(const ExecutionSpace& space, const ConstMatrix& x,
@@ -554,21 +556,21 @@ void LikelihoodRatioEstimator::log_ratio(const ExecutionSpace& space, const Cons
   check_shapes(x, theta, out.extent(0));
   const bool ensemble = member == all_members;
   NSBI_ASSERT(ensemble || member < n_members(),
-              "nsbi::kernels::LikelihoodRatioEstimator: no member " + std::to_string(member));
+              "nsbi::training::LikelihoodRatioEstimator: no member " + std::to_string(member));
   NSBI_ASSERT(spread.data() == nullptr || (ensemble && spread.extent(0) == out.extent(0)),
-              "nsbi::kernels::LikelihoodRatioEstimator: the spread is the ensemble's, one value per row");
+              "nsbi::training::LikelihoodRatioEstimator: the spread is the ensemble's, one value per row");
   const ConstFloatMatrix logits = logits_;
   for (std::size_t begin = 0; begin < x.extent(0); begin += block_rows) {
     const std::size_t n = std::min(block_rows, x.extent(0) - begin);
     const RowPolicy rows(space, 0, n);
     if (ensemble) {
       evaluate_block(space, x, theta, begin, n, 0, n_members());
-      Kokkos::parallel_for("nsbi::kernels::LikelihoodRatioEstimator::ensemble", rows,
+      Kokkos::parallel_for("nsbi::training::LikelihoodRatioEstimator::ensemble", rows,
                            EnsembleLogRatio{logits, out, spread, begin});
     } else {
       evaluate_block(space, x, theta, begin, n, member, member + 1);
       Kokkos::parallel_for(
-          "nsbi::kernels::LikelihoodRatioEstimator::member", rows,
+          "nsbi::training::LikelihoodRatioEstimator::member", rows,
           KOKKOS_LAMBDA(std::size_t i) { out(begin + i) = logits(member, i); });
     }
   }
@@ -579,13 +581,13 @@ void LikelihoodRatioEstimator::member_log_ratios(const ExecutionSpace& space, co
                                                  const ConstMatrix& theta, const Matrix& out) {
   check_shapes(x, theta, out.extent(0));
   NSBI_ASSERT(out.extent(1) == n_members(),
-              "nsbi::kernels::LikelihoodRatioEstimator::member_log_ratios: one column per member");
+              "nsbi::training::LikelihoodRatioEstimator::member_log_ratios: one column per member");
   const ConstFloatMatrix logits = logits_;
   for (std::size_t begin = 0; begin < x.extent(0); begin += block_rows) {
     const std::size_t n = std::min(block_rows, x.extent(0) - begin);
     evaluate_block(space, x, theta, begin, n, 0, n_members());
     Kokkos::parallel_for(
-        "nsbi::kernels::LikelihoodRatioEstimator::members", RowPolicy(space, 0, n),
+        "nsbi::training::LikelihoodRatioEstimator::members", RowPolicy(space, 0, n),
         KOKKOS_LAMBDA(std::size_t i) {
           for (std::size_t k = 0; k < logits.extent(0); ++k) out(begin + i, k) = logits(k, i);
         });
@@ -598,4 +600,4 @@ void log_ratio(const ExecutionSpace& space, const ModelRecord& record, std::size
   LikelihoodRatioEstimator(record).log_ratio(space, x, theta, out, member);
 }
 
-}  // namespace nsbi::kernels
+}  // namespace nsbi::training

@@ -17,15 +17,15 @@
 #include "model_test_record.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/hdf5.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "test_helpers.hpp"
 
 namespace {
 
 using nsbi::kernels::Activation;
-using nsbi::kernels::LikelihoodRatioEstimator;
-using nsbi::kernels::ModelRecord;
 using nsbi::test::model_test_record;
+using nsbi::training::LikelihoodRatioEstimator;
+using nsbi::training::ModelRecord;
 
 int world_rank() {
   int rank = 0;
@@ -65,7 +65,7 @@ std::string read_error(const std::string& path) {
   testing::internal::CaptureStderr();
   std::string message;
   try {
-    nsbi::kernels::read_model(path);
+    nsbi::training::read_model(path);
     ADD_FAILURE() << "read_model accepted '" << path << "'";
   } catch (const nsbi::InputError& error) {
     message = error.what();
@@ -79,7 +79,8 @@ std::string read_error(const std::string& path) {
 // A valid model at this rank's own path, written with MPI_COMM_SELF.
 std::string own_model(const std::string& file_name) {
   const std::string path = own_path(file_name);
-  nsbi::kernels::write_model(path, MPI_COMM_SELF, model_test_record({4, 3}, Activation::tanh, 2, 5));
+  nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_SELF),
+                              model_test_record({4, 3}, Activation::tanh, 2, 5));
   return path;
 }
 
@@ -99,10 +100,11 @@ TEST(ModelFile, RoundTripKeepsEverythingWeightsBitwise) {
   const std::string path = scratch_path("round_trip.h5");
   const ModelRecord written = model_test_record({7, 5}, Activation::silu, 3, 21);
   // Only rank 0's record is written: the others pass an empty one.
-  nsbi::kernels::write_model(path, MPI_COMM_WORLD, world_rank() == 0 ? written : ModelRecord{});
+  nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_WORLD),
+                              world_rank() == 0 ? written : ModelRecord{});
   EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
 
-  const ModelRecord read = nsbi::kernels::read_model(path);
+  const ModelRecord read = nsbi::training::read_model(path);
   EXPECT_EQ(read.simulator, written.simulator);
   EXPECT_EQ(read.observable_names, written.observable_names);
   EXPECT_EQ(read.parameter_names, written.parameter_names);
@@ -145,8 +147,8 @@ TEST(ModelFile, ALogisticRegressionWithoutHistoryOrDiagnosticsRoundTrips) {
   written.history = {{}};
   written.diagnostics.clear();
   const std::string path = own_path("logistic.h5");
-  nsbi::kernels::write_model(path, MPI_COMM_SELF, written);
-  const ModelRecord read = nsbi::kernels::read_model(path);
+  nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_SELF), written);
+  const ModelRecord read = nsbi::training::read_model(path);
   EXPECT_TRUE(read.architecture.hidden.empty());
   EXPECT_TRUE(bitwise_equal(read.members.at(0), written.members[0]));
   EXPECT_TRUE(read.history.at(0).step.empty());
@@ -157,7 +159,7 @@ TEST(ModelFile, ALogisticRegressionWithoutHistoryOrDiagnosticsRoundTrips) {
 TEST(ModelFile, PerLayerDatasetsAreTheFlatBufferSlices) {
   const std::string path = scratch_path("layout.h5");
   const ModelRecord record = model_test_record({6, 4}, Activation::softplus, 2, 8);
-  nsbi::kernels::write_model(path, MPI_COMM_WORLD, record);
+  nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_WORLD), record);
   const nsbi::h5::File file = nsbi::h5::File::open(path, MPI_COMM_SELF, nsbi::h5::Access::read);
   const nsbi::h5::Group root = file.root();
   EXPECT_EQ(root.read_attribute<std::string>("format"), "nsbi-model");
@@ -204,7 +206,8 @@ TEST(ModelFile, PerLayerDatasetsAreTheFlatBufferSlices) {
 TEST(ModelFile, AWriteErrorReachesEveryRankAndLeavesNoFile) {
   const std::string path = scratch_path("no_such_directory/model.h5");
   try {
-    nsbi::kernels::write_model(path, MPI_COMM_WORLD, model_test_record({3}, Activation::relu, 1, 2));
+    nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_WORLD),
+                                model_test_record({3}, Activation::relu, 1, 2));
     ADD_FAILURE() << "write_model wrote into a missing directory";
   } catch (const nsbi::InputError& error) {
     EXPECT_TRUE(contains(error.what(), path + ".partial")) << error.what();
@@ -218,7 +221,7 @@ TEST(ModelFile, AnInconsistentRecordIsAnInternalErrorOnEveryRank) {
   record.members[1].pop_back();
   const std::string path = scratch_path("inconsistent.h5");
   try {
-    nsbi::kernels::write_model(path, MPI_COMM_WORLD, record);
+    nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_WORLD), record);
     ADD_FAILURE() << "write_model accepted a member with too few parameters";
   } catch (const nsbi::InternalError& error) {
     EXPECT_TRUE(contains(error.what(), "member 1 has")) << error.what();
@@ -347,7 +350,7 @@ TEST(LikelihoodRatioEstimator, MemberLogRatioIsTheMlpOnStandardisedInputs) {
     const nsbi::Vector one("one", n);
     estimator.log_ratio(x_view, theta_view, one, k);
     const nsbi::Vector once("once", n);
-    nsbi::kernels::log_ratio(record, k, x_view, theta_view, once);
+    nsbi::training::log_ratio(record, k, x_view, theta_view, once);
     const std::vector<double> got = nsbi::test::to_host(one);
     const std::vector<double> got_once = nsbi::test::to_host(once);
     // The same float32 network on the same float inputs; only oneDNN's blocking for another batch size may
@@ -386,7 +389,7 @@ TEST(LikelihoodRatioEstimator, EnsembleIsLogMeanOfRatiosComputedStably) {
   LikelihoodRatioEstimator estimator(linear_ensemble(members));
   const nsbi::Vector out("out", 3), spread("spread", 3);
   estimator.log_ratio(nsbi::test::matrix(x, 3, 1), nsbi::test::matrix(theta, 3, 1), out,
-                      nsbi::kernels::all_members, spread);
+                      nsbi::training::all_members, spread);
   const std::vector<double> got = nsbi::test::to_host(out);
   const std::vector<double> got_spread = nsbi::test::to_host(spread);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -403,7 +406,7 @@ TEST(LikelihoodRatioEstimator, EnsembleIsLogMeanOfRatiosComputedStably) {
   // Constant logits 0, 1, 2: log r̂ = log((1 + e + e²) / 3), sample spread exactly 1.
   LikelihoodRatioEstimator constant(linear_ensemble({{0, 0, 0}, {0, 0, 1}, {0, 0, 2}}));
   constant.log_ratio(nsbi::test::matrix(x, 3, 1), nsbi::test::matrix(theta, 3, 1), out,
-                     nsbi::kernels::all_members, spread);
+                     nsbi::training::all_members, spread);
   EXPECT_NEAR(nsbi::test::to_host(out)[0], std::log((1.0 + std::exp(1.0) + std::exp(2.0)) / 3.0), 1e-15);
   EXPECT_NEAR(nsbi::test::to_host(spread)[0], 1.0, 1e-15);
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model_test_record.hpp"
-#include "nsbi/kernels/model_file.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "test_helpers.hpp"
 
 namespace {
@@ -33,9 +33,10 @@ std::string number(double value) {
 }
 
 void write_case(const std::string& directory, const Case& c, unsigned seed) {
-  const nsbi::kernels::ModelRecord record =
+  const nsbi::training::ModelRecord record =
       nsbi::test::model_test_record(c.hidden, c.activation, c.n_members, seed);
-  nsbi::kernels::write_model(directory + "/model_" + c.name + ".h5", MPI_COMM_SELF, record);
+  nsbi::training::write_model(directory + "/model_" + c.name + ".h5", nsbi::Communicator(MPI_COMM_SELF),
+                              record);
 
   // Events spread over about ±4 standardised units around the model's mean (scales 1.5, 0.75, 4), θ over
   // the training ranges, so that every activation sees both its tails.
@@ -50,7 +51,7 @@ void write_case(const std::string& directory, const Case& c, unsigned seed) {
     theta[i * 2 + 0] = uniform(engine);
     theta[i * 2 + 1] = 0.99 * uniform(engine);
   }
-  nsbi::kernels::LikelihoodRatioEstimator estimator(record);
+  nsbi::training::LikelihoodRatioEstimator estimator(record);
   const nsbi::Matrix x_view = nsbi::test::matrix(x, n, 3);
   const nsbi::Matrix theta_view = nsbi::test::matrix(theta, n, 2);
   const nsbi::Vector ensemble("ensemble", n);
