@@ -26,8 +26,6 @@ constexpr char journal_magic[8] = {'N', 'S', 'B', 'I', 'J', 'R', 'N', '1'};
 constexpr const char* journal_suffix = ".journal";
 // Records reach the OS after every item; a sync to disk costs milliseconds, so it is rationed.
 constexpr std::chrono::seconds sync_interval{2};
-// MPI counts are int: large broadcasts go in pieces.
-constexpr std::size_t broadcast_piece_bytes = std::size_t{1} << 30;
 
 std::uint64_t fnv1a(const unsigned char* bytes, std::size_t count, std::uint64_t hash) {
   for (std::size_t i = 0; i < count; ++i) {
@@ -45,14 +43,6 @@ std::uint64_t record_checksum(std::uint64_t item, std::uint64_t item_size, const
 }
 
 std::string system_message() { return std::strerror(errno); }
-
-void broadcast_bytes(const Communicator& comm, void* data, std::size_t bytes) {
-  auto* cursor = static_cast<char*>(data);
-  for (std::size_t offset = 0; offset < bytes; offset += broadcast_piece_bytes) {
-    const std::size_t piece = std::min(broadcast_piece_bytes, bytes - offset);
-    NSBI_MPI_CHECK(MPI_Bcast(cursor + offset, static_cast<int>(piece), MPI_BYTE, 0, comm.get()));
-  }
-}
 
 // A run's tag for its journal names: random, so that no two runs (even with the same rank count) share a
 // file.
@@ -381,8 +371,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_earlier_journals), /*root_only=*/true);
   run_id = comm.broadcast(run_id);
-  std::vector<unsigned char> done = comm.is_root() ? contents.present : std::vector<unsigned char>(n_items);
-  broadcast_bytes(comm, done.data(), done.size());
+  std::vector<unsigned char> done = comm.is_root() ? contents.present : std::vector<unsigned char>();
+  comm.broadcast(done);
   std::vector<std::uint64_t> pending;
   for (std::uint64_t item = options.slice.index; item < n_items; item += options.slice.count)
     if (!done[item]) pending.push_back(item);
@@ -480,8 +470,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                         " was computed but is missing from the journals of '" + options.directory + "'");
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_this_run), /*root_only=*/true);
-  result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>(n_items * item_size);
-  broadcast_bytes(comm, result.results.data(), result.results.size() * sizeof(double));
+  result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>();
+  comm.broadcast(result.results);
   return result;
 }
 
