@@ -453,9 +453,14 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
     if (report) options.progress(items_done, result.items_done_at_start);
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", report_final), /*root_only=*/true);
-  result.interrupted = items_done < slice_items;
+  // Every rank has the same counts: they throw alike, without agreeing first.
+  if (items_done < slice_items)
+    throw CollectiveError(ExitCode::interrupted,
+                          "stopped by a signal after " + std::to_string(items_done) + " of " +
+                              std::to_string(slice_items) + " work items; the finished ones are journaled in '" +
+                              options.directory + "': run the same command to resume");
   // A slice's results stay in its journals: the unsliced run that follows merges every slice.
-  if (result.interrupted || !options.slice.whole()) return result;
+  if (!options.slice.whole()) return result;
 
   // Merge: rank 0 adds this run's journals (what is on disk, not what is in memory) to those read at start.
   const auto read_this_run = [&] {
