@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "nsbi/core/log.hpp"
+#include "nsbi/core/profiling.hpp"
 
 namespace nsbi::distributed {
 namespace {
@@ -219,18 +220,21 @@ std::uint64_t DatasetWriter::rows_done() const {
 
 void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                                 const GoldRows& gold) {
-  const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
-  agree_on_writes([&] {
-    NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
-                "a gold dataset's block is written without its gold");
-    theta_->write_rows(rows.begin, rows.size(), theta);
-    x_->write_rows(rows.begin, rows.size(), x);
-    if (gold_log_r_) {
-      gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
-      gold_score_->write_rows(rows.begin, rows.size(), gold.score);
-      if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
-    }
-  });
+  {
+    const profiling::Region region("nsbi/simulate/write");
+    const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
+    agree_on_writes([&] {
+      NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
+                  "a gold dataset's block is written without its gold");
+      theta_->write_rows(rows.begin, rows.size(), theta);
+      x_->write_rows(rows.begin, rows.size(), x);
+      if (gold_log_r_) {
+        gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
+        gold_score_->write_rows(rows.begin, rows.size(), gold.score);
+        if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
+      }
+    });
+  }
   unrecorded_.push_back(block);
   const double since =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
@@ -238,6 +242,7 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
 }
 
 void DatasetWriter::checkpoint() {
+  const profiling::Region region("nsbi/simulate/checkpoint");
   agree_on_writes([&] {
     // The data reach the disk before the flags that say they are there.
     file_->flush();
