@@ -410,6 +410,7 @@ TEST(Hdf5Errors, AMisuseOfTheHdf5ApiIsABugNotABadFile) {
   } catch (const nsbi::InternalError& error) {
     EXPECT_TRUE(contains(error.what(), "attribute '' of '/' in '" + path + "'")) << error.what();
     EXPECT_TRUE(contains(error.what(), "a misuse of the HDF5 API, a bug in nsbi")) << error.what();
+    EXPECT_EQ(error.code(), nsbi::ExitCode::internal);
   }
 }
 
