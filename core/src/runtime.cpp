@@ -21,7 +21,7 @@ Runtime::Runtime(int& argc, char**& argv, KokkosSettings kokkos_settings) {
 Runtime::~Runtime() {
   Kokkos::finalize();
   h5::finalize_library();
-  MPI_Finalize();
+  MPI_Finalize();  // unchecked: a destructor cannot throw, and the job has nothing left to report it to
 }
 
 }  // namespace nsbi

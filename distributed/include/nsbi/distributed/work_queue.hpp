@@ -1,6 +1,7 @@
 #pragma once
-// Embarrassingly parallel work (toy blocks of calibrate/coverage/test: DESIGN.md "Execution model"), handed
-// out dynamically and journaled so that an interrupted campaign resumes without redoing finished items.
+// Embarrassingly parallel work (the toy blocks of calibrate, coverage and test: independent items, each
+// computed by one rank, no communication between items), handed out dynamically and journaled so that an
+// interrupted campaign resumes without redoing finished items.
 //
 // Work items are 0 .. n_items − 1; the result of an item is `item_size` doubles and depends only on the
 // item index (never on which rank computed it), so the merged results are the same bits for any number of
