@@ -18,8 +18,7 @@ int main(int argc, char** argv) {
   const nsbi::Communicator world;
   if (argc < 3) {
     if (world.is_root())
-      std::fprintf(stderr,
-                   "usage: simulate_scaling SIMULATOR EVENTS_PER_RANK [REPETITIONS [BLOCK_SIZE]]\n");
+      std::fprintf(stderr, "usage: simulate_scaling SIMULATOR EVENTS_PER_RANK [REPETITIONS [BLOCK_SIZE]]\n");
     return 2;
   }
   const std::string name = argv[1];

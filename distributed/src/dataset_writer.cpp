@@ -19,7 +19,7 @@ bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 void remove_file(const std::string& path) {
   if (std::remove(path.c_str()) != 0 && errno != ENOENT)
-    throw InputError("cannot remove '" + path + "': " + std::strerror(errno));
+    throw IoError("cannot remove '" + path + "': " + std::strerror(errno));
 }
 
 // What is at `path`, judged by rank 0 alone: "missing", "foreign", "complete", "partial", or "other" (an
@@ -276,8 +276,7 @@ void DatasetWriter::finish() {
         file.root().write_attribute("complete", std::int64_t{1});
         file.close();
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
-          throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ +
-                           "': " + std::strerror(errno));
+          throw IoError("cannot rename '" + partial_path_ + "' to '" + path_ + "': " + std::strerror(errno));
       },
       /*root_only=*/true);
   pending_.clear();

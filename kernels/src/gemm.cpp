@@ -167,8 +167,8 @@ void share_scratchpad(const std::vector<const Gemm*>& gemms, Kokkos::View<char*,
   std::size_t bytes = 1;
   for (const Gemm* gemm : gemms) bytes = std::max(bytes, gemm->scratchpad_bytes());
   if (buffer.extent(0) < bytes)
-    buffer = Kokkos::View<char*, Kokkos::HostSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, label),
-                                                    bytes);
+    buffer =
+        Kokkos::View<char*, Kokkos::HostSpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), bytes);
   for (const Gemm* gemm : gemms) gemm->set_scratchpad(buffer.data());
 }
 

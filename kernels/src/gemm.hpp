@@ -5,10 +5,9 @@
 // call is checked: a dnnl::error becomes nsbi::InternalError naming the operation, its shapes and oneDNN's
 // status (a oneDNN failure is a bug or a broken installation, never bad input).
 
-#include <dnnl.hpp>
-
 #include <Kokkos_Core.hpp>
 #include <cstddef>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -50,8 +49,8 @@ struct Eltwise {
 /// share_scratchpad), so running allocates nothing.
 class Gemm {
  public:
-  Gemm(const GemmContext& context, dnnl::memory::dim m, dnnl::memory::dim k, dnnl::memory::dim n,
-       Tag src_tag, Tag weights_tag, bool with_bias = false, std::optional<Eltwise> post_op = std::nullopt);
+  Gemm(const GemmContext& context, dnnl::memory::dim m, dnnl::memory::dim k, dnnl::memory::dim n, Tag src_tag,
+       Tag weights_tag, bool with_bias = false, std::optional<Eltwise> post_op = std::nullopt);
 
   std::size_t scratchpad_bytes() const;
   void set_scratchpad(void* buffer) const;

@@ -369,9 +369,10 @@ void PairwiseEvaluator::Impl::make_plans() {
     Plan plan;
     plan.rows = rows;
     for (std::size_t l = 1; l < n_hidden; ++l)
-      plan.layers.emplace_back(gemm, static_cast<memory::dim>(rows), static_cast<memory::dim>(arch.hidden[l - 1]),
-                               static_cast<memory::dim>(arch.hidden[l]), Tag::ab, Tag::ba, /*with_bias=*/true,
-                               fused ? std::optional<detail::Eltwise>(eltwise(arch.activation)) : std::nullopt);
+      plan.layers.emplace_back(
+          gemm, static_cast<memory::dim>(rows), static_cast<memory::dim>(arch.hidden[l - 1]),
+          static_cast<memory::dim>(arch.hidden[l]), Tag::ab, Tag::ba, /*with_bias=*/true,
+          fused ? std::optional<detail::Eltwise>(eltwise(arch.activation)) : std::nullopt);
     plans.push_back(std::move(plan));
   }
   std::vector<const Gemm*> gemms;

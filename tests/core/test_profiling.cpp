@@ -24,7 +24,7 @@ TEST(Profiling, RegionsPushAndPopTheirNamesNested) {
 
 TEST(Profiling, NothingIsRecordedWithoutARegion) {
   const test::RecordedRegions regions;
-  Kokkos::parallel_for("nsbi::test::no_region", 4, KOKKOS_LAMBDA(int) {});
+  Kokkos::parallel_for("nsbi::test::no_region", 4, KOKKOS_LAMBDA(int){});
   EXPECT_TRUE(regions.events().empty());
 }
 

@@ -101,8 +101,8 @@ TEST(DatasetWriter, WritesAndCheckpointsAreProfilingRegions) {
   DatasetWriter writer(world, path, description(world), /*force=*/true, 0.0);
   const test::RecordedRegions regions;
   write_rounds(world, writer, 0, 1);
-  EXPECT_EQ(regions.events(), (std::vector<std::string>{"+nsbi/simulate/write", "-",
-                                                        "+nsbi/simulate/checkpoint", "-"}));
+  EXPECT_EQ(regions.events(),
+            (std::vector<std::string>{"+nsbi/simulate/write", "-", "+nsbi/simulate/checkpoint", "-"}));
 }
 
 }  // namespace

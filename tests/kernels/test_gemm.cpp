@@ -17,8 +17,8 @@ using detail::Tag;
 
 TEST(Gemm, MultipliesRowMajorAndTransposedOperands) {
   const GemmContext context(Device::host, Precision::f32);
-  const std::vector<float> a = {1, 2, 3, 4, 5, 6};        // [2, 3]
-  const std::vector<float> w = {1, 0, -1, 2, 0.5f, 1};    // W [2, 3] row-major: W^T [3, 2] in "ba"
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6};      // [2, 3]
+  const std::vector<float> w = {1, 0, -1, 2, 0.5f, 1};  // W [2, 3] row-major: W^T [3, 2] in "ba"
   std::vector<float> out(4, -1.0f);
   Kokkos::View<char*, Kokkos::HostSpace> scratchpad;
   const Gemm gemm(context, 2, 3, 2, Tag::ab, Tag::ba);
