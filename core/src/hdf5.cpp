@@ -5,6 +5,8 @@
 #include <cstring>
 #include <optional>
 
+#include "nsbi/core/communicator.hpp"
+
 namespace nsbi::h5 {
 
 namespace {
@@ -147,14 +149,6 @@ Handle owned(hid_t id, Handle::Closer closer, const std::string& context, const 
   return Handle(check(id, context, path), closer);
 }
 
-std::string broadcast_from(int root, std::string text, MPI_Comm comm) {
-  unsigned long long length = text.size();
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, root, comm);
-  text.resize(length);
-  MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, root, comm);
-  return text;
-}
-
 // Runs one collective call on `file` and agrees on its outcome over the file's communicator (one allreduce
 // when it succeeded everywhere): a failure on any rank becomes the lowest failing rank's error on every rank,
 // prefixed with that rank when others succeeded. The file is abandoned when the operating system refused the
@@ -177,26 +171,23 @@ void collectively(detail::FileState& file, bool abandon, Call&& call) {
   } catch (const std::exception& e) {
     failure = Failure{static_cast<long long>(ExitCode::internal), 0, e.what()};
   }
-  int rank = 0;
-  int size = 1;
-  MPI_Comm_rank(file.comm, &rank);
-  MPI_Comm_size(file.comm, &size);
+  const Communicator comm(file.comm);
   bool everywhere = true;  // whether every rank failed alike (their HDF5 states then still agree)
-  if (size > 1) {
-    const int mine = failure ? rank : size;
-    int lowest = size;
-    MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, file.comm);
-    if (lowest == size) return;
-    const int failed_here = failure ? 1 : 0;
-    int n_failed = 0;
-    MPI_Allreduce(&failed_here, &n_failed, 1, MPI_INT, MPI_SUM, file.comm);
+  if (comm.size() > 1) {
+    const std::int64_t mine = failure ? comm.rank() : comm.size();
+    const std::int64_t lowest = -comm.max(-mine);
+    if (lowest == comm.size()) return;
+    const std::int64_t n_failed = comm.sum(std::int64_t{failure ? 1 : 0});
+    const int root = static_cast<int>(lowest);
     Failure agreed = failure.value_or(Failure{});
-    long long header[2] = {agreed.code, agreed.system_failure};
-    MPI_Bcast(header, 2, MPI_LONG_LONG, lowest, file.comm);
-    agreed.message = broadcast_from(lowest, agreed.message, file.comm);
-    everywhere = n_failed == size;
-    if (!everywhere) agreed.message = "[rank " + std::to_string(lowest) + "] " + agreed.message;
-    failure = Failure{header[0], header[1], agreed.message};
+    std::uint64_t code = static_cast<std::uint64_t>(agreed.code);
+    std::uint64_t system_failure = static_cast<std::uint64_t>(agreed.system_failure);
+    comm.broadcast(code, root);
+    comm.broadcast(system_failure, root);
+    agreed.message = comm.broadcast(agreed.message, root);
+    everywhere = n_failed == comm.size();
+    if (!everywhere) agreed.message = "[rank " + std::to_string(root) + "] " + agreed.message;
+    failure = Failure{static_cast<long long>(code), static_cast<long long>(system_failure), agreed.message};
   }
   if (!failure) return;
   if (abandon || failure->system_failure || !everywhere) file.failed = true;
@@ -402,15 +393,14 @@ Handle intermediate_groups(const std::string& context) {
 // Rank 0 alone looks at the file (one open instead of one per rank) and every rank gets its verdict, so that
 // all ranks throw the same error instead of some of them waiting in the collective open.
 void refuse_unless_hdf5(const std::string& path, MPI_Comm comm, const std::string& context) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
+  const Communicator communicator(comm);
   std::string refusal;
-  if (rank == 0) {
+  if (communicator.is_root()) {
     const htri_t is_hdf5_file = H5Fis_hdf5(path.c_str());
     if (is_hdf5_file < 0) refusal = context + ": " + hdf5_reasons();
     if (is_hdf5_file == 0) refusal = context + ": not an HDF5 file (file signature not found)";
   }
-  refusal = broadcast_from(0, refusal, comm);
+  refusal = communicator.broadcast(refusal);
   if (!refusal.empty()) throw Error(refusal);
 }
 

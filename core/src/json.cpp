@@ -123,13 +123,13 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     if (!out) {
       const int error = errno;
       std::remove(temporary.c_str());
-      throw InputError("cannot write '" + temporary + "': " +
-                       (error != 0 ? describe_system_error(error, temporary) : std::string("write failed")));
+      throw IoError("cannot write '" + temporary + "': " +
+                    (error != 0 ? describe_system_error(error, temporary) : std::string("write failed")));
     }
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + temporary + "' to '" + path +
-                     "': " + describe_system_error(errno, path));
+    throw IoError("cannot rename '" + temporary + "' to '" + path +
+                  "': " + describe_system_error(errno, path));
 }
 
 }  // namespace nsbi::json

@@ -1,13 +1,12 @@
 #include "nsbi/core/signals.hpp"
 
-#include <mpi.h>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/error.hpp"
 
 namespace nsbi {
@@ -32,7 +31,7 @@ bool stop_requested() {
   if (g_abort.load()) {
     std::fprintf(stderr, "nsbi: error: %s\n", g_abort_message.c_str());
     std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, static_cast<int>(ExitCode::usage));
+    Communicator().abort(ExitCode::usage);
   }
   return g_stop.load() != 0;
 }

@@ -123,14 +123,14 @@ void write_checkpoint(const std::string& path, const TrainingCheckpoint& checkpo
     // An unfinished checkpoint is never resumed from: only the previous one is kept.
     std::remove(partial.c_str());
     if (e.code() != ExitCode::bad_input) throw;
-    throw InputError(std::string(e.what()) + "; the previous checkpoint '" + path +
-                     "' (if any) is unchanged: run the same command to resume from it once that is fixed");
+    throw IoError(std::string(e.what()) + "; the previous checkpoint '" + path +
+                  "' (if any) is unchanged: run the same command to resume from it once that is fixed");
   }
   if (std::rename(partial.c_str(), path.c_str()) != 0) {
     const int error = errno;
     std::remove(partial.c_str());
-    throw InputError("nsbi::write_checkpoint: cannot rename '" + partial + "' to '" + path +
-                     "': " + describe_system_error(error, path));
+    throw IoError("nsbi::write_checkpoint: cannot rename '" + partial + "' to '" + path +
+                  "': " + describe_system_error(error, path));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "nsbi/core/log.hpp"
+#include "nsbi/core/profiling.hpp"
 
 namespace nsbi::distributed {
 namespace {
@@ -18,7 +19,7 @@ bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 void remove_file(const std::string& path) {
   if (std::remove(path.c_str()) != 0 && errno != ENOENT)
-    throw InputError("cannot remove '" + path + "': " + std::strerror(errno));
+    throw IoError("cannot remove '" + path + "': " + std::strerror(errno));
 }
 
 // What is at `path`, judged by rank 0 alone: "missing", "foreign", "complete", "partial", or "other" (an
@@ -219,18 +220,21 @@ std::uint64_t DatasetWriter::rows_done() const {
 
 void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                                 const GoldRows& gold) {
-  const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
-  agree_on_writes([&] {
-    NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
-                "a gold dataset's block is written without its gold");
-    theta_->write_rows(rows.begin, rows.size(), theta);
-    x_->write_rows(rows.begin, rows.size(), x);
-    if (gold_log_r_) {
-      gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
-      gold_score_->write_rows(rows.begin, rows.size(), gold.score);
-      if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
-    }
-  });
+  {
+    const profiling::Region region("nsbi/simulate/write");
+    const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
+    agree_on_writes([&] {
+      NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
+                  "a gold dataset's block is written without its gold");
+      theta_->write_rows(rows.begin, rows.size(), theta);
+      x_->write_rows(rows.begin, rows.size(), x);
+      if (gold_log_r_) {
+        gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
+        gold_score_->write_rows(rows.begin, rows.size(), gold.score);
+        if (gold_theta_) gold_theta_->write_rows(rows.begin, rows.size(), gold.theta);
+      }
+    });
+  }
   unrecorded_.push_back(block);
   const double since =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
@@ -238,6 +242,7 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
 }
 
 void DatasetWriter::checkpoint() {
+  const profiling::Region region("nsbi/simulate/checkpoint");
   agree_on_writes([&] {
     // The data reach the disk before the flags that say they are there.
     file_->flush();
@@ -271,8 +276,7 @@ void DatasetWriter::finish() {
         file.root().write_attribute("complete", std::int64_t{1});
         file.close();
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0)
-          throw InputError("cannot rename '" + partial_path_ + "' to '" + path_ +
-                           "': " + std::strerror(errno));
+          throw IoError("cannot rename '" + partial_path_ + "' to '" + path_ + "': " + std::strerror(errno));
       },
       /*root_only=*/true);
   pending_.clear();

@@ -26,8 +26,6 @@ constexpr char journal_magic[8] = {'N', 'S', 'B', 'I', 'J', 'R', 'N', '1'};
 constexpr const char* journal_suffix = ".journal";
 // Records reach the OS after every item; a sync to disk costs milliseconds, so it is rationed.
 constexpr std::chrono::seconds sync_interval{2};
-// MPI counts are int: large broadcasts go in pieces.
-constexpr std::size_t broadcast_piece_bytes = std::size_t{1} << 30;
 
 std::uint64_t fnv1a(const unsigned char* bytes, std::size_t count, std::uint64_t hash) {
   for (std::size_t i = 0; i < count; ++i) {
@@ -45,14 +43,6 @@ std::uint64_t record_checksum(std::uint64_t item, std::uint64_t item_size, const
 }
 
 std::string system_message() { return std::strerror(errno); }
-
-void broadcast_bytes(const Communicator& comm, void* data, std::size_t bytes) {
-  auto* cursor = static_cast<char*>(data);
-  for (std::size_t offset = 0; offset < bytes; offset += broadcast_piece_bytes) {
-    const std::size_t piece = std::min(broadcast_piece_bytes, bytes - offset);
-    NSBI_MPI_CHECK(MPI_Bcast(cursor + offset, static_cast<int>(piece), MPI_BYTE, 0, comm.get()));
-  }
-}
 
 // A run's tag for its journal names: random, so that no two runs (even with the same rank count) share a
 // file.
@@ -99,7 +89,7 @@ std::vector<std::string> journals_in(const std::string& directory) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(directory, error))
     if (is_journal(entry)) paths.push_back(entry.path().string());
-  if (error) throw InputError("nsbi::run_work_queue: cannot list '" + directory + "': " + error.message());
+  if (error) throw IoError("nsbi::run_work_queue: cannot list '" + directory + "': " + error.message());
   std::sort(paths.begin(), paths.end());  // a fixed order, so that a duplicate is always reported alike
   return paths;
 }
@@ -168,10 +158,9 @@ class JournalWriter {
   }
 
   [[noreturn]] void fail(const char* what) const {
-    throw InputError(
-        "nsbi::run_work_queue: cannot " + std::string(what) + " the work journal '" + path_ +
-        "': " + describe_system_error(errno, path_) +
-        "; the items journaled before are kept: run the same command to resume once that is fixed");
+    throw IoError("nsbi::run_work_queue: cannot " + std::string(what) + " the work journal '" + path_ +
+                  "': " + describe_system_error(errno, path_) +
+                  "; the items journaled before are kept: run the same command to resume once that is fixed");
   }
 
   std::string path_;
@@ -204,20 +193,17 @@ class FileCloser {
 void read_journal(const std::string& path, const WorkQueueOptions& options, JournalContents& contents) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (!file)
-    throw InputError("nsbi::run_work_queue: cannot open the work journal '" + path +
-                     "': " + system_message());
+    throw IoError("nsbi::run_work_queue: cannot open the work journal '" + path + "': " + system_message());
   FileCloser closer(file);
   struct stat info {};
   if (fstat(fileno(file), &info) != 0)
-    throw InputError("nsbi::run_work_queue: cannot read the work journal '" + path +
-                     "': " + system_message());
+    throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path + "': " + system_message());
   const auto size = static_cast<std::uint64_t>(info.st_size);
   std::uint64_t offset = 0;
   const auto read = [&](void* to, std::uint64_t bytes) {
     if (size - offset < bytes) return false;
     if (std::fread(to, 1, bytes, file) != bytes)
-      throw InputError("nsbi::run_work_queue: cannot read the work journal '" + path +
-                       "': " + system_message());
+      throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path + "': " + system_message());
     offset += bytes;
     return true;
   };
@@ -231,8 +217,8 @@ void read_journal(const std::string& path, const WorkQueueOptions& options, Jour
   const std::uint64_t magic_bytes = std::min<std::uint64_t>(size, 8);
   read(magic, magic_bytes);
   if (std::memcmp(magic, journal_magic, magic_bytes) != 0)
-    throw InputError("nsbi::run_work_queue: '" + path +
-                     "' is not an nsbi work journal; remove it (or run with --force)");
+    throw IoError("nsbi::run_work_queue: '" + path +
+                  "' is not an nsbi work journal; remove it (or run with --force)");
   std::uint64_t length = 0;
   if (magic_bytes < 8 || !read(&length, 8)) return torn("an incomplete header");
   std::string identity;
@@ -370,8 +356,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
     std::error_code error;
     fs::create_directories(options.directory, error);
     if (error)
-      throw InputError("nsbi::run_work_queue: cannot create the journal directory '" + options.directory +
-                       "': " + error.message());
+      throw IoError("nsbi::run_work_queue: cannot create the journal directory '" + options.directory +
+                    "': " + error.message());
     contents.results.assign(n_items * item_size, 0.0);
     contents.present.assign(n_items, 0);
     for (const std::string& path : journals_in(options.directory))
@@ -381,8 +367,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_earlier_journals), /*root_only=*/true);
   run_id = comm.broadcast(run_id);
-  std::vector<unsigned char> done = comm.is_root() ? contents.present : std::vector<unsigned char>(n_items);
-  broadcast_bytes(comm, done.data(), done.size());
+  std::vector<unsigned char> done = comm.is_root() ? contents.present : std::vector<unsigned char>();
+  comm.broadcast(done);
   std::vector<std::uint64_t> pending;
   for (std::uint64_t item = options.slice.index; item < n_items; item += options.slice.count)
     if (!done[item]) pending.push_back(item);
@@ -463,9 +449,14 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
     if (report) options.progress(items_done, result.items_done_at_start);
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", report_final), /*root_only=*/true);
-  result.interrupted = items_done < slice_items;
+  // Every rank has the same counts: they throw alike, without agreeing first.
+  if (items_done < slice_items)
+    throw CollectiveError(ExitCode::interrupted, "stopped by a signal after " + std::to_string(items_done) +
+                                                     " of " + std::to_string(slice_items) +
+                                                     " work items; the finished ones are journaled in '" +
+                                                     options.directory + "': run the same command to resume");
   // A slice's results stay in its journals: the unsliced run that follows merges every slice.
-  if (result.interrupted || !options.slice.whole()) return result;
+  if (!options.slice.whole()) return result;
 
   // Merge: rank 0 adds this run's journals (what is on disk, not what is in memory) to those read at start.
   const auto read_this_run = [&] {
@@ -480,8 +471,8 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                         " was computed but is missing from the journals of '" + options.directory + "'");
   };
   comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_this_run), /*root_only=*/true);
-  result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>(n_items * item_size);
-  broadcast_bytes(comm, result.results.data(), result.results.size() * sizeof(double));
+  result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>();
+  comm.broadcast(result.results);
   return result;
 }
 
@@ -532,10 +523,10 @@ void remove_work_journals(const Communicator& comm, const std::string& directory
     if (!fs::exists(directory, error)) return;
     for (const std::string& path : journals_in(directory))
       if (!fs::remove(path, error) && error)
-        throw InputError("nsbi::remove_work_journals: cannot remove '" + path + "': " + error.message());
+        throw IoError("nsbi::remove_work_journals: cannot remove '" + path + "': " + error.message());
     if (fs::is_empty(directory, error) && !error) fs::remove(directory, error);
     if (error)
-      throw InputError("nsbi::remove_work_journals: cannot remove '" + directory + "': " + error.message());
+      throw IoError("nsbi::remove_work_journals: cannot remove '" + directory + "': " + error.message());
   };
   comm.agree(with_nsbi_errors("nsbi::remove_work_journals", remove), /*root_only=*/true);
 }

@@ -381,12 +381,12 @@ int run_command_line(const Communicator& world, const std::vector<std::string>& 
   } catch (const Error& e) {
     std::fprintf(stderr, "nsbi: error: %s%s\n",
                  world.size() > 1 ? ("[rank " + std::to_string(world.rank()) + "] ").c_str() : "", e.what());
-    if (world.size() > 1) MPI_Abort(world.get(), static_cast<int>(e.code()));
+    if (world.size() > 1) world.abort(e.code());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nsbi: internal error on rank %d: %s (please report this as a bug)\n", world.rank(),
                  e.what());
-    if (world.size() > 1) MPI_Abort(world.get(), static_cast<int>(ExitCode::internal));
+    if (world.size() > 1) world.abort(ExitCode::internal);
     return static_cast<int>(ExitCode::internal);
   }
 }

@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
@@ -320,11 +321,11 @@ MemoryLimit node_memory_limit(int ranks_on_node) {
 }
 
 int ranks_on_this_node(MPI_Comm comm) {
-  MPI_Comm node;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm node = MPI_COMM_NULL;
+  NSBI_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   int size = 1;
-  MPI_Comm_size(node, &size);
-  MPI_Comm_free(&node);
+  NSBI_MPI_CHECK(MPI_Comm_size(node, &size));
+  NSBI_MPI_CHECK(MPI_Comm_free(&node));
   return size;
 }
 

@@ -41,16 +41,18 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit, boo
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 
-std::string Progress::format_duration(double seconds) {
-  if (!std::isfinite(seconds)) return "?";
-  const long s = std::lround(seconds);
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0 || seconds >= 1e6 * 86400) return "?";
+  const long long s = std::llround(seconds);
   char text[32];
-  if (s >= 3600)
-    std::snprintf(text, sizeof text, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  if (s >= 86400)
+    std::snprintf(text, sizeof text, "%lldd%02lldh", s / 86400, (s / 3600) % 24);
+  else if (s >= 3600)
+    std::snprintf(text, sizeof text, "%lldh%02lldm", s / 3600, (s / 60) % 60);
   else if (s >= 60)
-    std::snprintf(text, sizeof text, "%ldm%02lds", s / 60, s % 60);
+    std::snprintf(text, sizeof text, "%lldm%02llds", s / 60, s % 60);
   else
-    std::snprintf(text, sizeof text, "%lds", s);
+    std::snprintf(text, sizeof text, "%llds", s);
   return text;
 }
 

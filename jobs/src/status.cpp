@@ -24,6 +24,7 @@
 #include "nsbi/distributed/checkpoint.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/campaign_lock.hpp"
+#include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/slurm.hpp"
 
 namespace nsbi::jobs {
@@ -256,19 +257,6 @@ void apply_slurm(StageStatus& s) {
     s.state = "running";
   else if (queued && s.state == "running")
     s.state = "interrupted";  // requeued: waiting to resume
-}
-
-std::string format_duration(double seconds) {
-  if (seconds < 0) return "-";
-  const auto total = static_cast<long long>(std::llround(seconds));
-  char text[32];
-  if (total >= 3600)
-    std::snprintf(text, sizeof text, "%lldh%02lldm", total / 3600, (total / 60) % 60);
-  else if (total >= 60)
-    std::snprintf(text, sizeof text, "%lldm%02llds", total / 60, total % 60);
-  else
-    std::snprintf(text, sizeof text, "%llds", total);
-  return text;
 }
 
 std::string pad(const std::string& text, std::size_t width) {

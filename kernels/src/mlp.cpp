@@ -1,13 +1,13 @@
 #include "nsbi/kernels/mlp.hpp"
 
 #include <algorithm>
-#include <dnnl.hpp>
 #include <map>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 
+#include "gemm.hpp"
 #include "mlp_parts.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/kernel_math.hpp"
@@ -18,6 +18,7 @@ namespace nsbi::kernels {
 
 using detail::ColumnSums;
 using detail::Gemm;
+using detail::GemmContext;
 using detail::HostSums;
 using detail::output_layer;
 using detail::OutputLayer;
@@ -185,8 +186,7 @@ struct Plan {
 }  // namespace
 
 struct Mlp::Impl {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
+  GemmContext gemm{Device::host, Precision::f32};
   int threads = 0;                    // the thread count the plans' primitives were made for
   std::map<std::size_t, Plan> plans;  // by batch size
   Plan* last_forward = nullptr;       // whose buffers hold the last forward pass
@@ -197,7 +197,7 @@ struct Mlp::Impl {
 };
 
 void Mlp::Impl::make_data_grad(const MlpArchitecture& arch, Plan& plan, std::size_t layer) {
-  plan.data_grad[layer].emplace(engine, static_cast<memory::dim>(plan.batch),
+  plan.data_grad[layer].emplace(gemm, static_cast<memory::dim>(plan.batch),
                                 static_cast<memory::dim>(arch.layer_outputs(layer)),
                                 static_cast<memory::dim>(arch.layer_inputs(layer)), Tag::ab, Tag::ab);
 }
@@ -208,12 +208,7 @@ void Mlp::Impl::attach_scratchpad(Plan& plan) {
   for (const Gemm& g : plan.weight_grad) gemms.push_back(&g);
   for (const auto& g : plan.data_grad)
     if (g) gemms.push_back(&*g);
-  std::size_t bytes = 1;
-  for (const Gemm* g : gemms) bytes = std::max(bytes, g->scratchpad_bytes());
-  if (plan.scratchpad.extent(0) < bytes)
-    plan.scratchpad = Kokkos::View<char*, Kokkos::HostSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::Mlp::scratchpad"), bytes);
-  for (const Gemm* g : gemms) g->set_scratchpad(plan.scratchpad.data());
+  detail::share_scratchpad(gemms, plan.scratchpad, "nsbi::kernels::Mlp::scratchpad");
 }
 
 Plan& Mlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch) {
@@ -243,8 +238,8 @@ Plan& Mlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch) {
     const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
     const auto n_out = static_cast<memory::dim>(width);
     // W_l [n_out, n_in] row-major is W_l^T [n_in, n_out] in "ba": no transpose is ever materialised.
-    plan.forward.emplace_back(engine, b, n_in, n_out, Tag::ab, Tag::ba);
-    plan.weight_grad.emplace_back(engine, n_out, b, n_in, Tag::ba, Tag::ab);
+    plan.forward.emplace_back(gemm, b, n_in, n_out, Tag::ab, Tag::ba);
+    plan.weight_grad.emplace_back(gemm, n_out, b, n_in, Tag::ba, Tag::ab);
   }
   plan.sums = HostSums("nsbi::kernels::Mlp::sums", sums);
   plan.data_grad.resize(n_hidden);
@@ -281,8 +276,8 @@ void Mlp::forward(const ExecutionSpace& space, const ConstFloatVector& parameter
   space.fence();  // oneDNN reads the inputs, which may come from a kernel still running
   for (std::size_t l = 0; l < n_hidden; ++l) {
     const float* src = l == 0 ? inputs.data() : plan.post[l - 1].data();
-    plan.forward[l].run(impl_->stream, src, parameters.data() + arch.weight_offset(l), plan.pre[l].data());
-    impl_->stream.wait();
+    plan.forward[l].run(impl_->gemm, src, parameters.data() + arch.weight_offset(l), plan.pre[l].data());
+    impl_->gemm.wait();
     const auto bias =
         Kokkos::subview(parameters, std::make_pair(arch.bias_offset(l), arch.weight_offset(l + 1)));
     with_activation(arch.activation, [&](auto activation) {
@@ -368,14 +363,14 @@ void Mlp::backward(const ExecutionSpace& space, const ConstFloatVector& paramete
       store_sums(sums, 2 * width, 1, g + output_bias);
     }
     const float* src = l == 0 ? plan.inputs.data() : plan.post[l - 1].data();
-    plan.weight_grad[l].run(impl_->stream, dz.data(), src, g + arch.weight_offset(l));
+    plan.weight_grad[l].run(impl_->gemm, dz.data(), src, g + arch.weight_offset(l));
     if (l > 0)
-      plan.data_grad[l]->run(impl_->stream, dz.data(), parameters.data() + arch.weight_offset(l),
+      plan.data_grad[l]->run(impl_->gemm, dz.data(), parameters.data() + arch.weight_offset(l),
                              plan.post_gradient[l - 1].data());
     else if (want_inputs)
-      plan.data_grad[0]->run(impl_->stream, dz.data(), parameters.data() + arch.weight_offset(0),
+      plan.data_grad[0]->run(impl_->gemm, dz.data(), parameters.data() + arch.weight_offset(0),
                              input_gradients.data());
-    impl_->stream.wait();  // the next kernel reads what the GEMMs wrote
+    impl_->gemm.wait();  // the next kernel reads what the GEMMs wrote
   }
 }
 

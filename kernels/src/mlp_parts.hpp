@@ -1,9 +1,7 @@
 #pragma once
-// What Mlp and TangentMlp (mlp.cpp, tangent_mlp.cpp) share: the fused output layer, the double column sums
-// their backward kernels reduce, and the oneDNN matmul wrapper. Internal to kernels/src.
+// What Mlp and TangentMlp (mlp.cpp, tangent_mlp.cpp) share: the fused output layer and the double column
+// sums their backward kernels reduce (their GEMMs: gemm.hpp). Internal to kernels/src.
 
-#include <dnnl.hpp>
-#include <unordered_map>
 #include <utility>
 
 #include "nsbi/kernels/mlp.hpp"
@@ -56,49 +54,5 @@ struct ColumnSums {
 inline void store_sums(const HostSums& sums, std::size_t from, std::size_t n, float* gradients) {
   for (std::size_t j = 0; j < n; ++j) gradients[j] = static_cast<float>(sums(from + j));
 }
-
-using dnnl::memory;
-using Tag = memory::format_tag;
-
-// One oneDNN matmul dst [m, n] = src [m, k] × weights [k, n] with its memory objects, whose data handles are
-// pointed at the caller's buffers on every run; the argument map is built once.
-class Gemm {
- public:
-  Gemm(const dnnl::engine& engine, memory::dim m, memory::dim k, memory::dim n, Tag src_tag,
-       Tag weights_tag) {
-    const memory::desc src_md({m, k}, memory::data_type::f32, src_tag);
-    const memory::desc weights_md({k, n}, memory::data_type::f32, weights_tag);
-    const memory::desc dst_md({m, n}, memory::data_type::f32, Tag::ab);
-    // The caller's plan owns the scratchpad (one buffer for all its GEMMs), so executing allocates nothing.
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, dst_md), attr, engine);
-    primitive_ = dnnl::matmul(pd);
-    src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
-    weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
-    dst_ = memory(dst_md, engine, DNNL_MEMORY_NONE);
-    scratchpad_ = memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-    args_ = {{DNNL_ARG_SRC, src_},
-             {DNNL_ARG_WEIGHTS, weights_},
-             {DNNL_ARG_DST, dst_},
-             {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-  }
-
-  std::size_t scratchpad_bytes() const { return scratchpad_.get_desc().get_size(); }
-  void set_scratchpad(void* buffer) const { scratchpad_.set_data_handle(buffer); }
-
-  void run(const dnnl::stream& stream, const float* src, const float* weights, float* dst) const {
-    // oneDNN takes non-const handles; src and weights are only read.
-    src_.set_data_handle(const_cast<float*>(src));
-    weights_.set_data_handle(const_cast<float*>(weights));
-    dst_.set_data_handle(dst);
-    primitive_.execute(stream, args_);
-  }
-
- private:
-  dnnl::matmul primitive_;
-  memory src_, weights_, dst_, scratchpad_;
-  std::unordered_map<int, memory> args_;
-};
 
 }  // namespace nsbi::kernels::detail

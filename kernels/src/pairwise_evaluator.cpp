@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include "gemm.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/kernels/activation.hpp"
 #include "nsbi/kernels/threads.hpp"
@@ -38,8 +38,9 @@ static_assert(Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemorySpace>::access
 
 namespace {
 
+using detail::Gemm;
+using detail::Tag;
 using dnnl::memory;
-using Tag = memory::format_tag;
 
 // ---------------------------------------------------------------------------------------------------------
 // Row kernels: h = f(a + b) over one row of a layer, optionally followed by the output layer's dot product.
@@ -287,64 +288,17 @@ dnnl::algorithm eltwise_algorithm(Activation activation) {
   NSBI_ASSERT(false, "unknown activation");
 }
 
-float eltwise_alpha(Activation activation) { return activation == Activation::silu ? 1.0f : 0.0f; }
-
-// One oneDNN matmul dst [m, n] = src [m, k] × W^T + bias (then the activation, when fused) whose memory
-// objects are pointed at the caller's buffers on every run; the argument map is built once.
-class LayerGemm {
- public:
-  LayerGemm(const dnnl::engine& engine, memory::dim m, memory::dim k, memory::dim n,
-            std::optional<Activation> fused) {
-    const memory::desc src_md({m, k}, memory::data_type::f32, Tag::ab);
-    // W [n, k] row-major is W^T [k, n] in "ba": no transpose is materialised.
-    const memory::desc weights_md({k, n}, memory::data_type::f32, Tag::ba);
-    const memory::desc dst_md({m, n}, memory::data_type::f32, Tag::ab);
-    const memory::desc bias_md({1, n}, memory::data_type::f32, Tag::ab);
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // one shared buffer; executing allocates nothing
-    if (fused) {
-      dnnl::post_ops post_ops;
-      post_ops.append_eltwise(1.0f, eltwise_algorithm(*fused), eltwise_alpha(*fused), 0.0f);
-      attr.set_post_ops(post_ops);
-    }
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md), attr,
-                                          engine);
-    primitive_ = dnnl::matmul(pd);
-    src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
-    weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
-    bias_ = memory(bias_md, engine, DNNL_MEMORY_NONE);
-    dst_ = memory(dst_md, engine, DNNL_MEMORY_NONE);
-    scratchpad_ = memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
-    args_ = {{DNNL_ARG_SRC, src_},
-             {DNNL_ARG_WEIGHTS, weights_},
-             {DNNL_ARG_DST, dst_},
-             {DNNL_ARG_BIAS, bias_},
-             {DNNL_ARG_SCRATCHPAD, scratchpad_}};
-  }
-
-  std::size_t scratchpad_bytes() const { return scratchpad_.get_desc().get_size(); }
-  void set_scratchpad(void* buffer) const { scratchpad_.set_data_handle(buffer); }
-
-  void run(const dnnl::stream& stream, const float* src, const float* weights, const float* bias,
-           float* dst) const {
-    // oneDNN takes non-const handles; src, weights and bias are only read.
-    src_.set_data_handle(const_cast<float*>(src));
-    weights_.set_data_handle(const_cast<float*>(weights));
-    bias_.set_data_handle(const_cast<float*>(bias));
-    dst_.set_data_handle(dst);
-    primitive_.execute(stream, args_);
-  }
-
- private:
-  dnnl::matmul primitive_;
-  memory src_, weights_, bias_, dst_, scratchpad_;
-  std::unordered_map<int, memory> args_;
-};
+// The activation as a oneDNN post-op: alpha 1 for swish (z sigmoid(z)), otherwise unused.
+detail::Eltwise eltwise(Activation activation) {
+  return {eltwise_algorithm(activation), activation == Activation::silu ? 1.0f : 0.0f};
+}
 
 // The GEMMs of hidden layers 1 .. L−1 for passes of `rows` rows.
 struct Plan {
   std::size_t rows = 0;
-  std::vector<LayerGemm> layers;  // layers[l − 1] for hidden layer l
+  // layers[l − 1] for hidden layer l: a_{l−1} W_l^T + b_l (then the activation, when fused), W_l [n, k]
+  // row-major read as W_l^T [k, n] in "ba".
+  std::vector<Gemm> layers;
 };
 
 // One member's first layer split into its x and θ parts, in double, standardisation folded in:
@@ -377,8 +331,7 @@ struct PairwiseEvaluator::Impl {
   bool fused = true;                    // see fused_post_op
   std::uint64_t rows_evaluated = 0;
 
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
+  detail::GemmContext gemm{Device::host, Precision::f32};
   int threads = 0;          // the GEMM thread count the plans were made for
   std::vector<Plan> plans;  // by rows, ascending: powers of two below block, then block
   Kokkos::View<char*, Kokkos::HostSpace> scratchpad;
@@ -416,21 +369,16 @@ void PairwiseEvaluator::Impl::make_plans() {
     Plan plan;
     plan.rows = rows;
     for (std::size_t l = 1; l < n_hidden; ++l)
-      plan.layers.emplace_back(engine, static_cast<memory::dim>(rows),
-                               static_cast<memory::dim>(arch.hidden[l - 1]),
-                               static_cast<memory::dim>(arch.hidden[l]),
-                               fused ? std::optional<Activation>(arch.activation) : std::nullopt);
+      plan.layers.emplace_back(
+          gemm, static_cast<memory::dim>(rows), static_cast<memory::dim>(arch.hidden[l - 1]),
+          static_cast<memory::dim>(arch.hidden[l]), Tag::ab, Tag::ba, /*with_bias=*/true,
+          fused ? std::optional<detail::Eltwise>(eltwise(arch.activation)) : std::nullopt);
     plans.push_back(std::move(plan));
   }
-  std::size_t bytes = 1;
+  std::vector<const Gemm*> gemms;
   for (const Plan& plan : plans)
-    for (const LayerGemm& gemm : plan.layers) bytes = std::max(bytes, gemm.scratchpad_bytes());
-  if (scratchpad.extent(0) < bytes)
-    scratchpad = Kokkos::View<char*, Kokkos::HostSpace>(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::PairwiseEvaluator::scratchpad"),
-        bytes);
-  for (const Plan& plan : plans)
-    for (const LayerGemm& gemm : plan.layers) gemm.set_scratchpad(scratchpad.data());
+    for (const Gemm& layer : plan.layers) gemms.push_back(&layer);
+  detail::share_scratchpad(gemms, scratchpad, "nsbi::kernels::PairwiseEvaluator::scratchpad");
 }
 
 const Plan& PairwiseEvaluator::Impl::plan_for(std::size_t rows) const {
@@ -530,9 +478,9 @@ void PairwiseEvaluator::Impl::run_member(std::size_t member, const ConstMatrix& 
   for (std::size_t l = 1; l < n_hidden; ++l) {
     const float* src = buffers[(l - 1) % 2].data();
     float* dst = buffers[l % 2].data();
-    plan.layers[l - 1].run(stream, src, parameters_m + arch.weight_offset(l),
-                           parameters_m + arch.bias_offset(l), dst);
-    stream.wait();
+    plan.layers[l - 1].run(gemm, src, parameters_m + arch.weight_offset(l), dst,
+                           parameters_m + arch.bias_offset(l));
+    gemm.wait();
     const bool last = l + 1 == n_hidden;
     if (fused && !last) continue;
     Rows rows;

@@ -1,12 +1,12 @@
 #include "nsbi/kernels/tangent_mlp.hpp"
 
 #include <algorithm>
-#include <dnnl.hpp>
 #include <map>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "gemm.hpp"
 #include "mlp_parts.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/kernel_math.hpp"
@@ -17,6 +17,7 @@ namespace nsbi::kernels {
 
 using detail::ColumnSums;
 using detail::Gemm;
+using detail::GemmContext;
 using detail::HostSums;
 using detail::output_layer;
 using detail::OutputLayer;
@@ -212,8 +213,7 @@ struct Plan {
 }  // namespace
 
 struct TangentMlp::Impl {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
+  GemmContext gemm{Device::host, Precision::f32};
   int threads = 0;
   std::map<std::pair<std::size_t, std::size_t>, Plan> plans;  // by (batch size, P)
   Plan* last_forward = nullptr;
@@ -251,27 +251,24 @@ Plan& TangentMlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch,
     const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
     const auto n_out = static_cast<memory::dim>(width);
     const auto m = static_cast<memory::dim>(l == 0 ? batch : rows);
-    plan.forward.emplace_back(engine, m, n_in, n_out, Tag::ab, Tag::ba);
-    plan.weight_grad.emplace_back(engine, n_out, m, n_in, Tag::ba, Tag::ab);
+    plan.forward.emplace_back(gemm, m, n_in, n_out, Tag::ab, Tag::ba);
+    plan.weight_grad.emplace_back(gemm, n_out, m, n_in, Tag::ba, Tag::ab);
     if (l > 0)
-      plan.data_grad.emplace_back(engine, static_cast<memory::dim>(rows), n_out, n_in, Tag::ab, Tag::ab);
+      plan.data_grad.emplace_back(gemm, static_cast<memory::dim>(rows), n_out, n_in, Tag::ab, Tag::ab);
   }
   if (n_hidden > 0) {
     plan.curvature = make_float_matrix("nsbi::kernels::TangentMlp::curvature", batch, max_width);
     plan.direction_z =
         make_float_matrix("nsbi::kernels::TangentMlp::direction_z", n_tangents, arch.hidden[0]);
-    plan.direction.emplace_back(engine, static_cast<memory::dim>(n_tangents),
+    plan.direction.emplace_back(gemm, static_cast<memory::dim>(n_tangents),
                                 static_cast<memory::dim>(arch.n_inputs),
                                 static_cast<memory::dim>(arch.hidden[0]), Tag::ab, Tag::ba);
   }
   plan.sums = HostSums("nsbi::kernels::TangentMlp::sums", sums);
-  std::size_t bytes = 1;
+  std::vector<const Gemm*> all;
   for (const auto* gemms : {&plan.forward, &plan.weight_grad, &plan.data_grad, &plan.direction})
-    for (const Gemm& g : *gemms) bytes = std::max(bytes, g.scratchpad_bytes());
-  plan.scratchpad = Kokkos::View<char*, Kokkos::HostSpace>(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::kernels::TangentMlp::scratchpad"), bytes);
-  for (const auto* gemms : {&plan.forward, &plan.weight_grad, &plan.data_grad, &plan.direction})
-    for (const Gemm& g : *gemms) g.set_scratchpad(plan.scratchpad.data());
+    for (const Gemm& g : *gemms) all.push_back(&g);
+  detail::share_scratchpad(all, plan.scratchpad, "nsbi::kernels::TangentMlp::scratchpad");
   return plan;
 }
 
@@ -328,12 +325,12 @@ void TangentMlp::forward(const ExecutionSpace& space, const ConstFloatVector& pa
                          LinearForward{inputs, directions, output, logits, tangents});
   space.fence();  // oneDNN reads the inputs, which may come from a kernel still running
   if (n_hidden > 0)
-    plan.direction[0].run(impl_->stream, directions.data(), parameters.data() + arch.weight_offset(0),
+    plan.direction[0].run(impl_->gemm, directions.data(), parameters.data() + arch.weight_offset(0),
                           plan.direction_z.data());
   for (std::size_t l = 0; l < n_hidden; ++l) {
     const float* src = l == 0 ? inputs.data() : plan.post[l - 1].data();
-    plan.forward[l].run(impl_->stream, src, parameters.data() + arch.weight_offset(l), plan.pre[l].data());
-    impl_->stream.wait();
+    plan.forward[l].run(impl_->gemm, src, parameters.data() + arch.weight_offset(l), plan.pre[l].data());
+    impl_->gemm.wait();
     const auto bias =
         Kokkos::subview(parameters, std::make_pair(arch.bias_offset(l), arch.weight_offset(l + 1)));
     with_activation(arch.activation, [&](auto activation) {
@@ -424,11 +421,11 @@ void TangentMlp::backward(const ExecutionSpace& space, const ConstFloatVector& p
       store_sums(sums, 2 * width, 1, g + output_bias);
     }
     const float* src = first ? plan.inputs.data() : plan.post[l - 1].data();
-    plan.weight_grad[l].run(impl_->stream, dz.data(), src, g + arch.weight_offset(l));
+    plan.weight_grad[l].run(impl_->gemm, dz.data(), src, g + arch.weight_offset(l));
     if (!first)
-      plan.data_grad[l - 1].run(impl_->stream, dz.data(), parameters.data() + arch.weight_offset(l),
+      plan.data_grad[l - 1].run(impl_->gemm, dz.data(), parameters.data() + arch.weight_offset(l),
                                 plan.post_gradient[l - 1].data());
-    impl_->stream.wait();  // the next kernel reads what the GEMMs wrote
+    impl_->gemm.wait();  // the next kernel reads what the GEMMs wrote
     if (first) {
       // The tangent rows of layer 0 are W_0 d_p: dW_0 += Σ_p (Σ_i dż_ip) d_p^T, in double on top of the
       // GEMM's primal part (P × width × n_inputs: negligible next to the GEMMs).

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/communicator.hpp"
 #include "nsbi/core/hdf5.hpp"
 
 namespace {
@@ -24,23 +25,15 @@ using nsbi::h5::DataType;
 using nsbi::h5::File;
 using nsbi::h5::Group;
 
-int comm_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
+int comm_rank() { return nsbi::Communicator().rank(); }
 
-int comm_size() {
-  int size = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
+int comm_size() { return nsbi::Communicator().size(); }
 
 // One directory per communicator size, because CTest runs the np variants of this test concurrently.
 std::string scratch_path(const std::string& file_name) {
   const std::string directory = "/tmp/nsbi-test-hdf5-np" + std::to_string(comm_size());
   if (comm_rank() == 0) std::filesystem::create_directories(directory);
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
   return directory + "/" + file_name;
 }
 
@@ -164,7 +157,7 @@ TEST(Hdf5Rows, ReadsWidenLosslesslyAndRefuseEverythingElse) {
   bytes.write_rows(0, count, expected_rows<std::uint8_t>(0, count, 1).data());
   wide.write_rows(0, count, expected_rows<double>(0, count, 1).data());
   file.flush();
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
 
   std::vector<double> as_double(n_rows);
   narrow.read_rows(0, n_rows, as_double.data());
@@ -290,7 +283,7 @@ TEST(Hdf5Attributes, ForeignFixedLengthStringsAndNumbersAreRead) {
     H5Sclose(scalar);
     EXPECT_GE(H5Fclose(file), 0);
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
   File file = File::open(path, MPI_COMM_WORLD, Access::read);
   const Group root = file.root();
   EXPECT_EQ(root.read_attribute<std::string>("nullterm"), "gaussian");
@@ -353,7 +346,7 @@ TEST(Hdf5Files, CloseRefusesWhileObjectsAreOpenAndTheFileOutlivesThem) {
 TEST(Hdf5Errors, ForeignFileIsRefusedNamingThePath) {
   const std::string path = scratch_path("foreign.csv");
   if (comm_rank() == 0) std::ofstream(path) << "theta,x\n0.5,1.25\n";
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
   EXPECT_FALSE(nsbi::h5::is_hdf5(path));
   const std::string message = h5_error_message([&] { File::open(path, MPI_COMM_WORLD, Access::read); });
   EXPECT_TRUE(contains(message, "cannot open '" + path + "'")) << message;
@@ -373,7 +366,7 @@ TEST(Hdf5Errors, TruncatedFileIsRefusedWithHdf5sReason) {
     const auto size = std::filesystem::file_size(path);
     ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(size / 2)), 0);
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
   const std::string message = h5_error_message([&] { File::open(path, MPI_COMM_WORLD, Access::read); });
   EXPECT_TRUE(contains(message, "cannot open '" + path + "' for reading")) << message;
   EXPECT_TRUE(contains(message, "truncated file")) << message;
@@ -382,7 +375,7 @@ TEST(Hdf5Errors, TruncatedFileIsRefusedWithHdf5sReason) {
 TEST(Hdf5Errors, MissingFileIsRefusedWithHdf5sReason) {
   const std::string path = scratch_path("missing.h5");
   if (comm_rank() == 0) std::filesystem::remove(path);
-  MPI_Barrier(MPI_COMM_WORLD);
+  nsbi::Communicator().barrier();
   EXPECT_FALSE(nsbi::h5::is_hdf5(path));
   const std::string message = h5_error_message([&] { File::open(path, MPI_COMM_WORLD, Access::read_write); });
   EXPECT_TRUE(contains(message, "cannot open '" + path + "' for reading and writing")) << message;
@@ -417,6 +410,7 @@ TEST(Hdf5Errors, AMisuseOfTheHdf5ApiIsABugNotABadFile) {
   } catch (const nsbi::InternalError& error) {
     EXPECT_TRUE(contains(error.what(), "attribute '' of '/' in '" + path + "'")) << error.what();
     EXPECT_TRUE(contains(error.what(), "a misuse of the HDF5 API, a bug in nsbi")) << error.what();
+    EXPECT_EQ(error.code(), nsbi::ExitCode::internal);
   }
 }
 

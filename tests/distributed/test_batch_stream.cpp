@@ -68,9 +68,7 @@ std::vector<std::uint64_t> global_rows(const Communicator& world, const Batch& l
                                        std::uint64_t batch_size = batch) {
   const auto n_ranks = static_cast<std::uint64_t>(world.size());
   const std::uint64_t piece_rows = batch_size / n_shards;
-  std::vector<std::uint64_t> gathered(batch_size);
-  MPI_Allgather(local.rows.data(), static_cast<int>(local.rows.size()), MPI_UINT64_T, gathered.data(),
-                static_cast<int>(local.rows.size()), MPI_UINT64_T, world.get());
+  const std::vector<std::uint64_t> gathered = world.all_gather(local.rows.data(), local.rows.size());
   std::vector<std::uint64_t> global;
   for (std::uint64_t s = 0; s < n_shards; ++s) {
     const auto from = gathered.begin() + static_cast<std::ptrdiff_t>((s % n_ranks) * (batch_size / n_ranks) +
@@ -89,9 +87,8 @@ std::vector<std::int64_t> validation_visits(const Communicator& world, const Sha
     expect_rows_match_values(b);
     for (std::uint64_t row : b.rows) ++visits[row];
   });
-  std::vector<std::int64_t> total(n_rows);
-  MPI_Allreduce(visits.data(), total.data(), static_cast<int>(n_rows), MPI_INT64_T, MPI_SUM, world.get());
-  return total;
+  world.sum_in_place(visits.data(), visits.size());
+  return visits;
 }
 
 TEST(ShardedBatchStream, GlobalBatchesEqualTheOneRankStream) {

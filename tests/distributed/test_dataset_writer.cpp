@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dataset_files.hpp"
+#include "profiling_regions.hpp"
 
 namespace nsbi::distributed {
 namespace {
@@ -91,6 +92,17 @@ TEST(DatasetWriter, FinishRecordsTheLastBlocks) {
   writer.finish();  // asserts that every block is recorded
   DatasetWriter again(world, path, description(world), /*force=*/false, 1e9);
   EXPECT_EQ(again.state(), DatasetWriter::State::complete);
+}
+
+// The simulate stage's phases as a Kokkos tool sees them: each round's write, then its checkpoint.
+TEST(DatasetWriter, WritesAndCheckpointsAreProfilingRegions) {
+  const Communicator world;
+  const std::string path = test::scratch_directory(world, "writer") + "/regions.h5";
+  DatasetWriter writer(world, path, description(world), /*force=*/true, 0.0);
+  const test::RecordedRegions regions;
+  write_rounds(world, writer, 0, 1);
+  EXPECT_EQ(regions.events(),
+            (std::vector<std::string>{"+nsbi/simulate/write", "-", "+nsbi/simulate/checkpoint", "-"}));
 }
 
 }  // namespace

@@ -8,11 +8,25 @@ namespace nsbi::jobs {
 namespace {
 
 TEST(Progress, DurationsReadLikeAPersonWritesThem) {
-  EXPECT_EQ(Progress::format_duration(0.4), "0s");
-  EXPECT_EQ(Progress::format_duration(59), "59s");
-  EXPECT_EQ(Progress::format_duration(61), "1m01s");
-  EXPECT_EQ(Progress::format_duration(3725), "1h02m");
-  EXPECT_EQ(Progress::format_duration(INFINITY), "?");
+  EXPECT_EQ(format_duration(0), "0s");
+  EXPECT_EQ(format_duration(0.4), "0s");
+  EXPECT_EQ(format_duration(59), "59s");
+  // Rounded before the unit is chosen: never "60s".
+  EXPECT_EQ(format_duration(59.9), "1m00s");
+  EXPECT_EQ(format_duration(61), "1m01s");
+  EXPECT_EQ(format_duration(3599.6), "1h00m");
+  EXPECT_EQ(format_duration(3725), "1h02m");
+  EXPECT_EQ(format_duration(86399), "23h59m");
+  EXPECT_EQ(format_duration(86400 + 3 * 3600 + 59), "1d03h");
+  EXPECT_EQ(format_duration(400 * 86400.0), "400d00h");
+}
+
+TEST(Progress, UnknownDurationsReadAsQuestionMark) {
+  EXPECT_EQ(format_duration(INFINITY), "?");
+  EXPECT_EQ(format_duration(-INFINITY), "?");
+  EXPECT_EQ(format_duration(NAN), "?");
+  EXPECT_EQ(format_duration(-1), "?");
+  EXPECT_EQ(format_duration(1e300), "?");
 }
 
 TEST(Progress, LinesCarryRateAndEta) {

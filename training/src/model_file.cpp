@@ -464,24 +464,24 @@ kernels::StandardizedEnsemble ModelRecord::ensemble() const {
 
 void write_model(const std::string& path, const Communicator& comm, const ModelRecord& record) {
   std::exception_ptr failure;
-  auto code = static_cast<std::int64_t>(ExitCode::success);
+  auto code = static_cast<std::uint64_t>(ExitCode::success);
   std::string message;
   if (comm.is_root()) {
     try {
       write_model_alone(path, record);
     } catch (const Error& e) {
       failure = std::current_exception();
-      code = static_cast<std::int64_t>(e.code());
+      code = static_cast<std::uint64_t>(e.code());
       message = e.what();
     } catch (const std::exception& e) {
       failure = std::current_exception();
-      code = static_cast<std::int64_t>(ExitCode::internal);
+      code = static_cast<std::uint64_t>(ExitCode::internal);
       message = std::string("nsbi::training::write_model: ") + e.what();
     }
     if (failure) std::remove((path + ".partial").c_str());  // a leftover would only take disk space
   }
-  code = comm.broadcast(code);
-  if (code == static_cast<std::int64_t>(ExitCode::success)) return;
+  comm.broadcast(code);
+  if (code == static_cast<std::uint64_t>(ExitCode::success)) return;
   message = comm.broadcast(message);
   if (failure) std::rethrow_exception(failure);  // rank 0 keeps the exception's own type (e.g. h5::Error)
   throw_error(static_cast<ExitCode>(code), message);

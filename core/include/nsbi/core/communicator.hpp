@@ -49,12 +49,22 @@ class Communicator {
   /// In place: every rank's values[i] becomes the sum over ranks (MPI_Allreduce, MPI_IN_PLACE).
   void sum_in_place(float* values, std::size_t count) const;
   void sum_in_place(double* values, std::size_t count) const;
+  void sum_in_place(std::int64_t* values, std::size_t count) const;
   /// Every rank's `count` values, in rank order, on every rank ([size * count]).
   std::vector<double> all_gather(const double* values, std::size_t count) const;
-  /// Rank 0's string on every rank.
-  std::string broadcast(const std::string& text) const;
-  /// Rank 0's value on every rank.
-  std::int64_t broadcast(std::int64_t value) const;
+  std::vector<std::uint64_t> all_gather(const std::uint64_t* values, std::size_t count) const;
+  /// Rank `root`'s string on every rank.
+  std::string broadcast(const std::string& text, int root = 0) const;
+  /// In place: every rank's value, or buffer resized to root's, becomes rank `root`'s. Buffers of any size
+  /// (sent in pieces: MPI counts are int).
+  void broadcast(std::uint64_t& value, int root = 0) const;
+  void broadcast(std::vector<char>& bytes, int root = 0) const;
+  void broadcast(std::vector<unsigned char>& bytes, int root = 0) const;
+  void broadcast(std::vector<double>& values, int root = 0) const;
+
+  /// Ends the whole job at once with exit code `code` (MPI_Abort): for an error some ranks met alone, which
+  /// the others, inside another collective call, cannot be told.
+  [[noreturn]] void abort(ExitCode code) const;
 
   /// Runs `work` on every rank (or on rank 0 only when `root_only`). If it throws an nsbi::Error on any rank,
   /// every rank throws a CollectiveError carrying the message (prefixed with the rank when size > 1) and exit
@@ -66,6 +76,12 @@ class Communicator {
   std::shared_ptr<MPI_Comm> owned_;  // set when this object created comm_ (split)
   int rank_ = 0;
   int size_ = 1;
+
+  /// Rank `root`'s `bytes` bytes at `data` on every rank; every rank passes the same size.
+  void broadcast_bytes(void* data, std::size_t bytes, int root) const;
+  /// Root's size, then root's elements, into `values` on every rank.
+  template <class Vector>
+  void broadcast_vector(Vector& values, int root) const;
 };
 
 }  // namespace nsbi

@@ -1,9 +1,13 @@
 #pragma once
-// The error vocabulary of nsbi (one of each, used everywhere):
-//   - user errors: ConfigError (bad config or command line, exit 2) and InputError (bad input data, exit 3);
-//   - Interrupted: a stage stopped on a signal after writing its checkpoint (exit 4);
-//   - InternalError: a broken invariant, i.e. a bug in nsbi (exit 1), raised through NSBI_ASSERT.
-// The CLI maps the exception type to the exit code and prefixes the message with the MPI rank.
+// The error vocabulary of nsbi (one of each, used everywhere); every error carries its exit code:
+//   - user errors: ConfigError (bad config or command line, exit 2) and InputError (bad input data, exit 3),
+//     with IoError, an InputError, for a file that cannot be read or written (missing, unreadable, foreign,
+//     corrupt, or refused by the operating system: no space left, an I/O error);
+//   - Interrupted: a stage stopped on a signal after saving its progress (exit 4): the one way to say so;
+//   - InternalError: a bug in nsbi (exit 1): a broken invariant (NSBI_ASSERT), a misuse of a library's API
+//     (HDF5 refusing nsbi's arguments), a failure of oneDNN or MPI.
+// An error that every rank raised together is a CollectiveError (communicator.hpp) carrying the same code.
+// The CLI ends the job with the error's code and prefixes the message with the MPI rank.
 
 #include <stdexcept>
 #include <string>
@@ -33,6 +37,14 @@ class ConfigError : public Error {
 class InputError : public Error {
  public:
   explicit InputError(const std::string& what) : Error(ExitCode::bad_input, what) {}
+};
+
+/// A file that cannot be read or written: missing, unreadable, foreign or truncated, or refused by the
+/// operating system (no space left, a quota, an I/O error, no permission). The user fixes the file, the
+/// path or the file system: exit code 3, like any bad input.
+class IoError : public InputError {
+ public:
+  using InputError::InputError;
 };
 
 /// A stage stopped on request (SIGTERM/SIGUSR1) after saving its progress: exit code 4.

@@ -30,14 +30,14 @@
 
 namespace nsbi::h5 {
 
-/// A file that cannot be read or written: missing, foreign, truncated, unwritable, or refused by the
-/// operating system (no space left, an I/O error). The user fixes the file, the path or the file system, so
-/// it is an input error (exit code 3). A misuse of HDF5's API (HDF5 rejects nsbi's arguments: a bug in nsbi)
-/// throws nsbi::InternalError instead (exit code 1).
-class Error : public InputError {
+/// An HDF5 file that cannot be read or written (nsbi::IoError, exit code 3): missing, foreign, truncated,
+/// unwritable, holding other types or shapes than nsbi reads, or refused by the operating system. A misuse
+/// of HDF5's API (HDF5 rejects nsbi's arguments: a bug in nsbi) throws nsbi::InternalError instead (exit
+/// code 1).
+class Error : public IoError {
  public:
   explicit Error(const std::string& what, bool system_failure = false)
-      : InputError(what), system_failure_(system_failure) {}
+      : IoError(what), system_failure_(system_failure) {}
   /// Whether the operating system refused a read or write (errno): what HDF5 holds of the file may then
   /// differ from the disk.
   bool system_failure() const noexcept { return system_failure_; }

@@ -1,6 +1,7 @@
 #pragma once
-// Embarrassingly parallel work (toy blocks of calibrate/coverage/test: docs/development.md, "Rules"), handed
-// out dynamically and journaled so that an interrupted campaign resumes without redoing finished items.
+// Embarrassingly parallel work (the toy blocks of calibrate, coverage and test: independent items, each
+// computed by one rank, no communication between items), handed out dynamically and journaled so that an
+// interrupted campaign resumes without redoing finished items.
 //
 // Work items are 0 .. n_items − 1; the result of an item is `item_size` doubles and depends only on the
 // item index (never on which rank computed it), so the merged results are the same bits for any number of
@@ -52,7 +53,8 @@ struct WorkQueueOptions {
   std::uint64_t n_items = 0;
   std::size_t item_size = 0;  // doubles per item result, ≥ 1
   WorkSlice slice;            // which items this run computes (all by default)
-  /// Polled before each item is taken: when it returns true on a rank, that rank takes no more items.
+  /// Polled before each item is taken: when it returns true on a rank, that rank takes no more items and the
+  /// run ends interrupted.
   std::function<bool()> stop_requested;
   /// Called on rank 0 only, after each of its items and whenever it takes an item, with the number of items
   /// finished so far by all ranks as far as rank 0 knows (earlier runs included) and that number at start.
@@ -60,10 +62,12 @@ struct WorkQueueOptions {
 };
 
 struct WorkQueueResult {
-  bool interrupted = false;               // some rank stopped early: results incomplete, journals kept
+  // Never set: a stopped run throws (run_work_queue). Goes once jobs/src/inference_setup.cpp no longer
+  // reads it.
+  bool interrupted = false;
   std::uint64_t items_done_at_start = 0;  // items of the slice found in the journals
   std::uint64_t items_computed = 0;       // items computed by this run, all ranks
-  /// When not interrupted and the slice is whole: the results of every item, [n_items × item_size] in item
+  /// When the slice is whole: the results of every item, [n_items × item_size] in item
   /// order, on every rank. Empty for a sliced run.
   std::vector<double> results;
 };
@@ -72,7 +76,9 @@ struct WorkQueueResult {
 /// journals, each item on exactly one rank, and returns the merged results. An exception from `work` on
 /// any rank becomes the same CollectiveError on every rank (after the other ranks finish their current
 /// item); items finished before it stay journaled. Non-finite values in `out` are allowed (the caller
-/// decides what they mean).
+/// decides what they mean). A run that stops early (options.stop_requested on some rank) throws a
+/// CollectiveError with ExitCode::interrupted on every rank once every rank has finished its current item;
+/// the finished items stay journaled and the next run resumes from them.
 WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions& options,
                                const std::function<void(std::uint64_t item, double* out)>& work);
 

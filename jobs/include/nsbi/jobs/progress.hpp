@@ -13,6 +13,11 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/// A duration as a person writes it, rounded to whole seconds first: "0s", "59s", "1m01s", "1h02m",
+/// "1d03h". "?" for an unknown one: negative, NaN, infinite, or beyond a million days (an ETA that far off
+/// says nothing; it would also overflow the integer seconds).
+std::string format_duration(double seconds);
+
 class Progress {
  public:
   /// `already_done` units were finished by an earlier (interrupted) run: they count towards the fraction
@@ -22,8 +27,6 @@ class Progress {
   void update(std::uint64_t done);
   /// Prints the final line: total time and average rate.
   void finish();
-
-  static std::string format_duration(double seconds);
 
  private:
   void print(bool final_line);
