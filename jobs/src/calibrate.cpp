@@ -133,7 +133,7 @@ std::vector<double> flatten(const std::vector<std::vector<double>>& rows) {
 
 void write_grid(h5::Group& group, const inference::Grid& grid) {
   for (const auto& axis : grid.axes())
-    write_array(group, "grid/" + axis.name, {axis.values.size()}, axis.values);
+    inference::write_array(group, "grid/" + axis.name, {axis.values.size()}, axis.values);
 }
 
 json::Object theta_json(const inference::Grid& grid, std::size_t k) {
@@ -267,10 +267,10 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
     group.write_attribute("estimators", context.estimator_names);
     for (std::size_t e = 0; e < estimators.size(); ++e) {
       h5::Group g = group.create_group(estimators[e]->name());
-      write_array(g, "q_toys", {n_points, static_cast<std::size_t>(plan.n_toys)}, flatten(q[e]));
-      write_array(g, "thresholds", {n_points, levels.size()}, outputs[e].thresholds);
-      write_array(g, "wilks_fraction", {n_points, levels.size()}, outputs[e].wilks_fraction);
-      if (!outputs[e].observed_q.empty()) write_array(g, "observed_q", {n_points}, outputs[e].observed_q);
+      inference::write_array(g, "q_toys", {n_points, static_cast<std::size_t>(plan.n_toys)}, flatten(q[e]));
+      inference::write_array(g, "thresholds", {n_points, levels.size()}, outputs[e].thresholds);
+      inference::write_array(g, "wilks_fraction", {n_points, levels.size()}, outputs[e].wilks_fraction);
+      if (!outputs[e].observed_q.empty()) inference::write_array(g, "observed_q", {n_points}, outputs[e].observed_q);
     }
   });
   json::Object body;
@@ -434,9 +434,9 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
     group.write_attribute("estimators", context.estimator_names);
     for (std::size_t e = 0; e < context.estimator_names.size(); ++e) {
       h5::Group g = group.create_group(context.estimator_names[e]);
-      write_array(g, "q_toys", {n_points, static_cast<std::size_t>(plan.n_toys)}, flatten(q[e]));
+      inference::write_array(g, "q_toys", {n_points, static_cast<std::size_t>(plan.n_toys)}, flatten(q[e]));
       for (std::size_t m = 0; m < methods.size(); ++m)
-        write_array(g, methods[m] + "/covered", {levels.size(), n_points}, covered[e][m]);
+        inference::write_array(g, methods[m] + "/covered", {levels.size(), n_points}, covered[e][m]);
     }
   });
   json::Object body;

@@ -153,7 +153,7 @@ void declare_point(config::Schema& schema, const std::string& section, const sim
     schema.add(config::Key(section + "." + p.name, config::Type::number, doc).as_optional());
 }
 
-// infer, test, calibrate, coverage (specs/statistics.md): what they read and the numbers of toys.
+// infer, test, calibrate, coverage (docs/statistics.md): what they read and the numbers of toys.
 void declare_inference(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   using config::Key;
   using config::Type;
@@ -175,6 +175,9 @@ void declare_inference(config::Schema& schema, config::Config& config, const sim
                  "observed events: .csv (a header row of observable names) or HDF5 (docs/formats.md), inside "
                  "campaign.dir")
                  .with_default(YAML::Node(config.get<std::string>("simulate.observed.output"))));
+  schema.add(Key("infer.observed_dataset", Type::string,
+                 "the observed dataset /observed/<name> to use when the HDF5 file holds several")
+                 .as_optional());
   schema.add(Key("infer.model", Type::string, "the trained model, inside campaign.dir")
                  .with_default(YAML::Node(config.get<std::string>("train.output"))));
   schema.add(
@@ -202,6 +205,15 @@ void declare_inference(config::Schema& schema, config::Config& config, const sim
 
   schema.add(Key("test.observed", Type::string, "observed events for the test (default: infer.observed)")
                  .with_default(YAML::Node(config.get<std::string>("infer.observed"))));
+  config.validate_key(schema, "infer.observed_dataset");
+  Key test_dataset("test.observed_dataset", Type::string,
+                   "the observed dataset of test.observed to use when it holds several (default: "
+                   "infer.observed_dataset)");
+  if (config.has("infer.observed_dataset"))
+    test_dataset.with_default(YAML::Node(config.get<std::string>("infer.observed_dataset")));
+  else
+    test_dataset.as_optional();
+  schema.add(test_dataset);
   schema.add(Key("test.estimators", Type::string_list, "as infer.estimators")
                  .with_default(inferred_estimators)
                  .one_of(estimators));

@@ -152,14 +152,14 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     per_estimator.set(context.estimator_names[e], summary);
   }
   write_results(world, campaign, "test", identity, [&](h5::Group& group) {
-    write_array(group, "h0", {p}, h0);
-    write_array(group, "h1", {p}, h1);
+    inference::write_array(group, "h0", {p}, h0);
+    inference::write_array(group, "h1", {p}, h1);
     group.write_attribute("n_events", static_cast<std::int64_t>(n_events));
     group.write_attribute("estimators", context.estimator_names);
     for (std::size_t e = 0; e < n_estimators; ++e) {
       h5::Group g = group.create_group(context.estimator_names[e]);
-      write_array(g, "t_h0", {t_h0[e].size()}, t_h0[e]);
-      write_array(g, "t_h1", {t_h1[e].size()}, t_h1[e]);
+      inference::write_array(g, "t_h0", {t_h0[e].size()}, t_h0[e]);
+      inference::write_array(g, "t_h1", {t_h1[e].size()}, t_h1[e]);
       if (observed) g.write_attribute("t_observed", t_obs[e]);
     }
   });

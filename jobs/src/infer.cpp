@@ -215,23 +215,23 @@ void write_estimator(h5::Group& group, const std::string& name, const EstimatorR
     const auto& samples = r.samples;
     const std::size_t n_samples = samples.size() / std::max<std::size_t>(1, n_parameters);
     const auto shape = grid_shape(grid);
-    write_array(g, "t", shape, r.t);
-    write_array(g, "q", shape, r.q);
-    write_array(g, "best_fit", {n_parameters}, r.best.theta);
+    inference::write_array(g, "t", shape, r.t);
+    inference::write_array(g, "q", shape, r.q);
+    inference::write_array(g, "best_fit", {n_parameters}, r.best.theta);
     g.write_attribute("t_min", r.best.t);
     g.write_attribute("dof", static_cast<std::int64_t>(r.dof));
-    write_array(g, "poi_q", grid_shape(r.poi.grid), r.poi.values);
+    inference::write_array(g, "poi_q", grid_shape(r.poi.grid), r.poi.values);
     for (std::size_t i = 0; i < levels.size(); ++i)
-      write_array(g, "region_" + std::to_string(i), grid_shape(r.poi.grid), as_doubles(r.regions[i]));
+      inference::write_array(g, "region_" + std::to_string(i), grid_shape(r.poi.grid), as_doubles(r.regions[i]));
     g.write_attribute("levels", levels);
     for (const auto& [parameter, values] : one_d) {
-      write_array(g, "profile/" + parameter, {values.first.size()}, values.first);
-      write_array(g, "intervals/" + parameter, {levels.size(), 2}, values.second);
+      inference::write_array(g, "profile/" + parameter, {values.first.size()}, values.first);
+      inference::write_array(g, "intervals/" + parameter, {levels.size(), 2}, values.second);
     }
-    write_array(g, "posterior", shape, r.posterior);
+    inference::write_array(g, "posterior", shape, r.posterior);
     for (std::size_t i = 0; i < levels.size(); ++i)
-      write_array(g, "hpd_" + std::to_string(i), shape, as_doubles(hpd[i]));
-    if (n_samples > 0) write_array(g, "posterior_samples", {n_samples, n_parameters}, samples);
+      inference::write_array(g, "hpd_" + std::to_string(i), shape, as_doubles(hpd[i]));
+    if (n_samples > 0) inference::write_array(g, "posterior_samples", {n_samples, n_parameters}, samples);
   }
 }
 
@@ -305,7 +305,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   world.agree([&] { prepare_directory(config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
   write_results(world, campaign, "infer", identity, [&](h5::Group& group) {
     for (std::size_t a = 0; a < grid->n_parameters(); ++a)
-      write_array(group, "grid/" + grid->axes()[a].name, {grid->axes()[a].values.size()},
+      inference::write_array(group, "grid/" + grid->axes()[a].name, {grid->axes()[a].values.size()},
                   grid->axes()[a].values);
     std::vector<std::string> names = context.parameter_names();
     group.write_attribute("parameters", names);
@@ -315,7 +315,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     group.write_attribute("parameters_of_interest", interest);
     group.write_attribute("estimators", context.estimator_names);
     const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), x);
-    write_array(group, "observed", {x.extent(0), x.extent(1)},
+    inference::write_array(group, "observed", {x.extent(0), x.extent(1)},
                 std::vector<double>(host.data(), host.data() + x.extent(0) * x.extent(1)));
     for (std::size_t e = 0; e < estimators.size(); ++e)
       write_estimator(group, estimators[e]->name(), results[e], *grid);

@@ -13,7 +13,8 @@
 #include <sstream>
 
 #include "nsbi/core/log.hpp"
-#include "nsbi/distributed/dataset_reader.hpp"
+#include "nsbi/inference/observed.hpp"
+#include "nsbi/inference/results_file.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/progress.hpp"
 #include "nsbi/core/signals.hpp"
@@ -31,21 +32,6 @@ std::string format_number(double value) {
   std::ostringstream out;
   out << value;
   return out.str();
-}
-
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) fields.push_back(trim(field));
-  if (!line.empty() && line.back() == ',') fields.emplace_back();
-  return fields;
 }
 
 // The range a grid along `p` may cover without --allow-extrapolation, and the simulator's domain.
@@ -207,74 +193,11 @@ std::vector<double> point_from_config(const Campaign& campaign, const InferenceC
   return point;
 }
 
-std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
-                                       const sims::SimulatorInfo& info, const std::string& origin) {
-  const std::size_t d = info.n_observables();
-  const std::string where = "observed data '" + path + "'";
-  std::vector<double> values;
-  std::string line;
-  std::size_t line_number = 0;
-  std::vector<std::string> header;
-  while (header.empty() && std::getline(in, line)) {
-    ++line_number;
-    // Some editors start UTF-8 text with a byte-order mark: it is no part of the first column's name.
-    if (line_number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-    if (!trim(line).empty() && trim(line)[0] != '#') header = split_csv(line);
-  }
-  if (in.bad()) throw InputError(where + " cannot be read: " + std::strerror(errno) + origin);
-  if (header.empty()) throw InputError(where + " is empty: no header line" + origin);
-  std::vector<std::size_t> column_of(d, header.size());
-  for (std::size_t c = 0; c < header.size(); ++c) {
-    const auto it = std::find(info.observables.begin(), info.observables.end(), header[c]);
-    if (it == info.observables.end())
-      throw InputError(where + ", line " + std::to_string(line_number) + ": column '" + header[c] +
-                       "' is not an observable of " + info.name + " (expected " +
-                       [&] {
-                         std::string names;
-                         for (const auto& n : info.observables) names += (names.empty() ? "" : ", ") + n;
-                         return names;
-                       }() +
-                       ")");
-    const auto index = static_cast<std::size_t>(it - info.observables.begin());
-    if (column_of[index] != header.size())
-      throw InputError(where + ", line " + std::to_string(line_number) + ": column '" + header[c] +
-                       "' appears twice");
-    column_of[index] = c;
-  }
-  for (std::size_t j = 0; j < d; ++j)
-    if (column_of[j] == header.size())
-      throw InputError(where + ", line " + std::to_string(line_number) + ": the observable '" +
-                       info.observables[j] + "' of " + info.name + " has no column");
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (trim(line).empty() || trim(line)[0] == '#') continue;
-    const auto fields = split_csv(line);
-    if (fields.size() != header.size())
-      throw InputError(where + ", line " + std::to_string(line_number) + ": " +
-                       std::to_string(fields.size()) + " fields, the header has " +
-                       std::to_string(header.size()));
-    for (std::size_t j = 0; j < d; ++j) {
-      const std::string& field = fields[column_of[j]];
-      char* end = nullptr;
-      const double value = std::strtod(field.c_str(), &end);
-      if (field.empty() || end != field.c_str() + field.size())
-        throw InputError(where + ", line " + std::to_string(line_number) + ", column '" +
-                         info.observables[j] + "': '" + field + "' is not a number");
-      if (!std::isfinite(value))
-        throw InputError(where + ", line " + std::to_string(line_number) + ", column '" +
-                         info.observables[j] + "': " + field + " is not finite");
-      values.push_back(value);
-    }
-  }
-  if (in.bad()) throw InputError(where + " cannot be read: " + std::strerror(errno) + origin);
-  return values;
-}
-
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {
   const std::string path = campaign.output_path(campaign.config.get<std::string>(key));
-  const std::size_t d = info.n_observables();
-  std::vector<double> values;
-  const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+  const std::string dataset_key = key + "_dataset";
+  const std::string dataset =
+      campaign.config.has(dataset_key) ? campaign.config.get<std::string>(dataset_key) : std::string();
   const std::string origin = " (" + campaign.config.location(key) + ": " + key + ")";
   if (access(path.c_str(), R_OK) != 0)
     throw InputError(
@@ -282,94 +205,20 @@ Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, 
         (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
              ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
              : ""));
-  if (csv) {
-    std::ifstream in(path);
-    values = parse_observed_csv(in, path, info, origin);
-  } else {
-    distributed::DatasetReader reader(path);
-    if (reader.observable_names() != info.observables) {
-      std::string names;
-      for (const auto& n : reader.observable_names()) names += (names.empty() ? "" : ", ") + n;
-      throw InputError("observed data '" + path + "' has observables (" + names + "), not those of " +
-                       info.name + origin);
-    }
-    std::vector<double> theta(reader.n_rows() * reader.n_parameters());
-    values.resize(reader.n_rows() * d);
-    if (reader.n_rows() > 0) reader.read_rows(0, reader.n_rows(), theta.data(), values.data());
-    for (std::size_t i = 0; i < values.size(); ++i)
-      if (!std::isfinite(values[i]))
-        throw InputError("observed data '" + path + "', /x row " + std::to_string(i / d) + ", column '" +
-                         info.observables[i % d] + "': not finite");
-  }
-  const std::size_t n = values.size() / d;
-  if (n == 0) throw InputError("observed data '" + path + "' holds no events" + origin);
-  Matrix x(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::observed"), n, d);
-  auto host = Kokkos::create_mirror_view(x);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) host(i, j) = values[i * d + j];
-  Kokkos::deep_copy(x, host);
-  return x;
-}
-
-void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
-                 const std::vector<double>& values) {
-  std::vector<hsize_t> dims(shape.begin(), shape.end());
-  std::size_t count = 1;
-  for (const auto n : shape) count *= n;
-  NSBI_ASSERT(count == values.size() && !shape.empty(), "write_array: shape and values disagree for " + name);
-  if (count == 0) return;
-  h5::Dataset dataset = group.create_dataset(name, h5::DataType::float64, dims, dims[0]);
-  dataset.write_rows(0, dims[0], values.data());
+  return inference::read_observed(path, info, dataset, origin);
 }
 
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
                    const std::string& identity, const std::function<void(h5::Group&)>& fill) {
-  const std::string created = world.broadcast(campaign.provenance.created_utc);
-  world.agree(
-      [&] {
-        const std::string path = campaign.output_path("results.h5");
-        const std::string partial = path + ".partial";
-        std::error_code error;
-        std::filesystem::remove(partial, error);
-        // An unfinished copy (a failed write: disk full) is of no use; after the rename nothing is left to
-        // remove.
-        const struct PartialRemover {
-          const std::string& path;
-          ~PartialRemover() {
-            std::error_code ignored;
-            std::filesystem::remove(path, ignored);
-          }
-        } remove_partial{partial};
-        {
-          std::optional<h5::File> file;
-          if (std::filesystem::exists(path)) {
-            std::filesystem::copy_file(path, partial, error);
-            if (error)
-              throw InputError("cannot copy '" + path + "' to '" + partial + "': " + error.message());
-            file.emplace(h5::File::open(partial, MPI_COMM_SELF, h5::Access::read_write));
-          } else {
-            file.emplace(h5::File::create(partial, MPI_COMM_SELF));
-          }
-          {
-            h5::Group root = file->root();
-            if (root.exists(stage)) root.remove(stage);
-            h5::Group group = root.create_group(stage);
-            group.write_attribute("identity", identity);
-            group.write_attribute("config", campaign.config.resolved_yaml());
-            group.write_attribute("seed", static_cast<std::int64_t>(campaign.seed));
-            group.write_attribute("nsbi_version", campaign.provenance.nsbi_version);
-            group.write_attribute("created", created);
-            group.write_attribute("command_line", campaign.provenance.command_line);
-            fill(group);
-            root.write_attribute("format", std::string("nsbi-results"));
-            root.write_attribute("format_version", std::int64_t{1});
-          }
-          file->close();
-        }
-        if (std::rename(partial.c_str(), path.c_str()) != 0)
-          throw InputError("cannot rename '" + partial + "' to '" + path + "': " + std::strerror(errno));
-      },
-      /*root_only=*/true);
+  inference::ResultsStamp stamp;
+  stamp.identity = identity;
+  stamp.config = campaign.config.resolved_yaml();
+  stamp.seed = campaign.seed;
+  stamp.nsbi_version = campaign.provenance.nsbi_version;
+  stamp.created = world.broadcast(campaign.provenance.created_utc);
+  stamp.command_line = campaign.provenance.command_line;
+  world.agree([&] { inference::write_results_group(campaign.output_path("results.h5"), stage, stamp, fill); },
+              /*root_only=*/true);
 }
 
 namespace {

@@ -4,7 +4,6 @@
 // observed data, and results.h5, which holds one group per stage (docs/formats.md, "Results").
 
 #include <functional>
-#include <istream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
+#include "nsbi/inference/results_file.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/kernels/model_file.hpp"
 #include "nsbi/sims/simulator.hpp"
@@ -59,26 +59,15 @@ inference::Grid grid_from_config(const Campaign& campaign, const InferenceContex
 std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
                                       const std::string& section);
 
-/// The observed events [N, D] in the simulator's observable order, from a CSV file (header: observable names,
-/// any order) or an HDF5 dataset file. InputError (exit 3) naming the file, line and column for missing or
-/// unknown columns, unparsable or non-finite values, or no events.
+/// The observed events [N, D] in the simulator's observable order from the file `key` names, the dataset
+/// `<key>_dataset` names (when set) in it (inference::read_observed). InputError (exit 3) naming the file.
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);
-
-/// The events of an observed-data CSV text (the CSV half of read_observed), row-major [N, observables] in
-/// `info`'s observable order; `path` names the text and `origin` (" (file:line: key)") ends the messages
-/// that concern the whole file. A leading UTF-8 byte-order mark is skipped. InputError as read_observed.
-std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
-                                       const sims::SimulatorInfo& info, const std::string& origin);
 
 /// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
 /// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the
 /// stage's identity (stage_identity), config, seed and provenance as attributes. The other groups are kept.
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
                    const std::string& identity, const std::function<void(h5::Group&)>& fill);
-/// A float64 dataset of the given shape in `group` (rank 0's results file only).
-void write_array(h5::Group& group, const std::string& name, const std::vector<std::size_t>& shape,
-                 const std::vector<double>& values);
-
 /// What decides a stage's results: the seed, the simulator, the model file's identity (its canonical path,
 /// creation time and seed) when a learned estimator is used, the listed config sections and, when given, the
 /// observed events (their count and a digest of their values), emitted as YAML. Journals, the summary and
