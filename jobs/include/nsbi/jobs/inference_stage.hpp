@@ -1,11 +1,10 @@
 #pragma once
-// What the inference stages (infer, test, calibrate, coverage) share: the model and the estimators named
-// in the config, θ grids and points from the config (checked against the model's training range), the
-// observed data, and results.h5, which holds one group per stage (docs/formats.md, "Results").
+// What every inference stage (infer, test, calibrate, coverage) does around the library's work: its identity,
+// the check whether it is already complete, the toys spread over the ranks and journaled, and its outputs:
+// its group of results.h5 (docs/formats.md, "Results") and <stage>.json.
 
+#include <cstdint>
 #include <functional>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,55 +12,10 @@
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/json.hpp"
 #include "nsbi/distributed/work_queue.hpp"
-#include "nsbi/inference/estimator.hpp"
-#include "nsbi/inference/grid.hpp"
-#include "nsbi/inference/results_file.hpp"
 #include "nsbi/jobs/campaign.hpp"
-#include "nsbi/kernels/model_file.hpp"
-#include "nsbi/sims/simulator.hpp"
+#include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
-
-struct InferenceContext {
-  std::unique_ptr<sims::Simulator> simulator;
-  std::optional<kernels::ModelRecord> model;  // loaded when a `learned` estimator is asked for
-  std::string model_path;
-  std::vector<std::string> estimator_names;  // as the config lists them
-  bool allow_extrapolation = false;
-
-  const sims::SimulatorInfo& info() const { return simulator->info(); }
-  std::vector<std::string> parameter_names() const;
-  /// One new estimator per name (each owns its buffers: one per thread of work). `exact_reference` is the
-  /// reference point of the exact estimator (ConfigError naming `key` when the simulator has no exact ratio
-  /// for the points it will meet, checked by `check_exact` below).
-  std::vector<std::unique_ptr<inference::RatioEstimator>> make_estimators(
-      const std::vector<double>& exact_reference) const;
-  /// ConfigError naming `key` unless the exact estimator (if listed) can evaluate every point against the
-  /// reference.
-  void check_exact(const std::string& key, const std::vector<std::vector<double>>& points,
-                   const std::vector<double>& reference) const;
-};
-
-/// Collective: reads the simulator, the model `model_key` names (when `estimators_key` lists `learned`) and
-/// checks that the model is for this simulator (InputError, exit 3, naming the file otherwise).
-InferenceContext load_inference(const Communicator& world, const Campaign& campaign,
-                                const std::string& estimators_key, const std::string& model_key,
-                                bool allow_extrapolation);
-
-/// The grid of <section>.grid (defaults: the model's training range, or the simulator's domain when there is
-/// no model). ConfigError naming the key for a grid outside the simulator's domain, or outside the model's
-/// training range unless extrapolation is allowed.
-inference::Grid grid_from_config(const Campaign& campaign, const InferenceContext& context,
-                                 const std::string& section);
-
-/// θ of <section>.<parameter>: every parameter required (ConfigError naming the missing key), checked like
-/// a grid point.
-std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
-                                      const std::string& section);
-
-/// The observed events [N, D] in the simulator's observable order from the file `key` names, the dataset
-/// `<key>_dataset` names (when set) in it (inference::read_observed). InputError (exit 3) naming the file.
-Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);
 
 /// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
 /// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the
@@ -87,6 +41,10 @@ void write_summary(const Communicator& world, const Campaign& campaign, const st
 /// unreadable results.h5 an InputError (exit 3): nothing is replaced. With `force`: false, nothing checked.
 bool stage_complete(const Communicator& world, const Campaign& campaign, const std::string& stage,
                     const std::string& identity, bool force);
+
+/// Collective: stage_complete, and when the stage is complete, a log line saying that it is skipped.
+bool skip_if_complete(const Communicator& world, const Campaign& campaign, const std::string& stage,
+                      const std::string& identity, bool force);
 
 /// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), journaled in
 /// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
