@@ -102,10 +102,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   auto estimators = context.make_estimators(grids->reference);
   load.reset();
 
-  std::optional<profiling::Region> toys("nsbi/calibrate/toys");
   const auto q = q_toys(world, campaign, "calibrate", inference::ToyStage::calibrate, toy_identity, context,
                         estimators, *grids, plan, options);
-  toys.reset();
   if (!options.slice.whole()) return;
   const std::string observed_path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
   if (!observed) log::info("calibrate: no observed data at '", observed_path, "': belts only");

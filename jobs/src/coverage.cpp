@@ -157,10 +157,8 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
   auto estimators = context.make_estimators(grids->reference);
   load.reset();
 
-  std::optional<profiling::Region> toys("nsbi/coverage/toys");
   const auto q = q_toys(world, campaign, "coverage", inference::ToyStage::coverage, identity, context,
                         estimators, *grids, plan, options);
-  toys.reset();
   if (!options.slice.whole()) return;
 
   std::optional<profiling::Region> belts_region("nsbi/coverage/belts");

@@ -1,5 +1,6 @@
 #include "nsbi/jobs/toy_stages.hpp"
 
+#include "nsbi/core/profiling.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 
@@ -41,6 +42,7 @@ std::vector<std::vector<std::vector<double>>> q_toys(const Communicator& world, 
                                                      const std::string& identity, const InferenceContext& context,
                                                      inference::Estimators& estimators, const ToyGrids& grids,
                                                      const inference::ToyPlan& plan, const StageOptions& options) {
+  const profiling::Region region("nsbi/" + stage + "/toys");
   inference::ToySetup setup{context.simulator.get(), campaign.seed, toy_stage, {}};
   setup.refine.enabled = campaign.config.get<bool>("infer.refine");
   Matrix x;

@@ -33,7 +33,7 @@ inference::ToyPlan toy_plan(const config::Config& config, const std::string& sta
 int degrees_of_freedom(const inference::Grid& scan_grid);
 
 /// Collective: the toys of every point of grids.points, q[estimator][point][toy] (run_toy_items journals
-/// them); empty for a sliced run, whose items stay in the journals.
+/// them; profiling region "nsbi/<stage>/toys"); empty for a sliced run, whose items stay in the journals.
 std::vector<std::vector<std::vector<double>>> q_toys(const Communicator& world, const Campaign& campaign,
                                                      const std::string& stage, inference::ToyStage toy_stage,
                                                      const std::string& identity, const InferenceContext& context,
