@@ -105,11 +105,13 @@ std::vector<double> read_observed_group(const std::string& path, const h5::Group
   const h5::Dataset x = group.open_dataset("x");
   const auto dims = x.dims();
   if (dims.size() != 2 || dims[1] != info.n_observables())
-    throw InputError(where + ", " + name + "/x has shape [" + [&] {
-      std::string text;
-      for (const auto n : dims) text += (text.empty() ? "" : ", ") + std::to_string(n);
-      return text;
-    }() + "], not [N, " + std::to_string(info.n_observables()) + "]" + origin);
+    throw InputError(where + ", " + name + "/x has shape [" +
+                     [&] {
+                       std::string text;
+                       for (const auto n : dims) text += (text.empty() ? "" : ", ") + std::to_string(n);
+                       return text;
+                     }() +
+                     "], not [N, " + std::to_string(info.n_observables()) + "]" + origin);
   std::vector<double> values(dims[0] * dims[1]);
   if (dims[0] > 0) x.read_rows(0, dims[0], values.data());
   for (std::size_t i = 0; i < values.size(); ++i)
@@ -199,14 +201,16 @@ Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, c
     if (h5::is_hdf5(path)) {
       const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
       const h5::Group root = file.root();
-      observed_format = root.attribute_exists("format") &&
-                        root.read_attribute<std::string>("format") == "nsbi-observed";
+      observed_format =
+          root.attribute_exists("format") && root.read_attribute<std::string>("format") == "nsbi-observed";
       if (observed_format) values = read_observed_group(path, root, info, dataset, origin);
     }
     if (!observed_format) {
       if (!dataset.empty())
-        throw InputError("observed data '" + path + "' is not an observed-data file (root attribute format = "
-                         "\"nsbi-observed\"), so it has no dataset '" + dataset + "'" + origin);
+        throw InputError("observed data '" + path +
+                         "' is not an observed-data file (root attribute format = "
+                         "\"nsbi-observed\"), so it has no dataset '" +
+                         dataset + "'" + origin);
       values = read_dataset_file(path, info, origin);
     }
   }

@@ -7,9 +7,8 @@
 
 namespace nsbi::inference {
 
-std::vector<double> q_at_points(RatioEstimator& estimator, const ConstMatrix& x,
-                                std::size_t n_experiments, std::size_t n_events,
-                                const Grid& scan_grid, const ConstMatrix& points,
+std::vector<double> q_at_points(RatioEstimator& estimator, const ConstMatrix& x, std::size_t n_experiments,
+                                std::size_t n_events, const Grid& scan_grid, const ConstMatrix& points,
                                 const RefineOptions& refine) {
   const std::size_t n_grid = scan_grid.size();
   const std::size_t n_points = points.extent(0);
@@ -31,15 +30,14 @@ std::vector<double> q_at_points(RatioEstimator& estimator, const ConstMatrix& x,
     const std::size_t count = std::min(per_scan, n_experiments - first);
     const ConstMatrix block =
         Kokkos::subview(x, std::make_pair(first * n_events, (first + count) * n_events), Kokkos::ALL);
-    const ScanValues values =
-        scan_experiments(estimator, block, count, n_events, scan_grid, points);
+    const ScanValues values = scan_experiments(estimator, block, count, n_events, scan_grid, points);
     for (std::size_t e = 0; e < count; ++e) {
       stop_if_requested();
       const auto rows = std::make_pair(e * n_events, (e + 1) * n_events);
       const std::vector<double> t_grid(values.t.begin() + static_cast<std::ptrdiff_t>(e * n_grid),
                                        values.t.begin() + static_cast<std::ptrdiff_t>((e + 1) * n_grid));
-      const Minimum best = minimise(
-          estimator, Kokkos::subview(block, rows, Kokkos::ALL), scan_grid, t_grid, refine);
+      const Minimum best =
+          minimise(estimator, Kokkos::subview(block, rows, Kokkos::ALL), scan_grid, t_grid, refine);
       const double* t_points = values.t_extra.data() + e * n_points;
       for (std::size_t j = 0; j < n_points; ++j)
         q[(first + e) * n_points + j] = t_points[j] - std::min(best.t, t_points[j]);

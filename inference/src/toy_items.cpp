@@ -73,14 +73,15 @@ void simple_test_item(const ToySetup& setup, Estimators& estimators, const Const
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), hypotheses);
   std::vector<double> theta(hypotheses.extent(1));
   for (std::size_t p = 0; p < theta.size(); ++p) theta[p] = host(alternative ? 1 : 0, p);
-  simulate_toys(*setup.simulator, theta.data(), setup.seed, alternative ? ToyStage::test_h1 : ToyStage::test_h0,
-                0, first_toy, plan.n_events, x);
+  simulate_toys(*setup.simulator, theta.data(), setup.seed,
+                alternative ? ToyStage::test_h1 : ToyStage::test_h0, 0, first_toy, plan.n_events, x);
   for (std::size_t e = 0; e < estimators.size(); ++e)
     store(simple_test_statistic(*estimators[e], x, hypotheses, plan.n_events), plan, e, out);
 }
 
 std::vector<std::vector<std::vector<double>>> simple_test_table(const std::vector<double>& merged,
-                                                                std::size_t n_estimators, const ToyPlan& plan) {
+                                                                std::size_t n_estimators,
+                                                                const ToyPlan& plan) {
   std::vector<std::vector<std::vector<double>>> t(n_estimators, std::vector<std::vector<double>>(2));
   const std::uint64_t blocks = plan.blocks_per_point;
   for (std::size_t e = 0; e < n_estimators; ++e)

@@ -53,9 +53,9 @@ std::vector<Calibration> calibrate_belts(const Communicator& world, const Campai
         outputs[e].observed_q = inference::q_at_points(*estimators[e], *observed, 1, observed->extent(0),
                                                        grids.scan, belt_points, refine);
       });
-      summary.set("observed_confidence_sets", inference::confidence_sets(grids.points, levels,
-                                                                         outputs[e].belts.thresholds,
-                                                                         outputs[e].observed_q));
+      summary.set("observed_confidence_sets",
+                  inference::confidence_sets(grids.points, levels, outputs[e].belts.thresholds,
+                                             outputs[e].observed_q));
     }
     per_estimator.set(estimators[e]->name(), summary);
   }

@@ -66,9 +66,11 @@ std::vector<inference::BeltTable> coverage_belts(const Campaign& campaign, const
                                            ", but the belts of calibrate are for " +
                                            std::to_string(belts.back().n_events) + " events per experiment");
     for (const double level : levels)
-      if (std::find(belts.back().levels.begin(), belts.back().levels.end(), level) == belts.back().levels.end())
-        config.fail("coverage.levels", "level " + std::to_string(level) +
-                                           " has no Neyman belt: add it to calibrate.levels and run calibrate");
+      if (std::find(belts.back().levels.begin(), belts.back().levels.end(), level) ==
+          belts.back().levels.end())
+        config.fail("coverage.levels",
+                    "level " + std::to_string(level) +
+                        " has no Neyman belt: add it to calibrate.levels and run calibrate");
   }
   return belts;
 }

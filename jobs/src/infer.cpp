@@ -62,11 +62,13 @@ struct InferInputs {
   inference::AnalysisSettings settings;
 };
 
-InferInputs infer_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context) {
+InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
+                         const InferenceContext& context) {
   const config::Config& config = campaign.config;
   InferInputs in;
   in.settings.refine.enabled = config.get<bool>("infer.refine");
-  in.settings.posterior_samples = static_cast<std::size_t>(config.get<std::int64_t>("infer.posterior_samples"));
+  in.settings.posterior_samples =
+      static_cast<std::size_t>(config.get<std::int64_t>("infer.posterior_samples"));
   in.settings.seed = campaign.seed;
   world.agree([&] {
     in.grid = grid_from_config(campaign, context, "infer");
@@ -107,7 +109,8 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
       write_estimator(group, context.estimator_names[e], results[e], grid);
   });
   json::Object per_estimator;
-  for (std::size_t e = 0; e < results.size(); ++e) per_estimator.set(context.estimator_names[e], results[e].summary);
+  for (std::size_t e = 0; e < results.size(); ++e)
+    per_estimator.set(context.estimator_names[e], results[e].summary);
   json::Object body;
   body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
       .set("estimators", context.estimator_names)
@@ -125,11 +128,12 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   const InferInputs in = infer_inputs(world, campaign, context);
   const std::string identity = stage_identity(campaign, context, {"infer"}, &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
-  log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(), " grid points, estimators: ", [&] {
-    std::string names;
-    for (const auto& n : context.estimator_names) names += (names.empty() ? "" : ", ") + n;
-    return names;
-  }());
+  log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(),
+            " grid points, estimators: ", [&] {
+              std::string names;
+              for (const auto& n : context.estimator_names) names += (names.empty() ? "" : ", ") + n;
+              return names;
+            }());
   std::vector<double> reference(in.grid->n_parameters());
   in.grid->point(0, reference.data());
   auto estimators = context.make_estimators(reference);

@@ -13,11 +13,11 @@
 #include <sstream>
 
 #include "nsbi/core/log.hpp"
+#include "nsbi/core/signals.hpp"
+#include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/observed.hpp"
 #include "nsbi/inference/results_file.hpp"
-#include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/progress.hpp"
-#include "nsbi/core/signals.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/sims/registry.hpp"
 
@@ -43,7 +43,7 @@ struct Bounds {
 
 Bounds bounds_of(const InferenceContext& context, std::size_t p) {
   const sims::Parameter& parameter = context.info().parameters[p];
-  if (context.model) return {context.model->parameter_min[p], context.model->parameter_max[p], true};
+  if (context.model) return {context.model->parameter_min(p), context.model->parameter_max(p), true};
   return {parameter.min, parameter.max, false};
 }
 
@@ -82,7 +82,7 @@ std::vector<std::unique_ptr<inference::RatioEstimator>> InferenceContext::make_e
   std::vector<std::unique_ptr<inference::RatioEstimator>> out;
   for (const auto& name : estimator_names) {
     if (name == "learned")
-      out.push_back(std::make_unique<inference::LearnedEstimator>(*model));
+      out.push_back(model->estimator());
     else
       out.push_back(std::make_unique<inference::ExactEstimator>(*simulator, exact_reference));
   }
@@ -116,17 +116,17 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
 
   context.model_path = campaign.output_path(config.get<std::string>(model_key));
   world.agree([&] {
-    context.model = kernels::read_model(context.model_path);
-    const kernels::ModelRecord& model = *context.model;
+    context.model = inference::TrainedModel::read(context.model_path);
+    const inference::TrainedModel& model = *context.model;
     const sims::SimulatorInfo& info = context.info();
-    if (model.simulator != info.name)
-      throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator +
+    if (model.simulator() != info.name)
+      throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator() +
                        "', but this campaign's simulator is '" + info.name + "' (" +
                        config.location(model_key) + ": " + model_key + ")");
-    if (model.parameter_names != context.parameter_names() || model.observable_names != info.observables)
+    if (model.parameter_names() != context.parameter_names() || model.observable_names() != info.observables)
       throw InputError("model '" + context.model_path + "' has other parameter or observable names than " +
                        info.name + " declares: it was trained on data of another simulator");
-    if (model.loss == "sally")
+    if (model.loss() == "sally")
       throw InputError(
           "model '" + context.model_path +
           "' was trained with loss sally: it learned the score at θ0 (the gradient of its output), "

@@ -56,8 +56,8 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
     std::error_code error;
     const std::filesystem::path path = std::filesystem::weakly_canonical(context.model_path, error);
     identity["model"]["path"] = error ? context.model_path : path.string();
-    identity["model"]["created"] = context.model->provenance.created_utc;
-    identity["model"]["seed"] = context.model->seed;
+    identity["model"]["created"] = context.model->created();
+    identity["model"]["seed"] = context.model->seed();
   }
   for (const auto& section : sections) identity[section] = campaign.config.get<YAML::Node>(section);
   if (observed != nullptr) {

@@ -95,11 +95,13 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     std::optional<double> observed_t;
     if (in.observed) {
       world.agree([&] {
-        t_obs[e] = inference::simple_test_statistic(*estimators[e], *in.observed, hypotheses, plan.n_events)[0];
+        t_obs[e] =
+            inference::simple_test_statistic(*estimators[e], *in.observed, hypotheses, plan.n_events)[0];
       });
       observed_t = t_obs[e];
     }
-    per_estimator.set(context.estimator_names[e], inference::simple_test_summary(t[e][0], t[e][1], observed_t));
+    per_estimator.set(context.estimator_names[e],
+                      inference::simple_test_summary(t[e][0], t[e][1], observed_t));
   }
   write_results(world, campaign, "test", identity, [&](h5::Group& group) {
     inference::write_array(group, "h0", {in.h0.size()}, in.h0);

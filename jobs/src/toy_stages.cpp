@@ -39,16 +39,18 @@ int degrees_of_freedom(const inference::Grid& scan_grid) {
 
 std::vector<std::vector<std::vector<double>>> q_toys(const Communicator& world, const Campaign& campaign,
                                                      const std::string& stage, inference::ToyStage toy_stage,
-                                                     const std::string& identity, const InferenceContext& context,
+                                                     const std::string& identity,
+                                                     const InferenceContext& context,
                                                      inference::Estimators& estimators, const ToyGrids& grids,
-                                                     const inference::ToyPlan& plan, const StageOptions& options) {
+                                                     const inference::ToyPlan& plan,
+                                                     const StageOptions& options) {
   const profiling::Region region("nsbi/" + stage + "/toys");
   inference::ToySetup setup{context.simulator.get(), campaign.seed, toy_stage, {}};
   setup.refine.enabled = campaign.config.get<bool>("infer.refine");
   Matrix x;
   const std::vector<double> merged = run_toy_items(
-      world, campaign, stage, identity, plan.n_items(grids.points.size()), plan.toys_per_item * estimators.size(),
-      plan.toys_per_item, options.force,
+      world, campaign, stage, identity, plan.n_items(grids.points.size()),
+      plan.toys_per_item * estimators.size(), plan.toys_per_item, options.force,
       [&](std::uint64_t item, double* out) {
         inference::q_toy_item(setup, estimators, grids.points, grids.scan, plan, item, x, out);
       },

@@ -30,8 +30,7 @@ std::string temporary_path(const std::string& name) {
 
 // An observed-data file with the datasets `names`, each [rows, observables.size()] of values 0, 1, 2, ...
 void write_observed_file(const std::string& path, const std::vector<std::string>& names,
-                         const std::vector<std::string>& observables, std::size_t rows,
-                         double poison = 0.0) {
+                         const std::vector<std::string>& observables, std::size_t rows, double poison = 0.0) {
   h5::File file = h5::File::create(path, MPI_COMM_SELF);
   {
     h5::Group root = file.root();
@@ -44,8 +43,8 @@ void write_observed_file(const std::string& path, const std::vector<std::string>
       std::vector<double> values(rows * observables.size());
       for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
       if (poison != 0.0 && !values.empty()) values.back() = poison;
-      h5::Dataset x =
-          group.create_dataset("x", h5::DataType::float64, {rows, observables.size()}, std::max<std::size_t>(rows, 1));
+      h5::Dataset x = group.create_dataset("x", h5::DataType::float64, {rows, observables.size()},
+                                           std::max<std::size_t>(rows, 1));
       if (rows > 0) x.write_rows(0, rows, values.data());
     }
   }

@@ -18,19 +18,19 @@
 namespace nsbi::inference {
 
 struct AnalysisSettings {
-  RefineOptions refine;                // refinement of the best fit off the grid
-  std::vector<bool> profiled;          // per parameter: a nuisance parameter, minimised over
-  std::size_t posterior_samples = 0;   // draws from the grid posterior
-  std::uint64_t seed = 0;              // of the posterior samples' streams (rng::Purpose::posterior)
+  RefineOptions refine;               // refinement of the best fit off the grid
+  std::vector<bool> profiled;         // per parameter: a nuisance parameter, minimised over
+  std::size_t posterior_samples = 0;  // draws from the grid posterior
+  std::uint64_t seed = 0;             // of the posterior samples' streams (rng::Purpose::posterior)
 };
 
 /// What the analysis of one estimator gives; `summary` is its entry of infer.json (docs/formats.md).
 struct Analysis {
   Minimum best;
-  std::vector<double> t;  // on the grid
-  std::vector<double> q;  // t − best.t
-  int dof = 0;            // the continuous parameters of interest
-  Profile poi;            // q profiled onto the grid of the parameters of interest
+  std::vector<double> t;                   // on the grid
+  std::vector<double> q;                   // t − best.t
+  int dof = 0;                             // the continuous parameters of interest
+  Profile poi;                             // q profiled onto the grid of the parameters of interest
   std::vector<std::vector<bool>> regions;  // per Wilks level, over poi.grid
   // Per continuous parameter of interest: its profile and [L, 2] interval bounds (NaN where empty).
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> one_d;

@@ -14,11 +14,11 @@ namespace nsbi::inference {
 
 /// What a stage's group records as attributes besides its values.
 struct ResultsStamp {
-  std::string identity;      // what decides the values (YAML text); a stage is skipped only when it matches
-  std::string config;        // the resolved campaign YAML
+  std::string identity;  // what decides the values (YAML text); a stage is skipped only when it matches
+  std::string config;    // the resolved campaign YAML
   std::uint64_t seed = 0;
   std::string nsbi_version;
-  std::string created;       // ISO 8601 UTC
+  std::string created;  // ISO 8601 UTC
   std::string command_line;
 };
 

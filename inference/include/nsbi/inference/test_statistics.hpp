@@ -16,9 +16,8 @@ namespace nsbi::inference {
 /// [J, P]: out[e · J + j]. The minimum for point j is the smaller of the refined scan minimum and t at point
 /// j itself, so q ≥ 0, and q at a point is computed the same way whether the point is a toy's true θ or one
 /// of many points tested on observed data (which the Neyman construction needs).
-std::vector<double> q_at_points(RatioEstimator& estimator, const ConstMatrix& x,
-                                std::size_t n_experiments, std::size_t n_events,
-                                const Grid& scan_grid, const ConstMatrix& points,
+std::vector<double> q_at_points(RatioEstimator& estimator, const ConstMatrix& x, std::size_t n_experiments,
+                                std::size_t n_events, const Grid& scan_grid, const ConstMatrix& points,
                                 const RefineOptions& refine);
 
 /// t = −2 Σ_i [log r(x_i|H1) − log r(x_i|H0)] of each experiment of x (n_events rows each), hypotheses [2, P]

@@ -1,6 +1,6 @@
 #pragma once
-// The pseudo-experiments of the toy stages (calibrate, coverage, test) cut into work items: an item is a block
-// of toys of one parameter point, whatever rank computes it, so that items can be spread over ranks,
+// The pseudo-experiments of the toy stages (calibrate, coverage, test) cut into work items: an item is a
+// block of toys of one parameter point, whatever rank computes it, so that items can be spread over ranks,
 // journaled and merged in any order (the journaling is the caller's).
 
 #include <cstddef>
@@ -21,7 +21,7 @@ struct ToyPlan {
   std::uint64_t n_toys = 0;         // per point
   std::uint64_t toys_per_item = 0;  // at most n_toys
   std::uint64_t blocks_per_point = 0;
-  std::size_t n_events = 0;         // per toy
+  std::size_t n_events = 0;  // per toy
 
   ToyPlan(std::uint64_t toys, std::uint64_t per_item, std::size_t events);
   std::uint64_t n_items(std::size_t points) const { return points * blocks_per_point; }
@@ -39,9 +39,10 @@ struct ToySetup {
   RefineOptions refine;
 };
 
-/// Work item `item` of a q stage (calibrate, coverage) over the points of `points`: simulates its toys at their
-/// point θ_k (x is the reused event buffer) and writes q_θk of each toy, the minimum sought on `scan`, per
-/// estimator: out[e · toys_per_item + j] (NaN after a short block). Item size: toys_per_item · estimators.
+/// Work item `item` of a q stage (calibrate, coverage) over the points of `points`: simulates its toys at
+/// their point θ_k (x is the reused event buffer) and writes q_θk of each toy, the minimum sought on `scan`,
+/// per estimator: out[e · toys_per_item + j] (NaN after a short block). Item size: toys_per_item ·
+/// estimators.
 void q_toy_item(const ToySetup& setup, Estimators& estimators, const Grid& points, const Grid& scan,
                 const ToyPlan& plan, std::uint64_t item, Matrix& x, double* out);
 
@@ -58,6 +59,7 @@ void simple_test_item(const ToySetup& setup, Estimators& estimators, const Const
 
 /// The merged items of the test as t[estimator][hypothesis (0: H0, 1: H1)][toy].
 std::vector<std::vector<std::vector<double>>> simple_test_table(const std::vector<double>& merged,
-                                                                std::size_t n_estimators, const ToyPlan& plan);
+                                                                std::size_t n_estimators,
+                                                                const ToyPlan& plan);
 
 }  // namespace nsbi::inference

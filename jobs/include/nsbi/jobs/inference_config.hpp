@@ -15,16 +15,15 @@
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
-#include "nsbi/inference/results_file.hpp"
+#include "nsbi/inference/trained_model.hpp"
 #include "nsbi/jobs/campaign.hpp"
-#include "nsbi/kernels/model_file.hpp"
 #include "nsbi/sims/simulator.hpp"
 
 namespace nsbi::jobs {
 
 struct InferenceContext {
   std::unique_ptr<sims::Simulator> simulator;
-  std::optional<kernels::ModelRecord> model;  // loaded when a `learned` estimator is asked for
+  std::optional<inference::TrainedModel> model;  // loaded when a `learned` estimator is asked for
   std::string model_path;
   std::vector<std::string> estimator_names;  // as the config lists them
   bool allow_extrapolation = false;

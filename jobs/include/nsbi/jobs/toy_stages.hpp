@@ -36,9 +36,11 @@ int degrees_of_freedom(const inference::Grid& scan_grid);
 /// them; profiling region "nsbi/<stage>/toys"); empty for a sliced run, whose items stay in the journals.
 std::vector<std::vector<std::vector<double>>> q_toys(const Communicator& world, const Campaign& campaign,
                                                      const std::string& stage, inference::ToyStage toy_stage,
-                                                     const std::string& identity, const InferenceContext& context,
+                                                     const std::string& identity,
+                                                     const InferenceContext& context,
                                                      inference::Estimators& estimators, const ToyGrids& grids,
-                                                     const inference::ToyPlan& plan, const StageOptions& options);
+                                                     const inference::ToyPlan& plan,
+                                                     const StageOptions& options);
 
 /// grid/<parameter> of each axis into a stage's group.
 void write_grid(h5::Group& group, const inference::Grid& grid);
