@@ -1,24 +1,14 @@
 #include "nsbi/jobs/inference_config.hpp"
 
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
-#include "nsbi/core/log.hpp"
-#include "nsbi/core/signals.hpp"
-#include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/observed.hpp"
-#include "nsbi/inference/results_file.hpp"
-#include "nsbi/jobs/progress.hpp"
-#include "nsbi/jobs/stages.hpp"
 #include "nsbi/sims/registry.hpp"
 
 namespace nsbi::jobs {
