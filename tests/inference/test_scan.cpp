@@ -169,9 +169,9 @@ TEST(ExactRatio, LeptonHasTheSpinRatioAtOneMassOnly) {
   }
 }
 
-// The analysis of observed data with b profiled: t = 30 (a − 0.237)² + 20 (b + 0.418)², so θ̂ = c, one dof, the
-// 68% interval of a is 0.237 ± √(1/30) (less the profile's offset on the grid of b), and the posterior is a
-// distribution with samples inside the grid.
+// The analysis of observed data with b profiled: t = 30 (a − 0.237)² + 20 (b + 0.418)², so θ̂ = c, one dof,
+// the 68% interval of a is 0.237 ± √(1/30) (less the profile's offset on the grid of b), and the posterior is
+// a distribution with samples inside the grid.
 TEST(Analysis, BestFitIntervalAndPosteriorOfAQuadraticT) {
   QuadraticEstimator estimator(0.237, -0.418, 30.0, 0.0, 20.0);
   const Grid grid = square_grid(21);
