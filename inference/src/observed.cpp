@@ -102,6 +102,15 @@ std::vector<double> read_observed_group(const std::string& path, const h5::Group
   if (observables != info.observables)
     throw InputError(where + ", " + name + " has observables (" + joined(observables) + "), not those of " +
                      info.name + " (" + joined(info.observables) + ")" + origin);
+  if (group.attribute_exists("theta") || group.attribute_exists("parameters")) {
+    std::vector<std::string> parameters;
+    for (const auto& p : info.parameters) parameters.push_back(p.name);
+    const bool both = group.attribute_exists("theta") && group.attribute_exists("parameters");
+    if (!both || group.read_attribute<std::vector<std::string>>("parameters") != parameters ||
+        group.read_attribute<std::vector<double>>("theta").size() != parameters.size())
+      throw InputError(where + ", " + name + ": the true θ needs the attributes 'parameters' (" +
+                       joined(parameters) + ") and 'theta' (one value each)" + origin);
+  }
   const h5::Dataset x = group.open_dataset("x");
   const auto dims = x.dims();
   if (dims.size() != 2 || dims[1] != info.n_observables())

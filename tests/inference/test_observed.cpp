@@ -21,6 +21,8 @@ sims::SimulatorInfo two_observables() {
   sims::SimulatorInfo info;
   info.name = "toy";
   info.observables = {"a", "b"};
+  info.parameters.resize(1);
+  info.parameters[0].name = "mu";
   return info;
 }
 
@@ -39,6 +41,7 @@ void write_observed_file(const std::string& path, const std::vector<std::string>
     for (const auto& name : names) {
       h5::Group group = root.create_group("observed/" + name);
       group.write_attribute("observables", observables);
+      group.write_attribute("parameters", std::vector<std::string>{"mu"});
       group.write_attribute("theta", std::vector<double>{0.5});
       std::vector<double> values(rows * observables.size());
       for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
@@ -102,6 +105,23 @@ TEST(Observed, RefusesBadFilesNamingFileAndDataset) {
   EXPECT_NE(message.find("/observed/run/x row 1, column 'b': not finite"), std::string::npos) << message;
   write_observed_file(path, {"run"}, {"a", "b"}, 0);
   EXPECT_NE(refusal(path, "").find("holds no events"), std::string::npos);
+  {  // a true θ without its parameter names
+    h5::File file = h5::File::create(path, MPI_COMM_SELF);
+    {
+      h5::Group root = file.root();
+      root.write_attribute("format", "nsbi-observed");
+      h5::Group group = root.create_group("observed/run");
+      group.write_attribute("observables", std::vector<std::string>{"a", "b"});
+      group.write_attribute("theta", std::vector<double>{0.5});
+      const std::vector<double> values = {1, 2};
+      group.create_dataset("x", h5::DataType::float64, {1, 2}, 1).write_rows(0, 1, values.data());
+    }
+    file.close();
+  }
+  message = refusal(path, "");
+  EXPECT_NE(message.find("/observed/run: the true θ needs the attributes 'parameters' (mu)"),
+            std::string::npos)
+      << message;
   {  // x of the wrong shape
     h5::File file = h5::File::create(path, MPI_COMM_SELF);
     {
