@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "nsbi/core/error.hpp"
-#include "nsbi/jobs/inference_setup.hpp"
+#include "nsbi/inference/observed.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   nsbi::sims::SimulatorInfo info;
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
   std::vector<double> values;
   try {
-    values = nsbi::jobs::parse_observed_csv(in, "fuzz.csv", info, "");
+    values = nsbi::inference::parse_observed_csv(in, "fuzz.csv", info, "");
   } catch (const nsbi::InputError&) {
     return 0;
   }

@@ -221,7 +221,7 @@ std::uint64_t DatasetWriter::rows_done() const {
 void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                                 const GoldRows& gold) {
   {
-    const profiling::Region region("nsbi/simulate/write");
+    const profiling::Region region("nsbi/simulate/write_rows");
     const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
     agree_on_writes([&] {
       NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),

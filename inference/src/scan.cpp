@@ -57,6 +57,62 @@ bool newton_step(std::vector<double> h, const std::vector<double>& g, std::vecto
   return true;
 }
 
+// The 3^c stencil around `centre`: point s is centre moved by (digit j of s in base 3) − 1 spacings h[j]
+// along continuous axis axes[j].
+template <class HostMatrix>
+void fill_stencil(HostMatrix& stencil_host, const std::vector<double>& centre,
+                  const std::vector<std::size_t>& axes, const std::vector<double>& h) {
+  const std::size_t c = axes.size();
+  for (std::size_t s = 0; s < stencil_host.extent(0); ++s) {
+    std::size_t rest = s;
+    for (std::size_t p = 0; p < centre.size(); ++p) stencil_host(s, p) = centre[p];
+    for (std::size_t j = 0; j < c; ++j) {
+      const int offset = static_cast<int>(rest % 3) - 1;
+      rest /= 3;
+      stencil_host(s, axes[j]) += offset * h[j];
+    }
+  }
+}
+
+// Central differences of the quadratic through the stencil values t (as fill_stencil orders them): the
+// gradient g and the Hessian [c, c] at the centre.
+void stencil_derivatives(const std::vector<double>& t, const std::vector<double>& h, std::vector<double>& g,
+                         std::vector<double>& hessian) {
+  const std::size_t c = h.size();
+  g.assign(c, 0.0);
+  hessian.assign(c * c, 0.0);
+  const auto at = [&](const std::vector<int>& offsets) {
+    std::size_t s = 0;
+    std::size_t stride = 1;
+    for (std::size_t j = 0; j < c; ++j, stride *= 3) s += static_cast<std::size_t>(offsets[j] + 1) * stride;
+    return t[s];
+  };
+  const double t0 = at(std::vector<int>(c, 0));
+  for (std::size_t a = 0; a < c; ++a) {
+    std::vector<int> plus(c, 0);
+    std::vector<int> minus(c, 0);
+    plus[a] = 1;
+    minus[a] = -1;
+    g[a] = (at(plus) - at(minus)) / (2.0 * h[a]);
+    hessian[a * c + a] = (at(plus) - 2.0 * t0 + at(minus)) / (h[a] * h[a]);
+    for (std::size_t b = a + 1; b < c; ++b) {
+      std::vector<int> pp(c, 0);
+      pp[a] = 1;
+      pp[b] = 1;
+      std::vector<int> pm = pp;
+      pm[b] = -1;
+      std::vector<int> mp = pp;
+      mp[a] = -1;
+      std::vector<int> mm(c, 0);
+      mm[a] = -1;
+      mm[b] = -1;
+      const double mixed = (at(pp) - at(pm) - at(mp) + at(mm)) / (4.0 * h[a] * h[b]);
+      hessian[a * c + b] = mixed;
+      hessian[b * c + a] = mixed;
+    }
+  }
+}
+
 }  // namespace
 
 ScanValues scan_experiments(RatioEstimator& estimator, const ConstMatrix& x, std::size_t n_experiments,
@@ -146,56 +202,18 @@ Minimum minimise(RatioEstimator& estimator, const ConstMatrix& x_experiment, con
       const GridAxis& axis = grid.axes()[axes[j]];
       centre[axes[j]] = std::clamp(centre[axes[j]], axis.values.front() + h[j], axis.values.back() - h[j]);
     }
-    for (std::size_t s = 0; s < n_stencil; ++s) {
-      std::size_t rest = s;
-      for (std::size_t p = 0; p < n_parameters; ++p) stencil_host(s, p) = centre[p];
-      for (std::size_t j = 0; j < c; ++j) {
-        const int offset = static_cast<int>(rest % 3) - 1;
-        rest /= 3;
-        stencil_host(s, axes[j]) += offset * h[j];
-      }
-    }
+    fill_stencil(stencil_host, centre, axes, h);
     Kokkos::deep_copy(stencil, stencil_host);
     const std::vector<double> t = evaluate_t(estimator, x_experiment, stencil);
-    const auto at = [&](const std::vector<int>& offsets) {
-      std::size_t s = 0;
-      std::size_t stride = 1;
-      for (std::size_t j = 0; j < c; ++j, stride *= 3) s += static_cast<std::size_t>(offsets[j] + 1) * stride;
-      return t[s];
-    };
     for (std::size_t s = 0; s < n_stencil; ++s) {
       if (t[s] < best.t) {
         best.t = t[s];
         for (std::size_t p = 0; p < n_parameters; ++p) best.theta[p] = stencil_host(s, p);
       }
     }
-    // Central differences of the quadratic through the stencil: gradient and Hessian at the centre.
-    std::vector<double> g(c);
-    std::vector<double> hessian(c * c);
-    const double t0 = at(std::vector<int>(c, 0));
-    for (std::size_t a = 0; a < c; ++a) {
-      std::vector<int> plus(c, 0);
-      std::vector<int> minus(c, 0);
-      plus[a] = 1;
-      minus[a] = -1;
-      g[a] = (at(plus) - at(minus)) / (2.0 * h[a]);
-      hessian[a * c + a] = (at(plus) - 2.0 * t0 + at(minus)) / (h[a] * h[a]);
-      for (std::size_t b = a + 1; b < c; ++b) {
-        std::vector<int> pp(c, 0);
-        pp[a] = 1;
-        pp[b] = 1;
-        std::vector<int> pm = pp;
-        pm[b] = -1;
-        std::vector<int> mp = pp;
-        mp[a] = -1;
-        std::vector<int> mm(c, 0);
-        mm[a] = -1;
-        mm[b] = -1;
-        const double mixed = (at(pp) - at(pm) - at(mp) + at(mm)) / (4.0 * h[a] * h[b]);
-        hessian[a * c + b] = mixed;
-        hessian[b * c + a] = mixed;
-      }
-    }
+    std::vector<double> g;
+    std::vector<double> hessian;
+    stencil_derivatives(t, h, g, hessian);
     std::vector<double> delta;
     if (newton_step(hessian, g, delta)) {
       for (std::size_t p = 0; p < n_parameters; ++p) candidate_host(0, p) = centre[p];

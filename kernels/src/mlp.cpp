@@ -186,7 +186,8 @@ struct Plan {
 }  // namespace
 
 struct Mlp::Impl {
-  GemmContext gemm{Device::host, Precision::f32};
+  Impl(Device device, Precision precision) : gemm(device, precision) {}
+  GemmContext gemm;
   int threads = 0;                    // the thread count the plans' primitives were made for
   std::map<std::size_t, Plan> plans;  // by batch size
   Plan* last_forward = nullptr;       // whose buffers hold the last forward pass
@@ -248,8 +249,8 @@ Plan& Mlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch) {
   return plan;
 }
 
-Mlp::Mlp(MlpArchitecture architecture)
-    : architecture_(std::move(architecture)), impl_(std::make_unique<Impl>()) {
+Mlp::Mlp(MlpArchitecture architecture, Device device, Precision precision)
+    : architecture_(std::move(architecture)), impl_(std::make_unique<Impl>(device, precision)) {
   architecture_.validate();
 }
 

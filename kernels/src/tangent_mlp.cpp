@@ -213,7 +213,8 @@ struct Plan {
 }  // namespace
 
 struct TangentMlp::Impl {
-  GemmContext gemm{Device::host, Precision::f32};
+  Impl(Device device, Precision precision) : gemm(device, precision) {}
+  GemmContext gemm;
   int threads = 0;
   std::map<std::pair<std::size_t, std::size_t>, Plan> plans;  // by (batch size, P)
   Plan* last_forward = nullptr;
@@ -272,8 +273,8 @@ Plan& TangentMlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch,
   return plan;
 }
 
-TangentMlp::TangentMlp(MlpArchitecture architecture)
-    : architecture_(std::move(architecture)), impl_(std::make_unique<Impl>()) {
+TangentMlp::TangentMlp(MlpArchitecture architecture, Device device, Precision precision)
+    : architecture_(std::move(architecture)), impl_(std::make_unique<Impl>(device, precision)) {
   architecture_.validate();
   if (architecture_.activation == Activation::relu && !architecture_.hidden.empty())
     throw ConfigError("nsbi::kernels::TangentMlp: activation '" + activation_name(architecture_.activation) +

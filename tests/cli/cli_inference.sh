@@ -2,7 +2,8 @@
 # The inference stages from the command line, on a small gaussian2d campaign: `nsbi run` end to end
 # (simulate, train, infer, calibrate, coverage) with the report script; calibrate on 2 ranks gives the same
 # belts as on 1 rank, bit for bit; a calibrate killed halfway resumes without redoing finished work items and
-# ends with the same belts; a complete stage is skipped by a second run.
+# ends with the same belts; a complete stage is skipped by a second run; observed data from an observed-data
+# file with several datasets.
 source "$(dirname "$0")/common.sh"
 SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
@@ -67,6 +68,28 @@ for path in /calibrate/learned/thresholds /calibrate/learned/q_toys /calibrate/e
   /calibrate/learned/observed_q; do
   h5same run/results.h5 one/results.h5 $path
 done
+
+# The same observed events in an observed-data file holding two datasets: refused until one is named, then
+# the same scan, bit for bit.
+if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
+  mkdir -p named && cp run/model.h5 named/
+  /usr/bin/python3 - <<'PY' || fail "cannot write named/events.h5"
+import h5py
+with h5py.File("run/observed.h5", "r") as f:
+    x, names = f["x"][()], list(f["x"].attrs["names"])
+with h5py.File("named/events.h5", "w") as f:
+    f.attrs["format"] = "nsbi-observed"
+    for name, rows in (("all", x), ("head", x[:5])):
+        g = f.create_group("observed/" + name)
+        g.create_dataset("x", data=rows)
+        g.attrs["observables"] = names
+PY
+  expect_exit 3 ambiguous.out -- "$NSBI" infer small.yaml --output named --set infer.observed=events.h5
+  expect_grep "holds 2 observed datasets \\(all, head\\): name the one to use" ambiguous.out
+  expect_exit 0 named.out -- "$NSBI" infer small.yaml --output named --set infer.observed=events.h5 \
+    --set infer.observed_dataset=all
+  h5same run/results.h5 named/results.h5 /infer/learned/t
+fi
 
 # Kill a 2-rank calibrate with more toys halfway, resume, compare with an uninterrupted run.
 mkdir -p killed whole && cp one/*.h5 killed/ && cp one/*.h5 whole/ && rm -f killed/results.h5 whole/results.h5

@@ -102,7 +102,7 @@ TEST(DatasetWriter, WritesAndCheckpointsAreProfilingRegions) {
   const test::RecordedRegions regions;
   write_rounds(world, writer, 0, 1);
   EXPECT_EQ(regions.events(),
-            (std::vector<std::string>{"+nsbi/simulate/write", "-", "+nsbi/simulate/checkpoint", "-"}));
+            (std::vector<std::string>{"+nsbi/simulate/write_rows", "-", "+nsbi/simulate/checkpoint", "-"}));
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
-// Grids, scans, refined minima, profiles and toys (inference/), against closed forms.
+// Grids, scans, refined minima, profiles, toys and the analysis of observed data (inference/), against closed
+// forms.
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "nsbi/inference/analysis.hpp"
 #include "nsbi/inference/grid.hpp"
 #include "nsbi/inference/scan.hpp"
 #include "nsbi/inference/toys.hpp"
@@ -165,6 +167,35 @@ TEST(ExactRatio, LeptonHasTheSpinRatioAtOneMassOnly) {
     const double delta = std::remainder(phis[i][1] - phis[i][0], 2 * M_PI);
     EXPECT_NEAR(out(i), -2.5 * std::cos(delta) - std::log(std::cyl_bessel_i(0.0, 2.5)), 1e-12);
   }
+}
+
+// The analysis of observed data with b profiled: t = 30 (a − 0.237)² + 20 (b + 0.418)², so θ̂ = c, one dof,
+// the 68% interval of a is 0.237 ± √(1/30) (less the profile's offset on the grid of b), and the posterior is
+// a distribution with samples inside the grid.
+TEST(Analysis, BestFitIntervalAndPosteriorOfAQuadraticT) {
+  QuadraticEstimator estimator(0.237, -0.418, 30.0, 0.0, 20.0);
+  const Grid grid = square_grid(21);
+  const Matrix x("nsbi::test::events", 10, 1);
+  AnalysisSettings settings;
+  settings.profiled = {false, true};
+  settings.posterior_samples = 100;
+  settings.seed = 5;
+  const Analysis r = analyse_observed(estimator, x, grid, settings);
+  EXPECT_NEAR(r.best.theta[0], 0.237, 1e-9);
+  EXPECT_NEAR(r.best.theta[1], -0.418, 1e-9);
+  EXPECT_EQ(r.dof, 1);
+  ASSERT_EQ(r.poi.grid.n_parameters(), 1u);
+  const double offset = 20.0 * 0.018 * 0.018;  // the grid's b nearest to −0.418 is −0.4
+  const double half_width = std::sqrt((1.0 - offset) / 30.0);
+  const auto& bounds = r.one_d.at("a").second;  // [L, 2], the 68% level first
+  EXPECT_NEAR(bounds[0], 0.237 - half_width, 0.01);
+  EXPECT_NEAR(bounds[1], 0.237 + half_width, 0.01);
+  double total = 0;
+  for (const double p : r.posterior) total += p;
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  ASSERT_EQ(r.samples.size(), 200u);
+  for (const double v : r.samples) EXPECT_TRUE(v >= -1.0 && v <= 1.0);
+  EXPECT_NE(r.summary.dump().find("\"best_fit\""), std::string::npos);
 }
 
 }  // namespace

@@ -65,17 +65,16 @@ std::string reference_yaml(const TrainingData& data) {
 }
 
 // What this run's members took, on this rank: its group's steps, its own time in them and in their
-// allreduces; and whether a signal interrupted them.
+// allreduces.
 struct MembersRun {
-  bool interrupted = false;
   std::uint64_t steps = 0;
   double step_seconds = 0.0;
   double allreduce_seconds = 0.0;
 };
 
 // The members of the job's slice, dealt to groups of ranks of `group_size`; each group trains its share
-// one after the other. An error inside one group is that group's alone: it is collected and agreed on over
-// the world.
+// one after the other. An error inside one group (a signal's Interrupted included) is that group's alone: it
+// is collected and agreed on over the world.
 MembersRun train_members(const Communicator& world, const Communicator& group, int group_size,
                          const TrainingData& data, const Settings& settings, const EnsembleJob& job,
                          const std::vector<std::size_t>& to_train) {
@@ -88,14 +87,13 @@ MembersRun train_members(const Communicator& world, const Communicator& group, i
             " group(s) of ", group_size, " rank(s)");
   MembersRun run;
   std::optional<std::pair<ExitCode, std::string>> failure;
-  for (std::size_t j = static_cast<std::size_t>(color); j < to_train.size() && !run.interrupted && !failure;
+  for (std::size_t j = static_cast<std::size_t>(color); j < to_train.size() && !failure;
        j += static_cast<std::size_t>(n_groups)) {
     const std::size_t k = to_train[j];
     try {
       const profiling::Region region("nsbi/train/member");
       const MemberRun member = train_member(group, data, settings, k, job.checkpoint_path(k), job.identity,
                                             world.is_root(), job.progress);
-      run.interrupted = member.interrupted;
       run.steps += member.steps;
       run.step_seconds += member.step_seconds;
       run.allreduce_seconds += member.allreduce_seconds;
@@ -110,8 +108,8 @@ MembersRun train_members(const Communicator& world, const Communicator& group, i
 }
 
 // The model of the finished members' checkpoints, without config, seed, provenance and summary.
-ModelRecord assemble_model(const Communicator& world, const TrainingData& data,
-                                    const Settings& settings, const EnsembleJob& job) {
+ModelRecord assemble_model(const Communicator& world, const TrainingData& data, const Settings& settings,
+                           const EnsembleJob& job) {
   ModelRecord record;
   const distributed::DatasetReader& dataset = *job.dataset;
   record.simulator = dataset.simulator();
@@ -201,10 +199,6 @@ EnsembleResult train_ensemble(const Communicator& world, const Settings& setting
   const Communicator group = world.split(color);
   if (job.before_training) world.agree(job.before_training, /*root_only=*/true);
   const MembersRun run = train_members(world, group, group_size, data, settings, job, to_train);
-  if (world.any(run.interrupted))
-    throw CollectiveError(ExitCode::interrupted, "train: stopped by a signal; the checkpoints in '" +
-                                                     job.checkpoint_directory +
-                                                     "' are saved: run the same command to resume");
   EnsembleResult result;
   if (!job.members.whole()) {
     log::info("train: members slice ", job.members.index, "/", job.members.count,

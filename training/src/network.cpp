@@ -12,11 +12,13 @@ namespace {
 // The head alone: an MLP on the inputs, with forward-mode tangents when the loss needs them.
 class MlpNetwork final : public Network {
  public:
-  MlpNetwork(kernels::MlpArchitecture architecture, bool tangents) : architecture_(std::move(architecture)) {
+  MlpNetwork(kernels::MlpArchitecture architecture, bool tangents, kernels::Device device,
+             kernels::Precision precision)
+      : architecture_(std::move(architecture)) {
     if (tangents)
-      tangent_mlp_.emplace(architecture_);
+      tangent_mlp_.emplace(architecture_, device, precision);
     else
-      mlp_.emplace(architecture_);
+      mlp_.emplace(architecture_, device, precision);
   }
 
   std::size_t n_parameters() const override { return architecture_.n_parameters(); }
@@ -64,8 +66,8 @@ kernels::MlpArchitecture head_architecture(const NetworkDescription& description
 }
 
 std::unique_ptr<Network> make_network(const NetworkDescription& description, std::size_t n_inputs,
-                                      bool tangents) {
-  return std::make_unique<MlpNetwork>(head_architecture(description, n_inputs), tangents);
+                                      bool tangents, kernels::Device device, kernels::Precision precision) {
+  return std::make_unique<MlpNetwork>(head_architecture(description, n_inputs), tangents, device, precision);
 }
 
 }  // namespace nsbi::training

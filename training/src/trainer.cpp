@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -120,8 +121,10 @@ class MemberTrainer {
         sally_(settings.loss == Loss::sally),
         stream_(group, sally_ ? *data.reference : *data.dataset,
                 settings.stream_options(member, sally_, (sally_ ? data.reference : data.dataset)->n_rows())),
-        network_(make_network(settings.network, n_inputs_, settings.uses_score())),
-        evaluator_(make_network(settings.network, n_inputs_, settings.uses_score())),
+        network_(make_network(settings.network, n_inputs_, settings.uses_score(), settings.device,
+                              settings.precision)),
+        evaluator_(make_network(settings.network, n_inputs_, settings.uses_score(), settings.device,
+                                settings.precision)),
         bootstrap_seed_(detail::derive_seed(settings.member_seed(member), detail::bootstrap_weights)),
         n_parameters_(network_->n_parameters()),
         parameters_(make_float_vector("nsbi::train::parameters", n_parameters_)),
@@ -554,8 +557,9 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
     if (progress) progress->update(trainer->optimizer_step() * settings.batch_size);
     if (stop) {
       save(trainer->snapshot(identity));
-      return {true, trainer->optimizer_step() - first_step, trainer->step_seconds(),
-              trainer->allreduce_seconds()};
+      throw Interrupted("train: stopped by a signal; the checkpoints in '" +
+                        std::filesystem::path(checkpoint_path).parent_path().string() +
+                        "' are saved: run the same command to resume");
     }
     if (trainer->optimizer_step() % settings.checkpoint_every == 0) save(trainer->snapshot(identity));
   }
@@ -566,8 +570,7 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
   }
   if (progress) progress->finish();
   save(trainer->final_snapshot(identity));
-  return {false, trainer->optimizer_step() - first_step, trainer->step_seconds(),
-          trainer->allreduce_seconds()};
+  return {trainer->optimizer_step() - first_step, trainer->step_seconds(), trainer->allreduce_seconds()};
 }
 
 }  // namespace nsbi::training

@@ -62,9 +62,6 @@ struct WorkQueueOptions {
 };
 
 struct WorkQueueResult {
-  // Never set: a stopped run throws (run_work_queue). Goes once jobs/src/inference_setup.cpp no longer
-  // reads it.
-  bool interrupted = false;
   std::uint64_t items_done_at_start = 0;  // items of the slice found in the journals
   std::uint64_t items_computed = 0;       // items computed by this run, all ranks
   /// When the slice is whole: the results of every item, [n_items × item_size] in item

@@ -1,7 +1,7 @@
 #pragma once
 // The per-event log likelihood ratio behind every statistic: log r(x_i | θ_k, θ_ref) for all events × a set
 // of θ points, from a trained model (learned: log r̂) or from the simulator's exact likelihood (exact: how
-// learned results are validated, specs/statistics.md). θ_ref is fixed per estimator; statistics use only
+// learned results are validated, docs/statistics.md). θ_ref is fixed per estimator; statistics use only
 // differences in θ (q, hypothesis tests), so its value never matters to them.
 
 #include <memory>

@@ -1,5 +1,5 @@
 #pragma once
-// The test statistic of one experiment on a θ grid (specs/statistics.md, "Inference for one experiment"):
+// The test statistic of one experiment on a θ grid (docs/statistics.md, "Inference for one experiment"):
 // t(D|θ) = −2 Σ_i log r(x_i|θ, θ_ref), its minimum with local refinement off the grid, the profile
 // q(θ) = t(D|θ) − min t, and the same for many experiments (toys) at once.
 

@@ -1,5 +1,5 @@
 #pragma once
-// The statistical building blocks of specs/statistics.md that know nothing about models or simulators:
+// The statistical building blocks of docs/statistics.md that know nothing about models or simulators:
 // χ² levels (Wilks), Clopper–Pearson intervals for coverage and p-values, empirical quantiles (Neyman
 // belts), interval extraction from a profile on a grid (Wilks or Neyman thresholds), region overlap, and
 // highest-density sets of a posterior on a grid. Pure functions of their arguments, double precision.

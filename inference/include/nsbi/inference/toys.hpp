@@ -1,5 +1,5 @@
 #pragma once
-// Pseudo-experiments from the simulator (specs/statistics.md, "Pseudo-experiments"): toy j of parameter
+// Pseudo-experiments from the simulator (docs/statistics.md, "Pseudo-experiments"): toy j of parameter
 // point k in a stage is N_obs events x ~ p(x|θ_k) whose random numbers are the simulator's streams of seed
 // toy_seed(campaign seed, stage, k) at indices j·N_obs … (j+1)·N_obs − 1. Any toy is regenerated from
 // (seed, stage, θ index, toy index), whichever rank or block makes it.

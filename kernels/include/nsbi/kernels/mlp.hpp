@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "nsbi/kernels/activation.hpp"
+#include "nsbi/kernels/device.hpp"
+#include "nsbi/kernels/precision.hpp"
 #include "nsbi/kernels/views.hpp"
 
 namespace nsbi::kernels {
@@ -42,7 +44,9 @@ struct MlpArchitecture {
 /// allocate nothing. Not thread-safe: one instance per concurrent user.
 class Mlp {
  public:
-  explicit Mlp(MlpArchitecture architecture);
+  /// `device` and `precision`: where and in which element type its GEMMs run (the seams; host, f32 today).
+  explicit Mlp(MlpArchitecture architecture, Device device = Device::host,
+               Precision precision = Precision::f32);
   ~Mlp();
   Mlp(Mlp&&) noexcept;
   Mlp& operator=(Mlp&&) noexcept;

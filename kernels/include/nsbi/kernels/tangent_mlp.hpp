@@ -27,7 +27,9 @@ namespace nsbi::kernels {
 /// and reused; not thread-safe.
 class TangentMlp {
  public:
-  explicit TangentMlp(MlpArchitecture architecture);
+  /// `device` and `precision` as for Mlp.
+  explicit TangentMlp(MlpArchitecture architecture, Device device = Device::host,
+                      Precision precision = Precision::f32);
   ~TangentMlp();
   TangentMlp(TangentMlp&&) noexcept;
   TangentMlp& operator=(TangentMlp&&) noexcept;

@@ -48,7 +48,8 @@ class Network {
 /// backward_with_tangents (the score losses) instead of forward and backward. ConfigError for a description
 /// no network implements.
 std::unique_ptr<Network> make_network(const NetworkDescription& description, std::size_t n_inputs,
-                                      bool tangents);
+                                      bool tangents, kernels::Device device = kernels::Device::host,
+                                      kernels::Precision precision = kernels::Precision::f32);
 
 /// The MLP of a description's head on `n_inputs` inputs: what model.h5 records (its /architecture).
 kernels::MlpArchitecture head_architecture(const NetworkDescription& description, std::size_t n_inputs);

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "nsbi/distributed/batch_stream.hpp"
+#include "nsbi/kernels/device.hpp"
+#include "nsbi/kernels/precision.hpp"
 
 namespace nsbi::training {
 
@@ -59,10 +61,9 @@ struct Settings {
   bool bootstrap = false;
   std::uint64_t diagnostics_grid_points = 0;  // θ grid points per continuous parameter
   std::uint64_t diagnostics_events = 0;       // events per θ grid point (and for calibration)
-  // PRECISION AND DEVICE SEAMS, placeholders until kernels::Precision and Device exist (then these two
-  // fields take those types): the networks' precision, f32 only today, and device, the host only today.
-  std::string precision = "f32";
-  std::string device = "host";
+  // The seams: where the networks run and the element type of their GEMMs (make_network passes them on).
+  kernels::Device device = kernels::Device::host;
+  kernels::Precision precision = kernels::Precision::f32;
 
   /// Whether the loss regresses the joint log ratio (rolr, alice and their score-augmented forms): class 0
   /// rows are then paired with the θ their gold was evaluated at (/gold/theta of the reference dataset).

@@ -31,7 +31,6 @@ using ProgressFactory = std::function<std::unique_ptr<ProgressDisplay>(
     const std::string& label, std::uint64_t total_samples, std::uint64_t samples_done)>;
 
 struct MemberRun {
-  bool interrupted = false;      // stopped by a signal (checkpoint written) rather than finished
   std::uint64_t steps = 0;       // optimizer steps this call took (not those of earlier, resumed runs)
   double step_seconds = 0;       // wall time of those steps (reading the batch to the optimizer update)
   double allreduce_seconds = 0;  // of which in the gradient allreduce (waiting for the slowest rank included)
@@ -39,9 +38,9 @@ struct MemberRun {
 
 /// Collective over `group`: trains ensemble member `member` (or resumes it from `checkpoint_path` when the
 /// checkpoint's identity matches `identity`), checkpointing every settings.checkpoint_every steps, every
-/// epoch, and when a stop signal arrives (then returns interrupted). On success the checkpoint holds the
-/// member's final parameters and history, marked finished. `speaks`: this rank logs and shows progress
-/// (through `progress`, when given).
+/// epoch, and when a stop signal arrives (then throws Interrupted, the checkpoint written). On success the
+/// checkpoint holds the member's final parameters and history, marked finished. `speaks`: this rank logs and
+/// shows progress (through `progress`, when given).
 MemberRun train_member(const Communicator& group, const TrainingData& data, const Settings& settings,
                        std::size_t member, const std::string& checkpoint_path, const std::string& identity,
                        bool speaks, const ProgressFactory& progress = {});

@@ -1,0 +1,30 @@
+#pragma once
+// The observed data every inference stage reads (docs/formats.md, "Observed data"): an HDF5 file holding one
+// or more observed datasets /observed/<name>/x [N, D] with their observable names (and optionally the true θ)
+// as attributes, a CSV file of tabular events, or (still readable) a dataset file of `nsbi simulate`.
+
+#include <istream>
+#include <string>
+#include <vector>
+
+#include "nsbi/kernels/views.hpp"
+#include "nsbi/sims/simulator.hpp"
+
+namespace nsbi::inference {
+
+/// The events [N, D] of the observed-data file `path` in `info`'s observable order: a `.csv` file
+/// (parse_observed_csv), an observed-data HDF5 file (the dataset `dataset` of /observed, or its only one when
+/// `dataset` is empty), or a dataset file (its /x; `dataset` must be empty). `origin` (" (file:line: key)")
+/// ends the messages about the whole file. InputError (exit 3) naming the file and dataset for a missing
+/// group or dataset, a wrong shape, other observable names, non-finite values, or no events.
+Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, const std::string& dataset,
+                     const std::string& origin);
+
+/// The events of an observed-data CSV text (header: observable names, any order; one event per row; `#`
+/// comments), row-major [N, observables] in `info`'s observable order; `path` names the text and `origin`
+/// ends the messages that concern the whole file. A leading UTF-8 byte-order mark is skipped. InputError
+/// naming the file, line and column for missing or unknown columns and unparsable or non-finite values.
+std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
+                                       const sims::SimulatorInfo& info, const std::string& origin);
+
+}  // namespace nsbi::inference

@@ -1,0 +1,186 @@
+#include "nsbi/jobs/inference_schema.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace nsbi::jobs {
+namespace {
+
+using config::Key;
+using config::Type;
+
+// The estimators a stage may list.
+const std::vector<std::string> estimators = {"learned", "exact"};
+
+// <section>.grid.<parameter>.{min,max,points,values}: the θ points a stage uses along each parameter.
+void declare_grid(config::Schema& schema, const std::string& section, const sims::SimulatorInfo& sim,
+                  const std::string& purpose, int default_points) {
+  for (const auto& p : sim.parameters) {
+    const std::string prefix = section + ".grid." + p.name;
+    if (p.is_discrete()) {
+      schema.add(Key(prefix + ".values", Type::number_list,
+                     purpose + ": the hypotheses of " + p.name + " to use (default: all of them)")
+                     .as_optional());
+      continue;
+    }
+    schema.add(Key(prefix + ".min", Type::number,
+                   purpose + ": lowest " + p.name + " (default: the lower end of the model's training range)")
+                   .as_optional());
+    schema.add(
+        Key(prefix + ".max", Type::number,
+            purpose + ": highest " + p.name + " (default: the upper end of the model's training range)")
+            .as_optional());
+    schema.add(Key(prefix + ".points", Type::integer, purpose + ": evenly spaced points from min to max")
+                   .with_default(YAML::Node(default_points))
+                   .minimum(1)
+                   .maximum(100000));
+    schema.add(Key(prefix + ".values", Type::number_list,
+                   purpose + ": explicit increasing values of " + p.name + " (instead of min/max/points)")
+                   .as_optional());
+  }
+}
+
+void declare_point(config::Schema& schema, const std::string& section, const sims::SimulatorInfo& sim,
+                   const std::string& doc) {
+  for (const auto& p : sim.parameters)
+    schema.add(config::Key(section + "." + p.name, config::Type::number, doc).as_optional());
+}
+
+// simulate.observed and infer: the observed data and the scan.
+void declare_infer(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
+  std::vector<std::string> parameter_names;
+  for (const auto& p : sim.parameters) parameter_names.push_back(p.name);
+
+  declare_point(schema, "simulate.observed.theta", sim,
+                "true θ of the observed data `nsbi simulate` makes (give every parameter, or none: no data)");
+  schema.add(Key("simulate.observed.n_events", Type::integer, "events in the observed data")
+                 .with_default("20")
+                 .minimum(1));
+  schema.add(Key("simulate.observed.output", Type::string, "observed-data file, inside campaign.dir")
+                 .with_default("observed.h5"));
+
+  config.validate_key(schema, "simulate.observed.output");
+  config.validate_key(schema, "train.output");
+  schema.add(Key("infer.observed", Type::string,
+                 "observed events: .csv (a header row of observable names) or HDF5 (docs/formats.md), inside "
+                 "campaign.dir")
+                 .with_default(YAML::Node(config.get<std::string>("simulate.observed.output"))));
+  schema.add(Key("infer.observed_dataset", Type::string,
+                 "the observed dataset /observed/<name> to use when the HDF5 file holds several")
+                 .as_optional());
+  schema.add(Key("infer.model", Type::string, "the trained model, inside campaign.dir")
+                 .with_default(YAML::Node(config.get<std::string>("train.output"))));
+  schema.add(
+      Key("infer.estimators", Type::string_list,
+          "`learned`: log r̂ of the model; `exact`: the simulator's exact likelihood ratio (gaussian2d, "
+          "spin3d, lepton's spin), to validate the learned results")
+          .with_default("[learned]")
+          .one_of(estimators));
+  declare_grid(schema, "infer", sim, "the scan grid (also where calibrate and coverage look for minima)", 21);
+  schema.add(Key("infer.profile", Type::string_list,
+                 "nuisance parameters: minimised over (profiled) instead of reported")
+                 .with_default("[]")
+                 .one_of(parameter_names));
+  schema.add(Key("infer.refine", Type::boolean, "refine the best fit off the grid (quadratic steps)")
+                 .with_default("true"));
+  schema.add(Key("infer.posterior_samples", Type::integer, "posterior samples drawn from the grid")
+                 .with_default("10000")
+                 .minimum(0));
+}
+
+// test: the simple hypothesis test.
+void declare_test(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
+  config.validate_key(schema, "infer.observed");
+  config.validate_key(schema, "infer.estimators");
+  config.validate_key(schema, "simulate.observed.n_events");
+  const YAML::Node inferred_estimators = config.get<YAML::Node>("infer.estimators");
+  const YAML::Node observed_events(config.get<std::int64_t>("simulate.observed.n_events"));
+
+  schema.add(Key("test.observed", Type::string, "observed events for the test (default: infer.observed)")
+                 .with_default(YAML::Node(config.get<std::string>("infer.observed"))));
+  config.validate_key(schema, "infer.observed_dataset");
+  Key test_dataset("test.observed_dataset", Type::string,
+                   "the observed dataset of test.observed to use when it holds several (default: "
+                   "infer.observed_dataset)");
+  if (config.has("infer.observed_dataset"))
+    test_dataset.with_default(YAML::Node(config.get<std::string>("infer.observed_dataset")));
+  else
+    test_dataset.as_optional();
+  schema.add(test_dataset);
+  schema.add(Key("test.estimators", Type::string_list, "as infer.estimators")
+                 .with_default(inferred_estimators)
+                 .one_of(estimators));
+  declare_point(schema, "test.h0", sim, "the null hypothesis H0 (every parameter)");
+  declare_point(schema, "test.h1", sim, "the alternative H1 (every parameter)");
+  schema.add(Key("test.n_events", Type::integer, "events per pseudo-experiment (the observed count)")
+                 .with_default(observed_events)
+                 .minimum(1));
+  schema.add(Key("test.n_toys", Type::integer, "pseudo-experiments under each hypothesis")
+                 .with_default("10000")
+                 .minimum(1));
+  schema.add(Key("test.toys_per_item", Type::integer, "toys per work item (the unit of resuming)")
+                 .with_default("1000")
+                 .minimum(1));
+}
+
+// calibrate: the Neyman construction.
+void declare_calibrate(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
+  const YAML::Node inferred_estimators = config.get<YAML::Node>("infer.estimators");
+  const YAML::Node observed_events(config.get<std::int64_t>("simulate.observed.n_events"));
+  schema.add(Key("calibrate.estimators", Type::string_list, "as infer.estimators")
+                 .with_default(inferred_estimators)
+                 .one_of(estimators));
+  declare_grid(schema, "calibrate", sim, "the Neyman construction's θ grid", 11);
+  schema.add(Key("calibrate.n_events", Type::integer, "events per pseudo-experiment")
+                 .with_default(observed_events)
+                 .minimum(1));
+  schema.add(Key("calibrate.n_toys", Type::integer, "pseudo-experiments per grid point")
+                 .with_default("200")
+                 .minimum(1));
+  schema.add(Key("calibrate.toys_per_item", Type::integer, "toys per work item (the unit of resuming)")
+                 .with_default("50")
+                 .minimum(1));
+  schema.add(Key("calibrate.levels", Type::number_list, "confidence levels of the belts")
+                 .with_default("[0.6826894921370859, 0.95]")
+                 .minimum(0.01)
+                 .maximum(0.9999));
+}
+
+// coverage: of the Wilks and Neyman intervals.
+void declare_coverage(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
+  config.validate_key(schema, "calibrate.n_events");
+  config.validate_key(schema, "calibrate.estimators");
+  schema.add(Key("coverage.estimators", Type::string_list, "as infer.estimators")
+                 .with_default(config.get<YAML::Node>("calibrate.estimators"))
+                 .one_of(estimators));
+  schema.add(Key("coverage.methods", Type::string_list,
+                 "`wilks`: q(θ*) ≤ χ² threshold; `neyman`: q(θ*) ≤ the calibrated c_α(θ*) (needs calibrate)")
+                 .with_default("[wilks, neyman]")
+                 .one_of({"wilks", "neyman"}));
+  declare_grid(schema, "coverage", sim, "the true values θ* tested", 3);
+  schema.add(Key("coverage.n_events", Type::integer, "events per pseudo-experiment")
+                 .with_default(YAML::Node(config.get<std::int64_t>("calibrate.n_events")))
+                 .minimum(1));
+  schema.add(
+      Key("coverage.n_toys", Type::integer, "pseudo-experiments per θ*").with_default("200").minimum(1));
+  schema.add(Key("coverage.toys_per_item", Type::integer, "toys per work item (the unit of resuming)")
+                 .with_default("50")
+                 .minimum(1));
+  schema.add(Key("coverage.levels", Type::number_list, "confidence levels of the intervals tested")
+                 .with_default("[0.6826894921370859]")
+                 .minimum(0.01)
+                 .maximum(0.9999));
+}
+
+}  // namespace
+
+void declare_inference(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
+  declare_infer(schema, config, sim);
+  declare_test(schema, config, sim);
+  declare_calibrate(schema, config, sim);
+  declare_coverage(schema, config, sim);
+}
+
+}  // namespace nsbi::jobs
