@@ -1,4 +1,4 @@
-// The statistical building blocks of specs/statistics.md against values that do not come from the code
+// The statistical building blocks of docs/statistics.md against values that do not come from the code
 // under test: closed forms, published table values, direct binomial sums, definitions checked by brute force.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// lepton (specs/simulators.md §3): the classifier trained on masses and both spins learns the per-event spin
+// lepton (docs/simulators.md, "lepton"): the classifier trained on masses and both spins learns the per-event spin
 // log ratio log p(x|m, 1)/p(x|m, 0) = −2.5 cos Δφ − log I0(2.5), which is exact: the learned difference
 // log r̂(x|m,1) − log r̂(x|m,0) is compared with it on fresh events of both spins, at the reference mass and
 // away from it.

@@ -1,4 +1,4 @@
-// The train stage in process on 1 and 2 ranks (specs/statistics.md, "Learning the likelihood ratio"):
+// The train stage in process on 1 and 2 ranks (docs/statistics.md, "What is learned"):
 //   - on gaussian2d, whose likelihood is exact, the learned log r̂(x|θ,θ0) and the learned log p(x|θ)/p(x)
 //     (reference: marginal) are close to the exact ones on fresh events;
 //   - the loss curve on this communicator equals the one of a single process, up to float summation order;

@@ -1,4 +1,4 @@
-// The train stage with the gold losses (specs/statistics.md, "Gold losses") on particle_chain's parton_only
+// The train stage with the gold losses (docs/statistics.md, "Gold") on particle_chain's parton_only
 // mode, whose likelihood is exact: every loss learns log r(x|κ, κ0) from gold, sally learns the score at
 // κ0, the losses' requirements are clear errors, and a gold loss's loss curve does not depend on the number
 // of ranks.

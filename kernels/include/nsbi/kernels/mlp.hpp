@@ -1,6 +1,6 @@
 #pragma once
-// The parametric classifier s(x, θ) of specs/statistics.md ("Learning the likelihood ratio"): a multilayer
-// perceptron on the standardised (x, θ), whose single output is the logit, log r̂.
+// The parametric classifier s(x, θ) of docs/statistics.md ("What is learned"): a multilayer perceptron on
+// the standardised (x, θ), whose single output is the logit, log r̂.
 //
 // Parameter layout (stable: model.h5 stores this buffer and numpy evaluators read it). All parameters live
 // in one contiguous float32 buffer, so a data-parallel step needs one allreduce; gradients use the same

@@ -1,6 +1,6 @@
 #pragma once
-// The classifier with forward-mode tangents, for the score-augmented losses of specs/statistics.md ("Gold
-// losses": CASCAL, RASCAL, ALICES, SALLY). They need ∂s/∂θ_p of the logit with respect to its θ inputs
+// The classifier with forward-mode tangents, for the score-augmented losses of docs/statistics.md ("Gold":
+// CASCAL, RASCAL, ALICES, SALLY). They need ∂s/∂θ_p of the logit with respect to its θ inputs
 // inside the loss, and the gradient of that with respect to the weights. The inputs are standardised,
 // u = (v − mean) / std, so ∂s/∂θ_p = ∂s/∂u_{D+p} / std_{D+p}: the derivative along a fixed direction of
 // input space, the same for every example. P such tangents travel with the forward pass:
