@@ -46,19 +46,11 @@ std::pair<std::uint64_t, std::uint64_t> run_of(std::uint64_t n, std::uint64_t pa
           n / parts * (part + 1) + std::min(part + 1, n % parts)};
 }
 
-std::string bytes_text(std::uint64_t bytes) {
-  return std::to_string(bytes) + " bytes (" + std::to_string(bytes >> 20) + " MiB)";
-}
-
-}  // namespace
-
-ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetReader& reader,
-                                       const StreamOptions& options)
-    : reader_(reader), options_(options), rank_(comm.rank()), n_ranks_(comm.size()) {
-  const std::uint64_t n_shards = options_.n_shards;
-  const std::uint64_t batch = options_.batch_size;
-  const auto n_ranks = static_cast<std::uint64_t>(n_ranks_);
-  const std::string context = "nsbi::ShardedBatchStream for '" + reader_.path() + "': ";
+// ConfigError (prefixed by `context`) unless the shard count, batch size and validation fraction can work on
+// `n_ranks` ranks.
+void check_options(const StreamOptions& options, std::uint64_t n_ranks, const std::string& context) {
+  const std::uint64_t n_shards = options.n_shards;
+  const std::uint64_t batch = options.batch_size;
   if (n_shards == 0 || n_shards > max_shards)
     throw ConfigError(context + "n_shards = " + std::to_string(n_shards) + " must be in [1, " +
                       std::to_string(max_shards) + "]");
@@ -70,10 +62,22 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
   if (batch == 0 || batch % n_shards != 0)
     throw ConfigError(context + "batch_size = " + std::to_string(batch) +
                       " must be a positive multiple of n_shards = " + std::to_string(n_shards));
-  const double fraction = options_.validation_fraction;
+  const double fraction = options.validation_fraction;
   if (!std::isfinite(fraction) || fraction < 0.0 || fraction >= 1.0)
     throw ConfigError(context + "validation_fraction = " + std::to_string(fraction) + " must be in [0, 1)");
+}
 
+std::string bytes_text(std::uint64_t bytes) {
+  return std::to_string(bytes) + " bytes (" + std::to_string(bytes >> 20) + " MiB)";
+}
+
+}  // namespace
+
+ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetReader& reader,
+                                       const StreamOptions& options)
+    : reader_(reader), options_(options), rank_(comm.rank()), n_ranks_(comm.size()) {
+  const std::string context = "nsbi::ShardedBatchStream for '" + reader_.path() + "': ";
+  check_options(options_, static_cast<std::uint64_t>(n_ranks_), context);
   if (options_.gold && !reader_.has_gold())
     throw InputError(context +
                      "the training needs gold (/gold/log_r and /gold/score), which this file does "
@@ -86,8 +90,17 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
                     : reader_.recorded_chunk_rows().value_or(StreamOptions::default_chunk_rows);
   chunk_rows_ = std::min(chunk_rows_, n_rows);
   n_chunks_ = (n_rows + chunk_rows_ - 1) / chunk_rows_;
+  const std::vector<std::uint64_t> training_chunks = split_chunks(context);
 
+  piece_rows_ = options_.batch_size / options_.n_shards;
+  local_batch_rows_ = options_.batch_size / static_cast<std::uint64_t>(n_ranks_);
+  allocate_windows(plan_shards(training_chunks, context), context);
+  seek(0, 0);
+}
+
+std::vector<std::uint64_t> ShardedBatchStream::split_chunks(const std::string& context) {
   // The split depends on (split seed, chunk) only: the same chunks are held out whatever the rank count.
+  const double fraction = options_.validation_fraction;
   std::vector<std::uint64_t> training_chunks;
   for (std::uint64_t chunk = 0; chunk < n_chunks_; ++chunk) {
     const bool held_out =
@@ -99,11 +112,15 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
     throw ConfigError(context + "validation_fraction = " + std::to_string(fraction) +
                       " selects none of the " + std::to_string(n_chunks_) + " chunks of " +
                       std::to_string(chunk_rows_) + " rows; raise it or lower chunk_rows");
+  return training_chunks;
+}
 
-  piece_rows_ = batch / n_shards;
-  local_batch_rows_ = batch / n_ranks;
+std::uint64_t ShardedBatchStream::plan_shards(const std::vector<std::uint64_t>& training_chunks,
+                                              const std::string& context) {
+  const std::uint64_t n_shards = options_.n_shards;
+  const auto n_ranks = static_cast<std::uint64_t>(n_ranks_);
   // Every rank plans every shard (a few integers per chunk), so all agree on the epoch length unasked.
-  std::uint64_t smallest_shard = n_rows;
+  std::uint64_t smallest_shard = reader_.n_rows();
   std::uint64_t most_chunks = 0;
   for (std::uint64_t s = 0; s < n_shards; ++s) {
     const auto [first, last] = run_of(training_chunks.size(), n_shards, s);
@@ -128,7 +145,12 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
   if (most_chunks > max_windows)
     throw ConfigError(context + std::to_string(most_chunks) + " chunks per shard exceed " +
                       std::to_string(max_windows) + "; raise chunk_rows or n_shards");
+  return most_chunks;
+}
 
+void ShardedBatchStream::allocate_windows(std::uint64_t most_chunks, const std::string& context) {
+  const std::uint64_t n_shards = options_.n_shards;
+  const std::uint64_t batch = options_.batch_size;
   // W from the budget of one rank holding every shard, so the shuffle does not depend on the rank count.
   const std::uint64_t row_bytes =
       (reader_.n_parameters() + reader_.n_observables() + gold_columns_) * sizeof(double) +
@@ -158,7 +180,6 @@ ShardedBatchStream::ShardedBatchStream(const Communicator& comm, const DatasetRe
     shard.gold.shrink_to_fit();
     shard.rows.shrink_to_fit();
   }
-  seek(0, 0);
 }
 
 std::uint64_t ShardedBatchStream::chunk_size(std::uint64_t chunk) const {

@@ -188,69 +188,107 @@ class FileCloser {
   std::FILE* file_;
 };
 
-// Adds the complete records of the journal at `path` to `contents`. A torn or corrupt record ends the
-// reading of that file (the process that wrote it died there); another identity is the user's error.
-void read_journal(const std::string& path, const WorkQueueOptions& options, JournalContents& contents) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (!file)
-    throw IoError("nsbi::run_work_queue: cannot open the work journal '" + path + "': " + system_message());
-  FileCloser closer(file);
-  struct stat info {};
-  if (fstat(fileno(file), &info) != 0)
-    throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path + "': " + system_message());
-  const auto size = static_cast<std::uint64_t>(info.st_size);
-  std::uint64_t offset = 0;
-  const auto read = [&](void* to, std::uint64_t bytes) {
-    if (size - offset < bytes) return false;
-    if (std::fread(to, 1, bytes, file) != bytes)
-      throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path + "': " + system_message());
-    offset += bytes;
-    return true;
-  };
-  // What a run that died while writing leaves behind; the items from there on are simply computed again.
-  const auto torn = [&](const char* what) {
-    log::warning("work queue: the work journal '", path, "' has ", what, " at byte ", offset,
-                 "; reading it stops there and the items from there on are computed again");
-  };
+// A work journal open for reading from its start, with the bytes consumed so far.
+class JournalInput {
+ public:
+  explicit JournalInput(const std::string& path) : path_(path), file_(open(path)), closer_(file_) {
+    struct stat info {};
+    if (fstat(fileno(file_), &info) != 0)
+      throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path_ +
+                    "': " + system_message());
+    size_ = static_cast<std::uint64_t>(info.st_size);
+  }
 
+  const std::string& path() const { return path_; }
+  std::uint64_t size() const { return size_; }
+  std::uint64_t offset() const { return offset_; }
+  /// Moves back to `offset`, the start of a record that turned out torn, for the warning.
+  void rewind_to(std::uint64_t offset) { offset_ = offset; }
+
+  /// Reads `bytes` into `to`; false, reading nothing, if the file ends before.
+  bool read(void* to, std::uint64_t bytes) {
+    if (size_ - offset_ < bytes) return false;
+    if (std::fread(to, 1, bytes, file_) != bytes)
+      throw IoError("nsbi::run_work_queue: cannot read the work journal '" + path_ +
+                    "': " + system_message());
+    offset_ += bytes;
+    return true;
+  }
+
+  /// What a run that died while writing leaves behind; the items from there on are simply computed again.
+  void torn(const char* what) const {
+    log::warning("work queue: the work journal '", path_, "' has ", what, " at byte ", offset_,
+                 "; reading it stops there and the items from there on are computed again");
+  }
+
+ private:
+  static std::FILE* open(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file)
+      throw IoError("nsbi::run_work_queue: cannot open the work journal '" + path + "': " + system_message());
+    return file;
+  }
+
+  std::string path_;
+  std::FILE* file_;
+  FileCloser closer_;
+  std::uint64_t size_ = 0;
+  std::uint64_t offset_ = 0;
+};
+
+// Reads the journal's magic and identity: false (with a warning) if the header is torn; an error if the file
+// is no journal or holds another configuration's results.
+bool read_journal_header(JournalInput& input, const WorkQueueOptions& options) {
   char magic[8] = {};
-  const std::uint64_t magic_bytes = std::min<std::uint64_t>(size, 8);
-  read(magic, magic_bytes);
+  const std::uint64_t magic_bytes = std::min<std::uint64_t>(input.size(), 8);
+  input.read(magic, magic_bytes);
   if (std::memcmp(magic, journal_magic, magic_bytes) != 0)
-    throw IoError("nsbi::run_work_queue: '" + path +
+    throw IoError("nsbi::run_work_queue: '" + input.path() +
                   "' is not an nsbi work journal; remove it (or run with --force)");
   std::uint64_t length = 0;
-  if (magic_bytes < 8 || !read(&length, 8)) return torn("an incomplete header");
+  if (magic_bytes < 8 || !input.read(&length, 8)) {
+    input.torn("an incomplete header");
+    return false;
+  }
   std::string identity;
-  if (length > size - offset) return torn("an incomplete header");
+  if (length > input.size() - input.offset()) {
+    input.torn("an incomplete header");
+    return false;
+  }
   identity.resize(length);
-  read(identity.data(), length);
+  input.read(identity.data(), length);
   if (identity != options.identity)
     throw ConfigError(
-        "nsbi::run_work_queue: the work journal '" + path +
+        "nsbi::run_work_queue: the work journal '" + input.path() +
         "' holds results from another configuration (or seed); remove its directory or run with "
         "--force to discard them");
+  return true;
+}
 
+// Adds the complete records after the header to `contents`, up to the end or the first torn record.
+void read_journal_records(JournalInput& input, const WorkQueueOptions& options, JournalContents& contents) {
+  const std::string& path = input.path();
+  const std::uint64_t size = input.size();
   const std::size_t item_size = options.item_size;
   std::vector<double> values;
-  while (offset < size) {
-    const std::uint64_t record_start = offset;
+  while (input.offset() < size) {
+    const std::uint64_t record_start = input.offset();
     std::uint64_t head[2] = {};
-    if (!read(head, 16)) return torn("an incomplete record");
+    if (!input.read(head, 16)) return input.torn("an incomplete record");
     const std::uint64_t item = head[0];
     const std::uint64_t record_size = head[1];
     // A corrupt size must not allocate more than the file holds.
-    if (record_size > (size - offset) / 8 || (size - offset) / 8 - record_size < 1) {
-      offset = record_start;
-      return torn("an incomplete record");
+    if (record_size > (size - input.offset()) / 8 || (size - input.offset()) / 8 - record_size < 1) {
+      input.rewind_to(record_start);
+      return input.torn("an incomplete record");
     }
     values.resize(record_size);
     std::uint64_t checksum = 0;
-    read(values.data(), record_size * 8);
-    read(&checksum, 8);
+    input.read(values.data(), record_size * 8);
+    input.read(&checksum, 8);
     if (checksum != record_checksum(item, record_size, values.data())) {
-      offset = record_start;
-      return torn("a corrupt record");
+      input.rewind_to(record_start);
+      return input.torn("a corrupt record");
     }
     if (record_size != item_size || item >= options.n_items)
       throw ConfigError("nsbi::run_work_queue: the work journal '" + path + "' holds item " +
@@ -273,6 +311,13 @@ void read_journal(const std::string& path, const WorkQueueOptions& options, Jour
     contents.present[item] = 1;
     ++contents.n_present;
   }
+}
+
+// Adds the complete records of the journal at `path` to `contents`. A torn or corrupt record ends the
+// reading of that file (the process that wrote it died there); another identity is the user's error.
+void read_journal(const std::string& path, const WorkQueueOptions& options, JournalContents& contents) {
+  JournalInput input(path);
+  if (read_journal_header(input, options)) read_journal_records(input, options, contents);
 }
 
 // Runs `work` for Communicator::agree, which passes on nsbi errors only: anything else (std::filesystem,
@@ -337,28 +382,20 @@ class WorkCounter {
   std::uint64_t* words_ = nullptr;
 };
 
-}  // namespace
+using WorkFunction = std::function<void(std::uint64_t item, double* out)>;
 
-WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions& options,
-                               const std::function<void(std::uint64_t item, double* out)>& work) {
-  NSBI_ASSERT(options.item_size >= 1, "a work item must have at least one result value");
-  NSBI_ASSERT(!options.directory.empty(), "the work queue needs a journal directory");
-  NSBI_ASSERT(options.slice.count >= 1 && options.slice.index < options.slice.count,
-              "a work slice's index must be below its count");
+// Rank 0 alone reads the earlier journals (not every rank the same files) into `contents` and names this run
+// `run_id`; every rank gets the name and its slice's items still to compute, in increasing order.
+std::vector<std::uint64_t> pending_items(const Communicator& comm, const WorkQueueOptions& options,
+                                         JournalContents& contents, std::string& run_id) {
   const std::uint64_t n_items = options.n_items;
-  const std::size_t item_size = options.item_size;
-  NSBI_ASSERT(n_items <= std::numeric_limits<std::uint64_t>::max() / 8 / item_size, "too many work items");
-
-  // Rank 0 alone reads the journals (not every rank the same files) and tells the others what is done.
-  JournalContents contents;
-  std::string run_id;
   const auto read_earlier_journals = [&] {
     std::error_code error;
     fs::create_directories(options.directory, error);
     if (error)
       throw IoError("nsbi::run_work_queue: cannot create the journal directory '" + options.directory +
                     "': " + error.message());
-    contents.results.assign(n_items * item_size, 0.0);
+    contents.results.assign(n_items * options.item_size, 0.0);
     contents.present.assign(n_items, 0);
     for (const std::string& path : journals_in(options.directory))
       if (readable_by(options.slice, fs::path(path).filename().string()))
@@ -372,70 +409,117 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
   std::vector<std::uint64_t> pending;
   for (std::uint64_t item = options.slice.index; item < n_items; item += options.slice.count)
     if (!done[item]) pending.push_back(item);
-  done = {};
+  return pending;
+}
 
-  WorkQueueResult result;
-  const std::uint64_t slice_items = options.slice.size(n_items);
-  result.items_done_at_start = slice_items - pending.size();
+// Computes the `pending` items that the shared counter hands this rank, journaling each, until none is left,
+// a stop is requested or an item fails (kept in `failure`); rank 0 reports progress when `report`. Returns
+// the items this rank computed. Collective (the counter), whatever happens in the loop.
+std::uint64_t compute_items(const Communicator& comm, const WorkQueueOptions& options,
+                            const std::string& run_id, const std::vector<std::uint64_t>& pending,
+                            std::uint64_t done_at_start, bool report, const WorkFunction& work,
+                            Failure& failure) {
   const std::uint64_t n_pending = pending.size();
-  const bool report = comm.is_root() && static_cast<bool>(options.progress);
-
+  // Closing the counter (adding n_pending, so that every later ticket is past the end) is how a rank that
+  // stops or fails tells the others to take no more items. Each rank closes it at most once.
+  NSBI_ASSERT(
+      n_pending <= std::numeric_limits<std::uint64_t>::max() / (static_cast<std::uint64_t>(comm.size()) + 2),
+      "too many work items for the shared counter");
+  WorkCounter counter(comm);
+  JournalWriter journal(journal_path(options.directory, run_id, options.slice, comm.rank()),
+                        options.identity);
+  std::vector<double> out(options.item_size);
   std::uint64_t computed = 0;
-  Failure failure;
-  if (n_pending > 0) {
-    // Closing the counter (adding n_pending, so that every later ticket is past the end) is how a rank that
-    // stops or fails tells the others to take no more items. Each rank closes it at most once.
-    NSBI_ASSERT(n_pending <=
-                    std::numeric_limits<std::uint64_t>::max() / (static_cast<std::uint64_t>(comm.size()) + 2),
-                "too many work items for the shared counter");
-    WorkCounter counter(comm);
-    JournalWriter journal(journal_path(options.directory, run_id, options.slice, comm.rank()),
-                          options.identity);
-    std::vector<double> out(item_size);
-    std::uint64_t unreported = 0;
-    const auto remember = [&](ExitCode code, const std::string& message) {
-      failure = {true, code, message};
-      counter.take(n_pending, unreported, nullptr);
-      unreported = 0;
-    };
-    for (;;) {
-      std::uint64_t item = 0;
-      try {
-        if (options.stop_requested && options.stop_requested()) {
-          counter.take(n_pending, unreported, nullptr);
-          break;
-        }
-        std::uint64_t finished_total = 0;
-        const std::uint64_t ticket = counter.take(1, unreported, report ? &finished_total : nullptr);
-        unreported = 0;
-        if (report) options.progress(result.items_done_at_start + finished_total, result.items_done_at_start);
-        if (ticket >= n_pending) break;
-        item = pending[ticket];
-        std::fill(out.begin(), out.end(), 0.0);
-        work(item, out.data());
-        journal.append(item, out.data(), item_size);
-        ++computed;
-        ++unreported;
-      } catch (const Error& e) {
-        remember(e.code(), e.what());
-        break;
-      } catch (const std::exception& e) {
-        remember(ExitCode::internal,
-                 "nsbi::run_work_queue: work item " + std::to_string(item) + " failed: " + e.what());
-        break;
-      } catch (...) {
-        remember(ExitCode::internal, "nsbi::run_work_queue: work item " + std::to_string(item) +
-                                         " failed with an unknown exception");
+  std::uint64_t unreported = 0;
+  const auto remember = [&](ExitCode code, const std::string& message) {
+    failure = {true, code, message};
+    counter.take(n_pending, unreported, nullptr);
+    unreported = 0;
+  };
+  for (;;) {
+    std::uint64_t item = 0;
+    try {
+      if (options.stop_requested && options.stop_requested()) {
+        counter.take(n_pending, unreported, nullptr);
         break;
       }
-    }
-    try {
-      journal.close();
+      std::uint64_t finished_total = 0;
+      const std::uint64_t ticket = counter.take(1, unreported, report ? &finished_total : nullptr);
+      unreported = 0;
+      if (report) options.progress(done_at_start + finished_total, done_at_start);
+      if (ticket >= n_pending) break;
+      item = pending[ticket];
+      std::fill(out.begin(), out.end(), 0.0);
+      work(item, out.data());
+      journal.append(item, out.data(), options.item_size);
+      ++computed;
+      ++unreported;
     } catch (const Error& e) {
-      if (!failure.failed) failure = {true, e.code(), e.what()};
+      remember(e.code(), e.what());
+      break;
+    } catch (const std::exception& e) {
+      remember(ExitCode::internal,
+               "nsbi::run_work_queue: work item " + std::to_string(item) + " failed: " + e.what());
+      break;
+    } catch (...) {
+      remember(ExitCode::internal, "nsbi::run_work_queue: work item " + std::to_string(item) +
+                                       " failed with an unknown exception");
+      break;
     }
-    counter.free();
   }
+  try {
+    journal.close();
+  } catch (const Error& e) {
+    if (!failure.failed) failure = {true, e.code(), e.what()};
+  }
+  counter.free();
+  return computed;
+}
+
+// Merge of an unsliced run: rank 0 adds this run's journals (what is on disk, not what is in memory) to those
+// read at start in `contents` and checks that every item is there; every rank gets all results.
+std::vector<double> merged_results(const Communicator& comm, const WorkQueueOptions& options,
+                                   const std::string& run_id, JournalContents& contents) {
+  const auto read_this_run = [&] {
+    for (int rank = 0; rank < comm.size(); ++rank) {
+      const std::string path = journal_path(options.directory, run_id, options.slice, rank);
+      std::error_code error;
+      if (fs::exists(path, error)) read_journal(path, options, contents);
+    }
+    if (contents.n_present == options.n_items) return;
+    const auto missing = std::find(contents.present.begin(), contents.present.end(), 0);
+    throw InternalError("nsbi::run_work_queue: item " + std::to_string(missing - contents.present.begin()) +
+                        " was computed but is missing from the journals of '" + options.directory + "'");
+  };
+  comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_this_run), /*root_only=*/true);
+  std::vector<double> results = comm.is_root() ? std::move(contents.results) : std::vector<double>();
+  comm.broadcast(results);
+  return results;
+}
+
+}  // namespace
+
+WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions& options,
+                               const WorkFunction& work) {
+  NSBI_ASSERT(options.item_size >= 1, "a work item must have at least one result value");
+  NSBI_ASSERT(!options.directory.empty(), "the work queue needs a journal directory");
+  NSBI_ASSERT(options.slice.count >= 1 && options.slice.index < options.slice.count,
+              "a work slice's index must be below its count");
+  NSBI_ASSERT(options.n_items <= std::numeric_limits<std::uint64_t>::max() / 8 / options.item_size,
+              "too many work items");
+
+  JournalContents contents;
+  std::string run_id;
+  const std::vector<std::uint64_t> pending = pending_items(comm, options, contents, run_id);
+  WorkQueueResult result;
+  const std::uint64_t slice_items = options.slice.size(options.n_items);
+  result.items_done_at_start = slice_items - pending.size();
+  const bool report = comm.is_root() && static_cast<bool>(options.progress);
+  std::uint64_t computed = 0;
+  Failure failure;
+  if (!pending.empty())
+    computed =
+        compute_items(comm, options, run_id, pending, result.items_done_at_start, report, work, failure);
   // Every rank has finished its current item: the same error everywhere, or none.
   comm.agree([&] {
     if (failure.failed) throw Error(failure.code, failure.message);
@@ -457,22 +541,7 @@ WorkQueueResult run_work_queue(const Communicator& comm, const WorkQueueOptions&
                                                      options.directory + "': run the same command to resume");
   // A slice's results stay in its journals: the unsliced run that follows merges every slice.
   if (!options.slice.whole()) return result;
-
-  // Merge: rank 0 adds this run's journals (what is on disk, not what is in memory) to those read at start.
-  const auto read_this_run = [&] {
-    for (int rank = 0; rank < comm.size(); ++rank) {
-      const std::string path = journal_path(options.directory, run_id, options.slice, rank);
-      std::error_code error;
-      if (fs::exists(path, error)) read_journal(path, options, contents);
-    }
-    if (contents.n_present == n_items) return;
-    const auto missing = std::find(contents.present.begin(), contents.present.end(), 0);
-    throw InternalError("nsbi::run_work_queue: item " + std::to_string(missing - contents.present.begin()) +
-                        " was computed but is missing from the journals of '" + options.directory + "'");
-  };
-  comm.agree(with_nsbi_errors("nsbi::run_work_queue", read_this_run), /*root_only=*/true);
-  result.results = comm.is_root() ? std::move(contents.results) : std::vector<double>();
-  comm.broadcast(result.results);
+  result.results = merged_results(comm, options, run_id, contents);
   return result;
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "nsbi/core/communicator.hpp"
@@ -101,6 +102,14 @@ class ShardedBatchStream {
     std::vector<std::uint64_t> rows;
   };
 
+  // The constructor's steps, in the order it takes them. Sends each chunk to validation (validation_chunks_
+  // and the row counts) or training; returns the training chunks, increasing.
+  std::vector<std::uint64_t> split_chunks(const std::string& context);
+  // Deals the training chunks to the shards, keeps this rank's, sets steps_per_epoch_; returns the most
+  // chunks any shard has.
+  std::uint64_t plan_shards(const std::vector<std::uint64_t>& training_chunks, const std::string& context);
+  // Fixes W from the memory budget and allocates this rank's windows.
+  void allocate_windows(std::uint64_t most_chunks, const std::string& context);
   std::uint64_t chunk_size(std::uint64_t chunk) const;
   std::uint64_t shuffle_index(std::uint64_t shard, std::uint64_t window_plus_one) const;
   void start_epoch(Shard& shard, std::uint64_t shard_index) const;
