@@ -1,7 +1,7 @@
 // The training library without a campaign: settings built directly, a dataset written by nsbi's own writer,
 // train_ensemble to a complete model record; a second call resumes the members from their finished
-// checkpoints and gives the same bits; both calls and a slice open their phases' profiling regions; the network
-// seam computes what kernels::Mlp computes.
+// checkpoints and gives the same bits; both calls and a slice open their phases' profiling regions; the
+// network seam computes what kernels::Mlp computes.
 #include <gtest/gtest.h>
 
 #include <string>
