@@ -1,15 +1,17 @@
 // distributed::DatasetSimulation on this test's communicator (1, 2 or 4 ranks), from settings built directly:
 // the file holds exactly the bits that one process computes serially with the simulator (the dataset does
 // not depend on the number of ranks, gold included), a complete file of the same identity is kept, and one of
-// another identity is refused without force.
+// another identity is refused without force; a run's phases are the profiling regions a Kokkos tool sees.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "dataset_files.hpp"
 #include "nsbi/core/hdf5.hpp"
+#include "nsbi/distributed/block_schedule.hpp"
 #include "nsbi/distributed/simulate_dataset.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "profiling_regions.hpp"
 
 namespace nsbi::distributed {
 namespace {
@@ -46,6 +48,23 @@ std::uint64_t simulate(const Communicator& world, const sims::Simulator& simulat
   });
   EXPECT_EQ(last, settings.n_rows);
   return at_start;
+}
+
+// The profiling regions this rank opens simulating a new file of `n_blocks` blocks with a checkpoint after
+// every round: open; per round the simulator (unless the rank idles in the last round) and the write, within
+// it the rows' write and the checkpoint; then finish, whose last checkpoint lies within it.
+std::vector<std::string> simulate_regions(const Communicator& world, std::uint64_t n_blocks) {
+  std::vector<std::string> expected{"+nsbi/simulate/open", "-"};
+  std::vector<std::uint64_t> pending(n_blocks);
+  for (std::uint64_t b = 0; b < n_blocks; ++b) pending[b] = b;
+  for (std::uint64_t round = 0; round < BlockSchedule::rounds(n_blocks, world.size()); ++round) {
+    if (BlockSchedule::block_for(pending, round, world.rank(), world.size()))
+      expected.insert(expected.end(), {"+nsbi/simulate/simulator", "-"});
+    expected.insert(expected.end(), {"+nsbi/simulate/write", "+nsbi/simulate/write_rows", "-",
+                                     "+nsbi/simulate/checkpoint", "-", "-"});
+  }
+  expected.insert(expected.end(), {"+nsbi/simulate/finish", "+nsbi/simulate/checkpoint", "-", "-"});
+  return expected;
 }
 
 std::vector<double> read_all(const std::string& path, const std::string& name) {
@@ -136,16 +155,25 @@ TEST(SimulateDataset, GoldEqualsTheSerialComputationBitForBit) {
   world.barrier();
 }
 
+// A new file's run opens every phase's region (simulate_regions); a complete file's only its opening.
 TEST(SimulateDataset, CompleteDatasetIsKeptAndAnotherIdentityIsRefused) {
   const Communicator world;
   const std::string path = test::scratch_directory(world, "simulate-dataset") + "/keep.h5";
   const auto simulator = sims::make_simulator("gaussian2d");
   const sims::Proposal proposal = sims::Proposal::default_for(simulator->info());
-  simulate(world, *simulator, settings_for(path, proposal, 500, 100));
+  {
+    const test::RecordedRegions regions;
+    simulate(world, *simulator, settings_for(path, proposal, 500, 100));
+    EXPECT_EQ(regions.nsbi_events(), simulate_regions(world, 5));
+  }
   // The same settings again, without force: the file is kept, nothing to run.
   SimulateSettings same = settings_for(path, proposal, 500, 100);
   same.force = false;
-  EXPECT_EQ(DatasetSimulation(world, *simulator, same).state(), DatasetWriter::State::complete);
+  {
+    const test::RecordedRegions regions;
+    EXPECT_EQ(DatasetSimulation(world, *simulator, same).state(), DatasetWriter::State::complete);
+    EXPECT_EQ(regions.nsbi_events(), (std::vector<std::string>{"+nsbi/simulate/open", "-"}));
+  }
   EXPECT_EQ(simulate(world, *simulator, same), 500u);
   // Another identity over the same file: a collective config error that suggests --force.
   SimulateSettings other = settings_for(path, proposal, 600, 100);

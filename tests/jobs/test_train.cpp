@@ -3,7 +3,8 @@
 //     (reference: marginal) are close to the exact ones on fresh events;
 //   - the loss curve on this communicator equals the one of a single process, up to float summation order;
 //   - ensemble members (with bootstrap) are the same bits whether groups of ranks train them in parallel or
-//     one process trains them in turn.
+//     one process trains them in turn;
+//   - the stage's profiling regions: the scan, the rank's members, the diagnostics, the model's write.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "profiling_regions.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -150,27 +152,51 @@ TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {
   EXPECT_LT(c.rms_error, max_fraction_of_signal * c.rms_signal);
 }
 
+// The models trained on the world and alone, and the nsbi profiling regions this rank opened in the world's
+// run_train.
+struct Trained {
+  training::ModelRecord shared;
+  training::ModelRecord alone;
+  std::vector<std::string> regions;
+};
+
 // Trains `campaign` on world and, on rank 0 alone, the same config on one process (datasets shared).
-std::pair<training::ModelRecord, training::ModelRecord> train_on_world_and_alone(
-    const Communicator& world, const std::string& name, std::vector<std::string> extra) {
+Trained train_on_world_and_alone(const Communicator& world, const std::string& name,
+                                 std::vector<std::string> extra) {
   const std::string dir = scratch(world, name);
   const Campaign campaign = campaign_for(dir, 12000, extra);
   run_simulate(world, campaign, /*force=*/true);
-  run_train(world, campaign, /*force=*/true);
+  Trained trained;
+  {
+    const test::RecordedRegions recorded;
+    run_train(world, campaign, /*force=*/true);
+    trained.regions = recorded.nsbi_events();
+  }
   world.barrier();
-  if (!world.is_root()) return {};
+  if (!world.is_root()) return trained;
   const Communicator self(MPI_COMM_SELF);
   extra.push_back("train.dataset=" + dir + "/dataset.h5");
   extra.push_back("train.reference_dataset=" + dir + "/reference.h5");
   const Campaign alone = campaign_for(dir + "/alone", 12000, extra);
   run_train(self, alone, /*force=*/true);
-  return {training::read_model(dir + "/model.h5"), training::read_model(dir + "/alone/model.h5")};
+  trained.shared = training::read_model(dir + "/model.h5");
+  trained.alone = training::read_model(dir + "/alone/model.h5");
+  return trained;
+}
+
+// The train stage's profiling regions on a rank that trains `members` members of a whole ensemble.
+std::vector<std::string> train_regions(std::size_t members) {
+  std::vector<std::string> expected{"+nsbi/train/scan", "-"};
+  for (std::size_t k = 0; k < members; ++k) expected.insert(expected.end(), {"+nsbi/train/member", "-"});
+  expected.insert(expected.end(), {"+nsbi/train/diagnostics", "-", "+nsbi/train/write", "-"});
+  return expected;
 }
 
 TEST(Train, LossCurveDoesNotDependOnTheNumberOfRanks) {
   const Communicator world;
-  const auto [shared, alone] = train_on_world_and_alone(
+  const auto [shared, alone, regions] = train_on_world_and_alone(
       world, "ranks", {"train.epochs=4", "train.batch_size=512", "train.validation_fraction=0.2"});
+  EXPECT_EQ(regions, train_regions(1));  // one member, on one group of every rank
   if (!world.is_root()) return;
   const auto& a = shared.history.at(0);
   const auto& b = alone.history.at(0);
@@ -193,9 +219,11 @@ TEST(Train, LossCurveDoesNotDependOnTheNumberOfRanks) {
 
 TEST(Train, EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
   const Communicator world;
-  const auto [shared, alone] = train_on_world_and_alone(
+  const auto [shared, alone, regions] = train_on_world_and_alone(
       world, "ensemble",
       {"train.epochs=2", "train.ensemble=2", "train.bootstrap=true", "train.early_stopping_patience=1"});
+  // One rank trains both members in turn, two ranks one each.
+  EXPECT_EQ(regions, train_regions(2 / static_cast<std::size_t>(world.size())));
   if (!world.is_root()) return;
   ASSERT_EQ(shared.n_members(), 2u);
   ASSERT_EQ(alone.n_members(), 2u);

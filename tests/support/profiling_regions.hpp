@@ -25,6 +25,23 @@ class RecordedRegions {
 
   const std::vector<std::string>& events() const { return recorded(); }
 
+  /// The events of nsbi's own regions ("nsbi/..."): their pushes and the pops that close them, in order;
+  /// regions that Kokkos or a library open are left out.
+  std::vector<std::string> nsbi_events() const {
+    std::vector<std::string> kept;
+    std::vector<bool> open;  // per region open now: whether it is nsbi's
+    for (const std::string& event : recorded()) {
+      if (event == "-") {
+        if (!open.empty() && open.back()) kept.push_back(event);
+        if (!open.empty()) open.pop_back();
+        continue;
+      }
+      open.push_back(event.compare(0, 6, "+nsbi/") == 0);
+      if (open.back()) kept.push_back(event);
+    }
+    return kept;
+  }
+
  private:
   static std::vector<std::string>& recorded() {
     static std::vector<std::string> all;

@@ -1,6 +1,7 @@
 // The training library without a campaign: settings built directly, a dataset written by nsbi's own writer,
 // train_ensemble to a complete model record; a second call resumes the members from their finished
-// checkpoints and gives the same bits; the network seam computes what kernels::Mlp computes.
+// checkpoints and gives the same bits; both calls and a slice open their phases' profiling regions; the
+// network seam computes what kernels::Mlp computes.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,6 +12,7 @@
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/training/ensemble.hpp"
 #include "nsbi/training/network.hpp"
+#include "profiling_regions.hpp"
 
 namespace nsbi::training {
 namespace {
@@ -32,6 +34,24 @@ Settings small_settings() {
   s.diagnostics_grid_points = 2;
   s.diagnostics_events = 100;
   return s;
+}
+
+// The profiling regions of train_ensemble on this rank: the scan, each of the rank's members (`members`) one
+// after another, then the diagnostics when the ensemble is whole.
+std::vector<std::string> ensemble_regions(std::size_t members, bool diagnostics) {
+  std::vector<std::string> expected{"+nsbi/train/scan", "-"};
+  for (std::size_t k = 0; k < members; ++k) expected.insert(expected.end(), {"+nsbi/train/member", "-"});
+  if (diagnostics) expected.insert(expected.end(), {"+nsbi/train/diagnostics", "-"});
+  return expected;
+}
+
+// train_ensemble, with the nsbi profiling regions it opens on this rank in `regions`.
+EnsembleResult train_recording(const Communicator& world, const Settings& settings, const EnsembleJob& job,
+                               std::vector<std::string>& regions) {
+  const test::RecordedRegions recorded;
+  EnsembleResult result = train_ensemble(world, settings, job);
+  regions = recorded.nsbi_events();
+  return result;
 }
 
 // A dataset of `rows` rows (1 parameter, 2 observables) in a scratch directory of its own, and the job that
@@ -65,7 +85,11 @@ TEST(TrainEnsemble, TrainsAModelAndResumesFinishedMembersWithTheSameBits) {
     for (std::size_t k = 0; k < settings.ensemble; ++k) std::remove(job.checkpoint_path(k).c_str());
     prepared = true;
   };
-  const EnsembleResult first = train_ensemble(world, settings, job);
+  // 2 members on 1 rank: it trains both; on 2 ranks: one each, in groups of one rank.
+  const std::size_t members_here = settings.ensemble / static_cast<std::size_t>(world.size());
+  std::vector<std::string> regions;
+  const EnsembleResult first = train_recording(world, settings, job, regions);
+  EXPECT_EQ(regions, ensemble_regions(members_here, true));
   EXPECT_EQ(prepared, world.is_root());
   ASSERT_TRUE(first.complete);
   EXPECT_EQ(first.record.inconsistency(), "");
@@ -76,10 +100,13 @@ TEST(TrainEnsemble, TrainsAModelAndResumesFinishedMembersWithTheSameBits) {
   EXPECT_GT(first.steps, 0);
   EXPECT_NE(first.record.members[0], first.record.members[1]);  // each member has its own seed
   // The diagnostics are computed by the first group of ranks: the world's root has them.
-  if (world.is_root()) EXPECT_EQ(first.record.diagnostics.count("calibration"), 1u);
+  if (world.is_root()) {
+    EXPECT_EQ(first.record.diagnostics.count("calibration"), 1u);
+  }
 
   job.before_training = {};
-  const EnsembleResult again = train_ensemble(world, settings, job);
+  const EnsembleResult again = train_recording(world, settings, job, regions);
+  EXPECT_EQ(regions, ensemble_regions(members_here, true));  // the finished members are read back
   ASSERT_TRUE(again.complete);
   EXPECT_EQ(again.steps, 0);  // every member was finished
   EXPECT_EQ(again.record.members, first.record.members);
@@ -93,7 +120,10 @@ TEST(TrainEnsemble, ASliceTrainsItsMembersAndMakesNoModel) {
   settings.epochs = 1;
   job.before_training = [&] { std::remove(job.checkpoint_path(1).c_str()); };
   job.members = {1, 2};
-  EXPECT_FALSE(train_ensemble(world, settings, job).complete);
+  std::vector<std::string> regions;
+  EXPECT_FALSE(train_recording(world, settings, job, regions).complete);
+  // Member 1 alone, on one group of every rank; no diagnostics without a model.
+  EXPECT_EQ(regions, ensemble_regions(1, false));
 }
 
 TEST(Network, TheMlpHeadComputesWhatKernelsMlpComputes) {
