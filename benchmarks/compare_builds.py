@@ -16,7 +16,8 @@ where a relative simulator command (examples/external/...) is found.
 Overrides (--old-set/--new-set, repeatable) are appended to the --set list of one build only, after the
 reductions, to compare across a renamed key: `key=value` applies to every example, `name:key=value` to the
 example `name` only, and `@FILE` reads such overrides from FILE, one per line (blank lines and # comments are
-skipped). Example: --new-set train.network.hidden=[16,16] when train.hidden became train.network.hidden.
+skipped). Example: --old-set train.hidden=[16,16] --new-set train.network.head.hidden=[16,16], across the
+rename of train.hidden to train.network.head.hidden.
 
 What is compared, in every file of both campaign folders (a file present on one side only is a difference):
   *.h5    every group and dataset (present on both sides, same dtype and shape, the same raw bytes: NaNs
