@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "nsbi/kernels/initialise.hpp"
-#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/threads.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "sgemm_benchmark.hpp"
 
 namespace {

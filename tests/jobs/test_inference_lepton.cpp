@@ -1,5 +1,5 @@
-// lepton (docs/simulators.md, "lepton"): the classifier trained on masses and both spins learns the per-event spin
-// log ratio log p(x|m, 1)/p(x|m, 0) = −2.5 cos Δφ − log I0(2.5), which is exact: the learned difference
+// lepton (docs/simulators.md, "lepton"): the classifier trained on masses and both spins learns the per-event
+// spin log ratio log p(x|m, 1)/p(x|m, 0) = −2.5 cos Δφ − log I0(2.5), which is exact: the learned difference
 // log r̂(x|m,1) − log r̂(x|m,0) is compared with it on fresh events of both spins, at the reference mass and
 // away from it.
 #include <gtest/gtest.h>
@@ -9,8 +9,8 @@
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/toys.hpp"
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "nsbi/training/model_file.hpp"
 
 namespace nsbi::jobs {
 namespace {

@@ -10,8 +10,8 @@
 #include <cmath>
 
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/training/model_file.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "profiling_regions.hpp"
 
 namespace nsbi::jobs {

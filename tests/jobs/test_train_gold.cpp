@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "nsbi/jobs/stages.hpp"
-#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/tangent_mlp.hpp"
+#include "nsbi/training/model_file.hpp"
 
 namespace nsbi::jobs {
 namespace {

@@ -15,9 +15,9 @@
 
 #include "model_test_record.hpp"
 #include "nsbi/core/error.hpp"
-#include "nsbi/training/model_file.hpp"
 #include "nsbi/kernels/pairwise_evaluator.hpp"
 #include "nsbi/kernels/threads.hpp"
+#include "nsbi/training/model_file.hpp"
 #include "test_helpers.hpp"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -100,10 +100,10 @@ int posix_memalign(void** pointer, std::size_t alignment, std::size_t size) {
 namespace {
 
 using nsbi::kernels::Activation;
-using nsbi::training::LikelihoodRatioEstimator;
-using nsbi::training::ModelRecord;
 using nsbi::kernels::PairwiseEvaluator;
 using nsbi::test::model_test_record;
+using nsbi::training::LikelihoodRatioEstimator;
+using nsbi::training::ModelRecord;
 
 constexpr std::size_t n_observables = 3;  // model_test_record: x1, x2, m_jj; θ = (mu2, rho12)
 constexpr std::size_t n_parameters = 2;

@@ -87,10 +87,10 @@ void add_calibration(const Vector& values, std::uint64_t n, float label, std::ve
 
 // E[r̂] at every grid point over the kept ones of n class-0 x (each with probability `keep`, drawn from its
 // row index), into the ratio sums; `log_r` and `kept_x` are scratch.
-void add_expected_ratio(LikelihoodRatioEstimator& estimator,
-                        const std::vector<std::vector<double>>& grid, std::uint64_t n, std::size_t n_x,
-                        const double* x, const std::uint64_t* rows, std::uint64_t seed, double keep,
-                        const Vector& log_r, std::vector<double>& kept_x, std::vector<double>& ratio_sums) {
+void add_expected_ratio(LikelihoodRatioEstimator& estimator, const std::vector<std::vector<double>>& grid,
+                        std::uint64_t n, std::size_t n_x, const double* x, const std::uint64_t* rows,
+                        std::uint64_t seed, double keep, const Vector& log_r, std::vector<double>& kept_x,
+                        std::vector<double>& ratio_sums) {
   kept_x.clear();
   for (std::uint64_t i = 0; i < n; ++i)
     if (rng::Stream(seed, rng::Purpose::split, rows[i]).uniform() < keep)

@@ -11,10 +11,11 @@
 // another has left. A file the operating system refused to write is then abandoned, not closed: HDF5 1.10
 // cannot close it (the close fails and leaves the library in a state that crashes at exit), and a collective
 // close would need the ranks' HDF5 states to agree. What reached the disk at the last successful flush stays.
-// The agreement follows each call; a failure inside one call that leaves the other ranks waiting in HDF5's own
-// exchange cannot be mended from outside. HDF5 1.10 has such steps in collective metadata writes and in the
-// zero fill of a new dataset, so a file shared by several ranks gets its structure and attributes from one
-// rank on MPI_COMM_SELF, and the ranks only write rows together (a failed row write returns on every rank).
+// The agreement follows each call; a failure inside one call that leaves the other ranks waiting in HDF5's
+// own exchange cannot be mended from outside. HDF5 1.10 has such steps in collective metadata writes and in
+// the zero fill of a new dataset, so a file shared by several ranks gets its structure and attributes from
+// one rank on MPI_COMM_SELF, and the ranks only write rows together (a failed row write returns on every
+// rank).
 
 #include <hdf5.h>
 #include <mpi.h>
