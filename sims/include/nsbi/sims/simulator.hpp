@@ -25,6 +25,12 @@ struct SimulatorInfo {
   std::string doc;
   std::vector<Parameter> parameters;
   std::vector<std::string> observables;
+  // The shape of one row's x when it is an array (an image: {channels, height, width}); empty for tabular
+  // x, one value per name in `observables`. An array simulator names one observable (the whole array),
+  // its rows hold the array flattened in row-major order, and datasets store x as [N, shape...].
+  std::vector<std::size_t> observable_shape;
+  // x is stored as float32 in datasets: only for simulators whose values float32 holds exactly (counts).
+  bool x_float32 = false;
   bool has_exact_likelihood = false;  // log p(x|theta) available (for validation only)
   bool has_gold = false;              // joint log ratio and joint score available
   // Raised whenever the rows for a given (seed, row index, theta, options) change: part of a dataset's
@@ -32,7 +38,14 @@ struct SimulatorInfo {
   int stream_version = 1;
 
   std::size_t n_parameters() const { return parameters.size(); }
-  std::size_t n_observables() const { return observables.size(); }
+  /// Values in one row of x: the product of observable_shape, or the number of names for tabular x.
+  std::size_t n_observables() const {
+    if (observable_shape.empty()) return observables.size();
+    std::size_t n = 1;
+    for (const std::size_t extent : observable_shape) n *= extent;
+    return n;
+  }
+  bool is_array() const { return !observable_shape.empty(); }
 };
 
 class Simulator {
