@@ -244,7 +244,8 @@ TEST(Simulators, RowsDependOnlyOnTheirGlobalIndex) {
     sim->simulate(theta, other_seed, 5000, 100);
     if (info.is_array()) {  // one pixel's count may repeat under another seed; the whole image does not
       bool differs = false;
-      for (std::size_t d = 0; d < info.n_observables(); ++d) differs = differs || whole(0, d) != other_seed(0, d);
+      for (std::size_t d = 0; d < info.n_observables(); ++d)
+        differs = differs || whole(0, d) != other_seed(0, d);
       EXPECT_TRUE(differs) << name;
     } else {
       EXPECT_NE(whole(0, 0), other_seed(0, 0)) << name;

@@ -42,12 +42,12 @@ struct LensingHost {
   double d_l = 0.0;  // angular diameter distances, Mpc
   double d_s = 0.0;
   double d_ls = 0.0;
-  double theta_e = 0.0;  // the host's Einstein radius, arcsec
-  double m200 = 0.0;     // the host's halo mass
-  double theta_s = 0.0;  // the host's NFW scale radius, arcsec
-  double roi = 0.0;      // F_ROI: ln(x/2) + F(x) at x = 2 theta_e / theta_s
-  double sigma_cr = 0.0; // critical surface density, M_sun / Mpc^2
-  double log_b = 0.0;    // ln(m_max / m0), m_max = 0.01 m200
+  double theta_e = 0.0;   // the host's Einstein radius, arcsec
+  double m200 = 0.0;      // the host's halo mass
+  double theta_s = 0.0;   // the host's NFW scale radius, arcsec
+  double roi = 0.0;       // F_ROI: ln(x/2) + F(x) at x = 2 theta_e / theta_s
+  double sigma_cr = 0.0;  // critical surface density, M_sun / Mpc^2
+  double log_b = 0.0;     // ln(m_max / m0), m_max = 0.01 m200
 };
 
 /// What gold needs of an image (its latent history z): the host, nbar at the row's theta, n and S.
@@ -64,16 +64,16 @@ struct LensingSubhalo {
   double x = 0.0;
   double y = 0.0;
   double log_mass = 0.0;
-  float strength = 0.0f;       // 4 kappa_s
-  float inv_theta_s2 = 0.0f;   // 1 / theta_s^2, arcsec^-2
+  float strength = 0.0f;      // 4 kappa_s
+  float inv_theta_s2 = 0.0f;  // 1 / theta_s^2, arcsec^-2
 };
 
 /// The per-image buffers of the stages (one work item's scratch memory).
 struct LensingWorkspace {
   float* alpha_x;  // the subhalos' deflection per pixel
   float* alpha_y;
-  double* mu;      // expected counts per pixel
-  double* blurred; // the PSF's intermediate pass
+  double* mu;       // expected counts per pixel
+  double* blurred;  // the PSF's intermediate pass
 };
 
 struct LensingModel {
@@ -92,13 +92,13 @@ struct LensingModel {
   static constexpr double hubble = 67.74;               // km/s/Mpc
   static constexpr double omega_m = 0.3075;
   static constexpr double source_redshift = 1.5;
-  static constexpr double mass_unit = 1e9;   // m0
-  static constexpr double min_mass = 1e7;    // m_min
+  static constexpr double mass_unit = 1e9;           // m0
+  static constexpr double min_mass = 1e7;            // m_min
   static constexpr double max_mass_fraction = 0.01;  // m_max / M200 of the host
   static constexpr double source_radius = 0.2;       // theta_e of the Sérsic profile, arcsec
   static constexpr double sersic_b1 = 1.67839;
-  static constexpr double exposure = 1610.0;  // s
-  static constexpr double pixel_area = 0.01;  // arcsec^2
+  static constexpr double exposure = 1610.0;          // s
+  static constexpr double pixel_area = 0.01;          // arcsec^2
   static constexpr double psf_sigma = 0.18 / 2.3548;  // arcsec
   static constexpr int psf_half_width = 3;
 
@@ -147,8 +147,8 @@ struct LensingModel {
     constexpr double nodes[8] = {0.09501250983763745, 0.2816035507792589, 0.45801677765722737,
                                  0.6178762444026438,  0.755404408355003,  0.8656312023878318,
                                  0.9445750230732326,  0.9894009349916499};
-    constexpr double weights[8] = {0.18945061045506859, 0.1826034150449236,  0.16915651939500262,
-                                   0.14959598881657676, 0.12462897125553403, 0.09515851168249259,
+    constexpr double weights[8] = {0.18945061045506859,  0.1826034150449236,  0.16915651939500262,
+                                   0.14959598881657676,  0.12462897125553403, 0.09515851168249259,
                                    0.062253523938647706, 0.027152459411754037};
     const double half = 0.5 * z;
     double sum = 0.0;
@@ -173,8 +173,8 @@ struct LensingModel {
     return 37.5153 + l * (-1.5093 + l * (1.636e-2 + l * (3.66e-4 + l * (-2.89237e-5 + l * 5.32e-7))));
   }
 
-  /// F(x) of the projected NFW profile (arctanh(sqrt(1-x^2))/sqrt(1-x^2) below 1, arctan(sqrt(x^2-1))/... above,
-  /// the series in w = 1 - x^2 near 1), in double for the host-side quantities.
+  /// F(x) of the projected NFW profile (arctanh(sqrt(1-x^2))/sqrt(1-x^2) below 1, arctan(sqrt(x^2-1))/...
+  /// above, the series in w = 1 - x^2 near 1), in double for the host-side quantities.
   KOKKOS_INLINE_FUNCTION static double nfw_f(double x) {
     const double w = 1.0 - x * x;
     const double aw = w < 0.0 ? -w : w;
@@ -288,8 +288,10 @@ struct LensingModel {
     const float above = kernel_math::acosf(inv_x < 1.0f ? inv_x : 1.0f) * inv_q;
     // |1 - x^2| < 0.1: F = sum_k w^k / (2k + 1), to w^7 (truncation below 1e-9).
     const float near =
-        1.0f + w * (1.0f / 3 + w * (1.0f / 5 + w * (1.0f / 7 + w * (1.0f / 9 + w * (1.0f / 11 + w * (1.0f / 13 +
-                                                                                                 w * (1.0f / 15)))))));
+        1.0f +
+        w * (1.0f / 3 +
+             w * (1.0f / 5 +
+                  w * (1.0f / 7 + w * (1.0f / 9 + w * (1.0f / 11 + w * (1.0f / 13 + w * (1.0f / 15)))))));
     const float f = select(aw < 0.1f, near, select(w > 0.0f, below, above));
     const float general = (0.5f * log_x2 - ln2f + f) * (inv_x * inv_x);
     // x^2 < 0.02: g/x^2 = l/2 - 1/4 + x^2 (3l/8 - 7/32) + x^4 (5l/16 - 37/192), l = ln(2/x), where g's two
@@ -400,15 +402,16 @@ struct LensingModel {
   /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255): PTRS candidates from
   /// the pixel's blocks, noise_candidates of them in a vectorised pass, the rare pixels that ran out of them
   /// in a scalar pass that goes on to the first accepted one.
-  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean, double* x) {
+  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean,
+                                               double* x) {
     std::uint32_t complete[width];
     for (int row = 0; row < width; ++row) {
       NSBI_SIMD_LOOP
       for (int column = 0; column < width; ++column) {
         const int p = row * width + column;
         double k = 0.0;
-        complete[column] = rng::first_accepted<noise_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                                 PoissonCandidate(mean[p]), k);
+        complete[column] = rng::first_accepted<noise_candidates>(
+            draws, noise_block + noise_blocks_per_pixel * p, PoissonCandidate(mean[p]), k);
         x[p] = k;
       }
       for (int column = 0; column < width; ++column) {
@@ -492,7 +495,8 @@ struct LensingModel {
     t.a_derivative = a_p * la - b_p * lb;
     const double eps = beta + 2.0;
     if (eps > -0.05 && eps < 0.05) {
-      // B = sum_k eps^k (lb^(k+1) - la^(k+1)) / (k+1)!, dB/deps = sum_k eps^k (lb^(k+2) - la^(k+2)) / ((k+2) k!).
+      // B = sum_k eps^k (lb^(k+1) - la^(k+1)) / (k+1)!, dB/deps = sum_k eps^k (lb^(k+2) - la^(k+2)) / ((k+2)
+      // k!).
       double b = 0.0;
       double db = 0.0;
       double term = 1.0;  // eps^k / k!
@@ -543,8 +547,8 @@ struct LensingModel {
     const double inv2 = inv * inv;
     const double series =
         inv * (1.0 / 12 + inv2 * (-1.0 / 360 + inv2 * (1.0 / 1260 + inv2 * (-1.0 / 1680 + inv2 / 1188))));
-    const double product = (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) *
-                           (k + 8.0);
+    const double product =
+        (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) * (k + 8.0);
     constexpr double half_log_two_pi = 0.91893853320467274178;
     return (x - 0.5) * kernel_math::log(x) - x + half_log_two_pi + series - kernel_math::log(product);
   }
@@ -584,10 +588,10 @@ struct LensingModel {
     double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
   };
 
-  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from the
-  /// first block's uniform below 10, PTRS candidates from 10 up.
-  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws, std::uint32_t first_block,
-                                                      double mean) {
+  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from
+  /// the first block's uniform below 10, PTRS candidates from 10 up.
+  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws,
+                                                      std::uint32_t first_block, double mean) {
     if (mean < 10.0) {
       const double u = draws.uniforms(first_block).first;
       double pmf = kernel_math::exp(-mean);
