@@ -96,7 +96,7 @@ SimulatorInfo LensingModel::info() {
   return info;
 }
 
-Lensing::Lensing(const LensingModel& model) : model_(model), info_(LensingModel::info()) {}
+Lensing::Lensing(const LensingModel& model) : model_(model), info_(LensingModel::info()) { model_.prepare(); }
 
 void Lensing::simulate(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                        std::uint64_t first_index, std::uint64_t seed) const {
@@ -222,7 +222,6 @@ std::unique_ptr<Simulator> make_lensing(const SimulatorOptions& options) {
   model.fixed_dispersion = values.at("velocity_dispersion").first;
   model.fixed_offset_x = values.at("source_offset_x").first;
   model.fixed_offset_y = values.at("source_offset_y").first;
-  model.prepare();
   return std::make_unique<Lensing>(model);
 }
 

@@ -135,7 +135,7 @@ struct LensingModel {
   double psf[2 * psf_half_width + 1] = {};
 
   LensingModel() = default;
-  /// Sets the fields above that follow from the options (distances, PSF taps): call after changing them.
+  /// Sets the fields above that follow from the options (distances, PSF taps); Lensing's constructor calls it.
   void prepare();
 
   static SimulatorInfo info();
