@@ -135,7 +135,8 @@ struct LensingModel {
   double psf[2 * psf_half_width + 1] = {};
 
   LensingModel() = default;
-  /// Sets the fields above that follow from the options (distances, PSF taps); Lensing's constructor calls it.
+  /// Sets the fields above that follow from the options (distances, PSF taps); Lensing's constructor calls
+  /// it.
   void prepare();
 
   static SimulatorInfo info();
@@ -373,11 +374,19 @@ struct LensingModel {
     const double counts = exposure * pixel_area;
     const double inv_radius = 1.0 / source_radius;
     const double theta_e = h.theta_e, offset_x = h.offset_x, offset_y = h.offset_y;
+    // The host's deflection theta_E theta/|theta| first, its factor theta_E/|theta| in mu: computed in the
+    // loop below, GCC carries the square root from one pixel to the next, which stops vectorisation.
     NSBI_SIMD_LOOP
     for (int p = 0; p < n_pixels; ++p) {
       const double x = pixel_centre(p % width);
       const double y = pixel_centre(p / width);
-      const double host = theta_e / kernel_math::sqrt(x * x + y * y);
+      mu[p] = theta_e / kernel_math::sqrt(x * x + y * y);
+    }
+    NSBI_SIMD_LOOP
+    for (int p = 0; p < n_pixels; ++p) {
+      const double x = pixel_centre(p % width);
+      const double y = pixel_centre(p / width);
+      const double host = mu[p];
       const double bx = x - host * x - static_cast<double>(alpha_x[p]) - offset_x;
       const double by = y - host * y - static_cast<double>(alpha_y[p]) - offset_y;
       const double r = kernel_math::sqrt(bx * bx + by * by) * inv_radius;
