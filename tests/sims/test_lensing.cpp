@@ -277,8 +277,9 @@ TEST(Lensing, DeflectionProfileIsContinuousAcrossItsForms) {
     const float x2f = static_cast<float>(x2);
     EXPECT_NEAR(LensingModel::deflection_profile(x2f), expected, 3e-5 * expected) << x2;
     // Rows outside the subhalo's scale radius take the profile without the forms for x < 1: the same bits.
-    if (x2f >= 1.0f)
+    if (x2f >= 1.0f) {
       EXPECT_EQ(LensingModel::deflection_profile<false>(x2f), LensingModel::deflection_profile(x2f));
+    }
   }
 }
 

@@ -19,8 +19,9 @@
 //   count_block (+ k)     the subhalo count: its uniform (inversion, nbar < 10) or PTRS candidate k;
 //   subhalo_block + 2j    subhalo j's mass and radius uniforms; + 2j + 1: its azimuth (first uniform);
 //   noise_block + 4096 p + k   candidate k of pixel p's Poisson draw (p = 64 row + column).
-// A fixed host quantity leaves its blocks unused. The regions are far apart: the rejections above need more
-// than a handful of candidates with negligible probability (at most 2^8 per host quantity, 2^12 per pixel).
+// A fixed host quantity leaves its blocks unused. Each rejection has room for 2^8 candidates (host
+// quantities) or 2^12 (pixels) before it would reach the next region; needing that many has a negligible
+// probability (the acceptances are 0.84 and above).
 
 #include <cstdint>
 #include <memory>
@@ -82,7 +83,6 @@ struct LensingModel {
   static constexpr int n_pixels = width * width;
   static constexpr double pixel = 0.1;  // arcsec
   static constexpr double pi = 3.14159265358979323846;
-  static constexpr double ln2 = 0.69314718055994530942;
   static constexpr double ln10 = 2.30258509299404568402;
   static constexpr double arcsec_per_radian = 206264.80624709636;
 
@@ -92,10 +92,10 @@ struct LensingModel {
   static constexpr double hubble = 67.74;               // km/s/Mpc
   static constexpr double omega_m = 0.3075;
   static constexpr double source_redshift = 1.5;
-  static constexpr double mass_unit = 1e9;           // m0
-  static constexpr double min_mass = 1e7;            // m_min
-  static constexpr double max_mass_fraction = 0.01;  // m_max / M200 of the host
-  static constexpr double source_radius = 0.2;       // theta_e of the Sérsic profile, arcsec
+  static constexpr double mass_unit = 1e9;                     // m0
+  static constexpr double log_min_mass = -4.6051701859880914;  // ln(m_min / m0), m_min = 1e7
+  static constexpr double max_mass_fraction = 0.01;            // m_max / M200 of the host
+  static constexpr double source_radius = 0.2;                 // theta_e of the Sérsic profile, arcsec
   static constexpr double sersic_b1 = 1.67839;
   static constexpr double exposure = 1610.0;          // s
   static constexpr double pixel_area = 0.01;          // arcsec^2
@@ -115,9 +115,9 @@ struct LensingModel {
   static constexpr std::uint32_t noise_blocks_per_pixel = 1u << 12;
   // Subhalo j uses blocks subhalo_block + 2j and + 2j + 1, below noise_block for j < 2^23 - 2^11: nbar stays
   // below 10^6 over the parameter ranges and the host population.
+  //
   // Poisson candidates per pixel in the vectorised pass (PTRS accepts 87% of them at the sky's mean); the
-  // pixels that run out (about 1 in 450) go on
-  // in a scalar pass from the same blocks.
+  // pixels that run out (about 1 in 450) go on in a scalar pass from the same blocks.
   static constexpr int noise_candidates = 3;
 
   // Which host quantities each image draws, and the fixed values of the others.
@@ -244,7 +244,7 @@ struct LensingModel {
     const double u_angle = draws.uniforms(block + 1).first;
     // Inverse CDF of m^beta on [m_min, m_max] in units of m0: y^p = (1 - u) a^p + u b^p, p = beta + 1.
     const double p = beta + 1.0;
-    const double a_p = kernel_math::exp(p * log_a());
+    const double a_p = kernel_math::exp(p * log_min_mass);
     const double b_p = kernel_math::exp(p * h.log_b);
     LensingSubhalo s;
     s.log_mass = kernel_math::log((1.0 - u.first) * a_p + u.first * b_p) / p;
@@ -502,9 +502,6 @@ struct LensingModel {
     return (static_cast<double>(i) + 0.5) * pixel - 0.5 * width * pixel;
   }
 
-  /// ln(m_min / m0).
-  KOKKOS_FORCEINLINE_FUNCTION static double log_a() { return -4.6051701859880914; }  // ln 0.01
-
   /// The mass function's beta-dependent integrals, a = m_min/m0, b = m_max/m0, eps = beta + 2:
   ///   A = a^(beta+1) - b^(beta+1), A' = dA/dbeta, B = (b^eps - a^eps)/eps, and B'/B = d ln B / dbeta.
   /// B and B'/B are computed from the series in eps near beta = -2 (their limits at beta = -2 are
@@ -514,7 +511,7 @@ struct LensingModel {
   };
 
   KOKKOS_INLINE_FUNCTION static SlopeTerms slope_terms(double beta, double log_b) {
-    const double la = log_a();
+    const double la = log_min_mass;
     const double lb = log_b;
     const double p = beta + 1.0;
     const double a_p = kernel_math::exp(p * la);
