@@ -436,13 +436,20 @@ std::string ModelRecord::inconsistency() const {
     if (!std::isfinite(parameter_min[p]) || !std::isfinite(parameter_max[p]) ||
         parameter_min[p] > parameter_max[p])
       return "the range of parameter '" + parameter_names[p] + "' is not finite and ordered";
-  if (standardization_mean.size() != inputs.size() || standardization_scale.size() != inputs.size())
-    return "the standardisation needs one mean and one scale per input (" + std::to_string(inputs.size()) +
-           ")";
-  for (std::size_t j = 0; j < inputs.size(); ++j)
+  const std::size_t n_inputs = architecture.n_inputs;
+  if (standardization_mean.size() != n_inputs || standardization_scale.size() != n_inputs)
+    return "the standardisation needs one mean and one scale per input (" + std::to_string(n_inputs) + ")";
+  // Input j's name: an observable's or a parameter's, or an array's value as its flat index.
+  const std::size_t n_x = n_observables();
+  const auto input_name = [&](std::size_t j) {
+    if (j >= n_x) return parameter_names[j - n_x];
+    return observable_shape.empty() ? observable_names[j]
+                                    : observable_names[0] + "[" + std::to_string(j) + "]";
+  };
+  for (std::size_t j = 0; j < n_inputs; ++j)
     if (!std::isfinite(standardization_mean[j]) || !std::isfinite(standardization_scale[j]) ||
         standardization_scale[j] <= 0.0)
-      return "the standardisation of input '" + inputs[j] + "' is not finite with a positive scale";
+      return "the standardisation of input '" + input_name(j) + "' is not finite with a positive scale";
   if (members.empty()) return "there are no members";
   for (std::size_t k = 0; k < members.size(); ++k) {
     if (members[k].size() != architecture.n_parameters())
