@@ -401,6 +401,47 @@ TEST(KernelMath, AtanhWithinOneUlp) {
   std::printf("atanh: max error %.3f ulp\n", worst);
 }
 
+TEST(KernelMath, LgammaWithinOneUlpAndAbsoluteNearItsZeros) {
+  std::vector<double> x = uniform_arguments(79, 300000, 1.0, 3.0);
+  for (double v : uniform_arguments(83, 300000, 3.0, 20.0)) x.push_back(v);
+  for (double v : uniform_arguments(89, 200000, 0.0, 665.0)) x.push_back(std::exp(v));        // up to 1e289
+  for (double v : uniform_arguments(97, 200000, 0.0, 2e7)) x.push_back(std::floor(v) + 1.0);  // k + 1
+  for (int k = 1; k <= 1000; ++k) x.push_back(k);
+  for (double v : {1.0, 2.0, 9.0, 1e7, 0x1p52, 1e290}) {
+    x.push_back(v);
+    x.push_back(std::nextafter(v, INFINITY));
+    x.push_back(std::nextafter(v, 0.0));
+  }
+  double worst = 0.0, worst_at = 0.0, worst_absolute = 0.0, worst_absolute_at = 0.0;
+  for (double v : x) {
+    if (v < 1.0) continue;
+    const long double reference = std::lgamma(static_cast<long double>(v));
+    const double result = km::lgamma(v);
+    if (v < 3.0) {  // the error beyond the result's own rounding
+      const double absolute = static_cast<double>(std::fabs(result - reference)) -
+                              0.5 * (std::nextafter(std::fabs(result), INFINITY) - std::fabs(result));
+      if (absolute > worst_absolute) {
+        worst_absolute = absolute;
+        worst_absolute_at = v;
+      }
+    }
+    if (v >= 3.0 || std::fabs(reference) >= 0.125L) {
+      const double e = ulp_error(result, reference);
+      if (e > worst) {
+        worst = e;
+        worst_at = v;
+      }
+    }
+  }
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_LT(worst_absolute, 0x1p-57) << "at " << worst_absolute_at;
+  EXPECT_EQ(km::lgamma(1.0), 0.0);
+  EXPECT_EQ(km::lgamma(2.0), 0.0);
+  EXPECT_EQ(km::lgamma(3.0), std::log(2.0));
+  std::printf("lgamma: max error %.3f ulp (x >= 3 or |lgamma| >= 1/8), 2^%.1f absolute on [1, 3]\n", worst,
+              std::log2(worst_absolute));
+}
+
 // Scalar code: a call through a volatile pointer is compiled once, as a function, and never vectorised.
 double scalar_log(double x) { return km::log(x); }
 double scalar_sin(double t) { return km::sin_cos_turns(t).sin; }
@@ -422,12 +463,15 @@ double scalar_pow(double u) { return km::pow(pow_base(u), pow_exponent(u)); }
 double atan_argument(double u) { return (u - 0.5) / (u * (1.0 - u)); }
 double scalar_atan(double u) { return km::atan(atan_argument(u)); }
 double scalar_atanh(double u) { return km::atanh(2.0 * u - 1.0); }
+double lgamma_argument(double u) { return 1.0 + 30.0 * u / (1.0 - u); }
+double scalar_lgamma(double u) { return km::lgamma(lgamma_argument(u)); }
 
 TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   const std::vector<double> u = unit_interval_arguments();
   const std::size_t n = u.size();
   std::vector<double> log_v(n), sin_v(n), cos_v(n), acos_v(n), sqrt_v(n);
-  std::vector<double> exp_v(n), exp10_v(n), expm1_v(n), log1p_v(n), pow_v(n), atan_v(n), atanh_v(n);
+  std::vector<double> exp_v(n), exp10_v(n), expm1_v(n), log1p_v(n), pow_v(n), atan_v(n), atanh_v(n),
+      lgamma_v(n);
   const double* in = u.data();
   double* out_log = log_v.data();
   double* out_sin = sin_v.data();
@@ -463,6 +507,9 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     out_atan[i] = km::atan(atan_argument(in[i]));
     out_atanh[i] = km::atanh(2.0 * in[i] - 1.0);
   }
+  double* out_lgamma = lgamma_v.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) out_lgamma[i] = km::lgamma(lgamma_argument(in[i]));
   double (*volatile log_f)(double) = scalar_log;
   double (*volatile sin_f)(double) = scalar_sin;
   double (*volatile cos_f)(double) = scalar_cos;
@@ -475,6 +522,7 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   double (*volatile pow_f)(double) = scalar_pow;
   double (*volatile atan_f)(double) = scalar_atan;
   double (*volatile atanh_f)(double) = scalar_atanh;
+  double (*volatile lgamma_f)(double) = scalar_lgamma;
   for (std::size_t i = 0; i < n; ++i) {
     ASSERT_EQ(log_v[i], log_f(u[i])) << u[i];
     ASSERT_EQ(sin_v[i], sin_f(u[i])) << u[i];
@@ -488,6 +536,7 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     ASSERT_EQ(pow_v[i], pow_f(u[i])) << u[i];
     ASSERT_EQ(atan_v[i], atan_f(u[i])) << u[i];
     ASSERT_EQ(atanh_v[i], atanh_f(u[i])) << u[i];
+    ASSERT_EQ(lgamma_v[i], lgamma_f(u[i])) << u[i];
   }
 }
 
