@@ -10,30 +10,8 @@ simulate: {n_samples: 10000000, block_size: 20000, checkpoint_seconds: 0.2}
 YAML
 expect_exit 0 whole.out -- mpi 2 "$NSBI" simulate kill.yaml --output whole
 
-blocks_done() {  # blocks recorded in DIR's partial file (read without locking while the writer runs)
-  HDF5_USE_FILE_LOCKING=FALSE h5dump -y -d /progress/blocks_done "$1/dataset.h5.partial" 2>/dev/null |
-    sed -n '/DATA {/,/}/p' | grep -o '\b1\b' | wc -l
-}
-start_and_wait() {  # CONFIG DIR: starts a 2-rank run in the background (pid in $leader) and returns once a
-  # few blocks are recorded, well before the 500 blocks are all in.
-  "$MPIEXEC" -np 2 --oversubscribe "$NSBI" simulate "$1" >"$2.out" 2>&1 &
-  leader=$!
-  for _ in $(seq 1 600); do
-    sleep 0.02
-    [ -e "$2/dataset.h5.partial" ] && [ "$(blocks_done "$2")" -ge 4 ] && break
-  done
-}
-
-start_and_wait kill.yaml killed
-# SIGKILL every rank and the launcher at once (mpirun's children live in their own process groups).
-pkill -KILL -f "nsbi simulate kill.yaml"
-wait "$leader" 2>/dev/null
-# SIGKILL is delivered asynchronously: give the ranks a moment to be gone before calling them survivors.
-for _ in $(seq 1 100); do
-  pgrep -f "nsbi simulate kill.yaml" >/dev/null || break
-  sleep 0.05
-done
-pgrep -f "nsbi simulate kill.yaml" >/dev/null && fail "ranks survived the kill"
+start_and_wait kill.yaml killed  # returns well before the 500 blocks are all in
+kill_all "nsbi simulate kill.yaml"
 done_at_kill=$(blocks_done killed)
 echo "killed with $done_at_kill of 500 blocks recorded"
 [ "$done_at_kill" -ge 4 ] && [ "$done_at_kill" -lt 500 ] || fail "the kill did not land mid-run ($done_at_kill blocks)"

@@ -38,3 +38,33 @@ mpi() {
   shift
   "$MPIEXEC" -np "$np" --oversubscribe "$@"
 }
+
+# blocks_done DIR: the blocks recorded in DIR's partial dataset (read without locking while the writer runs).
+blocks_done() {
+  HDF5_USE_FILE_LOCKING=FALSE h5dump -y -d /progress/blocks_done "$1/dataset.h5.partial" 2>/dev/null |
+    sed -n '/DATA {/,/}/p' | grep -o '\b1\b' | wc -l
+}
+
+# start_and_wait CONFIG DIR: starts `nsbi simulate CONFIG` on 2 ranks in the background (the launcher's pid in
+# $leader, its output in DIR.out) and returns once 4 blocks are recorded in DIR (or after 12 s).
+start_and_wait() {
+  "$MPIEXEC" -np 2 --oversubscribe "$NSBI" simulate "$1" >"$2.out" 2>&1 &
+  leader=$!
+  for _ in $(seq 1 600); do
+    sleep 0.02
+    [ -e "$2/dataset.h5.partial" ] && [ "$(blocks_done "$2")" -ge 4 ] && break
+  done
+}
+
+# kill_all PATTERN: SIGKILL every process whose command line matches (the ranks and the launcher at once:
+# mpirun's children live in their own process groups) and waits until they are gone.
+kill_all() {
+  pkill -KILL -f "$1"
+  wait "$leader" 2>/dev/null
+  # SIGKILL is delivered asynchronously: give the ranks a moment to be gone before calling them survivors.
+  for _ in $(seq 1 100); do
+    pgrep -f "$1" >/dev/null || break
+    sleep 0.05
+  done
+  pgrep -f "$1" >/dev/null && fail "ranks survived the kill"
+}
