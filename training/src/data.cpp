@@ -72,16 +72,23 @@ TrainingData scan_training_data(const Communicator& comm, const distributed::Dat
         for (const auto& name : v) text += (text.empty() ? "" : ", ") + name;
         return "(" + text + ")";
       };
+      // The observables' names, and an array's shape (tabular x has one value per name).
+      const auto observables = [&](const distributed::DatasetReader& file) {
+        std::string text = names(file.observable_names());
+        if (!file.is_array()) return text;
+        std::string shape;
+        for (const auto extent : file.observable_shape())
+          shape += (shape.empty() ? "" : ", ") + std::to_string(extent);
+        return text + " of shape [" + shape + "]";
+      };
       if (reference->parameter_names() != dataset.parameter_names() ||
           reference->observable_names() != dataset.observable_names() ||
           reference->observable_shape() != dataset.observable_shape())
-        throw InputError(
-            "train: the reference dataset '" + reference->path() + "' has parameters " +
-            names(reference->parameter_names()) + " and observables " + names(reference->observable_names()) +
-            " (x per row: " + std::to_string(reference->n_observables()) + " values), but the dataset '" +
-            dataset.path() + "' has " + names(dataset.parameter_names()) + " and " +
-            names(dataset.observable_names()) + " (" + std::to_string(dataset.n_observables()) +
-            " values); both must come from the same simulator");
+        throw InputError("train: the reference dataset '" + reference->path() + "' has parameters " +
+                         names(reference->parameter_names()) + " and observables " + observables(*reference) +
+                         ", but the dataset '" + dataset.path() + "' has " +
+                         names(dataset.parameter_names()) + " and " + observables(dataset) +
+                         "; both must come from the same simulator");
     });
   }
 
