@@ -95,16 +95,23 @@ def nfw_scale(m, d_lens):
 
 def nfw_projection(x):
     """ln(x/2) + F(x), F(x) = arctanh(sqrt(1-x^2))/sqrt(1-x^2) below 1, arctan(sqrt(x^2-1))/sqrt(x^2-1)
-    above: the projected NFW mass within x = R/r_s in units of 4 pi rho_s r_s^3. The square root is floored
-    so that x = 1 gives the limit F = 1."""
+    above: the projected NFW mass within x = R/r_s in units of 4 pi rho_s r_s^3."""
     x = np.asarray(x, dtype=np.float64)
-    u = x * x - 1.0
-    s = np.sqrt(np.maximum(np.abs(u), 1e-300))
-    f = np.empty_like(s)
-    above = u > 0.0
-    f[above] = np.arctan(s[above]) / s[above]
-    f[~above] = np.arctanh(s[~above]) / s[~above]
+    x2 = x * x
+    f = np.empty_like(x2)
+    inside = x2 <= 1.0
+    f[inside] = _projection_inside(x2[inside])
+    s = np.sqrt(x2[~inside] - 1.0)
+    f[~inside] = np.arctan(s) / s
     return np.log(0.5 * x) + f
+
+
+def _projection_inside(x2):
+    """F(x) for x^2 <= 1 from x^2: arctanh(s)/s, s = sqrt(1 - x^2), written as log1p(s (1 + s/(1+x)) / x)/s,
+    which keeps its precision as x -> 0 (s -> 1) and as x -> 1 (s floored: F(1) = 1, the limit)."""
+    s = np.sqrt(np.maximum(1.0 - x2, 1e-300))
+    x = np.sqrt(x2)
+    return np.log1p(s * (1.0 + s / (1.0 + x)) / x) / s
 
 
 def sigma_crit(d_lens, d_source, d_lens_source):
@@ -262,7 +269,7 @@ def subhalo_deflections(owner, x, y, m, host, n_images):
     shape = (min(SUBHALO_CHUNK, len(m)), N_PIXELS * N_PIXELS)
     r2, u, g, f = (np.empty(shape) for _ in range(4))
     bounds = np.searchsorted(owner, np.arange(n_images + 1))  # image i owns subhalos bounds[i]:bounds[i+1]
-    with np.errstate(invalid="ignore"):  # sqrt(x^2 - 1) is NaN below x = 1: those entries are replaced
+    with np.errstate(invalid="ignore"):  # NaN from sqrt(x^2 - 1) below x = 1 and 0/0 at 1: replaced below
         for start in range(0, len(m), SUBHALO_CHUNK):
             stop = min(start + SUBHALO_CHUNK, len(m))
             r2_, u_, g_, f_ = r2[:stop - start], u[:stop - start], g[:stop - start], f[:stop - start]
@@ -274,15 +281,15 @@ def subhalo_deflections(owner, x, y, m, host, n_images):
             np.multiply(r2_, inverse_area[start:stop], out=u_)  # x^2
             np.multiply(u_, 0.25, out=g_)
             np.log(g_, out=g_)
-            np.subtract(u_, 1.0, out=u_)  # x^2 - 1
-            # F = arctan(s)/s, s = sqrt(x^2 - 1), above x = 1; arctanh(s)/s, s = sqrt(1 - x^2), below
-            # (the few pixels within theta_s of a subhalo); s floored so that x = 1 gives the limit 1.
-            inside = np.flatnonzero(u_ <= 0.0)
-            s_inside = np.sqrt(np.maximum(-u_.flat[inside], 1e-300))
+            # F = arctan(s)/s, s = sqrt(x^2 - 1), above x = 1; below (the few pixels within theta_s of a
+            # subhalo) as in nfw_projection
+            inside = np.flatnonzero(u_ <= 1.0)
+            f_inside = _projection_inside(u_.flat[inside])
+            np.subtract(u_, 1.0, out=u_)
             np.sqrt(u_, out=f_)
             np.arctan(f_, out=u_)
             np.divide(u_, f_, out=f_)
-            f_.flat[inside] = np.arctanh(s_inside) / s_inside
+            f_.flat[inside] = f_inside
             np.add(g_, f_, out=g_)
             np.add(g_, f_, out=g_)
             np.divide(g_, r2_, out=g_)
