@@ -12,7 +12,7 @@ Importable: `simulate(rng, theta, n_images)` returns the images and their latent
 `joint_score`, `nfw_deflection` and `host_properties` are the formulas the simulator and its gold use.
 
 Command line:
-  lensing_numpy.py simulate --theta F_SUB BETA --n N [--seed S] [--host fixed|drawn] [--expected] --out F.npz
+  lensing_numpy.py simulate --theta F_SUB BETA --n N [--seed S] [--fixed NAME[=VALUE] ...] [--expected] --out F.npz
   lensing_numpy.py time [--n N] [--blocks 1,2,4,...]     # ms per image for each block size, one JSON line
 """
 
@@ -43,6 +43,8 @@ LOG_Z_LENS_MEAN, LOG_Z_LENS_SIGMA = -0.25, 0.25
 SIGMA_V_MEAN, SIGMA_V_SIGMA = 225.0, 50.0
 OFFSET_SIGMA = 0.2
 Z_LENS_FIXED, SIGMA_V_FIXED = 10.0 ** -0.25, 225.0
+DRAWN_HOST = {}  # as nsbi by default: every host quantity drawn per image
+FIXED_HOST = {"lens_redshift": Z_LENS_FIXED, "velocity_dispersion": SIGMA_V_FIXED, "source_offset": (0.0, 0.0)}
 
 # subhalo population
 M_MIN, M_PIVOT = 1e7, 1e9
@@ -237,23 +239,33 @@ _PIXEL_Y = np.repeat(PIXEL_CENTRES, N_PIXELS)
 SUBHALO_CHUNK = 16  # subhalos whose [chunk, 4096] arrays are evaluated at once (fastest of 4..128: cache)
 
 
-def draw_hosts(rng, b, drawn):
-    """z_l, sigma_v and the source offset (2 axes) of b images: fixed at the defaults, or drawn."""
-    if not drawn:
-        return np.full(b, Z_LENS_FIXED), np.full(b, SIGMA_V_FIXED), np.zeros((b, 2))
-    z_lens = np.empty(b)
-    todo = np.arange(b)
-    while todo.size:  # z_l = 10^N(-0.25, 0.25), redrawn until <= 1
-        z = 10.0 ** rng.normal(LOG_Z_LENS_MEAN, LOG_Z_LENS_SIGMA, todo.size)
-        z_lens[todo] = z
-        todo = todo[z > 1.0]
-    sigma_v = np.empty(b)
-    todo = np.arange(b)
-    while todo.size:  # sigma_v ~ N(225, 50) km/s, redrawn until > 0
-        s = rng.normal(SIGMA_V_MEAN, SIGMA_V_SIGMA, todo.size)
-        sigma_v[todo] = s
-        todo = todo[s <= 0.0]
-    return z_lens, sigma_v, rng.normal(0.0, OFFSET_SIGMA, (b, 2))
+def draw_hosts(rng, b, fixed):
+    """z_l, sigma_v and the source offset [b, 2] of b images: each quantity named in `fixed` (a dict of
+    lens_redshift, velocity_dispersion, source_offset to their values, see FIXED_HOST) is held at its value,
+    the others are drawn per image."""
+    if "lens_redshift" in fixed:
+        z_lens = np.full(b, float(fixed["lens_redshift"]))
+    else:
+        z_lens = np.empty(b)
+        todo = np.arange(b)
+        while todo.size:  # z_l = 10^N(-0.25, 0.25), redrawn until <= 1
+            z = 10.0 ** rng.normal(LOG_Z_LENS_MEAN, LOG_Z_LENS_SIGMA, todo.size)
+            z_lens[todo] = z
+            todo = todo[z > 1.0]
+    if "velocity_dispersion" in fixed:
+        sigma_v = np.full(b, float(fixed["velocity_dispersion"]))
+    else:
+        sigma_v = np.empty(b)
+        todo = np.arange(b)
+        while todo.size:  # sigma_v ~ N(225, 50) km/s, redrawn until > 0
+            v = rng.normal(SIGMA_V_MEAN, SIGMA_V_SIGMA, todo.size)
+            sigma_v[todo] = v
+            todo = todo[v <= 0.0]
+    if "source_offset" in fixed:
+        offset = np.tile(np.asarray(fixed["source_offset"], np.float64), (b, 1))
+    else:
+        offset = rng.normal(0.0, OFFSET_SIGMA, (b, 2))
+    return z_lens, sigma_v, offset
 
 
 def subhalo_deflections(owner, x, y, m, host, n_images):
@@ -305,12 +317,12 @@ def subhalo_deflections(owner, x, y, m, host, n_images):
     return _PIXEL_X * weight[0] - weight[1], _PIXEL_Y * weight[0] - weight[2]
 
 
-def simulate_block(rng, f_sub, beta, drawn_host=False, expected=False):
+def simulate_block(rng, f_sub, beta, fixed, expected=False):
     """B images at parameters f_sub[B], beta[B]. Returns (images [B, 64, 64] float64: Poisson counts, or
     with expected=True the PSF-convolved expected counts without noise; latents: dict of n [B], s [B]
     (sum of ln(m/m0)), and the host's z_lens, sigma_v, offset [B, 2])."""
     b = len(f_sub)
-    z_lens, sigma_v, offset = draw_hosts(rng, b, drawn_host)
+    z_lens, sigma_v, offset = draw_hosts(rng, b, fixed)
     host = host_properties(z_lens, sigma_v)
     n = rng.poisson(nbar(f_sub, beta, host))
     owner = np.repeat(np.arange(b), n)
@@ -335,29 +347,47 @@ def simulate_block(rng, f_sub, beta, drawn_host=False, expected=False):
 DEFAULT_BLOCK = 8
 
 
-def simulate(rng, theta, n_images, block=DEFAULT_BLOCK, drawn_host=False, expected=False):
+def simulate(rng, theta, n_images, fixed=DRAWN_HOST, block=DEFAULT_BLOCK, expected=False):
     """n_images images at theta (2 numbers, or [n_images, 2]) in blocks of `block`: (images, latents) as
     simulate_block returns them, concatenated."""
     theta = np.broadcast_to(np.asarray(theta, np.float64), (n_images, 2))
-    parts = [simulate_block(rng, theta[i:i + block, 0], theta[i:i + block, 1], drawn_host, expected)
+    parts = [simulate_block(rng, theta[i:i + block, 0], theta[i:i + block, 1], fixed, expected)
              for i in range(0, n_images, block)]
     images = np.concatenate([p[0] for p in parts])
     latents = {key: np.concatenate([p[1][key] for p in parts]) for key in parts[0][1]}
     return images, latents
 
 
-def time_blocks(blocks, n_images, theta=THETA_REFERENCE, repetitions=3, seed=1):
-    """Best-of-repetitions milliseconds per image (noise and fixed host) for each block size."""
+def time_blocks(blocks, n_images, fixed=DRAWN_HOST, theta=THETA_REFERENCE, repetitions=3, seed=1):
+    """Best-of-repetitions milliseconds per image (with noise) for each block size."""
     result = {}
     for block in blocks:
         best = np.inf
         for _ in range(repetitions):
             rng = np.random.default_rng(seed)
             start = time.perf_counter()
-            simulate(rng, theta, n_images, block)
+            simulate(rng, theta, n_images, fixed, block)
             best = min(best, time.perf_counter() - start)
         result[block] = 1e3 * best / n_images
     return result
+
+
+def parse_fixed(items):
+    """--fixed NAME[=VALUE] items (source_offset=X,Y) as draw_hosts takes them; a bare name: its default."""
+    fixed = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in FIXED_HOST:
+            raise SystemExit(f"--fixed: '{name}' is none of {', '.join(FIXED_HOST)}")
+        if not value:
+            fixed[name] = FIXED_HOST[name]
+        elif name == "source_offset":
+            fixed[name] = [float(v) for v in value.split(",")]
+            if len(fixed[name]) != 2:
+                raise SystemExit(f"--fixed: source_offset takes two numbers X,Y, not '{value}'")
+        else:
+            fixed[name] = float(value)
+    return fixed
 
 
 def main():
@@ -367,7 +397,9 @@ def main():
     run.add_argument("--theta", type=float, nargs=2, default=THETA_REFERENCE, metavar=("F_SUB", "BETA"))
     run.add_argument("--n", type=int, required=True)
     run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--host", choices=("fixed", "drawn"), default="fixed")
+    run.add_argument("--fixed", nargs="*", default=[], metavar="NAME[=VALUE]",
+                     help="host quantities held fixed (the others are drawn): lens_redshift, "
+                          "velocity_dispersion, source_offset=X,Y; a bare name holds the default")
     run.add_argument("--expected", action="store_true", help="PSF-convolved expected counts, no noise")
     run.add_argument("--block", type=int, default=DEFAULT_BLOCK)
     run.add_argument("--out", required=True)
@@ -376,9 +408,9 @@ def main():
     timing.add_argument("--blocks", default="1,2,4,8,16,32")
     args = parser.parse_args()
     if args.command == "simulate":
-        images, latents = simulate(np.random.default_rng(args.seed), args.theta, args.n, args.block,
-                                   args.host == "drawn", args.expected)
-        np.savez(args.out, x=images.astype(np.float32)[:, None], **latents)
+        images, latents = simulate(np.random.default_rng(args.seed), args.theta, args.n, parse_fixed(args.fixed),
+                                   args.block, args.expected)
+        np.savez(args.out, x=images[:, None] if args.expected else images.astype(np.float32)[:, None], **latents)
     else:
         blocks = [int(b) for b in args.blocks.split(",")]
         print(json.dumps({"ms_per_image": time_blocks(blocks, args.n)}))

@@ -140,6 +140,179 @@ def check_masses(L):
         check(f"subhalo masses vs their CDF, beta = {beta}", ks < bound, f"KS distance {ks:.4f} < {bound:.4f}")
 
 
+# --- nsbi against the reference -------------------------------------------------------------------------
+
+THETA0 = (0.05, -1.9)
+OFFSET = (0.1, -0.05)  # a fixed source offset off both axes: mean images that tell x from y and their signs
+# name: (theta of the dataset, theta of the reference dataset, host quantities fixed (values), rows, reference
+# rows). The two near campaigns give E_theta0[exp(log r)] at their theta; "drawn" has the host drawn per image.
+CAMPAIGNS = {
+    "near_low": ((0.04, -1.95), THETA0, {"source_offset": (0.0, 0.0)}, 400, 2000),
+    "near_high": ((0.07, -1.85), THETA0, {"source_offset": (0.0, 0.0)}, 400, 2000),
+    "far": ((0.2, -1.5), (0.001, -2.5), {"source_offset": OFFSET}, 600, 400),
+    "drawn": (THETA0, None, None, 400, 0),
+}
+PULL = 4.0  # standard errors: ~30 pulls with fixed seeds, each false alarm at 6e-5 for a normal pull
+
+
+def campaign_yaml(name, seed, work):
+    theta, reference, fixed, rows, reference_rows = CAMPAIGNS[name]
+    simulator = "{name: lensing}"
+    if fixed is not None:
+        simulator = ("{name: lensing, fixed: [lens_redshift, velocity_dispersion, source_offset], "
+                     f"source_offset_x: {fixed['source_offset'][0]}, source_offset_y: {fixed['source_offset'][1]}}}")
+    text = f"""campaign: {{seed: {seed}, dir: {work}/{name}}}
+simulator: {simulator}
+simulate:
+  n_samples: {rows}
+  block_size: 200
+  proposal: {{f_sub: {{kind: fixed, value: {theta[0]}}}, beta: {{kind: fixed, value: {theta[1]}}}}}
+"""
+    if reference is not None:
+        text += f"""  gold: true
+  reference: {{theta: {{f_sub: {reference[0]}, beta: {reference[1]}}}, n_samples: {reference_rows}}}
+"""
+    return text
+
+
+def run_nsbi(nsbi, work):
+    """Simulates every campaign with nsbi on 2 ranks; returns {name: {"data"/"reference": arrays}}."""
+    import h5py
+
+    os.makedirs(work, exist_ok=True)
+    mpiexec = os.environ.get("MPIEXEC", "mpiexec")
+    out = {}
+    for seed, name in enumerate(CAMPAIGNS, start=101):
+        config = f"{work}/{name}.yaml"
+        with open(config, "w") as f:
+            f.write(campaign_yaml(name, seed, work))
+        subprocess.run([mpiexec, "-np", "2", "--oversubscribe", nsbi, "simulate", config, "--force"], check=True)
+        out[name] = {}
+        for part, file in (("data", "dataset.h5"), ("reference", "reference.h5")):
+            if part == "reference" and CAMPAIGNS[name][1] is None:
+                continue
+            with h5py.File(f"{work}/{name}/{file}", "r") as h5:
+                rows = {"x": h5["x"][...], "theta": h5["theta"][...]}
+                if "gold" in h5:
+                    rows.update(log_r=h5["gold/log_r"][...], score=h5["gold/score"][...],
+                                gold_theta=h5["gold/theta"][...] if "theta" in h5["gold"] else rows["theta"],
+                                theta0=h5["gold/log_r"].attrs["theta0"])
+                out[name][part] = rows
+    return out
+
+
+PIXELS = (np.arange(64) + 0.5) * 0.1 - 3.2  # pixel centres (arcsec); rows are y, columns x
+RADIUS = np.hypot(*np.meshgrid(PIXELS, PIXELS)).ravel()
+RING = (RADIUS > 0.5) & (RADIUS < 1.1)  # the Einstein ring's pixels at the default host
+
+
+def radial_profiles(images):
+    """[N, bins]: each image's mean in annuli 0.1" wide about the lens."""
+    index = (RADIUS / 0.1).astype(int)
+    annuli = np.zeros((RADIUS.size, index.max() + 1))
+    annuli[np.arange(RADIUS.size), index] = 1.0 / np.bincount(index)[index]
+    return images.reshape(len(images), -1) @ annuli
+
+
+def chi2_two_samples(a, b):
+    """chi^2 of the difference of the column means of two independent samples (rows: draws), each column's
+    variance from the samples; returns (chi^2, dof, its pull (chi^2 - dof)/sqrt(2 dof))."""
+    variance = a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b)
+    chi2 = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2 / variance))
+    dof = a.shape[1]
+    return chi2, dof, (chi2 - dof) / math.sqrt(2.0 * dof)
+
+
+def ring_excess_variance(images, poisson):
+    """Mean over the ring's pixels of the variance of the expected counts across images (subtracting the
+    Poisson variance, the mean, for observed images), with its standard error from 20 batches."""
+    flat = images.reshape(len(images), -1)[:, RING]
+    values = []
+    for batch in np.array_split(flat, 20):
+        excess = batch.var(axis=0, ddof=1) - (batch.mean(axis=0) if poisson else 0.0)
+        values.append(excess.mean())
+    return float(np.mean(values)), float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def pull_check(name, value, expected, error):
+    pull = (value - expected) / error
+    check(name, abs(pull) < PULL, f"{value:.5g} vs {expected:.5g} +- {error:.2g} ({pull:+.2f} sigma)")
+
+
+def check_images(L, nsbi):
+    """Mean images (radial profiles and all pixels) and the ring's variance, nsbi against numpy's expected
+    images (no noise: the same mean, lower variance)."""
+    rng = np.random.default_rng(29)
+    fixed = dict(L.FIXED_HOST)
+    cases = (("theta0, fixed host", nsbi["near_low"]["reference"], THETA0, fixed, 400),
+             ("(0.2, -1.5), offset source", nsbi["far"]["data"], (0.2, -1.5), dict(fixed, source_offset=OFFSET), 600),
+             ("(0.001, -2.5), offset source", nsbi["far"]["reference"], (0.001, -2.5),
+              dict(fixed, source_offset=OFFSET), 200),
+             ("theta0, drawn host", nsbi["drawn"]["data"], THETA0, L.DRAWN_HOST, 400))
+    for label, rows, theta, host, n in cases:
+        theirs = rows["x"].astype(np.float64)
+        check(f"{label}: nsbi's theta", np.all(rows["theta"] == np.array(theta)), str(rows["theta"][0]))
+        check(f"{label}: nsbi's image shape", theirs.shape[1:] == (1, 64, 64), str(theirs.shape))
+        ours = L.simulate(rng, theta, n, host, expected=True)[0]
+        chi2, dof, pull = chi2_two_samples(radial_profiles(theirs), radial_profiles(ours))
+        check(f"{label}: mean radial profile", pull < PULL, f"chi2 {chi2:.1f} / {dof} ({pull:+.2f} sigma)")
+        chi2, dof, pull = chi2_two_samples(theirs.reshape(len(theirs), -1), ours.reshape(n, -1))
+        check(f"{label}: mean image, every pixel", pull < PULL, f"chi2 {chi2:.0f} / {dof} ({pull:+.2f} sigma)")
+        if label.startswith("theta0, fixed") or label.startswith("(0.2"):
+            (a, da), (b, db) = ring_excess_variance(theirs, True), ring_excess_variance(ours, False)
+            pull_check(f"{label}: ring variance beyond Poisson (subhalo deflections)", a, b, math.hypot(da, db))
+
+
+def latents_from_gold(L, rows, host):
+    """(n, S) of each row from nsbi's gold score at the row's theta: t_f = (n - nbar)/f_sub gives n, t_beta
+    then gives S = sum ln(m/m0), both through the reference's formulas."""
+    f_sub, beta = rows["theta"][:, 0], rows["theta"][:, 1]
+    n = L.nbar(f_sub, beta, host) + f_sub * rows["score"][:, 0]
+    count = np.round(n)
+    zero_s = L.joint_score(count, 0.0, f_sub, beta, host)[:, 1]  # t_beta is S plus a function of n
+    return n, count, rows["score"][:, 1] - zero_s
+
+
+def mean_log_mass(beta, host):
+    """E[ln(m/m0)] of one subhalo mass, dn/dm ~ m^beta on [m_min, 0.01 M200] (integrated by parts)."""
+    g = beta + 1.0
+    lo, hi = math.log(1e7 / 1e9), math.log(0.01 * float(host["m200"]) / 1e9)
+    return (math.exp(g * hi) * hi - math.exp(g * lo) * lo) / (math.exp(g * hi) - math.exp(g * lo)) - 1.0 / g
+
+
+def check_gold(L, nsbi):
+    """Subhalo counts against Poisson(nbar) with the reference's nbar; the masses' mean log; nsbi's log r
+    against the reference's log p(z|theta) on the recovered latents; E_theta0[exp(log r)] = 1."""
+    host = L.host_properties(L.Z_LENS_FIXED, L.SIGMA_V_FIXED)
+    for name, parts in nsbi.items():
+        for part, rows in parts.items():
+            if "score" not in rows:
+                continue
+            theta = tuple(rows["theta"][0])
+            label = f"{name} {part} at {theta}"
+            n, count, s = latents_from_gold(L, rows, host)
+            nbar = float(L.nbar(*theta, host))
+            worst = float(np.max(np.abs(n - count)))
+            check(f"{label}: n = nbar + f_sub t_f is a whole number", worst < 1e-6 * nbar,
+                  f"max distance {worst:.1e} (nbar {nbar:.3f}: nsbi's and numpy's nbar agree)")
+            pull_check(f"{label}: mean subhalo count", count.mean(), nbar, math.sqrt(nbar / len(count)))
+            # sample variance of a Poisson sample: variance (nbar + 2 nbar^2)/N
+            pull_check(f"{label}: variance of the subhalo count", count.var(ddof=1), nbar,
+                       math.sqrt((nbar + 2 * nbar * nbar) / len(count)))
+            log_m = np.log(L.sample_masses(np.random.default_rng(3).uniform(size=100000), theta[1], host["m200"]) / 1e9)
+            pull_check(f"{label}: mean ln(m/m0) of the subhalos", s.sum() / count.sum(),
+                       mean_log_mass(theta[1], host), log_m.std() / math.sqrt(count.sum()))
+            theta_g, theta0 = rows["gold_theta"], rows["theta0"]
+            ours = (L.log_p_latent(count, s, theta_g[:, 0], theta_g[:, 1], host)
+                    - L.log_p_latent(count, s, theta0[0], theta0[1], host))
+            worst = float(np.max(np.abs(ours - rows["log_r"])))
+            check(f"{label}: nsbi's gold log r = numpy's on (n, S)", worst < 1e-6, f"max |difference| {worst:.1e}")
+            if part == "reference" and tuple(theta0) == THETA0:
+                weight = np.exp(rows["log_r"])
+                pull_check(f"E_theta0[exp(log r(theta={tuple(theta_g[0])}, theta0))]", weight.mean(), 1.0,
+                           weight.std(ddof=1) / math.sqrt(len(weight)))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--module", required=True, help="benchmarks/lensing_numpy.py")
@@ -153,6 +326,10 @@ def main():
     check_beta_two(L)
     check_nfw(L)
     check_masses(L)
+    if args.nsbi:
+        nsbi = run_nsbi(args.nsbi, args.work)
+        check_images(L, nsbi)
+        check_gold(L, nsbi)
     print(f"{len(failures)} check(s) failed" if failures else "all checks passed")
     return 1 if failures else 0
 
