@@ -156,17 +156,227 @@ TEST(KernelMath, AcosWithinOneUlp) {
   std::printf("acos: max error %.3f ulp\n", worst);
 }
 
+// Uniform on [lo, hi] from the Philox stream `seed` (reproducible), n values.
+std::vector<double> uniform_arguments(std::uint64_t seed, std::size_t n, double lo, double hi) {
+  std::vector<double> x;
+  for (std::uint64_t i = 0; x.size() < n; ++i) {
+    const rng::UniformPair pair = rng::StreamBlocks(seed, rng::Purpose::simulate, i).uniforms(0);
+    x.push_back(lo + (hi - lo) * pair.first);
+    x.push_back(lo + (hi - lo) * pair.second);
+  }
+  return x;
+}
+
+// Both signs of v 2^-e for the uniforms v and every e in [1, 60]: small arguments, where e^x - 1 and
+// log(1 + x) must keep their relative accuracy.
+std::vector<double> small_arguments() {
+  std::vector<double> x;
+  const std::vector<double> v = uniform_arguments(13, 20000, 1.0, 2.0);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double small = std::ldexp(v[i], -1 - static_cast<int>(i % 60));
+    x.push_back(small);
+    x.push_back(-small);
+  }
+  return x;
+}
+
+// The boundaries of the ln 2 reduction, k ln 2 +- ln 2 / 2 and their neighbours, for |k| <= 1100.
+std::vector<double> reduction_boundaries() {
+  std::vector<double> x;
+  for (int k = -1100; k <= 1100; ++k) {
+    const double b = (k + 0.5) * 0.6931471805599453;
+    x.insert(x.end(), {b, std::nextafter(b, -INFINITY), std::nextafter(b, INFINITY), k * 0.6931471805599453});
+  }
+  return x;
+}
+
+TEST(KernelMath, ExpWithinOneUlp) {
+  // Every finite result: normal, subnormal (below -708.4) and the last values before overflow.
+  std::vector<double> x = uniform_arguments(17, 1000000, -745.13, 709.78);
+  for (double v : uniform_arguments(19, 100000, -745.13, -708.0)) x.push_back(v);
+  for (double v : uniform_arguments(23, 100000, -1.0, 1.0)) x.push_back(v);
+  for (double v : small_arguments()) x.push_back(v);
+  for (double v : reduction_boundaries())
+    if (v >= -745.13 && v <= 709.78) x.push_back(v);
+  for (double v : {0.0, -0.0, 1e-300, -1e-300, DBL_TRUE_MIN, 1.0, -1.0, 709.78, -745.13, -708.39, -708.40})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::exp(v); }, [](long double v) { return std::exp(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::exp(0.0), 1.0);
+  EXPECT_EQ(km::exp(-0.0), 1.0);
+  // Overflow to inf, underflow through the subnormals to 0; the ends of the double range.
+  EXPECT_EQ(km::exp(709.79), INFINITY);
+  EXPECT_EQ(km::exp(1e300), INFINITY);
+  EXPECT_EQ(km::exp(INFINITY), INFINITY);
+  EXPECT_EQ(km::exp(-745.14), 0.0);  // e^-745.14 < 2^-1075: rounds to 0
+  EXPECT_EQ(km::exp(-745.13), DBL_TRUE_MIN);
+  EXPECT_EQ(km::exp(-1e300), 0.0);
+  EXPECT_EQ(km::exp(-INFINITY), 0.0);
+  EXPECT_TRUE(std::isnan(km::exp(NAN)));
+  std::printf("exp: max error %.3f ulp\n", worst);
+}
+
+TEST(KernelMath, Exp10WithinOneUlp) {
+  std::vector<double> x = uniform_arguments(29, 1000000, -323.3, 308.25);
+  for (double v : small_arguments()) x.push_back(v);
+  for (int k = -323; k <= 308; ++k) x.push_back(k);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::exp10(v); }, [](long double v) { return std::pow(10.0L, v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  // Exact powers of ten are exact (correctly rounded) up to 10^22, the last one a double holds exactly.
+  double power = 1.0;
+  for (int k = 0; k <= 22; ++k, power *= 10.0) EXPECT_EQ(km::exp10(k), power) << k;
+  EXPECT_EQ(km::exp10(308.26), INFINITY);
+  EXPECT_EQ(km::exp10(-324.0), 0.0);
+  EXPECT_EQ(km::exp10(DBL_MAX), INFINITY);
+  EXPECT_EQ(km::exp10(-DBL_MAX), 0.0);
+  std::printf("exp10: max error %.3f ulp\n", worst);
+}
+
+TEST(KernelMath, Expm1WithinOneUlp) {
+  std::vector<double> x = uniform_arguments(31, 1000000, -40.0, 709.78);
+  for (double v : uniform_arguments(37, 200000, -2.0, 2.0)) x.push_back(v);
+  for (double v : small_arguments()) x.push_back(v);
+  for (double v : reduction_boundaries())
+    if (v >= -40.0 && v <= 709.78) x.push_back(v);
+  for (double v : {1e-300, -1e-300, DBL_TRUE_MIN, 0x1p-54, -0x1p-54, 1.0, -1.0, 38.0, -38.0, 709.78})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::expm1(v); }, [](long double v) { return std::expm1(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::expm1(0.0), 0.0);
+  EXPECT_EQ(km::expm1(-41.0), -1.0);
+  EXPECT_EQ(km::expm1(-1e300), -1.0);
+  EXPECT_EQ(km::expm1(709.79), INFINITY);
+  EXPECT_EQ(km::expm1(1e300), INFINITY);
+  std::printf("expm1: max error %.3f ulp\n", worst);
+}
+
+TEST(KernelMath, Log1pWithinOneUlp) {
+  std::vector<double> x;
+  for (double u : unit_interval_arguments())  // (-1, 0), down to -1 + 2^-53 (u = 2^-54 would round to -1)
+    if (u >= 0x1p-53) x.push_back(u - 1.0);
+  for (double v : uniform_arguments(41, 200000, 0.0, 10.0)) x.push_back(v);
+  for (double v : small_arguments()) x.push_back(v);
+  for (double v : uniform_arguments(43, 200000, -690.0, 690.0)) x.push_back(std::exp(v));  // x up to 1e300
+  for (double v : {1e-300, -1e-300, DBL_TRUE_MIN, 0x1p-53, -0x1p-54, 1.0, -0.5, 0x1p53, DBL_MAX,
+                   std::sqrt(2.0) - 1.0, std::sqrt(0.5) - 1.0})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::log1p(v); }, [](long double v) { return std::log1p(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::log1p(0.0), 0.0);
+  EXPECT_EQ(km::log1p(1e-300), 1e-300);
+  std::printf("log1p: max error %.3f ulp\n", worst);
+}
+
+// pow and log1p rest on log_extended's extra precision: hi + lo within 2^-62 of log x, relative (the long
+// double reference's own error reaches 2^-64, so this checks 2^-62; against a 40-digit reference the
+// error is below 2^-63.5).
+TEST(KernelMath, LogExtendedBeyondDoublePrecision) {
+  std::vector<double> x = unit_interval_arguments();
+  for (double v : uniform_arguments(61, 200000, -700.0, 700.0)) x.push_back(std::exp(v));
+  for (double v : small_arguments()) x.push_back(1.0 + v);
+  for (double v : {1e-310, DBL_TRUE_MIN, DBL_MAX, std::sqrt(2.0), std::sqrt(0.5), std::nextafter(1.0, 2.0)})
+    x.push_back(v);
+  long double worst = 0.0L;
+  double worst_at = 0.0;
+  for (double v : x) {
+    if (v == 1.0) continue;  // checked exactly below
+    const km::detail::DoubleDouble l = km::detail::log_extended(v);
+    const long double reference = std::log(static_cast<long double>(v));
+    const long double error =
+        std::fabs((static_cast<long double>(l.hi) + static_cast<long double>(l.lo) - reference) / reference);
+    if (error > worst) {
+      worst = error;
+      worst_at = v;
+    }
+  }
+  EXPECT_LT(worst, 0x1p-62L) << "at " << worst_at;
+  EXPECT_EQ(km::detail::log_extended(1.0).hi, 0.0);
+  EXPECT_EQ(km::detail::log_extended(1.0).lo, 0.0);
+  std::printf("log_extended: max relative error 2^%.2f\n", static_cast<double>(std::log2(worst)));
+}
+
+TEST(KernelMath, PowWithinOneUlp) {
+  // x over the whole positive range (subnormals included) and y such that y log x covers every finite
+  // result; x near 1 with large y, where log x must be carried beyond a double's precision; small integers.
+  std::vector<double> xs, ys;
+  std::mt19937_64 bits(47);
+  const std::vector<double> t = uniform_arguments(53, 1000000, -745.13, 709.78);
+  for (double target : t) {
+    const std::uint64_t b = bits() & 0x7fffffffffffffffull;
+    if (b == 0 || b >= 0x7ff0000000000000ull) continue;
+    double v;
+    std::memcpy(&v, &b, sizeof v);
+    if (v == 1.0) continue;
+    xs.push_back(v);
+    ys.push_back(target / std::log(v));
+  }
+  // Where log_extended's error is largest (|s| near its maximum, x near sqrt(2) and sqrt(1/2)) times the
+  // largest |y log x|: the worst case of the argument's error.
+  for (double u : uniform_arguments(67, 200000, 0.0, 1.0)) {
+    const double v = u < 0.5 ? 1.4 + 0.0284 * u : 0.7071 + 0.04 * u;
+    xs.push_back(v);
+    ys.push_back((u < 0.25 || u > 0.75 ? 709.7 : -745.1) / std::log(v));
+  }
+  for (double u : uniform_arguments(59, 200000, -1.0, 1.0)) {
+    xs.push_back(1.0 + std::ldexp(u, -20));
+    ys.push_back(std::ldexp(600.0, 20));
+    xs.push_back(10.0);
+    ys.push_back(300.0 * u);
+    xs.push_back(0.5 + std::fabs(u));
+    ys.push_back(std::nearbyint(40.0 * u));
+  }
+  double worst = 0.0;
+  std::size_t worst_at = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const long double reference = std::pow(static_cast<long double>(xs[i]), static_cast<long double>(ys[i]));
+    if (reference > DBL_MAX) continue;
+    const double e = ulp_error(km::pow(xs[i], ys[i]), reference);
+    if (e > worst) {
+      worst = e;
+      worst_at = i;
+    }
+  }
+  EXPECT_LT(worst, 1.0) << "at x = " << xs[worst_at] << ", y = " << ys[worst_at];
+  EXPECT_EQ(km::pow(1.0, 1e300), 1.0);
+  EXPECT_EQ(km::pow(1.5, 1e300), INFINITY);
+  EXPECT_EQ(km::pow(1.5, -DBL_MAX), 0.0);
+  EXPECT_EQ(km::pow(7.0, 0.0), 1.0);
+  EXPECT_EQ(km::pow(2.0, 10.0), 1024.0);
+  EXPECT_EQ(km::pow(2.0, -1074.0), DBL_TRUE_MIN);
+  EXPECT_EQ(km::pow(2.0, 1024.0), INFINITY);
+  EXPECT_EQ(km::pow(0.5, 1e10), 0.0);
+  EXPECT_EQ(km::pow(DBL_MAX, -2.0), 0.0);
+  std::printf("pow: max error %.3f ulp\n", worst);
+}
+
 // Scalar code: a call through a volatile pointer is compiled once, as a function, and never vectorised.
 double scalar_log(double x) { return km::log(x); }
 double scalar_sin(double t) { return km::sin_cos_turns(t).sin; }
 double scalar_cos(double t) { return km::sin_cos_turns(t).cos; }
 double scalar_acos(double x) { return km::acos(x); }
 double scalar_sqrt(double x) { return km::sqrt(x); }
+// The arguments of the SIMD test below, from u in (0,1): each function over most of its range.
+double exp_argument(double u) { return 1460.0 * u - 750.0; }
+double exp10_argument(double u) { return 640.0 * u - 325.0; }
+double expm1_argument(double u) { return 90.0 * u - 45.0; }
+double log1p_argument(double u) { return u / (1.0 - u) - 1.0 + 0x1p-40; }
+double pow_base(double u) { return 1e3 * u * u; }
+double pow_exponent(double u) { return 300.0 * (0.5 - u); }
+double scalar_exp(double u) { return km::exp(exp_argument(u)); }
+double scalar_exp10(double u) { return km::exp10(exp10_argument(u)); }
+double scalar_expm1(double u) { return km::expm1(expm1_argument(u)); }
+double scalar_log1p(double u) { return km::log1p(log1p_argument(u)); }
+double scalar_pow(double u) { return km::pow(pow_base(u), pow_exponent(u)); }
 
 TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   const std::vector<double> u = unit_interval_arguments();
   const std::size_t n = u.size();
   std::vector<double> log_v(n), sin_v(n), cos_v(n), acos_v(n), sqrt_v(n);
+  std::vector<double> exp_v(n), exp10_v(n), expm1_v(n), log1p_v(n), pow_v(n);
   const double* in = u.data();
   double* out_log = log_v.data();
   double* out_sin = sin_v.data();
@@ -182,17 +392,40 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     out_acos[i] = km::acos(2.0 * in[i] - 1.0);
     out_sqrt[i] = km::sqrt(in[i]);
   }
+  double* out_exp = exp_v.data();
+  double* out_exp10 = exp10_v.data();
+  double* out_expm1 = expm1_v.data();
+  double* out_log1p = log1p_v.data();
+  double* out_pow = pow_v.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) {
+    out_exp[i] = km::exp(exp_argument(in[i]));
+    out_exp10[i] = km::exp10(exp10_argument(in[i]));
+    out_expm1[i] = km::expm1(expm1_argument(in[i]));
+    out_log1p[i] = km::log1p(log1p_argument(in[i]));
+    out_pow[i] = km::pow(pow_base(in[i]), pow_exponent(in[i]));
+  }
   double (*volatile log_f)(double) = scalar_log;
   double (*volatile sin_f)(double) = scalar_sin;
   double (*volatile cos_f)(double) = scalar_cos;
   double (*volatile acos_f)(double) = scalar_acos;
   double (*volatile sqrt_f)(double) = scalar_sqrt;
+  double (*volatile exp_f)(double) = scalar_exp;
+  double (*volatile exp10_f)(double) = scalar_exp10;
+  double (*volatile expm1_f)(double) = scalar_expm1;
+  double (*volatile log1p_f)(double) = scalar_log1p;
+  double (*volatile pow_f)(double) = scalar_pow;
   for (std::size_t i = 0; i < n; ++i) {
     ASSERT_EQ(log_v[i], log_f(u[i])) << u[i];
     ASSERT_EQ(sin_v[i], sin_f(u[i])) << u[i];
     ASSERT_EQ(cos_v[i], cos_f(u[i])) << u[i];
     ASSERT_EQ(acos_v[i], acos_f(2.0 * u[i] - 1.0)) << u[i];
     ASSERT_EQ(sqrt_v[i], sqrt_f(u[i])) << u[i];
+    ASSERT_EQ(exp_v[i], exp_f(u[i])) << u[i];
+    ASSERT_EQ(exp10_v[i], exp10_f(u[i])) << u[i];
+    ASSERT_EQ(expm1_v[i], expm1_f(u[i])) << u[i];
+    ASSERT_EQ(log1p_v[i], log1p_f(u[i])) << u[i];
+    ASSERT_EQ(pow_v[i], pow_f(u[i])) << u[i];
   }
 }
 

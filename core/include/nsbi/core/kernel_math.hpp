@@ -3,8 +3,8 @@
 // fdlibm polynomials, no branches, no library calls). They give the same bits in a SIMD lane, in a scalar
 // loop and on a GPU, which libm, libmvec and the CUDA math library do not: a simulated row must not depend
 // on where it was computed (docs/development.md, "Rules"). This needs -ffp-contract=off
-// (cmake/NsbiTargets.cmake): a fused multiply-add would round differently. Accuracy: within 1 ulp
-// (tests/core/test_kernel_math.cpp).
+// (cmake/NsbiTargets.cmake): a fused multiply-add would round differently. Accuracy: within 1 ulp unless a
+// function says otherwise (tests/core/test_kernel_math.cpp measures each).
 
 #include <Kokkos_Macros.hpp>
 #include <cmath>
@@ -42,6 +42,10 @@ KOKKOS_FORCEINLINE_FUNCTION std::uint64_t bits_of(double x) { return bit_cast<st
 KOKKOS_FORCEINLINE_FUNCTION double from_bits(std::uint64_t bits) { return bit_cast<double>(bits); }
 KOKKOS_FORCEINLINE_FUNCTION std::uint32_t float_bits(float x) { return bit_cast<std::uint32_t>(x); }
 KOKKOS_FORCEINLINE_FUNCTION float float_from_bits(std::uint32_t bits) { return bit_cast<float>(bits); }
+
+// ln 2 = ln2_hi + ln2_lo (fdlibm): ln2_hi has 21 trailing zero bits, so k ln2_hi is exact for |k| < 2^21.
+constexpr double ln2_hi = 0x1.62e42feep-1;
+constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
 
 // pi/2 = pio2_hi + pio2_lo to ~2^-107 (fdlibm); pio2_hi is split into two 26-bit halves for exact products.
 constexpr double pio2_hi = 0x1.921fb54442d18p0;
@@ -87,8 +91,6 @@ KOKKOS_FORCEINLINE_FUNCTION double sqrt(double x) { return ::sqrt(x); }
 
 /// Natural logarithm of a finite x > 0 (normal or subnormal); fdlibm's __ieee754_log without its branches.
 KOKKOS_FORCEINLINE_FUNCTION double log(double x) {
-  constexpr double ln2_hi = 0x1.62e42feep-1;  // ln 2 = ln2_hi + ln2_lo, ln2_hi with trailing zeros
-  constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
   constexpr double lg1 = 0x1.5555555555593p-1;
   constexpr double lg2 = 0x1.999999997fa04p-2;
   constexpr double lg3 = 0x1.2492494229359p-2;
@@ -115,8 +117,8 @@ KOKKOS_FORCEINLINE_FUNCTION double log(double x) {
   const double hfsq = 0.5 * f * f;
   // fdlibm's two ways of assembling the result; the first is more accurate for f away from zero.
   const bool wide = ((mantissa_high - 0x6147a) | (0x6b851 - mantissa_high)) > 0;
-  const double away = dk * ln2_hi - ((hfsq - (s * (hfsq + r) + dk * ln2_lo)) - f);
-  const double near = dk * ln2_hi - ((s * (f - r) - dk * ln2_lo) - f);
+  const double away = dk * detail::ln2_hi - ((hfsq - (s * (hfsq + r) + dk * detail::ln2_lo)) - f);
+  const double near = dk * detail::ln2_hi - ((s * (f - r) - dk * detail::ln2_lo) - f);
   return wide ? away : near;
 }
 
@@ -184,6 +186,213 @@ KOKKOS_FORCEINLINE_FUNCTION double acos(double x) {
   const double lower = pi - 2.0 * (s + (r * s - detail::pio2_lo));
   const double middle = detail::pio2_hi - (x - (detail::pio2_lo - x * r));
   return central ? middle : (x > 0.0 ? upper : lower);
+}
+
+namespace detail {
+
+constexpr double inv_ln2 = 0x1.71547652b82fep0;
+constexpr double round_shift = 0x1.8p52;  // adding it rounds |q| < 2^51 to an integer in the low bits
+
+/// An unevaluated sum hi + lo, which carries about twice a double's precision.
+struct DoubleDouble {
+  double hi;
+  double lo;
+};
+
+// x with its 32 low bits cleared: 21 significant bits, so that the product of two such values is exact.
+KOKKOS_FORCEINLINE_FUNCTION double high_half(double x) {
+  return from_bits(bits_of(x) & 0xffffffff00000000ull);
+}
+
+// 2^k for -1022 <= k <= 1023.
+KOKKOS_FORCEINLINE_FUNCTION double pow2(std::int32_t k) {
+  return from_bits(static_cast<std::uint64_t>(k + 1023) << 52);
+}
+
+// y 2^k for -1076 <= k <= 1024 in two exact steps (2^k alone may not be a normal double), so that a result
+// in the subnormal range is rounded once and one beyond the range overflows to inf.
+KOKKOS_FORCEINLINE_FUNCTION double scale_by_pow2(double y, std::int32_t k) {
+  const std::int32_t k1 = k >> 1;
+  return y * pow2(k1) * pow2(k - k1);
+}
+
+// a b exactly as a sum of two doubles (Dekker, with Veltkamp's splits into 26-bit halves), for |a|, |b| <
+// 2^995 and a product that does not underflow.
+KOKKOS_FORCEINLINE_FUNCTION DoubleDouble exact_product(double a, double b) {
+  constexpr double split = 134217729.0;  // 2^27 + 1
+  const double p = a * b;
+  const double a_split = a * split;
+  const double a_high = a_split - (a_split - a);
+  const double a_low = a - a_high;
+  const double b_split = b * split;
+  const double b_high = b_split - (b_split - b);
+  const double b_low = b - b_high;
+  return {p, (((a_high * b_high - p) + a_high * b_low) + a_low * b_high) + a_low * b_low};
+}
+
+// a + b exactly as a sum of two doubles, for any order of magnitude (Knuth's two-sum).
+KOKKOS_FORCEINLINE_FUNCTION DoubleDouble exact_sum(double a, double b) {
+  const double s = a + b;
+  const double b_virtual = s - a;
+  return {s, (a - (s - b_virtual)) + (b - b_virtual)};
+}
+
+// The reduction of exp and expm1: x = k ln 2 + (hi - lo), |hi - lo| <= ln 2 / 2 (plus rounding), with
+// hi = x - k ln2_hi exact for |k| <= 1076. k comes from the low bits of the shifted product, which is defined
+// for every input (NaN included).
+struct Ln2Reduction {
+  std::int32_t k;
+  double hi;
+  double lo;
+};
+
+KOKKOS_FORCEINLINE_FUNCTION Ln2Reduction reduce_ln2(double x) {
+  const double shifted = x * inv_ln2 + round_shift;
+  const double dk = shifted - round_shift;
+  return {static_cast<std::int32_t>(bits_of(shifted) & 0xffffffffu), x - dk * ln2_hi, dk * ln2_lo};
+}
+
+// fdlibm's exp polynomial: r (e^r + 1) / (e^r - 1) = 2 + r^2 P(r^2) to 2^-59 on |r| <= ln 2 / 2; this is
+// r^2 P(r^2), the amount by which c = r - r^2 P(r^2) differs from r.
+KOKKOS_FORCEINLINE_FUNCTION double exp_polynomial(double r) {
+  constexpr double p1 = 0x1.555555555553ep-3;
+  constexpr double p2 = -0x1.6c16c16bebd93p-9;
+  constexpr double p3 = 0x1.1566aaf25de2cp-14;
+  constexpr double p4 = -0x1.bbd41c5d26bf1p-20;
+  constexpr double p5 = 0x1.6376972bea4d0p-25;
+  const double z = r * r;
+  return z * (p1 + z * (p2 + z * (p3 + z * (p4 + z * p5))));
+}
+
+/// e^(x + tail) for |tail| <= 2^-40 |x| (a double-double argument, which pow and exp10 need): fdlibm's
+/// __ieee754_exp without its branches. x is clamped to [-746, 710], beyond which the result is 0 or inf
+/// anyway.
+KOKKOS_FORCEINLINE_FUNCTION double exp_sum(double x, double tail) {
+  const double clamped = x < -746.0 ? -746.0 : (x > 710.0 ? 710.0 : x);
+  const Ln2Reduction red = reduce_ln2(clamped);
+  const double lo = red.lo - tail;
+  const double r = red.hi - lo;
+  const double c = r - exp_polynomial(r);
+  // e^r = 1 + r + r c / (2 - c), with r = hi - lo assembled last so that lo's rounding is not lost.
+  const double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - red.hi);
+  return scale_by_pow2(y, red.k);
+}
+
+/// log(x) as hi + lo within 2^-63.5 relative (pow and log1p need more than a double), for finite x > 0:
+/// x = 2^k m, m in [sqrt(2)/2, sqrt(2)), f = m - 1 exact, log(m) = 2 atanh(s) = (2/3) s (3 + s^2 + s^4
+/// Q(s^2)) with s = f / (1 + m). s, the factor in brackets and the product are each split into a 21-bit high
+/// part and a remainder, so that the products of high parts are exact (the method of fdlibm's pow). Q is the
+/// Taylor series to s^24 (truncated below 2^-65 relative). The error is mostly the few roundings of s^4 Q
+/// (measured 2^-63.7 at the ends of the range against a 40-digit reference; tests/core/test_kernel_math.cpp).
+KOKKOS_FORCEINLINE_FUNCTION DoubleDouble log_extended(double x) {
+  constexpr double two_thirds = 0x1.5555555555555p-1;
+  constexpr double two_thirds_high = 0x1.55555p-1;  // 21 bits
+  constexpr double two_thirds_low = 0x1.5555555555555p-23;
+  const bool subnormal = x < 0x1p-1022;
+  const std::uint64_t bits = bits_of(subnormal ? x * 0x1p54 : x);
+  const std::int32_t high = static_cast<std::int32_t>(bits >> 32);
+  const std::int32_t mantissa_high = high & 0x000fffff;
+  const std::int32_t up = (mantissa_high + 0x95f64) & 0x100000;  // as in log
+  const std::int32_t k = (high >> 20) - 1023 - (subnormal ? 54 : 0) + (up >> 20);
+  const std::uint64_t reduced_high = static_cast<std::uint32_t>(mantissa_high | (up ^ 0x3ff00000));
+  const double m = from_bits((reduced_high << 32) | (bits & 0xffffffffu));
+  const double f = m - 1.0;
+  // s = f / d, d = 1 + m = d_high + d_low exactly to 2^-72; s = s_high + s_low.
+  const double d = 1.0 + m;
+  const double d_high = high_half(d);
+  const double d_low = (d - d_high) + (m - (d - 1.0));
+  const double s_rounded = f / d;
+  const double s_high = high_half(s_rounded);
+  const double s_low = ((f - s_high * d_high) - s_high * d_low) / d;  // f - s_high d_high is exact
+  const double s = s_high + s_low;
+  // s^2 = s_high^2 (exact) + s_low (s_high + s).
+  const double s_high_squared = s_high * s_high;
+  const double square_rest = s_low * (s_high + s);
+  const double z = s_high_squared + square_rest;
+  const double q_tail = 3.0 / 17 + z * (3.0 / 19 + z * (3.0 / 21 + z * (3.0 / 23 + z * (3.0 / 25))));
+  const double q =
+      z * z *
+      (3.0 / 5 +
+       z * (3.0 / 7 + z * (3.0 / 9 + z * (3.0 / 11 + z * (3.0 / 13 + z * (3.0 / 15 + z * q_tail))))));
+  // t = 3 + s^2 + s^4 Q = t_high + t_low.
+  const double rest = q + square_rest;
+  const double t_high = high_half(3.0 + s_high_squared + rest);
+  const double t_low = rest - ((t_high - 3.0) - s_high_squared);
+  // s t = u + v, u exact; then (2/3) s t = z_high + z_low, z_high exact.
+  const double u = s_high * t_high;
+  const double v = s_low * t_high + t_low * s;
+  const double p_high = high_half(u + v);
+  const double p_low = v - (p_high - u);
+  const double z_high = two_thirds_high * p_high;
+  const double z_low = two_thirds_low * p_high + p_low * two_thirds;
+  // + k ln 2: |k ln2_hi| >= ln 2 > |z_high| unless k = 0, so the sum's rounding error is exact.
+  const double dk = static_cast<double>(k);
+  const double a = dk * ln2_hi;
+  const double sum = a + z_high;
+  return {sum, ((a - sum) + z_high) + (z_low + dk * ln2_lo)};
+}
+
+}  // namespace detail
+
+/// e^x for every x but NaN: fdlibm's __ieee754_exp without its branches, within 1 ulp. Results below the
+/// normal range are rounded once to a subnormal (e^x = 0 for x < -745.14); x > 709.78 gives inf.
+KOKKOS_FORCEINLINE_FUNCTION double exp(double x) { return detail::exp_sum(x, 0.0); }
+
+/// 10^x for every x but NaN: e^(x ln 10) with x ln 10 carried in double-double, so it is as accurate as exp
+/// (within 1 ulp); 10^x = 0 below x = -323.6 and inf above 308.25.
+KOKKOS_FORCEINLINE_FUNCTION double exp10(double x) {
+  constexpr double ln10_hi = 0x1.26bb1bbb55516p1;  // ln 10 = ln10_hi + ln10_lo to 2^-105
+  constexpr double ln10_lo = -0x1.f48ad494ea3e9p-53;
+  // Clamped (the result is 0 or inf beyond) so that the exact product cannot overflow.
+  const double clamped = x < -400.0 ? -400.0 : (x > 400.0 ? 400.0 : x);
+  const detail::DoubleDouble product = detail::exact_product(clamped, ln10_hi);
+  return detail::exp_sum(product.hi, product.lo + clamped * ln10_lo);
+}
+
+/// e^x - 1 for every x but NaN, accurate also where it is small: x = k ln 2 + r, e^r - 1 = r + r^2/2 + q in
+/// double-double (q from exp's polynomial, r^2/2 exact), then e^x - 1 = 2^k ((1 - 2^-k) + (e^r - 1)) summed
+/// exactly and rounded once. Within 1 ulp; -1 for x < -40 (correctly rounded there), inf above 709.78.
+KOKKOS_FORCEINLINE_FUNCTION double expm1(double x) {
+  const double clamped = x < -40.0 ? -40.0 : (x > 710.0 ? 710.0 : x);
+  const detail::Ln2Reduction red = detail::reduce_ln2(clamped);
+  const double r = red.hi - red.lo;
+  const double r_error = (red.hi - r) - red.lo;  // r + r_error = hi - lo to 2^-106
+  // From exp: e^r = 1 + r + r c / (2 - c), c = r - R; q = r c / (2 - c) - r^2 / 2 = r (r c - 2 R) / (2 (2 -
+  // c)).
+  const double big_r = detail::exp_polynomial(r);
+  const double c = r - big_r;
+  const double q = r * (r * c - 2.0 * big_r) / (2.0 * (2.0 - c));
+  const detail::DoubleDouble half_square = detail::exact_product(r, 0.5 * r);
+  const double e_high = r + half_square.hi;  // |r| >= r^2 / 2: the rounding error is exact
+  const double e_low = ((r - e_high) + half_square.hi) + (half_square.lo + q + r_error * (1.0 + r));
+  // 1 - 2^-k = one_minus + one_minus_error exactly (k is clamped so that 2^-k stays a normal double; for
+  // k > 1000 the omitted 2^-k is far below the result's last place).
+  const std::int32_t k_clamped = red.k > 1000 ? 1000 : red.k;
+  const double minus_pow = detail::pow2(-k_clamped);
+  const double one_minus = 1.0 - minus_pow;
+  const double one_minus_error = (1.0 - one_minus) - minus_pow;  // exact, 0 for k <= 0
+  const detail::DoubleDouble sum = detail::exact_sum(one_minus, e_high);
+  return detail::scale_by_pow2(sum.hi + (sum.lo + (e_low + one_minus_error)), red.k);
+}
+
+/// log(1 + x) for finite x > -1, accurate also where it is small: 1 + x = u + c exactly, then log(u) in
+/// double-double plus c / u, rounded once. Within 1 ulp.
+KOKKOS_FORCEINLINE_FUNCTION double log1p(double x) {
+  const detail::DoubleDouble u = detail::exact_sum(1.0, x);
+  const detail::DoubleDouble log_u = detail::log_extended(u.hi);
+  return log_u.hi + (log_u.lo + u.lo / u.hi);
+}
+
+/// x^y for finite x > 0 and finite y: e^(y log x) with log x in double-double (detail::log_extended) and y
+/// log x formed exactly. The argument's error, at most |y| |log x| 2^-63.5 <= 745 2^-63.5, adds at most 0.45
+/// ulp to exp's 1 ulp: within 1.5 ulp (measured: 0.99). 0 or inf where x^y is beyond the double range.
+KOKKOS_FORCEINLINE_FUNCTION double pow(double x, double y) {
+  const detail::DoubleDouble log_x = detail::log_extended(x);
+  // |log x| >= 2^-53 unless x = 1, so beyond |y| = 2^64 the result is 0, 1 or inf: clamping y there keeps
+  // the exact product from overflowing.
+  const double y_clamped = y < -0x1p64 ? -0x1p64 : (y > 0x1p64 ? 0x1p64 : y);
+  const detail::DoubleDouble product = detail::exact_product(y_clamped, log_x.hi);
+  return detail::exp_sum(product.hi, product.lo + y_clamped * log_x.lo);
 }
 
 // Single precision, for draws from at most 24-bit uniforms where a double's resolution is never used: the
