@@ -5,11 +5,13 @@ The file format is documented in docs/formats.md ("Model"); this module is that 
 
     import nsbi_model
     model = nsbi_model.load("model.h5")
-    log_r = model.log_ratio(x, theta)           # x [N, D], theta [N, P] or one point [P]
+    log_r = model.log_ratio(x, theta)           # x [N, D] or [N, shape...], theta [N, P] or one point [P]
     log_r_k = model.log_ratio(x, theta, member=k)
 
 Command line: nsbi_model.py MODEL.h5 EVENTS.csv [--member K] prints log r for every row of a CSV file whose
-header names the model's observables and parameters (any order, extra columns ignored).
+header names the model's observables and parameters (any order, extra columns ignored). A model of an array
+observable (an image: the attribute observable_shape) takes x as [N, shape...] or flattened row-major [N, D];
+CSV holds tabular events only, so read_events (and the command line) refuse such a model.
 
 The math is float64 on the stored float32 weights (converted exactly), so this gives the network's value up
 to float64 rounding. nsbi's C++ evaluation runs the same network in float32 and differs from it by float32
@@ -48,6 +50,10 @@ class Model:
                 raise ValueError(f"{path}: format_version {f.attrs['format_version']}, this script reads 1")
             arch = f["architecture"].attrs
             self.observable_names = list(f.attrs["observable_names"])
+            # An array observable's shape (empty for tabular x); its D values come first, flattened row-major.
+            self.observable_shape = tuple(int(n) for n in f.attrs.get("observable_shape", []))
+            self.n_observables = (int(np.prod(self.observable_shape)) if self.observable_shape
+                                  else len(self.observable_names))
             self.parameter_names = list(f.attrs["parameter_names"])
             self.input_order = list(arch["input_order"])
             self.activation = ACTIVATIONS[arch["activation"]]
@@ -63,7 +69,7 @@ class Model:
 
     def member_log_ratios(self, x, theta):
         """log r of every member, [N, K]."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1, len(self.observable_names))
+        x = np.asarray(x, dtype=np.float64).reshape(-1, self.n_observables)
         theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (len(x), len(self.parameter_names)))
         a = (np.hstack([x, theta]) - self.mean) / self.scale  # columns in input_order: x, then theta
         return np.stack([self._logit(layers, a) for layers in self.members], axis=1)
@@ -92,6 +98,10 @@ def load(path):
 
 def read_events(path, model):
     """The CSV's observable and parameter columns, chosen by the header's names."""
+    if model.observable_shape:
+        raise ValueError(f"{path}: the model's observable '{model.observable_names[0]}' is an array of shape "
+                         f"{list(model.observable_shape)}, which a CSV file cannot hold: call "
+                         "log_ratio(x, theta) with x [N, shape...] from Python")
     with open(path) as f:
         header = [name.strip() for name in f.readline().split(",")]
         rows = np.loadtxt(f, delimiter=",", ndmin=2)

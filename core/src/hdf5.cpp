@@ -421,6 +421,19 @@ std::string to_string(DataType type) {
   return {};
 }
 
+std::string to_string(const Compression& compression) {
+  if (compression.filter == Compression::Filter::none) return "none";
+  return "deflate level " + std::to_string(compression.level);
+}
+
+bool deflate_available() {
+  silence_hdf5_diagnostics();
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) return false;
+  unsigned int config = 0;
+  if (H5Zget_filter_info(H5Z_FILTER_DEFLATE, &config) < 0) return false;
+  return (config & H5Z_FILTER_CONFIG_ENCODE_ENABLED) != 0;
+}
+
 bool is_hdf5(const std::string& path) {
   silence_hdf5_diagnostics();
   return H5Fis_hdf5(path.c_str()) > 0;
@@ -562,6 +575,15 @@ std::vector<hsize_t> Dataset::dims() const {
   return dims;
 }
 
+hsize_t Dataset::chunk_rows() const {
+  const std::string context = "nsbi::h5::Dataset::chunk_rows: cannot read the chunk shape of " + where();
+  const Handle creation = owned(H5Dget_create_plist(handle_.id()), H5Pclose, context);
+  if (check(H5Pget_layout(creation.id()), context) != H5D_CHUNKED) return 0;
+  std::vector<hsize_t> chunk(dims().size());
+  check(H5Pget_chunk(creation.id(), static_cast<int>(chunk.size()), chunk.data()), context);
+  return chunk.at(0);
+}
+
 DataType Dataset::type() const {
   const std::string context = "nsbi::h5::Dataset::type: cannot read the element type of " + where();
   const Handle type = owned(H5Dget_type(handle_.id()), H5Tclose, context);
@@ -686,33 +708,43 @@ void Group::remove(const std::string& name) {
 }
 
 Dataset Group::create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                              hsize_t chunk_rows, Fill fill) {
+                              hsize_t chunk_rows, Fill fill, const Compression& compression) {
   NSBI_ASSERT(!dims.empty(), "a dataset has at least one dimension (its rows)");
   NSBI_ASSERT(chunk_rows > 0, "chunk_rows must be positive");
+  NSBI_ASSERT(
+      compression.filter == Compression::Filter::none || (compression.level >= 1 && compression.level <= 9),
+      "deflate levels are 1 to 9");
   std::optional<Dataset> created;
-  collectively(*file_, false,
-               [&] { created.emplace(create_dataset_here(name, type, dims, chunk_rows, fill)); });
+  collectively(*file_, false, [&] {
+    created.emplace(create_dataset_here(name, type, dims, chunk_rows, fill, compression));
+  });
   return std::move(*created);
 }
 
 Dataset Group::create_dataset_here(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                                   hsize_t chunk_rows, Fill fill) {
+                                   hsize_t chunk_rows, Fill fill, const Compression& compression) {
   const std::string full_name = child_name(name);
   const std::string context =
       "nsbi::h5::Group::create_dataset: cannot create dataset '" + full_name + "' in '" + file_path() + "'";
+  const bool deflate = compression.filter == Compression::Filter::deflate;
+  if (deflate && !deflate_available())
+    throw Error(context + ": this HDF5 library cannot write deflate (zlib) compression");
   const int rank = static_cast<int>(dims.size());
   const Handle space = owned(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose, context);
   const Handle creation = owned(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, context);
   // HDF5 refuses chunks larger than an extent, and zero-sized chunks: an empty dataset stays contiguous.
-  if (std::find(dims.begin(), dims.end(), hsize_t{0}) == dims.end()) {
+  const bool chunked = std::find(dims.begin(), dims.end(), hsize_t{0}) == dims.end();
+  if (chunked) {
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min(chunk_rows, dims[0]);
     check(H5Pset_chunk(creation.id(), rank, chunk.data()), context);
+    if (deflate) check(H5Pset_deflate(creation.id(), static_cast<unsigned>(compression.level)), context);
   }
   check(H5Pset_alloc_time(creation.id(), H5D_ALLOC_TIME_EARLY), context);
   const unsigned char zero[8] = {};  // zero bytes are the 0 of every element type
   check(H5Pset_fill_value(creation.id(), memory_type_of(type), zero), context);
-  check(H5Pset_fill_time(creation.id(), fill == Fill::zeros ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER),
+  check(H5Pset_fill_time(creation.id(),
+                         fill == Fill::zeros || deflate ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER),
         context);
   Handle dataset = owned(H5Dcreate2(handle_.id(), name.c_str(), file_type_of(type), space.id(),
                                     intermediate_groups(context).id(), creation.id(), H5P_DEFAULT),

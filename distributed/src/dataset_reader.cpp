@@ -25,15 +25,19 @@ std::string list_text(const std::vector<std::string>& names) {
   return text + ")";
 }
 
-// Opens /theta or /x and checks it is a float array [rows, columns] with columns >= 1.
+// Opens /theta or /x and checks it is a float array [rows, columns] with columns >= 1; /x may also be an
+// array observable [rows, shape...] (every extent >= 1).
 h5::Dataset open_array(const std::string& path, const h5::Group& root, const std::string& name) {
   if (!root.exists(name))
     refuse(path, "has no dataset '/" + name + "' (docs/formats.md lists what it needs)");
   h5::Dataset array = root.open_dataset(name);
   const std::vector<hsize_t> dims = array.dims();
-  if (dims.size() != 2)
-    refuse(path, "has '/" + name + "' of shape " + shape_text(dims) + "; it must be 2-D [rows, columns]");
-  if (dims[1] == 0) refuse(path, "has '/" + name + "' with 0 columns");
+  if (dims.size() < 2 || (dims.size() > 2 && name != "x"))
+    refuse(path, "has '/" + name + "' of shape " + shape_text(dims) +
+                     (name == "x" ? "; it must be [rows, columns] or [rows, shape...] (an array observable)"
+                                  : "; it must be 2-D [rows, columns]"));
+  if (std::find(dims.begin() + 1, dims.end(), hsize_t{0}) != dims.end())
+    refuse(path, "has '/" + name + "' of shape " + shape_text(dims) + ", with no values per row");
   const h5::DataType type = array.type();
   if (type != h5::DataType::float64 && type != h5::DataType::float32)
     refuse(path,
@@ -41,16 +45,39 @@ h5::Dataset open_array(const std::string& path, const h5::Group& root, const std
   return array;
 }
 
+std::vector<std::string> read_names(const std::string& path, const h5::Dataset& array,
+                                    const std::string& expected) {
+  if (!array.attribute_exists("names"))
+    refuse(path, "has no attribute 'names' on '" + array.name() + "' (" + expected + ")");
+  return array.read_attribute<std::vector<std::string>>("names");
+}
+
 std::vector<std::string> column_names(const std::string& path, const h5::Dataset& array) {
   const std::string& name = array.name();
   const hsize_t columns = array.dims()[1];
-  if (!array.attribute_exists("names"))
-    refuse(path, "has no attribute 'names' on '" + name +
-                     "' (one string per column: " + std::to_string(columns) + " expected)");
-  std::vector<std::string> names = array.read_attribute<std::vector<std::string>>("names");
+  std::vector<std::string> names =
+      read_names(path, array, "one string per column: " + std::to_string(columns) + " expected");
   if (names.size() != columns)
     refuse(path, "has " + std::to_string(names.size()) + " entries in the 'names' of '" + name +
                      "', which has " + std::to_string(columns) + " columns");
+  return names;
+}
+
+// /x's names, and its per-row shape when it is an array observable: more than two dimensions, or a 2-D /x
+// with one name for several columns (a 1-D array). Tabular /x has one name per column and no shape.
+std::vector<std::string> x_names(const std::string& path, const h5::Dataset& x,
+                                 std::vector<std::size_t>& shape) {
+  const std::vector<hsize_t> dims = x.dims();
+  if (dims.size() == 2) {
+    const std::vector<std::string> names = read_names(path, x, "one string per column, or one for an array");
+    if (names.size() != 1 || dims[1] == 1) return column_names(path, x);
+  }
+  std::vector<std::string> names = read_names(path, x, "the array observable's one name");
+  if (names.size() != 1)
+    refuse(path, "has " + std::to_string(names.size()) +
+                     " entries in the 'names' of '/x', an array of shape " + shape_text(dims) +
+                     "; an array observable has one name");
+  shape.assign(dims.begin() + 1, dims.end());
   return names;
 }
 
@@ -108,7 +135,9 @@ DatasetReader::DatasetReader(std::string path)
   if (theta_rows == 0) refuse(path_, "is empty: '/theta' and '/x' have 0 rows");
   n_rows_ = theta_rows;
   parameter_names_ = column_names(path_, *theta_);
-  observable_names_ = column_names(path_, *x_);
+  observable_names_ = x_names(path_, *x_, observable_shape_);
+  n_observables_ = 1;
+  for (std::size_t i = 1; i < x_->dims().size(); ++i) n_observables_ *= x_->dims()[i];
   check_root_names(path_, root, "parameter_names", parameter_names_, "/theta");
   check_root_names(path_, root, "observable_names", observable_names_, "/x");
   simulator_ = optional_text(root, "simulator");
@@ -186,16 +215,40 @@ void DatasetReader::read_theta(std::uint64_t begin, std::uint64_t count, double*
   theta_->read_rows(begin, count, theta);
 }
 
+std::string DatasetReader::observable_column(std::size_t column) const {
+  if (observable_shape_.empty()) return observable_names_.at(column);
+  std::vector<hsize_t> index(observable_shape_.size());
+  for (std::size_t i = index.size(); i-- > 0;) {
+    index[i] = column % observable_shape_[i];
+    column /= observable_shape_[i];
+  }
+  return observable_names_[0] + shape_text(index);
+}
+
+void DatasetReader::check_observable_shape(const std::vector<std::size_t>& shape) const {
+  if (shape == observable_shape_) return;
+  const auto text = [](const std::vector<std::size_t>& extents) {
+    return extents.empty() ? std::string("tabular (one column per name)")
+                           : "an array of shape " + shape_text({extents.begin(), extents.end()});
+  };
+  refuse(path_, "has '/x' of shape " + shape_text(x_->dims()) + ": each row is " + text(observable_shape_) +
+                    ", but the simulator's observable is " + text(shape));
+}
+
 std::uint64_t DatasetReader::hdf5_memory_bytes() const {
   // 1 MiB of chunk cache per array read and 4 MiB for the open file.
   const std::uint64_t arrays = 2 + (has_gold() ? 2 : 0) + (has_gold_theta() ? 1 : 0);
   const std::uint64_t caches = (arrays + 4) << 20;
-  const std::uint64_t index_bytes_per_chunk = arrays * 18 * 1024 / 32;
+  constexpr std::uint64_t index_bytes_per_chunk = 18 * 1024 / 32;  // of one array
   constexpr std::uint64_t metadata_cap = std::uint64_t{32} << 20;
   constexpr std::uint64_t assumed_chunk_rows = 4096;
   const std::uint64_t chunk_rows = recorded_chunk_rows_.value_or(assumed_chunk_rows);
   const std::uint64_t n_chunks = (n_rows_ + chunk_rows - 1) / chunk_rows;
-  return caches + std::min(n_chunks * index_bytes_per_chunk, metadata_cap);
+  // An array observable's /x is chunked by fewer rows (DatasetWriter: x_chunk_rows): its own chunks count.
+  const std::uint64_t x_chunk_rows = is_array() ? x_->chunk_rows() : 0;
+  const std::uint64_t x_chunks = x_chunk_rows > 0 ? (n_rows_ + x_chunk_rows - 1) / x_chunk_rows : n_chunks;
+  const std::uint64_t index_bytes = index_bytes_per_chunk * ((arrays - 1) * n_chunks + x_chunks);
+  return caches + std::min(index_bytes, metadata_cap);
 }
 
 void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_budget_bytes,
@@ -234,7 +287,7 @@ void DatasetReader::check_finite(const Communicator& comm, std::uint64_t memory_
           if (!std::isfinite(theta[row * n_theta + c]))
             report("/theta", c, parameter_names_[c], theta[row * n_theta + c]);
         for (std::uint64_t c = 0; c < n_x; ++c)
-          if (!std::isfinite(x[row * n_x + c])) report("/x", c, observable_names_[c], x[row * n_x + c]);
+          if (!std::isfinite(x[row * n_x + c])) report("/x", c, observable_column(c), x[row * n_x + c]);
         for (std::uint64_t c = 0; c < n_gold; ++c) {
           const double value = gold[row * n_gold + c];
           if (std::isfinite(value)) continue;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -39,7 +40,34 @@ std::string inspect(const std::string& path, const std::string& identity) {
   }
 }
 
+// /x's dims: [N, shape...] for an array observable, [N, names] for tabular x.
+std::vector<hsize_t> x_dims(const DatasetDescription& d) {
+  std::vector<hsize_t> dims{d.n_rows};
+  if (d.observable_shape.empty()) dims.push_back(d.observable_names.size());
+  for (const std::size_t extent : d.observable_shape) dims.push_back(extent);
+  return dims;
+}
+
+// Values per row of x.
+std::size_t x_width(const DatasetDescription& d) {
+  std::size_t width = d.observable_shape.empty() ? d.observable_names.size() : 1;
+  for (const std::size_t extent : d.observable_shape) width *= extent;
+  return width;
+}
+
 }  // namespace
+
+std::uint64_t x_chunk_rows(const DatasetDescription& description) {
+  if (description.observable_shape.empty() &&
+      description.x_compression.filter == h5::Compression::Filter::none)
+    return description.block_rows;
+  constexpr std::uint64_t chunk_bytes = std::uint64_t{1} << 20;
+  const std::uint64_t row_bytes =
+      x_width(description) * (description.x_float32 ? sizeof(float) : sizeof(double));
+  std::uint64_t rows = std::max<std::uint64_t>(1, std::min(description.block_rows, chunk_bytes / row_bytes));
+  while (description.block_rows % rows != 0) --rows;
+  return rows;
+}
 
 DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, DatasetDescription description,
                              bool force, double checkpoint_seconds)
@@ -50,6 +78,8 @@ DatasetWriter::DatasetWriter(const Communicator& comm, std::string path, Dataset
       schedule_(description_.n_rows, description_.block_rows),
       checkpoint_seconds_(checkpoint_seconds),
       last_checkpoint_(std::chrono::steady_clock::now()) {
+  NSBI_ASSERT(description_.observable_shape.empty() || description_.observable_names.size() == 1,
+              "an array observable has one name");
   // Rank 0 decides what to do; every rank then acts on the same decision.
   std::string action;
   comm_.agree(
@@ -134,8 +164,8 @@ void DatasetWriter::write_structure(h5::Group root) const {
   root.create_dataset("theta", h5::DataType::float64, {n, d.parameter_names.size()}, d.block_rows,
                       h5::Group::Fill::none)
       .write_attribute("names", d.parameter_names);
-  root.create_dataset("x", h5::DataType::float64, {n, d.observable_names.size()}, d.block_rows,
-                      h5::Group::Fill::none)
+  root.create_dataset("x", d.x_float32 ? h5::DataType::float32 : h5::DataType::float64, x_dims(d),
+                      x_chunk_rows(d), h5::Group::Fill::none, d.x_compression)
       .write_attribute("names", d.observable_names);
   if (!d.gold_theta0.empty()) {
     h5::Group gold = root.create_group("gold");
@@ -177,6 +207,9 @@ void DatasetWriter::open_datasets() {
     const h5::Group root = file_->root();
     theta_ = root.open_dataset("theta");
     x_ = root.open_dataset("x");
+    NSBI_ASSERT(x_->dims() == x_dims(description_) &&
+                    x_->type() == (description_.x_float32 ? h5::DataType::float32 : h5::DataType::float64),
+                "identity matched but the shape or type of /x differs");
     if (!description_.gold_theta0.empty()) {
       gold_log_r_ = root.open_dataset("gold/log_r");
       gold_score_ = root.open_dataset("gold/score");
@@ -223,11 +256,19 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
   {
     const profiling::Region region("nsbi/simulate/write_rows");
     const RowRange rows = block ? schedule_.rows(*block) : RowRange{};
+    if (description_.x_float32) {
+      // Converted before the collective writes, so that a failure here reaches every rank before any
+      // enters them.
+      comm_.agree([&] { convert_x(rows, x); });
+    }
     agree_on_writes([&] {
       NSBI_ASSERT(!gold_log_r_ || !block || (gold.log_r && gold.score && (!gold_theta_ || gold.theta)),
                   "a gold dataset's block is written without its gold");
       theta_->write_rows(rows.begin, rows.size(), theta);
-      x_->write_rows(rows.begin, rows.size(), x);
+      if (description_.x_float32)
+        x_->write_rows(rows.begin, rows.size(), x_float32_.data());
+      else
+        x_->write_rows(rows.begin, rows.size(), x);
       if (gold_log_r_) {
         gold_log_r_->write_rows(rows.begin, rows.size(), gold.log_r);
         gold_score_->write_rows(rows.begin, rows.size(), gold.score);
@@ -239,6 +280,19 @@ void DatasetWriter::write_round(std::optional<std::uint64_t> block, const double
   const double since =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count();
   if (comm_.any(since >= checkpoint_seconds_)) checkpoint();
+}
+
+void DatasetWriter::convert_x(const RowRange& rows, const double* x) {
+  const std::size_t width = x_width(description_);
+  x_float32_.resize(rows.size() * width);
+  for (std::size_t i = 0; i < x_float32_.size(); ++i) {
+    x_float32_[i] = static_cast<float>(x[i]);
+    if (static_cast<double>(x_float32_[i]) != x[i] && !std::isnan(x[i]))
+      throw InternalError("nsbi::DatasetWriter: row " + std::to_string(rows.begin + i / width) + " of '" +
+                          path_ + "' has x value " + std::to_string(x[i]) + " (column " +
+                          std::to_string(i % width) + "), which float32 does not hold exactly; simulator " +
+                          description_.simulator + " declares float32 x");
+  }
 }
 
 void DatasetWriter::checkpoint() {

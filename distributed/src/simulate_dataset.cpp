@@ -32,6 +32,9 @@ DatasetDescription describe(const Communicator& world, const sims::SimulatorInfo
   description.simulator = info.name;
   for (const auto& p : info.parameters) description.parameter_names.push_back(p.name);
   description.observable_names = info.observables;
+  description.observable_shape = info.observable_shape;
+  description.x_float32 = info.x_float32;
+  description.x_compression = settings.x_compression;
   description.proposal_yaml = emit(settings.proposal->to_yaml());
   description.seed = settings.seed;
   description.config_yaml = settings.config_yaml;

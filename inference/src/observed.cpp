@@ -37,6 +37,23 @@ std::string joined(const std::vector<std::string>& names) {
   return text;
 }
 
+std::string shape_text(const std::vector<hsize_t>& dims) {
+  std::string text;
+  for (const auto n : dims) text += (text.empty() ? "" : ", ") + std::to_string(n);
+  return "[" + text + "]";
+}
+
+// The name of column c of a row of x, for messages: the observable's, or an array's name and element index.
+std::string column_name(const sims::SimulatorInfo& info, std::size_t c) {
+  if (!info.is_array()) return info.observables[c];
+  std::vector<hsize_t> index(info.observable_shape.size());
+  for (std::size_t i = index.size(); i-- > 0;) {
+    index[i] = c % info.observable_shape[i];
+    c /= info.observable_shape[i];
+  }
+  return info.observables[0] + shape_text(index);
+}
+
 // For each observable of `info`, the CSV column holding it; InputError for unknown, repeated or missing ones.
 std::vector<std::size_t> csv_columns(const std::vector<std::string>& header, const sims::SimulatorInfo& info,
                                      const std::string& where) {
@@ -111,22 +128,26 @@ std::vector<double> read_observed_group(const std::string& path, const h5::Group
       throw InputError(where + ", " + name + ": the true θ needs the attributes 'parameters' (" +
                        joined(parameters) + ") and 'theta' (one value each)" + origin);
   }
+  // [N, D] for tabular x; [N, shape...] for an array observable, read flattened row-major.
   const h5::Dataset x = group.open_dataset("x");
   const auto dims = x.dims();
-  if (dims.size() != 2 || dims[1] != info.n_observables())
-    throw InputError(where + ", " + name + "/x has shape [" +
-                     [&] {
-                       std::string text;
-                       for (const auto n : dims) text += (text.empty() ? "" : ", ") + std::to_string(n);
-                       return text;
-                     }() +
-                     "], not [N, " + std::to_string(info.n_observables()) + "]" + origin);
-  std::vector<double> values(dims[0] * dims[1]);
+  std::vector<hsize_t> expected{dims.empty() ? 0 : dims[0]};
+  if (info.is_array())
+    expected.insert(expected.end(), info.observable_shape.begin(), info.observable_shape.end());
+  else
+    expected.push_back(info.n_observables());
+  if (dims != expected) {
+    std::string shape = shape_text({expected.begin() + 1, expected.end()});
+    throw InputError(where + ", " + name + "/x has shape " + shape_text(dims) + ", not [N, " +
+                     shape.substr(1) + origin);
+  }
+  const std::size_t d = info.n_observables();
+  std::vector<double> values(dims[0] * d);
   if (dims[0] > 0) x.read_rows(0, dims[0], values.data());
   for (std::size_t i = 0; i < values.size(); ++i)
     if (!std::isfinite(values[i]))
-      throw InputError(where + ", " + name + "/x row " + std::to_string(i / dims[1]) + ", column '" +
-                       info.observables[i % dims[1]] + "': not finite" + origin);
+      throw InputError(where + ", " + name + "/x row " + std::to_string(i / d) + ", column '" +
+                       column_name(info, i % d) + "': not finite" + origin);
   return values;
 }
 
@@ -135,6 +156,7 @@ std::vector<double> read_dataset_file(const std::string& path, const sims::Simul
                                       const std::string& origin) {
   const std::size_t d = info.n_observables();
   distributed::DatasetReader reader(path);
+  reader.check_observable_shape(info.observable_shape);
   if (reader.observable_names() != info.observables)
     throw InputError("observed data '" + path + "' has observables (" + joined(reader.observable_names()) +
                      "), not those of " + info.name + origin);
@@ -144,7 +166,7 @@ std::vector<double> read_dataset_file(const std::string& path, const sims::Simul
   for (std::size_t i = 0; i < values.size(); ++i)
     if (!std::isfinite(values[i]))
       throw InputError("observed data '" + path + "', /x row " + std::to_string(i / d) + ", column '" +
-                       info.observables[i % d] + "': not finite");
+                       reader.observable_column(i % d) + "': not finite");
   return values;
 }
 
@@ -199,6 +221,11 @@ Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, c
   std::vector<double> values;
   const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
   if (csv) {
+    if (info.is_array())
+      throw InputError("observed data '" + path + "' is a CSV file, but the observable '" +
+                       info.observables[0] + "' of " + info.name + " is an array of shape " +
+                       shape_text({info.observable_shape.begin(), info.observable_shape.end()}) +
+                       ": give an HDF5 file (docs/formats.md, \"Observed data\")" + origin);
     if (!dataset.empty())
       throw InputError("observed data '" + path + "' is a CSV file: it holds one dataset, not '" + dataset +
                        "'" + origin);

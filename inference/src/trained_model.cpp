@@ -13,6 +13,7 @@ TrainedModel TrainedModel::read(const std::string& path) {
 const std::string& TrainedModel::simulator() const { return record_->simulator; }
 const std::vector<std::string>& TrainedModel::parameter_names() const { return record_->parameter_names; }
 const std::vector<std::string>& TrainedModel::observable_names() const { return record_->observable_names; }
+const std::vector<std::size_t>& TrainedModel::observable_shape() const { return record_->observable_shape; }
 const std::string& TrainedModel::loss() const { return record_->loss; }
 double TrainedModel::parameter_min(std::size_t p) const { return record_->parameter_min[p]; }
 double TrainedModel::parameter_max(std::size_t p) const { return record_->parameter_max[p]; }

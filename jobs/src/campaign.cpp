@@ -36,6 +36,23 @@ void check_pipeline(const config::Config& config) {
   }
 }
 
+// How simulate stores /x (docs/formats.md, "Dataset").
+void declare_compression(config::Schema& schema) {
+  using config::Key;
+  using config::Type;
+  schema.add(
+      Key("simulate.compression", Type::string,
+          "how /x of every file simulate writes is stored: none, or deflate (zlib; worth it for images "
+          "of counts, not for tabular x)")
+          .with_default("none")
+          .one_of({"none", "deflate"}));
+  schema.add(Key("simulate.compression_level", Type::integer,
+                 "deflate level, 1 (fastest) to 9 (smallest); only with simulate.compression: deflate")
+                 .with_default("4")
+                 .minimum(1)
+                 .maximum(9));
+}
+
 }  // namespace
 
 config::Schema campaign_schema(config::Config& config) {
@@ -70,6 +87,7 @@ config::Schema campaign_schema(config::Config& config) {
                  .minimum(0));
   schema.add(
       Key("simulate.output", Type::string, "dataset file, inside campaign.dir").with_default("dataset.h5"));
+  declare_compression(schema);
 
   schema.add(Key("simulate.gold", Type::boolean,
                  "also write the simulator's gold: the joint log ratio against simulate.reference.theta and "

@@ -113,9 +113,11 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
       throw InputError("model '" + context.model_path + "' was trained for simulator '" + model.simulator() +
                        "', but this campaign's simulator is '" + info.name + "' (" +
                        config.location(model_key) + ": " + model_key + ")");
-    if (model.parameter_names() != context.parameter_names() || model.observable_names() != info.observables)
-      throw InputError("model '" + context.model_path + "' has other parameter or observable names than " +
-                       info.name + " declares: it was trained on data of another simulator");
+    if (model.parameter_names() != context.parameter_names() ||
+        model.observable_names() != info.observables || model.observable_shape() != info.observable_shape)
+      throw InputError("model '" + context.model_path +
+                       "' has other parameter or observable names (or shape) than " + info.name +
+                       " declares: it was trained on data of another simulator");
     if (model.loss() == "sally")
       throw InputError(
           "model '" + context.model_path +

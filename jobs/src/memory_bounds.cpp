@@ -104,7 +104,7 @@ void add_term(MemoryEstimate& estimate, const std::string& key, const std::strin
 void simulate_terms(const config::Config& config, const sims::SimulatorInfo& info, MemoryEstimate& e) {
   const std::uint64_t p = info.n_parameters();
   const std::uint64_t columns =
-      p + info.observables.size() + (config.get<bool>("simulate.gold") ? 1 + 2 * p : 0);
+      p + info.n_observables() + (config.get<bool>("simulate.gold") ? 1 + 2 * p : 0);
   const std::uint64_t rows = integer(config, "simulate.block_size");
   add_term(e, "simulate.block_size",
            text(rows) + " rows per block × " + std::to_string(columns) + " columns, 3 copies",
@@ -130,7 +130,7 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
   add_term(e, "train.memory_budget_mib",
            "the datasets' streaming budget shared by a model's " + std::to_string(group) + " rank(s)",
            std::min(budget, add(budget / group, 2 * hdf5_file_bytes)));
-  std::uint64_t in = info.n_parameters() + info.observables.size();
+  std::uint64_t in = info.n_parameters() + info.n_observables();
   std::uint64_t parameters = 0;
   std::uint64_t units = 0;
   for (const double width : config.get<std::vector<double>>("train.network.head.hidden")) {
@@ -152,7 +152,7 @@ void train_terms(const config::Config& config, const sims::SimulatorInfo& info, 
   // (at most 10000) three sums and the point.
   const std::uint64_t block = std::min<std::uint64_t>(integer(config, "train.diagnostics.n_events"), 16384);
   add_term(e, "train.diagnostics.n_events", "the diagnostics' blocks of events",
-           add(mul(block, info.n_parameters() + info.observables.size() + 3, 8, 2),
+           add(mul(block, info.n_parameters() + info.n_observables() + 3, 8, 2),
                mul(10000, 8 + info.n_parameters(), 8)));
 }
 
@@ -188,7 +188,7 @@ void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, 
 void toy_terms(const config::Config& config, const sims::SimulatorInfo& info, const std::string& stage,
                MemoryEstimate& e) {
   const std::uint64_t p = info.n_parameters();
-  const std::uint64_t columns = p + info.observables.size() + 2;
+  const std::uint64_t columns = p + info.n_observables() + 2;
   const std::uint64_t events = integer(config, stage + ".n_events");
   const std::uint64_t n_toys = integer(config, stage + ".n_toys");
   const std::uint64_t per_item = std::min(n_toys, integer(config, stage + ".toys_per_item"));

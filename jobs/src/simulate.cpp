@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/core/hdf5.hpp"
 #include "nsbi/core/json.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/distributed/simulate_dataset.hpp"
@@ -25,6 +26,29 @@
 namespace nsbi::jobs {
 namespace {
 
+// How /x is stored: the simulator's shape and type, and simulate.compression.
+h5::Compression x_compression(const config::Config& config) {
+  if (config.get<std::string>("simulate.compression") == "none") return {};
+  if (!h5::deflate_available())
+    config.fail("simulate.compression",
+                "this HDF5 library cannot write deflate (zlib) compression; use none, or an HDF5 built with "
+                "zlib");
+  return {h5::Compression::Filter::deflate,
+          static_cast<int>(config.get<std::int64_t>("simulate.compression_level"))};
+}
+
+// /x's layout where it is not tabular float64 uncompressed (files of that layout, made before it could be
+// anything else, keep their identity and summary): shape, element type and compression.
+std::optional<YAML::Node> x_layout(const config::Config& config, const sims::SimulatorInfo& info) {
+  const h5::Compression compression = x_compression(config);
+  if (!info.is_array() && !info.x_float32 && compression.filter == h5::Compression::Filter::none) return {};
+  YAML::Node layout;
+  for (const std::size_t extent : info.observable_shape) layout["shape"].push_back(extent);
+  layout["dtype"] = info.x_float32 ? "float32" : "float64";
+  layout["compression"] = h5::to_string(compression);
+  return layout;
+}
+
 // What decides the rows' values (and the file's layout): a dataset is resumed or kept only if this matches.
 std::string simulate_identity(const config::Config& config, const std::string& label,
                               const sims::SimulatorInfo& info) {
@@ -35,6 +59,9 @@ std::string simulate_identity(const config::Config& config, const std::string& l
   if (info.stream_version != 1) identity["simulator_version"] = info.stream_version;
   YAML::Node simulate = config.get<YAML::Node>("simulate");
   simulate.remove("checkpoint_seconds");  // when blocks are recorded, not what they hold
+  simulate.remove("compression");         // in x's layout
+  simulate.remove("compression_level");
+  if (const auto layout = x_layout(config, info)) identity["x"] = *layout;
   if (label == "observed") {
     // The observed data draws from its own streams: only its own keys decide it.
     YAML::Node observed = simulate["observed"];
@@ -85,6 +112,7 @@ distributed::SimulateSettings dataset_settings(const Campaign& campaign, const s
   settings.simulator_seed = job.seed;
   settings.gold_theta0 = job.gold_theta0;
   settings.gold_pairing = job.gold_pairing;
+  settings.x_compression = x_compression(config);
   settings.config_yaml = config.resolved_yaml();
   settings.identity = simulate_identity(config, job.label, info);
   settings.provenance = campaign.provenance;
@@ -191,9 +219,16 @@ void write_simulate_summary(const Communicator& world, const Campaign& campaign,
             .set("simulator", info.name)
             .set("seed", static_cast<std::int64_t>(campaign.seed))
             .set("parameters", parameters)
-            .set("observables", info.observables)
-            .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
-            .set("dataset", files.dataset);
+            .set("observables", info.observables);
+        if (const auto layout = x_layout(campaign.config, info)) {
+          std::vector<double> shape;
+          for (const std::size_t extent : info.observable_shape) shape.push_back(static_cast<double>(extent));
+          summary.set("x", json::Object()
+                               .set("shape", shape)
+                               .set("dtype", (*layout)["dtype"].as<std::string>())
+                               .set("compression", (*layout)["compression"].as<std::string>()));
+        }
+        summary.set("mpi_ranks", static_cast<std::int64_t>(world.size())).set("dataset", files.dataset);
         if (files.reference) summary.set("reference", *files.reference);
         if (files.observed) summary.set("observed", *files.observed);
         summary.set("peak_rss_mib_per_rank", peak_rss_mib)

@@ -144,6 +144,7 @@ bool check_simulator(const Communicator& world, const Campaign& campaign, const 
       throw InputError("train: '" + d.dataset_path + "' says it comes from " + simulator_name +
                        " but its parameter or observable names differ from that simulator's "
                        "(docs/simulators.md); was it written by another version of it?");
+    d.dataset->check_observable_shape(info.observable_shape);
   });
   if (!same_simulator)
     log::info("train: '", d.dataset_path, "' was written by '", d.dataset->simulator(),

@@ -417,3 +417,44 @@ TEST(LikelihoodRatioEstimator, EnsembleIsLogMeanOfRatiosComputedStably) {
 }
 
 }  // namespace
+
+namespace {
+
+// An array observable's model (x: an image of shape {1, 3}, one name) keeps its shape through the file and
+// evaluates exactly as the tabular model with the same weights on the flattened values; a tabular model has
+// no observable_shape attribute (files as before arrays).
+TEST(ModelFile, AnArrayObservableKeepsItsShapeAndEvaluatesFlattened) {
+  const ModelRecord tabular = model_test_record({6}, Activation::tanh, 2, 41);
+  ModelRecord image = tabular;
+  image.observable_names = {"image"};
+  image.observable_shape = {1, 3};
+  EXPECT_EQ(image.inconsistency(), "");
+  EXPECT_EQ(image.input_order(), (std::vector<std::string>{"image", "mu2", "rho12"}));
+  const std::string image_path = own_path("image.h5");
+  const std::string tabular_path = own_path("tabular.h5");
+  nsbi::training::write_model(image_path, nsbi::Communicator(MPI_COMM_SELF), image);
+  nsbi::training::write_model(tabular_path, nsbi::Communicator(MPI_COMM_SELF), tabular);
+  const ModelRecord read = nsbi::training::read_model(image_path);
+  EXPECT_EQ(read.observable_names, image.observable_names);
+  EXPECT_EQ(read.observable_shape, image.observable_shape);
+  EXPECT_EQ(read.n_observables(), 3u);
+  EXPECT_FALSE(nsbi::h5::File::open(tabular_path, MPI_COMM_SELF, nsbi::h5::Access::read)
+                   .root()
+                   .attribute_exists("observable_shape"));
+
+  const std::size_t n = 300;
+  const nsbi::Matrix x = nsbi::test::matrix(uniform_values(n * 3, -5.0, 95.0, 5), n, 3);
+  const nsbi::Matrix theta = nsbi::test::matrix(uniform_values(n * 2, -1.0, 1.0, 6), n, 2);
+  const nsbi::Vector from_image("from_image", n);
+  const nsbi::Vector from_tabular("from_tabular", n);
+  LikelihoodRatioEstimator image_estimator(read);
+  EXPECT_EQ(image_estimator.n_observables(), 3u);
+  image_estimator.log_ratio(x, theta, from_image);
+  LikelihoodRatioEstimator(nsbi::training::read_model(tabular_path)).log_ratio(x, theta, from_tabular);
+  EXPECT_EQ(nsbi::test::to_host(from_image), nsbi::test::to_host(from_tabular));
+
+  image.observable_names = {"a", "b", "c"};
+  EXPECT_EQ(image.inconsistency(), "an array observable has one name, not 3");
+}
+
+}  // namespace

@@ -73,12 +73,15 @@ TrainingData scan_training_data(const Communicator& comm, const distributed::Dat
         return "(" + text + ")";
       };
       if (reference->parameter_names() != dataset.parameter_names() ||
-          reference->observable_names() != dataset.observable_names())
-        throw InputError("train: the reference dataset '" + reference->path() + "' has parameters " +
-                         names(reference->parameter_names()) + " and observables " +
-                         names(reference->observable_names()) + ", but the dataset '" + dataset.path() +
-                         "' has " + names(dataset.parameter_names()) + " and " +
-                         names(dataset.observable_names()) + "; both must come from the same simulator");
+          reference->observable_names() != dataset.observable_names() ||
+          reference->observable_shape() != dataset.observable_shape())
+        throw InputError(
+            "train: the reference dataset '" + reference->path() + "' has parameters " +
+            names(reference->parameter_names()) + " and observables " + names(reference->observable_names()) +
+            " (x per row: " + std::to_string(reference->n_observables()) + " values), but the dataset '" +
+            dataset.path() + "' has " + names(dataset.parameter_names()) + " and " +
+            names(dataset.observable_names()) + " (" + std::to_string(dataset.n_observables()) +
+            " values); both must come from the same simulator");
     });
   }
 

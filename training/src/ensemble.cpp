@@ -114,6 +114,7 @@ ModelRecord assemble_model(const Communicator& world, const TrainingData& data, 
   const distributed::DatasetReader& dataset = *job.dataset;
   record.simulator = dataset.simulator();
   record.observable_names = dataset.observable_names();
+  record.observable_shape = dataset.observable_shape();
   record.parameter_names = dataset.parameter_names();
   std::tie(record.parameter_min, record.parameter_max) = training_range(dataset, data);
   record.reference = reference_yaml(data);

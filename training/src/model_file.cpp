@@ -73,6 +73,9 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("simulator", record.simulator);
   root.write_attribute("parameter_names", record.parameter_names);
   root.write_attribute("observable_names", record.observable_names);
+  if (!record.observable_shape.empty())
+    root.write_attribute("observable_shape",
+                         std::vector<double>(record.observable_shape.begin(), record.observable_shape.end()));
   root.write_attribute("parameter_min", record.parameter_min);
   root.write_attribute("parameter_max", record.parameter_max);
   root.write_attribute("reference", record.reference);
@@ -287,6 +290,13 @@ class ModelReader {
     r.simulator = attribute<std::string>(root_, "simulator");
     r.parameter_names = attribute<std::vector<std::string>>(root_, "parameter_names");
     r.observable_names = attribute<std::vector<std::string>>(root_, "observable_names");
+    if (root_.attribute_exists("observable_shape")) {
+      for (const double extent : attribute<std::vector<double>>(root_, "observable_shape")) {
+        if (!(extent >= 1 && extent <= 1e9 && extent == std::floor(extent)))
+          fail("observable_shape holds " + std::to_string(extent) + ", not a positive integer");
+        r.observable_shape.push_back(static_cast<std::size_t>(extent));
+      }
+    }
     r.parameter_min = attribute<std::vector<double>>(root_, "parameter_min");
     r.parameter_max = attribute<std::vector<double>>(root_, "parameter_max");
     r.reference = attribute<std::string>(root_, "reference");
@@ -303,9 +313,9 @@ class ModelReader {
     if (root_.attribute_exists("summary")) r.summary = root_.read_attribute<std::string>("summary");
 
     r.architecture = architecture();
-    if (r.architecture.n_inputs != r.observable_names.size() + r.parameter_names.size())
+    if (r.architecture.n_inputs != r.n_observables() + r.parameter_names.size())
       fail("/architecture n_inputs is " + std::to_string(r.architecture.n_inputs) + " for " +
-           std::to_string(r.observable_names.size()) + " observables and " +
+           std::to_string(r.n_observables()) + " observable values and " +
            std::to_string(r.parameter_names.size()) + " parameters");
     if (attribute<std::vector<std::string>>(group("architecture"), "input_order") != r.input_order())
       fail("/architecture input_order is not observable_names followed by parameter_names");
@@ -388,6 +398,13 @@ struct EnsembleLogRatio {
 // ---------------------------------------------------------------------------------------------------------
 // ModelRecord
 
+std::size_t ModelRecord::n_observables() const {
+  if (observable_shape.empty()) return observable_names.size();
+  std::size_t n = 1;
+  for (const std::size_t extent : observable_shape) n *= extent;
+  return n;
+}
+
 std::vector<std::string> ModelRecord::input_order() const {
   std::vector<std::string> names = observable_names;
   names.insert(names.end(), parameter_names.begin(), parameter_names.end());
@@ -397,9 +414,11 @@ std::vector<std::string> ModelRecord::input_order() const {
 std::string ModelRecord::inconsistency() const {
   const std::size_t n_parameters = parameter_names.size();
   const std::vector<std::string> inputs = input_order();
-  if (architecture.n_inputs != inputs.size())
+  if (!observable_shape.empty() && observable_names.size() != 1)
+    return "an array observable has one name, not " + std::to_string(observable_names.size());
+  if (architecture.n_inputs != n_observables() + n_parameters)
     return "the network has " + std::to_string(architecture.n_inputs) + " inputs for " +
-           std::to_string(observable_names.size()) + " observables and " + std::to_string(n_parameters) +
+           std::to_string(n_observables()) + " observable values and " + std::to_string(n_parameters) +
            " parameters";
   if (inputs.empty()) return "there are no observables and no parameters";
   std::set<std::string> seen;
@@ -417,13 +436,20 @@ std::string ModelRecord::inconsistency() const {
     if (!std::isfinite(parameter_min[p]) || !std::isfinite(parameter_max[p]) ||
         parameter_min[p] > parameter_max[p])
       return "the range of parameter '" + parameter_names[p] + "' is not finite and ordered";
-  if (standardization_mean.size() != inputs.size() || standardization_scale.size() != inputs.size())
-    return "the standardisation needs one mean and one scale per input (" + std::to_string(inputs.size()) +
-           ")";
-  for (std::size_t j = 0; j < inputs.size(); ++j)
+  const std::size_t n_inputs = architecture.n_inputs;
+  if (standardization_mean.size() != n_inputs || standardization_scale.size() != n_inputs)
+    return "the standardisation needs one mean and one scale per input (" + std::to_string(n_inputs) + ")";
+  // Input j's name: an observable's or a parameter's, or an array's value as its flat index.
+  const std::size_t n_x = n_observables();
+  const auto input_name = [&](std::size_t j) {
+    if (j >= n_x) return parameter_names[j - n_x];
+    return observable_shape.empty() ? observable_names[j]
+                                    : observable_names[0] + "[" + std::to_string(j) + "]";
+  };
+  for (std::size_t j = 0; j < n_inputs; ++j)
     if (!std::isfinite(standardization_mean[j]) || !std::isfinite(standardization_scale[j]) ||
         standardization_scale[j] <= 0.0)
-      return "the standardisation of input '" + inputs[j] + "' is not finite with a positive scale";
+      return "the standardisation of input '" + input_name(j) + "' is not finite with a positive scale";
   if (members.empty()) return "there are no members";
   for (std::size_t k = 0; k < members.size(); ++k) {
     if (members[k].size() != architecture.n_parameters())
@@ -456,7 +482,7 @@ std::string ModelRecord::inconsistency() const {
 kernels::StandardizedEnsemble ModelRecord::ensemble() const {
   const std::string problem = inconsistency();
   NSBI_ASSERT(problem.empty(), "nsbi::training::ModelRecord::ensemble: inconsistent model: " + problem);
-  return {architecture, observable_names.size(), standardization_mean, standardization_scale, members};
+  return {architecture, n_observables(), standardization_mean, standardization_scale, members};
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -508,7 +534,7 @@ ModelRecord read_model(const std::string& path) {
 LikelihoodRatioEstimator::LikelihoodRatioEstimator(const ModelRecord& record)
     : mlp_(record.architecture),
       standardization_(record.standardization_mean, record.standardization_scale),
-      n_observables_(record.observable_names.size()),
+      n_observables_(record.n_observables()),
       n_parameters_(record.parameter_names.size()),
       // Zero-filled: the padding rows of a block (see evaluate_block) always hold finite values.
       inputs_("nsbi::training::LikelihoodRatioEstimator::inputs", block_rows, record.architecture.n_inputs),

@@ -88,6 +88,20 @@ struct is_attribute_type<std::vector<double>> : std::true_type {};
 template <>
 struct is_attribute_type<std::vector<std::string>> : std::true_type {};
 
+/// How a dataset's chunks are stored: as written, or compressed with deflate (zlib) at `level` 1 to 9.
+/// Parallel writes to a deflated dataset are collective (HDF5 >= 1.10.2 writes filtered chunks only so).
+struct Compression {
+  enum class Filter { none, deflate };
+  Filter filter = Filter::none;
+  int level = 0;
+};
+
+/// "none", or "deflate level N".
+std::string to_string(const Compression& compression);
+
+/// Whether this HDF5 build can write deflate-compressed datasets (its zlib filter is there and encodes).
+bool deflate_available();
+
 /// True if `path` exists and starts with an HDF5 signature (the rest of the file is not validated). Serial:
 /// any rank may call it alone.
 bool is_hdf5(const std::string& path);
@@ -191,6 +205,8 @@ class Object {
 class Dataset : public Object {
  public:
   std::vector<hsize_t> dims() const;
+  /// Rows per chunk; 0 for a dataset that is not chunked (contiguous: a foreign writer's, or an empty one).
+  hsize_t chunk_rows() const;
   /// The stored element type; throws h5::Error for types nsbi does not read (e.g. int32 from a foreign file).
   DataType type() const;
 
@@ -242,9 +258,11 @@ class Group : public Object {
   enum class Fill { zeros, none };
 
   /// Collective. Fixed dims (rank >= 1), chunked by `chunk_rows` whole rows (clamped to the row count),
-  /// allocated at creation (parallel HDF5 needs that).
+  /// allocated at creation (parallel HDF5 needs that), optionally compressed (a deflated dataset's chunks are
+  /// filled with zeros at creation whatever `fill` says: HDF5 cannot read back a filtered chunk never
+  /// written, and the compressed zeros take little room; deflate must be available, else h5::Error).
   Dataset create_dataset(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                         hsize_t chunk_rows, Fill fill = Fill::zeros);
+                         hsize_t chunk_rows, Fill fill = Fill::zeros, const Compression& compression = {});
   Dataset open_dataset(const std::string& name) const;
 
  private:
@@ -252,7 +270,7 @@ class Group : public Object {
   using Object::Object;
   std::string child_name(const std::string& name) const;
   Dataset create_dataset_here(const std::string& name, DataType type, const std::vector<hsize_t>& dims,
-                              hsize_t chunk_rows, Fill fill);
+                              hsize_t chunk_rows, Fill fill, const Compression& compression);
 };
 
 /// An HDF5 file accessed with MPI-IO on a communicator (use MPI_COMM_SELF for a file one rank owns alone).

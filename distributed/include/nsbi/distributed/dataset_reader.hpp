@@ -21,14 +21,27 @@ class DatasetReader {
   /// Serial (any rank may call it alone): opens `path` read-only and validates it. Throws InputError naming
   /// the file and the problem: not HDF5, truncated, foreign (no format "nsbi-dataset"), unfinished
   /// (complete != 1, e.g. a .partial file), from a newer format version, no rows, /theta and /x missing, not
-  /// 2-D, of another element type than float64/float32, with different row counts, or with `names` missing
-  /// or of the wrong length. Collective callers wrap it in Communicator::agree.
+  /// 2-D (/x: [N, shape...] for an array observable), of another element type than float64/float32, with
+  /// different row counts, or with `names` missing or of the wrong length (an array has one name).
+  /// Collective callers wrap it in Communicator::agree.
   explicit DatasetReader(std::string path);
 
   const std::string& path() const { return path_; }
   std::uint64_t n_rows() const { return n_rows_; }
   std::size_t n_parameters() const { return parameter_names_.size(); }
-  std::size_t n_observables() const { return observable_names_.size(); }
+  /// Values per row of x: the columns of tabular x, the product of the shape of an array observable (whose
+  /// rows read_rows returns flattened row-major).
+  std::size_t n_observables() const { return n_observables_; }
+  /// The shape of one row's x for an array observable (e.g. {1, 64, 64}: /x is [N, 1, 64, 64]); empty for
+  /// tabular x.
+  const std::vector<std::size_t>& observable_shape() const { return observable_shape_; }
+  bool is_array() const { return !observable_shape_.empty(); }
+  /// The name of one column of the rows read_rows returns, for messages: the observable's name, or for an
+  /// array its name and element index ("image[0, 3, 4]").
+  std::string observable_column(std::size_t column) const;
+  /// Throws InputError naming the file, '/x' and both shapes unless x's per-row shape is `shape` (a
+  /// simulator's SimulatorInfo::observable_shape: empty for tabular x).
+  void check_observable_shape(const std::vector<std::size_t>& shape) const;
   const std::vector<std::string>& parameter_names() const { return parameter_names_; }
   const std::vector<std::string>& observable_names() const { return observable_names_; }
   /// The `simulator` and `prior` (YAML) root attributes; empty where a foreign writer left them out.
@@ -73,7 +86,8 @@ class DatasetReader {
   /// arrays), 4 MiB for the open file (2 MiB measured on opening, and the metadata cache's initial 2 MiB),
   /// and the chunk index once every chunk was read: per array, a v1 B-tree node of at most 64 chunks, half
   /// full after splits, takes ~18 KiB in memory, so 18 KiB / 32 per chunk and array, up to the metadata
-  /// cache's 32 MiB cap. Chunks are the recorded ones, else assumed of 4096 rows.
+  /// cache's 32 MiB cap. Chunks are the recorded ones, else assumed of 4096 rows; an array observable's /x
+  /// counts its own (smaller) chunks.
   std::uint64_t hdf5_memory_bytes() const;
 
  private:
@@ -90,6 +104,8 @@ class DatasetReader {
   std::uint64_t n_rows_ = 0;
   std::vector<std::string> parameter_names_;
   std::vector<std::string> observable_names_;
+  std::vector<std::size_t> observable_shape_;
+  std::size_t n_observables_ = 0;
   std::string simulator_;
   std::string prior_;
   std::optional<std::uint64_t> recorded_chunk_rows_;

@@ -21,6 +21,13 @@ struct DatasetDescription {
   std::string simulator;
   std::vector<std::string> parameter_names;
   std::vector<std::string> observable_names;
+  /// The shape of one row's x when it is an array (an image: {channels, height, width}), with one observable
+  /// name; empty for tabular x, one column per name. /x is [N, shape...], chunked by whole images.
+  std::vector<std::size_t> observable_shape;
+  /// /x stored as float32: each double of the rows must be a float32 value (else InternalError).
+  bool x_float32 = false;
+  /// How /x is stored (theta and the gold are never compressed: their values are random bits).
+  h5::Compression x_compression;
   std::string proposal_yaml;  // the distribution theta was drawn from ("prior" attribute)
   std::uint64_t seed = 0;
   std::string config_yaml;  // the fully resolved campaign config
@@ -60,8 +67,9 @@ class DatasetWriter {
   std::uint64_t rows_done() const;
 
   /// Collective: writes this rank's block of the round (or nothing). theta and x are row-major with the
-  /// block's rows. The block counts as done once a checkpoint records it: this call makes one when
-  /// `checkpoint_seconds` have passed since the last (on any rank).
+  /// block's rows (x's rows flattened row-major where x is an array). The block counts as done once a
+  /// checkpoint records it: this call makes one when `checkpoint_seconds` have passed since the last (on any
+  /// rank).
   void write_round(std::optional<std::uint64_t> block, const double* theta, const double* x,
                    const GoldRows& gold = {});
   /// Collective: flushes the blocks written since the last checkpoint and then sets their flags, so that a
@@ -77,6 +85,8 @@ class DatasetWriter {
   void write_structure(h5::Group root) const;
   void open_datasets();
   void resume();
+  /// Fills x_float32_ with the block's x; throws InternalError for a value float32 does not hold.
+  void convert_x(const RowRange& rows, const double* x);
   void agree_on_writes(const std::function<void()>& work, bool root_only = false) const;
 
   const Communicator& comm_;
@@ -98,6 +108,12 @@ class DatasetWriter {
   std::optional<h5::Dataset> gold_score_;
   std::optional<h5::Dataset> gold_theta_;
   std::optional<h5::Dataset> blocks_done_;
+  std::vector<float> x_float32_;  // one block of x converted, for a float32 /x
 };
+
+/// Rows per chunk of /x: the block (as for every other array) for tabular uncompressed x; otherwise whole
+/// rows, the most that divide the block and take at most 1 MiB (HDF5's default chunk cache holds one such
+/// chunk, and a compressed chunk is decompressed whole on every read that touches it), at least one.
+std::uint64_t x_chunk_rows(const DatasetDescription& description);
 
 }  // namespace nsbi::distributed

@@ -40,10 +40,11 @@ struct SimulateSettings {
   /// row's own θ.
   std::vector<double> gold_theta0 = {};
   const sims::Proposal* gold_pairing = nullptr;
-  std::string config_yaml;  // the resolved campaign config, stored in the file
-  std::string identity;     // what decides the rows' values: a file is resumed or kept only if it matches
-  Provenance provenance;    // rank 0's created_utc and hostname are written by every rank
-  bool force = false;       // replace a file of another identity (otherwise ConfigError)
+  h5::Compression x_compression;  // how /x is stored (its shape and type are the simulator's)
+  std::string config_yaml;        // the resolved campaign config, stored in the file
+  std::string identity;   // what decides the rows' values: a file is resumed or kept only if it matches
+  Provenance provenance;  // rank 0's created_utc and hostname are written by every rank
+  bool force = false;     // replace a file of another identity (otherwise ConfigError)
   double checkpoint_seconds = 10;  // the most time between checkpoints
 };
 

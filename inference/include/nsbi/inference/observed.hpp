@@ -1,7 +1,8 @@
 #pragma once
 // The observed data every inference stage reads (docs/formats.md, "Observed data"): an HDF5 file holding one
-// or more observed datasets /observed/<name>/x [N, D] with their observable names (and optionally the true θ)
-// as attributes, a CSV file of tabular events, or (still readable) a dataset file of `nsbi simulate`.
+// or more observed datasets /observed/<name>/x [N, D] (or [N, shape...] for an array observable) with their
+// observable names (and optionally the true θ) as attributes, a CSV file of tabular events, or (still
+// readable) a dataset file of `nsbi simulate`.
 
 #include <istream>
 #include <string>
@@ -14,9 +15,11 @@ namespace nsbi::inference {
 
 /// The events [N, D] of the observed-data file `path` in `info`'s observable order: a `.csv` file
 /// (parse_observed_csv), an observed-data HDF5 file (the dataset `dataset` of /observed, or its only one when
-/// `dataset` is empty), or a dataset file (its /x; `dataset` must be empty). `origin` (" (file:line: key)")
-/// ends the messages about the whole file. InputError (exit 3) naming the file and dataset for a missing
-/// group or dataset, a wrong shape, other observable names, non-finite values, or no events.
+/// `dataset` is empty), or a dataset file (its /x; `dataset` must be empty). An array observable (an image)
+/// is read from HDF5 as /x [N, shape...] and flattened row-major into D = n_observables() columns; CSV holds
+/// tabular events only. `origin` (" (file:line: key)") ends the messages about the whole file. InputError
+/// (exit 3) naming the file and dataset for a missing group or dataset, a wrong shape (an array's other than
+/// the simulator's), other observable names, non-finite values, no events, or a CSV file for an array.
 Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, const std::string& dataset,
                      const std::string& origin);
 

@@ -25,6 +25,8 @@ class TrainedModel {
   const std::string& simulator() const;
   const std::vector<std::string>& parameter_names() const;
   const std::vector<std::string>& observable_names() const;
+  /// An array observable's shape (empty: tabular x).
+  const std::vector<std::size_t>& observable_shape() const;
   const std::string& loss() const;  // "sally" learned a score, not a ratio
   /// The training range of parameter p.
   double parameter_min(std::size_t p) const;

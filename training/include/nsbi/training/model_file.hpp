@@ -41,9 +41,12 @@ struct DiagnosticArray {
 /// (input_order()), each standardised as (v − mean) / scale; its single output is the logit, log r̂.
 struct ModelRecord {
   std::string simulator;
-  std::vector<std::string> observable_names;  // D
-  std::vector<std::string> parameter_names;   // P
-  std::vector<double> parameter_min;          // the training ranges [P], for refusing extrapolation
+  std::vector<std::string> observable_names;  // D, or one name for an array observable
+  /// An array observable's shape (an image: {1, 64, 64}), whose values flattened row-major are the first
+  /// D = n_observables() inputs; empty for tabular x, one input per name.
+  std::vector<std::size_t> observable_shape;
+  std::vector<std::string> parameter_names;  // P
+  std::vector<double> parameter_min;         // the training ranges [P], for refusing extrapolation
   std::vector<double> parameter_max;
   std::string reference;  // YAML: "theta: {mu2: 0, rho12: 0}" or "marginal"
   std::string loss;       // train.loss: "carl", or a gold loss ("alices", ...; "sally" learns a score)
@@ -62,7 +65,10 @@ struct ModelRecord {
   std::string summary;  // the training run's train.json (JSON), restored from here if that file is lost
 
   std::size_t n_members() const { return members.size(); }
-  /// observable_names then parameter_names: the names of the network's input columns.
+  /// Inputs that x takes: the product of observable_shape, or the number of observable names.
+  std::size_t n_observables() const;
+  /// observable_names then parameter_names: the names of the network's input columns (an array's one name
+  /// standing for all its values).
   std::vector<std::string> input_order() const;
   /// What makes the record inconsistent (sizes, names, non-finite or out-of-order values), or "" if
   /// nothing does.
