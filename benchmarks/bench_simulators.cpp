@@ -5,6 +5,7 @@
 #include <Kokkos_Core.hpp>
 #include <vector>
 
+#include "nsbi/sims/lensing.hpp"
 #include "nsbi/sims/particle_chain.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -80,6 +81,55 @@ void particle_chain_at(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(index));
 }
 
+// lensing's stages one by one at the defaults (theta = (0.05, -1.9), every host quantity fixed), image after
+// image (row index = iteration): range(0) picks the stage, 0 = the whole image. The deflections report
+// ns per pixel-subhalo pair; each image's subhalo count is the same in every stage, from its latent summary.
+enum LensingStage { whole_image, deflections, source, psf, noise };
+
+void lensing_stage(benchmark::State& state) {
+  using nsbi::sims::LensingModel;
+  const auto sim = nsbi::sims::make_lensing({{"fixed", "[lens_redshift, velocity_dispersion, source_offset]"}});
+  const LensingModel& model = static_cast<const nsbi::sims::Lensing&>(*sim).model();
+  const double theta[2] = {0.05, -1.9};
+  std::vector<float> alpha_x(LensingModel::n_pixels), alpha_y(LensingModel::n_pixels);
+  std::vector<double> mu(LensingModel::n_pixels), blurred(LensingModel::n_pixels), x(LensingModel::n_pixels);
+  const nsbi::sims::LensingWorkspace work{alpha_x.data(), alpha_y.data(), mu.data(), blurred.data()};
+  const auto stage = static_cast<LensingStage>(state.range(0));
+  std::uint64_t index = 0;
+  double pairs = 0.0;
+  for (auto _ : state) {
+    const nsbi::rng::StreamBlocks draws(1, nsbi::rng::Purpose::simulate, index++);
+    nsbi::sims::LensingLatent z;
+    z.host = model.host_of(draws);
+    z.nbar = LensingModel::mean_subhalos(z.host, theta[0], theta[1]);
+    switch (stage) {
+      case whole_image:
+        model.sample(draws, theta, work, x.data(), z);
+        break;
+      case deflections:
+        LensingModel::add_subhalos(draws, theta[1], z.host, z, alpha_x.data(), alpha_y.data());
+        break;
+      case source:
+        LensingModel::expected_counts(z.host, alpha_x.data(), alpha_y.data(), mu.data());
+        break;
+      case psf:
+        model.blur(mu.data(), blurred.data());
+        break;
+      case noise:
+        LensingModel::add_noise(draws, mu.data(), x.data());
+        break;
+    }
+    pairs += static_cast<double>(z.n) * LensingModel::n_pixels;
+    benchmark::DoNotOptimize(x.data());
+    benchmark::DoNotOptimize(mu.data());
+    benchmark::DoNotOptimize(alpha_x.data());
+  }
+  if (stage == deflections)
+    state.counters["ns_per_pair"] = benchmark::Counter(pairs * 1e-9, benchmark::Counter::kIsRate |
+                                                                         benchmark::Counter::kInvert);
+  state.SetItemsProcessed(static_cast<std::int64_t>(index));
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(simulate_block, gaussian2d, std::string("gaussian2d"))->Arg(1 << 16)->UseRealTime();
@@ -90,3 +140,5 @@ BENCHMARK_CAPTURE(simulate_gold_block, particle_chain, std::string("particle_cha
     ->Arg(1 << 16)
     ->UseRealTime();
 BENCHMARK(particle_chain_at)->Args({8, 5})->Args({8, 15})->Args({8, 30})->Args({-8, 15})->UseRealTime();
+BENCHMARK_CAPTURE(simulate_block, lensing, std::string("lensing"))->Arg(64)->UseRealTime();
+BENCHMARK(lensing_stage)->ArgName("stage")->DenseRange(0, 4)->UseRealTime();

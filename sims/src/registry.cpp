@@ -7,6 +7,7 @@
 #include "nsbi/sims/external.hpp"
 #include "nsbi/sims/gaussian2d.hpp"
 #include "nsbi/sims/kernel_simulator.hpp"
+#include "nsbi/sims/lensing.hpp"
 #include "nsbi/sims/lepton.hpp"
 #include "nsbi/sims/particle_chain.hpp"
 #include "nsbi/sims/spin3d.hpp"
@@ -38,6 +39,7 @@ const std::vector<Entry>& registry() {
       plain<Spin3d>("spin3d"),
       plain<Lepton>("lepton"),
       {"particle_chain", particle_chain_options, make_particle_chain},
+      {"lensing", lensing_options, make_lensing},
       {"external", external_options, make_external},
   };
   return entries;
