@@ -13,7 +13,7 @@ Importable: `simulate(rng, theta, n_images)` returns the images and their latent
 
 Command line:
   lensing_numpy.py simulate --theta F_SUB BETA --n N [--seed S] [--fixed NAME[=VALUE] ...] [--expected] --out F.npz
-  lensing_numpy.py time [--n N] [--blocks 1,2,4,...]     # ms per image for each block size, one JSON line
+  lensing_numpy.py time [--theta F_SUB BETA] [--fixed ...] [--n N] [--blocks 1,2,4,...]   # ms per image by B
 """
 
 import os
@@ -358,8 +358,9 @@ def simulate(rng, theta, n_images, fixed=DRAWN_HOST, block=DEFAULT_BLOCK, expect
     return images, latents
 
 
-def time_blocks(blocks, n_images, fixed=DRAWN_HOST, theta=THETA_REFERENCE, repetitions=3, seed=1):
-    """Best-of-repetitions milliseconds per image (with noise) for each block size."""
+def time_blocks(blocks, n_images, theta=THETA_REFERENCE, fixed=DRAWN_HOST, repetitions=3, seed=1):
+    """Best-of-repetitions milliseconds per image (with noise) for each block size; theta: 2 numbers or
+    [n_images, 2]."""
     result = {}
     for block in blocks:
         best = np.inf
@@ -404,6 +405,8 @@ def main():
     run.add_argument("--block", type=int, default=DEFAULT_BLOCK)
     run.add_argument("--out", required=True)
     timing = commands.add_parser("time", help="ms per image for each block size, one JSON line")
+    timing.add_argument("--theta", type=float, nargs=2, default=THETA_REFERENCE, metavar=("F_SUB", "BETA"))
+    timing.add_argument("--fixed", nargs="*", default=[], metavar="NAME[=VALUE]", help="as for simulate")
     timing.add_argument("--n", type=int, default=64)
     timing.add_argument("--blocks", default="1,2,4,8,16,32")
     args = parser.parse_args()
@@ -413,7 +416,7 @@ def main():
         np.savez(args.out, x=images[:, None] if args.expected else images.astype(np.float32)[:, None], **latents)
     else:
         blocks = [int(b) for b in args.blocks.split(",")]
-        print(json.dumps({"ms_per_image": time_blocks(blocks, args.n)}))
+        print(json.dumps({"ms_per_image": time_blocks(blocks, args.n, args.theta, parse_fixed(args.fixed))}))
 
 
 if __name__ == "__main__":
