@@ -35,11 +35,10 @@ import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import lensing_numpy as L  # noqa: E402
-from machine_load import machine, measure_phase, mpirun  # noqa: E402
+from machine_load import busy_warning, machine, measure_phase, mpirun  # noqa: E402
 
 np = L.np
 REQUIRED_RATIO, AIMED_RATIO = 10.0, 30.0
@@ -257,12 +256,7 @@ def main():
     report["errors"] = errors
     report["load_average"]["after"] = [round(x, 2) for x in os.getloadavg()]
     report["phases"] = phases
-    busy = {label: p["other_programs_cores"] for label, p in phases.items()
-            if p["other_programs_cores"] > BUSY_CORES}
-    report["warning"] = None if not busy else (
-        "other programs ran on this machine during the benchmark (cores they kept busy: " +
-        ", ".join(f"{label} {cores:.2f}" for label, cores in busy.items()) + "): its figures, above all the "
-        "scaling efficiency, are lower than on a quiet machine")
+    report["warning"] = busy_warning(phases, BUSY_CORES)
     report["targets"] = [
         {"name": f"numpy/nsbi per core >= {REQUIRED_RATIO:g}", "pass": report.get("per_core", {}).get("pass")},
         {"name": f"weak scaling >= {REQUIRED_EFFICIENCY:.0%}", "pass": report.get("weak_scaling", {}).get("pass")}]
