@@ -88,7 +88,8 @@ enum LensingStage { whole_image, deflections, source, psf, noise };
 
 void lensing_stage(benchmark::State& state) {
   using nsbi::sims::LensingModel;
-  const auto sim = nsbi::sims::make_lensing({{"fixed", "[lens_redshift, velocity_dispersion, source_offset]"}});
+  const auto sim =
+      nsbi::sims::make_lensing({{"fixed", "[lens_redshift, velocity_dispersion, source_offset]"}});
   const LensingModel& model = static_cast<const nsbi::sims::Lensing&>(*sim).model();
   const double theta[2] = {0.05, -1.9};
   std::vector<float> alpha_x(LensingModel::n_pixels), alpha_y(LensingModel::n_pixels);
@@ -125,8 +126,8 @@ void lensing_stage(benchmark::State& state) {
     benchmark::DoNotOptimize(alpha_x.data());
   }
   if (stage == deflections)
-    state.counters["ns_per_pair"] = benchmark::Counter(pairs * 1e-9, benchmark::Counter::kIsRate |
-                                                                         benchmark::Counter::kInvert);
+    state.counters["ns_per_pair"] =
+        benchmark::Counter(pairs * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetItemsProcessed(static_cast<std::int64_t>(index));
 }
 

@@ -373,11 +373,7 @@ Schema& Schema::add(Key key) {
   NSBI_ASSERT(!key.min || !key.max || *key.min <= *key.max, "config key '" + path + "': min > max");
   NSBI_ASSERT(textual || key.choices.empty(), "config key '" + path + "': choices on a non-string key");
   NSBI_ASSERT(list || !key.length, "config key '" + path + "': length on a non-list key");
-  if (key.default_value) {
-    const std::optional<Problem> problem = check_value(key, *key.default_value);
-    NSBI_ASSERT(!problem, "config key '" + path + "': the default violates the schema: " +
-                              (problem ? element_path(path, *problem) + ": " + problem->what : ""));
-  }
+  if (key.default_value) check_default(key);
   const std::vector<std::string> names = split_path(path);
   std::string section;
   for (std::size_t i = 0; i + 1 < names.size(); ++i) {
@@ -393,6 +389,21 @@ Schema& Schema::add(Key key) {
   index_[path] = keys_.size();
   keys_.push_back(std::move(key));
   return *this;
+}
+
+Schema& Schema::set_default(const std::string& path, const std::string& yaml_text) {
+  const auto it = index_.find(path);
+  NSBI_ASSERT(it != index_.end(), "config key '" + path + "' is not declared");
+  Key& key = keys_[it->second];
+  key.with_default(yaml_text);
+  check_default(key);
+  return *this;
+}
+
+void Schema::check_default(const Key& key) {
+  const std::optional<Problem> problem = check_value(key, *key.default_value);
+  NSBI_ASSERT(!problem, "config key '" + key.path + "': the default violates the schema: " +
+                            (problem ? element_path(key.path, *problem) + ": " + problem->what : ""));
 }
 
 const Key* Schema::find(const std::string& path) const {

@@ -53,6 +53,14 @@ void declare_compression(config::Schema& schema) {
                  .maximum(9));
 }
 
+// simulate.block_size's default: 65536 rows, or fewer when rows are large (images), so that one block's x
+// holds at most 16 MiB in double (512 images of 64 × 64) and a rank keeps a few blocks in bounded memory.
+std::uint64_t default_block_rows(const sims::SimulatorInfo& info) {
+  constexpr std::uint64_t rows = 65536;
+  constexpr std::uint64_t x_bytes = std::uint64_t{16} << 20;
+  return std::max<std::uint64_t>(1, std::min<std::uint64_t>(rows, x_bytes / (8 * info.n_observables())));
+}
+
 }  // namespace
 
 config::Schema campaign_schema(config::Config& config) {
@@ -76,7 +84,8 @@ config::Schema campaign_schema(config::Config& config) {
                  .with_default("100000")
                  .minimum(1));
   schema.add(Key("simulate.block_size", Type::integer,
-                 "rows per block: the unit of work, of writing and of resuming")
+                 "rows per block: the unit of work, of writing and of resuming (default: 65536, or as "
+                 "many rows as hold 16 MiB of x, for large rows such as images)")
                  .with_default("65536")
                  .minimum(1)
                  .maximum(1 << 24));
@@ -121,6 +130,7 @@ config::Schema campaign_schema(config::Config& config) {
     config.validate_key(schema, key.path);
   }
   const auto sim = make_simulator(config);
+  schema.set_default("simulate.block_size", std::to_string(default_block_rows(sim->info())));
   sims::Proposal::declare(schema, "simulate.proposal", sim->info());
   for (const auto& p : sim->info().parameters)
     schema.add(Key("simulate.reference.theta." + p.name, Type::number,

@@ -2,9 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <string>
@@ -42,7 +40,8 @@ struct LensingKernel {
                                 reinterpret_cast<double*>(scratch + 2 * float_buffer + double_buffer)};
     const double theta_i[LensingModel::n_parameters] = {theta(i, 0), theta(i, 1)};
     LensingLatent z;
-    model.sample(rng::StreamBlocks(seed, rng::Purpose::simulate, first_index + i), theta_i, work, &x(i, 0), z);
+    model.sample(rng::StreamBlocks(seed, rng::Purpose::simulate, first_index + i), theta_i, work, &x(i, 0),
+                 z);
     if constexpr (gold) {
       const double gold_i[LensingModel::n_parameters] = {gold_theta(i, 0), gold_theta(i, 1)};
       log_r(i) = LensingModel::joint_log_ratio(z, gold_i, theta0.data());
@@ -59,19 +58,9 @@ void run(const ExecutionSpace& space, const std::string& label, const LensingKer
          std::size_t n_rows) {
   if (n_rows == 0) return;
   Kokkos::parallel_for(
-      label, TeamPolicy(space, static_cast<int>(n_rows), 1).set_scratch_size(1, Kokkos::PerTeam(scratch_bytes)),
+      label,
+      TeamPolicy(space, static_cast<int>(n_rows), 1).set_scratch_size(1, Kokkos::PerTeam(scratch_bytes)),
       kernel);
-}
-
-double parse_number(const std::string& key, const std::string& text) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(begin, &end);
-  while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
-  if (end == begin || *end != '\0' || errno == ERANGE || !std::isfinite(value))
-    throw ConfigError("simulator." + key + ": '" + text + "' is not a finite number");
-  return value;
 }
 
 const char* const host_quantities = "lens_redshift, velocity_dispersion, source_offset";
@@ -94,7 +83,8 @@ SimulatorInfo LensingModel::info() {
   SimulatorInfo info;
   info.name = "lensing";
   info.doc =
-      "64x64 strong-lensing images (counts) of a Sersic source behind an isothermal host with NFW dark-matter "
+      "64x64 strong-lensing images (counts) of a Sersic source behind an isothermal host with NFW "
+      "dark-matter "
       "subhalos, with gold";
   info.parameters = {{"f_sub", 0.001, 0.2, {}, "mass fraction of the host halo in subhalos"},
                      {"beta", -2.5, -1.5, {}, "slope of the subhalo mass function dn/dm ~ m^beta"}};
@@ -106,7 +96,7 @@ SimulatorInfo LensingModel::info() {
   return info;
 }
 
-Lensing::Lensing(const LensingModel& model) : model_(model), info_(LensingModel::info()) {}
+Lensing::Lensing(const LensingModel& model) : model_(model), info_(LensingModel::info()) { model_.prepare(); }
 
 void Lensing::simulate(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                        std::uint64_t first_index, std::uint64_t seed) const {
@@ -120,13 +110,8 @@ void Lensing::simulate(const ExecutionSpace& space, const ConstMatrix& theta, co
 void Lensing::simulate_gold(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                             const ConstMatrix& gold_theta, const double* theta0, const Vector& log_r,
                             const Matrix& score, std::uint64_t first_index, std::uint64_t seed) const {
+  check_gold_arguments(info_, theta, x, gold_theta, theta0, log_r, score);
   const std::size_t n = theta.extent(0);
-  NSBI_ASSERT(theta.extent(1) == info_.n_parameters() && x.extent(1) == info_.n_observables() &&
-                  x.extent(0) == n && gold_theta.extent(0) == n &&
-                  gold_theta.extent(1) == info_.n_parameters() && log_r.extent(0) == n &&
-                  score.extent(0) == n && score.extent(1) == info_.n_parameters(),
-              "theta/x/gold_theta/log_r/score shapes do not match simulator lensing");
-  NSBI_ASSERT(theta0 != nullptr, "simulate_gold needs theta0");
   LensingKernel<true> kernel{model_, theta, x, gold_theta, {}, log_r, score, first_index, seed};
   for (int p = 0; p < LensingModel::n_parameters; ++p) kernel.theta0[p] = theta0[p];
   run(space, "nsbi::sims::lensing::simulate_gold", kernel, n);
@@ -159,15 +144,21 @@ std::vector<SimulatorOption> lensing_options() {
   SimulatorOption fixed;
   fixed.key = "fixed";
   fixed.default_value = "[]";
-  fixed.doc = std::string("host quantities held fixed instead of drawn per image, any of ") + host_quantities +
-              " (their values: the options below)";
+  fixed.doc = std::string("host quantities held fixed instead of drawn per image, any of ") +
+              host_quantities + " (their values: the options below)";
   fixed.string_list = true;
-  SimulatorOption redshift{"lens_redshift", "0.5623413251903491",
-                           "the lens redshift when fixed (default 10^-0.25)", {}, 0.01, 1.0};
-  SimulatorOption dispersion{"velocity_dispersion", "225",
-                             "the host's velocity dispersion in km/s when fixed", {}, 10.0, 1000.0};
-  SimulatorOption offset_x{"source_offset_x", "0", "the source's x position in arcsec when fixed", {}, -3.2, 3.2};
-  SimulatorOption offset_y{"source_offset_y", "0", "the source's y position in arcsec when fixed", {}, -3.2, 3.2};
+  SimulatorOption redshift{"lens_redshift",
+                           "0.5623413251903491",
+                           "the lens redshift when fixed (default 10^-0.25)",
+                           {},
+                           0.01,
+                           1.0};
+  SimulatorOption dispersion{
+      "velocity_dispersion", "225", "the host's velocity dispersion in km/s when fixed", {}, 10.0, 1000.0};
+  SimulatorOption offset_x{
+      "source_offset_x", "0", "the source's x position in arcsec when fixed", {}, -3.2, 3.2};
+  SimulatorOption offset_y{
+      "source_offset_y", "0", "the source's y position in arcsec when fixed", {}, -3.2, 3.2};
   return {fixed, redshift, dispersion, offset_x, offset_y};
 }
 
@@ -177,7 +168,8 @@ std::unique_ptr<Simulator> make_lensing(const SimulatorOptions& options) {
   // the configuration always passes).
   std::map<std::string, std::pair<double, double>> values;  // key -> (value, default)
   for (const auto& option : lensing_options())
-    if (!option.string_list) values[option.key] = {parse_number(option.key, option.default_value), 0.0};
+    if (!option.string_list)
+      values[option.key] = {parse_option_number(option.key, option.default_value), 0.0};
   for (auto& [key, value] : values) value.second = value.first;
   for (const auto& [key, text] : options) {
     if (key == "fixed") {
@@ -202,16 +194,17 @@ std::unique_ptr<Simulator> make_lensing(const SimulatorOptions& options) {
           throw ConfigError("simulator.fixed: '" + name + "' is none of " + std::string(host_quantities));
       }
     } else if (values.count(key) != 0) {
-      const double value = parse_number(key, text);
+      const double value = parse_option_number(key, text);
       double minimum = 0.0, maximum = 0.0;
       for (const auto& option : lensing_options())
         if (option.key == key) minimum = option.minimum, maximum = option.maximum;
       if (!(value >= minimum && value <= maximum))
-        throw ConfigError("simulator." + key + ": " + text + " is outside [" + std::to_string(minimum) + ", " +
-                          std::to_string(maximum) + "]");
+        throw ConfigError("simulator." + key + ": " + text + " is outside [" + std::to_string(minimum) +
+                          ", " + std::to_string(maximum) + "]");
       values[key].first = value;
     } else {
-      throw ConfigError("simulator." + key + ": lensing has no such option (it has fixed, lens_redshift, "
+      throw ConfigError("simulator." + key +
+                        ": lensing has no such option (it has fixed, lens_redshift, "
                         "velocity_dispersion, source_offset_x, source_offset_y)");
     }
   }
@@ -229,7 +222,6 @@ std::unique_ptr<Simulator> make_lensing(const SimulatorOptions& options) {
   model.fixed_dispersion = values.at("velocity_dispersion").first;
   model.fixed_offset_x = values.at("source_offset_x").first;
   model.fixed_offset_y = values.at("source_offset_y").first;
-  model.prepare();
   return std::make_unique<Lensing>(model);
 }
 

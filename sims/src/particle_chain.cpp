@@ -1,8 +1,6 @@
 #include "nsbi/sims/particle_chain.hpp"
 
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 
 #include "nsbi/core/error.hpp"
 
@@ -106,17 +104,6 @@ const char* mode_name(ParticleChainMode mode) {
   return "?";
 }
 
-double parse_number(const std::string& key, const std::string& text) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(begin, &end);
-  while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
-  if (end == begin || *end != '\0' || errno == ERANGE || !std::isfinite(value))
-    throw ConfigError("simulator." + key + ": '" + text + "' is not a finite number");
-  return value;
-}
-
 }  // namespace
 
 SimulatorInfo ParticleChainModel::info() const {
@@ -158,13 +145,8 @@ void ParticleChain::simulate(const ExecutionSpace& space, const ConstMatrix& the
 void ParticleChain::simulate_gold(const ExecutionSpace& space, const ConstMatrix& theta, const Matrix& x,
                                   const ConstMatrix& gold_theta, const double* theta0, const Vector& log_r,
                                   const Matrix& score, std::uint64_t first_index, std::uint64_t seed) const {
+  check_gold_arguments(info_, theta, x, gold_theta, theta0, log_r, score);
   const std::size_t n = theta.extent(0);
-  NSBI_ASSERT(theta.extent(1) == info_.n_parameters() && x.extent(1) == info_.n_observables() &&
-                  x.extent(0) == n && gold_theta.extent(0) == n &&
-                  gold_theta.extent(1) == info_.n_parameters() && log_r.extent(0) == n &&
-                  score.extent(0) == n && score.extent(1) == info_.n_parameters(),
-              "theta/x/gold_theta/log_r/score shapes do not match simulator particle_chain");
-  NSBI_ASSERT(theta0 != nullptr, "simulate_gold needs theta0");
   ChainKernel<true> kernel{model_, theta, x, gold_theta, {}, log_r, score, first_index, seed};
   for (std::size_t p = 0; p < info_.n_parameters(); ++p) kernel.theta0[p] = theta0[p];
   Kokkos::parallel_for("nsbi::sims::particle_chain::simulate_gold",
@@ -223,11 +205,11 @@ std::unique_ptr<Simulator> make_particle_chain(const SimulatorOptions& options) 
       else
         throw ConfigError("simulator.mode: '" + value + "' is none of full, fixed_lambda, parton_only");
     } else if (key == "lambda") {
-      model.fixed_lambda = parse_number(key, value);
+      model.fixed_lambda = parse_option_number(key, value);
       if (!(model.fixed_lambda >= 0.5 && model.fixed_lambda <= 3.0))
         throw ConfigError("simulator.lambda: " + value + " is outside particle_chain's range [0.5, 3]");
     } else if (key == "sigma") {
-      model.sigma = parse_number(key, value);
+      model.sigma = parse_option_number(key, value);
       if (!(model.sigma > 0.0)) throw ConfigError("simulator.sigma: " + value + " must be > 0");
     } else {
       throw ConfigError("simulator." + key +

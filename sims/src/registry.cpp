@@ -1,5 +1,8 @@
 #include "nsbi/sims/registry.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <utility>
 
@@ -58,6 +61,17 @@ std::vector<std::string> simulator_names() {
   std::vector<std::string> names;
   for (const auto& e : registry()) names.push_back(e.name);
   return names;
+}
+
+double parse_option_number(const std::string& key, const std::string& text) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(begin, &end);
+  while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
+  if (end == begin || *end != '\0' || errno == ERANGE || !std::isfinite(value))
+    throw ConfigError("simulator." + key + ": '" + text + "' is not a finite number");
+  return value;
 }
 
 std::vector<SimulatorOption> simulator_options(const std::string& name) { return entry(name).options(); }

@@ -504,6 +504,19 @@ TEST(ConfigSchema, ValidateKeyChecksAndFillsOneKey) {
             "g.yaml:4:12: simulator: expected a map, got 'spin'");
 }
 
+// A default set after the key was added takes the key's place in the resolved config, and is checked.
+TEST(ConfigSchema, SetDefaultKeepsTheKeysPlace) {
+  Schema schema = campaign_schema();
+  schema.set_default("simulate.n_samples", "512");
+  Config config = Config::parse(campaign_head, "g.yaml");
+  config.validate(schema);
+  EXPECT_EQ(config.get<std::int64_t>("simulate.n_samples"), 512);
+  const std::string resolved = config.resolved_yaml();
+  EXPECT_LT(resolved.find("n_samples: 512"), resolved.find("noise:")) << resolved;
+  EXPECT_THROW(schema.set_default("simulate.n_samples", "0"), nsbi::InternalError);  // below its minimum
+  EXPECT_THROW(schema.set_default("simulate.missing", "1"), nsbi::InternalError);
+}
+
 TEST(ConfigSchema, MisuseIsAnInternalError) {
   Schema schema = campaign_schema();
   EXPECT_THROW(schema.add(Key("campaign.seed", Type::integer, "again")), nsbi::InternalError);

@@ -260,7 +260,8 @@ TEST(KernelMath, Log1pWithinOneUlp) {
   for (double v : uniform_arguments(41, 200000, 0.0, 10.0)) x.push_back(v);
   for (double v : small_arguments()) x.push_back(v);
   for (double v : uniform_arguments(43, 200000, -690.0, 690.0)) x.push_back(std::exp(v));  // x up to 1e300
-  for (double v : {1e-300, -1e-300, DBL_TRUE_MIN, 0x1p-53, -0x1p-54, 1.0, -0.5, 0x1p53, DBL_MAX,
+  for (double v : {1e-300, -1e-300, DBL_TRUE_MIN, 0x1p-53, -0x1p-54, 1.0, -0.5, 0x1p53, DBL_MAX, 0x1p-30,
+                   std::nextafter(0x1p-30, 0.0), -0x1p-30, std::nextafter(-0x1p-30, 0.0),
                    std::sqrt(2.0) - 1.0, std::sqrt(0.5) - 1.0})
     x.push_back(v);
   const auto [worst, worst_at] = worst_ulp_error(
@@ -353,6 +354,94 @@ TEST(KernelMath, PowWithinOneUlp) {
   std::printf("pow: max error %.3f ulp\n", worst);
 }
 
+TEST(KernelMath, AtanWithinOneUlp) {
+  std::vector<double> x = uniform_arguments(71, 1000000, -4.0, 4.0);
+  for (double v : uniform_arguments(73, 200000, -700.0, 700.0)) {
+    x.push_back(std::exp(v));
+    x.push_back(-std::exp(v));
+  }
+  for (double v : small_arguments()) x.push_back(v);
+  // The boundaries of the five ranges and their neighbours.
+  for (double b : {0.4375, 0.6875, 1.1875, 2.4375, 0x1p66, 0x1p-29}) {
+    for (double v : {b, std::nextafter(b, 0.0), std::nextafter(b, INFINITY)}) {
+      x.push_back(v);
+      x.push_back(-v);
+    }
+  }
+  for (double v : {0.0, -0.0, DBL_TRUE_MIN, 1e-300, 0.5, 1.0, 1.5, -1.0, 1e300, DBL_MAX, -DBL_MAX})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::atan(v); }, [](long double v) { return std::atan(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::atan(0.0), 0.0);
+  EXPECT_EQ(km::atan(1e-300), 1e-300);
+  EXPECT_EQ(km::atan(1.0), 0.7853981633974483);
+  EXPECT_EQ(km::atan(INFINITY), 1.5707963267948966);
+  EXPECT_EQ(km::atan(-INFINITY), -1.5707963267948966);
+  std::printf("atan: max error %.3f ulp\n", worst);
+}
+
+TEST(KernelMath, AtanhWithinOneUlp) {
+  std::vector<double> x;
+  for (double u : unit_interval_arguments()) {  // (-1, 1), down to 2^-53 from either end
+    x.push_back(u);
+    x.push_back(-u);
+    x.push_back(2.0 * u - 1.0);
+  }
+  for (double v : small_arguments()) x.push_back(v);
+  for (double v : {0.5, std::nextafter(0.5, 0.0), std::nextafter(0.5, 1.0), -0.5, std::nextafter(1.0, 0.0),
+                   0x1p-31, std::nextafter(0x1p-31, 0.0), 0x1p-30, std::nextafter(0x1p-30, 1.0),
+                   std::nextafter(-1.0, 0.0), DBL_TRUE_MIN, 1e-300})
+    x.push_back(v);
+  const auto [worst, worst_at] = worst_ulp_error(
+      x, [](double v) { return km::atanh(v); }, [](long double v) { return std::atanh(v); });
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_EQ(km::atanh(0.0), 0.0);
+  EXPECT_EQ(km::atanh(1e-300), 1e-300);
+  std::printf("atanh: max error %.3f ulp\n", worst);
+}
+
+TEST(KernelMath, LgammaWithinOneUlpAndAbsoluteNearItsZeros) {
+  std::vector<double> x = uniform_arguments(79, 300000, 1.0, 3.0);
+  for (double v : uniform_arguments(83, 300000, 3.0, 20.0)) x.push_back(v);
+  for (double v : uniform_arguments(89, 200000, 0.0, 665.0)) x.push_back(std::exp(v));        // up to 1e289
+  for (double v : uniform_arguments(97, 200000, 0.0, 2e7)) x.push_back(std::floor(v) + 1.0);  // k + 1
+  for (int k = 1; k <= 1000; ++k) x.push_back(k);
+  for (double v : {1.0, 2.0, 9.0, 1e7, 0x1p52, 1e290}) {
+    x.push_back(v);
+    x.push_back(std::nextafter(v, INFINITY));
+    x.push_back(std::nextafter(v, 0.0));
+  }
+  double worst = 0.0, worst_at = 0.0, worst_absolute = 0.0, worst_absolute_at = 0.0;
+  for (double v : x) {
+    if (v < 1.0) continue;
+    const long double reference = std::lgamma(static_cast<long double>(v));
+    const double result = km::lgamma(v);
+    if (v < 3.0) {  // the error beyond the result's own rounding
+      const double absolute = static_cast<double>(std::fabs(result - reference)) -
+                              0.5 * (std::nextafter(std::fabs(result), INFINITY) - std::fabs(result));
+      if (absolute > worst_absolute) {
+        worst_absolute = absolute;
+        worst_absolute_at = v;
+      }
+    }
+    if (v >= 3.0 || std::fabs(reference) >= 0.125L) {
+      const double e = ulp_error(result, reference);
+      if (e > worst) {
+        worst = e;
+        worst_at = v;
+      }
+    }
+  }
+  EXPECT_LT(worst, 1.0) << "at " << worst_at;
+  EXPECT_LT(worst_absolute, 0x1p-57) << "at " << worst_absolute_at;
+  EXPECT_EQ(km::lgamma(1.0), 0.0);
+  EXPECT_EQ(km::lgamma(2.0), 0.0);
+  EXPECT_EQ(km::lgamma(3.0), std::log(2.0));
+  std::printf("lgamma: max error %.3f ulp (x >= 3 or |lgamma| >= 1/8), 2^%.1f absolute on [1, 3]\n", worst,
+              std::log2(worst_absolute));
+}
+
 // Scalar code: a call through a volatile pointer is compiled once, as a function, and never vectorised.
 double scalar_log(double x) { return km::log(x); }
 double scalar_sin(double t) { return km::sin_cos_turns(t).sin; }
@@ -371,12 +460,18 @@ double scalar_exp10(double u) { return km::exp10(exp10_argument(u)); }
 double scalar_expm1(double u) { return km::expm1(expm1_argument(u)); }
 double scalar_log1p(double u) { return km::log1p(log1p_argument(u)); }
 double scalar_pow(double u) { return km::pow(pow_base(u), pow_exponent(u)); }
+double atan_argument(double u) { return (u - 0.5) / (u * (1.0 - u)); }
+double scalar_atan(double u) { return km::atan(atan_argument(u)); }
+double scalar_atanh(double u) { return km::atanh(2.0 * u - 1.0); }
+double lgamma_argument(double u) { return 1.0 + 30.0 * u / (1.0 - u); }
+double scalar_lgamma(double u) { return km::lgamma(lgamma_argument(u)); }
 
 TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   const std::vector<double> u = unit_interval_arguments();
   const std::size_t n = u.size();
   std::vector<double> log_v(n), sin_v(n), cos_v(n), acos_v(n), sqrt_v(n);
-  std::vector<double> exp_v(n), exp10_v(n), expm1_v(n), log1p_v(n), pow_v(n);
+  std::vector<double> exp_v(n), exp10_v(n), expm1_v(n), log1p_v(n), pow_v(n), atan_v(n), atanh_v(n),
+      lgamma_v(n);
   const double* in = u.data();
   double* out_log = log_v.data();
   double* out_sin = sin_v.data();
@@ -405,6 +500,16 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     out_log1p[i] = km::log1p(log1p_argument(in[i]));
     out_pow[i] = km::pow(pow_base(in[i]), pow_exponent(in[i]));
   }
+  double* out_atan = atan_v.data();
+  double* out_atanh = atanh_v.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) {
+    out_atan[i] = km::atan(atan_argument(in[i]));
+    out_atanh[i] = km::atanh(2.0 * in[i] - 1.0);
+  }
+  double* out_lgamma = lgamma_v.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) out_lgamma[i] = km::lgamma(lgamma_argument(in[i]));
   double (*volatile log_f)(double) = scalar_log;
   double (*volatile sin_f)(double) = scalar_sin;
   double (*volatile cos_f)(double) = scalar_cos;
@@ -415,6 +520,9 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
   double (*volatile expm1_f)(double) = scalar_expm1;
   double (*volatile log1p_f)(double) = scalar_log1p;
   double (*volatile pow_f)(double) = scalar_pow;
+  double (*volatile atan_f)(double) = scalar_atan;
+  double (*volatile atanh_f)(double) = scalar_atanh;
+  double (*volatile lgamma_f)(double) = scalar_lgamma;
   for (std::size_t i = 0; i < n; ++i) {
     ASSERT_EQ(log_v[i], log_f(u[i])) << u[i];
     ASSERT_EQ(sin_v[i], sin_f(u[i])) << u[i];
@@ -426,6 +534,9 @@ TEST(KernelMath, SimdAndScalarCodeGiveTheSameBits) {
     ASSERT_EQ(expm1_v[i], expm1_f(u[i])) << u[i];
     ASSERT_EQ(log1p_v[i], log1p_f(u[i])) << u[i];
     ASSERT_EQ(pow_v[i], pow_f(u[i])) << u[i];
+    ASSERT_EQ(atan_v[i], atan_f(u[i])) << u[i];
+    ASSERT_EQ(atanh_v[i], atanh_f(u[i])) << u[i];
+    ASSERT_EQ(lgamma_v[i], lgamma_f(u[i])) << u[i];
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -26,13 +28,23 @@ sims::SimulatorInfo two_observables() {
   return info;
 }
 
+// An array observable: one image of 1 x 2 x 3 values per event.
+sims::SimulatorInfo one_image() {
+  sims::SimulatorInfo info = two_observables();
+  info.observables = {"image"};
+  info.observable_shape = {1, 2, 3};
+  return info;
+}
+
 std::string temporary_path(const std::string& name) {
   return testing::TempDir() + "nsbi_observed_" + std::to_string(getpid()) + "_" + name;
 }
 
-// An observed-data file with the datasets `names`, each [rows, observables.size()] of values 0, 1, 2, ...
+// An observed-data file with the datasets `names`, each [rows, observables.size()] (or [rows, shape...] when
+// `shape` is given) of values 0, 1, 2, ...
 void write_observed_file(const std::string& path, const std::vector<std::string>& names,
-                         const std::vector<std::string>& observables, std::size_t rows, double poison = 0.0) {
+                         const std::vector<std::string>& observables, std::size_t rows, double poison = 0.0,
+                         const std::vector<hsize_t>& shape = {}) {
   h5::File file = h5::File::create(path, MPI_COMM_SELF);
   {
     h5::Group root = file.root();
@@ -43,11 +55,15 @@ void write_observed_file(const std::string& path, const std::vector<std::string>
       group.write_attribute("observables", observables);
       group.write_attribute("parameters", std::vector<std::string>{"mu"});
       group.write_attribute("theta", std::vector<double>{0.5});
-      std::vector<double> values(rows * observables.size());
+      std::vector<hsize_t> dims{rows};
+      if (shape.empty()) dims.push_back(observables.size());
+      dims.insert(dims.end(), shape.begin(), shape.end());
+      std::size_t values_per_row = 1;
+      for (std::size_t d = 1; d < dims.size(); ++d) values_per_row *= dims[d];
+      std::vector<double> values(rows * values_per_row);
       for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
       if (poison != 0.0 && !values.empty()) values.back() = poison;
-      h5::Dataset x = group.create_dataset("x", h5::DataType::float64, {rows, observables.size()},
-                                           std::max<std::size_t>(rows, 1));
+      h5::Dataset x = group.create_dataset("x", h5::DataType::float64, dims, std::max<std::size_t>(rows, 1));
       if (rows > 0) x.write_rows(0, rows, values.data());
     }
   }
@@ -136,6 +152,56 @@ TEST(Observed, RefusesBadFilesNamingFileAndDataset) {
   }
   message = refusal(path, "");
   EXPECT_NE(message.find("/observed/run/x has shape [3], not [N, 2]"), std::string::npos) << message;
+  std::remove(path.c_str());
+}
+
+TEST(Observed, ReadsImagesFlattenedAndRefusesOtherShapes) {
+  const std::string path = temporary_path("image.h5");
+  write_observed_file(path, {"run"}, {"image"}, 2, 0.0, {1, 2, 3});
+  const Matrix x = read_observed(path, one_image(), "", "");
+  ASSERT_EQ(x.extent(0), 2u);
+  ASSERT_EQ(x.extent(1), 6u);
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t c = 0; c < 6; ++c) EXPECT_EQ(x(i, c), static_cast<double>(6 * i + c));
+
+  // Another image shape, and tabular events for an image simulator, name the file, dataset and shapes.
+  write_observed_file(path, {"run"}, {"image"}, 2, 0.0, {1, 3, 2});
+  try {
+    read_observed(path, one_image(), "", " (test)");
+    ADD_FAILURE() << "no InputError for a [2, 1, 3, 2] image";
+  } catch (const InputError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("[2, 1, 3, 2]"), std::string::npos) << message;
+    EXPECT_NE(message.find("[N, 1, 2, 3]"), std::string::npos) << message;
+  }
+  write_observed_file(path, {"run"}, {"image"}, 2);
+  EXPECT_THROW(read_observed(path, one_image(), "", ""), InputError);
+  // A non-finite pixel is named by its element index.
+  write_observed_file(path, {"run"}, {"image"}, 2, std::numeric_limits<double>::quiet_NaN(), {1, 2, 3});
+  try {
+    read_observed(path, one_image(), "", "");
+    ADD_FAILURE() << "no InputError for a NaN pixel";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("image[0, 1, 2]"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Observed, RefusesCsvForAnImageSimulator) {
+  const std::string path = temporary_path("image.csv");
+  {
+    std::ofstream out(path);
+    out << "image\n1\n";
+  }
+  try {
+    read_observed(path, one_image(), "", "");
+    ADD_FAILURE() << "no InputError for CSV images";
+  } catch (const InputError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("array"), std::string::npos) << message;
+  }
   std::remove(path.c_str());
 }
 

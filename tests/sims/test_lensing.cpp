@@ -81,8 +81,9 @@ Host host(double z_l, double sigma_v) {
 double nbar(const Host& h, double f_sub, double beta) {
   const double a = 1e7 / 1e9, b = 0.01 * h.m200 / 1e9;
   const double A = std::pow(a, beta + 1) - std::pow(b, beta + 1);
-  const double B = std::abs(beta + 2.0) < 1e-12 ? std::log(b / a)
-                                                 : (std::pow(b, beta + 2) - std::pow(a, beta + 2)) / (beta + 2);
+  const double B = std::abs(beta + 2.0) < 1e-12
+                       ? std::log(b / a)
+                       : (std::pow(b, beta + 2) - std::pow(a, beta + 2)) / (beta + 2);
   return h.nbar_factor * f_sub * h.m200 / 1e9 * A / ((-beta - 1.0) * B);
 }
 
@@ -145,9 +146,8 @@ TEST(Lensing, DrawnHostsFollowTheirPopulation) {
     }
   }
   const double truncation = normal_cdf(1.0);  // N(-0.25, 0.25) below 0
-  const auto redshift = ks_statistic_pvalue(log10_z, [&](double v) {
-    return std::min(1.0, normal_cdf((v + 0.25) / 0.25) / truncation);
-  });
+  const auto redshift = ks_statistic_pvalue(
+      log10_z, [&](double v) { return std::min(1.0, normal_cdf((v + 0.25) / 0.25) / truncation); });
   EXPECT_GT(redshift.pvalue, 1e-4);
   const auto dispersion = ks_statistic_pvalue(sigma, [](double v) { return normal_cdf((v - 225.0) / 50.0); });
   EXPECT_GT(dispersion.pvalue, 1e-4);
@@ -155,19 +155,23 @@ TEST(Lensing, DrawnHostsFollowTheirPopulation) {
   EXPECT_GT(offsets.pvalue, 1e-4);
 }
 
+// The chi-square p-value of the subhalo counts of 3000 rows (the host fixed) against Poisson(nbar); nbar too.
+double count_pvalue(const Lensing& sim, const double* theta, std::uint64_t seed, double& nbar) {
+  std::vector<std::int64_t> counts;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    const LensingLatent z = sim.latent(theta, i, seed);
+    counts.push_back(static_cast<std::int64_t>(z.n));
+    nbar = z.nbar;
+  }
+  return chi2_discrete_gof(counts, [&](std::int64_t k) { return poisson_pmf(k, nbar); }).pvalue;
+}
+
 TEST(Lensing, SubhaloCountsArePoissonAndMassesFollowTheMassFunction) {
   const auto sim = lensing(all_fixed);
   for (const double beta : {-1.9, -2.0, -2.4}) {
     const double theta[2] = {0.02, beta};
-    std::vector<std::int64_t> counts;
     double nbar = 0.0;
-    for (std::uint64_t i = 0; i < 3000; ++i) {
-      const LensingLatent z = sim->latent(theta, i, 11);
-      counts.push_back(static_cast<std::int64_t>(z.n));
-      nbar = z.nbar;
-    }
-    const auto gof = chi2_discrete_gof(counts, [&](std::int64_t k) { return poisson_pmf(k, nbar); });
-    EXPECT_GT(gof.pvalue, 1e-4) << beta << " nbar " << nbar;
+    EXPECT_GT(count_pvalue(*sim, theta, 11, nbar), 1e-4) << beta << " nbar " << nbar;
 
     std::vector<double> masses;
     for (std::uint64_t i = 0; masses.size() < 5000; ++i) {
@@ -175,7 +179,7 @@ TEST(Lensing, SubhaloCountsArePoissonAndMassesFollowTheMassFunction) {
       masses.insert(masses.end(), m.begin(), m.end());
     }
     const double lo = 1e7, hi = 0.01 * sim->latent(theta, 0, 12).host.m200;
-    // CDF of m^beta on [lo, hi], in log m for accuracy at beta = -2.
+    // The CDF of m^beta on [lo, hi].
     const auto cdf = [&](double m) {
       const double e = beta + 1.0;
       return (std::pow(m, e) - std::pow(lo, e)) / (std::pow(hi, e) - std::pow(lo, e));
@@ -188,15 +192,9 @@ TEST(Lensing, CountsFromTheLatentSummaryAtSmallMeansArePoissonToo) {
   // nbar < 10 takes the inversion branch of the count's Poisson draw.
   const auto sim = lensing(all_fixed);
   const double theta[2] = {0.003, -1.9};
-  std::vector<std::int64_t> counts;
   double nbar = 0.0;
-  for (std::uint64_t i = 0; i < 3000; ++i) {
-    const LensingLatent z = sim->latent(theta, i, 13);
-    counts.push_back(static_cast<std::int64_t>(z.n));
-    nbar = z.nbar;
-  }
-  ASSERT_LT(nbar, 10.0);
-  EXPECT_GT(chi2_discrete_gof(counts, [&](std::int64_t k) { return poisson_pmf(k, nbar); }).pvalue, 1e-4);
+  EXPECT_GT(count_pvalue(*sim, theta, 13, nbar), 1e-4);
+  EXPECT_LT(nbar, 10.0);
 }
 
 TEST(Lensing, SubhaloDeflectionMatchesTheIntegralOfItsProjectedMass) {
@@ -250,11 +248,13 @@ TEST(Lensing, SubhaloDeflectionMatchesTheIntegralOfItsProjectedMass) {
     float alpha_y[LensingModel::n_pixels] = {};
     LensingModel::add_deflection(s, alpha_x, alpha_y);
     for (const int p : {0, 1000, 2080, 4095, 2016, 2047}) {
-      const double dx = LensingModel::pixel_centre(p % 64) - s.x, dy = LensingModel::pixel_centre(p / 64) - s.y;
+      const double dx = LensingModel::pixel_centre(p % 64) - s.x,
+                   dy = LensingModel::pixel_centre(p / 64) - s.y;
       const double r = std::hypot(dx, dy);  // arcsec
       const double R = r / arcsec * z.host.d_l;
-      const double alpha = 4.0 * reference::G * projected_mass(R) / (reference::c * reference::c * (r / arcsec)) *
-                           z.host.d_ls / (z.host.d_l * z.host.d_s) * arcsec;
+      const double alpha = 4.0 * reference::G * projected_mass(R) /
+                           (reference::c * reference::c * (r / arcsec)) * z.host.d_ls /
+                           (z.host.d_l * z.host.d_s) * arcsec;
       const double got = std::hypot(alpha_x[p], alpha_y[p]);
       // Float evaluation: relative error ~1e-6; the quadrature is better than 1e-8.
       EXPECT_NEAR(got, alpha, 2e-5 * alpha + 1e-9) << "subhalo " << j << " pixel " << p << " r " << r;
@@ -274,7 +274,12 @@ TEST(Lensing, DeflectionProfileIsContinuousAcrossItsForms) {
     const double expected =
         x2 < 1e-3 ? 0.5 * std::log(2.0 / x) - 0.25 + x2 * (0.375 * std::log(2.0 / x) - 0.21875) : exact;
     if (std::abs(1.0 - x2) < 1e-7) continue;  // the std:: forms themselves lose precision there
-    EXPECT_NEAR(LensingModel::deflection_profile(static_cast<float>(x2)), expected, 3e-5 * expected) << x2;
+    const float x2f = static_cast<float>(x2);
+    EXPECT_NEAR(LensingModel::deflection_profile(x2f), expected, 3e-5 * expected) << x2;
+    // Rows outside the subhalo's scale radius take the profile without the forms for x < 1: the same bits.
+    if (x2f >= 1.0f) {
+      EXPECT_EQ(LensingModel::deflection_profile<false>(x2f), LensingModel::deflection_profile(x2f));
+    }
   }
 }
 
@@ -330,6 +335,143 @@ TEST(Lensing, GoldRowsEqualPlainRowsAndDoNotDependOnBlocking) {
     sum += v;
   }
   EXPECT_GT(sum / 4096.0, 255.0 - 4.0 * std::sqrt(255.0 / 4096.0));
+}
+
+TEST(Lensing, ScoreIsTheDerivativeOfLogPOfTheLatentSummary) {
+  // Central finite differences of log p(z|theta) at fixed z, also at and next to beta = -2 (where B's series
+  // takes over) and beyond the series; the step's truncation error (~h^2 |d^3 log p|) is far below the
+  // tolerance.
+  const auto sim = lensing();
+  for (std::uint64_t row = 0; row < 3; ++row) {
+    for (const double beta : {-2.4, -2.06, -2.04, -2.0001, -2.0, -1.9999, -1.97, -1.6}) {
+      const double theta[2] = {0.05, beta};
+      const LensingLatent z = sim->latent(theta, row, 21);
+      double score[2];
+      LensingModel::joint_score(z, theta, score);
+      const double h_f = 1e-6, h_b = 1e-5;
+      const double f_plus[2] = {0.05 + h_f, beta}, f_minus[2] = {0.05 - h_f, beta};
+      const double b_plus[2] = {0.05, beta + h_b}, b_minus[2] = {0.05, beta - h_b};
+      const double d_f = (LensingModel::log_p(z, f_plus) - LensingModel::log_p(z, f_minus)) / (2 * h_f);
+      const double d_b = (LensingModel::log_p(z, b_plus) - LensingModel::log_p(z, b_minus)) / (2 * h_b);
+      EXPECT_NEAR(score[0], d_f, 1e-5 * (1.0 + std::abs(d_f))) << row << " " << beta;
+      EXPECT_NEAR(score[1], d_b, 1e-5 * (1.0 + std::abs(d_b))) << row << " " << beta;
+    }
+  }
+}
+
+TEST(Lensing, GoldRatioHasUnitMeanAndScoreZeroMean) {
+  // E_theta0[exp(log r(theta, theta0))] = 1 and E_theta[t] = 0, over the latent summaries of many rows (the
+  // images add nothing to gold); 4 standard errors from the sample itself. simulate_gold's rows give the
+  // same values from their latent summaries.
+  const auto sim = lensing();
+  const double theta0[2] = {0.05, -1.9};
+  const std::size_t n = 20000;
+  for (const auto& theta : {std::vector<double>{0.04, -1.95}, std::vector<double>{0.07, -1.85}}) {
+    std::vector<double> ratio;
+    for (std::uint64_t i = 0; i < n; ++i)
+      ratio.push_back(
+          std::exp(LensingModel::joint_log_ratio(sim->latent(theta0, i, 31), theta.data(), theta0)));
+    const auto m = sample_moments(ratio);
+    EXPECT_NEAR(m.mean, 1.0, z_tolerance * mean_standard_error(m.variance, n)) << theta[0] << " " << theta[1];
+    for (int p = 0; p < 2; ++p) {
+      std::vector<double> score;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        double t[2];
+        LensingModel::joint_score(sim->latent(theta.data(), i, 32), theta.data(), t);
+        score.push_back(t[p]);
+      }
+      const auto s = sample_moments(score);
+      EXPECT_NEAR(s.mean, 0.0, z_tolerance * mean_standard_error(s.variance, n)) << p;
+    }
+  }
+  // simulate_gold's log r and score are those of the rows' latent summaries.
+  const std::size_t rows = 3;
+  Matrix theta = rows_at({0.05, -1.9}, rows);
+  Matrix gold_theta = rows_at({0.07, -1.85}, rows);
+  const Gold g = gold_rows(*sim, theta, gold_theta, theta0, 500, 33);
+  for (std::size_t i = 0; i < rows; ++i) {
+    const LensingLatent z = sim->latent(theta0, 500 + i, 33);
+    const double at[2] = {0.07, -1.85};
+    EXPECT_EQ(g.log_r(i), LensingModel::joint_log_ratio(z, at, theta0));
+    double t[2];
+    LensingModel::joint_score(z, theta0, t);
+    EXPECT_EQ(g.score(i, 0), t[0]);
+    EXPECT_EQ(g.score(i, 1), t[1]);
+  }
+}
+
+TEST(Lensing, VectorisedNoiseEqualsTheScalarDrawsAndIsPoisson) {
+  // The vectorised pass (a fixed number of candidates, then a scalar pass for the pixels that ran out)
+  // gives the bits of the plain rejection loop; the counts at one mean are Poisson (chi-square).
+  std::vector<double> mean(LensingModel::n_pixels), x(LensingModel::n_pixels);
+  for (int p = 0; p < LensingModel::n_pixels; ++p) mean[p] = p < 2048 ? 300.0 : 255.0 + 0.5 * p;
+  std::vector<std::int64_t> counts;
+  for (std::uint64_t image = 0; image < 20; ++image) {
+    const rng::StreamBlocks draws(5, rng::Purpose::simulate, image);
+    LensingModel::add_noise(draws, mean.data(), x.data());
+    for (int p = 0; p < LensingModel::n_pixels; ++p) {
+      double k = 0.0;
+      rng::first_accepted<rng::unlimited_candidates>(
+          draws, LensingModel::noise_block + LensingModel::noise_blocks_per_pixel * p,
+          LensingModel::PoissonCandidate(mean[p]), k);
+      ASSERT_EQ(x[p], k) << image << " " << p;
+      if (p < 2048) counts.push_back(static_cast<std::int64_t>(k));
+    }
+  }
+  EXPECT_GT(chi2_discrete_gof(counts, [](std::int64_t k) { return poisson_pmf(k, 300.0); }).pvalue, 1e-4);
+}
+
+TEST(Lensing, PsfIsTheNormalisedSevenTapGaussianWithPeriodicEdges) {
+  const auto sim = lensing();
+  const LensingModel& model = sim->model();
+  const double sigma = 0.18 / 2.3548;
+  double norm = 0.0;
+  for (int d = -3; d <= 3; ++d) norm += std::exp(-0.01 * d * d / (2 * sigma * sigma));
+  std::vector<double> mu(LensingModel::n_pixels, 0.0), work(LensingModel::n_pixels);
+  mu[1 * 64 + 62] = 1000.0;  // a point next to the top right corner: its blur wraps around both edges
+  model.blur(mu.data(), work.data());
+  double total = 0.0;
+  for (int row = 0; row < 64; ++row)
+    for (int column = 0; column < 64; ++column) {
+      const int dy = ((row - 1 + 32 + 64) % 64) - 32, dx = ((column - 62 + 32 + 64) % 64) - 32;
+      const double expected =
+          std::abs(dx) <= 3 && std::abs(dy) <= 3
+              ? 1000.0 * std::exp(-0.01 * (dx * dx + dy * dy) / (2 * sigma * sigma)) / (norm * norm)
+              : 0.0;
+      EXPECT_NEAR(mu[row * 64 + column], expected, 1e-12 * 1000.0) << row << " " << column;
+      total += mu[row * 64 + column];
+    }
+  EXPECT_NEAR(total, 1000.0, 1e-10);
+}
+
+TEST(Lensing, OptionsFixTheHostAndAreValidated) {
+  const auto sim = lensing({{"fixed", "[lens_redshift, source_offset]"},
+                            {"lens_redshift", "0.4"},
+                            {"source_offset_x", "0.1"},
+                            {"source_offset_y", "-0.05"}});
+  const double theta[2] = {0.05, -1.9};
+  const LensingLatent a = sim->latent(theta, 0, 1), b = sim->latent(theta, 1, 1);
+  EXPECT_EQ(a.host.redshift, 0.4);
+  EXPECT_EQ(b.host.redshift, 0.4);
+  EXPECT_EQ(a.host.offset_x, 0.1);
+  EXPECT_EQ(a.host.offset_y, -0.05);
+  EXPECT_NE(a.host.velocity_dispersion, b.host.velocity_dispersion);  // still drawn
+  const reference::Host h = reference::host(0.4, a.host.velocity_dispersion);
+  EXPECT_NEAR(a.host.theta_e, h.theta_e, 1e-9 * h.theta_e);
+
+  EXPECT_THROW(make_simulator("lensing", {{"fixed", "[redshift]"}}), ConfigError);
+  EXPECT_THROW(make_simulator("lensing", {{"fixed", "lens_redshift"}}), ConfigError);
+  EXPECT_THROW(make_simulator("lensing", {{"lens_redshift", "0.3"}}),
+               ConfigError);  // drawn: would be ignored
+  EXPECT_THROW(make_simulator("lensing", {{"fixed", "[velocity_dispersion]"}, {"velocity_dispersion", "-5"}}),
+               ConfigError);
+  EXPECT_THROW(make_simulator("lensing", {{"fixed", "[lens_redshift]"}, {"lens_redshift", "x"}}),
+               ConfigError);
+  EXPECT_THROW(make_simulator("lensing", {{"sigma", "1"}}), ConfigError);
+  // The defaults, as the configuration passes them, are accepted.
+  SimulatorOptions defaults;
+  for (const auto& option : simulator_options("lensing")) defaults[option.key] = option.default_value;
+  EXPECT_NO_THROW(make_simulator("lensing", defaults));
 }
 
 }  // namespace

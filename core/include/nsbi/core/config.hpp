@@ -70,6 +70,10 @@ class Schema {
   /// Adds a key; its parent sections are implied. A malformed key (bad path, duplicate, a default that
   /// violates its own constraints, ...) is a bug in nsbi: InternalError.
   Schema& add(Key key);
+  /// Replaces the default of the key at `path`, already added: for a default that depends on keys read after
+  /// the key's place in the schema, whose order is the order of the resolved config. InternalError when
+  /// `path` is not a key or the default violates its constraints.
+  Schema& set_default(const std::string& path, const std::string& yaml_text);
   /// The keys in the order they were added.
   const std::vector<Key>& keys() const { return keys_; }
   /// The key at `path`, or nullptr when `path` is a section or unknown.
@@ -80,6 +84,8 @@ class Schema {
   const std::vector<std::string>& children(const std::string& section) const;
 
  private:
+  static void check_default(const Key& key);
+
   std::vector<Key> keys_;
   std::map<std::string, std::size_t> index_;
   std::map<std::string, std::vector<std::string>> sections_{{"", {}}};

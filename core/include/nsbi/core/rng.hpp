@@ -21,17 +21,17 @@ namespace detail {
 constexpr double pi = 3.141592653589793;
 constexpr double two_pi = 6.283185307179586;
 
-// Every transcendental call goes through these wrappers, so a device port changes one place only. log,
-// sin/cos and acos, which the simulators' kernels use, are nsbi's own (kernel_math.hpp: the same bits in
-// SIMD lanes, scalar code and on a GPU); sqrt is correctly rounded everywhere.
+// Every transcendental call goes through these wrappers, so a device port changes one place only. log, exp,
+// lgamma, sin/cos and acos are nsbi's own (kernel_math.hpp: the same bits in SIMD lanes, scalar code and on
+// a GPU); sqrt is correctly rounded everywhere, and fabs, floor and fmod are exact.
 KOKKOS_FORCEINLINE_FUNCTION double sqrt(double x) { return kernel_math::sqrt(x); }
 KOKKOS_FORCEINLINE_FUNCTION double log(double x) { return kernel_math::log(x); }
-KOKKOS_INLINE_FUNCTION double exp(double x) { return Kokkos::Experimental::exp(x); }
+KOKKOS_FORCEINLINE_FUNCTION double exp(double x) { return kernel_math::exp(x); }
 KOKKOS_FORCEINLINE_FUNCTION double acos(double x) { return kernel_math::acos(x); }
 KOKKOS_INLINE_FUNCTION double fabs(double x) { return Kokkos::Experimental::fabs(x); }
 KOKKOS_INLINE_FUNCTION double floor(double x) { return Kokkos::Experimental::floor(x); }
 KOKKOS_INLINE_FUNCTION double fmod(double x, double y) { return Kokkos::Experimental::fmod(x, y); }
-KOKKOS_INLINE_FUNCTION double lgamma(double x) { return Kokkos::Experimental::lgamma(x); }
+KOKKOS_FORCEINLINE_FUNCTION double lgamma(double x) { return kernel_math::lgamma(x); }
 
 // Philox-4x32 multipliers and Weyl key increments (Salmon et al. 2011).
 constexpr uint32_t philox_m0 = 0xD2511F53u;

@@ -19,8 +19,9 @@
 //   count_block (+ k)     the subhalo count: its uniform (inversion, nbar < 10) or PTRS candidate k;
 //   subhalo_block + 2j    subhalo j's mass and radius uniforms; + 2j + 1: its azimuth (first uniform);
 //   noise_block + 4096 p + k   candidate k of pixel p's Poisson draw (p = 64 row + column).
-// A fixed host quantity leaves its blocks unused. The regions are far apart: the rejections above need more
-// than a handful of candidates with negligible probability (at most 2^8 per host quantity, 2^12 per pixel).
+// A fixed host quantity leaves its blocks unused. Each rejection has room for 2^8 candidates (host
+// quantities) or 2^12 (pixels) before it would reach the next region; needing that many has a negligible
+// probability (the acceptances are 0.84 and above).
 
 #include <cstdint>
 #include <memory>
@@ -42,12 +43,12 @@ struct LensingHost {
   double d_l = 0.0;  // angular diameter distances, Mpc
   double d_s = 0.0;
   double d_ls = 0.0;
-  double theta_e = 0.0;  // the host's Einstein radius, arcsec
-  double m200 = 0.0;     // the host's halo mass
-  double theta_s = 0.0;  // the host's NFW scale radius, arcsec
-  double roi = 0.0;      // F_ROI: ln(x/2) + F(x) at x = 2 theta_e / theta_s
-  double sigma_cr = 0.0; // critical surface density, M_sun / Mpc^2
-  double log_b = 0.0;    // ln(m_max / m0), m_max = 0.01 m200
+  double theta_e = 0.0;   // the host's Einstein radius, arcsec
+  double m200 = 0.0;      // the host's halo mass
+  double theta_s = 0.0;   // the host's NFW scale radius, arcsec
+  double roi = 0.0;       // F_ROI: ln(x/2) + F(x) at x = 2 theta_e / theta_s
+  double sigma_cr = 0.0;  // critical surface density, M_sun / Mpc^2
+  double log_b = 0.0;     // ln(m_max / m0), m_max = 0.01 m200
 };
 
 /// What gold needs of an image (its latent history z): the host, nbar at the row's theta, n and S.
@@ -64,16 +65,16 @@ struct LensingSubhalo {
   double x = 0.0;
   double y = 0.0;
   double log_mass = 0.0;
-  float strength = 0.0f;       // 4 kappa_s
-  float inv_theta_s2 = 0.0f;   // 1 / theta_s^2, arcsec^-2
+  float strength = 0.0f;      // 4 kappa_s
+  float inv_theta_s2 = 0.0f;  // 1 / theta_s^2, arcsec^-2
 };
 
 /// The per-image buffers of the stages (one work item's scratch memory).
 struct LensingWorkspace {
   float* alpha_x;  // the subhalos' deflection per pixel
   float* alpha_y;
-  double* mu;      // expected counts per pixel
-  double* blurred; // the PSF's intermediate pass
+  double* mu;       // expected counts per pixel
+  double* blurred;  // the PSF's intermediate pass
 };
 
 struct LensingModel {
@@ -82,7 +83,6 @@ struct LensingModel {
   static constexpr int n_pixels = width * width;
   static constexpr double pixel = 0.1;  // arcsec
   static constexpr double pi = 3.14159265358979323846;
-  static constexpr double ln2 = 0.69314718055994530942;
   static constexpr double ln10 = 2.30258509299404568402;
   static constexpr double arcsec_per_radian = 206264.80624709636;
 
@@ -92,13 +92,13 @@ struct LensingModel {
   static constexpr double hubble = 67.74;               // km/s/Mpc
   static constexpr double omega_m = 0.3075;
   static constexpr double source_redshift = 1.5;
-  static constexpr double mass_unit = 1e9;   // m0
-  static constexpr double min_mass = 1e7;    // m_min
-  static constexpr double max_mass_fraction = 0.01;  // m_max / M200 of the host
-  static constexpr double source_radius = 0.2;       // theta_e of the Sérsic profile, arcsec
+  static constexpr double mass_unit = 1e9;                     // m0
+  static constexpr double log_min_mass = -4.6051701859880914;  // ln(m_min / m0), m_min = 1e7
+  static constexpr double max_mass_fraction = 0.01;            // m_max / M200 of the host
+  static constexpr double source_radius = 0.2;                 // theta_e of the Sérsic profile, arcsec
   static constexpr double sersic_b1 = 1.67839;
-  static constexpr double exposure = 1610.0;  // s
-  static constexpr double pixel_area = 0.01;  // arcsec^2
+  static constexpr double exposure = 1610.0;          // s
+  static constexpr double pixel_area = 0.01;          // arcsec^2
   static constexpr double psf_sigma = 0.18 / 2.3548;  // arcsec
   static constexpr int psf_half_width = 3;
 
@@ -115,9 +115,10 @@ struct LensingModel {
   static constexpr std::uint32_t noise_blocks_per_pixel = 1u << 12;
   // Subhalo j uses blocks subhalo_block + 2j and + 2j + 1, below noise_block for j < 2^23 - 2^11: nbar stays
   // below 10^6 over the parameter ranges and the host population.
-  // Poisson candidates per pixel in the vectorised pass; the pixels that run out (about one in 10^3) go on
-  // in a scalar pass from the same blocks.
-  static constexpr int noise_candidates = 4;
+  //
+  // Poisson candidates per pixel in the vectorised pass (PTRS accepts 87% of them at the sky's mean); the
+  // pixels that run out (about 1 in 450) go on in a scalar pass from the same blocks.
+  static constexpr int noise_candidates = 3;
 
   // Which host quantities each image draws, and the fixed values of the others.
   bool draw_redshift = true;
@@ -134,7 +135,8 @@ struct LensingModel {
   double psf[2 * psf_half_width + 1] = {};
 
   LensingModel() = default;
-  /// Sets the fields above that follow from the options (distances, PSF taps): call after changing them.
+  /// Sets the fields above that follow from the options (distances, PSF taps); Lensing's constructor calls
+  /// it.
   void prepare();
 
   static SimulatorInfo info();
@@ -146,8 +148,8 @@ struct LensingModel {
     constexpr double nodes[8] = {0.09501250983763745, 0.2816035507792589, 0.45801677765722737,
                                  0.6178762444026438,  0.755404408355003,  0.8656312023878318,
                                  0.9445750230732326,  0.9894009349916499};
-    constexpr double weights[8] = {0.18945061045506859, 0.1826034150449236,  0.16915651939500262,
-                                   0.14959598881657676, 0.12462897125553403, 0.09515851168249259,
+    constexpr double weights[8] = {0.18945061045506859,  0.1826034150449236,  0.16915651939500262,
+                                   0.14959598881657676,  0.12462897125553403, 0.09515851168249259,
                                    0.062253523938647706, 0.027152459411754037};
     const double half = 0.5 * z;
     double sum = 0.0;
@@ -172,8 +174,8 @@ struct LensingModel {
     return 37.5153 + l * (-1.5093 + l * (1.636e-2 + l * (3.66e-4 + l * (-2.89237e-5 + l * 5.32e-7))));
   }
 
-  /// F(x) of the projected NFW profile (arctanh(sqrt(1-x^2))/sqrt(1-x^2) below 1, arctan(sqrt(x^2-1))/... above,
-  /// the series in w = 1 - x^2 near 1), in double for the host-side quantities.
+  /// F(x) of the projected NFW profile (arctanh(sqrt(1-x^2))/sqrt(1-x^2) below 1, arctan(sqrt(x^2-1))/...
+  /// above, the series in w = 1 - x^2 near 1), in double for the host-side quantities.
   KOKKOS_INLINE_FUNCTION static double nfw_f(double x) {
     const double w = 1.0 - x * x;
     const double aw = w < 0.0 ? -w : w;
@@ -242,7 +244,7 @@ struct LensingModel {
     const double u_angle = draws.uniforms(block + 1).first;
     // Inverse CDF of m^beta on [m_min, m_max] in units of m0: y^p = (1 - u) a^p + u b^p, p = beta + 1.
     const double p = beta + 1.0;
-    const double a_p = kernel_math::exp(p * log_a());
+    const double a_p = kernel_math::exp(p * log_min_mass);
     const double b_p = kernel_math::exp(p * h.log_b);
     LensingSubhalo s;
     s.log_mass = kernel_math::log((1.0 - u.first) * a_p + u.first * b_p) / p;
@@ -267,10 +269,15 @@ struct LensingModel {
   /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free:
   /// F's three forms (x < 1, x > 1, the series near 1) and g's series at small x are all computed and
   /// selected. Float: absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
+  /// may_be_inside = false: for x2 >= 1 only, without the forms for x < 1 (the second logarithm and g's
+  /// small-x series), with the same bits there as the full profile.
+  template <bool may_be_inside = true>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
     using kernel_math::detail::select;
     constexpr float ln2f = 0.69314718f;
-    const float x2 = x2_in > 1e-30f ? x2_in : 1e-30f;  // a pixel on a subhalo's centre: its deflection is 0
+    // A pixel on a subhalo's centre: its deflection is 0 (integer select, see kernel_math::detail::select: a
+    // float one here lets GCC turn logf's subnormal scaling into a branch, which stops vectorisation).
+    const float x2 = select(x2_in > 1e-30f, x2_in, 1e-30f);
     const float w = 1.0f - x2;
     const float aw = w < 0.0f ? -w : w;
     const float q = kernel_math::sqrtf(aw);  // sqrt|1 - x^2|
@@ -279,14 +286,19 @@ struct LensingModel {
     const float inv_x = q * d;
     const float inv_q = x * d;
     const float log_x2 = kernel_math::logf(x2);
-    // x < 1: ln((1 + s)/x)/s, s = sqrt(1 - x^2) (arctanh(s)/s without its cancellation).
-    const float below = (kernel_math::logf(1.0f + q) - 0.5f * log_x2) * inv_q;
     // x > 1: arccos(1/x)/sqrt(x^2 - 1).
     const float above = kernel_math::acosf(inv_x < 1.0f ? inv_x : 1.0f) * inv_q;
     // |1 - x^2| < 0.1: F = sum_k w^k / (2k + 1), to w^7 (truncation below 1e-9).
     const float near =
-        1.0f + w * (1.0f / 3 + w * (1.0f / 5 + w * (1.0f / 7 + w * (1.0f / 9 + w * (1.0f / 11 + w * (1.0f / 13 +
-                                                                                                 w * (1.0f / 15)))))));
+        1.0f +
+        w * (1.0f / 3 +
+             w * (1.0f / 5 +
+                  w * (1.0f / 7 + w * (1.0f / 9 + w * (1.0f / 11 + w * (1.0f / 13 + w * (1.0f / 15)))))));
+    if constexpr (!may_be_inside) {
+      return (0.5f * log_x2 - ln2f + select(aw < 0.1f, near, above)) * (inv_x * inv_x);
+    }
+    // x < 1: ln((1 + s)/x)/s, s = sqrt(1 - x^2) (arctanh(s)/s without its cancellation).
+    const float below = (kernel_math::logf(1.0f + q) - 0.5f * log_x2) * inv_q;
     const float f = select(aw < 0.1f, near, select(w > 0.0f, below, above));
     const float general = (0.5f * log_x2 - ln2f + f) * (inv_x * inv_x);
     // x^2 < 0.02: g/x^2 = l/2 - 1/4 + x^2 (3l/8 - 7/32) + x^4 (5l/16 - 37/192), l = ln(2/x), where g's two
@@ -297,7 +309,10 @@ struct LensingModel {
     return select(x2 < 0.02f, small, general);
   }
 
-  /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float.
+  /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
+  /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x >= 1 at each of its pixels, also after
+  /// rounding) takes the profile without the forms for x < 1, which gives the same bits there: most rows,
+  /// and three quarters of the work per pixel.
   KOKKOS_INLINE_FUNCTION static void add_deflection(const LensingSubhalo& s, float* alpha_x, float* alpha_y) {
     float dx[width];
     float dy[width];
@@ -312,13 +327,24 @@ struct LensingModel {
       const float y2 = y * y;
       float* ax = alpha_x + row * width;
       float* ay = alpha_y + row * width;
-      NSBI_SIMD_LOOP
-      for (int column = 0; column < width; ++column) {
-        const float x = dx[column];
-        const float scale = strength * deflection_profile((x * x + y2) * inv_theta_s2);
-        ax[column] += scale * x;
-        ay[column] += scale * y;
-      }
+      if (y2 * inv_theta_s2 >= 1.0f)
+        add_deflection_row<false>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      else
+        add_deflection_row<true>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+    }
+  }
+
+  /// One row of add_deflection: dx the pixels' offsets along x, y (and y2 = y * y) the row's along y.
+  template <bool may_be_inside>
+  KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* dx, float y, float y2,
+                                                             float strength, float inv_theta_s2, float* ax,
+                                                             float* ay) {
+    NSBI_SIMD_LOOP
+    for (int column = 0; column < width; ++column) {
+      const float x = dx[column];
+      const float scale = strength * deflection_profile<may_be_inside>((x * x + y2) * inv_theta_s2);
+      ax[column] += scale * x;
+      ay[column] += scale * y;
     }
   }
 
@@ -347,20 +373,31 @@ struct LensingModel {
     const double sky = kernel_math::exp(-0.4 * ln10 * (22.5 - 25.5));  // counts/s/arcsec^2
     const double counts = exposure * pixel_area;
     const double inv_radius = 1.0 / source_radius;
-    for (int row = 0; row < width; ++row) {
-      const double y = pixel_centre(row);
-      NSBI_SIMD_LOOP
-      for (int column = 0; column < width; ++column) {
-        const int p = row * width + column;
-        const double x = pixel_centre(column);
-        const double host = h.theta_e / kernel_math::sqrt(x * x + y * y);
-        const double bx = x - host * x - static_cast<double>(alpha_x[p]) - h.offset_x;
-        const double by = y - host * y - static_cast<double>(alpha_y[p]) - h.offset_y;
-        const double r = kernel_math::sqrt(bx * bx + by * by) * inv_radius;
-        const double source = f_e * kernel_math::exp(-sersic_b1 * (r - 1.0));
-        mu[p] = (source + sky) * counts;
-      }
+    const double theta_e = h.theta_e, offset_x = h.offset_x, offset_y = h.offset_y;
+    // The host's deflection theta_E theta/|theta| first, its factor theta_E/|theta| in mu: computed in the
+    // loop below, GCC carries the square root from one pixel to the next, which stops vectorisation.
+    NSBI_SIMD_LOOP
+    for (int p = 0; p < n_pixels; ++p) {
+      const double x = pixel_centre(p % width);
+      const double y = pixel_centre(p / width);
+      mu[p] = theta_e / kernel_math::sqrt(x * x + y * y);
     }
+    NSBI_SIMD_LOOP
+    for (int p = 0; p < n_pixels; ++p) {
+      const double x = pixel_centre(p % width);
+      const double y = pixel_centre(p / width);
+      const double host = mu[p];
+      const double bx = x - host * x - static_cast<double>(alpha_x[p]) - offset_x;
+      const double by = y - host * y - static_cast<double>(alpha_y[p]) - offset_y;
+      const double r = kernel_math::sqrt(bx * bx + by * by) * inv_radius;
+      mu[p] = -sersic_b1 * (r - 1.0);
+    }
+    // exp in a loop of its own: with arithmetic around it GCC splits exp's argument clamp into branches (the
+    // clamped paths folded to constants), which stops vectorisation.
+    NSBI_SIMD_LOOP
+    for (int p = 0; p < n_pixels; ++p) mu[p] = kernel_math::exp(mu[p]);
+    NSBI_SIMD_LOOP
+    for (int p = 0; p < n_pixels; ++p) mu[p] = (f_e * mu[p] + sky) * counts;
   }
 
   /// The PSF on mu, in place: the 7 taps along x, then along y, wrapping around the edges.
@@ -394,15 +431,16 @@ struct LensingModel {
   /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255): PTRS candidates from
   /// the pixel's blocks, noise_candidates of them in a vectorised pass, the rare pixels that ran out of them
   /// in a scalar pass that goes on to the first accepted one.
-  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean, double* x) {
+  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean,
+                                               double* x) {
     std::uint32_t complete[width];
     for (int row = 0; row < width; ++row) {
       NSBI_SIMD_LOOP
       for (int column = 0; column < width; ++column) {
         const int p = row * width + column;
         double k = 0.0;
-        complete[column] = rng::first_accepted<noise_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                                 PoissonCandidate(mean[p]), k);
+        complete[column] = rng::first_accepted<noise_candidates>(
+            draws, noise_block + noise_blocks_per_pixel * p, PoissonCandidate(mean[p]), k);
         x[p] = k;
       }
       for (int column = 0; column < width; ++column) {
@@ -464,9 +502,6 @@ struct LensingModel {
     return (static_cast<double>(i) + 0.5) * pixel - 0.5 * width * pixel;
   }
 
-  /// ln(m_min / m0).
-  KOKKOS_FORCEINLINE_FUNCTION static double log_a() { return -4.6051701859880914; }  // ln 0.01
-
   /// The mass function's beta-dependent integrals, a = m_min/m0, b = m_max/m0, eps = beta + 2:
   ///   A = a^(beta+1) - b^(beta+1), A' = dA/dbeta, B = (b^eps - a^eps)/eps, and B'/B = d ln B / dbeta.
   /// B and B'/B are computed from the series in eps near beta = -2 (their limits at beta = -2 are
@@ -476,7 +511,7 @@ struct LensingModel {
   };
 
   KOKKOS_INLINE_FUNCTION static SlopeTerms slope_terms(double beta, double log_b) {
-    const double la = log_a();
+    const double la = log_min_mass;
     const double lb = log_b;
     const double p = beta + 1.0;
     const double a_p = kernel_math::exp(p * la);
@@ -486,7 +521,8 @@ struct LensingModel {
     t.a_derivative = a_p * la - b_p * lb;
     const double eps = beta + 2.0;
     if (eps > -0.05 && eps < 0.05) {
-      // B = sum_k eps^k (lb^(k+1) - la^(k+1)) / (k+1)!, dB/deps = sum_k eps^k (lb^(k+2) - la^(k+2)) / ((k+2) k!).
+      // B = sum_k eps^k (lb^(k+1) - la^(k+1)) / (k+1)!, dB/deps = sum_k eps^k (lb^(k+2) - la^(k+2)) / ((k+2)
+      // k!).
       double b = 0.0;
       double db = 0.0;
       double term = 1.0;  // eps^k / k!
@@ -530,15 +566,17 @@ struct LensingModel {
   };
 
   /// ln k! for k >= 0 (k a double holding an integer): Stirling's series at k + 9, shifted down by the
-  /// product (k + 1) ... (k + 8); absolute error below 1e-13.
+  /// product (k + 1) ... (k + 8); absolute error below 1e-13, enough for the acceptance test. Not
+  /// kernel_math::lgamma: its double-double terms cost 7x in the noise loop, where GCC also turns its selects
+  /// into branches and the loop no longer vectorises.
   KOKKOS_FORCEINLINE_FUNCTION static double log_factorial(double k) {
     const double x = k + 9.0;
     const double inv = 1.0 / x;
     const double inv2 = inv * inv;
     const double series =
         inv * (1.0 / 12 + inv2 * (-1.0 / 360 + inv2 * (1.0 / 1260 + inv2 * (-1.0 / 1680 + inv2 / 1188))));
-    const double product = (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) *
-                           (k + 8.0);
+    const double product =
+        (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) * (k + 8.0);
     constexpr double half_log_two_pi = 0.91893853320467274178;
     return (x - 0.5) * kernel_math::log(x) - x + half_log_two_pi + series - kernel_math::log(product);
   }
@@ -558,15 +596,16 @@ struct LensingModel {
     KOKKOS_FORCEINLINE_FUNCTION bool candidate(const rng::UniformPair& uv, double& k) const {
       const double u = uv.first - 0.5;
       const double v = uv.second;
-      const double us = 0.5 - (u < 0.0 ? -u : u);
-      // floor of the candidate, kept within +-2^50 (where any candidate is rejected) for the rounding trick.
-      double value = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
-      value = value < -1.0 ? -1.0 : (value > 0x1p50 ? 0x1p50 : value);
+      const double us = 0.5 - select(u < 0.0, -u, u);
+      // The floor of the candidate, kept within [-1, 2^50] (any candidate outside is rejected) for the
+      // rounding trick; integer selects throughout (see select).
+      const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
+      const double value = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
       constexpr double round_shift = 0x1.8p52;
       const double nearest = (value + round_shift) - round_shift;
-      k = nearest > value ? nearest - 1.0 : nearest;
+      k = nearest - select(nearest > value, 1.0, 0.0);
       const bool squeezed = (us >= 0.07) & (v <= v_r_);
-      const double kk = k < 0.0 ? 0.0 : k;
+      const double kk = select(k < 0.0, 0.0, k);
       const bool exact = (k >= 0.0) & !((us < 0.013) & (v > us)) &
                          (kernel_math::log(v * inv_alpha_ / (a_ / (us * us) + b_)) <=
                           -mean_ + kk * log_mean_ - log_factorial(kk));
@@ -577,10 +616,10 @@ struct LensingModel {
     double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
   };
 
-  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from the
-  /// first block's uniform below 10, PTRS candidates from 10 up.
-  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws, std::uint32_t first_block,
-                                                      double mean) {
+  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from
+  /// the first block's uniform below 10, PTRS candidates from 10 up.
+  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws,
+                                                      std::uint32_t first_block, double mean) {
     if (mean < 10.0) {
       const double u = draws.uniforms(first_block).first;
       double pmf = kernel_math::exp(-mean);
@@ -599,6 +638,14 @@ struct LensingModel {
   }
 
  private:
+  /// c ? a : b on the bits (kernel_math::detail::select for doubles): GCC keeps it a select in SIMD loops,
+  /// where it may turn a float select that feeds a kernel_math function into a branch.
+  KOKKOS_FORCEINLINE_FUNCTION static double select(bool c, double a, double b) {
+    const std::uint64_t mask = 0u - static_cast<std::uint64_t>(c);
+    return kernel_math::detail::from_bits((kernel_math::detail::bits_of(a) & mask) |
+                                          (kernel_math::detail::bits_of(b) & ~mask));
+  }
+
   /// theta_s (arcsec) of an NFW halo of mass exp(log_mass) at distance d_l.
   KOKKOS_INLINE_FUNCTION static double scale_radius(double log_mass, double d_l) {
     const double r200 = kernel_math::exp((log_mass - log_r200_cube_density()) / 3.0);

@@ -26,6 +26,10 @@ using SimulatorOptions = std::map<std::string, std::string>;  // key -> value te
 
 std::vector<std::string> simulator_names();
 
+/// The number an option's value text holds; ConfigError "simulator.<key>: ..." if it holds none (or one that
+/// is not finite).
+double parse_option_number(const std::string& key, const std::string& text);
+
 /// The options `name` declares, in the order documented; {} for a simulator without options.
 std::vector<SimulatorOption> simulator_options(const std::string& name);
 

@@ -88,4 +88,9 @@ class Simulator {
                                const ConstMatrix& x, const Vector& out) const;
 };
 
+/// InternalError unless simulate_gold's arguments fit `info` and one another (theta0 given).
+void check_gold_arguments(const SimulatorInfo& info, const ConstMatrix& theta, const Matrix& x,
+                          const ConstMatrix& gold_theta, const double* theta0, const Vector& log_r,
+                          const Matrix& score);
+
 }  // namespace nsbi::sims
