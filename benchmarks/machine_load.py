@@ -29,6 +29,17 @@ def measure_phase(label, function, *args):
     return result, {"seconds": seconds, "other_programs_cores": max(0.0, other)}
 
 
+def busy_warning(phases, threshold=0.1):
+    """The warning a result carries when other programs kept more than threshold cores busy in a phase (each
+    phase as measure_phase returns it), or None."""
+    busy = {label: p["other_programs_cores"] for label, p in phases.items() if p["other_programs_cores"] > threshold}
+    if not busy:
+        return None
+    return ("other programs ran on this machine during the benchmark (cores they kept busy: " +
+            ", ".join(f"{label} {cores:.2f}" for label, cores in busy.items()) + "): its figures, above all the "
+            "scaling efficiency, are lower than on a quiet machine")
+
+
 def write_results(path, result):
     """Writes a benchmark's result dict as indented JSON (creating the folder) and says so."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -31,7 +31,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from machine_load import cpu_seconds, machine, measure_phase, mpirun  # noqa: E402
+from machine_load import busy_warning, cpu_seconds, machine, measure_phase, mpirun  # noqa: E402
 
 REQUIRED_RATIO = 100.0
 REQUIRED_EFFICIENCY = 0.9
@@ -321,12 +321,7 @@ def main():
                                                                  build, args.quick)
     report["load_average"]["after"] = [round(x, 2) for x in os.getloadavg()]
     report["phases"] = phases
-    busy = {label: p["other_programs_cores"] for label, p in phases.items()
-            if p["other_programs_cores"] > BUSY_CORES}
-    report["warning"] = None if not busy else (
-        "other programs ran on this machine during the benchmark (cores they kept busy: " +
-        ", ".join(f"{label} {cores:.2f}" for label, cores in busy.items()) + "): its figures, above all the "
-        "scaling efficiency, are lower than on a quiet machine")
+    report["warning"] = busy_warning(phases, BUSY_CORES)
     report["targets"] = [
         {"name": f"nsbi/Python >= {REQUIRED_RATIO:g}", "pass": report["throughput"]["pass"]},
         {"name": f"weak scaling >= {REQUIRED_EFFICIENCY:.0%}", "pass": report["kernel_scaling"]["pass"]},
