@@ -600,22 +600,6 @@ struct LensingModel {
     }
   };
 
-  /// ln k! for k >= 0 (k a double holding an integer): Stirling's series at k + 9, shifted down by the
-  /// product (k + 1) ... (k + 8); absolute error below 1e-13, enough for the acceptance test. Not
-  /// kernel_math::lgamma: its double-double terms cost 7x in the noise loop, where GCC also turns its selects
-  /// into branches and the loop no longer vectorises.
-  KOKKOS_FORCEINLINE_FUNCTION static double log_factorial(double k) {
-    const double x = k + 9.0;
-    const double inv = 1.0 / x;
-    const double inv2 = inv * inv;
-    const double series =
-        inv * (1.0 / 12 + inv2 * (-1.0 / 360 + inv2 * (1.0 / 1260 + inv2 * (-1.0 / 1680 + inv2 / 1188))));
-    const double product =
-        (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) * (k + 8.0);
-    constexpr double half_log_two_pi = 0.91893853320467274178;
-    return (x - 0.5) * kernel_math::log(x) - x + half_log_two_pi + series - kernel_math::log(product);
-  }
-
   /// A Poisson(mean) candidate for mean >= 10 from two uniforms: Hörmann's PTRS (transformed rejection
   /// with squeeze), the squeeze and the exact test both evaluated, so that it runs without branches.
   class PoissonCandidate {
@@ -641,9 +625,27 @@ struct LensingModel {
       k = nearest - select(nearest > value, 1.0, 0.0);
       const bool squeezed = (us >= 0.07) & (v <= v_r_);
       const double kk = select(k < 0.0, 0.0, k);
-      const bool exact = (k >= 0.0) & !((us < 0.013) & (v > us)) &
-                         (kernel_math::log(v * inv_alpha_ / (a_ / (us * us) + b_)) <=
-                          -mean_ + kk * log_mean_ - log_factorial(kk));
+      // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
+      // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
+      // kernel_math::lgamma, whose double-double terms cost 7x here and stop the loop vectorising). The
+      // product's logarithm joins the left side's, and one division gives both 1/z and 1/((a + b us^2)
+      // product): two logarithms and two divisions per candidate.
+      const double z = kk + 9.0;
+      const double us2 = us * us;
+      const double denominator = a_ + b_ * us2;
+      const double product = (kk + 1.0) * (kk + 2.0) * (kk + 3.0) * (kk + 4.0) * (kk + 5.0) * (kk + 6.0) *
+                             (kk + 7.0) * (kk + 8.0);
+      const double d = 1.0 / (z * denominator * product);
+      const double inv_z = denominator * product * d;
+      const double inv_z2 = inv_z * inv_z;
+      const double series =
+          inv_z *
+          (1.0 / 12 + inv_z2 * (-1.0 / 360 + inv_z2 * (1.0 / 1260 + inv_z2 * (-1.0 / 1680 + inv_z2 / 1188))));
+      constexpr double half_log_two_pi = 0.91893853320467274178;
+      const double log_stirling = (z - 0.5) * kernel_math::log(z) - z + half_log_two_pi + series;
+      const bool exact =
+          (k >= 0.0) & !((us < 0.013) & (v > us)) &
+          (kernel_math::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
       return squeezed | exact;
     }
 
