@@ -265,44 +265,55 @@ struct LensingModel {
     return s;
   }
 
+  /// Where the pixels of a row may lie relative to a subhalo, in x^2 = r^2 / theta_s^2: anywhere, at least
+  /// 1 (the row at least theta_s away) or at least 5. The profile for a narrower reach leaves out the forms
+  /// it cannot need and gives the same bits as the full one.
+  enum class Reach { any, beyond_core, far };
+
   /// g(x)/x^2 with g(x) = ln(x/2) + F(x), of x2 = x^2 > 0: the deflection of an NFW halo at x = r / theta_s
   /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free
   /// (every form computed and selected), in float with one division, one square root and division-free
   /// logarithms. With t = x^2 - 1, F(x) = h(t), h(t) = arctan(sqrt t)/sqrt t for t >= 0 and its continuation
   /// artanh(sqrt w)/sqrt w, w = -t, below:
-  ///   x^2 in [2, inf)    h = (pi/2) sqrt(v) - v P(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [5, inf)    h = (pi/2) sqrt(v) - v P5(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [2, 5)      h = (pi/2) sqrt(v) - v P(v);
   ///   x^2 in [1, 2)      h = P(t);
   ///   x^2 in [0.5, 1)    h = Q(w);
   ///   x^2 in (0, 0.5)    F = ln((1 + s)/x)/s, s = sqrt(w) (artanh(s)/s without its cancellation);
   ///   x^2 < 0.02         g's series at small x, where ln(x/2) and F cancel.
-  /// P and Q are polynomials (atan_ratio, atanh_ratio). The one division gives 1/x^2 and 1/sqrt|t| where
-  /// a form needs it. Relative error (against long double, tests/sims/test_lensing.cpp) within 1e-6 from
-  /// x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F cancel, 5e-6 below (the series): absolute
-  /// errors in the deflection of order 1e-7 arcsec, far below a pixel.
-  /// may_be_inside = false: for x2 >= 1 only, without the forms for x < 1, with the same bits there as the
-  /// full profile.
-  template <bool may_be_inside = true>
+  /// P, P5 and Q are polynomials (atan_ratio, atan_ratio_far, atanh_ratio). The one division gives 1/x^2
+  /// and 1/sqrt|t| where a form needs it. Relative error (against long double, tests/sims/test_lensing.cpp)
+  /// within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F cancel, 5e-6 below (the
+  /// series): absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
+  /// reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only (see Reach).
+  template <Reach reach = Reach::any>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
     using kernel_math::detail::select;
+    constexpr bool may_be_inside = reach == Reach::any;
+    constexpr bool may_be_near = reach != Reach::far;
     constexpr float ln2f = 0.69314718f;
     constexpr float half_pi = 1.57079633f;
     // A pixel on a subhalo's centre: its deflection is 0 (integer select, see kernel_math::detail::select: a
     // float one here lets GCC turn the logarithm's subnormal scaling into a branch, which stops
     // vectorisation).
-    const float x2 = select(x2_in > 1e-30f, x2_in, 1e-30f);
+    const float x2 = may_be_inside ? select(x2_in > 1e-30f, x2_in, 1e-30f) : x2_in;
     const float t = x2 - 1.0f;
-    const float a = t < 0.0f ? -t : t;
+    const float a = may_be_inside && t < 0.0f ? -t : t;
     const float root = kernel_math::sqrtf(a);  // sqrt|x^2 - 1|
     const bool far = t > 1.0f;
     const bool deep = x2 < 0.5f;
-    const float m = select(far | (may_be_inside & deep), root, 1.0f);
+    const float m = may_be_near ? select(far | (may_be_inside & deep), root, 1.0f) : root;
     const float d = 1.0f / (x2 * m);
     const float inv_x2 = m * d;
     const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
     const float v = inv_root * inv_root;
-    const float p = atan_ratio(select(far, v, t));
-    const float outside = select(far, half_pi * inv_root - v * p, p);
     const float log_x2 = kernel_math::logf_polynomial(x2);
+    const float remote = half_pi * inv_root - v * atan_ratio_far(v);
+    if constexpr (!may_be_near) {
+      return (0.5f * log_x2 - ln2f + remote) * inv_x2;
+    }
+    const float p = atan_ratio(select(far, v, t));
+    const float outside = select(x2 >= 5.0f, remote, select(far, half_pi * inv_root - v * p, p));
     if constexpr (!may_be_inside) {
       return (0.5f * log_x2 - ln2f + outside) * inv_x2;
     }
@@ -315,6 +326,15 @@ struct LensingModel {
     const float small =
         (0.5f * l - 0.25f) + x2 * ((0.375f * l - 0.21875f) + x2 * (0.3125f * l - 0.19270833f));
     return select(x2 < 0.02f, small, general);
+  }
+
+  /// arctan(sqrt v)/sqrt v for v in [0, 1/4] (x^2 >= 5): a degree-5 polynomial, fitted as atan_ratio's on
+  /// [0, 1/4]. Error 0.92 float ulp (measured).
+  KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_far(float v) {
+    constexpr float c0 = 0x1p0f, c1 = -0x1.5554f6p-2f, c2 = 0x1.997634p-3f, c3 = -0x1.221de4p-3f;
+    constexpr float c4 = 0x1.9ea14ap-4f, c5 = -0x1.9ff9d0p-5f;
+    const float v2 = v * v;
+    return c0 + v * (((c1 + c2 * v) + (c3 + c4 * v) * v2) + c5 * (v2 * v2));
   }
 
   /// arctan(sqrt t)/sqrt t for t in [0, 1] (1 at t = 0): a degree-9 polynomial, fitted by least squares at
@@ -345,9 +365,10 @@ struct LensingModel {
   }
 
   /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
-  /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x >= 1 at each of its pixels, also after
-  /// rounding) takes the profile without the forms for x < 1, which gives the same bits there: most rows,
-  /// and three quarters of the work per pixel.
+  /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x^2 >= 1 at each of its pixels, also after
+  /// rounding) takes the profile without the forms for x < 1, one at least sqrt(5) theta_s away (x^2 >= 5)
+  /// only the form for x^2 >= 5 (most rows: nearly all the time goes there), each with the same bits as the
+  /// full profile.
   KOKKOS_INLINE_FUNCTION static void add_deflection(const LensingSubhalo& s, float* alpha_x, float* alpha_y) {
     float dx[width];
     float dy[width];
@@ -362,22 +383,25 @@ struct LensingModel {
       const float y2 = y * y;
       float* ax = alpha_x + row * width;
       float* ay = alpha_y + row * width;
-      if (y2 * inv_theta_s2 >= 1.0f)
-        add_deflection_row<false>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      const float row_x2 = y2 * inv_theta_s2;
+      if (row_x2 >= 5.0f)
+        add_deflection_row<Reach::far>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      else if (row_x2 >= 1.0f)
+        add_deflection_row<Reach::beyond_core>(dx, y, y2, strength, inv_theta_s2, ax, ay);
       else
-        add_deflection_row<true>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::any>(dx, y, y2, strength, inv_theta_s2, ax, ay);
     }
   }
 
   /// One row of add_deflection: dx the pixels' offsets along x, y (and y2 = y * y) the row's along y.
-  template <bool may_be_inside>
+  template <Reach reach>
   KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* dx, float y, float y2,
                                                              float strength, float inv_theta_s2, float* ax,
                                                              float* ay) {
     NSBI_SIMD_LOOP
     for (int column = 0; column < width; ++column) {
       const float x = dx[column];
-      const float scale = strength * deflection_profile<may_be_inside>((x * x + y2) * inv_theta_s2);
+      const float scale = strength * deflection_profile<reach>((x * x + y2) * inv_theta_s2);
       ax[column] += scale * x;
       ay[column] += scale * y;
     }
