@@ -567,8 +567,11 @@ TEST(KernelMathFloat, LogfAndLogfPolynomialWithinOneUlp) {
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::logf(1.0f), 0.0f);
   std::printf("logf: max error %.3f float ulp\n", worst);
+  std::vector<float> normal;  // logf_polynomial's domain
+  for (float v : x)
+    if (v >= FLT_MIN) normal.push_back(v);
   const auto [worst_p, worst_p_at] = worst_ulp_error(
-      x, [](float v) { return km::logf_polynomial(v); }, [](long double v) { return std::log(v); });
+      normal, [](float v) { return km::logf_polynomial(v); }, [](long double v) { return std::log(v); });
   EXPECT_LT(worst_p, 1.0) << "at " << worst_p_at;
   EXPECT_EQ(km::logf_polynomial(1.0f), 0.0f);
   std::printf("logf_polynomial: max error %.3f float ulp\n", worst_p);

@@ -293,9 +293,9 @@ struct LensingModel {
     constexpr bool may_be_near = reach != Reach::far;
     constexpr float ln2f = 0.69314718f;
     constexpr float half_pi = 1.57079633f;
-    // A pixel on a subhalo's centre: its deflection is 0 (integer select, see kernel_math::detail::select: a
-    // float one here lets GCC turn the logarithm's subnormal scaling into a branch, which stops
-    // vectorisation).
+    // x^2 at least 1e-30, a normal float as logf_polynomial needs: a pixel on a subhalo's centre gets
+    // deflection 0 (integer select, see kernel_math::detail::select: GCC may turn a float one into a branch,
+    // which stops vectorisation).
     const float x2 = may_be_inside ? select(x2_in > 1e-30f, x2_in, 1e-30f) : x2_in;
     const float t = x2 - 1.0f;
     const float a = may_be_inside && t < 0.0f ? -t : t;
