@@ -549,7 +549,7 @@ std::vector<float> float_uniforms() {
 
 // Tolerances: the double functions' 1 ulp plus the float kernels' own polynomial error; sin_cos_turnsf
 // rounds the product of the remainder with pi/2 once (half an ulp) and pi/2 itself (up to half an ulp more).
-TEST(KernelMathFloat, LogfWithinOneUlp) {
+TEST(KernelMathFloat, LogfAndLogfPolynomialWithinOneUlp) {
   std::vector<float> x = float_uniforms();
   std::mt19937 bits(11);
   for (int i = 0; i < 1000000; ++i) {  // the whole positive float range, subnormals included
@@ -567,6 +567,14 @@ TEST(KernelMathFloat, LogfWithinOneUlp) {
   EXPECT_LT(worst, 1.0) << "at " << worst_at;
   EXPECT_EQ(km::logf(1.0f), 0.0f);
   std::printf("logf: max error %.3f float ulp\n", worst);
+  std::vector<float> normal;  // logf_polynomial's domain
+  for (float v : x)
+    if (v >= FLT_MIN) normal.push_back(v);
+  const auto [worst_p, worst_p_at] = worst_ulp_error(
+      normal, [](float v) { return km::logf_polynomial(v); }, [](long double v) { return std::log(v); });
+  EXPECT_LT(worst_p, 1.0) << "at " << worst_p_at;
+  EXPECT_EQ(km::logf_polynomial(1.0f), 0.0f);
+  std::printf("logf_polynomial: max error %.3f float ulp\n", worst_p);
 }
 
 TEST(KernelMathFloat, SinCosKernelsAndTurnsWithinTwoUlp) {
@@ -616,28 +624,33 @@ TEST(KernelMathFloat, AcosfWithinOneUlp) {
 }
 
 float scalar_logf(float x) { return km::logf(x); }
+float scalar_logf_polynomial(float x) { return km::logf_polynomial(x); }
 float scalar_sinf(float t) { return km::sin_cos_turnsf(t).sin; }
 float scalar_acosf(float x) { return km::acosf(x); }
 
 TEST(KernelMathFloat, SimdAndScalarCodeGiveTheSameBits) {
   const std::vector<float> u = float_uniforms();
   const std::size_t n = u.size();
-  std::vector<float> log_v(n), sin_v(n), acos_v(n);
+  std::vector<float> log_v(n), log_p(n), sin_v(n), acos_v(n);
   const float* in = u.data();
   float* out_log = log_v.data();
+  float* out_log_p = log_p.data();
   float* out_sin = sin_v.data();
   float* out_acos = acos_v.data();
   NSBI_SIMD_LOOP
   for (std::size_t i = 0; i < n; ++i) {
     out_log[i] = km::logf(in[i]);
+    out_log_p[i] = km::logf_polynomial(in[i]);
     out_sin[i] = km::sin_cos_turnsf(in[i]).sin;
     out_acos[i] = km::acosf(2.0f * in[i] - 1.0f);
   }
   float (*volatile log_f)(float) = scalar_logf;
+  float (*volatile log_p_f)(float) = scalar_logf_polynomial;
   float (*volatile sin_f)(float) = scalar_sinf;
   float (*volatile acos_f)(float) = scalar_acosf;
   for (std::size_t i = 0; i < n; i += 7) {
     ASSERT_EQ(log_v[i], log_f(u[i])) << u[i];
+    ASSERT_EQ(log_p[i], log_p_f(u[i])) << u[i];
     ASSERT_EQ(sin_v[i], sin_f(u[i])) << u[i];
     ASSERT_EQ(acos_v[i], acos_f(2.0f * u[i] - 1.0f)) << u[i];
   }

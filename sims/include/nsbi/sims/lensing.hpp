@@ -117,8 +117,9 @@ struct LensingModel {
   // below 10^6 over the parameter ranges and the host population.
   //
   // Poisson candidates per pixel in the vectorised pass (PTRS accepts 87% of them at the sky's mean); the
-  // pixels that run out (about 1 in 450) go on in a scalar pass from the same blocks.
-  static constexpr int noise_candidates = 3;
+  // pixels that run out (about 1 in 8) go on in a scalar pass from the same blocks. One is the fastest:
+  // 0.10 ms per image against 0.11 with 2 candidates and 0.15 with 3 (bench_simulators, lensing_stage).
+  static constexpr int noise_candidates = 1;
 
   // Which host quantities each image draws, and the fixed values of the others.
   bool draw_redshift = true;
@@ -265,42 +266,61 @@ struct LensingModel {
     return s;
   }
 
+  /// Where the pixels of a row may lie relative to a subhalo, in x^2 = r^2 / theta_s^2: anywhere, at least
+  /// 1 (the row at least theta_s away) or at least 5. The profile for a narrower reach leaves out the forms
+  /// it cannot need and gives the same bits as the full one.
+  enum class Reach { any, beyond_core, far };
+
   /// g(x)/x^2 with g(x) = ln(x/2) + F(x), of x2 = x^2 > 0: the deflection of an NFW halo at x = r / theta_s
-  /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free:
-  /// F's three forms (x < 1, x > 1, the series near 1) and g's series at small x are all computed and
-  /// selected. Float: absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
-  /// may_be_inside = false: for x2 >= 1 only, without the forms for x < 1 (the second logarithm and g's
-  /// small-x series), with the same bits there as the full profile.
-  template <bool may_be_inside = true>
+  /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free
+  /// (every form computed and selected), in float with one division, one square root and division-free
+  /// logarithms. With t = x^2 - 1, F(x) = h(t), h(t) = arctan(sqrt t)/sqrt t for t >= 0 and its continuation
+  /// artanh(sqrt w)/sqrt w, w = -t, below:
+  ///   x^2 in [5, inf)    h = (pi/2) sqrt(v) - v P5(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [2, 5)      h = (pi/2) sqrt(v) - v P(v);
+  ///   x^2 in [1, 2)      h = P(t);
+  ///   x^2 in [0.5, 1)    h = Q(w);
+  ///   x^2 in (0, 0.5)    F = ln((1 + s)/x)/s, s = sqrt(w) (artanh(s)/s without its cancellation);
+  ///   x^2 < 0.02         g's series at small x, where ln(x/2) and F cancel.
+  /// P, P5 and Q are polynomials (atan_ratio, atan_ratio_far, atanh_ratio). The one division gives 1/x^2
+  /// and 1/sqrt|t| where a form needs it. Relative error (against long double, tests/sims/test_lensing.cpp)
+  /// within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F cancel, 5e-6 below (the
+  /// series): absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
+  /// reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only (see Reach).
+  template <Reach reach = Reach::any>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
     using kernel_math::detail::select;
+    constexpr bool may_be_inside = reach == Reach::any;
+    constexpr bool may_be_near = reach != Reach::far;
     constexpr float ln2f = 0.69314718f;
-    // A pixel on a subhalo's centre: its deflection is 0 (integer select, see kernel_math::detail::select: a
-    // float one here lets GCC turn logf's subnormal scaling into a branch, which stops vectorisation).
-    const float x2 = select(x2_in > 1e-30f, x2_in, 1e-30f);
-    const float w = 1.0f - x2;
-    const float aw = w < 0.0f ? -w : w;
-    const float q = kernel_math::sqrtf(aw);  // sqrt|1 - x^2|
-    const float x = kernel_math::sqrtf(x2);
-    const float d = 1.0f / (x * q);
-    const float inv_x = q * d;
-    const float inv_q = x * d;
-    const float log_x2 = kernel_math::logf(x2);
-    // x > 1: arccos(1/x)/sqrt(x^2 - 1).
-    const float above = kernel_math::acosf(inv_x < 1.0f ? inv_x : 1.0f) * inv_q;
-    // |1 - x^2| < 0.1: F = sum_k w^k / (2k + 1), to w^7 (truncation below 1e-9).
-    const float near =
-        1.0f +
-        w * (1.0f / 3 +
-             w * (1.0f / 5 +
-                  w * (1.0f / 7 + w * (1.0f / 9 + w * (1.0f / 11 + w * (1.0f / 13 + w * (1.0f / 15)))))));
-    if constexpr (!may_be_inside) {
-      return (0.5f * log_x2 - ln2f + select(aw < 0.1f, near, above)) * (inv_x * inv_x);
+    constexpr float half_pi = 1.57079633f;
+    // x^2 at least 1e-30, a normal float as logf_polynomial needs: a pixel on a subhalo's centre gets
+    // deflection 0 (integer select, see kernel_math::detail::select: GCC may turn a float one into a branch,
+    // which stops vectorisation).
+    const float x2 = may_be_inside ? select(x2_in > 1e-30f, x2_in, 1e-30f) : x2_in;
+    const float t = x2 - 1.0f;
+    const float a = may_be_inside && t < 0.0f ? -t : t;
+    const float root = kernel_math::sqrtf(a);  // sqrt|x^2 - 1|
+    const bool far = t > 1.0f;
+    const bool deep = x2 < 0.5f;
+    const float m = may_be_near ? select(far | (may_be_inside & deep), root, 1.0f) : root;
+    const float d = 1.0f / (x2 * m);
+    const float inv_x2 = m * d;
+    const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
+    const float v = inv_root * inv_root;
+    const float log_x2 = kernel_math::logf_polynomial(x2);
+    const float remote = half_pi * inv_root - v * atan_ratio_far(v);
+    if constexpr (!may_be_near) {
+      return (0.5f * log_x2 - ln2f + remote) * inv_x2;
     }
-    // x < 1: ln((1 + s)/x)/s, s = sqrt(1 - x^2) (arctanh(s)/s without its cancellation).
-    const float below = (kernel_math::logf(1.0f + q) - 0.5f * log_x2) * inv_q;
-    const float f = select(aw < 0.1f, near, select(w > 0.0f, below, above));
-    const float general = (0.5f * log_x2 - ln2f + f) * (inv_x * inv_x);
+    const float p = atan_ratio(select(far, v, t));
+    const float outside = select(x2 >= 5.0f, remote, select(far, half_pi * inv_root - v * p, p));
+    if constexpr (!may_be_inside) {
+      return (0.5f * log_x2 - ln2f + outside) * inv_x2;
+    }
+    const float below = (kernel_math::logf_polynomial(1.0f + root) - 0.5f * log_x2) * inv_root;
+    const float f = select(t >= 0.0f, outside, select(deep, below, atanh_ratio(a)));
+    const float general = (0.5f * log_x2 - ln2f + f) * inv_x2;
     // x^2 < 0.02: g/x^2 = l/2 - 1/4 + x^2 (3l/8 - 7/32) + x^4 (5l/16 - 37/192), l = ln(2/x), where g's two
     // terms would cancel (relative truncation error below 3e-6).
     const float l = ln2f - 0.5f * log_x2;
@@ -309,10 +329,47 @@ struct LensingModel {
     return select(x2 < 0.02f, small, general);
   }
 
+  /// arctan(sqrt v)/sqrt v for v in [0, 1/4] (x^2 >= 5): a degree-5 polynomial, fitted as atan_ratio's on
+  /// [0, 1/4]. Error 0.92 float ulp (measured).
+  KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_far(float v) {
+    constexpr float c0 = 0x1p0f, c1 = -0x1.5554f6p-2f, c2 = 0x1.997634p-3f, c3 = -0x1.221de4p-3f;
+    constexpr float c4 = 0x1.9ea14ap-4f, c5 = -0x1.9ff9d0p-5f;
+    const float v2 = v * v;
+    return c0 + v * (((c1 + c2 * v) + (c3 + c4 * v) * v2) + c5 * (v2 * v2));
+  }
+
+  /// arctan(sqrt t)/sqrt t for t in [0, 1] (1 at t = 0): a degree-9 polynomial, fitted by least squares at
+  /// 4000 Chebyshev nodes of [0, 1] in numpy against long double, its coefficients rounded to float;
+  /// evaluated as c0 + t E(t), E by Estrin's scheme (a short dependency chain: the pixel loop has only four
+  /// vectors per row to overlap). Error 1.6 float ulp (measured, rounding included).
+  KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio(float t) {
+    constexpr float c0 = 0x1p0f, c1 = -0x1.555534p-2f, c2 = 0x1.999052p-3f, c3 = -0x1.2413b8p-3f;
+    constexpr float c4 = 0x1.c01c4cp-4f, c5 = -0x1.56eb74p-4f, c6 = 0x1.d6bdd0p-5f, c7 = -0x1.f74692p-6f;
+    constexpr float c8 = 0x1.5dfc5ep-7f, c9 = -0x1.c919cep-10f;
+    const float t2 = t * t;
+    const float t4 = t2 * t2;
+    const float low = (c1 + c2 * t) + (c3 + c4 * t) * t2;
+    const float high = (c5 + c6 * t) + (c7 + c8 * t) * t2;
+    return c0 + t * ((low + high * t4) + c9 * (t4 * t4));
+  }
+
+  /// artanh(sqrt w)/sqrt w for w in [0, 1/2] (1 at w = 0): a degree-8 polynomial, fitted and evaluated as
+  /// atan_ratio's, on [0, 1/2]. Error 1.6 float ulp (measured).
+  KOKKOS_FORCEINLINE_FUNCTION static float atanh_ratio(float w) {
+    constexpr float c0 = 0x1p0f, c1 = 0x1.55545ap-2f, c2 = 0x1.99fe3cp-3f, c3 = 0x1.1ce08ep-3f;
+    constexpr float c4 = 0x1.2df39ap-3f, c5 = -0x1.a29246p-4f, c6 = 0x1.5108e0p-1f, c7 = -0x1.c40802p-1f;
+    constexpr float c8 = 0x1.817280p-1f;
+    const float w2 = w * w;
+    const float low = (c1 + c2 * w) + (c3 + c4 * w) * w2;
+    const float high = (c5 + c6 * w) + (c7 + c8 * w) * w2;
+    return c0 + w * (low + high * (w2 * w2));
+  }
+
   /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
-  /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x >= 1 at each of its pixels, also after
-  /// rounding) takes the profile without the forms for x < 1, which gives the same bits there: most rows,
-  /// and three quarters of the work per pixel.
+  /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x^2 >= 1 at each of its pixels, also after
+  /// rounding) takes the profile without the forms for x < 1, one at least sqrt(5) theta_s away (x^2 >= 5)
+  /// only the form for x^2 >= 5 (most rows: nearly all the time goes there), each with the same bits as the
+  /// full profile.
   KOKKOS_INLINE_FUNCTION static void add_deflection(const LensingSubhalo& s, float* alpha_x, float* alpha_y) {
     float dx[width];
     float dy[width];
@@ -327,22 +384,25 @@ struct LensingModel {
       const float y2 = y * y;
       float* ax = alpha_x + row * width;
       float* ay = alpha_y + row * width;
-      if (y2 * inv_theta_s2 >= 1.0f)
-        add_deflection_row<false>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      const float row_x2 = y2 * inv_theta_s2;
+      if (row_x2 >= 5.0f)
+        add_deflection_row<Reach::far>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      else if (row_x2 >= 1.0f)
+        add_deflection_row<Reach::beyond_core>(dx, y, y2, strength, inv_theta_s2, ax, ay);
       else
-        add_deflection_row<true>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::any>(dx, y, y2, strength, inv_theta_s2, ax, ay);
     }
   }
 
   /// One row of add_deflection: dx the pixels' offsets along x, y (and y2 = y * y) the row's along y.
-  template <bool may_be_inside>
+  template <Reach reach>
   KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* dx, float y, float y2,
                                                              float strength, float inv_theta_s2, float* ax,
                                                              float* ay) {
     NSBI_SIMD_LOOP
     for (int column = 0; column < width; ++column) {
       const float x = dx[column];
-      const float scale = strength * deflection_profile<may_be_inside>((x * x + y2) * inv_theta_s2);
+      const float scale = strength * deflection_profile<reach>((x * x + y2) * inv_theta_s2);
       ax[column] += scale * x;
       ay[column] += scale * y;
     }
@@ -429,7 +489,7 @@ struct LensingModel {
   }
 
   /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255): PTRS candidates from
-  /// the pixel's blocks, noise_candidates of them in a vectorised pass, the rare pixels that ran out of them
+  /// the pixel's blocks, noise_candidates of them in a vectorised pass, the pixels that ran out of them
   /// in a scalar pass that goes on to the first accepted one.
   KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean,
                                                double* x) {
@@ -565,22 +625,6 @@ struct LensingModel {
     }
   };
 
-  /// ln k! for k >= 0 (k a double holding an integer): Stirling's series at k + 9, shifted down by the
-  /// product (k + 1) ... (k + 8); absolute error below 1e-13, enough for the acceptance test. Not
-  /// kernel_math::lgamma: its double-double terms cost 7x in the noise loop, where GCC also turns its selects
-  /// into branches and the loop no longer vectorises.
-  KOKKOS_FORCEINLINE_FUNCTION static double log_factorial(double k) {
-    const double x = k + 9.0;
-    const double inv = 1.0 / x;
-    const double inv2 = inv * inv;
-    const double series =
-        inv * (1.0 / 12 + inv2 * (-1.0 / 360 + inv2 * (1.0 / 1260 + inv2 * (-1.0 / 1680 + inv2 / 1188))));
-    const double product =
-        (k + 1.0) * (k + 2.0) * (k + 3.0) * (k + 4.0) * (k + 5.0) * (k + 6.0) * (k + 7.0) * (k + 8.0);
-    constexpr double half_log_two_pi = 0.91893853320467274178;
-    return (x - 0.5) * kernel_math::log(x) - x + half_log_two_pi + series - kernel_math::log(product);
-  }
-
   /// A Poisson(mean) candidate for mean >= 10 from two uniforms: Hörmann's PTRS (transformed rejection
   /// with squeeze), the squeeze and the exact test both evaluated, so that it runs without branches.
   class PoissonCandidate {
@@ -606,9 +650,27 @@ struct LensingModel {
       k = nearest - select(nearest > value, 1.0, 0.0);
       const bool squeezed = (us >= 0.07) & (v <= v_r_);
       const double kk = select(k < 0.0, 0.0, k);
-      const bool exact = (k >= 0.0) & !((us < 0.013) & (v > us)) &
-                         (kernel_math::log(v * inv_alpha_ / (a_ / (us * us) + b_)) <=
-                          -mean_ + kk * log_mean_ - log_factorial(kk));
+      // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
+      // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
+      // kernel_math::lgamma, whose double-double terms cost 7x here and stop the loop vectorising). The
+      // product's logarithm joins the left side's, and one division gives both 1/z and 1/((a + b us^2)
+      // product): two logarithms and two divisions per candidate.
+      const double z = kk + 9.0;
+      const double us2 = us * us;
+      const double denominator = a_ + b_ * us2;
+      const double product = (kk + 1.0) * (kk + 2.0) * (kk + 3.0) * (kk + 4.0) * (kk + 5.0) * (kk + 6.0) *
+                             (kk + 7.0) * (kk + 8.0);
+      const double d = 1.0 / (z * denominator * product);
+      const double inv_z = denominator * product * d;
+      const double inv_z2 = inv_z * inv_z;
+      const double series =
+          inv_z *
+          (1.0 / 12 + inv_z2 * (-1.0 / 360 + inv_z2 * (1.0 / 1260 + inv_z2 * (-1.0 / 1680 + inv_z2 / 1188))));
+      constexpr double half_log_two_pi = 0.91893853320467274178;
+      const double log_stirling = (z - 0.5) * kernel_math::log(z) - z + half_log_two_pi + series;
+      const bool exact =
+          (k >= 0.0) & !((us < 0.013) & (v > us)) &
+          (kernel_math::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
       return squeezed | exact;
     }
 
