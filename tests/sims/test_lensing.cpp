@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfenv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -333,6 +335,30 @@ TEST(Lensing, DeflectionProfileIsContinuousAcrossItsForms) {
     const float x2f = static_cast<float>(x2);
     EXPECT_NEAR(LensingModel::deflection_profile(x2f), expected, 3e-5 * expected) << x2;
   }
+}
+
+TEST(Lensing, DeflectionProfileIsFiniteWhereXSquaredRoundsToOne) {
+  // x^2 == 1.0f exactly once made 0 * inf of the old kernel's 1/x and hung the noise sampler downstream.
+  float x2 = 1.0f;
+  for (int i = 0; i < 8; ++i) x2 = std::nextafter(x2, 0.0f);
+  for (int i = 0; i < 17; ++i, x2 = std::nextafter(x2, 2.0f)) {
+    EXPECT_TRUE(std::isfinite(LensingModel::deflection_profile(x2))) << x2;
+    EXPECT_NEAR(LensingModel::deflection_profile(x2), std::log(0.5) + 1.0, 1e-5) << x2;  // g(1) = ln(1/2) + 1
+  }
+}
+
+TEST(Lensing, NoiseOfANonFiniteMeanIsNaNNotAHang) {
+  std::vector<double> mean(LensingModel::n_pixels, 300.0), x(LensingModel::n_pixels);
+  mean[77] = std::numeric_limits<double>::quiet_NaN();
+  mean[78] = std::numeric_limits<double>::infinity();
+  fedisableexcept(
+      FE_INVALID);  // the candidates of such a mean compute with NaN (tests/mpi_main.cpp traps it)
+  LensingModel::add_noise(rng::StreamBlocks(5, rng::Purpose::simulate, 0), mean.data(), x.data());
+  feclearexcept(FE_ALL_EXCEPT);
+  feenableexcept(FE_INVALID);
+  EXPECT_TRUE(std::isnan(x[77]));
+  EXPECT_TRUE(std::isnan(x[78]));
+  EXPECT_TRUE(std::isfinite(x[76]) && std::isfinite(x[79]));
 }
 
 struct Gold {

@@ -506,9 +506,13 @@ struct LensingModel {
       for (int column = 0; column < width; ++column) {
         const int p = row * width + column;
         if (!complete[column]) {
-          double k = 0.0;
-          rng::first_accepted<rng::unlimited_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                         PoissonCandidate(mean[p]), k);
+          // A mean that is not finite (a bug upstream) would never accept: the pixel becomes NaN, which the
+          // dataset stage reports as a non-finite value of its row, instead of hanging here.
+          double k = kernel_math::detail::from_bits(0x7ff8000000000000u);
+          constexpr std::uint64_t exponent = 0x7ff0000000000000u;
+          if ((kernel_math::detail::bits_of(mean[p]) & exponent) != exponent)
+            rng::first_accepted<rng::unlimited_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
+                                                           PoissonCandidate(mean[p]), k);
           x[p] = k;
         }
       }
