@@ -53,6 +53,17 @@ void declare_compression(config::Schema& schema) {
                  .maximum(9));
 }
 
+// simulate.block_size, whose default campaign_schema sets once the simulator is known (default_block_rows).
+void declare_block_size(config::Schema& schema) {
+  schema.add(
+      config::Key("simulate.block_size", config::Type::integer,
+                  "rows per block: the unit of work, of writing and of resuming (default: 65536, or as "
+                  "many rows as hold 16 MiB of x, for large rows such as images)")
+          .with_default("65536")
+          .minimum(1)
+          .maximum(1 << 24));
+}
+
 // simulate.block_size's default: 65536 rows, or fewer when rows are large (images), so that one block's x
 // holds at most 16 MiB in double (512 images of 64 × 64) and a rank keeps a few blocks in bounded memory.
 std::uint64_t default_block_rows(const sims::SimulatorInfo& info) {
@@ -83,12 +94,7 @@ config::Schema campaign_schema(config::Config& config) {
   schema.add(Key("simulate.n_samples", Type::integer, "rows (theta, x) to simulate")
                  .with_default("100000")
                  .minimum(1));
-  schema.add(Key("simulate.block_size", Type::integer,
-                 "rows per block: the unit of work, of writing and of resuming (default: 65536, or as "
-                 "many rows as hold 16 MiB of x, for large rows such as images)")
-                 .with_default("65536")
-                 .minimum(1)
-                 .maximum(1 << 24));
+  declare_block_size(schema);
   schema.add(Key("simulate.checkpoint_seconds", Type::number,
                  "the most seconds between checkpoints, which record the blocks written so far (a killed run "
                  "redoes the blocks written since the last one; a signal or an error checkpoints first)")
