@@ -122,7 +122,7 @@ LensingLatent Lensing::latent(const double* theta, std::uint64_t index, std::uin
   LensingLatent z;
   z.host = model_.host_of(draws);
   z.nbar = LensingModel::mean_subhalos(z.host, theta[0], theta[1]);
-  z.n = LensingModel::poisson(draws, LensingModel::count_block, z.nbar);
+  z.n = rng::poisson(draws, LensingModel::count_block, z.nbar);
   double sum = 0.0;
   for (std::uint64_t j = 0; j < z.n; ++j) sum += LensingModel::subhalo(draws, j, theta[1], z.host).log_mass;
   z.mass_log_sum = sum;

@@ -497,7 +497,7 @@ TEST(Lensing, VectorisedNoiseEqualsTheScalarDrawsAndIsPoisson) {
       double k = 0.0;
       rng::first_accepted<rng::unlimited_candidates>(
           draws, LensingModel::noise_block + LensingModel::noise_blocks_per_pixel * p,
-          LensingModel::PoissonCandidate(mean[p]), k);
+          rng::PoissonPtrs(mean[p]), k);
       ASSERT_EQ(x[p], k) << image << " " << p;
       if (p < 2048) counts.push_back(static_cast<std::int64_t>(k));
     }

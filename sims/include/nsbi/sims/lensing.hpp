@@ -414,7 +414,7 @@ struct LensingModel {
                                                   const LensingHost& h, LensingLatent& z, float* alpha_x,
                                                   float* alpha_y) {
     for (int p = 0; p < n_pixels; ++p) alpha_x[p] = alpha_y[p] = 0.0f;
-    z.n = poisson(draws, count_block, z.nbar);
+    z.n = rng::poisson(draws, count_block, z.nbar);
     double sum = 0.0;
     for (std::uint64_t j = 0; j < z.n; ++j) {
       const LensingSubhalo s = subhalo(draws, j, beta, h);
@@ -500,7 +500,7 @@ struct LensingModel {
         const int p = row * width + column;
         double k = 0.0;
         complete[column] = rng::first_accepted<noise_candidates>(
-            draws, noise_block + noise_blocks_per_pixel * p, PoissonCandidate(mean[p]), k);
+            draws, noise_block + noise_blocks_per_pixel * p, rng::PoissonPtrs(mean[p]), k);
         x[p] = k;
       }
       for (int column = 0; column < width; ++column) {
@@ -512,7 +512,7 @@ struct LensingModel {
           constexpr std::uint64_t exponent = 0x7ff0000000000000u;
           if ((kernel_math::detail::bits_of(mean[p]) & exponent) != exponent)
             rng::first_accepted<rng::unlimited_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                           PoissonCandidate(mean[p]), k);
+                                                           rng::PoissonPtrs(mean[p]), k);
           x[p] = k;
         }
       }
@@ -629,89 +629,7 @@ struct LensingModel {
     }
   };
 
-  /// A Poisson(mean) candidate for mean >= 10 from two uniforms: Hörmann's PTRS (transformed rejection
-  /// with squeeze), the squeeze and the exact test both evaluated, so that it runs without branches.
-  class PoissonCandidate {
-   public:
-    KOKKOS_INLINE_FUNCTION explicit PoissonCandidate(double mean)
-        : mean_(mean), log_mean_(kernel_math::log(mean)) {
-      b_ = 0.931 + 2.53 * kernel_math::sqrt(mean);
-      a_ = -0.059 + 0.02483 * b_;
-      inv_alpha_ = 1.1239 + 1.1328 / (b_ - 3.4);
-      v_r_ = 0.9277 - 3.6224 / (b_ - 2.0);
-    }
-
-    KOKKOS_FORCEINLINE_FUNCTION bool candidate(const rng::UniformPair& uv, double& k) const {
-      const double u = uv.first - 0.5;
-      const double v = uv.second;
-      const double us = 0.5 - select(u < 0.0, -u, u);
-      // The floor of the candidate, kept within [-1, 2^50] (any candidate outside is rejected) for the
-      // rounding trick; integer selects throughout (see select).
-      const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
-      const double value = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
-      constexpr double round_shift = 0x1.8p52;
-      const double nearest = (value + round_shift) - round_shift;
-      k = nearest - select(nearest > value, 1.0, 0.0);
-      const bool squeezed = (us >= 0.07) & (v <= v_r_);
-      const double kk = select(k < 0.0, 0.0, k);
-      // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
-      // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
-      // kernel_math::lgamma, whose double-double terms cost 7x here and stop the loop vectorising). The
-      // product's logarithm joins the left side's, and one division gives both 1/z and 1/((a + b us^2)
-      // product): two logarithms and two divisions per candidate.
-      const double z = kk + 9.0;
-      const double us2 = us * us;
-      const double denominator = a_ + b_ * us2;
-      const double product = (kk + 1.0) * (kk + 2.0) * (kk + 3.0) * (kk + 4.0) * (kk + 5.0) * (kk + 6.0) *
-                             (kk + 7.0) * (kk + 8.0);
-      const double d = 1.0 / (z * denominator * product);
-      const double inv_z = denominator * product * d;
-      const double inv_z2 = inv_z * inv_z;
-      const double series =
-          inv_z *
-          (1.0 / 12 + inv_z2 * (-1.0 / 360 + inv_z2 * (1.0 / 1260 + inv_z2 * (-1.0 / 1680 + inv_z2 / 1188))));
-      constexpr double half_log_two_pi = 0.91893853320467274178;
-      const double log_stirling = (z - 0.5) * kernel_math::log(z) - z + half_log_two_pi + series;
-      const bool exact =
-          (k >= 0.0) & !((us < 0.013) & (v > us)) &
-          (kernel_math::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
-      return squeezed | exact;
-    }
-
-   private:
-    double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
-  };
-
-  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from
-  /// the first block's uniform below 10, PTRS candidates from 10 up.
-  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws,
-                                                      std::uint32_t first_block, double mean) {
-    if (mean < 10.0) {
-      const double u = draws.uniforms(first_block).first;
-      double pmf = kernel_math::exp(-mean);
-      double cdf = pmf;
-      std::uint64_t k = 0;
-      while (u > cdf && pmf > 0.0) {
-        ++k;
-        pmf *= mean / static_cast<double>(k);
-        cdf += pmf;
-      }
-      return k;
-    }
-    double k = 0.0;
-    rng::first_accepted<rng::unlimited_candidates>(draws, first_block, PoissonCandidate(mean), k);
-    return static_cast<std::uint64_t>(k);
-  }
-
  private:
-  /// c ? a : b on the bits (kernel_math::detail::select for doubles): GCC keeps it a select in SIMD loops,
-  /// where it may turn a float select that feeds a kernel_math function into a branch.
-  KOKKOS_FORCEINLINE_FUNCTION static double select(bool c, double a, double b) {
-    const std::uint64_t mask = 0u - static_cast<std::uint64_t>(c);
-    return kernel_math::detail::from_bits((kernel_math::detail::bits_of(a) & mask) |
-                                          (kernel_math::detail::bits_of(b) & ~mask));
-  }
-
   /// theta_s (arcsec) of an NFW halo of mass exp(log_mass) at distance d_l.
   KOKKOS_INLINE_FUNCTION static double scale_radius(double log_mass, double d_l) {
     const double r200 = kernel_math::exp((log_mass - log_r200_cube_density()) / 3.0);
