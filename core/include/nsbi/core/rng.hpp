@@ -348,19 +348,35 @@ class PoissonPtrs {
     v_r_ = 0.9277 - 3.6224 / (b_ - 2.0);
   }
 
+  /// The candidate from uv: floor((2a/us + b) u + mean + 0.43), clamped to [-1, 2^50] (any candidate outside
+  /// is rejected) for the rounding trick. Integer selects throughout (see kernel_math::detail::select).
+  KOKKOS_FORCEINLINE_FUNCTION double value(const UniformPair& uv) const {
+    using kernel_math::detail::select;
+    const double u = uv.first - 0.5;
+    const double us = 0.5 - select(u < 0.0, -u, u);
+    const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
+    const double clamped = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
+    constexpr double round_shift = 0x1.8p52;
+    const double nearest = (clamped + round_shift) - round_shift;
+    return nearest - select(nearest > clamped, 1.0, 0.0);
+  }
+
+  /// Whether the squeeze accepts the candidate from uv (about 86 % of the candidates at large means), without
+  /// the exact test's logarithms.
+  KOKKOS_FORCEINLINE_FUNCTION bool squeezed(const UniformPair& uv) const {
+    const double u = uv.first - 0.5;
+    const double us = 0.5 - kernel_math::detail::select(u < 0.0, -u, u);
+    return (us >= 0.07) & (uv.second <= v_r_);
+  }
+
+  /// Whether the candidate from uv is accepted, by the squeeze or the exact test; sets k to it.
   KOKKOS_FORCEINLINE_FUNCTION bool candidate(const UniformPair& uv, double& k) const {
-    using kernel_math::detail::select;  // integer selects throughout: see select
+    using kernel_math::detail::select;
+    k = value(uv);
+    const bool squeeze = squeezed(uv);
     const double u = uv.first - 0.5;
     const double v = uv.second;
     const double us = 0.5 - select(u < 0.0, -u, u);
-    // The floor of the candidate, kept within [-1, 2^50] (any candidate outside is rejected) for the
-    // rounding trick.
-    const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
-    const double value = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
-    constexpr double round_shift = 0x1.8p52;
-    const double nearest = (value + round_shift) - round_shift;
-    k = nearest - select(nearest > value, 1.0, 0.0);
-    const bool squeezed = (us >= 0.07) & (v <= v_r_);
     const double kk = select(k < 0.0, 0.0, k);
     // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
     // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
@@ -383,7 +399,7 @@ class PoissonPtrs {
     const bool exact =
         (k >= 0.0) & !((us < 0.013) & (v > us)) &
         (detail::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
-    return squeezed | exact;
+    return squeeze | exact;
   }
 
  private:

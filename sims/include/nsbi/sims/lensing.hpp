@@ -73,8 +73,9 @@ struct LensingSubhalo {
 struct LensingWorkspace {
   float* alpha_x;  // the subhalos' deflection per pixel
   float* alpha_y;
-  double* mu;       // expected counts per pixel
-  double* blurred;  // the PSF's intermediate pass
+  double* mu;             // expected counts per pixel
+  double* blurred;        // the PSF's intermediate pass, then add_noise's outcomes
+  std::int32_t* pending;  // add_noise's pixels still pending
 };
 
 struct LensingModel {
@@ -115,11 +116,6 @@ struct LensingModel {
   static constexpr std::uint32_t noise_blocks_per_pixel = 1u << 12;
   // Subhalo j uses blocks subhalo_block + 2j and + 2j + 1, below noise_block for j < 2^23 - 2^11: nbar stays
   // below 10^6 over the parameter ranges and the host population.
-  //
-  // Poisson candidates per pixel in the vectorised pass (PTRS accepts 87% of them at the sky's mean); the
-  // pixels that run out (about 1 in 8) go on in a scalar pass from the same blocks. One is the fastest:
-  // 0.10 ms per image against 0.11 with 2 candidates and 0.15 with 3 (bench_simulators, lensing_stage).
-  static constexpr int noise_candidates = 1;
 
   // Which host quantities each image draws, and the fixed values of the others.
   bool draw_redshift = true;
@@ -488,35 +484,77 @@ struct LensingModel {
     }
   }
 
-  /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255): PTRS candidates from
-  /// the pixel's blocks, noise_candidates of them in a vectorised pass, the pixels that ran out of them
-  /// in a scalar pass that goes on to the first accepted one.
-  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean,
-                                               double* x) {
-    std::uint32_t complete[width];
+  /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255) with the bits of
+  /// rng::poisson's PTRS from the pixel's blocks (candidate c of pixel p from block noise_block +
+  /// noise_blocks_per_pixel p + c), in vectorised passes: the first keeps candidate 0 wherever its squeeze
+  /// accepts it (about 86 % of the pixels, without the exact test's logarithms); each later pass tests the
+  /// next candidate in full for the pixels still pending, listed in `pending` (n_pixels entries) with their
+  /// outcomes in `outcome` (n_pixels). A mean that is not finite (a bug upstream) would never accept: its
+  /// pixel becomes NaN, which the dataset stage reports as a non-finite value of its row, instead of hanging.
+  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean, double* x,
+                                               std::int32_t* pending, double* outcome) {
+    // Pass 1: every pixel's candidate 0 into x, and in outcome whether its squeeze accepted it (1) or not
+    // (0).
     for (int row = 0; row < width; ++row) {
       NSBI_SIMD_LOOP
       for (int column = 0; column < width; ++column) {
         const int p = row * width + column;
         double k = 0.0;
-        complete[column] = rng::first_accepted<noise_candidates>(
-            draws, noise_block + noise_blocks_per_pixel * p, rng::PoissonPtrs(mean[p]), k);
+        outcome[p] = squeezed_candidate(draws, mean[p], p, k);
         x[p] = k;
       }
-      for (int column = 0; column < width; ++column) {
-        const int p = row * width + column;
-        if (!complete[column]) {
-          // A mean that is not finite (a bug upstream) would never accept: the pixel becomes NaN, which the
-          // dataset stage reports as a non-finite value of its row, instead of hanging here.
-          double k = kernel_math::detail::from_bits(0x7ff8000000000000u);
-          constexpr std::uint64_t exponent = 0x7ff0000000000000u;
-          if ((kernel_math::detail::bits_of(mean[p]) & exponent) != exponent)
-            rng::first_accepted<rng::unlimited_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                           rng::PoissonPtrs(mean[p]), k);
-          x[p] = k;
-        }
-      }
     }
+    // The list of the others, in place (entry n <= p is written after entry p is read).
+    int n = 0;
+    for (int p = 0; p < n_pixels; ++p) {
+      constexpr std::uint64_t exponent = 0x7ff0000000000000u;
+      const bool finite = (kernel_math::detail::bits_of(mean[p]) & exponent) != exponent;
+      const bool open = outcome[p] == 0.0;
+      if (open & !finite) x[p] = kernel_math::detail::from_bits(0x7ff8000000000000u);
+      pending[n] = p;
+      n += open & finite;
+    }
+    // -1 marks a rejected candidate (an accepted one is >= 0).
+    for (std::uint32_t c = 0; n > 0; ++c) {
+      NSBI_SIMD_LOOP
+      for (int i = 0; i < n; ++i) {
+        const int p = pending[i];
+        outcome[i] = accepted_candidate(draws, mean[p], p, c);
+      }
+      int still = 0;
+      for (int i = 0; i < n; ++i) {
+        const int p = pending[i];
+        x[p] = outcome[i];
+        pending[still] = p;
+        still += outcome[i] < 0.0;
+      }
+      n = still;
+    }
+  }
+
+  // add_noise's steps per pixel, in functions of their own: a structure (the uniforms) declared in the body
+  // of a SIMD loop becomes an array of them, which GCC does not vectorise.
+
+  /// Pixel p's candidate 0 (into k) and whether its squeeze accepts it: 1 or 0.
+  KOKKOS_FORCEINLINE_FUNCTION static double squeezed_candidate(const rng::StreamBlocks& draws, double mean,
+                                                               int p, double& k) {
+    const rng::PoissonPtrs sampler(mean);
+    const rng::UniformPair u = draws.uniforms(noise_block_of(p));
+    k = sampler.value(u);
+    return sampler.squeezed(u) ? 1.0 : 0.0;
+  }
+
+  /// Pixel p's candidate c if it is accepted, else -1.
+  KOKKOS_FORCEINLINE_FUNCTION static double accepted_candidate(const rng::StreamBlocks& draws, double mean,
+                                                               int p, std::uint32_t c) {
+    double k = 0.0;
+    const bool accepted = rng::PoissonPtrs(mean).candidate(draws.uniforms(noise_block_of(p) + c), k);
+    return accepted ? k : -1.0;
+  }
+
+  /// The first of pixel p's noise blocks.
+  KOKKOS_FORCEINLINE_FUNCTION static std::uint32_t noise_block_of(int p) {
+    return noise_block + noise_blocks_per_pixel * static_cast<std::uint32_t>(p);
   }
 
   /// One image at theta = (f_sub, beta) into x (n_pixels values), with its latent summary.
@@ -527,7 +565,7 @@ struct LensingModel {
     add_subhalos(draws, theta[1], z.host, z, work.alpha_x, work.alpha_y);
     expected_counts(z.host, work.alpha_x, work.alpha_y, work.mu);
     blur(work.mu, work.blurred);
-    add_noise(draws, work.mu, x);
+    add_noise(draws, work.mu, x, work.pending, work.blurred);
   }
 
   // ---- Gold -----------------------------------------------------------------------------------------------
