@@ -263,31 +263,32 @@ struct LensingModel {
   }
 
   /// Where the pixels of a row may lie relative to a subhalo, in x^2 = r^2 / theta_s^2: anywhere, at least
-  /// 1 (the row at least theta_s away) or at least 5. The profile for a narrower reach leaves out the forms
-  /// it cannot need and gives the same bits as the full one.
-  enum class Reach { any, beyond_core, far };
+  /// 1 (the row at least theta_s away), at least 5 or at least 17. The profile for a narrower reach leaves
+  /// out the forms it cannot need and gives the same bits as the full one.
+  enum class Reach { any, beyond_core, far, remote };
 
   /// g(x)/x^2 with g(x) = ln(x/2) + F(x), of x2 = x^2 > 0: the deflection of an NFW halo at x = r / theta_s
   /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free
   /// (every form computed and selected), in float with one division, one square root and division-free
   /// logarithms. With t = x^2 - 1, F(x) = h(t), h(t) = arctan(sqrt t)/sqrt t for t >= 0 and its continuation
   /// artanh(sqrt w)/sqrt w, w = -t, below:
-  ///   x^2 in [5, inf)    h = (pi/2) sqrt(v) - v P5(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [17, inf)   h = (pi/2) sqrt(v) - v P2(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [5, 17)     h = (pi/2) sqrt(v) - v P5(v);
   ///   x^2 in [2, 5)      h = (pi/2) sqrt(v) - v P(v);
   ///   x^2 in [1, 2)      h = P(t);
   ///   x^2 in [0.5, 1)    h = Q(w);
   ///   x^2 in (0, 0.5)    F = ln((1 + s)/x)/s, s = sqrt(w) (artanh(s)/s without its cancellation);
   ///   x^2 < 0.02         g's series at small x, where ln(x/2) and F cancel.
-  /// P, P5 and Q are polynomials (atan_ratio, atan_ratio_far, atanh_ratio). The one division gives 1/x^2
-  /// and 1/sqrt|t| where a form needs it. Relative error (against long double, tests/sims/test_lensing.cpp)
-  /// within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F cancel, 5e-6 below (the
-  /// series): absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
-  /// reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only (see Reach).
+  /// P, P5, P2 and Q are polynomials (atan_ratio, atan_ratio_far, atan_ratio_remote, atanh_ratio). The one
+  /// division gives 1/x^2 and 1/sqrt|t| where a form needs it. Relative error (against long double,
+  /// tests/sims/test_lensing.cpp) within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F
+  /// cancel, 5e-6 below (the series): absolute errors in the deflection of order 1e-7 arcsec, far below a
+  /// pixel. reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only, remote for x2 >= 17 only (see Reach).
   template <Reach reach = Reach::any>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
     using kernel_math::detail::select;
     constexpr bool may_be_inside = reach == Reach::any;
-    constexpr bool may_be_near = reach != Reach::far;
+    constexpr bool may_be_near = reach == Reach::any || reach == Reach::beyond_core;
     constexpr float ln2f = 0.69314718f;
     constexpr float half_pi = 1.57079633f;
     // x^2 at least 1e-30, a normal float as logf_polynomial needs: a pixel on a subhalo's centre gets
@@ -305,12 +306,16 @@ struct LensingModel {
     const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
     const float v = inv_root * inv_root;
     const float log_x2 = kernel_math::logf_polynomial(x2);
-    const float remote = half_pi * inv_root - v * atan_ratio_far(v);
-    if constexpr (!may_be_near) {
+    const float remote = half_pi * inv_root - v * atan_ratio_remote(v);
+    if constexpr (reach == Reach::remote) {
       return (0.5f * log_x2 - ln2f + remote) * inv_x2;
     }
+    const float distant = select(x2 >= 17.0f, remote, half_pi * inv_root - v * atan_ratio_far(v));
+    if constexpr (!may_be_near) {
+      return (0.5f * log_x2 - ln2f + distant) * inv_x2;
+    }
     const float p = atan_ratio(select(far, v, t));
-    const float outside = select(x2 >= 5.0f, remote, select(far, half_pi * inv_root - v * p, p));
+    const float outside = select(x2 >= 5.0f, distant, select(far, half_pi * inv_root - v * p, p));
     if constexpr (!may_be_inside) {
       return (0.5f * log_x2 - ln2f + outside) * inv_x2;
     }
@@ -323,6 +328,13 @@ struct LensingModel {
     const float small =
         (0.5f * l - 0.25f) + x2 * ((0.375f * l - 0.21875f) + x2 * (0.3125f * l - 0.19270833f));
     return select(x2 < 0.02f, small, general);
+  }
+
+  /// arctan(sqrt v)/sqrt v for v in [0, 1/16] (x^2 >= 17): a degree-2 polynomial, fitted to minimise the
+  /// relative error of the profile, v (P2 - h) / g (3.7e-8 measured; |P2 - h| <= 2e-6, which v shrinks).
+  KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_remote(float v) {
+    constexpr float c0 = 0x1p0f, c1 = -0x1.550748p-2f, c2 = 0x1.7eb726p-3f;
+    return c0 + (c1 + c2 * v) * v;
   }
 
   /// arctan(sqrt v)/sqrt v for v in [0, 1/4] (x^2 >= 5): a degree-5 polynomial, fitted as atan_ratio's on
@@ -364,43 +376,47 @@ struct LensingModel {
   /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
   /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x^2 >= 1 at each of its pixels, also after
   /// rounding) takes the profile without the forms for x < 1, one at least sqrt(5) theta_s away (x^2 >= 5)
-  /// only the form for x^2 >= 5 (most rows: nearly all the time goes there), each with the same bits as the
-  /// full profile.
+  /// only the forms for x^2 >= 5, one at least sqrt(17) theta_s away (most rows: nearly all the time goes
+  /// there) only the form for x^2 >= 17, each with the same bits as the full profile. x^2 and the
+  /// deflection's factors per column and per row come first: x^2 = dx^2 / theta_s^2 + dy^2 / theta_s^2, the
+  /// deflection (strength dx, strength dy) g(x)/x^2.
   KOKKOS_INLINE_FUNCTION static void add_deflection(const LensingSubhalo& s, float* alpha_x, float* alpha_y) {
-    float dx[width];
-    float dy[width];
-    for (int i = 0; i < width; ++i) {
-      dx[i] = static_cast<float>(pixel_centre(i) - s.x);
-      dy[i] = static_cast<float>(pixel_centre(i) - s.y);
-    }
     const float strength = s.strength;
     const float inv_theta_s2 = s.inv_theta_s2;
+    float column_x2[width];
+    float column_factor[width];
+    for (int i = 0; i < width; ++i) {
+      const float dx = static_cast<float>(pixel_centre(i) - s.x);
+      column_x2[i] = dx * dx * inv_theta_s2;
+      column_factor[i] = strength * dx;
+    }
     for (int row = 0; row < width; ++row) {
-      const float y = dy[row];
-      const float y2 = y * y;
+      const float dy = static_cast<float>(pixel_centre(row) - s.y);
+      const float row_x2 = dy * dy * inv_theta_s2;
+      const float row_factor = strength * dy;
       float* ax = alpha_x + row * width;
       float* ay = alpha_y + row * width;
-      const float row_x2 = y2 * inv_theta_s2;
-      if (row_x2 >= 5.0f)
-        add_deflection_row<Reach::far>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      if (row_x2 >= 17.0f)
+        add_deflection_row<Reach::remote>(column_x2, column_factor, row_x2, row_factor, ax, ay);
+      else if (row_x2 >= 5.0f)
+        add_deflection_row<Reach::far>(column_x2, column_factor, row_x2, row_factor, ax, ay);
       else if (row_x2 >= 1.0f)
-        add_deflection_row<Reach::beyond_core>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::beyond_core>(column_x2, column_factor, row_x2, row_factor, ax, ay);
       else
-        add_deflection_row<Reach::any>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::any>(column_x2, column_factor, row_x2, row_factor, ax, ay);
     }
   }
 
-  /// One row of add_deflection: dx the pixels' offsets along x, y (and y2 = y * y) the row's along y.
+  /// One row of add_deflection: the columns' x^2 and factors, the row's.
   template <Reach reach>
-  KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* dx, float y, float y2,
-                                                             float strength, float inv_theta_s2, float* ax,
-                                                             float* ay) {
+  KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* column_x2,
+                                                             const float* column_factor, float row_x2,
+                                                             float row_factor, float* ax, float* ay) {
     NSBI_SIMD_LOOP
     for (int column = 0; column < width; ++column) {
-      const float x = dx[column];
-      const float scale = strength * deflection_profile<reach>((x * x + y2) * inv_theta_s2);
-      ax[column] += scale * x;
-      ay[column] += scale * y;
+      const float profile = deflection_profile<reach>(column_x2[column] + row_x2);
+      ax[column] += profile * column_factor[column];
+      ay[column] += profile * row_factor;
     }
   }
 
