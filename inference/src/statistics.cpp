@@ -344,29 +344,44 @@ double jaccard_index(const std::vector<bool>& a, const std::vector<bool>& b,
   return either > 0 ? both / either : 1.0;
 }
 
-std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& prior,
+std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& log_prior,
                                    const std::vector<double>& cell_volume) {
   NSBI_ASSERT(!t.empty(), "a posterior on an empty grid");
-  NSBI_ASSERT(prior.empty() || prior.size() == t.size(),
-              "a prior over " + std::to_string(prior.size()) + " points, t over " + std::to_string(t.size()));
+  NSBI_ASSERT(log_prior.empty() || log_prior.size() == t.size(),
+              "a prior over " + std::to_string(log_prior.size()) + " points, t over " +
+                  std::to_string(t.size()));
   NSBI_ASSERT(cell_volume.empty() || cell_volume.size() == t.size(),
               "cell volumes for " + std::to_string(cell_volume.size()) + " points, t over " +
                   std::to_string(t.size()));
   double t_min = t[0];
+  double log_prior_max = -HUGE_VAL;
   for (std::size_t k = 0; k < t.size(); ++k) {
     NSBI_ASSERT(std::isfinite(t[k]), "t is not finite at grid point " + std::to_string(k));
     t_min = std::min(t_min, t[k]);
+    if (log_prior.empty()) continue;
+    NSBI_ASSERT(log_prior[k] < HUGE_VAL, "the log prior at grid point " + std::to_string(k) + " is " +
+                                             text(log_prior[k]));
+    log_prior_max = std::max(log_prior_max, log_prior[k]);
+  }
+  NSBI_ASSERT(log_prior.empty() || log_prior_max > -HUGE_VAL, "the prior vanishes at every grid point");
+  // The log weight of each point, less its maximum: a flat prior adds exactly 0, and neither the prior nor
+  // exp(−t/2) underflows alone where their product does not.
+  std::vector<double> exponent(t.size());
+  double exponent_max = -HUGE_VAL;
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    exponent[k] = -0.5 * (t[k] - t_min) + (log_prior.empty() ? 0.0 : log_prior[k] - log_prior_max);
+    exponent_max = std::max(exponent_max, exponent[k]);
   }
   std::vector<double> probability(t.size());
   double total = 0;
   for (std::size_t k = 0; k < t.size(); ++k) {
-    const double weight = (prior.empty() ? 1.0 : prior[k]) * (cell_volume.empty() ? 1.0 : cell_volume[k]);
-    NSBI_ASSERT(weight >= 0 && std::isfinite(weight),
-                "prior · cell volume at grid point " + std::to_string(k) + " is " + text(weight));
-    probability[k] = weight * std::exp(-0.5 * (t[k] - t_min));
+    const double volume = cell_volume.empty() ? 1.0 : cell_volume[k];
+    NSBI_ASSERT(volume >= 0 && std::isfinite(volume),
+                "cell volume at grid point " + std::to_string(k) + " is " + text(volume));
+    probability[k] = volume * std::exp(exponent[k] - exponent_max);
     total += probability[k];
   }
-  NSBI_ASSERT(total > 0, "the posterior has no mass: prior · cell volume vanishes wherever t is finite");
+  NSBI_ASSERT(total > 0, "the posterior has no mass: prior · cell volume vanishes at every grid point");
   for (double& p : probability) p /= total;
   return probability;
 }
