@@ -255,9 +255,11 @@ ParameterProposal Proposal::parameter_from_config(const config::Config& config, 
       }
       refuse_others({"min", "max", "mean", "sd"});
     } else {
-      if (!(q.min > 0))
-        config.fail(base + ".min", "log_uniform needs min > 0 (the default is the domain's lower end, " +
-                                       config::number_node(p.min).as<std::string>() + ")");
+      if (q.kind == Kind::log_uniform && !(q.min > 0))
+        config.fail(base + (config.has(base + ".min") ? ".min" : ""),
+                    config.has(base + ".min") ? "must be > 0 for kind 'log_uniform'"
+                                              : "kind 'log_uniform' needs 'min' > 0 (the domain's lower end, " +
+                                                    config::number_node(p.min).as<std::string>() + ", is not)");
       refuse_others({"min", "max"});
     }
   } else if (kind == "fixed") {
