@@ -197,7 +197,8 @@ void Proposal::declare(config::Schema& schema, const std::string& section, const
     schema.add(Key(base + "sd", Type::number, "the standard deviation of normal, > 0").as_optional());
     schema.add(Key(base + "value", Type::number, "the value for fixed" + domain).as_optional());
     schema.add(Key(base + "values", Type::number_list, "the hypotheses for choice" + domain).as_optional());
-    schema.add(Key(base + "points", Type::integer, "grid points, ends included").minimum(2).as_optional());
+    if (std::find(kinds.begin(), kinds.end(), "grid") != kinds.end())
+      schema.add(Key(base + "points", Type::integer, "grid points, ends included").minimum(2).as_optional());
   }
 }
 

@@ -95,7 +95,8 @@ class Proposal {
 
   /// Declares the keys of a proposal section for this simulator: <section>.<parameter>.kind (one of `kinds`;
   /// with `kind_default`, uniform or choice for a discrete parameter, else optional), .min, .max, .mean,
-  /// .sd, .value, .values, .points (optional; which ones a kind needs is checked by parameter_from_config).
+  /// .sd, .value, .values, and .points when `kinds` has grid (optional; which ones a kind needs is checked by
+  /// parameter_from_config).
   static void declare(config::Schema& schema, const std::string& section, const SimulatorInfo& simulator,
                       const std::vector<std::string>& kinds = all_kinds(), bool kind_default = true);
   /// uniform, fixed, grid, choice, normal, log_uniform.
