@@ -51,7 +51,8 @@ Prior::Prior(const sims::Proposal& proposal, const sims::SimulatorInfo& simulato
         return sims::Proposal(simulator, std::move(parameters));
       }()) {}
 
-void Prior::declare(config::Schema& schema, const std::string& section, const sims::SimulatorInfo& simulator) {
+void Prior::declare(config::Schema& schema, const std::string& section,
+                    const sims::SimulatorInfo& simulator) {
   sims::Proposal::declare(schema, section, simulator, {"uniform", "normal", "log_uniform", "fixed", "choice"},
                           /*kind_default=*/false);
 }

@@ -347,9 +347,9 @@ double jaccard_index(const std::vector<bool>& a, const std::vector<bool>& b,
 std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& log_prior,
                                    const std::vector<double>& cell_volume) {
   NSBI_ASSERT(!t.empty(), "a posterior on an empty grid");
-  NSBI_ASSERT(log_prior.empty() || log_prior.size() == t.size(),
-              "a prior over " + std::to_string(log_prior.size()) + " points, t over " +
-                  std::to_string(t.size()));
+  NSBI_ASSERT(
+      log_prior.empty() || log_prior.size() == t.size(),
+      "a prior over " + std::to_string(log_prior.size()) + " points, t over " + std::to_string(t.size()));
   NSBI_ASSERT(cell_volume.empty() || cell_volume.size() == t.size(),
               "cell volumes for " + std::to_string(cell_volume.size()) + " points, t over " +
                   std::to_string(t.size()));
@@ -359,8 +359,8 @@ std::vector<double> grid_posterior(const std::vector<double>& t, const std::vect
     NSBI_ASSERT(std::isfinite(t[k]), "t is not finite at grid point " + std::to_string(k));
     t_min = std::min(t_min, t[k]);
     if (log_prior.empty()) continue;
-    NSBI_ASSERT(log_prior[k] < HUGE_VAL, "the log prior at grid point " + std::to_string(k) + " is " +
-                                             text(log_prior[k]));
+    NSBI_ASSERT(log_prior[k] < HUGE_VAL,
+                "the log prior at grid point " + std::to_string(k) + " is " + text(log_prior[k]));
     log_prior_max = std::max(log_prior_max, log_prior[k]);
   }
   NSBI_ASSERT(log_prior.empty() || log_prior_max > -HUGE_VAL, "the prior vanishes at every grid point");

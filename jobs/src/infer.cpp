@@ -137,8 +137,9 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   const InferenceContext context = load_inference(world, campaign, "infer", options.allow_extrapolation);
   const InferInputs in = infer_inputs(world, campaign, context);
   // The prior section, when given, decides the posterior (its default is the model, already there).
-  const std::vector<std::string> sections =
-      campaign.config.has("prior") ? std::vector<std::string>{"infer", "prior"} : std::vector<std::string>{"infer"};
+  const std::vector<std::string> sections = campaign.config.has("prior")
+                                                ? std::vector<std::string>{"infer", "prior"}
+                                                : std::vector<std::string>{"infer"};
   const std::string identity = stage_identity(campaign, context, sections, &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(),

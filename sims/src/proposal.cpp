@@ -191,8 +191,10 @@ void Proposal::declare(config::Schema& schema, const std::string& section, const
     else
       kind.as_optional();
     schema.add(kind.one_of(kinds));
-    schema.add(Key(base + "min", Type::number, "lower end (normal: of its truncation)" + domain).as_optional());
-    schema.add(Key(base + "max", Type::number, "upper end (normal: of its truncation)" + domain).as_optional());
+    schema.add(
+        Key(base + "min", Type::number, "lower end (normal: of its truncation)" + domain).as_optional());
+    schema.add(
+        Key(base + "max", Type::number, "upper end (normal: of its truncation)" + domain).as_optional());
     schema.add(Key(base + "mean", Type::number, "the mean of normal").as_optional());
     schema.add(Key(base + "sd", Type::number, "the standard deviation of normal, > 0").as_optional());
     schema.add(Key(base + "value", Type::number, "the value for fixed" + domain).as_optional());
@@ -225,8 +227,8 @@ ParameterProposal Proposal::parameter_from_config(const config::Config& config, 
     }
   };
   if (kind == "uniform" || kind == "grid" || kind == "normal" || kind == "log_uniform") {
-    q.kind = kind == "uniform" ? Kind::uniform
-             : kind == "grid"  ? Kind::grid
+    q.kind = kind == "uniform"  ? Kind::uniform
+             : kind == "grid"   ? Kind::grid
              : kind == "normal" ? Kind::normal
                                 : Kind::log_uniform;
     if (p.is_discrete())
@@ -258,9 +260,10 @@ ParameterProposal Proposal::parameter_from_config(const config::Config& config, 
     } else {
       if (q.kind == Kind::log_uniform && !(q.min > 0))
         config.fail(base + (config.has(base + ".min") ? ".min" : ""),
-                    config.has(base + ".min") ? "must be > 0 for kind 'log_uniform'"
-                                              : "kind 'log_uniform' needs 'min' > 0 (the domain's lower end, " +
-                                                    config::number_node(p.min).as<std::string>() + ", is not)");
+                    config.has(base + ".min")
+                        ? "must be > 0 for kind 'log_uniform'"
+                        : "kind 'log_uniform' needs 'min' > 0 (the domain's lower end, " +
+                              config::number_node(p.min).as<std::string>() + ", is not)");
       refuse_others({"min", "max"});
     }
   } else if (kind == "fixed") {

@@ -37,11 +37,13 @@ double integral_over_mu2(const Prior& prior, double lo, double hi, double rho12 
 TEST(Prior, EachKindIsNormalisedOnItsSupport) {
   // rho12 stays uniform over its domain: density 1 / 1.98 at 0.5, divided out.
   const double rho_density = 1.0 / 1.98;
-  const Prior normal = prior_from("gaussian2d", "prior:\n  mu2: {kind: normal, mean: 0.6, sd: 0.25, min: -0.2}\n");
+  const Prior normal =
+      prior_from("gaussian2d", "prior:\n  mu2: {kind: normal, mean: 0.6, sd: 0.25, min: -0.2}\n");
   EXPECT_NEAR(integral_over_mu2(normal, -0.2, 1.0) / rho_density, 1.0, 1e-7);
   const Prior far = prior_from("gaussian2d", "prior:\n  mu2: {kind: normal, mean: -2, sd: 0.2, min: 0.5}\n");
   EXPECT_NEAR(integral_over_mu2(far, 0.5, 1.0) / rho_density, 1.0, 1e-6);  // 12.5 sd out: the mirrored tail
-  const Prior log_uniform = prior_from("gaussian2d", "prior:\n  mu2: {kind: log_uniform, min: 0.01, max: 1}\n");
+  const Prior log_uniform =
+      prior_from("gaussian2d", "prior:\n  mu2: {kind: log_uniform, min: 0.01, max: 1}\n");
   EXPECT_NEAR(integral_over_mu2(log_uniform, 0.01, 1.0) / rho_density, 1.0, 1e-6);
   // Outside the support, and the sum over parameters.
   EXPECT_EQ(normal.log_density({-0.3, 0.5}), -HUGE_VAL);

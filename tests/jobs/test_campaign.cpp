@@ -30,7 +30,8 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
     auto config = config::Config::parse("simulator: {name: " + simulator + command + "}\n", "t.yaml");
     const config::Schema schema = campaign_schema(config);
     for (const auto& key : schema.keys()) {
-      // Per-parameter proposal, prior, grid and point keys are documented once, <parameter> standing for the name.
+      // Per-parameter proposal, prior, grid and point keys are documented once, <parameter> standing for the
+      // name.
       std::string documented = std::regex_replace(
           key.path, std::regex(R"(^(simulate\.proposal|prior|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
       documented = std::regex_replace(

@@ -57,8 +57,9 @@ Posterior infer(const Communicator& world, const Campaign& campaign) {
   run_infer(world, campaign, options);
   const h5::File file = h5::File::open(campaign.output_path("results.h5"), MPI_COMM_SELF, h5::Access::read);
   const h5::Group group = file.root().open_group("infer");
-  return {read_doubles(group, "grid/mu2"), read_doubles(group, "exact/t"), read_doubles(group, "exact/posterior"),
-          read_doubles(group, "log_prior"), group.read_attribute<std::string>("prior")};
+  return {read_doubles(group, "grid/mu2"), read_doubles(group, "exact/t"),
+          read_doubles(group, "exact/posterior"), read_doubles(group, "log_prior"),
+          group.read_attribute<std::string>("prior")};
 }
 
 TEST(InferPrior, NormalPriorMovesThePosteriorByItsLogDensity) {
@@ -71,11 +72,13 @@ TEST(InferPrior, NormalPriorMovesThePosteriorByItsLogDensity) {
       infer(world, campaign_with(base + "/normal", "prior:\n  mu2: {kind: normal, mean: 0.5, sd: 0.2}\n"));
   if (!world.is_root()) return;
   // Without a model the default prior is flat over the simulator's domain.
-  EXPECT_EQ(flat.prior, "mu2: {kind: uniform, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99}");
+  EXPECT_EQ(flat.prior,
+            "mu2: {kind: uniform, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99}");
   for (double v : flat.log_prior) EXPECT_EQ(v, flat.log_prior[0]);
-  EXPECT_EQ(normal.prior,
-            "mu2: {kind: normal, mean: 0.5, sd: 0.2, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: "
-            "0.99}");
+  EXPECT_EQ(
+      normal.prior,
+      "mu2: {kind: normal, mean: 0.5, sd: 0.2, min: -1, max: 1}\nrho12: {kind: uniform, min: -0.99, max: "
+      "0.99}");
   ASSERT_EQ(flat.t, normal.t);  // the same events and estimator: only the prior differs
   const std::size_t n_rho = flat.t.size() / flat.mu2.size();
   const auto z2 = [&](std::size_t k) {
@@ -112,9 +115,10 @@ TEST(InferPrior, ConfigErrorsNameTheKey) {
             "prior.yaml:13:15: prior.mu2.kind: expected one of 'uniform', 'normal', 'log_uniform', 'fixed', "
             "'choice', got 'grid'");
   EXPECT_EQ(message("prior:\n  mu2: {mean: 0}\n"), "prior.yaml:13:8: prior.mu2: needs 'kind'");
-  EXPECT_EQ(message("prior:\n  mu2: {kind: uniform, min: 0.95, max: 1}\n"),
-            "prior.yaml:12:1: prior: the prior puts no mass on any point of the infer grid (prior: mu2: {kind: "
-            "uniform, min: 0.95, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99})");
+  EXPECT_EQ(
+      message("prior:\n  mu2: {kind: uniform, min: 0.95, max: 1}\n"),
+      "prior.yaml:12:1: prior: the prior puts no mass on any point of the infer grid (prior: mu2: {kind: "
+      "uniform, min: 0.95, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99})");
 }
 
 }  // namespace

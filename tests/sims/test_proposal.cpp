@@ -176,7 +176,8 @@ TEST(Proposal, NormalIsTruncatedToItsBoxAndMatchesItsCdf) {
 }
 
 TEST(Proposal, LogUniformHasAUniformLogarithm) {
-  const auto p = proposal_from("gaussian2d", "proposal:\n  rho12: {kind: log_uniform, min: 0.001, max: 0.9}\n");
+  const auto p =
+      proposal_from("gaussian2d", "proposal:\n  rho12: {kind: log_uniform, min: 0.001, max: 0.9}\n");
   const std::size_t n = 100000;
   const std::vector<double> rho = column(draw(p, n, 2), 1);
   for (double v : rho) {
@@ -230,9 +231,10 @@ TEST(Proposal, NormalAndLogUniformErrorsNameTheKey) {
   EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 5, sd: 0.1}\n"),
             "proposal.yaml:2:29: proposal.mu2.mean: the box [-1, 1] lies 40 standard deviations from the "
             "mean: at most 30");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform}\n"),
-            "proposal.yaml:2:8: proposal.mu2: kind 'log_uniform' needs 'min' > 0 (the domain's lower end, -1, "
-            "is not)");
+  EXPECT_EQ(
+      error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform}\n"),
+      "proposal.yaml:2:8: proposal.mu2: kind 'log_uniform' needs 'min' > 0 (the domain's lower end, -1, "
+      "is not)");
   EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform, min: 0, max: 1}\n"),
             "proposal.yaml:2:33: proposal.mu2.min: must be > 0 for kind 'log_uniform'");
   EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform, min: 0.1, mean: 1}\n"),

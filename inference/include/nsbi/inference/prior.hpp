@@ -26,7 +26,8 @@ class Prior {
 
   /// Declares <section>.<parameter>.kind (uniform, normal, log_uniform, fixed, choice; no default) and the
   /// keys of sims::Proposal::declare.
-  static void declare(config::Schema& schema, const std::string& section, const sims::SimulatorInfo& simulator);
+  static void declare(config::Schema& schema, const std::string& section,
+                      const sims::SimulatorInfo& simulator);
   /// The prior of a validated config's <section>: each parameter it names as a proposal entry is (checked
   /// alike, ConfigError naming the key), the others as in `defaults`.
   static Prior from_config(const config::Config& config, const std::string& section,

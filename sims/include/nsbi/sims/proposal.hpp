@@ -1,8 +1,8 @@
 #pragma once
 // Proposals pi(theta) for amortized training sets (docs/config.md, `simulate.proposal`): per parameter a
-// uniform box, a truncated normal, a log-uniform box, a fixed point, a grid, or a choice among hypotheses. Row i of a dataset draws theta from the
-// stream (seed, Purpose::proposal, i); grid parameters cycle through their product grid with the row index,
-// so a grid dataset has equally many rows at every point.
+// uniform box, a truncated normal, a log-uniform box, a fixed point, a grid, or a choice among hypotheses.
+// Row i of a dataset draws theta from the stream (seed, Purpose::proposal, i); grid parameters cycle through
+// their product grid with the row index, so a grid dataset has equally many rows at every point.
 
 #include <cstdint>
 #include <string>
@@ -30,10 +30,10 @@ struct ParameterProposal {
   static constexpr double max_normal_distance = 30;
 
   Kind kind = Kind::uniform;
-  double min = 0;  // uniform, grid, log_uniform: the interval (grid: both ends included); normal: the box
-  double max = 0;  //   it is truncated to
-  double mean = 0;  // normal
-  double sd = 0;    // normal, > 0
+  double min = 0;    // uniform, grid, log_uniform: the interval (grid: both ends included); normal: the box
+  double max = 0;    //   it is truncated to
+  double mean = 0;   // normal
+  double sd = 0;     // normal, > 0
   double value = 0;  // fixed
   int points = 0;    // grid
   int n_values = 0;  // choice: drawn with equal probability
@@ -44,10 +44,10 @@ struct ParameterProposal {
 /// when the box's centre lies above the mean, so that its lower end is in the lower tail, where Φ keeps its
 /// relative precision.
 struct TruncatedNormal {
-  double sign;      // 1, or −1 when mirrored
-  double low;       // the (mirrored) box in standard units: low ≤ high, low + high ≤ 0
+  double sign;  // 1, or −1 when mirrored
+  double low;   // the (mirrored) box in standard units: low ≤ high, low + high ≤ 0
   double high;
-  double cdf_low;   // Φ(low), Φ(high)
+  double cdf_low;  // Φ(low), Φ(high)
   double cdf_high;
 
   KOKKOS_INLINE_FUNCTION explicit TruncatedNormal(const ParameterProposal& q) {
@@ -115,7 +115,8 @@ class Proposal {
                                                  const Parameter& parameter, const SimulatorInfo& simulator);
   /// A proposal as to_yaml wrote it (a dataset's `prior` attribute), checked like a config section; `file`
   /// names its origin in errors.
-  static Proposal from_yaml(const std::string& yaml_text, const std::string& file, const SimulatorInfo& simulator);
+  static Proposal from_yaml(const std::string& yaml_text, const std::string& file,
+                            const SimulatorInfo& simulator);
   /// Every row at the point theta (one value per parameter, each in the simulator's domain): the reference
   /// θ0 of a classifier. Reads <section>.<parameter> of a validated config, every parameter required.
   static Proposal fixed_point_from_config(const config::Config& config, const std::string& section,
