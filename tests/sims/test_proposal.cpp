@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "nsbi/core/config.hpp"
@@ -14,6 +15,7 @@
 #include "nsbi/sims/lepton.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "statistics.hpp"
 
 namespace nsbi::sims {
 namespace {
@@ -127,29 +129,15 @@ TEST(Proposal, ErrorsNameTheKeyAndTheDomain) {
             "proposal.yaml:2:16: proposal.spin.kind: spin is a discrete hypothesis: use fixed or choice");
 }
 
-// The Kolmogorov–Smirnov distance of the sorted sample `values` from the CDF `cdf`.
-template <class Cdf>
-double ks_distance(std::vector<double> values, const Cdf& cdf) {
-  std::sort(values.begin(), values.end());
-  const double n = static_cast<double>(values.size());
-  double d = 0;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    const double f = cdf(values[i]);
-    d = std::max({d, f - static_cast<double>(i) / n, static_cast<double>(i + 1) / n - f});
-  }
-  return d;
-}
-
 std::vector<double> column(const Matrix& theta, std::size_t p) {
   std::vector<double> out(theta.extent(0));
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = theta(i, p);
   return out;
 }
 
-// The KS threshold at significance 1e-4 for n draws: sqrt(-log(1e-4 / 2) / (2 n)) (the asymptotic
-// Kolmogorov tail 2 exp(-2 n d^2)); a correct sampler fails it once in 10^4 seeds, a wrong CDF by more than
-// ~0.01 always (n = 10^5).
-double ks_threshold(std::size_t n) { return std::sqrt(-std::log(0.5e-4) / (2.0 * static_cast<double>(n))); }
+// KS tests at significance 1e-4 (fixed seeds: a correct sampler fails one in 10^4 seeds); with 10^5 draws
+// a CDF wrong by more than ~0.015 anywhere always fails.
+constexpr double ks_significance = 1e-4;
 
 // Upper tail of the standard normal, computed here independently of the code under test.
 double upper_tail(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
@@ -171,7 +159,7 @@ TEST(Proposal, NormalIsTruncatedToItsBoxAndMatchesItsCdf) {
     const double qa = upper_tail((lo - mean) / sd);
     const double qb = upper_tail((hi - mean) / sd);
     const auto cdf = [&](double v) { return (qa - upper_tail((v - mean) / sd)) / (qa - qb); };
-    EXPECT_LT(ks_distance(m, cdf), ks_threshold(n)) << yaml;
+    EXPECT_GT(test::ks_statistic_pvalue(m, cdf).pvalue, ks_significance) << yaml;
   }
 }
 
@@ -186,10 +174,11 @@ TEST(Proposal, LogUniformHasAUniformLogarithm) {
   }
   const double lo = std::log(0.001);
   const double hi = std::log(0.9);
-  EXPECT_LT(ks_distance(rho, [&](double v) { return (std::log(v) - lo) / (hi - lo); }), ks_threshold(n));
+  EXPECT_GT(test::ks_statistic_pvalue(rho, [&](double v) { return (std::log(v) - lo) / (hi - lo); }).pvalue,
+            ks_significance);
   // mu2 was not mentioned: uniform over its domain, the second uniform of the row.
   const std::vector<double> mu2 = column(draw(p, n, 2), 0);
-  EXPECT_LT(ks_distance(mu2, [](double v) { return (v + 1.0) / 2.0; }), ks_threshold(n));
+  EXPECT_GT(test::ks_statistic_pvalue(mu2, [](double v) { return (v + 1.0) / 2.0; }).pvalue, ks_significance);
 }
 
 TEST(Proposal, NormalRowsArePureFunctionsOfTheRowIndex) {
@@ -220,25 +209,24 @@ TEST(Proposal, NormalAndLogUniformAreWrittenOutWithTheirBox) {
 }
 
 TEST(Proposal, NormalAndLogUniformErrorsNameTheKey) {
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 0, sd: 0}\n"),
-            "proposal.yaml:2:36: proposal.mu2.sd: must be > 0");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 0, sd: -1}\n"),
-            "proposal.yaml:2:36: proposal.mu2.sd: must be > 0");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 0}\n"),
-            "proposal.yaml:2:8: proposal.mu2: kind 'normal' needs 'sd'");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 0, sd: 1, points: 3}\n"),
-            "proposal.yaml:2:47: proposal.mu2.points: has no meaning for kind 'normal'");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: normal, mean: 5, sd: 0.1}\n"),
-            "proposal.yaml:2:29: proposal.mu2.mean: the box [-1, 1] lies 40 standard deviations from the "
-            "mean: at most 30");
-  EXPECT_EQ(
-      error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform}\n"),
-      "proposal.yaml:2:8: proposal.mu2: kind 'log_uniform' needs 'min' > 0 (the domain's lower end, -1, "
-      "is not)");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform, min: 0, max: 1}\n"),
-            "proposal.yaml:2:33: proposal.mu2.min: must be > 0 for kind 'log_uniform'");
-  EXPECT_EQ(error_of("gaussian2d", "proposal:\n  mu2: {kind: log_uniform, min: 0.1, mean: 1}\n"),
-            "proposal.yaml:2:44: proposal.mu2.mean: has no meaning for kind 'log_uniform'");
+  const std::pair<const char*, const char*> cases[] = {
+      {"mu2: {kind: normal, mean: 0, sd: 0}", "proposal.yaml:2:36: proposal.mu2.sd: must be > 0"},
+      {"mu2: {kind: normal, mean: 0, sd: -1}", "proposal.yaml:2:36: proposal.mu2.sd: must be > 0"},
+      {"mu2: {kind: normal, mean: 0}", "proposal.yaml:2:8: proposal.mu2: kind 'normal' needs 'sd'"},
+      {"mu2: {kind: normal, mean: 0, sd: 1, points: 3}",
+       "proposal.yaml:2:47: proposal.mu2.points: has no meaning for kind 'normal'"},
+      {"mu2: {kind: normal, mean: 5, sd: 0.1}",
+       "proposal.yaml:2:29: proposal.mu2.mean: the box [-1, 1] lies 40 standard deviations from the mean: at "
+       "most 30"},
+      {"mu2: {kind: log_uniform}",
+       "proposal.yaml:2:8: proposal.mu2: kind 'log_uniform' needs 'min' > 0 (the domain's lower end, -1, is "
+       "not)"},
+      {"mu2: {kind: log_uniform, min: 0, max: 1}",
+       "proposal.yaml:2:33: proposal.mu2.min: must be > 0 for kind 'log_uniform'"},
+      {"mu2: {kind: log_uniform, min: 0.1, mean: 1}",
+       "proposal.yaml:2:44: proposal.mu2.mean: has no meaning for kind 'log_uniform'"}};
+  for (const auto& [entry, message] : cases)
+    EXPECT_EQ(error_of("gaussian2d", std::string("proposal:\n  ") + entry + "\n"), message);
 }
 
 }  // namespace
