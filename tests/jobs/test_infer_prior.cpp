@@ -14,19 +14,17 @@ namespace nsbi::jobs {
 namespace {
 
 Campaign campaign_with(const std::string& dir, const std::string& prior_yaml) {
-  const std::string yaml = "campaign: {seed: 5, dir: " + dir +
-                           "}\n"
-                           "simulator: {name: gaussian2d}\n"
-                           "simulate:\n"
-                           "  n_samples: 1000\n"
-                           "  observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 10}\n"
-                           "infer:\n"
-                           "  estimators: [exact]\n"
-                           "  posterior_samples: 100\n"
-                           "  grid:\n"
-                           "    mu2: {min: -0.9, max: 0.9, points: 7}\n"
-                           "    rho12: {min: -0.9, max: 0.9, points: 5}\n" +
-                           prior_yaml;
+  // Observed data only (no training set is needed by the exact estimator).
+  const std::string yaml =
+      "campaign: {seed: 5, dir: " + dir +
+      "}\n"
+      "simulator: {name: gaussian2d}\n"
+      "simulate: {n_samples: 1000, observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 10}}\n"
+      "infer:\n"
+      "  estimators: [exact]\n"
+      "  posterior_samples: 100\n"
+      "  grid: {mu2: {min: -0.9, max: 0.9, points: 7}, rho12: {min: -0.9, max: 0.9, points: 5}}\n" +
+      prior_yaml;
   config::Config config = config::Config::parse(yaml, "prior.yaml");
   config.validate(campaign_schema(config));
   return Campaign(std::move(config), collect_provenance({"test"}, 1));
@@ -110,14 +108,14 @@ TEST(InferPrior, ConfigErrorsNameTheKey) {
     return "no error";
   };
   EXPECT_EQ(message("prior:\n  mu2: {kind: normal, mean: 0, sd: 0}\n"),
-            "prior.yaml:13:36: prior.mu2.sd: must be > 0");
+            "prior.yaml:9:36: prior.mu2.sd: must be > 0");
   EXPECT_EQ(message("prior:\n  mu2: {kind: grid, points: 3}\n"),
-            "prior.yaml:13:15: prior.mu2.kind: expected one of 'uniform', 'normal', 'log_uniform', 'fixed', "
+            "prior.yaml:9:15: prior.mu2.kind: expected one of 'uniform', 'normal', 'log_uniform', 'fixed', "
             "'choice', got 'grid'");
-  EXPECT_EQ(message("prior:\n  mu2: {mean: 0}\n"), "prior.yaml:13:8: prior.mu2: needs 'kind'");
+  EXPECT_EQ(message("prior:\n  mu2: {mean: 0}\n"), "prior.yaml:9:8: prior.mu2: needs 'kind'");
   EXPECT_EQ(
       message("prior:\n  mu2: {kind: uniform, min: 0.95, max: 1}\n"),
-      "prior.yaml:12:1: prior: the prior puts no mass on any point of the infer grid (prior: mu2: {kind: "
+      "prior.yaml:8:1: prior: the prior puts no mass on any point of the infer grid (prior: mu2: {kind: "
       "uniform, min: 0.95, max: 1}\nrho12: {kind: uniform, min: -0.99, max: 0.99})");
 }
 
