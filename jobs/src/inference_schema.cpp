@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/inference/prior.hpp"
+
 namespace nsbi::jobs {
 namespace {
 
@@ -88,6 +90,7 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
   schema.add(Key("infer.posterior_samples", Type::integer, "posterior samples drawn from the grid")
                  .with_default("10000")
                  .minimum(0));
+  inference::Prior::declare(schema, "prior", sim);
 }
 
 // test: the simple hypothesis test.
