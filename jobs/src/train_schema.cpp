@@ -30,7 +30,8 @@ void declare_train_model(config::Schema& schema, const std::string& dataset, con
       Key("train.loss", Type::string,
           "`carl`: cross-entropy on the class labels; with the simulator's gold (simulate.gold): "
           "`rolr`, `alice`, and with the score term `cascal`, `rascal`, `alices`; `sally`: the score at "
-          "θ0 only; with reference: marginal the contrastive `nre_b` and `nre_c` (docs/config.md, train.loss)")
+          "θ0 only; with reference: marginal the contrastive `nre_b` and `nre_c` (docs/config.md, "
+          "train.loss)")
           .with_default("carl")
           .one_of(training::loss_names()));
   schema.add(Key("train.alpha", Type::number,
@@ -172,14 +173,16 @@ void check_contrastive_settings(const config::Config& config, const training::Se
   if (s.balance > 0.0 && s.loss != training::Loss::carl && s.loss != training::Loss::nre_c)
     config.fail("train.balance",
                 "the balancing penalty applies to carl and nre_c, whose logit at the optimum is the "
-                "normalised log r; loss " + s.loss_name + " has none: set train.balance: 0");
+                "normalised log r; loss " +
+                    s.loss_name + " has none: set train.balance: 0");
   if (!s.contrastive()) return;
   if (!s.marginal)
     config.fail("train.loss", "loss " + s.loss_name +
                                   " contrasts each x with the θ of other rows (the marginal): use "
                                   "train.reference: marginal");
   if (s.loss == training::Loss::nre_b && s.contrastive_classes < 2)
-    config.fail("train.contrastive_classes", "nre_b picks x's own θ among K candidates: K must be at least 2");
+    config.fail("train.contrastive_classes",
+                "nre_b picks x's own θ among K candidates: K must be at least 2");
   if (s.loss == training::Loss::nre_c && s.contrastive_gamma == 0.0)
     config.fail("train.contrastive_gamma", "γ must be positive (the odds of the dependent set)");
   const std::uint64_t piece = s.batch_size / (2 * s.n_shards);

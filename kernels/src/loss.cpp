@@ -197,9 +197,9 @@ struct NreC {
   ConstFloatVector logits;
   ConstFloatVector weights;
   FloatVector logit_gradients;
-  std::size_t n;  // examples
-  std::size_t k;  // contrastive classes: K + 1 logits per example
-  double c;       // log(γ/K)
+  std::size_t n;       // examples
+  std::size_t k;       // contrastive classes: K + 1 logits per example
+  double c;            // log(γ/K)
   double dependent;    // γ/(1 + γ), the weight of the set holding x's own θ
   double independent;  // 1/(1 + γ)
   double inverse_examples;
@@ -325,9 +325,11 @@ double nre_c(const ExecutionSpace& space, const ConstFloatVector& logits, std::s
   return sum / global_examples;
 }
 
-double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits, const ConstFloatVector& weights) {
-  NSBI_ASSERT(weights.data() == nullptr || (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0),
-              "nsbi::kernels::sigmoid_sum: the logits are not blocks of the weights' length");
+double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits,
+                   const ConstFloatVector& weights) {
+  NSBI_ASSERT(
+      weights.data() == nullptr || (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0),
+      "nsbi::kernels::sigmoid_sum: the logits are not blocks of the weights' length");
   double sum = 0.0;
   Kokkos::parallel_reduce("nsbi::kernels::sigmoid_sum", ExamplePolicy(space, 0, logits.extent(0)),
                           SigmoidSum{logits, weights}, sum);
@@ -336,10 +338,10 @@ double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits, 
 
 void add_sigmoid_gradient(const ExecutionSpace& space, const ConstFloatVector& logits,
                           const ConstFloatVector& weights, double scale, const FloatVector& logit_gradients) {
-  NSBI_ASSERT(logit_gradients.extent(0) == logits.extent(0) &&
-                  (weights.data() == nullptr ||
-                   (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0)),
-              "nsbi::kernels::add_sigmoid_gradient: logits, weights and gradients differ in length");
+  NSBI_ASSERT(
+      logit_gradients.extent(0) == logits.extent(0) &&
+          (weights.data() == nullptr || (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0)),
+      "nsbi::kernels::add_sigmoid_gradient: logits, weights and gradients differ in length");
   Kokkos::parallel_for("nsbi::kernels::add_sigmoid_gradient", ExamplePolicy(space, 0, logits.extent(0)),
                        SigmoidGradient{logits, weights, logit_gradients, scale});
 }

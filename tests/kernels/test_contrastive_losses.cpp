@@ -57,9 +57,10 @@ double direct_total(const std::vector<double>& logits, std::size_t n, const std:
 }
 
 // Checks a kernel's loss and gradient against the direct definition and its central differences.
-void check_against_definition(const std::vector<float>& logits, std::size_t n, const std::vector<float>& weights,
-                              double global, const std::function<double(const std::vector<double>&)>& loss,
-                              double got_loss, const FloatVector& gradient) {
+void check_against_definition(const std::vector<float>& logits, std::size_t n,
+                              const std::vector<float>& weights, double global,
+                              const std::function<double(const std::vector<double>&)>& loss, double got_loss,
+                              const FloatVector& gradient) {
   std::vector<double> s(logits.begin(), logits.end());
   const double want = direct_total(s, n, weights, global, loss);
   // Double throughout; the gradients are rounded to float (half an ulp, 6e-8 relative).
@@ -83,8 +84,7 @@ TEST(NreB, MatchesItsDefinitionAndItsFiniteDifferences) {
   const std::vector<float> logits = block_logits(n, k);
   const std::vector<float> weights{1.0f, 2.0f, 0.0f, 0.5f, 1.0f, 3.0f};
   FloatVector gradient("gradient", n * k);
-  const double loss =
-      nsbi::kernels::nre_b(float_vector(logits), n, k, float_vector(weights), 20.0, gradient);
+  const double loss = nsbi::kernels::nre_b(float_vector(logits), n, k, float_vector(weights), 20.0, gradient);
   check_against_definition(logits, n, weights, 20.0, direct_nre_b, loss, gradient);
   // Unweighted is weight 1.
   const double unweighted = nsbi::kernels::nre_b(float_vector(logits), n, k, FloatVector(), 20.0, gradient);
@@ -101,7 +101,8 @@ TEST(NreB, OnlyDifferencesBetweenCandidatesMatter) {
   const double loss = nsbi::kernels::nre_b(float_vector(logits), n, k, FloatVector(), 5.0, gradient);
   for (std::size_t a = 0; a < k; ++a)
     for (std::size_t i = 0; i < n; ++i) logits[a * n + i] += 2.0f * static_cast<float>(i);  // exact in float
-  const double shifted = nsbi::kernels::nre_b(float_vector(logits), n, k, FloatVector(), 5.0, shifted_gradient);
+  const double shifted =
+      nsbi::kernels::nre_b(float_vector(logits), n, k, FloatVector(), 5.0, shifted_gradient);
   EXPECT_NEAR(loss, shifted, 1e-13);
   const std::vector<float> a = to_host(gradient), b = to_host(shifted_gradient);
   for (std::size_t j = 0; j < a.size(); ++j) EXPECT_NEAR(a[j], b[j], 1e-7) << j;
@@ -132,8 +133,8 @@ TEST(NreC, OneClassAndEvenOddsIsBinaryCrossEntropy) {
   for (std::size_t i = 0; i < n; ++i) labels[i] = 1.0f;
   FloatVector contrastive("contrastive", 2 * n), binary("binary", 2 * n);
   const double c = nsbi::kernels::nre_c(float_vector(logits), n, 1, 1.0, FloatVector(), 7.0, contrastive);
-  const double b = nsbi::kernels::bce_with_logits(float_vector(logits), float_vector(labels), FloatVector(),
-                                                  14.0, binary);
+  const double b =
+      nsbi::kernels::bce_with_logits(float_vector(logits), float_vector(labels), FloatVector(), 14.0, binary);
   // bce_with_logits works in float per sample (a few ulp), nre_c in double.
   EXPECT_NEAR(c, b, 1e-6 * b);
   const std::vector<float> x = to_host(contrastive), y = to_host(binary);

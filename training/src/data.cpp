@@ -220,7 +220,8 @@ void for_each_contrastive_validation_example(const TrainingData& data,
     std::copy(batch.theta.begin(), batch.theta.end(), theta.begin());
     atom_rows.resize(n);
     for (std::size_t a = 1; a <= atoms; ++a) {
-      for (std::uint64_t i = 0; i < n; ++i) atom_rows[i] = (batch.rows[i] + a * (n_rows / (atoms + 1))) % n_rows;
+      for (std::uint64_t i = 0; i < n; ++i)
+        atom_rows[i] = (batch.rows[i] + a * (n_rows / (atoms + 1))) % n_rows;
       read_theta_at(dataset, atom_rows, theta.data() + a * n * n_theta);
     }
     visit(n, batch.x.data(), theta.data());

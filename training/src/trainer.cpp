@@ -138,7 +138,9 @@ class MemberTrainer {
     const std::uint64_t local = stream_.local_batch_rows();
     // sally's steps hold reference rows only; the contrastive losses' each x with its own θ and its atoms;
     // the other losses' both classes.
-    const std::uint64_t rows = sally_ ? local : settings.contrastive() ? (1 + settings.atoms()) * local : 2 * local;
+    const std::uint64_t rows = sally_                   ? local
+                               : settings.contrastive() ? (1 + settings.atoms()) * local
+                                                        : 2 * local;
     buffers_ = ExampleBuffers("nsbi::train", rows, n_inputs_, n_theta, settings.uses_gold());
     for (std::uint64_t i = 0; i < rows; ++i) buffers_.labels(i) = i < local ? 1.0f : 0.0f;
     if (settings.uses_score()) {
@@ -204,7 +206,9 @@ class MemberTrainer {
   bool step(bool& stop) {
     const auto step_start = std::chrono::steady_clock::now();
     if (!stream_.next(class1_)) return false;
-    LossParts parts = sally_ ? sally_loss() : settings_.contrastive() ? contrastive_loss() : classifier_loss();
+    LossParts parts = sally_                    ? sally_loss()
+                      : settings_.contrastive() ? contrastive_loss()
+                                                : classifier_loss();
     if (settings_.balance > 0.0) parts.main += balance_step();
     const FloatVector gradients = Kokkos::subview(reduced_, std::make_pair(std::size_t{0}, n_parameters_));
     backward(gradients);
@@ -346,7 +350,8 @@ class MemberTrainer {
     p.independent_per_example = (b.logits.extent(0) - n) / n;
     if (weighted) {
       p.dependent_weights = Kokkos::subview(b.weights, first);
-      p.independent_weights = settings_.contrastive() ? p.dependent_weights : FloatVector(Kokkos::subview(b.weights, rest));
+      p.independent_weights =
+          settings_.contrastive() ? p.dependent_weights : FloatVector(Kokkos::subview(b.weights, rest));
     }
     return p;
   }
@@ -496,13 +501,14 @@ class MemberTrainer {
       case Loss::nre_c: {
         const std::size_t n = b.logits.extent(0) / (1 + settings_.atoms());
         const FloatVector example_weights =
-            weighted ? FloatVector(Kokkos::subview(b.weights, std::make_pair(std::size_t{0}, n))) : FloatVector();
-        parts.main = settings_.loss == Loss::nre_b
-                         ? kernels::nre_b(b.logits, n, settings_.contrastive_classes, example_weights,
-                                          main_norm, b.logit_gradients)
-                         : kernels::nre_c(b.logits, n, settings_.contrastive_classes,
-                                          settings_.contrastive_gamma, example_weights, main_norm,
-                                          b.logit_gradients);
+            weighted ? FloatVector(Kokkos::subview(b.weights, std::make_pair(std::size_t{0}, n)))
+                     : FloatVector();
+        parts.main =
+            settings_.loss == Loss::nre_b
+                ? kernels::nre_b(b.logits, n, settings_.contrastive_classes, example_weights, main_norm,
+                                 b.logit_gradients)
+                : kernels::nre_c(b.logits, n, settings_.contrastive_classes, settings_.contrastive_gamma,
+                                 example_weights, main_norm, b.logit_gradients);
         break;
       }
     }
@@ -551,25 +557,25 @@ class MemberTrainer {
       return sums[1] == 0.0 ? std::numeric_limits<double>::quiet_NaN() : sums[4] / sums[1];
     }
     if (settings_.contrastive()) return contrastive_validation_loss();
-    for_each_validation_example(data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
-                                [&](std::uint64_t n, const double* x, const double* theta, float label,
-                                    const double* gold, const std::uint64_t*) {
-                                  const ExampleBuffers b = validation_.first(n);
-                                  assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
-                                  Kokkos::deep_copy(b.labels, label);
-                                  if (settings_.uses_gold()) {
-                                    const distributed::DatasetReader& file =
-                                        label == 1.0f ? *data_.dataset : *data_.reference;
-                                    b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
-                                  }
-                                  const LossParts parts = compute_loss(b, false, 1.0, 1.0, *evaluator_);
-                                  const std::size_t c = label == 1.0f ? 0 : 2;
-                                  sums[c] += parts.main;
-                                  sums[c + 1] += static_cast<double>(n);
-                                  sums[4] += parts.score;
-                                  if (settings_.balance > 0.0)
-                                    sums[label == 1.0f ? 5 : 6] += kernels::sigmoid_sum(b.logits, FloatVector());
-                                });
+    for_each_validation_example(
+        data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const double* gold,
+            const std::uint64_t*) {
+          const ExampleBuffers b = validation_.first(n);
+          assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
+          Kokkos::deep_copy(b.labels, label);
+          if (settings_.uses_gold()) {
+            const distributed::DatasetReader& file = label == 1.0f ? *data_.dataset : *data_.reference;
+            b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
+          }
+          const LossParts parts = compute_loss(b, false, 1.0, 1.0, *evaluator_);
+          const std::size_t c = label == 1.0f ? 0 : 2;
+          sums[c] += parts.main;
+          sums[c + 1] += static_cast<double>(n);
+          sums[4] += parts.score;
+          if (settings_.balance > 0.0)
+            sums[label == 1.0f ? 5 : 6] += kernels::sigmoid_sum(b.logits, FloatVector());
+        });
     group_.sum_in_place(sums, 7);
     // Balanced like the training batches, whatever the held-out rows of each file.
     if (sums[1] == 0.0 || sums[3] == 0.0) return std::numeric_limits<double>::quiet_NaN();
@@ -598,7 +604,8 @@ class MemberTrainer {
         });
     group_.sum_in_place(sums, 4);
     if (sums[1] == 0.0) return std::numeric_limits<double>::quiet_NaN();
-    return sums[0] / sums[1] + balance_penalty(sums[2] / sums[1] + sums[3] / (sums[1] * static_cast<double>(atoms)));
+    return sums[0] / sums[1] +
+           balance_penalty(sums[2] / sums[1] + sums[3] / (sums[1] * static_cast<double>(atoms)));
   }
 
   // λ (E_1[σ(s)] + E_0[σ(s)] − 1)² of the two classes' means (0 without balancing).

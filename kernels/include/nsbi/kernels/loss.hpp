@@ -76,7 +76,8 @@ double nre_b(const ExecutionSpace& space, const ConstFloatVector& logits, std::s
              std::size_t n_candidates, const ConstFloatVector& weights, double global_examples,
              const FloatVector& logit_gradients);
 inline double nre_b(const ConstFloatVector& logits, std::size_t n_examples, std::size_t n_candidates,
-                    const ConstFloatVector& weights, double global_examples, const FloatVector& logit_gradients) {
+                    const ConstFloatVector& weights, double global_examples,
+                    const FloatVector& logit_gradients) {
   return nre_b(ExecutionSpace(), logits, n_examples, n_candidates, weights, global_examples, logit_gradients);
 }
 
@@ -102,15 +103,16 @@ inline double nre_c(const ConstFloatVector& logits, std::size_t n_examples, std:
 /// The balancing penalty's (BNRE, Delaunoy et al. 2022) pieces, on the binary classifier σ(s) of pairs:
 /// Σ_j w_{j mod n} σ(s_j) over the logits, whose length is a multiple of n = weights.extent(0) (blocks of n
 /// pairs sharing their examples' weights; an empty `weights` view is all 1). In double.
-double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits, const ConstFloatVector& weights);
+double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits,
+                   const ConstFloatVector& weights);
 inline double sigmoid_sum(const ConstFloatVector& logits, const ConstFloatVector& weights) {
   return sigmoid_sum(ExecutionSpace(), logits, weights);
 }
 /// Adds scale · w_{j mod n} σ(s_j) σ(−s_j), the derivative of scale · sigmoid_sum, to logit_gradients(j).
 void add_sigmoid_gradient(const ExecutionSpace& space, const ConstFloatVector& logits,
                           const ConstFloatVector& weights, double scale, const FloatVector& logit_gradients);
-inline void add_sigmoid_gradient(const ConstFloatVector& logits, const ConstFloatVector& weights, double scale,
-                                 const FloatVector& logit_gradients) {
+inline void add_sigmoid_gradient(const ConstFloatVector& logits, const ConstFloatVector& weights,
+                                 double scale, const FloatVector& logit_gradients) {
   add_sigmoid_gradient(ExecutionSpace(), logits, weights, scale, logit_gradients);
 }
 

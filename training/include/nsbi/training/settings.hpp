@@ -41,8 +41,8 @@ struct Settings {
   std::uint64_t seed = 0;  // the campaign seed: every member's seed, shuffle and split derives from it
   bool marginal = false;   // reference: marginal (shuffled pairs) instead of a θ0 dataset
   Loss loss = Loss::carl;
-  std::string loss_name = "carl";  // as written in model.h5 and train.json
-  double alpha = 0;                // weight of the score term (cascal, rascal, alices); 0 for the others
+  std::string loss_name = "carl";       // as written in model.h5 and train.json
+  double alpha = 0;                     // weight of the score term (cascal, rascal, alices); 0 for the others
   std::size_t contrastive_classes = 5;  // K of nre_b (candidates per x) and nre_c (contrastive classes)
   double contrastive_gamma = 1.0;       // γ of nre_c: the odds of a set holding x's own θ
   double balance = 0.0;                 // λ of the balancing penalty (carl, nre_c); 0: none
