@@ -12,6 +12,7 @@
 #include <map>
 
 #include "nsbi/jobs/stages.hpp"
+#include "nsbi/jobs/train_schema.hpp"
 #include "nsbi/training/model_file.hpp"
 
 namespace nsbi::jobs {
@@ -106,6 +107,39 @@ TEST(TrainContrastive, EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
   // With 2 ranks each member trains on a group of one rank, as it does alone: the same bits.
   EXPECT_EQ(t.shared.members, t.alone.members);
   EXPECT_NE(t.shared.members[0], t.shared.members[1]);
+}
+
+// The combinations the trainer cannot run are ConfigErrors naming the key and the remedy.
+TEST(TrainContrastive, RequirementsAreClearErrors) {
+  const auto refusal = [](const std::vector<std::string>& overrides) {
+    config::Config config = config::Config::parse(
+        "campaign: {seed: 1, dir: /tmp/unused}\nsimulator: {name: gaussian2d}\n"
+        "simulate: {reference: {theta: {mu2: 0, rho12: 0}}}\ntrain: {batch_size: 256, n_shards: 4}\n",
+        "r.yaml", overrides);
+    config.validate(campaign_schema(config));
+    try {
+      train_settings(config);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const auto expect_mentions = [](const std::string& what, const std::vector<std::string>& parts) {
+    for (const auto& part : parts) EXPECT_NE(what.find(part), std::string::npos) << part << ": " << what;
+  };
+  expect_mentions(refusal({"train.loss=nre_c"}), {"train.loss", "reference: marginal"});
+  expect_mentions(refusal({"train.loss=nre_b", "train.reference=marginal", "train.contrastive_classes=1"}),
+                  {"train.contrastive_classes", "at least 2"});
+  // 256 / (2 × 4) = 32 rows per piece: 31 atoms fit, 32 do not.
+  EXPECT_EQ(refusal({"train.loss=nre_b", "train.reference=marginal", "train.contrastive_classes=32"}),
+            "accepted");
+  expect_mentions(refusal({"train.loss=nre_c", "train.reference=marginal", "train.contrastive_classes=32"}),
+                  {"train.contrastive_classes", "32 rows", "raise batch_size"});
+  expect_mentions(refusal({"train.loss=nre_c", "train.reference=marginal", "train.contrastive_gamma=0"}),
+                  {"train.contrastive_gamma", "positive"});
+  expect_mentions(refusal({"train.loss=nre_b", "train.reference=marginal", "train.balance=100"}),
+                  {"train.balance", "carl and nre_c"});
+  EXPECT_EQ(refusal({"train.balance=100"}), "accepted");  // carl with either reference
 }
 
 // log p(x|θ) of gaussian2d.
