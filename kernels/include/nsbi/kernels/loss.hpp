@@ -1,6 +1,7 @@
 #pragma once
 // The classifier's losses (docs/statistics.md): binary cross-entropy on the logit, in the stable form, and
-// the gold losses that use the simulator's joint log ratio ℓ_i = log r(x_i, z_i | θ_i, θ0) and joint score.
+// the gold losses that use the simulator's joint log ratio ℓ_i = log r(x_i, z_i | θ_i, θ0) and joint score,
+// the contrastive losses NRE-B and NRE-C and the balancing penalty's pieces.
 // Class convention of nsbi: label 1 = x_i ~ p(x|θ_i) (numerator), label 0 = x_i ~ p(x|θ0) (reference);
 // r̂ = exp(s). All take one rank's slice of a global batch, sum in double, and write gradients already divided
 // by the normaliser, so that the ranks' results add up to the global ones; an empty `weights` view is all 1.
