@@ -601,6 +601,22 @@ KOKKOS_FORCEINLINE_FUNCTION float logf(float x) {
   return detail::select(wide, away, near);
 }
 
+/// x = 2^k (1 + f) with f in [sqrt(2)/2 - 1, sqrt(2) - 1) (f exact), for a finite normal float x: the
+/// argument reduction of logf_polynomial (logf's), in integer operations.
+struct LogfReduced {
+  float f;
+  float k;
+};
+
+KOKKOS_FORCEINLINE_FUNCTION LogfReduced reduce_logf(float x) {
+  const std::int32_t bits = static_cast<std::int32_t>(detail::float_bits(x));
+  const std::int32_t mantissa = bits & 0x007fffff;
+  const std::int32_t up = (mantissa + (0x95f64 << 3)) & 0x800000;
+  const std::int32_t k = (bits >> 23) - 127 + (up >> 23);
+  const float f = detail::float_from_bits(static_cast<std::uint32_t>(mantissa | (up ^ 0x3f800000))) - 1.0f;
+  return {f, static_cast<float>(k)};
+}
+
 /// Natural logarithm of a finite normal float x >= 2^-126 without a division, for loops where logf's division
 /// (and its subnormal scaling) is the cost: x = 2^k (1 + f) as in logf, ln(1 + f) = f - f^2/2 + f^3 R(f)
 /// with R of degree 7 on f in [sqrt(2)/2 - 1, sqrt(2) - 1] (a least-squares fit at 4000 Chebyshev nodes in
@@ -612,12 +628,9 @@ KOKKOS_FORCEINLINE_FUNCTION float logf_polynomial(float x) {
   constexpr float ln2_lo = 0x1.2fefa2p-17f;
   constexpr float r0 = 0x1.555552p-2f, r1 = -0x1.000238p-2f, r2 = 0x1.99a102p-3f, r3 = -0x1.546f18p-3f;
   constexpr float r4 = 0x1.22c5c4p-3f, r5 = -0x1.0d8cb8p-3f, r6 = 0x1.05dd32p-3f, r7 = -0x1.39c982p-4f;
-  const std::int32_t bits = static_cast<std::int32_t>(detail::float_bits(x));
-  const std::int32_t mantissa = bits & 0x007fffff;
-  const std::int32_t up = (mantissa + (0x95f64 << 3)) & 0x800000;
-  const std::int32_t k = (bits >> 23) - 127 + (up >> 23);
-  const float f = detail::float_from_bits(static_cast<std::uint32_t>(mantissa | (up ^ 0x3f800000))) - 1.0f;
-  const float dk = static_cast<float>(k);
+  const LogfReduced reduced = reduce_logf(x);
+  const float f = reduced.f;
+  const float dk = reduced.k;
   const float z = f * f;
   const float z2 = z * z;
   const float r = ((r0 + r1 * f) + (r2 + r3 * f) * z) + ((r4 + r5 * f) + (r6 + r7 * f) * z) * z2;

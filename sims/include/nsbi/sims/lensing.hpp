@@ -305,29 +305,48 @@ struct LensingModel {
     const float inv_x2 = m * d;
     const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
     const float v = inv_root * inv_root;
-    const float log_x2 = kernel_math::logf_polynomial(x2);
+    const float ln_half_x = log_x_over_two(x2);
     const float remote = half_pi * inv_root - v * atan_ratio_remote(v);
     if constexpr (reach == Reach::remote) {
-      return (0.5f * log_x2 - ln2f + remote) * inv_x2;
+      return (ln_half_x + remote) * inv_x2;
     }
     const float distant = select(x2 >= 17.0f, remote, half_pi * inv_root - v * atan_ratio_far(v));
     if constexpr (!may_be_near) {
-      return (0.5f * log_x2 - ln2f + distant) * inv_x2;
+      return (ln_half_x + distant) * inv_x2;
     }
     const float p = atan_ratio(select(far, v, t));
     const float outside = select(x2 >= 5.0f, distant, select(far, half_pi * inv_root - v * p, p));
     if constexpr (!may_be_inside) {
-      return (0.5f * log_x2 - ln2f + outside) * inv_x2;
+      return (ln_half_x + outside) * inv_x2;
     }
-    const float below = (kernel_math::logf_polynomial(1.0f + root) - 0.5f * log_x2) * inv_root;
+    const float below = (kernel_math::logf_polynomial(1.0f + root) - (ln_half_x + ln2f)) * inv_root;
     const float f = select(t >= 0.0f, outside, select(deep, below, atanh_ratio(a)));
-    const float general = (0.5f * log_x2 - ln2f + f) * inv_x2;
+    const float general = (ln_half_x + f) * inv_x2;
     // x^2 < 0.02: g/x^2 = l/2 - 1/4 + x^2 (3l/8 - 7/32) + x^4 (5l/16 - 37/192), l = ln(2/x), where g's two
     // terms would cancel (relative truncation error below 3e-6).
-    const float l = ln2f - 0.5f * log_x2;
+    const float l = -ln_half_x;
     const float small =
         (0.5f * l - 0.25f) + x2 * ((0.375f * l - 0.21875f) + x2 * (0.3125f * l - 0.19270833f));
     return select(x2 < 0.02f, small, general);
+  }
+
+  /// ln(x/2) = (1/2) ln x^2 - ln 2 of x2 = x^2 (a normal float): x^2 = 2^k (1 + f)
+  /// (kernel_math::reduce_logf), ln(1 + f) = f - f^2/2 + f^3 R(f) with R of degree 5 on f in [sqrt(2)/2 - 1,
+  /// sqrt(2) - 1] (fitted as logf_polynomial's, two degrees lower: absolute error 6e-8, 1e-7 with the
+  /// roundings, about an ulp of ln(x/2) over most rows), the halves and -ln 2 folded into its coefficients
+  /// and into (k - 2) ln(2)/2.
+  KOKKOS_FORCEINLINE_FUNCTION static float log_x_over_two(float x2) {
+    constexpr float half_ln2_hi = 0x1.62e3p-2f;  // (k - 2) half_ln2_hi is exact
+    constexpr float half_ln2_lo = 0x1.2fefa2p-18f;
+    // R / 2.
+    constexpr float r0 = 0x1.5558e4p-3f, r1 = -0x1.ff9a26p-4f, r2 = 0x1.97c2fep-4f, r3 = -0x1.5f940ep-4f;
+    constexpr float r4 = 0x1.4a9236p-4f, r5 = -0x1.a2c838p-5f;
+    const kernel_math::LogfReduced reduced = kernel_math::reduce_logf(x2);
+    const float f = reduced.f;
+    const float k = reduced.k - 2.0f;
+    const float z = f * f;
+    const float r = ((r0 + r1 * f) + (r2 + r3 * f) * z) + (r4 + r5 * f) * (z * z);
+    return (0.5f * f + (((z * f) * r + k * half_ln2_lo) - 0.25f * z)) + k * half_ln2_hi;
   }
 
   /// arctan(sqrt v)/sqrt v for v in [0, 1/16] (x^2 >= 17): a degree-2 polynomial, fitted to minimise the
