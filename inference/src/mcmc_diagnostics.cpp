@@ -174,7 +174,7 @@ ChainDiagnostics diagnose_chains(const std::vector<double>& samples, std::size_t
     d.ess_bulk.push_back(bulk_ess(draws, chains));
     char line[160];
     if (d.rhat.back() > rhat_limit) {
-      std::snprintf(line, sizeof line, "%s: R-hat %.4f > %.2f: the chains disagree (more warm-up or samples)",
+      std::snprintf(line, sizeof line, "%s: R̂ %.4f > %.2f: the chains disagree (more warm-up or samples)",
                     names[p].c_str(), d.rhat.back(), rhat_limit);
       d.warnings.emplace_back(line);
     }

@@ -1,5 +1,6 @@
 // nsbi infer: the test statistic of the observed data on a θ grid, best fit, Wilks intervals and regions, and
-// the posterior on the grid, per estimator (inference/analysis.hpp; docs/statistics.md).
+// the posterior on the grid, per estimator (inference/analysis.hpp; docs/statistics.md); with
+// infer.posterior: mcmc, posterior samples from Markov chains instead (infer_mcmc.cpp).
 
 #include <algorithm>
 
@@ -9,6 +10,7 @@
 #include "nsbi/inference/host_arrays.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/statistics.hpp"
+#include "nsbi/jobs/infer_mcmc.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 #include "nsbi/jobs/memory_bounds.hpp"
@@ -81,14 +83,25 @@ InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
     context.check_exact("infer.estimators", points, points[0]);
     in.x = read_observed(campaign, context.info(), "infer.observed");
   });
+  check_infer_memory(world, campaign, context, in.x.extent(0));
+  return in;
+}
+
+}  // namespace
+
+void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
+                        std::uint64_t observed_events) {
   // The observed events, now counted, against the memory of a rank (validation assumed the config's).
   const MemoryLimit memory = node_memory_limit(ranks_on_this_node(world.get()));
   world.agree([&] {
-    check_memory(config, estimate_stage_memory(config, context.info(), "infer", world.size(), in.x.extent(0)),
-                 memory);
+    check_memory(
+        campaign.config,
+        estimate_stage_memory(campaign.config, context.info(), "infer", world.size(), observed_events),
+        memory);
   });
-  return in;
 }
+
+namespace {
 
 void write_infer_results(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                          const std::string& identity, const InferInputs& in,
@@ -125,6 +138,11 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
 void run_infer(const Communicator& world, const Campaign& campaign, const StageOptions& options) {
   std::optional<profiling::Region> load("nsbi/infer/load");
   const InferenceContext context = load_inference(world, campaign, "infer", options.allow_extrapolation);
+  if (campaign.config.get<std::string>("infer.posterior") == "mcmc") {
+    load.reset();
+    run_infer_mcmc(world, campaign, context, options);
+    return;
+  }
   const InferInputs in = infer_inputs(world, campaign, context);
   const std::string identity = stage_identity(campaign, context, {"infer"}, &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;

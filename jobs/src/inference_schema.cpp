@@ -48,6 +48,30 @@ void declare_point(config::Schema& schema, const std::string& section, const sim
     schema.add(config::Key(section + "." + p.name, config::Type::number, doc).as_optional());
 }
 
+// infer.posterior and infer.mcmc: the posterior on the grid, or by Markov chains without one.
+void declare_mcmc(config::Schema& schema) {
+  schema.add(
+      Key("infer.posterior", Type::string,
+          "`grid`: the scan, regions and the posterior on the infer grid; `mcmc`: posterior samples from "
+          "Markov chains over the grid's box instead (no grid is built: any number of parameters)")
+          .with_default("grid")
+          .one_of({"grid", "mcmc"}));
+  schema.add(Key("infer.mcmc.chains", Type::integer, "independent chains (spread over the ranks)")
+                 .with_default("32")
+                 .minimum(1)
+                 .maximum(1000000));
+  schema.add(Key("infer.mcmc.warmup", Type::integer, "iterations per chain before the kept ones (discarded)")
+                 .with_default("500")
+                 .minimum(0));
+  schema.add(Key("infer.mcmc.samples", Type::integer, "draws kept per chain (after the warm-up)")
+                 .with_default("500")
+                 .minimum(4));
+  schema.add(Key("infer.mcmc.thin", Type::integer, "iterations per kept draw").with_default("1").minimum(1));
+  schema.add(Key("infer.mcmc.seed", Type::integer, "seed of the chains' streams (default: campaign.seed)")
+                 .as_optional()
+                 .minimum(0));
+}
+
 // simulate.observed and infer: the observed data and the scan.
 void declare_infer(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   std::vector<std::string> parameter_names;
@@ -88,6 +112,7 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
   schema.add(Key("infer.posterior_samples", Type::integer, "posterior samples drawn from the grid")
                  .with_default("10000")
                  .minimum(0));
+  declare_mcmc(schema);
 }
 
 // test: the simple hypothesis test.

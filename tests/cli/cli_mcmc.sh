@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# infer with posterior: mcmc on a tiny gaussian2d campaign: the samples and diagnostics in results.h5 and
+# infer.json without any grid array, the same bits on 1 and 2 ranks (learned and exact estimators), a
+# parameter held fixed by a single grid value, the chains' seed recorded, and the refusals of bad settings.
+source "$(dirname "$0")/common.sh"
+h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
+
+cat >small.yaml <<YAML
+campaign: {seed: 5, dir: run}
+simulator: {name: gaussian2d}
+simulate:
+  n_samples: 4000
+  reference: {theta: {mu2: 0, rho12: 0}}
+  observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
+train:
+  network: {head: {hidden: [8], activation: silu}}
+  epochs: 1
+  diagnostics: {grid_points: 2, n_events: 100}
+infer:
+  estimators: [learned, exact]
+  grid:
+    mu2: {min: -0.9, max: 0.9}
+    rho12: {min: -0.9, max: 0.9}
+  posterior: mcmc
+  mcmc: {chains: 5, warmup: 50, samples: 100}
+YAML
+
+expect_exit 0 simulate.out -- "$NSBI" simulate small.yaml
+expect_exit 0 train.out -- "$NSBI" train small.yaml
+expect_exit 0 infer1.out -- "$NSBI" infer small.yaml
+expect_grep "infer: mcmc \(exact\): 5 chains × 100 draws" infer1.out
+expect_grep "largest R̂" infer1.out
+expect_grep '"method": "mcmc"' run/infer.json
+expect_grep '"rhat": ' run/infer.json
+expect_grep '"ess_bulk": ' run/infer.json
+expect_grep '"seed": 5' run/infer.json
+h5dump -A -g /infer run/results.h5 >attributes.txt 2>&1
+expect_grep '"mcmc"' attributes.txt
+for estimator in learned exact; do
+  h5ls run/results.h5/infer/$estimator >ls_$estimator.txt 2>&1
+  expect_grep "posterior_samples +Dataset \{500, 2\}" ls_$estimator.txt
+  expect_grep "log_posterior +Dataset \{500\}" ls_$estimator.txt
+  expect_grep "rhat +Dataset \{2\}" ls_$estimator.txt
+  expect_grep "ess_bulk +Dataset \{2\}" ls_$estimator.txt
+  grep -qE "^(t|q|posterior|poi_q) " ls_$estimator.txt && fail "grid arrays written with posterior: mcmc"
+done
+cp run/results.h5 one_rank.h5
+# The same bits on 2 ranks (chains 0-2 on rank 0, 3-4 on rank 1).
+expect_exit 0 infer2.out -- mpi 2 "$NSBI" infer small.yaml --force
+for estimator in learned exact; do
+  for array in posterior_samples log_posterior rhat ess_bulk; do
+    h5same one_rank.h5 run/results.h5 /infer/$estimator/$array
+  done
+done
+# A second run skips the stage; another seed gives other samples.
+expect_exit 0 rerun.out -- "$NSBI" infer small.yaml
+expect_grep "infer: complete for this config: nothing to do" rerun.out
+sed 's/samples: 100}/samples: 100, seed: 77}/' small.yaml >seeded.yaml
+expect_exit 0 seeded.out -- "$NSBI" infer seeded.yaml --force
+expect_grep '"seed": 77' run/infer.json
+h5diff -q one_rank.h5 run/results.h5 /infer/exact/posterior_samples /infer/exact/posterior_samples \
+  >/dev/null 2>&1 && fail "infer.mcmc.seed did not change the samples"
+# rho12 held at one value: its column is that value.
+sed 's/rho12: {min: -0.9, max: 0.9}/rho12: {values: [0.4]}/' small.yaml >fixed.yaml
+expect_exit 0 fixed.out -- "$NSBI" infer fixed.yaml --force
+/usr/bin/python3 - <<'PY' || fail "rho12 was not held at 0.4"
+import h5py, numpy
+samples = h5py.File("run/results.h5", "r")["infer/exact/posterior_samples"][...]
+assert numpy.all(samples[:, 1] == 0.4) and samples[:, 0].std() > 0, samples[:5]
+PY
+# Refusals naming the key.
+sed 's/rho12: {min: -0.9, max: 0.9}/rho12: {values: [0.4]}/; s/mu2: {min: -0.9, max: 0.9}/mu2: {values: [0.3]}/' \
+  small.yaml >allfixed.yaml
+expect_exit 2 allfixed.out -- "$NSBI" infer allfixed.yaml --force
+expect_grep "infer.posterior.*nothing to sample" allfixed.out
+sed 's/posterior: mcmc/posterior: hmc/' small.yaml >badkind.yaml
+expect_exit 2 badkind.out -- "$NSBI" infer badkind.yaml --force
+expect_grep "infer.posterior" badkind.out
+sed 's/samples: 100}/samples: 2}/' small.yaml >fewsamples.yaml
+expect_exit 2 fewsamples.out -- "$NSBI" infer fewsamples.yaml --force
+expect_grep "infer.mcmc.samples" fewsamples.out
+finish
