@@ -64,30 +64,8 @@ class Chain {
         begin_update();
         return;
       case Phase::left:
-        if (value > level_) {
-          lo_ -= width_[axis_];
-          --left_steps_;
-          if (lo_ <= prior_.lower[free_[axis_]]) {
-            lo_ = prior_.lower[free_[axis_]];
-            left_steps_ = 0;
-          }
-        } else {
-          left_steps_ = 0;
-        }
-        step_left();
-        return;
       case Phase::right:
-        if (value > level_) {
-          hi_ += width_[axis_];
-          --right_steps_;
-          if (hi_ >= prior_.upper[free_[axis_]]) {
-            hi_ = prior_.upper[free_[axis_]];
-            right_steps_ = 0;
-          }
-        } else {
-          right_steps_ = 0;
-        }
-        step_right();
+        step_out(phase_ == Phase::left, value);
         return;
       case Phase::shrink:
         if (value > level_) {
@@ -113,31 +91,40 @@ class Chain {
     hi_ = lo_ + width_[axis_];
     left_steps_ = static_cast<int>(std::floor(max_steps * stream_.uniform()));
     right_steps_ = max_steps - 1 - left_steps_;
-    if (lo_ <= prior_.lower[p]) {
-      lo_ = prior_.lower[p];
-      left_steps_ = 0;
-    }
-    if (hi_ >= prior_.upper[p]) {
-      hi_ = prior_.upper[p];
-      right_steps_ = 0;
-    }
+    clip(true);
+    clip(false);
     proposal_ = theta_;
-    step_left();
+    next_point();
   }
 
-  void step_left() {
-    if (left_steps_ > 0) {
-      phase_ = Phase::left;
-      proposal_[free_[axis_]] = lo_;
-      return;
+  // An end of the interval (left or right) that reached the box becomes the box's edge and stops there.
+  void clip(bool left) {
+    const std::size_t p = free_[axis_];
+    if (left ? lo_ <= prior_.lower[p] : hi_ >= prior_.upper[p]) {
+      (left ? lo_ : hi_) = left ? prior_.lower[p] : prior_.upper[p];
+      (left ? left_steps_ : right_steps_) = 0;
     }
-    step_right();
   }
 
-  void step_right() {
-    if (right_steps_ > 0) {
-      phase_ = Phase::right;
-      proposal_[free_[axis_]] = hi_;
+  // Stepping out at one end, whose log density is `value`: one width further while it is above the level.
+  void step_out(bool left, double value) {
+    int& steps = left ? left_steps_ : right_steps_;
+    if (value > level_) {
+      (left ? lo_ : hi_) += left ? -width_[axis_] : width_[axis_];
+      --steps;
+      clip(left);
+    } else {
+      steps = 0;
+    }
+    next_point();
+  }
+
+  // The next point: the left end while it may step out, then the right end, then shrinkage.
+  void next_point() {
+    if (left_steps_ > 0 || right_steps_ > 0) {
+      const bool left = left_steps_ > 0;
+      phase_ = left ? Phase::left : Phase::right;
+      proposal_[free_[axis_]] = left ? lo_ : hi_;
       return;
     }
     shrink();

@@ -101,6 +101,18 @@ void check_infer_memory(const Communicator& world, const Campaign& campaign, con
   });
 }
 
+json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
+                                const std::vector<json::Object>& summaries) {
+  json::Object per_estimator;
+  for (std::size_t e = 0; e < summaries.size(); ++e)
+    per_estimator.set(context.estimator_names[e], summaries[e]);
+  json::Object body;
+  body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
+      .set("estimators", context.estimator_names)
+      .set("results_by_estimator", per_estimator);
+  return body;
+}
+
 namespace {
 
 void write_infer_results(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
@@ -121,13 +133,9 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
     for (std::size_t e = 0; e < results.size(); ++e)
       write_estimator(group, context.estimator_names[e], results[e], grid);
   });
-  json::Object per_estimator;
-  for (std::size_t e = 0; e < results.size(); ++e)
-    per_estimator.set(context.estimator_names[e], results[e].summary);
-  json::Object body;
-  body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
-      .set("estimators", context.estimator_names)
-      .set("results_by_estimator", per_estimator);
+  std::vector<json::Object> summaries;
+  for (const auto& r : results) summaries.push_back(r.summary);
+  json::Object body = infer_summary_body(campaign, context, summaries);
   // Learned against exact: the agreement acceptance asks for (best fit, overlap of the 68% regions).
   if (results.size() == 2) body.set("comparison", inference::compare_analyses(results[0], results[1], grid));
   write_summary(world, campaign, "infer", identity, body);

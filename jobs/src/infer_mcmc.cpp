@@ -168,14 +168,9 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
       g.write_attribute("converged", static_cast<std::int64_t>(r.diagnostics.converged()));
     }
   });
-  json::Object per_estimator;
-  for (std::size_t e = 0; e < results.size(); ++e)
-    per_estimator.set(context.estimator_names[e], results[e].summary);
-  json::Object body;
-  body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
-      .set("estimators", context.estimator_names)
-      .set("results_by_estimator", per_estimator);
-  write_summary(world, campaign, "infer", identity, body);
+  std::vector<json::Object> summaries;
+  for (const auto& r : results) summaries.push_back(r.summary);
+  write_summary(world, campaign, "infer", identity, infer_summary_body(campaign, context, summaries));
 }
 
 }  // namespace

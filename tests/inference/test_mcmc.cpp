@@ -149,14 +149,19 @@ void expect_moments(const Moments& got, const Moments& want, const ChainDiagnost
               4 * (1 - want.correlation * want.correlation) / std::sqrt(ess));
 }
 
+McmcSettings settings_of(std::size_t chains, std::size_t warmup, std::size_t samples, std::uint64_t seed) {
+  McmcSettings settings;
+  settings.chains = chains;
+  settings.warmup = warmup;
+  settings.samples = samples;
+  settings.seed = seed;
+  return settings;
+}
+
 TEST(Mcmc, SamplesACorrelatedNormal) {
   const Normal2 target;
   McmcPrior prior{{-1.0, -1.0}, {1.0, 1.0}, {}};  // the box holds ±6 standard deviations
-  McmcSettings settings;
-  settings.chains = 8;
-  settings.warmup = 200;
-  settings.samples = 1000;
-  settings.seed = 3;
+  const McmcSettings settings = settings_of(8, 200, 1000, 3);
   const ChainDraws draws = run_chains(target, prior, settings, 0, settings.chains);
   ASSERT_EQ(draws.samples.size(), 8u * 1000u * 2u);
   const ChainDiagnostics d = diagnose_chains(draws.samples, 8, {"a", "b"});
@@ -181,12 +186,8 @@ TEST(Mcmc, HonoursTheBoxFixedParametersThinningAndThePriorDensity) {
   // density ∝ θ (mean 4/3, sd √2/3), kept every 3rd iteration.
   const auto flat = [](std::size_t k, const double*, double* out) { std::fill(out, out + k, 0.0); };
   McmcPrior prior{{0.5, 0.0}, {0.5, 2.0}, [](const double* theta) { return std::log(theta[1]); }};
-  McmcSettings settings;
-  settings.chains = 4;
-  settings.warmup = 100;
-  settings.samples = 1000;
+  McmcSettings settings = settings_of(4, 100, 1000, 9);
   settings.thin = 3;
-  settings.seed = 9;
   const ChainDraws draws = run_chains(flat, prior, settings, 0, settings.chains);
   std::vector<double> values;
   for (std::size_t i = 0; i < draws.samples.size(); i += 2) {
@@ -203,11 +204,7 @@ TEST(Mcmc, HonoursTheBoxFixedParametersThinningAndThePriorDensity) {
 TEST(Mcmc, ChainsAreTheSameBitsInAnyBatchAndOnAnyRanks) {
   const Normal2 target;
   const McmcPrior prior{{-1.0, -1.0}, {1.0, 1.0}, {}};
-  McmcSettings settings;
-  settings.chains = 7;
-  settings.warmup = 20;
-  settings.samples = 30;
-  settings.seed = 5;
+  const McmcSettings settings = settings_of(7, 20, 30, 5);
   const ChainDraws all = run_chains(target, prior, settings, 0, 7);
   // Chains 2..4 run alone: the same draws as within all seven.
   const ChainDraws some = run_chains(target, prior, settings, 2, 3);
@@ -265,11 +262,7 @@ TEST(Mcmc, Gaussian2dExactPosteriorAgreesWithTheGrid) {
   want.correlation = (cross - want.mean[0] * want.mean[1]) / (want.sd[0] * want.sd[1]);
 
   const McmcPrior prior{{-0.9, -0.9}, {0.9, 0.9}, {}};
-  McmcSettings settings;
-  settings.chains = 8;
-  settings.warmup = 200;
-  settings.samples = 500;
-  settings.seed = 4;
+  const McmcSettings settings = settings_of(8, 200, 500, 4);
   const ChainDraws draws = run_chains(observed_log_likelihood(estimator, x, 2), prior, settings, 0, 8);
   const ChainDiagnostics d = diagnose_chains(draws.samples, 8, {"mu2", "rho12"});
   EXPECT_TRUE(d.converged()) << d.warnings.front();

@@ -3,8 +3,10 @@
 // every estimator from Markov chains spread over the ranks, with R̂ and effective sample sizes, and no grid.
 
 #include <cstdint>
+#include <vector>
 
 #include "nsbi/core/communicator.hpp"
+#include "nsbi/core/json.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 #include "nsbi/jobs/stages.hpp"
@@ -15,6 +17,10 @@ namespace nsbi::jobs {
 /// of the node (ConfigError when it does not fit).
 void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                         std::uint64_t observed_events);
+
+/// infer.json's body: `observed`, `estimators` and `results_by_estimator` (each estimator's summary).
+json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
+                                const std::vector<json::Object>& summaries);
 
 /// Collective: the rest of run_infer when infer.posterior is mcmc; writes /infer of results.h5 and
 /// infer.json.
