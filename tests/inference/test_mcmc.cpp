@@ -181,6 +181,44 @@ TEST(Mcmc, SamplesACorrelatedNormal) {
   EXPECT_LT(static_cast<double>(draws.evaluations) / (8 * 1200 * 2), 8.0);
 }
 
+TEST(Mcmc, SamplesASixDimensionalNormal) {
+  // Beyond a grid: 6 parameters, neighbours correlated by ρ = 0.5 (correlation ρ^|i−j|, whose inverse is
+  // tridiagonal: diagonal 1, 1 + ρ², …, 1 + ρ², 1 and off-diagonal −ρ, over 1 − ρ²), means 0.1 i, standard
+  // deviations 0.05 (1 + i). Means within 4 sd/√ESS, standard deviations within 4 sd/√(2 ESS).
+  constexpr std::size_t dims = 6;
+  constexpr double rho = 0.5;
+  const auto mean_of = [](std::size_t i) { return 0.1 * static_cast<double>(i); };
+  const auto sd_of = [](std::size_t i) { return 0.05 * static_cast<double>(1 + i); };
+  const auto target = [&](std::size_t k, const double* theta, double* out) {
+    for (std::size_t j = 0; j < k; ++j) {
+      double z[dims];
+      for (std::size_t i = 0; i < dims; ++i) z[i] = (theta[j * dims + i] - mean_of(i)) / sd_of(i);
+      double quadratic = 0;
+      for (std::size_t i = 0; i < dims; ++i) {
+        const bool inner = i > 0 && i + 1 < dims;
+        quadratic += (inner ? 1 + rho * rho : 1.0) * z[i] * z[i];
+        if (i + 1 < dims) quadratic -= 2 * rho * z[i] * z[i + 1];
+      }
+      out[j] = -0.5 * quadratic / (1 - rho * rho);
+    }
+  };
+  const McmcPrior prior{std::vector<double>(dims, -2.0), std::vector<double>(dims, 2.0), {}};
+  const ChainDraws draws = run_chains(target, prior, settings_of(16, 200, 400, 8), 0, 16);
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e", "f"};
+  const ChainDiagnostics d = diagnose_chains(draws.samples, 16, names);
+  EXPECT_TRUE(d.converged()) << d.warnings.front();
+  const double n = static_cast<double>(draws.samples.size() / dims);
+  for (std::size_t i = 0; i < dims; ++i) {
+    double mean = 0;
+    double square = 0;
+    for (std::size_t s = i; s < draws.samples.size(); s += dims) mean += draws.samples[s] / n;
+    for (std::size_t s = i; s < draws.samples.size(); s += dims)
+      square += (draws.samples[s] - mean) * (draws.samples[s] - mean) / n;
+    EXPECT_NEAR(mean, mean_of(i), 4 * sd_of(i) / std::sqrt(d.ess_bulk[i])) << names[i];
+    EXPECT_NEAR(std::sqrt(square), sd_of(i), 4 * sd_of(i) / std::sqrt(2 * d.ess_bulk[i])) << names[i];
+  }
+}
+
 TEST(Mcmc, HonoursTheBoxFixedParametersThinningAndThePriorDensity) {
   // A flat likelihood: the samples follow the prior. Parameter 0 held at 0.5; parameter 1 on [0, 2] with
   // density ∝ θ (mean 4/3, sd √2/3), kept every 3rd iteration.
