@@ -88,7 +88,7 @@ class Chain {
     origin_ = theta_[p];
     level_ = log_post_ - rng::exponential(stream_, 1.0);
     lo_ = origin_ - stream_.uniform() * width_[axis_];
-    hi_ = lo_ + width_[axis_];
+    hi_ = std::max(lo_ + width_[axis_], origin_);  // rounding must not leave the point outside
     left_steps_ = static_cast<int>(std::floor(max_steps * stream_.uniform()));
     right_steps_ = max_steps - 1 - left_steps_;
     clip(true);
