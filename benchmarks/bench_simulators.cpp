@@ -94,7 +94,9 @@ void lensing_stage(benchmark::State& state) {
   const double theta[2] = {0.05, -1.9};
   std::vector<float> alpha_x(LensingModel::n_pixels), alpha_y(LensingModel::n_pixels);
   std::vector<double> mu(LensingModel::n_pixels), blurred(LensingModel::n_pixels), x(LensingModel::n_pixels);
-  const nsbi::sims::LensingWorkspace work{alpha_x.data(), alpha_y.data(), mu.data(), blurred.data()};
+  std::vector<std::int32_t> pending(LensingModel::n_pixels);
+  const nsbi::sims::LensingWorkspace work{alpha_x.data(), alpha_y.data(), mu.data(), blurred.data(),
+                                          pending.data()};
   const auto stage = static_cast<LensingStage>(state.range(0));
   std::uint64_t index = 0;
   double pairs = 0.0;
@@ -117,7 +119,7 @@ void lensing_stage(benchmark::State& state) {
         model.blur(mu.data(), blurred.data());
         break;
       case noise:
-        LensingModel::add_noise(draws, mu.data(), x.data());
+        LensingModel::add_noise(draws, mu.data(), x.data(), pending.data(), blurred.data());
         break;
     }
     pairs += static_cast<double>(z.n) * LensingModel::n_pixels;

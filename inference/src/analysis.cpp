@@ -105,13 +105,13 @@ void posterior_samples(Analysis& r, const Grid& grid, const AnalysisSettings& se
   }
 }
 
-// The posterior on the grid (flat prior: nsbi's proposals are uniform), its moments, highest-density regions
-// and samples.
+// The posterior on the grid (the prior's log density at the grid points, settings.log_prior), its moments,
+// highest-density regions and samples.
 void posterior(Analysis& r, const Grid& grid, const AnalysisSettings& settings,
                const std::vector<double>& levels) {
   std::vector<double> volume(grid.size());
   for (std::size_t k = 0; k < volume.size(); ++k) volume[k] = grid.cell_volume(k);
-  r.posterior = grid_posterior(r.t, {}, volume);
+  r.posterior = grid_posterior(r.t, settings.log_prior, volume);
   posterior_samples(r, grid, settings);
   const std::size_t n_parameters = grid.n_parameters();
   std::vector<double> mean(n_parameters, 0.0);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "nsbi/core/error.hpp"
+#include "nsbi/core/normal.hpp"
 
 namespace nsbi::inference {
 namespace {
@@ -191,27 +192,6 @@ void check_beta_parameters(double a, double b) {
               "beta parameters must be positive and finite, got a = " + text(a) + ", b = " + text(b));
 }
 
-// Acklam's rational approximation of Φ⁻¹ (relative error below 1.2e-9) for p ≤ 1/2.
-double normal_quantile_approximation(double p) {
-  static constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
-                                 1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
-  static constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                                 6.680131188771972e+01, -1.328068155288572e+01};
-  static constexpr double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                                 -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
-  static constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                                 3.754408661907416e+00};
-  if (p < 0.02425) {
-    const double r = std::sqrt(-2.0 * std::log(p));
-    return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) /
-           ((((d[0] * r + d[1]) * r + d[2]) * r + d[3]) * r + 1.0);
-  }
-  const double q = p - 0.5;
-  const double r = q * q;
-  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0);
-}
-
 }  // namespace
 
 double chi2_cdf(double x, int dof) {
@@ -248,26 +228,7 @@ double chi2_quantile(double level, int dof) {
 
 double normal_quantile(double p) {
   NSBI_ASSERT(p > 0 && p < 1, "the normal quantile needs p in (0, 1), got " + text(p));
-  // Φ⁻¹(p) = −Φ⁻¹(1 − p), and 1 − p is exact for p > 1/2: working on the lower half keeps tail accuracy.
-  if (p > 0.5) return -normal_quantile(1.0 - p);
-  double x = normal_quantile_approximation(p);
-  constexpr double sqrt_half = 0.70710678118654752440;
-  constexpr double log_sqrt_two_pi = 0.91893853320467274178;
-  for (int step = 0; step < 2; ++step) {
-    if (p > 0.25) {
-      // Near the centre Φ(x) − p = erf(x/√2)/2 − (p − 1/2), both sides accurate to their own ulp.
-      const double residual = 0.5 * std::erf(sqrt_half * x) - (p - 0.5);
-      const double u = residual * std::exp(0.5 * x * x + log_sqrt_two_pi);
-      x -= u / (1.0 + 0.5 * x * u);  // Halley's step for Φ(x) = p
-    } else {
-      // In the tail Newton's method on log Φ(x) = log p: no φ(x) to underflow, and the residual is relative.
-      const double tail = 0.5 * std::erfc(-sqrt_half * x);
-      if (!(tail > 0)) break;
-      const double mills = std::exp(std::log(tail) + 0.5 * x * x + log_sqrt_two_pi);  // Φ(x)/φ(x)
-      x -= std::log(tail / p) * mills;
-    }
-  }
-  return x;
+  return normal::quantile(p);
 }
 
 std::vector<double> wilks_confidence_levels() {
@@ -383,29 +344,44 @@ double jaccard_index(const std::vector<bool>& a, const std::vector<bool>& b,
   return either > 0 ? both / either : 1.0;
 }
 
-std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& prior,
+std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& log_prior,
                                    const std::vector<double>& cell_volume) {
   NSBI_ASSERT(!t.empty(), "a posterior on an empty grid");
-  NSBI_ASSERT(prior.empty() || prior.size() == t.size(),
-              "a prior over " + std::to_string(prior.size()) + " points, t over " + std::to_string(t.size()));
+  NSBI_ASSERT(
+      log_prior.empty() || log_prior.size() == t.size(),
+      "a prior over " + std::to_string(log_prior.size()) + " points, t over " + std::to_string(t.size()));
   NSBI_ASSERT(cell_volume.empty() || cell_volume.size() == t.size(),
               "cell volumes for " + std::to_string(cell_volume.size()) + " points, t over " +
                   std::to_string(t.size()));
   double t_min = t[0];
+  double log_prior_max = -HUGE_VAL;
   for (std::size_t k = 0; k < t.size(); ++k) {
     NSBI_ASSERT(std::isfinite(t[k]), "t is not finite at grid point " + std::to_string(k));
     t_min = std::min(t_min, t[k]);
+    if (log_prior.empty()) continue;
+    NSBI_ASSERT(log_prior[k] < HUGE_VAL,
+                "the log prior at grid point " + std::to_string(k) + " is " + text(log_prior[k]));
+    log_prior_max = std::max(log_prior_max, log_prior[k]);
+  }
+  NSBI_ASSERT(log_prior.empty() || log_prior_max > -HUGE_VAL, "the prior vanishes at every grid point");
+  // The log weight of each point, less its maximum: a flat prior adds exactly 0, and neither the prior nor
+  // exp(−t/2) underflows alone where their product does not.
+  std::vector<double> exponent(t.size());
+  double exponent_max = -HUGE_VAL;
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    exponent[k] = -0.5 * (t[k] - t_min) + (log_prior.empty() ? 0.0 : log_prior[k] - log_prior_max);
+    exponent_max = std::max(exponent_max, exponent[k]);
   }
   std::vector<double> probability(t.size());
   double total = 0;
   for (std::size_t k = 0; k < t.size(); ++k) {
-    const double weight = (prior.empty() ? 1.0 : prior[k]) * (cell_volume.empty() ? 1.0 : cell_volume[k]);
-    NSBI_ASSERT(weight >= 0 && std::isfinite(weight),
-                "prior · cell volume at grid point " + std::to_string(k) + " is " + text(weight));
-    probability[k] = weight * std::exp(-0.5 * (t[k] - t_min));
+    const double volume = cell_volume.empty() ? 1.0 : cell_volume[k];
+    NSBI_ASSERT(volume >= 0 && std::isfinite(volume),
+                "cell volume at grid point " + std::to_string(k) + " is " + text(volume));
+    probability[k] = volume * std::exp(exponent[k] - exponent_max);
     total += probability[k];
   }
-  NSBI_ASSERT(total > 0, "the posterior has no mass: prior · cell volume vanishes wherever t is finite");
+  NSBI_ASSERT(total > 0, "the posterior has no mass: prior · cell volume vanishes at every grid point");
   for (double& p : probability) p /= total;
   return probability;
 }

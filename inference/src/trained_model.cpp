@@ -17,6 +17,7 @@ const std::vector<std::size_t>& TrainedModel::observable_shape() const { return 
 const std::string& TrainedModel::loss() const { return record_->loss; }
 double TrainedModel::parameter_min(std::size_t p) const { return record_->parameter_min[p]; }
 double TrainedModel::parameter_max(std::size_t p) const { return record_->parameter_max[p]; }
+const std::string& TrainedModel::proposal() const { return record_->proposal; }
 const std::string& TrainedModel::created() const { return record_->provenance.created_utc; }
 std::uint64_t TrainedModel::seed() const { return record_->seed; }
 

@@ -3,6 +3,7 @@
 // infer.posterior: mcmc, posterior samples from Markov chains instead (infer_mcmc.cpp).
 
 #include <algorithm>
+#include <cmath>
 
 #include "nsbi/core/log.hpp"
 #include "nsbi/core/profiling.hpp"
@@ -60,6 +61,7 @@ void write_estimator(h5::Group& group, const std::string& name, const inference:
 // The grid, the observed events and the analysis settings from the config, checked (collective).
 struct InferInputs {
   std::optional<inference::Grid> grid;
+  std::optional<inference::Prior> prior;
   Matrix x;
   inference::AnalysisSettings settings;
 };
@@ -81,6 +83,12 @@ InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
     std::vector<std::vector<double>> points(in.grid->size(), std::vector<double>(in.grid->n_parameters()));
     for (std::size_t k = 0; k < in.grid->size(); ++k) in.grid->point(k, points[k].data());
     context.check_exact("infer.estimators", points, points[0]);
+    in.prior = prior_from_config(campaign, context);
+    in.settings.log_prior = in.prior->log_density_on(*in.grid);
+    if (std::none_of(in.settings.log_prior.begin(), in.settings.log_prior.end(),
+                     [](double v) { return v > -HUGE_VAL; }))
+      config.fail(config.has("prior") ? "prior" : "infer.grid",
+                  "the prior puts no mass on any point of the infer grid (prior: " + in.prior->yaml() + ")");
     in.x = read_observed(campaign, context.info(), "infer.observed");
   });
   check_infer_memory(world, campaign, context, in.x.extent(0));
@@ -129,6 +137,8 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
       if (!in.settings.profiled[p]) interest.push_back(names[p]);
     group.write_attribute("parameters_of_interest", interest);
     group.write_attribute("estimators", context.estimator_names);
+    group.write_attribute("prior", in.prior->yaml());
+    inference::write_array(group, "log_prior", grid_shape(grid), in.settings.log_prior);
     inference::write_array(group, "observed", {in.x.extent(0), in.x.extent(1)}, inference::host_values(in.x));
     for (std::size_t e = 0; e < results.size(); ++e)
       write_estimator(group, context.estimator_names[e], results[e], grid);
@@ -152,7 +162,11 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     return;
   }
   const InferInputs in = infer_inputs(world, campaign, context);
-  const std::string identity = stage_identity(campaign, context, {"infer"}, &in.x);
+  // The prior section, when given, decides the posterior (its default is the model, already there).
+  const std::vector<std::string> sections = campaign.config.has("prior")
+                                                ? std::vector<std::string>{"infer", "prior"}
+                                                : std::vector<std::string>{"infer"};
+  const std::string identity = stage_identity(campaign, context, sections, &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(),
             " grid points, estimators: ", [&] {

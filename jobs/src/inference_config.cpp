@@ -173,6 +173,21 @@ inference::Grid grid_from_config(const Campaign& campaign, const InferenceContex
   return inference::Grid(std::move(axes));
 }
 
+inference::Prior prior_from_config(const Campaign& campaign, const InferenceContext& context) {
+  const sims::SimulatorInfo& info = context.info();
+  const auto training_proposal = [&] {
+    if (!context.model || context.model->proposal().empty()) return sims::Proposal::default_for(info);
+    try {
+      return sims::Proposal::from_yaml(context.model->proposal(),
+                                       "model '" + context.model_path + "', attribute proposal", info);
+    } catch (const ConfigError& e) {
+      throw InputError(e.what());
+    }
+  };
+  return inference::Prior::from_config(campaign.config, "prior", info,
+                                       inference::Prior(training_proposal(), info));
+}
+
 std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
                                       const std::string& section) {
   std::vector<double> point;

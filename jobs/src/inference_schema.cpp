@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "nsbi/inference/prior.hpp"
+
 namespace nsbi::jobs {
 namespace {
 
@@ -113,6 +115,7 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
                  .with_default("10000")
                  .minimum(0));
   declare_mcmc(schema);
+  inference::Prior::declare(schema, "prior", sim);
 }
 
 // test: the simple hypothesis test.

@@ -30,12 +30,27 @@ void declare_train_model(config::Schema& schema, const std::string& dataset, con
       Key("train.loss", Type::string,
           "`carl`: cross-entropy on the class labels; with the simulator's gold (simulate.gold): "
           "`rolr`, `alice`, and with the score term `cascal`, `rascal`, `alices`; `sally`: the score at "
-          "θ0 only (docs/config.md, train.loss)")
+          "θ0 only; with reference: marginal the contrastive `nre_b` and `nre_c` (docs/config.md, "
+          "train.loss)")
           .with_default("carl")
           .one_of(training::loss_names()));
   schema.add(Key("train.alpha", Type::number,
                  "weight α of the score term α |t(x,z|θ) − ∇θ log r̂(x|θ)|² of cascal, rascal and alices")
                  .with_default("1")
+                 .minimum(0));
+  schema.add(Key("train.contrastive_classes", Type::integer,
+                 "K: the θ each x is contrasted with in nre_b (its own and K − 1 others), the contrastive "
+                 "classes of nre_c")
+                 .with_default("5")
+                 .minimum(1));
+  schema.add(Key("train.contrastive_gamma", Type::number,
+                 "γ of nre_c: the odds of a set of θ holding x's own against holding none of it")
+                 .with_default("1")
+                 .minimum(0));
+  schema.add(Key("train.balance", Type::number,
+                 "λ of the balancing penalty λ (E_1[σ(log r̂)] + E_0[σ(log r̂)] − 1)² (BNRE) for carl and "
+                 "nre_c; 0: none")
+                 .with_default("0")
                  .minimum(0));
   schema.add(Key("train.network.head.hidden", Type::integer_list,
                  "widths of the hidden layers of the head, the MLP that maps the inputs (x, θ) to log r̂")
@@ -153,6 +168,31 @@ training::NetworkDescription network_description(const config::Config& config) {
   return network;
 }
 
+// The contrastive losses' and the balancing penalty's combinations of keys.
+void check_contrastive_settings(const config::Config& config, const training::Settings& s) {
+  if (s.balance > 0.0 && s.loss != training::Loss::carl && s.loss != training::Loss::nre_c)
+    config.fail("train.balance",
+                "the balancing penalty applies to carl and nre_c, whose logit at the optimum is the "
+                "normalised log r; loss " +
+                    s.loss_name + " has none: set train.balance: 0");
+  if (!s.contrastive()) return;
+  if (!s.marginal)
+    config.fail("train.loss", "loss " + s.loss_name +
+                                  " contrasts each x with the θ of other rows (the marginal): use "
+                                  "train.reference: marginal");
+  if (s.loss == training::Loss::nre_b && s.contrastive_classes < 2)
+    config.fail("train.contrastive_classes",
+                "nre_b picks x's own θ among K candidates: K must be at least 2");
+  if (s.loss == training::Loss::nre_c && s.contrastive_gamma == 0.0)
+    config.fail("train.contrastive_gamma", "γ must be positive (the odds of the dependent set)");
+  const std::uint64_t piece = s.batch_size / (2 * s.n_shards);
+  if (s.atoms() > piece - 1)
+    config.fail("train.contrastive_classes",
+                "loss " + s.loss_name + " needs " + std::to_string(s.atoms()) +
+                    " other rows' θ for each x within its shard's " + std::to_string(piece) +
+                    " rows of a batch: raise batch_size, lower n_shards or lower contrastive_classes");
+}
+
 // What the schema alone cannot refuse: the combinations of keys the trainer needs.
 void check_train_settings(const config::Config& config, const training::Settings& s) {
   if (s.uses_gold() && s.marginal)
@@ -175,6 +215,7 @@ void check_train_settings(const config::Config& config, const training::Settings
                 "reference: marginal pairs x and θ of different rows within each shard's " +
                     std::to_string(s.batch_size / (2 * s.n_shards)) +
                     " rows; it needs at least 2 per shard: raise batch_size or lower n_shards");
+  check_contrastive_settings(config, s);
   if (s.patience > 0 && s.validation_fraction == 0.0)
     config.fail("train.early_stopping_patience",
                 "early stopping needs held-out rows: set validation_fraction > 0 "
@@ -192,6 +233,9 @@ training::Settings train_settings(const config::Config& config) {
   if (s.loss == training::Loss::cascal || s.loss == training::Loss::rascal ||
       s.loss == training::Loss::alices)
     s.alpha = config.get<double>("train.alpha");
+  s.contrastive_classes = static_cast<std::size_t>(config.get<std::int64_t>("train.contrastive_classes"));
+  s.contrastive_gamma = config.get<double>("train.contrastive_gamma");
+  s.balance = config.get<double>("train.balance");
   s.network = network_description(config);
   s.batch_size = get_count(config, "train.batch_size");
   s.epochs = get_count(config, "train.epochs");

@@ -163,6 +163,86 @@ struct ScoreMse {
   }
 };
 
+// log(e^{base} + Σ_{a in [first, last)} e^{c + s_a}) for the logits s_a = logits(a·n + i) of one example,
+// with the largest exponent subtracted; base = −∞ leaves the plain log-sum-exp.
+KOKKOS_INLINE_FUNCTION double log_sum_exp(const ConstFloatVector& logits, std::size_t n, std::size_t i,
+                                          std::size_t first, std::size_t last, double c, double base) {
+  double m = base;
+  for (std::size_t a = first; a < last; ++a) m = std::fmax(m, c + static_cast<double>(logits(a * n + i)));
+  double z = std::exp(base - m);
+  for (std::size_t a = first; a < last; ++a) z += std::exp(c + static_cast<double>(logits(a * n + i)) - m);
+  return m + std::log(z);
+}
+
+struct NreB {
+  ConstFloatVector logits;
+  ConstFloatVector weights;
+  FloatVector logit_gradients;
+  std::size_t n;  // examples
+  std::size_t k;  // candidates per example
+  double inverse_examples;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, double& sum) const {
+    const double w = weights.data() != nullptr ? weights(i) : 1.0;
+    const double l = log_sum_exp(logits, n, i, 0, k, 0.0, -INFINITY);
+    for (std::size_t a = 0; a < k; ++a) {
+      const double p = std::exp(static_cast<double>(logits(a * n + i)) - l);
+      logit_gradients(a * n + i) = static_cast<float>(w * (p - (a == 0 ? 1.0 : 0.0)) * inverse_examples);
+    }
+    sum += w * (l - static_cast<double>(logits(i)));
+  }
+};
+
+struct NreC {
+  ConstFloatVector logits;
+  ConstFloatVector weights;
+  FloatVector logit_gradients;
+  std::size_t n;       // examples
+  std::size_t k;       // contrastive classes: K + 1 logits per example
+  double c;            // log(γ/K)
+  double dependent;    // γ/(1 + γ), the weight of the set holding x's own θ
+  double independent;  // 1/(1 + γ)
+  double inverse_examples;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, double& sum) const {
+    const double w = weights.data() != nullptr ? weights(i) : 1.0;
+    const double l_dependent = log_sum_exp(logits, n, i, 0, k, c, 0.0);        // candidates 0..K−1
+    const double l_independent = log_sum_exp(logits, n, i, 1, k + 1, c, 0.0);  // candidates 1..K
+    const double s0 = logits(i);
+    for (std::size_t a = 0; a <= k; ++a) {
+      const double e = c + static_cast<double>(logits(a * n + i));
+      double g = a < k ? dependent * std::exp(e - l_dependent) : 0.0;
+      if (a == 0) g -= dependent;
+      if (a >= 1) g += independent * std::exp(e - l_independent);
+      logit_gradients(a * n + i) = static_cast<float>(w * g * inverse_examples);
+    }
+    sum += w * (dependent * (l_dependent - c - s0) + independent * l_independent);
+  }
+};
+
+struct SigmoidSum {
+  ConstFloatVector logits;
+  ConstFloatVector weights;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t j, double& sum) const {
+    const double w = weights.data() != nullptr ? weights(j % weights.extent(0)) : 1.0;
+    sum += w / (1.0 + std::exp(-static_cast<double>(logits(j))));
+  }
+};
+
+struct SigmoidGradient {
+  ConstFloatVector logits;
+  ConstFloatVector weights;
+  FloatVector logit_gradients;
+  double scale;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t j) const {
+    const double w = weights.data() != nullptr ? weights(j % weights.extent(0)) : 1.0;
+    const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(logits(j))));
+    logit_gradients(j) += static_cast<float>(scale * w * p * (1.0 - p));
+  }
+};
+
 }  // namespace
 
 double rolr(const ExecutionSpace& space, const ConstFloatVector& logits, const ConstFloatVector& labels,
@@ -203,6 +283,67 @@ double score_mse(const ExecutionSpace& space, const ConstFloatMatrix& tangents,
   Kokkos::parallel_reduce("nsbi::kernels::score_mse", ExamplePolicy(space, 0, n),
                           ScoreMse{tangents, scores, weights, tangent_gradients, alpha / score_rows}, sum);
   return alpha * sum / score_rows;
+}
+
+double nre_b(const ExecutionSpace& space, const ConstFloatVector& logits, std::size_t n_examples,
+             std::size_t n_candidates, const ConstFloatVector& weights, double global_examples,
+             const FloatVector& logit_gradients) {
+  NSBI_ASSERT(n_candidates >= 1 && logits.extent(0) == n_examples * n_candidates &&
+                  logit_gradients.extent(0) == logits.extent(0),
+              "nsbi::kernels::nre_b: logits and gradients must hold K logits per example");
+  NSBI_ASSERT(weights.data() == nullptr || weights.extent(0) == n_examples,
+              "nsbi::kernels::nre_b: weights and examples differ in length");
+  NSBI_ASSERT(global_examples > 0.0, "nsbi::kernels::nre_b: the global example count must be positive");
+  double sum = 0.0;
+  Kokkos::parallel_reduce(
+      "nsbi::kernels::nre_b", ExamplePolicy(space, 0, n_examples),
+      NreB{logits, weights, logit_gradients, n_examples, n_candidates, 1.0 / global_examples}, sum);
+  return sum / global_examples;
+}
+
+double nre_c(const ExecutionSpace& space, const ConstFloatVector& logits, std::size_t n_examples,
+             std::size_t n_classes, double gamma, const ConstFloatVector& weights, double global_examples,
+             const FloatVector& logit_gradients) {
+  NSBI_ASSERT(n_classes >= 1 && logits.extent(0) == n_examples * (n_classes + 1) &&
+                  logit_gradients.extent(0) == logits.extent(0),
+              "nsbi::kernels::nre_c: logits and gradients must hold K + 1 logits per example");
+  NSBI_ASSERT(weights.data() == nullptr || weights.extent(0) == n_examples,
+              "nsbi::kernels::nre_c: weights and examples differ in length");
+  NSBI_ASSERT(gamma > 0.0 && global_examples > 0.0,
+              "nsbi::kernels::nre_c: γ and the global example count must be positive");
+  const NreC loss{logits,
+                  weights,
+                  logit_gradients,
+                  n_examples,
+                  n_classes,
+                  std::log(gamma / static_cast<double>(n_classes)),
+                  gamma / (1.0 + gamma),
+                  1.0 / (1.0 + gamma),
+                  1.0 / global_examples};
+  double sum = 0.0;
+  Kokkos::parallel_reduce("nsbi::kernels::nre_c", ExamplePolicy(space, 0, n_examples), loss, sum);
+  return sum / global_examples;
+}
+
+double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits,
+                   const ConstFloatVector& weights) {
+  NSBI_ASSERT(
+      weights.data() == nullptr || (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0),
+      "nsbi::kernels::sigmoid_sum: the logits are not blocks of the weights' length");
+  double sum = 0.0;
+  Kokkos::parallel_reduce("nsbi::kernels::sigmoid_sum", ExamplePolicy(space, 0, logits.extent(0)),
+                          SigmoidSum{logits, weights}, sum);
+  return sum;
+}
+
+void add_sigmoid_gradient(const ExecutionSpace& space, const ConstFloatVector& logits,
+                          const ConstFloatVector& weights, double scale, const FloatVector& logit_gradients) {
+  NSBI_ASSERT(
+      logit_gradients.extent(0) == logits.extent(0) &&
+          (weights.data() == nullptr || (weights.extent(0) > 0 && logits.extent(0) % weights.extent(0) == 0)),
+      "nsbi::kernels::add_sigmoid_gradient: logits, weights and gradients differ in length");
+  Kokkos::parallel_for("nsbi::kernels::add_sigmoid_gradient", ExamplePolicy(space, 0, logits.extent(0)),
+                       SigmoidGradient{logits, weights, logit_gradients, scale});
 }
 
 }  // namespace nsbi::kernels

@@ -15,7 +15,8 @@ namespace {
 // One image per work item (a team of one thread), its buffers in the team's scratch memory.
 constexpr std::size_t float_buffer = LensingModel::n_pixels * sizeof(float);
 constexpr std::size_t double_buffer = LensingModel::n_pixels * sizeof(double);
-constexpr std::size_t scratch_bytes = 2 * float_buffer + 2 * double_buffer;
+constexpr std::size_t index_buffer = LensingModel::n_pixels * sizeof(std::int32_t);
+constexpr std::size_t scratch_bytes = 2 * float_buffer + 2 * double_buffer + index_buffer;
 
 using TeamPolicy = Kokkos::TeamPolicy<ExecutionSpace>;
 
@@ -34,10 +35,11 @@ struct LensingKernel {
   KOKKOS_INLINE_FUNCTION void operator()(const TeamPolicy::member_type& member) const {
     const std::size_t i = static_cast<std::size_t>(member.league_rank());
     char* scratch = static_cast<char*>(member.team_scratch(1).get_shmem(scratch_bytes));
-    const LensingWorkspace work{reinterpret_cast<float*>(scratch),
-                                reinterpret_cast<float*>(scratch + float_buffer),
-                                reinterpret_cast<double*>(scratch + 2 * float_buffer),
-                                reinterpret_cast<double*>(scratch + 2 * float_buffer + double_buffer)};
+    const LensingWorkspace work{
+        reinterpret_cast<float*>(scratch), reinterpret_cast<float*>(scratch + float_buffer),
+        reinterpret_cast<double*>(scratch + 2 * float_buffer),
+        reinterpret_cast<double*>(scratch + 2 * float_buffer + double_buffer),
+        reinterpret_cast<std::int32_t*>(scratch + 2 * float_buffer + 2 * double_buffer)};
     const double theta_i[LensingModel::n_parameters] = {theta(i, 0), theta(i, 1)};
     LensingLatent z;
     model.sample(rng::StreamBlocks(seed, rng::Purpose::simulate, first_index + i), theta_i, work, &x(i, 0),
@@ -122,7 +124,7 @@ LensingLatent Lensing::latent(const double* theta, std::uint64_t index, std::uin
   LensingLatent z;
   z.host = model_.host_of(draws);
   z.nbar = LensingModel::mean_subhalos(z.host, theta[0], theta[1]);
-  z.n = LensingModel::poisson(draws, LensingModel::count_block, z.nbar);
+  z.n = rng::poisson(draws, LensingModel::count_block, z.nbar);
   double sum = 0.0;
   for (std::uint64_t j = 0; j < z.n; ++j) sum += LensingModel::subhalo(draws, j, theta[1], z.host).log_mass;
   z.mass_log_sum = sum;

@@ -583,23 +583,34 @@ TEST(GridPosterior, WeightsByPriorAndCellVolume) {
   std::mt19937_64 engine(7);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   const std::size_t n = 200;
-  std::vector<double> t(n), prior(n), volume(n);
+  std::vector<double> t(n), prior(n), log_prior(n), volume(n);
   for (std::size_t k = 0; k < n; ++k) {
     t[k] = 20.0 * uniform(engine);
     prior[k] = k % 17 == 0 ? 0.0 : uniform(engine);
+    log_prior[k] = k % 17 == 0 ? -HUGE_VAL : std::log(prior[k]);
     volume[k] = 0.1 + uniform(engine);
   }
-  const std::vector<double> p = grid_posterior(t, prior, volume);
+  const std::vector<double> p = grid_posterior(t, log_prior, volume);
   EXPECT_NEAR(sum_of(p), 1.0, 1e-13);
   std::vector<double> unnormalised(n);
   for (std::size_t k = 0; k < n; ++k) unnormalised[k] = prior[k] * volume[k] * std::exp(-0.5 * t[k]);
   const double total = sum_of(unnormalised);
   for (std::size_t k = 0; k < n; ++k) EXPECT_NEAR(p[k], unnormalised[k] / total, 1e-12 * p[k] + 1e-300) << k;
   // Only the prior: volumes all 1 must equal no volumes.
-  const std::vector<double> with_unit_volumes = grid_posterior(t, prior, std::vector<double>(n, 1.0));
-  const std::vector<double> prior_only = grid_posterior(t, prior);
+  const std::vector<double> with_unit_volumes = grid_posterior(t, log_prior, std::vector<double>(n, 1.0));
+  const std::vector<double> prior_only = grid_posterior(t, log_prior);
   for (std::size_t k = 0; k < n; ++k) EXPECT_DOUBLE_EQ(with_unit_volumes[k], prior_only[k]);
-  EXPECT_THROW(grid_posterior(t, std::vector<double>(n, 0.0)), InternalError);
+  // A flat log prior, whatever its constant, gives the bits of no prior.
+  const std::vector<double> flat = grid_posterior(t, std::vector<double>(n, -3.7), volume);
+  const std::vector<double> none = grid_posterior(t, {}, volume);
+  for (std::size_t k = 0; k < n; ++k) EXPECT_EQ(flat[k], none[k]) << k;
+  // A prior and a likelihood whose product is far below exp(−745) everywhere still normalise.
+  std::vector<double> far(n);
+  for (std::size_t k = 0; k < n; ++k) far[k] = -2000.0 + static_cast<double>(k);
+  const std::vector<double> shifted = grid_posterior(t, far, volume);
+  EXPECT_NEAR(sum_of(shifted), 1.0, 1e-13);
+  EXPECT_GT(shifted[n - 1], 0.0);
+  EXPECT_THROW(grid_posterior(t, std::vector<double>(n, -HUGE_VAL)), InternalError);
   EXPECT_THROW(grid_posterior(t, {1.0, 2.0}), InternalError);
   EXPECT_THROW(grid_posterior({}), InternalError);
 }
@@ -642,7 +653,7 @@ TEST(HighestDensitySet, GaussianOneSigmaSetIsPlusMinusOneSigma) {
 TEST(HighestDensitySet, PriorCutsTheGaussianInHalf) {
   const double h = 0.001;
   const std::vector<double> grid = uniform_grid(-8.0, 8.0, 16001);
-  const auto prior = evaluate(grid, [](double x) { return x >= 0 ? 1.0 : 0.0; });
+  const auto prior = evaluate(grid, [](double x) { return x >= 0 ? 0.0 : -HUGE_VAL; });
   const std::vector<double> p = grid_posterior(evaluate(grid, [](double x) { return x * x; }), prior);
   const std::vector<bool> set = highest_density_set(p, 0.95);
   expect_highest_density(p, set, 0.95);

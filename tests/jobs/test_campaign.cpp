@@ -30,9 +30,10 @@ TEST(CampaignSchema, DocsListEveryKeyOfEverySimulator) {
     auto config = config::Config::parse("simulator: {name: " + simulator + command + "}\n", "t.yaml");
     const config::Schema schema = campaign_schema(config);
     for (const auto& key : schema.keys()) {
-      // Per-parameter proposal, grid and point keys are documented once, <parameter> standing for the name.
+      // Per-parameter proposal, prior, grid and point keys are documented once, <parameter> standing for the
+      // name.
       std::string documented = std::regex_replace(
-          key.path, std::regex(R"(^(simulate\.proposal|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
+          key.path, std::regex(R"(^(simulate\.proposal|prior|[a-z]+\.grid)\.[^.]+\.)"), "$1.<parameter>.");
       documented = std::regex_replace(
           documented, std::regex(R"(^(simulate\.(observed|reference)\.theta|test\.h0|test\.h1)\.[^.]+$)"),
           "$1.<parameter>");

@@ -289,14 +289,14 @@ long double profile_reference(float x2f) {
 
 TEST(Lensing, DeflectionProfileMatchesALongDoubleReference) {
   // Over x in [1e-3, 1e4], densely, and the 64 floats on each side of every switch point of the float
-  // kernel (x^2 = 0.02, 0.5, 1, 2, 5), and that the profiles for rows beyond the core and far away give the
-  // full profile's bits where they apply. Bounds (measured: 4.2e-6, 2.9e-5, 7.2e-7; the kernel before the
-  // division-free forms had 4.2e-6, 3.0e-5, 3.9e-6): from x^2 = 0.5 up 2e-6 relative, a few float roundings
-  // amplified up to 3x where ln(x/2) and F partly cancel; in [0.02, 0.5) 5e-5, where they cancel by up to
-  // 120x (at x^2 = 0.02); below, the series in its place: 1e-5 (truncation 3e-6).
+  // kernel (x^2 = 0.02, 0.5, 1, 2, 5, 17), and that the profiles for rows beyond the core, far and remote
+  // give the full profile's bits where they apply. Bounds (measured: 4.2e-6, 2.9e-5, 7.2e-7; the kernel
+  // before the division-free forms had 4.2e-6, 3.0e-5, 3.9e-6): from x^2 = 0.5 up 2e-6 relative, a few float
+  // roundings amplified up to 3x where ln(x/2) and F partly cancel; in [0.02, 0.5) 5e-5, where they cancel by
+  // up to 120x (at x^2 = 0.02); below, the series in its place: 1e-5 (truncation 3e-6).
   std::vector<float> x2s;
   for (double x2 = 1e-6; x2 <= 1e8; x2 *= 1.0002) x2s.push_back(static_cast<float>(x2));
-  for (const float edge : {0.02f, 0.5f, 1.0f, 2.0f, 5.0f}) {
+  for (const float edge : {0.02f, 0.5f, 1.0f, 2.0f, 5.0f, 17.0f}) {
     float below = edge, above = edge;
     for (int i = 0; i < 64; ++i) {
       x2s.push_back(below = std::nextafter(below, 0.0f));
@@ -314,9 +314,15 @@ TEST(Lensing, DeflectionProfileMatchesALongDoubleReference) {
     constexpr double bound[3] = {1e-5, 5e-5, 2e-6};
     ASSERT_LT(error, bound[band]) << "x^2 = " << x2;
     using Reach = LensingModel::Reach;
-    if (x2 >= 1.0f)
+    if (x2 >= 1.0f) {
       ASSERT_EQ(LensingModel::deflection_profile<Reach::beyond_core>(x2), got) << "x^2 = " << x2;
-    if (x2 >= 5.0f) ASSERT_EQ(LensingModel::deflection_profile<Reach::far>(x2), got) << "x^2 = " << x2;
+    }
+    if (x2 >= 5.0f) {
+      ASSERT_EQ(LensingModel::deflection_profile<Reach::far>(x2), got) << "x^2 = " << x2;
+    }
+    if (x2 >= 17.0f) {
+      ASSERT_EQ(LensingModel::deflection_profile<Reach::remote>(x2), got) << "x^2 = " << x2;
+    }
   }
   std::printf("deflection profile: max relative error %.3g (x^2 < 0.02), %.3g (to 0.5), %.3g (above)\n",
               worst[0], worst[1], worst[2]);
@@ -347,10 +353,17 @@ TEST(Lensing, DeflectionProfileIsFiniteWhereXSquaredRoundsToOne) {
   }
 }
 
+// add_noise with its own scratch.
+void add_noise(const rng::StreamBlocks& draws, const std::vector<double>& mean, std::vector<double>& x) {
+  std::vector<std::int32_t> pending(LensingModel::n_pixels);
+  std::vector<double> outcome(LensingModel::n_pixels);
+  LensingModel::add_noise(draws, mean.data(), x.data(), pending.data(), outcome.data());
+}
+
 // add_noise out of line, so that the compiler cannot move its arithmetic across the changes of the
 // floating-point traps around the call.
 __attribute__((noinline)) void add_noise_untrapped(const std::vector<double>& mean, std::vector<double>& x) {
-  LensingModel::add_noise(rng::StreamBlocks(5, rng::Purpose::simulate, 0), mean.data(), x.data());
+  add_noise(rng::StreamBlocks(5, rng::Purpose::simulate, 0), mean, x);
 }
 
 TEST(Lensing, NoiseOfANonFiniteMeanIsNaNNotAHang) {
@@ -485,19 +498,20 @@ TEST(Lensing, GoldRatioHasUnitMeanAndScoreZeroMean) {
 }
 
 TEST(Lensing, VectorisedNoiseEqualsTheScalarDrawsAndIsPoisson) {
-  // The vectorised pass (a fixed number of candidates, then a scalar pass for the pixels that ran out)
-  // gives the bits of the plain rejection loop; the counts at one mean are Poisson (chi-square).
+  // The vectorised passes (the squeeze of every pixel's first candidate, then the pending pixels' next
+  // candidates in full) give the bits of the plain rejection loop; the counts at one mean are Poisson
+  // (chi-square).
   std::vector<double> mean(LensingModel::n_pixels), x(LensingModel::n_pixels);
   for (int p = 0; p < LensingModel::n_pixels; ++p) mean[p] = p < 2048 ? 300.0 : 255.0 + 0.5 * p;
   std::vector<std::int64_t> counts;
   for (std::uint64_t image = 0; image < 20; ++image) {
     const rng::StreamBlocks draws(5, rng::Purpose::simulate, image);
-    LensingModel::add_noise(draws, mean.data(), x.data());
+    add_noise(draws, mean, x);
     for (int p = 0; p < LensingModel::n_pixels; ++p) {
       double k = 0.0;
       rng::first_accepted<rng::unlimited_candidates>(
           draws, LensingModel::noise_block + LensingModel::noise_blocks_per_pixel * p,
-          LensingModel::PoissonCandidate(mean[p]), k);
+          rng::PoissonPtrs(mean[p]), k);
       ASSERT_EQ(x[p], k) << image << " " << p;
       if (p < 2048) counts.push_back(static_cast<std::int64_t>(k));
     }

@@ -2,13 +2,20 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "nsbi/core/config.hpp"
 #include "nsbi/core/error.hpp"
 #include "nsbi/sims/lepton.hpp"
 #include "nsbi/sims/proposal.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "statistics.hpp"
 
 namespace nsbi::sims {
 namespace {
@@ -120,6 +127,106 @@ TEST(Proposal, ErrorsNameTheKeyAndTheDomain) {
             "proposal.yaml:2:39: proposal.mu2.max: must be greater than min");
   EXPECT_EQ(error_of("spin3d", "proposal:\n  spin: {kind: uniform}\n"),
             "proposal.yaml:2:16: proposal.spin.kind: spin is a discrete hypothesis: use fixed or choice");
+}
+
+std::vector<double> column(const Matrix& theta, std::size_t p) {
+  std::vector<double> out(theta.extent(0));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = theta(i, p);
+  return out;
+}
+
+// KS tests at significance 1e-4 (fixed seeds: a correct sampler fails one in 10^4 seeds); with 10^5 draws
+// a CDF wrong by more than ~0.015 anywhere always fails.
+constexpr double ks_significance = 1e-4;
+
+// Upper tail of the standard normal, computed here independently of the code under test.
+double upper_tail(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+TEST(Proposal, NormalIsTruncatedToItsBoxAndMatchesItsCdf) {
+  // A box around the mean, and one 3 to 6 standard deviations above it (drawn by the mirrored branch).
+  for (const auto& [yaml, mean, sd, lo, hi] :
+       {std::tuple<std::string, double, double, double, double>{
+            "proposal:\n  m: {kind: normal, mean: 650, sd: 80, max: 900}\n", 650, 80, 400, 900},
+        {"proposal:\n  m: {kind: normal, mean: 460, sd: 50, min: 610, max: 760}\n", 460, 50, 610, 760}}) {
+    const auto p = proposal_from("lepton", yaml);
+    const std::size_t n = 100000;
+    const std::vector<double> m = column(draw(p, n, 2), 0);
+    for (double v : m) {
+      ASSERT_GE(v, lo);
+      ASSERT_LE(v, hi);
+    }
+    // The truncated CDF in upper-tail form: (Q(a) − Q(z)) / (Q(a) − Q(b)), z standardised.
+    const double qa = upper_tail((lo - mean) / sd);
+    const double qb = upper_tail((hi - mean) / sd);
+    const auto cdf = [&](double v) { return (qa - upper_tail((v - mean) / sd)) / (qa - qb); };
+    EXPECT_GT(test::ks_statistic_pvalue(m, cdf).pvalue, ks_significance) << yaml;
+  }
+}
+
+TEST(Proposal, LogUniformHasAUniformLogarithm) {
+  const auto p =
+      proposal_from("gaussian2d", "proposal:\n  rho12: {kind: log_uniform, min: 0.001, max: 0.9}\n");
+  const std::size_t n = 100000;
+  const std::vector<double> rho = column(draw(p, n, 2), 1);
+  for (double v : rho) {
+    ASSERT_GE(v, 0.001);
+    ASSERT_LE(v, 0.9);
+  }
+  const double lo = std::log(0.001);
+  const double hi = std::log(0.9);
+  EXPECT_GT(test::ks_statistic_pvalue(rho, [&](double v) { return (std::log(v) - lo) / (hi - lo); }).pvalue,
+            ks_significance);
+  // mu2 was not mentioned: uniform over its domain, the second uniform of the row.
+  const std::vector<double> mu2 = column(draw(p, n, 2), 0);
+  EXPECT_GT(test::ks_statistic_pvalue(mu2, [](double v) { return (v + 1.0) / 2.0; }).pvalue, ks_significance);
+}
+
+TEST(Proposal, NormalRowsArePureFunctionsOfTheRowIndex) {
+  // A block drawn from row 700 on equals rows 700.. of one drawn from 0: no rank or block boundary matters.
+  const auto p = proposal_from("gaussian2d",
+                               "proposal:\n  mu2: {kind: normal, mean: 0.1, sd: 0.2}\n"
+                               "  rho12: {kind: log_uniform, min: 0.05, max: 0.5}\n");
+  const Matrix all = draw(p, 1000, 2);
+  const Matrix part = draw(p, 300, 2, 700);
+  for (std::size_t i = 0; i < 300; ++i)
+    for (std::size_t c = 0; c < 2; ++c) ASSERT_EQ(part(i, c), all(700 + i, c)) << i;
+}
+
+TEST(Proposal, NormalAndLogUniformAreWrittenOutWithTheirBox) {
+  YAML::Emitter out;
+  out << proposal_from("gaussian2d",
+                       "proposal:\n  mu2: {kind: normal, mean: 0.1, sd: 0.2, min: -0.5}\n"
+                       "  rho12: {kind: log_uniform, min: 0.05, max: 0.5}\n")
+             .to_yaml();
+  const std::string text = out.c_str();
+  EXPECT_EQ(text,
+            "mu2: {kind: normal, mean: 0.1, sd: 0.2, min: -0.5, max: 1}\n"
+            "rho12: {kind: log_uniform, min: 0.05, max: 0.5}");
+  // What a dataset records reads back as the same proposal.
+  YAML::Emitter again;
+  again << Proposal::from_yaml(text, "dataset.h5", make_simulator("gaussian2d")->info()).to_yaml();
+  EXPECT_EQ(std::string(again.c_str()), text);
+}
+
+TEST(Proposal, NormalAndLogUniformErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"mu2: {kind: normal, mean: 0, sd: 0}", "proposal.yaml:2:36: proposal.mu2.sd: must be > 0"},
+      {"mu2: {kind: normal, mean: 0, sd: -1}", "proposal.yaml:2:36: proposal.mu2.sd: must be > 0"},
+      {"mu2: {kind: normal, mean: 0}", "proposal.yaml:2:8: proposal.mu2: kind 'normal' needs 'sd'"},
+      {"mu2: {kind: normal, mean: 0, sd: 1, points: 3}",
+       "proposal.yaml:2:47: proposal.mu2.points: has no meaning for kind 'normal'"},
+      {"mu2: {kind: normal, mean: 5, sd: 0.1}",
+       "proposal.yaml:2:29: proposal.mu2.mean: the box [-1, 1] lies 40 standard deviations from the mean: at "
+       "most 30"},
+      {"mu2: {kind: log_uniform}",
+       "proposal.yaml:2:8: proposal.mu2: kind 'log_uniform' needs 'min' > 0 (the domain's lower end, -1, is "
+       "not)"},
+      {"mu2: {kind: log_uniform, min: 0, max: 1}",
+       "proposal.yaml:2:33: proposal.mu2.min: must be > 0 for kind 'log_uniform'"},
+      {"mu2: {kind: log_uniform, min: 0.1, mean: 1}",
+       "proposal.yaml:2:44: proposal.mu2.mean: has no meaning for kind 'log_uniform'"}};
+  for (const auto& [entry, message] : cases)
+    EXPECT_EQ(error_of("gaussian2d", std::string("proposal:\n  ") + entry + "\n"), message);
 }
 
 }  // namespace

@@ -206,6 +206,28 @@ void for_each_validation_example(const TrainingData& data,
   });
 }
 
+void for_each_contrastive_validation_example(const TrainingData& data,
+                                             const distributed::ShardedBatchStream& dataset_stream,
+                                             std::size_t atoms, const ContrastiveVisitor& visit) {
+  const distributed::DatasetReader& dataset = *data.dataset;
+  const std::uint64_t n_rows = dataset.n_rows();
+  const std::size_t n_theta = dataset.n_parameters();
+  std::vector<std::uint64_t> atom_rows;
+  std::vector<double> theta;
+  dataset_stream.for_each_validation_batch([&](const distributed::Batch& batch) {
+    const std::uint64_t n = batch.n_rows;
+    theta.resize((atoms + 1) * n * n_theta);
+    std::copy(batch.theta.begin(), batch.theta.end(), theta.begin());
+    atom_rows.resize(n);
+    for (std::size_t a = 1; a <= atoms; ++a) {
+      for (std::uint64_t i = 0; i < n; ++i)
+        atom_rows[i] = (batch.rows[i] + a * (n_rows / (atoms + 1))) % n_rows;
+      read_theta_at(dataset, atom_rows, theta.data() + a * n * n_theta);
+    }
+    visit(n, batch.x.data(), theta.data());
+  });
+}
+
 void copy_gold_theta(const distributed::Batch& batch, std::size_t n_theta, std::vector<double>& out) {
   const std::size_t gold_columns = 1 + 2 * n_theta;
   out.resize(batch.n_rows * n_theta);

@@ -23,9 +23,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// The training range of each parameter: the support of a uniform proposal when the dataset records one (a
-// sample never reaches the bounds of its box, yet the network has learned up to them), otherwise the range
-// of the θ values in the data.
+// The training range of each parameter: the box of a uniform, log_uniform or normal proposal (a normal's
+// truncation box) when the dataset records one (a sample never reaches the bounds of its box, yet the
+// network has learned up to them), otherwise the range of the θ values in the data.
 std::pair<std::vector<double>, std::vector<double>> training_range(const distributed::DatasetReader& dataset,
                                                                    const TrainingData& data) {
   std::vector<double> low = data.theta_min;
@@ -38,9 +38,9 @@ std::pair<std::vector<double>, std::vector<double>> training_range(const distrib
   }
   for (std::size_t p = 0; p < low.size(); ++p) {
     const YAML::Node proposal = prior.IsMap() ? prior[dataset.parameter_names()[p]] : YAML::Node();
-    if (!proposal.IsMap() || !proposal["kind"] || proposal["kind"].as<std::string>() != "uniform" ||
-        !proposal["min"] || !proposal["max"])
-      continue;
+    if (!proposal.IsMap() || !proposal["kind"] || !proposal["min"] || !proposal["max"]) continue;
+    const std::string kind = proposal["kind"].as<std::string>();
+    if (kind != "uniform" && kind != "log_uniform" && kind != "normal") continue;
     const double min = proposal["min"].as<double>();
     const double max = proposal["max"].as<double>();
     if (min <= low[p] && high[p] <= max) {
@@ -118,6 +118,7 @@ ModelRecord assemble_model(const Communicator& world, const TrainingData& data, 
   record.parameter_names = dataset.parameter_names();
   std::tie(record.parameter_min, record.parameter_max) = training_range(dataset, data);
   record.reference = reference_yaml(data);
+  record.proposal = dataset.prior();
   record.loss = settings.loss_name;
   record.loss_alpha = settings.alpha;
   record.architecture = head_architecture(settings.network, data.n_observables() + data.n_parameters());

@@ -79,6 +79,7 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("parameter_min", record.parameter_min);
   root.write_attribute("parameter_max", record.parameter_max);
   root.write_attribute("reference", record.reference);
+  root.write_attribute("proposal", record.proposal);
   root.write_attribute("loss", record.loss);
   root.write_attribute("loss_alpha", record.loss_alpha);
   root.write_attribute("n_members", static_cast<std::int64_t>(record.n_members()));
@@ -300,6 +301,8 @@ class ModelReader {
     r.parameter_min = attribute<std::vector<double>>(root_, "parameter_min");
     r.parameter_max = attribute<std::vector<double>>(root_, "parameter_max");
     r.reference = attribute<std::string>(root_, "reference");
+    // Models written before the proposal was recorded have none; they stay readable.
+    if (root_.attribute_exists("proposal")) r.proposal = root_.read_attribute<std::string>("proposal");
     r.loss = attribute<std::string>(root_, "loss");
     r.loss_alpha = attribute<double>(root_, "loss_alpha");
     r.config = attribute<std::string>(root_, "config");

@@ -14,8 +14,8 @@ constexpr double pi = 3.14159265358979323846;
 }  // namespace
 
 const std::vector<std::string>& loss_names() {
-  static const std::vector<std::string> names = {"carl",   "rolr",   "alice", "cascal",
-                                                 "rascal", "alices", "sally"};
+  static const std::vector<std::string> names = {"carl",   "rolr",  "alice", "cascal", "rascal",
+                                                 "alices", "sally", "nre_b", "nre_c"};
   return names;
 }
 
@@ -32,6 +32,11 @@ bool Settings::uses_gold_ratio() const {
 
 bool Settings::uses_score() const {
   return loss == Loss::cascal || loss == Loss::rascal || loss == Loss::alices || loss == Loss::sally;
+}
+
+std::size_t Settings::atoms() const {
+  NSBI_ASSERT(contrastive(), "nsbi::training: atoms of a loss that has none");
+  return loss == Loss::nre_b ? contrastive_classes - 1 : contrastive_classes;
 }
 
 std::uint64_t Settings::member_seed(std::size_t member) const {

@@ -136,8 +136,11 @@ class MemberTrainer {
     const std::size_t n_x = data.n_observables();
     const std::size_t n_theta = data.n_parameters();
     const std::uint64_t local = stream_.local_batch_rows();
-    // sally's steps hold reference rows only; the other losses' hold both classes.
-    const std::uint64_t rows = sally_ ? local : 2 * local;
+    // sally's steps hold reference rows only; the contrastive losses' each x with its own θ and its atoms;
+    // the other losses' both classes.
+    const std::uint64_t rows = sally_                   ? local
+                               : settings.contrastive() ? (1 + settings.atoms()) * local
+                                                        : 2 * local;
     buffers_ = ExampleBuffers("nsbi::train", rows, n_inputs_, n_theta, settings.uses_gold());
     for (std::uint64_t i = 0; i < rows; ++i) buffers_.labels(i) = i < local ? 1.0f : 0.0f;
     if (settings.uses_score()) {
@@ -203,7 +206,10 @@ class MemberTrainer {
   bool step(bool& stop) {
     const auto step_start = std::chrono::steady_clock::now();
     if (!stream_.next(class1_)) return false;
-    const LossParts parts = sally_ ? sally_loss() : classifier_loss();
+    LossParts parts = sally_                    ? sally_loss()
+                      : settings_.contrastive() ? contrastive_loss()
+                                                : classifier_loss();
+    if (settings_.balance > 0.0) parts.main += balance_step();
     const FloatVector gradients = Kokkos::subview(reduced_, std::make_pair(std::size_t{0}, n_parameters_));
     backward(gradients);
     stop = allreduce(parts, stop);
@@ -286,6 +292,70 @@ class MemberTrainer {
     return compute_loss(buffers_, settings_.bootstrap, batch, batch / 2, *network_);
   }
 
+  // A step of nre_b or nre_c: rows [a·n, (a + 1)·n) of the examples pair the class-1 x with their own θ
+  // (a = 0) and with atom a's θ; each example is weighted by its row's bootstrap weight.
+  LossParts contrastive_loss() {
+    const std::uint64_t n = class1_.n_rows;
+    const std::size_t n_x = data_.n_observables();
+    const std::size_t n_theta = data_.n_parameters();
+    assemble(standardization_, n, class1_.x.data(), n_x, class1_.theta.data(), n_theta, buffers_.inputs, 0);
+    for (std::size_t atom = 1; atom <= settings_.atoms(); ++atom) {
+      atom_within_pieces(atom);
+      assemble(standardization_, n, class1_.x.data(), n_x, atom_theta_.data(), n_theta, buffers_.inputs,
+               atom * n);
+    }
+    if (settings_.bootstrap)
+      for (std::uint64_t i = 0; i < n; ++i) buffers_.weights(i) = bootstrap_weight(class1_.rows[i]);
+    // The mean is over the examples, half of the batch.
+    const double examples = static_cast<double>(settings_.batch_size / 2);
+    return compute_loss(buffers_, settings_.bootstrap, examples, examples, *network_);
+  }
+
+  // BNRE's penalty on this step: the ranks' sums of σ(s) over the pairs of each class, summed over the
+  // group, give λ (mean_1 σ + mean_0 σ − 1)², whose gradient is added to the logits'. Returns the penalty on
+  // the group's first rank and 0 on the others, so that the summed loss counts it once.
+  double balance_step() {
+    const std::uint64_t n = class1_.n_rows;
+    const Pairs pairs = split_pairs(buffers_, n, settings_.bootstrap);
+    double sums[2] = {kernels::sigmoid_sum(pairs.dependent, pairs.dependent_weights),
+                      kernels::sigmoid_sum(pairs.independent, pairs.independent_weights)};
+    group_.sum_in_place(sums, 2);
+    const double dependent_pairs = static_cast<double>(settings_.batch_size / 2);
+    const double independent_pairs = dependent_pairs * static_cast<double>(pairs.independent_per_example);
+    const double means = sums[0] / dependent_pairs + sums[1] / independent_pairs;
+    const double scale = 2.0 * settings_.balance * (means - 1.0);
+    kernels::add_sigmoid_gradient(pairs.dependent, pairs.dependent_weights, scale / dependent_pairs,
+                                  pairs.dependent_gradients);
+    kernels::add_sigmoid_gradient(pairs.independent, pairs.independent_weights, scale / independent_pairs,
+                                  pairs.independent_gradients);
+    return group_.rank() == 0 ? balance_penalty(means) : 0.0;
+  }
+
+  // The logits of n examples' pairs in `b` by class, for the balancing penalty: class 1 (x with its own θ)
+  // in rows [0, n); class 0 in the rest, n rows of carl (weighted by their own rows) or the n·K atom rows
+  // of nre_c (weighted by their example's row).
+  struct Pairs {
+    FloatVector dependent, independent, dependent_gradients, independent_gradients;
+    FloatVector dependent_weights, independent_weights;  // empty when unweighted
+    std::size_t independent_per_example = 1;
+  };
+  Pairs split_pairs(const ExampleBuffers& b, std::uint64_t n, bool weighted) const {
+    const auto first = std::make_pair(std::size_t{0}, std::size_t{n});
+    const auto rest = std::make_pair(std::size_t{n}, b.logits.extent(0));
+    Pairs p;
+    p.dependent = Kokkos::subview(b.logits, first);
+    p.independent = Kokkos::subview(b.logits, rest);
+    p.dependent_gradients = Kokkos::subview(b.logit_gradients, first);
+    p.independent_gradients = Kokkos::subview(b.logit_gradients, rest);
+    p.independent_per_example = (b.logits.extent(0) - n) / n;
+    if (weighted) {
+      p.dependent_weights = Kokkos::subview(b.weights, first);
+      p.independent_weights =
+          settings_.contrastive() ? p.dependent_weights : FloatVector(Kokkos::subview(b.weights, rest));
+    }
+    return p;
+  }
+
   // Rows [n, 2n) of the examples: the reference stream's next rows, or the class-1 rows' x shifted within
   // their pieces (reference: marginal). Returns the rows they come from (for their bootstrap weights).
   const std::uint64_t* assemble_class0(std::uint64_t n) {
@@ -352,22 +422,46 @@ class MemberTrainer {
     kernels::adamw_step(adamw, state_, parameters_, gradients);
   }
 
+  // The pairing draw of this rank's k-th piece of the step: uniform in [0, piece − 1), from the stream of
+  // (member, step, shard), so that a piece pairs the same rows whatever the number of ranks.
+  std::uint64_t piece_draw(std::uint64_t k, std::uint64_t piece) const {
+    const std::uint64_t global_step = stream_.epoch() * stream_.steps_per_epoch() + stream_.step() - 1;
+    const std::uint64_t seed = detail::derive_seed(settings_.member_seed(member_), detail::marginal_pairing);
+    const std::uint64_t shard =
+        static_cast<std::uint64_t>(group_.rank()) + k * static_cast<std::uint64_t>(group_.size());
+    rng::Stream draw(seed, rng::Purpose::shuffle, global_step * settings_.n_shards + shard);
+    return static_cast<std::uint64_t>(draw.uniform() * static_cast<double>(piece - 1));
+  }
+
+  // Rows of each shard's piece of a step: batch_size / 2 / n_shards.
+  std::uint64_t piece_rows() const { return settings_.batch_size / 2 / settings_.n_shards; }
+
+  // Atom `atom` (from 1) of the contrastive losses, into atom_theta_: within each shard's piece, θ of row
+  // (i + offset) mod piece for the x of row i, offset = 1 + (draw + atom − 1) mod (piece − 1): the atoms of
+  // a row are distinct rows other than its own (atoms() < piece).
+  void atom_within_pieces(std::size_t atom) {
+    const std::uint64_t n = class1_.n_rows;
+    const std::size_t n_theta = data_.n_parameters();
+    const std::uint64_t piece = piece_rows();
+    atom_theta_.resize(n * n_theta);
+    for (std::uint64_t first = 0, k = 0; first < n; first += piece, ++k) {
+      const std::uint64_t offset = 1 + (piece_draw(k, piece) + atom - 1) % (piece - 1);
+      for (std::uint64_t i = 0; i < piece; ++i)
+        std::copy_n(class1_.theta.data() + (first + (i + offset) % piece) * n_theta, n_theta,
+                    atom_theta_.data() + (first + i) * n_theta);
+    }
+  }
+
   // Class 0 of reference: marginal: within each shard's piece, x of row (i + shift) mod piece with θ of row
-  // i, a random shift in [1, piece) per (step, shard): no row keeps its own θ, and a piece is the same rows
-  // whatever the number of ranks.
+  // i, a random shift in [1, piece) per (step, shard): no row keeps its own θ (the draw of atom 1).
   void shift_within_pieces() {
     const std::uint64_t n = class1_.n_rows;
     const std::size_t n_x = data_.n_observables();
-    const std::uint64_t piece = settings_.batch_size / 2 / settings_.n_shards;
-    const std::uint64_t global_step = stream_.epoch() * stream_.steps_per_epoch() + stream_.step() - 1;
-    const std::uint64_t seed = detail::derive_seed(settings_.member_seed(member_), detail::marginal_pairing);
+    const std::uint64_t piece = piece_rows();
     shifted_x_.resize(n * n_x);
     shifted_rows_.resize(n);
     for (std::uint64_t first = 0, k = 0; first < n; first += piece, ++k) {
-      const std::uint64_t shard =
-          static_cast<std::uint64_t>(group_.rank()) + k * static_cast<std::uint64_t>(group_.size());
-      rng::Stream draw(seed, rng::Purpose::shuffle, global_step * settings_.n_shards + shard);
-      const auto shift = 1 + static_cast<std::uint64_t>(draw.uniform() * static_cast<double>(piece - 1));
+      const std::uint64_t shift = 1 + piece_draw(k, piece);
       for (std::uint64_t i = 0; i < piece; ++i) {
         const std::uint64_t from = first + (i + shift) % piece;
         std::copy_n(class1_.x.data() + from * n_x, n_x, shifted_x_.data() + (first + i) * n_x);
@@ -403,6 +497,20 @@ class MemberTrainer {
       case Loss::sally:
         Kokkos::deep_copy(b.logit_gradients, 0.0f);
         break;
+      case Loss::nre_b:
+      case Loss::nre_c: {
+        const std::size_t n = b.logits.extent(0) / (1 + settings_.atoms());
+        const FloatVector example_weights =
+            weighted ? FloatVector(Kokkos::subview(b.weights, std::make_pair(std::size_t{0}, n)))
+                     : FloatVector();
+        parts.main =
+            settings_.loss == Loss::nre_b
+                ? kernels::nre_b(b.logits, n, settings_.contrastive_classes, example_weights, main_norm,
+                                 b.logit_gradients)
+                : kernels::nre_c(b.logits, n, settings_.contrastive_classes, settings_.contrastive_gamma,
+                                 example_weights, main_norm, b.logit_gradients);
+        break;
+      }
     }
     if (settings_.uses_score())
       parts.score = kernels::score_mse(b.tangents, b.scores, b.score_weights, sally_ ? 1.0 : settings_.alpha,
@@ -425,9 +533,11 @@ class MemberTrainer {
   }
 
   double validation_loss() {
-    // Per class (1, then 0): Σ main term, examples; then Σ score term (over class 1, or sally's rows).
-    double sums[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
-    const std::uint64_t capacity = stream_.local_batch_rows();
+    // Per class (1, then 0): Σ main term, examples; then Σ score term (over class 1, or sally's rows); then
+    // Σ σ(s) per class for the balancing penalty.
+    double sums[7] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    const std::uint64_t capacity =
+        stream_.local_batch_rows() * (settings_.contrastive() ? 1 + settings_.atoms() : 1);
     if (!validation_.inputs.data())
       validation_ = ExampleBuffers("nsbi::train::validation", capacity, n_inputs_, data_.n_parameters(),
                                    settings_.uses_gold());
@@ -446,27 +556,61 @@ class MemberTrainer {
       group_.sum_in_place(sums, 5);
       return sums[1] == 0.0 ? std::numeric_limits<double>::quiet_NaN() : sums[4] / sums[1];
     }
-    for_each_validation_example(data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
-                                [&](std::uint64_t n, const double* x, const double* theta, float label,
-                                    const double* gold, const std::uint64_t*) {
-                                  const ExampleBuffers b = validation_.first(n);
-                                  assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
-                                  Kokkos::deep_copy(b.labels, label);
-                                  if (settings_.uses_gold()) {
-                                    const distributed::DatasetReader& file =
-                                        label == 1.0f ? *data_.dataset : *data_.reference;
-                                    b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
-                                  }
-                                  const LossParts parts = compute_loss(b, false, 1.0, 1.0, *evaluator_);
-                                  const std::size_t c = label == 1.0f ? 0 : 2;
-                                  sums[c] += parts.main;
-                                  sums[c + 1] += static_cast<double>(n);
-                                  sums[4] += parts.score;
-                                });
-    group_.sum_in_place(sums, 5);
+    if (settings_.contrastive()) return contrastive_validation_loss();
+    for_each_validation_example(
+        data_, stream_, reference_stream_ ? &*reference_stream_ : nullptr,
+        [&](std::uint64_t n, const double* x, const double* theta, float label, const double* gold,
+            const std::uint64_t*) {
+          const ExampleBuffers b = validation_.first(n);
+          assemble(standardization_, n, x, n_x, theta, n_theta, b.inputs, 0);
+          Kokkos::deep_copy(b.labels, label);
+          if (settings_.uses_gold()) {
+            const distributed::DatasetReader& file = label == 1.0f ? *data_.dataset : *data_.reference;
+            b.fill_gold(0, n, gold, n_theta, file.gold_columns(), label);
+          }
+          const LossParts parts = compute_loss(b, false, 1.0, 1.0, *evaluator_);
+          const std::size_t c = label == 1.0f ? 0 : 2;
+          sums[c] += parts.main;
+          sums[c + 1] += static_cast<double>(n);
+          sums[4] += parts.score;
+          if (settings_.balance > 0.0)
+            sums[label == 1.0f ? 5 : 6] += kernels::sigmoid_sum(b.logits, FloatVector());
+        });
+    group_.sum_in_place(sums, 7);
     // Balanced like the training batches, whatever the held-out rows of each file.
     if (sums[1] == 0.0 || sums[3] == 0.0) return std::numeric_limits<double>::quiet_NaN();
-    return 0.5 * (sums[0] / sums[1] + sums[2] / sums[3]) + sums[4] / sums[1];
+    return 0.5 * (sums[0] / sums[1] + sums[2] / sums[3]) + sums[4] / sums[1] +
+           balance_penalty(sums[5] / sums[1] + sums[6] / sums[3]);
+  }
+
+  // The validation loss of nre_b and nre_c: the loss over the held-out rows, each x with its own θ and its
+  // atoms (for_each_contrastive_validation_example), plus the balancing penalty of the held-out pairs.
+  double contrastive_validation_loss() {
+    const std::size_t n_x = data_.n_observables();
+    const std::size_t n_theta = data_.n_parameters();
+    const std::size_t atoms = settings_.atoms();
+    double sums[4] = {0.0, 0.0, 0.0, 0.0};  // Σ loss, examples, Σ σ(s) of class 1 and of class 0 pairs
+    for_each_contrastive_validation_example(
+        data_, stream_, atoms, [&](std::uint64_t n, const double* x, const double* theta) {
+          const ExampleBuffers b = validation_.first((1 + atoms) * n);
+          for (std::size_t a = 0; a <= atoms; ++a)
+            assemble(standardization_, n, x, n_x, theta + a * n * n_theta, n_theta, b.inputs, a * n);
+          sums[0] += compute_loss(b, false, 1.0, 1.0, *evaluator_).main;
+          sums[1] += static_cast<double>(n);
+          if (settings_.balance == 0.0) return;
+          const Pairs pairs = split_pairs(b, n, false);
+          sums[2] += kernels::sigmoid_sum(pairs.dependent, FloatVector());
+          sums[3] += kernels::sigmoid_sum(pairs.independent, FloatVector());
+        });
+    group_.sum_in_place(sums, 4);
+    if (sums[1] == 0.0) return std::numeric_limits<double>::quiet_NaN();
+    return sums[0] / sums[1] +
+           balance_penalty(sums[2] / sums[1] + sums[3] / (sums[1] * static_cast<double>(atoms)));
+  }
+
+  // λ (E_1[σ(s)] + E_0[σ(s)] − 1)² of the two classes' means (0 without balancing).
+  double balance_penalty(double sum_of_means) const {
+    return settings_.balance * (sum_of_means - 1.0) * (sum_of_means - 1.0);
   }
 
   const Communicator& group_;
@@ -491,7 +635,7 @@ class MemberTrainer {
   ExampleBuffers validation_;
   distributed::Batch class1_, class0_;
   std::vector<double> theta0_rows_, gold_theta_;
-  std::vector<double> shifted_x_;
+  std::vector<double> shifted_x_, atom_theta_;
   std::vector<std::uint64_t> shifted_rows_;
   distributed::TrainingCheckpoint progress_;  // history, early stopping and the epoch's running loss
   std::uint64_t total_steps_ = 0;

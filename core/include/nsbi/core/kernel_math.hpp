@@ -543,6 +543,11 @@ KOKKOS_FORCEINLINE_FUNCTION float select(bool c, float a, float b) {
   return float_from_bits((float_bits(a) & mask) | (float_bits(b) & ~mask));
 }
 
+KOKKOS_FORCEINLINE_FUNCTION double select(bool c, double a, double b) {
+  const std::uint64_t mask = 0u - static_cast<std::uint64_t>(c);
+  return from_bits((bits_of(a) & mask) | (bits_of(b) & ~mask));
+}
+
 // sin(x) and cos(x) for |x| <= pi/4 (Cephes' sinf and cosf polynomials; cos assembled as fdlibm does, 1 -
 // x^2/2 with its rounding error carried).
 KOKKOS_FORCEINLINE_FUNCTION float kernel_sinf(float x) {

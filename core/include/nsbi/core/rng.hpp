@@ -288,51 +288,6 @@ KOKKOS_FORCEINLINE_FUNCTION double gamma2(const UniformPair& u, double scale) {
   return gamma2(u.first, u.second, scale);
 }
 
-namespace detail {
-
-/// Poisson by sequential inversion of the CDF: one uniform per draw, about mean + 1 steps. The pmf > 0 guard
-/// ends the search if the accumulated CDF falls short of u by rounding.
-KOKKOS_INLINE_FUNCTION uint64_t poisson_inversion(Stream& stream, double mean) {
-  const double u = stream.uniform();
-  double pmf = exp(-mean);
-  double cdf = pmf;
-  uint64_t k = 0;
-  while (u > cdf && pmf > 0.0) {
-    ++k;
-    pmf *= mean / static_cast<double>(k);
-    cdf += pmf;
-  }
-  return k;
-}
-
-/// PTRS, transformed rejection with squeeze (Hörmann 1993, "The transformed rejection method for generating
-/// Poisson random variables"), valid for mean >= 10; about 1.1-1.3 uniform pairs per draw.
-KOKKOS_INLINE_FUNCTION uint64_t poisson_ptrs(Stream& stream, double mean) {
-  const double log_mean = log(mean);
-  const double b = 0.931 + 2.53 * sqrt(mean);
-  const double a = -0.059 + 0.02483 * b;
-  const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
-  const double v_r = 0.9277 - 3.6224 / (b - 2.0);
-  for (;;) {
-    const double u = stream.uniform() - 0.5;
-    const double v = stream.uniform();
-    const double us = 0.5 - fabs(u);
-    const double k = floor((2.0 * a / us + b) * u + mean + 0.43);
-    // In the squeeze region (us >= 0.07) k >= 0 holds for every mean >= 10.
-    if (us >= 0.07 && v <= v_r) return static_cast<uint64_t>(k);
-    if (k < 0.0 || (us < 0.013 && v > us)) continue;
-    if (log(v * inv_alpha / (a / (us * us) + b)) <= -mean + k * log_mean - lgamma(k + 1.0))
-      return static_cast<uint64_t>(k);
-  }
-}
-
-}  // namespace detail
-
-/// Poisson with any finite mean >= 0: exact inversion below 10, PTRS from 10 up.
-KOKKOS_INLINE_FUNCTION uint64_t poisson(Stream& stream, double mean) {
-  return mean < 10.0 ? detail::poisson_inversion(stream, mean) : detail::poisson_ptrs(stream, mean);
-}
-
 /// Rejection samplers in kernels take candidate k from block first_block + k of the row's stream, so that
 /// candidate k is a pure function of k, and come in two forms with the same result. A vectorised pass
 /// evaluates exactly max_candidates of them without branches (every SIMD lane does the same work) and may
@@ -379,6 +334,116 @@ KOKKOS_FORCEINLINE_FUNCTION bool first_accepted(const StreamBlocks& draws, uint3
     return detail::first_accepted_of(draws, first_block, sampler, value,
                                      std::make_integer_sequence<uint32_t, max_candidates>());
   }
+}
+
+/// A Poisson(mean) candidate for mean >= 10 from two uniforms: Hörmann's PTRS (1993, "The transformed
+/// rejection method for generating Poisson random variables", transformed rejection with squeeze; about
+/// 1.1-1.3 candidates per draw), the squeeze and the exact test both evaluated, so that it runs without
+/// branches in SIMD lanes.
+class PoissonPtrs {
+ public:
+  KOKKOS_INLINE_FUNCTION explicit PoissonPtrs(double mean) : mean_(mean), log_mean_(detail::log(mean)) {
+    b_ = 0.931 + 2.53 * detail::sqrt(mean);
+    a_ = -0.059 + 0.02483 * b_;
+    inv_alpha_ = 1.1239 + 1.1328 / (b_ - 3.4);
+    v_r_ = 0.9277 - 3.6224 / (b_ - 2.0);
+  }
+
+  /// The candidate from uv: floor((2a/us + b) u + mean + 0.43), clamped to [-1, 2^50] (any candidate outside
+  /// is rejected) for the rounding trick. Integer selects throughout (see kernel_math::detail::select).
+  KOKKOS_FORCEINLINE_FUNCTION double value(const UniformPair& uv) const {
+    using kernel_math::detail::select;
+    const double u = uv.first - 0.5;
+    const double us = 0.5 - select(u < 0.0, -u, u);
+    const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
+    const double clamped = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
+    constexpr double round_shift = 0x1.8p52;
+    const double nearest = (clamped + round_shift) - round_shift;
+    return nearest - select(nearest > clamped, 1.0, 0.0);
+  }
+
+  /// Whether the squeeze accepts the candidate from uv (about 86 % of the candidates at large means), without
+  /// the exact test's logarithms.
+  KOKKOS_FORCEINLINE_FUNCTION bool squeezed(const UniformPair& uv) const {
+    const double u = uv.first - 0.5;
+    const double us = 0.5 - kernel_math::detail::select(u < 0.0, -u, u);
+    return (us >= 0.07) & (uv.second <= v_r_);
+  }
+
+  /// Whether the candidate from uv is accepted, by the squeeze or the exact test; sets k to it.
+  KOKKOS_FORCEINLINE_FUNCTION bool candidate(const UniformPair& uv, double& k) const {
+    using kernel_math::detail::select;
+    k = value(uv);
+    const bool squeeze = squeezed(uv);
+    const double u = uv.first - 0.5;
+    const double v = uv.second;
+    const double us = 0.5 - select(u < 0.0, -u, u);
+    const double kk = select(k < 0.0, 0.0, k);
+    // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
+    // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
+    // kernel_math::lgamma, whose double-double terms cost 7x here and stop the loop vectorising). The
+    // product's logarithm joins the left side's, and one division gives both 1/z and 1/((a + b us^2)
+    // product): two logarithms and two divisions per candidate.
+    const double z = kk + 9.0;
+    const double us2 = us * us;
+    const double denominator = a_ + b_ * us2;
+    const double product =
+        (kk + 1.0) * (kk + 2.0) * (kk + 3.0) * (kk + 4.0) * (kk + 5.0) * (kk + 6.0) * (kk + 7.0) * (kk + 8.0);
+    const double d = 1.0 / (z * denominator * product);
+    const double inv_z = denominator * product * d;
+    const double inv_z2 = inv_z * inv_z;
+    const double series =
+        inv_z *
+        (1.0 / 12 + inv_z2 * (-1.0 / 360 + inv_z2 * (1.0 / 1260 + inv_z2 * (-1.0 / 1680 + inv_z2 / 1188))));
+    constexpr double half_log_two_pi = 0.91893853320467274178;
+    const double log_stirling = (z - 0.5) * detail::log(z) - z + half_log_two_pi + series;
+    const bool exact =
+        (k >= 0.0) & !((us < 0.013) & (v > us)) &
+        (detail::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
+    return squeeze | exact;
+  }
+
+ private:
+  double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
+};
+
+namespace detail {
+
+/// Poisson(mean) by inversion of the CDF at the uniform u: about mean + 1 steps. The pmf > 0 guard ends the
+/// search if the accumulated CDF falls short of u by rounding.
+KOKKOS_INLINE_FUNCTION uint64_t poisson_inversion(double u, double mean) {
+  double pmf = exp(-mean);
+  double cdf = pmf;
+  uint64_t k = 0;
+  while (u > cdf && pmf > 0.0) {
+    ++k;
+    pmf *= mean / static_cast<double>(k);
+    cdf += pmf;
+  }
+  return k;
+}
+
+}  // namespace detail
+
+/// Poisson with any finite mean >= 0: inversion from one uniform below 10, PTRS candidates (two uniforms
+/// each) from 10 up.
+KOKKOS_INLINE_FUNCTION uint64_t poisson(Stream& stream, double mean) {
+  if (mean < 10.0) return detail::poisson_inversion(stream.uniform(), mean);
+  const PoissonPtrs sampler(mean);
+  double k = 0.0;
+  for (;;) {
+    const double u = stream.uniform();
+    if (sampler.candidate({u, stream.uniform()}, k)) return static_cast<uint64_t>(k);
+  }
+}
+
+/// The same in kernels: inversion from the first uniform of block first_block below 10, else PTRS
+/// candidate k from block first_block + k.
+KOKKOS_INLINE_FUNCTION uint64_t poisson(const StreamBlocks& draws, uint32_t first_block, double mean) {
+  if (mean < 10.0) return detail::poisson_inversion(draws.uniforms(first_block).first, mean);
+  double k = 0.0;
+  first_accepted<unlimited_candidates>(draws, first_block, PoissonPtrs(mean), k);
+  return static_cast<uint64_t>(k);
 }
 
 /// Best & Fisher (1979) rejection for the von Mises distribution, density exp(kappa cos(x - mu)) /

@@ -1,7 +1,7 @@
 #pragma once
 // Inference for one experiment (docs/statistics.md): the test statistic of the observed data on a θ grid, the
 // best fit, the Wilks regions and intervals of the parameters of interest (the others profiled), and the
-// posterior on the grid with samples from it.
+// posterior on the grid (weighted by a prior) with samples from it.
 
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +22,7 @@ struct AnalysisSettings {
   std::vector<bool> profiled;         // per parameter: a nuisance parameter, minimised over
   std::size_t posterior_samples = 0;  // draws from the grid posterior
   std::uint64_t seed = 0;             // of the posterior samples' streams (rng::Purpose::posterior)
+  std::vector<double> log_prior;      // log π at every grid point (Prior::log_density_on); empty: flat
 };
 
 /// What the analysis of one estimator gives; `summary` is its entry of infer.json (docs/formats.md).

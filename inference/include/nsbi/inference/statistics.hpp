@@ -63,10 +63,13 @@ std::vector<Interval> intervals_below(const std::vector<double>& grid, const std
 double jaccard_index(const std::vector<bool>& a, const std::vector<bool>& b,
                      const std::vector<double>& cell_volume = {});
 
-/// A posterior on grid points: p_k ∝ prior_k · cell_volume_k · exp(−(t_k − min t)/2), normalised to sum 1.
-/// prior and cell_volume are non-negative (empty: all 1); t finite. InputError-free: callers check inputs.
-std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& prior = {},
+/// A posterior on grid points: p_k ∝ exp(log_prior_k) · cell_volume_k · exp(−(t_k − min t)/2), normalised to
+/// sum 1, computed from the log weights less their maximum (no underflow of either factor alone). log_prior
+/// may be −inf (outside the prior's support) but not everywhere; empty: flat, the same bits as all zeros.
+/// cell_volume non-negative (empty: all 1); t finite. InputError-free: callers check inputs.
+std::vector<double> grid_posterior(const std::vector<double>& t, const std::vector<double>& log_prior = {},
                                    const std::vector<double>& cell_volume = {});
+
 /// The highest-posterior-density set of credibility `level`: the fewest grid points, taken in order of
 /// decreasing probability, whose probabilities sum to at least `level`. `probability` sums to 1.
 std::vector<bool> highest_density_set(const std::vector<double>& probability, double level);

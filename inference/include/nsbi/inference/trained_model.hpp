@@ -31,6 +31,8 @@ class TrainedModel {
   /// The training range of parameter p.
   double parameter_min(std::size_t p) const;
   double parameter_max(std::size_t p) const;
+  /// The proposal of its training data as YAML (sims::Proposal::to_yaml), "" when the model predates it.
+  const std::string& proposal() const;
   /// When it was made (ISO 8601 UTC) and the seed it was trained with: part of a stage's identity.
   const std::string& created() const;
   std::uint64_t seed() const;

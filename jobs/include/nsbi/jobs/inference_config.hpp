@@ -15,6 +15,7 @@
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
+#include "nsbi/inference/prior.hpp"
 #include "nsbi/inference/trained_model.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/sims/simulator.hpp"
@@ -52,6 +53,11 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
 /// training range unless extrapolation is allowed.
 inference::Grid grid_from_config(const Campaign& campaign, const InferenceContext& context,
                                  const std::string& section);
+
+/// The prior of the `prior` section; parameters it does not name follow the model's training proposal (or,
+/// without a model or in one that predates recording it, are flat over the simulator's domain). InputError
+/// naming the model file for a proposal it records that cannot be read.
+inference::Prior prior_from_config(const Campaign& campaign, const InferenceContext& context);
 
 /// θ of <section>.<parameter>: every parameter required (ConfigError naming the missing key), checked like
 /// a grid point.

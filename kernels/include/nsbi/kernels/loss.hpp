@@ -1,6 +1,7 @@
 #pragma once
 // The classifier's losses (docs/statistics.md): binary cross-entropy on the logit, in the stable form, and
-// the gold losses that use the simulator's joint log ratio ℓ_i = log r(x_i, z_i | θ_i, θ0) and joint score.
+// the gold losses that use the simulator's joint log ratio ℓ_i = log r(x_i, z_i | θ_i, θ0) and joint score,
+// the contrastive losses NRE-B and NRE-C and the balancing penalty's pieces.
 // Class convention of nsbi: label 1 = x_i ~ p(x|θ_i) (numerator), label 0 = x_i ~ p(x|θ0) (reference);
 // r̂ = exp(s). All take one rank's slice of a global batch, sum in double, and write gradients already divided
 // by the normaliser, so that the ranks' results add up to the global ones; an empty `weights` view is all 1.
@@ -63,6 +64,57 @@ inline double score_mse(const ConstFloatMatrix& tangents, const ConstFloatMatrix
                         const ConstFloatVector& weights, double alpha, double score_rows,
                         const FloatMatrix& tangent_gradients) {
   return score_mse(ExecutionSpace(), tangents, scores, weights, alpha, score_rows, tangent_gradients);
+}
+
+/// NRE-B (contrastive, Durkan et al. 2020): for n examples, K candidate logits each, laid out in blocks:
+/// logits(a·n + i) = s_ia, the logit of x_i with candidate θ a, where a = 0 is the θ that generated x_i and
+/// a = 1, ..., K − 1 are contrastive atoms. ℓ_i = w_i [log Σ_a exp(s_ia) − s_i0], the cross-entropy of
+/// picking the true candidate; returns Σ_i ℓ_i / global_examples and writes logit_gradients(a·n + i) =
+/// w_i (softmax_a(s_i) − [a = 0]) / global_examples. Summed over the ranks sharing a batch: its mean and
+/// gradient. Computed in double per example with the maximum subtracted: finite for finite logits. Its
+/// minimiser is log r + c(x_i): the softmax only sees differences between the candidates of one x.
+double nre_b(const ExecutionSpace& space, const ConstFloatVector& logits, std::size_t n_examples,
+             std::size_t n_candidates, const ConstFloatVector& weights, double global_examples,
+             const FloatVector& logit_gradients);
+inline double nre_b(const ConstFloatVector& logits, std::size_t n_examples, std::size_t n_candidates,
+                    const ConstFloatVector& weights, double global_examples,
+                    const FloatVector& logit_gradients) {
+  return nre_b(ExecutionSpace(), logits, n_examples, n_candidates, weights, global_examples, logit_gradients);
+}
+
+/// NRE-C (Miller et al. 2022) with K contrastive classes and odds γ of a set holding x's own θ: for n
+/// examples, K + 1 logits each in blocks as for nre_b, s_i0 of x_i's own θ and s_i1, ..., s_iK of atoms.
+/// The dependent set is candidates 0, ..., K − 1 (the true θ in class 0 of it); the independent set is
+/// candidates 1, ..., K. With c = log(γ/K), q_J = e^{c + s_i0} / (1 + Σ_{a<K} e^{c + s_ia}) and
+/// q_0 = 1 / (1 + Σ_{a≥1} e^{c + s_ia}):
+///   ℓ_i = −w_i [γ/(1 + γ) log q_J + 1/(1 + γ) log q_0].
+/// Returns Σ_i ℓ_i / global_examples and writes its gradients by the logits / global_examples. Its minimiser
+/// is s = log r exactly; K = 1, γ = 1 is bce_with_logits on the pairs (class 1: block 0, class 0: block 1).
+/// Double per example, with the largest exponent subtracted: finite for finite logits.
+double nre_c(const ExecutionSpace& space, const ConstFloatVector& logits, std::size_t n_examples,
+             std::size_t n_classes, double gamma, const ConstFloatVector& weights, double global_examples,
+             const FloatVector& logit_gradients);
+inline double nre_c(const ConstFloatVector& logits, std::size_t n_examples, std::size_t n_classes,
+                    double gamma, const ConstFloatVector& weights, double global_examples,
+                    const FloatVector& logit_gradients) {
+  return nre_c(ExecutionSpace(), logits, n_examples, n_classes, gamma, weights, global_examples,
+               logit_gradients);
+}
+
+/// The balancing penalty's (BNRE, Delaunoy et al. 2022) pieces, on the binary classifier σ(s) of pairs:
+/// Σ_j w_{j mod n} σ(s_j) over the logits, whose length is a multiple of n = weights.extent(0) (blocks of n
+/// pairs sharing their examples' weights; an empty `weights` view is all 1). In double.
+double sigmoid_sum(const ExecutionSpace& space, const ConstFloatVector& logits,
+                   const ConstFloatVector& weights);
+inline double sigmoid_sum(const ConstFloatVector& logits, const ConstFloatVector& weights) {
+  return sigmoid_sum(ExecutionSpace(), logits, weights);
+}
+/// Adds scale · w_{j mod n} σ(s_j) σ(−s_j), the derivative of scale · sigmoid_sum, to logit_gradients(j).
+void add_sigmoid_gradient(const ExecutionSpace& space, const ConstFloatVector& logits,
+                          const ConstFloatVector& weights, double scale, const FloatVector& logit_gradients);
+inline void add_sigmoid_gradient(const ConstFloatVector& logits, const ConstFloatVector& weights,
+                                 double scale, const FloatVector& logit_gradients) {
+  add_sigmoid_gradient(ExecutionSpace(), logits, weights, scale, logit_gradients);
 }
 
 }  // namespace nsbi::kernels

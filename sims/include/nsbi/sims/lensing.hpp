@@ -73,8 +73,9 @@ struct LensingSubhalo {
 struct LensingWorkspace {
   float* alpha_x;  // the subhalos' deflection per pixel
   float* alpha_y;
-  double* mu;       // expected counts per pixel
-  double* blurred;  // the PSF's intermediate pass
+  double* mu;             // expected counts per pixel
+  double* blurred;        // the PSF's intermediate pass, then add_noise's outcomes
+  std::int32_t* pending;  // add_noise's pixels still pending
 };
 
 struct LensingModel {
@@ -115,11 +116,6 @@ struct LensingModel {
   static constexpr std::uint32_t noise_blocks_per_pixel = 1u << 12;
   // Subhalo j uses blocks subhalo_block + 2j and + 2j + 1, below noise_block for j < 2^23 - 2^11: nbar stays
   // below 10^6 over the parameter ranges and the host population.
-  //
-  // Poisson candidates per pixel in the vectorised pass (PTRS accepts 87% of them at the sky's mean); the
-  // pixels that run out (about 1 in 8) go on in a scalar pass from the same blocks. One is the fastest:
-  // 0.10 ms per image against 0.11 with 2 candidates and 0.15 with 3 (bench_simulators, lensing_stage).
-  static constexpr int noise_candidates = 1;
 
   // Which host quantities each image draws, and the fixed values of the others.
   bool draw_redshift = true;
@@ -267,31 +263,32 @@ struct LensingModel {
   }
 
   /// Where the pixels of a row may lie relative to a subhalo, in x^2 = r^2 / theta_s^2: anywhere, at least
-  /// 1 (the row at least theta_s away) or at least 5. The profile for a narrower reach leaves out the forms
-  /// it cannot need and gives the same bits as the full one.
-  enum class Reach { any, beyond_core, far };
+  /// 1 (the row at least theta_s away), at least 5 or at least 17. The profile for a narrower reach leaves
+  /// out the forms it cannot need and gives the same bits as the full one.
+  enum class Reach { any, beyond_core, far, remote };
 
   /// g(x)/x^2 with g(x) = ln(x/2) + F(x), of x2 = x^2 > 0: the deflection of an NFW halo at x = r / theta_s
   /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free
   /// (every form computed and selected), in float with one division, one square root and division-free
   /// logarithms. With t = x^2 - 1, F(x) = h(t), h(t) = arctan(sqrt t)/sqrt t for t >= 0 and its continuation
   /// artanh(sqrt w)/sqrt w, w = -t, below:
-  ///   x^2 in [5, inf)    h = (pi/2) sqrt(v) - v P5(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [17, inf)   h = (pi/2) sqrt(v) - v P2(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
+  ///   x^2 in [5, 17)     h = (pi/2) sqrt(v) - v P5(v);
   ///   x^2 in [2, 5)      h = (pi/2) sqrt(v) - v P(v);
   ///   x^2 in [1, 2)      h = P(t);
   ///   x^2 in [0.5, 1)    h = Q(w);
   ///   x^2 in (0, 0.5)    F = ln((1 + s)/x)/s, s = sqrt(w) (artanh(s)/s without its cancellation);
   ///   x^2 < 0.02         g's series at small x, where ln(x/2) and F cancel.
-  /// P, P5 and Q are polynomials (atan_ratio, atan_ratio_far, atanh_ratio). The one division gives 1/x^2
-  /// and 1/sqrt|t| where a form needs it. Relative error (against long double, tests/sims/test_lensing.cpp)
-  /// within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F cancel, 5e-6 below (the
-  /// series): absolute errors in the deflection of order 1e-7 arcsec, far below a pixel.
-  /// reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only (see Reach).
+  /// P, P5, P2 and Q are polynomials (atan_ratio, atan_ratio_far, atan_ratio_remote, atanh_ratio). The one
+  /// division gives 1/x^2 and 1/sqrt|t| where a form needs it. Relative error (against long double,
+  /// tests/sims/test_lensing.cpp) within 1e-6 from x^2 = 0.5 up, 3e-5 in [0.02, 0.5) where ln(x/2) and F
+  /// cancel, 5e-6 below (the series): absolute errors in the deflection of order 1e-7 arcsec, far below a
+  /// pixel. reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only, remote for x2 >= 17 only (see Reach).
   template <Reach reach = Reach::any>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
     using kernel_math::detail::select;
     constexpr bool may_be_inside = reach == Reach::any;
-    constexpr bool may_be_near = reach != Reach::far;
+    constexpr bool may_be_near = reach == Reach::any || reach == Reach::beyond_core;
     constexpr float ln2f = 0.69314718f;
     constexpr float half_pi = 1.57079633f;
     // x^2 at least 1e-30, a normal float as logf_polynomial needs: a pixel on a subhalo's centre gets
@@ -309,12 +306,16 @@ struct LensingModel {
     const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
     const float v = inv_root * inv_root;
     const float log_x2 = kernel_math::logf_polynomial(x2);
-    const float remote = half_pi * inv_root - v * atan_ratio_far(v);
-    if constexpr (!may_be_near) {
+    const float remote = half_pi * inv_root - v * atan_ratio_remote(v);
+    if constexpr (reach == Reach::remote) {
       return (0.5f * log_x2 - ln2f + remote) * inv_x2;
     }
+    const float distant = select(x2 >= 17.0f, remote, half_pi * inv_root - v * atan_ratio_far(v));
+    if constexpr (!may_be_near) {
+      return (0.5f * log_x2 - ln2f + distant) * inv_x2;
+    }
     const float p = atan_ratio(select(far, v, t));
-    const float outside = select(x2 >= 5.0f, remote, select(far, half_pi * inv_root - v * p, p));
+    const float outside = select(x2 >= 5.0f, distant, select(far, half_pi * inv_root - v * p, p));
     if constexpr (!may_be_inside) {
       return (0.5f * log_x2 - ln2f + outside) * inv_x2;
     }
@@ -327,6 +328,13 @@ struct LensingModel {
     const float small =
         (0.5f * l - 0.25f) + x2 * ((0.375f * l - 0.21875f) + x2 * (0.3125f * l - 0.19270833f));
     return select(x2 < 0.02f, small, general);
+  }
+
+  /// arctan(sqrt v)/sqrt v for v in [0, 1/16] (x^2 >= 17): a degree-2 polynomial, fitted to minimise the
+  /// relative error of the profile, v (P2 - h) / g (3.7e-8 measured; |P2 - h| <= 2e-6, which v shrinks).
+  KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_remote(float v) {
+    constexpr float c0 = 0x1p0f, c1 = -0x1.550748p-2f, c2 = 0x1.7eb726p-3f;
+    return c0 + (c1 + c2 * v) * v;
   }
 
   /// arctan(sqrt v)/sqrt v for v in [0, 1/4] (x^2 >= 5): a degree-5 polynomial, fitted as atan_ratio's on
@@ -368,43 +376,47 @@ struct LensingModel {
   /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
   /// least theta_s from the subhalo's (y^2 / theta_s^2 >= 1, so x^2 >= 1 at each of its pixels, also after
   /// rounding) takes the profile without the forms for x < 1, one at least sqrt(5) theta_s away (x^2 >= 5)
-  /// only the form for x^2 >= 5 (most rows: nearly all the time goes there), each with the same bits as the
-  /// full profile.
+  /// only the forms for x^2 >= 5, one at least sqrt(17) theta_s away (most rows: nearly all the time goes
+  /// there) only the form for x^2 >= 17, each with the same bits as the full profile. x^2 and the
+  /// deflection's factors per column and per row come first: x^2 = dx^2 / theta_s^2 + dy^2 / theta_s^2, the
+  /// deflection (strength dx, strength dy) g(x)/x^2.
   KOKKOS_INLINE_FUNCTION static void add_deflection(const LensingSubhalo& s, float* alpha_x, float* alpha_y) {
-    float dx[width];
-    float dy[width];
-    for (int i = 0; i < width; ++i) {
-      dx[i] = static_cast<float>(pixel_centre(i) - s.x);
-      dy[i] = static_cast<float>(pixel_centre(i) - s.y);
-    }
     const float strength = s.strength;
     const float inv_theta_s2 = s.inv_theta_s2;
+    float column_x2[width];
+    float column_factor[width];
+    for (int i = 0; i < width; ++i) {
+      const float dx = static_cast<float>(pixel_centre(i) - s.x);
+      column_x2[i] = dx * dx * inv_theta_s2;
+      column_factor[i] = strength * dx;
+    }
     for (int row = 0; row < width; ++row) {
-      const float y = dy[row];
-      const float y2 = y * y;
+      const float dy = static_cast<float>(pixel_centre(row) - s.y);
+      const float row_x2 = dy * dy * inv_theta_s2;
+      const float row_factor = strength * dy;
       float* ax = alpha_x + row * width;
       float* ay = alpha_y + row * width;
-      const float row_x2 = y2 * inv_theta_s2;
-      if (row_x2 >= 5.0f)
-        add_deflection_row<Reach::far>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+      if (row_x2 >= 17.0f)
+        add_deflection_row<Reach::remote>(column_x2, column_factor, row_x2, row_factor, ax, ay);
+      else if (row_x2 >= 5.0f)
+        add_deflection_row<Reach::far>(column_x2, column_factor, row_x2, row_factor, ax, ay);
       else if (row_x2 >= 1.0f)
-        add_deflection_row<Reach::beyond_core>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::beyond_core>(column_x2, column_factor, row_x2, row_factor, ax, ay);
       else
-        add_deflection_row<Reach::any>(dx, y, y2, strength, inv_theta_s2, ax, ay);
+        add_deflection_row<Reach::any>(column_x2, column_factor, row_x2, row_factor, ax, ay);
     }
   }
 
-  /// One row of add_deflection: dx the pixels' offsets along x, y (and y2 = y * y) the row's along y.
+  /// One row of add_deflection: the columns' x^2 and factors, the row's.
   template <Reach reach>
-  KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* dx, float y, float y2,
-                                                             float strength, float inv_theta_s2, float* ax,
-                                                             float* ay) {
+  KOKKOS_FORCEINLINE_FUNCTION static void add_deflection_row(const float* column_x2,
+                                                             const float* column_factor, float row_x2,
+                                                             float row_factor, float* ax, float* ay) {
     NSBI_SIMD_LOOP
     for (int column = 0; column < width; ++column) {
-      const float x = dx[column];
-      const float scale = strength * deflection_profile<reach>((x * x + y2) * inv_theta_s2);
-      ax[column] += scale * x;
-      ay[column] += scale * y;
+      const float profile = deflection_profile<reach>(column_x2[column] + row_x2);
+      ax[column] += profile * column_factor[column];
+      ay[column] += profile * row_factor;
     }
   }
 
@@ -414,7 +426,7 @@ struct LensingModel {
                                                   const LensingHost& h, LensingLatent& z, float* alpha_x,
                                                   float* alpha_y) {
     for (int p = 0; p < n_pixels; ++p) alpha_x[p] = alpha_y[p] = 0.0f;
-    z.n = poisson(draws, count_block, z.nbar);
+    z.n = rng::poisson(draws, count_block, z.nbar);
     double sum = 0.0;
     for (std::uint64_t j = 0; j < z.n; ++j) {
       const LensingSubhalo s = subhalo(draws, j, beta, h);
@@ -488,35 +500,77 @@ struct LensingModel {
     }
   }
 
-  /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255): PTRS candidates from
-  /// the pixel's blocks, noise_candidates of them in a vectorised pass, the pixels that ran out of them
-  /// in a scalar pass that goes on to the first accepted one.
-  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean,
-                                               double* x) {
-    std::uint32_t complete[width];
+  /// x[p] = Poisson(mean[p]) for every pixel (means >= 10, as the sky alone gives 255) with the bits of
+  /// rng::poisson's PTRS from the pixel's blocks (candidate c of pixel p from block noise_block +
+  /// noise_blocks_per_pixel p + c), in vectorised passes: the first keeps candidate 0 wherever its squeeze
+  /// accepts it (about 86 % of the pixels, without the exact test's logarithms); each later pass tests the
+  /// next candidate in full for the pixels still pending, listed in `pending` (n_pixels entries) with their
+  /// outcomes in `outcome` (n_pixels). A mean that is not finite (a bug upstream) would never accept: its
+  /// pixel becomes NaN, which the dataset stage reports as a non-finite value of its row, instead of hanging.
+  KOKKOS_INLINE_FUNCTION static void add_noise(const rng::StreamBlocks& draws, const double* mean, double* x,
+                                               std::int32_t* pending, double* outcome) {
+    // Pass 1: every pixel's candidate 0 into x, and in outcome whether its squeeze accepted it (1) or not
+    // (0).
     for (int row = 0; row < width; ++row) {
       NSBI_SIMD_LOOP
       for (int column = 0; column < width; ++column) {
         const int p = row * width + column;
         double k = 0.0;
-        complete[column] = rng::first_accepted<noise_candidates>(
-            draws, noise_block + noise_blocks_per_pixel * p, PoissonCandidate(mean[p]), k);
+        outcome[p] = squeezed_candidate(draws, mean[p], p, k);
         x[p] = k;
       }
-      for (int column = 0; column < width; ++column) {
-        const int p = row * width + column;
-        if (!complete[column]) {
-          // A mean that is not finite (a bug upstream) would never accept: the pixel becomes NaN, which the
-          // dataset stage reports as a non-finite value of its row, instead of hanging here.
-          double k = kernel_math::detail::from_bits(0x7ff8000000000000u);
-          constexpr std::uint64_t exponent = 0x7ff0000000000000u;
-          if ((kernel_math::detail::bits_of(mean[p]) & exponent) != exponent)
-            rng::first_accepted<rng::unlimited_candidates>(draws, noise_block + noise_blocks_per_pixel * p,
-                                                           PoissonCandidate(mean[p]), k);
-          x[p] = k;
-        }
-      }
     }
+    // The list of the others, in place (entry n <= p is written after entry p is read).
+    int n = 0;
+    for (int p = 0; p < n_pixels; ++p) {
+      constexpr std::uint64_t exponent = 0x7ff0000000000000u;
+      const bool finite = (kernel_math::detail::bits_of(mean[p]) & exponent) != exponent;
+      const bool open = outcome[p] == 0.0;
+      if (open & !finite) x[p] = kernel_math::detail::from_bits(0x7ff8000000000000u);
+      pending[n] = p;
+      n += open & finite;
+    }
+    // -1 marks a rejected candidate (an accepted one is >= 0).
+    for (std::uint32_t c = 0; n > 0; ++c) {
+      NSBI_SIMD_LOOP
+      for (int i = 0; i < n; ++i) {
+        const int p = pending[i];
+        outcome[i] = accepted_candidate(draws, mean[p], p, c);
+      }
+      int still = 0;
+      for (int i = 0; i < n; ++i) {
+        const int p = pending[i];
+        x[p] = outcome[i];
+        pending[still] = p;
+        still += outcome[i] < 0.0;
+      }
+      n = still;
+    }
+  }
+
+  // add_noise's steps per pixel, in functions of their own: a structure (the uniforms) declared in the body
+  // of a SIMD loop becomes an array of them, which GCC does not vectorise.
+
+  /// Pixel p's candidate 0 (into k) and whether its squeeze accepts it: 1 or 0.
+  KOKKOS_FORCEINLINE_FUNCTION static double squeezed_candidate(const rng::StreamBlocks& draws, double mean,
+                                                               int p, double& k) {
+    const rng::PoissonPtrs sampler(mean);
+    const rng::UniformPair u = draws.uniforms(noise_block_of(p));
+    k = sampler.value(u);
+    return sampler.squeezed(u) ? 1.0 : 0.0;
+  }
+
+  /// Pixel p's candidate c if it is accepted, else -1.
+  KOKKOS_FORCEINLINE_FUNCTION static double accepted_candidate(const rng::StreamBlocks& draws, double mean,
+                                                               int p, std::uint32_t c) {
+    double k = 0.0;
+    const bool accepted = rng::PoissonPtrs(mean).candidate(draws.uniforms(noise_block_of(p) + c), k);
+    return accepted ? k : -1.0;
+  }
+
+  /// The first of pixel p's noise blocks.
+  KOKKOS_FORCEINLINE_FUNCTION static std::uint32_t noise_block_of(int p) {
+    return noise_block + noise_blocks_per_pixel * static_cast<std::uint32_t>(p);
   }
 
   /// One image at theta = (f_sub, beta) into x (n_pixels values), with its latent summary.
@@ -527,7 +581,7 @@ struct LensingModel {
     add_subhalos(draws, theta[1], z.host, z, work.alpha_x, work.alpha_y);
     expected_counts(z.host, work.alpha_x, work.alpha_y, work.mu);
     blur(work.mu, work.blurred);
-    add_noise(draws, work.mu, x);
+    add_noise(draws, work.mu, x, work.pending, work.blurred);
   }
 
   // ---- Gold -----------------------------------------------------------------------------------------------
@@ -629,89 +683,7 @@ struct LensingModel {
     }
   };
 
-  /// A Poisson(mean) candidate for mean >= 10 from two uniforms: Hörmann's PTRS (transformed rejection
-  /// with squeeze), the squeeze and the exact test both evaluated, so that it runs without branches.
-  class PoissonCandidate {
-   public:
-    KOKKOS_INLINE_FUNCTION explicit PoissonCandidate(double mean)
-        : mean_(mean), log_mean_(kernel_math::log(mean)) {
-      b_ = 0.931 + 2.53 * kernel_math::sqrt(mean);
-      a_ = -0.059 + 0.02483 * b_;
-      inv_alpha_ = 1.1239 + 1.1328 / (b_ - 3.4);
-      v_r_ = 0.9277 - 3.6224 / (b_ - 2.0);
-    }
-
-    KOKKOS_FORCEINLINE_FUNCTION bool candidate(const rng::UniformPair& uv, double& k) const {
-      const double u = uv.first - 0.5;
-      const double v = uv.second;
-      const double us = 0.5 - select(u < 0.0, -u, u);
-      // The floor of the candidate, kept within [-1, 2^50] (any candidate outside is rejected) for the
-      // rounding trick; integer selects throughout (see select).
-      const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
-      const double value = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
-      constexpr double round_shift = 0x1.8p52;
-      const double nearest = (value + round_shift) - round_shift;
-      k = nearest - select(nearest > value, 1.0, 0.0);
-      const bool squeezed = (us >= 0.07) & (v <= v_r_);
-      const double kk = select(k < 0.0, 0.0, k);
-      // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
-      // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
-      // kernel_math::lgamma, whose double-double terms cost 7x here and stop the loop vectorising). The
-      // product's logarithm joins the left side's, and one division gives both 1/z and 1/((a + b us^2)
-      // product): two logarithms and two divisions per candidate.
-      const double z = kk + 9.0;
-      const double us2 = us * us;
-      const double denominator = a_ + b_ * us2;
-      const double product = (kk + 1.0) * (kk + 2.0) * (kk + 3.0) * (kk + 4.0) * (kk + 5.0) * (kk + 6.0) *
-                             (kk + 7.0) * (kk + 8.0);
-      const double d = 1.0 / (z * denominator * product);
-      const double inv_z = denominator * product * d;
-      const double inv_z2 = inv_z * inv_z;
-      const double series =
-          inv_z *
-          (1.0 / 12 + inv_z2 * (-1.0 / 360 + inv_z2 * (1.0 / 1260 + inv_z2 * (-1.0 / 1680 + inv_z2 / 1188))));
-      constexpr double half_log_two_pi = 0.91893853320467274178;
-      const double log_stirling = (z - 0.5) * kernel_math::log(z) - z + half_log_two_pi + series;
-      const bool exact =
-          (k >= 0.0) & !((us < 0.013) & (v > us)) &
-          (kernel_math::log(v * inv_alpha_ * us2 * (z * d)) <= -mean_ + kk * log_mean_ - log_stirling);
-      return squeezed | exact;
-    }
-
-   private:
-    double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
-  };
-
-  /// n ~ Poisson(mean), any finite mean >= 0, from the blocks first_block (+ k): inversion of the CDF from
-  /// the first block's uniform below 10, PTRS candidates from 10 up.
-  KOKKOS_INLINE_FUNCTION static std::uint64_t poisson(const rng::StreamBlocks& draws,
-                                                      std::uint32_t first_block, double mean) {
-    if (mean < 10.0) {
-      const double u = draws.uniforms(first_block).first;
-      double pmf = kernel_math::exp(-mean);
-      double cdf = pmf;
-      std::uint64_t k = 0;
-      while (u > cdf && pmf > 0.0) {
-        ++k;
-        pmf *= mean / static_cast<double>(k);
-        cdf += pmf;
-      }
-      return k;
-    }
-    double k = 0.0;
-    rng::first_accepted<rng::unlimited_candidates>(draws, first_block, PoissonCandidate(mean), k);
-    return static_cast<std::uint64_t>(k);
-  }
-
  private:
-  /// c ? a : b on the bits (kernel_math::detail::select for doubles): GCC keeps it a select in SIMD loops,
-  /// where it may turn a float select that feeds a kernel_math function into a branch.
-  KOKKOS_FORCEINLINE_FUNCTION static double select(bool c, double a, double b) {
-    const std::uint64_t mask = 0u - static_cast<std::uint64_t>(c);
-    return kernel_math::detail::from_bits((kernel_math::detail::bits_of(a) & mask) |
-                                          (kernel_math::detail::bits_of(b) & ~mask));
-  }
-
   /// theta_s (arcsec) of an NFW halo of mass exp(log_mass) at distance d_l.
   KOKKOS_INLINE_FUNCTION static double scale_radius(double log_mass, double d_l) {
     const double r200 = kernel_math::exp((log_mass - log_r200_cube_density()) / 3.0);

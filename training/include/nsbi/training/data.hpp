@@ -54,6 +54,16 @@ void for_each_validation_example(const TrainingData& data,
                                  const distributed::ShardedBatchStream* reference_stream,
                                  const ExampleVisitor& visit);
 
+/// Visits the held-out examples of a contrastive loss (nre_b, nre_c): the validation rows of the dataset,
+/// each x with its own θ and `atoms` other θ, those of the rows a·⌊N/(atoms + 1)⌋ further on (modulo the N
+/// rows of the file) for atom a = 1, ..., atoms. x [n, D] and theta [(atoms + 1)·n, P] in blocks of n rows,
+/// block 0 the rows' own θ, block a atom a's; the examples visited on all ranks together do not depend on
+/// the number of ranks.
+using ContrastiveVisitor = std::function<void(std::uint64_t n, const double* x, const double* theta)>;
+void for_each_contrastive_validation_example(const TrainingData& data,
+                                             const distributed::ShardedBatchStream& dataset_stream,
+                                             std::size_t atoms, const ContrastiveVisitor& visit);
+
 /// The gold θ of a batch whose gold rows are (log r, score [P], gold θ [P]): the θ each row's joint log ratio
 /// was evaluated at, contiguous in `out` [n_rows, P].
 void copy_gold_theta(const distributed::Batch& batch, std::size_t n_theta, std::vector<double>& out);

@@ -49,6 +49,9 @@ struct ModelRecord {
   std::vector<double> parameter_min;         // the training ranges [P], for refusing extrapolation
   std::vector<double> parameter_max;
   std::string reference;  // YAML: "theta: {mu2: 0, rho12: 0}" or "marginal"
+  /// The proposal the training θ were drawn from: the dataset's `prior` attribute (YAML), the default prior
+  /// of inference; "" in models written before nsbi recorded it.
+  std::string proposal;
   std::string loss;       // train.loss: "carl", or a gold loss ("alices", ...; "sally" learns a score)
   double loss_alpha = 0;  // α of the score term (cascal, rascal, alices); 0 for the other losses
 

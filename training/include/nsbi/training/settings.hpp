@@ -15,8 +15,9 @@
 namespace nsbi::training {
 
 /// The loss (docs/config.md, train.loss): carl on the class labels; with the simulator's gold rolr and
-/// alice, and with the score term cascal, rascal and alices; sally learns the score at θ0 alone.
-enum class Loss { carl, rolr, alice, cascal, rascal, alices, sally };
+/// alice, and with the score term cascal, rascal and alices; sally learns the score at θ0 alone; nre_b and
+/// nre_c (reference: marginal) contrast each x with several θ of its shard's piece of the batch.
+enum class Loss { carl, rolr, alice, cascal, rascal, alices, sally, nre_b, nre_c };
 
 /// The loss of a name ("carl", ..., "sally"); InternalError for another name (the schema allows these).
 Loss loss_from_name(const std::string& name);
@@ -40,8 +41,11 @@ struct Settings {
   std::uint64_t seed = 0;  // the campaign seed: every member's seed, shuffle and split derives from it
   bool marginal = false;   // reference: marginal (shuffled pairs) instead of a θ0 dataset
   Loss loss = Loss::carl;
-  std::string loss_name = "carl";  // as written in model.h5 and train.json
-  double alpha = 0;                // weight of the score term (cascal, rascal, alices); 0 for the others
+  std::string loss_name = "carl";       // as written in model.h5 and train.json
+  double alpha = 0;                     // weight of the score term (cascal, rascal, alices); 0 for the others
+  std::size_t contrastive_classes = 5;  // K of nre_b (candidates per x) and nre_c (contrastive classes)
+  double contrastive_gamma = 1.0;       // γ of nre_c: the odds of a set holding x's own θ
+  double balance = 0.0;                 // λ of the balancing penalty (carl, nre_c); 0: none
   NetworkDescription network;
   std::uint64_t batch_size = 0;  // samples per step, both classes
   std::uint64_t epochs = 0;
@@ -70,7 +74,11 @@ struct Settings {
   bool uses_gold_ratio() const;
   /// Whether the loss has a score term: cascal, rascal, alices, and sally (the score term alone).
   bool uses_score() const;
-  bool uses_gold() const { return loss != Loss::carl; }
+  bool uses_gold() const { return loss != Loss::carl && !contrastive(); }
+  /// Whether the loss contrasts each x with atoms: nre_b and nre_c.
+  bool contrastive() const { return loss == Loss::nre_b || loss == Loss::nre_c; }
+  /// The θ each x is paired with besides its own in a contrastive loss: K − 1 for nre_b, K for nre_c.
+  std::size_t atoms() const;
 
   /// The seed of ensemble member k (its initial weights, shuffles, pairings and bootstrap weights).
   std::uint64_t member_seed(std::size_t member) const;
