@@ -109,6 +109,12 @@ void check_infer_memory(const Communicator& world, const Campaign& campaign, con
   });
 }
 
+std::vector<std::string> infer_identity_sections(const Campaign& campaign) {
+  // The prior section, when given, decides the posterior (its default is the model, already there).
+  return campaign.config.has("prior") ? std::vector<std::string>{"infer", "prior"}
+                                      : std::vector<std::string>{"infer"};
+}
+
 json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
                                 const std::vector<json::Object>& summaries) {
   json::Object per_estimator;
@@ -162,11 +168,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     return;
   }
   const InferInputs in = infer_inputs(world, campaign, context);
-  // The prior section, when given, decides the posterior (its default is the model, already there).
-  const std::vector<std::string> sections = campaign.config.has("prior")
-                                                ? std::vector<std::string>{"infer", "prior"}
-                                                : std::vector<std::string>{"infer"};
-  const std::string identity = stage_identity(campaign, context, sections, &in.x);
+  const std::string identity = stage_identity(campaign, context, infer_identity_sections(campaign), &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(),
             " grid points, estimators: ", [&] {

@@ -21,7 +21,8 @@ namespace nsbi::jobs {
 namespace {
 
 struct McmcInputs {
-  inference::McmcPrior prior;
+  std::optional<inference::Prior> prior;
+  inference::McmcPrior target_prior;  // the sampler's view of `prior`: its box and log density
   inference::McmcSettings settings;
   Matrix x;
 };
@@ -36,11 +37,41 @@ std::size_t count(const config::Config& config, const std::string& key) {
   return static_cast<std::size_t>(config.get<std::int64_t>(key));
 }
 
-// The settings, the prior (uniform on the infer grid's box: each continuous axis from its first to its last
-// value, a single value held fixed) and the observed events (collective).
-McmcInputs mcmc_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context) {
+// The box the chains move in: each parameter's infer grid range (one value: held there) within the prior's
+// support. ConfigError naming `prior` (or infer.grid) where the two do not overlap or the prior is zero.
+inference::McmcPrior box_of(const config::Config& config, const inference::Grid& grid,
+                            const inference::Prior& prior) {
+  const std::string key = config.has("prior") ? "prior" : "infer.grid";
+  inference::McmcPrior box;
+  for (std::size_t p = 0; p < grid.n_parameters(); ++p) {
+    const auto& axis = grid.axes()[p];
+    if (axis.discrete && axis.values.size() > 1)
+      config.fail("infer.grid." + axis.name + ".values",
+                  "infer.posterior: mcmc samples continuous parameters only: give one hypothesis of " +
+                      axis.name + " (a list of one value)");
+    const bool held = axis.values.size() == 1;
+    box.lower.push_back(held ? axis.values.front() : std::max(axis.values.front(), prior.support_min(p)));
+    box.upper.push_back(held ? axis.values.front() : std::min(axis.values.back(), prior.support_max(p)));
+    if (!(box.lower[p] <= box.upper[p]))
+      config.fail(key, "the prior's support of " + axis.name +
+                           " and the infer grid's range do not overlap (prior: " + prior.yaml() + ")");
+  }
+  if (box.lower == box.upper)
+    config.fail("infer.posterior",
+                "mcmc: every parameter is held fixed (one infer.grid value each): nothing to sample");
+  std::vector<double> middle(box.lower.size());
+  for (std::size_t p = 0; p < middle.size(); ++p) middle[p] = 0.5 * (box.lower[p] + box.upper[p]);
+  if (!(prior.log_density(middle) > -HUGE_VAL))
+    config.fail(key, "the prior is zero in the middle of the box the chains would explore (prior: " +
+                         prior.yaml() + ")");
+  box.log_density = [&prior](const double* theta) { return prior.log_density(theta); };
+  return box;
+}
+
+// The settings, the prior, the box and the observed events (collective).
+void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
+                      McmcInputs& in) {
   const config::Config& config = campaign.config;
-  McmcInputs in;
   in.settings.chains = count(config, "infer.mcmc.chains");
   in.settings.warmup = count(config, "infer.mcmc.warmup");
   in.settings.samples = count(config, "infer.mcmc.samples");
@@ -49,23 +80,13 @@ McmcInputs mcmc_inputs(const Communicator& world, const Campaign& campaign, cons
                          ? static_cast<std::uint64_t>(config.get<std::int64_t>("infer.mcmc.seed"))
                          : campaign.seed;
   world.agree([&] {
-    const inference::Grid grid = grid_from_config(campaign, context, "infer");
-    for (const auto& axis : grid.axes()) {
-      if (axis.discrete && axis.values.size() > 1)
-        config.fail("infer.grid." + axis.name + ".values",
-                    "infer.posterior: mcmc samples continuous parameters only: give one hypothesis of " +
-                        axis.name + " (a list of one value)");
-      in.prior.lower.push_back(axis.values.front());
-      in.prior.upper.push_back(axis.values.back());
-    }
-    if (in.prior.lower == in.prior.upper)
-      config.fail("infer.posterior",
-                  "mcmc: every parameter is held fixed (one infer.grid value each): nothing to sample");
-    context.check_exact("infer.estimators", {in.prior.lower, in.prior.upper}, in.prior.lower);
+    in.prior = prior_from_config(campaign, context);
+    in.target_prior = box_of(config, grid_from_config(campaign, context, "infer"), *in.prior);
+    context.check_exact("infer.estimators", {in.target_prior.lower, in.target_prior.upper},
+                        in.target_prior.lower);
     in.x = read_observed(campaign, context.info(), "infer.observed");
   });
   check_infer_memory(world, campaign, context, in.x.extent(0));
-  return in;
 }
 
 json::Object mcmc_summary(const McmcInputs& in, const McmcResult& r, const std::vector<std::string>& names) {
@@ -119,8 +140,8 @@ McmcResult sample_estimator(const Communicator& world, inference::RatioEstimator
                     "iterations", world.is_root());
   inference::ChainDraws local;
   world.agree([&] {
-    local = inference::run_chains(inference::observed_log_likelihood(estimator, in.x, n_parameters), in.prior,
-                                  in.settings, first, n_chains,
+    local = inference::run_chains(inference::observed_log_likelihood(estimator, in.x, n_parameters),
+                                  in.target_prior, in.settings, first, n_chains,
                                   [&](std::uint64_t done) { progress.update(done); });
   });
   progress.finish();
@@ -146,10 +167,11 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
   const std::size_t n_parameters = names.size();
   write_results(world, campaign, "infer", identity, [&](h5::Group& group) {
     group.write_attribute("posterior", std::string("mcmc"));
+    group.write_attribute("prior", in.prior->yaml());
     group.write_attribute("parameters", names);
     group.write_attribute("estimators", context.estimator_names);
-    write_array(group, "prior/lower", {n_parameters}, in.prior.lower);
-    write_array(group, "prior/upper", {n_parameters}, in.prior.upper);
+    write_array(group, "box/lower", {n_parameters}, in.target_prior.lower);
+    write_array(group, "box/upper", {n_parameters}, in.target_prior.upper);
     write_array(group, "observed", {in.x.extent(0), in.x.extent(1)}, inference::host_values(in.x));
     for (std::size_t e = 0; e < results.size(); ++e) {
       const McmcResult& r = results[e];
@@ -178,13 +200,15 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
 void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                     const StageOptions& options) {
   std::optional<profiling::Region> load("nsbi/infer/load");
-  const McmcInputs in = mcmc_inputs(world, campaign, context);
-  const std::string identity = stage_identity(campaign, context, {"infer"}, &in.x);
+  // Filled in place: the box's log density refers to the prior it holds.
+  McmcInputs in;
+  read_mcmc_inputs(world, campaign, context, in);
+  const std::string identity = stage_identity(campaign, context, infer_identity_sections(campaign), &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.x.extent(0), " observed events, posterior by ", in.settings.chains, " chains over ",
             world.size(), " rank(s): ", in.settings.warmup, " warm-up and ",
             in.settings.samples * in.settings.thin, " iterations each (seed ", in.settings.seed, ")");
-  auto estimators = context.make_estimators(in.prior.lower);
+  auto estimators = context.make_estimators(in.target_prior.lower);
   load.reset();
   std::vector<McmcResult> results;
   {

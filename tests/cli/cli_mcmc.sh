@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # infer with posterior: mcmc on a tiny gaussian2d campaign: the samples and diagnostics in results.h5 and
 # infer.json without any grid array, the same bits on 1 and 2 ranks (learned and exact estimators), a
-# parameter held fixed by a single grid value, the chains' seed recorded, and the refusals of bad settings.
+# parameter held fixed by a single grid value, the chains' seed recorded, a normal prior giving the grid's
+# posterior, and the refusals of bad settings.
 source "$(dirname "$0")/common.sh"
 h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
@@ -67,6 +68,40 @@ expect_exit 0 fixed.out -- "$NSBI" infer fixed.yaml --force
 import h5py, numpy
 samples = h5py.File("run/results.h5", "r")["infer/exact/posterior_samples"][...]
 assert numpy.all(samples[:, 1] == 0.4) and samples[:, 0].std() > 0, samples[:5]
+PY
+# A normal prior on mu2 (exact estimator): the MCMC moments agree with the grid posterior's under the same
+# prior, within 4 Monte-Carlo standard errors (sd/√ESS for the mean, sd/√(2 ESS) for the sd) plus a 1 % of sd
+# allowance for the 121² grid's discretisation. (Without the prior mu2's sd would be about 0.21, not 0.14.)
+cat >prior.yaml <<YAML
+campaign: {seed: 5, dir: run}
+simulator: {name: gaussian2d}
+simulate:
+  n_samples: 4000
+  observed: {theta: {mu2: 0.3, rho12: 0.4}, n_events: 20}
+prior:
+  mu2: {kind: normal, mean: 0, sd: 0.2}
+infer:
+  estimators: [exact]
+  grid:
+    mu2: {min: -0.9, max: 0.9, points: 121}
+    rho12: {min: -0.9, max: 0.9, points: 121}
+  mcmc: {chains: 8, warmup: 100, samples: 300}
+YAML
+expect_exit 0 prior_grid.out -- "$NSBI" infer prior.yaml --force
+cp run/infer.json grid.json
+sed 's/  mcmc: {chains/  posterior: mcmc\n  mcmc: {chains/' prior.yaml >prior_mcmc.yaml
+expect_exit 0 prior_mcmc.out -- "$NSBI" infer prior_mcmc.yaml --force
+expect_grep "kind: normal" <(h5dump -A -g /infer run/results.h5 2>/dev/null)
+/usr/bin/python3 - <<'PY' || fail "the MCMC posterior under a normal prior disagrees with the grid's"
+import json, math
+grid = json.load(open("grid.json"))["results_by_estimator"]["exact"]["posterior"]
+mcmc = json.load(open("run/infer.json"))["results_by_estimator"]["exact"]["posterior"]["parameters"]
+for name in ("mu2", "rho12"):
+    g, m = grid[name], mcmc[name]
+    ess, sd = m["ess_bulk"], g["std"]
+    assert m["rhat"] <= 1.01 and ess >= 400, (name, m)
+    assert abs(m["mean"] - g["mean"]) <= 4 * sd / math.sqrt(ess) + 0.01 * sd, (name, g, m)
+    assert abs(m["std"] - sd) <= 4 * sd / math.sqrt(2 * ess) + 0.01 * sd, (name, g, m)
 PY
 # Refusals naming the key.
 sed 's/rho12: {min: -0.9, max: 0.9}/rho12: {values: [0.4]}/; s/mu2: {min: -0.9, max: 0.9}/mu2: {values: [0.3]}/' \

@@ -20,9 +20,8 @@ namespace nsbi::inference {
 
 /// The prior, through the sampler's one seam: a box [lower, upper] outside which the prior is zero, and its
 /// log density (up to a constant) inside. Parameters with lower == upper are held fixed there. Without a
-/// log density the prior is uniform on the box. Another prior plugs in by giving its log density and a
-/// finite box containing its support (for an unbounded prior, the box the estimator may be evaluated in:
-/// the model's training range).
+/// log density the prior is uniform on the box. `nsbi infer` gives inference::Prior's log density and its
+/// support within the infer grid's range (the box the estimator may be evaluated in).
 struct McmcPrior {
   std::vector<double> lower;  // [P]
   std::vector<double> upper;  // [P], ≥ lower

@@ -3,6 +3,7 @@
 // every estimator from Markov chains spread over the ranks, with R̂ and effective sample sizes, and no grid.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "nsbi/core/communicator.hpp"
@@ -17,6 +18,9 @@ namespace nsbi::jobs {
 /// of the node (ConfigError when it does not fit).
 void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                         std::uint64_t observed_events);
+
+/// The config sections infer's identity holds: `infer`, and `prior` when given.
+std::vector<std::string> infer_identity_sections(const Campaign& campaign);
 
 /// infer.json's body: `observed`, `estimators` and `results_by_estimator` (each estimator's summary).
 json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
