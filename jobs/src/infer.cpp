@@ -162,7 +162,7 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
 void run_infer(const Communicator& world, const Campaign& campaign, const StageOptions& options) {
   std::optional<profiling::Region> load("nsbi/infer/load");
   const InferenceContext context = load_inference(world, campaign, "infer", options.allow_extrapolation);
-  if (campaign.config.get<std::string>("infer.posterior") == "mcmc") {
+  if (infer_uses_mcmc(campaign.config)) {
     load.reset();
     run_infer_mcmc(world, campaign, context, options);
     return;

@@ -33,10 +33,6 @@ struct McmcResult {
   json::Object summary;
 };
 
-std::size_t count(const config::Config& config, const std::string& key) {
-  return static_cast<std::size_t>(config.get<std::int64_t>(key));
-}
-
 // The box the chains move in: each parameter's infer grid range (one value: held there) within the prior's
 // support. ConfigError naming `prior` (or infer.grid) where the two do not overlap or the prior is zero.
 inference::McmcPrior box_of(const config::Config& config, const inference::Grid& grid,
@@ -72,13 +68,7 @@ inference::McmcPrior box_of(const config::Config& config, const inference::Grid&
 void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                       McmcInputs& in) {
   const config::Config& config = campaign.config;
-  in.settings.chains = count(config, "infer.mcmc.chains");
-  in.settings.warmup = count(config, "infer.mcmc.warmup");
-  in.settings.samples = count(config, "infer.mcmc.samples");
-  in.settings.thin = count(config, "infer.mcmc.thin");
-  in.settings.seed = config.has("infer.mcmc.seed")
-                         ? static_cast<std::uint64_t>(config.get<std::int64_t>("infer.mcmc.seed"))
-                         : campaign.seed;
+  in.settings = mcmc_settings(config);
   world.agree([&] {
     in.prior = prior_from_config(campaign, context);
     in.target_prior = box_of(config, grid_from_config(campaign, context, "infer"), *in.prior);

@@ -15,6 +15,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -170,8 +171,9 @@ std::uint64_t observed_events(const config::Config& config, std::uint64_t read) 
 void mcmc_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
                 std::uint64_t events, MemoryEstimate& e) {
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
-  const std::uint64_t chains = integer(config, "infer.mcmc.chains");
-  const std::uint64_t samples = integer(config, "infer.mcmc.samples");
+  const inference::McmcSettings settings = mcmc_settings(config);
+  const std::uint64_t chains = settings.chains;
+  const std::uint64_t samples = settings.samples;
   const std::uint64_t values = mul(chains, samples, info.n_parameters() + 1, 8);
   add_term(e, "infer.mcmc.samples",
            text(chains) + " chains × " + text(samples) + " draws × " +
@@ -187,7 +189,7 @@ void mcmc_terms(const config::Config& config, const sims::SimulatorInfo& info, i
 
 void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
                  std::uint64_t read_events, MemoryEstimate& e) {
-  if (config.get<std::string>("infer.posterior") == "mcmc") {
+  if (infer_uses_mcmc(config)) {
     mcmc_terms(config, info, ranks, observed_events(config, read_events), e);
     return;
   }

@@ -85,11 +85,15 @@ infer:
   grid:
     mu2: {min: -0.9, max: 0.9, points: 121}
     rho12: {min: -0.9, max: 0.9, points: 121}
-  mcmc: {chains: 8, warmup: 100, samples: 300}
 YAML
 expect_exit 0 prior_grid.out -- "$NSBI" infer prior.yaml --force
 cp run/infer.json grid.json
-sed 's/  mcmc: {chains/  posterior: mcmc\n  mcmc: {chains/' prior.yaml >prior_mcmc.yaml
+# A config that names neither infer.posterior nor infer.mcmc resolves as before they existed (its identity,
+# and so whether a finished infer is skipped, is unchanged).
+h5dump -a /infer/identity run/results.h5 2>/dev/null | grep -qE "mcmc|posterior: grid" &&
+  fail "the grid's identity names the mcmc keys"
+cp prior.yaml prior_mcmc.yaml
+printf '  posterior: mcmc\n  mcmc: {chains: 8, warmup: 100, samples: 300}\n' >>prior_mcmc.yaml
 expect_exit 0 prior_mcmc.out -- "$NSBI" infer prior_mcmc.yaml --force
 expect_grep "kind: normal" <(h5dump -A -g /infer run/results.h5 2>/dev/null)
 /usr/bin/python3 - <<'PY' || fail "the MCMC posterior under a normal prior disagrees with the grid's"
