@@ -14,20 +14,6 @@ using Range = std::pair<std::size_t, std::size_t>;
 /// Pair values per estimator call: bounds the [events, points] buffer to 32 MiB.
 constexpr std::size_t max_pairs_per_call = std::size_t{1} << 22;
 
-/// t of one experiment (rows [first, first + n_events) of x) at each row of theta.
-std::vector<double> evaluate_t(RatioEstimator& estimator, const ConstMatrix& x, const ConstMatrix& theta) {
-  const std::size_t n = x.extent(0);
-  const std::size_t k_points = theta.extent(0);
-  Matrix out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::inference::log_ratios"), n, k_points);
-  estimator.log_ratios(x, theta, out);
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
-  std::vector<double> t(k_points, 0.0);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t k = 0; k < k_points; ++k) t[k] += host(i, k);
-  for (double& v : t) v *= -2.0;
-  return t;
-}
-
 /// Solves H δ = −g for a symmetric positive-definite H (Cholesky); false when H is not positive definite.
 bool newton_step(std::vector<double> h, const std::vector<double>& g, std::vector<double>& delta) {
   const std::size_t c = g.size();
@@ -114,6 +100,19 @@ void stencil_derivatives(const std::vector<double>& t, const std::vector<double>
 }
 
 }  // namespace
+
+std::vector<double> t_at_points(RatioEstimator& estimator, const ConstMatrix& x, const ConstMatrix& theta) {
+  const std::size_t n = x.extent(0);
+  const std::size_t k_points = theta.extent(0);
+  Matrix out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nsbi::inference::log_ratios"), n, k_points);
+  estimator.log_ratios(x, theta, out);
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), out);
+  std::vector<double> t(k_points, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = 0; k < k_points; ++k) t[k] += host(i, k);
+  for (double& v : t) v *= -2.0;
+  return t;
+}
 
 ScanValues scan_experiments(RatioEstimator& estimator, const ConstMatrix& x, std::size_t n_experiments,
                             std::size_t n_events, const Grid& grid, const ConstMatrix& extra) {
@@ -204,7 +203,7 @@ Minimum minimise(RatioEstimator& estimator, const ConstMatrix& x_experiment, con
     }
     fill_stencil(stencil_host, centre, axes, h);
     Kokkos::deep_copy(stencil, stencil_host);
-    const std::vector<double> t = evaluate_t(estimator, x_experiment, stencil);
+    const std::vector<double> t = t_at_points(estimator, x_experiment, stencil);
     for (std::size_t s = 0; s < n_stencil; ++s) {
       if (t[s] < best.t) {
         best.t = t[s];
@@ -224,7 +223,7 @@ Minimum minimise(RatioEstimator& estimator, const ConstMatrix& x_experiment, con
             std::clamp(centre[axes[j]] + step, axis.values.front(), axis.values.back());
       }
       Kokkos::deep_copy(candidate, candidate_host);
-      const double t_candidate = evaluate_t(estimator, x_experiment, candidate)[0];
+      const double t_candidate = t_at_points(estimator, x_experiment, candidate)[0];
       if (t_candidate < best.t) {
         best.t = t_candidate;
         for (std::size_t p = 0; p < n_parameters; ++p) best.theta[p] = candidate_host(0, p);

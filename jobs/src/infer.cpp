@@ -1,5 +1,6 @@
 // nsbi infer: the test statistic of the observed data on a θ grid, best fit, Wilks intervals and regions, and
-// the posterior on the grid, per estimator (inference/analysis.hpp; docs/statistics.md).
+// the posterior on the grid, per estimator (inference/analysis.hpp; docs/statistics.md); with
+// infer.posterior: mcmc, posterior samples from Markov chains instead (infer_mcmc.cpp).
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "nsbi/inference/host_arrays.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/statistics.hpp"
+#include "nsbi/jobs/infer_mcmc.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 #include "nsbi/jobs/memory_bounds.hpp"
@@ -89,14 +91,43 @@ InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
                   "the prior puts no mass on any point of the infer grid (prior: " + in.prior->yaml() + ")");
     in.x = read_observed(campaign, context.info(), "infer.observed");
   });
+  check_infer_memory(world, campaign, context, in.x.extent(0));
+  return in;
+}
+
+}  // namespace
+
+void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
+                        std::uint64_t observed_events) {
   // The observed events, now counted, against the memory of a rank (validation assumed the config's).
   const MemoryLimit memory = node_memory_limit(ranks_on_this_node(world.get()));
   world.agree([&] {
-    check_memory(config, estimate_stage_memory(config, context.info(), "infer", world.size(), in.x.extent(0)),
-                 memory);
+    check_memory(
+        campaign.config,
+        estimate_stage_memory(campaign.config, context.info(), "infer", world.size(), observed_events),
+        memory);
   });
-  return in;
 }
+
+std::vector<std::string> infer_identity_sections(const Campaign& campaign) {
+  // The prior section, when given, decides the posterior (its default is the model, already there).
+  return campaign.config.has("prior") ? std::vector<std::string>{"infer", "prior"}
+                                      : std::vector<std::string>{"infer"};
+}
+
+json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
+                                const std::vector<json::Object>& summaries) {
+  json::Object per_estimator;
+  for (std::size_t e = 0; e < summaries.size(); ++e)
+    per_estimator.set(context.estimator_names[e], summaries[e]);
+  json::Object body;
+  body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
+      .set("estimators", context.estimator_names)
+      .set("results_by_estimator", per_estimator);
+  return body;
+}
+
+namespace {
 
 void write_infer_results(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                          const std::string& identity, const InferInputs& in,
@@ -118,13 +149,9 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
     for (std::size_t e = 0; e < results.size(); ++e)
       write_estimator(group, context.estimator_names[e], results[e], grid);
   });
-  json::Object per_estimator;
-  for (std::size_t e = 0; e < results.size(); ++e)
-    per_estimator.set(context.estimator_names[e], results[e].summary);
-  json::Object body;
-  body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
-      .set("estimators", context.estimator_names)
-      .set("results_by_estimator", per_estimator);
+  std::vector<json::Object> summaries;
+  for (const auto& r : results) summaries.push_back(r.summary);
+  json::Object body = infer_summary_body(campaign, context, summaries);
   // Learned against exact: the agreement acceptance asks for (best fit, overlap of the 68% regions).
   if (results.size() == 2) body.set("comparison", inference::compare_analyses(results[0], results[1], grid));
   write_summary(world, campaign, "infer", identity, body);
@@ -135,12 +162,13 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
 void run_infer(const Communicator& world, const Campaign& campaign, const StageOptions& options) {
   std::optional<profiling::Region> load("nsbi/infer/load");
   const InferenceContext context = load_inference(world, campaign, "infer", options.allow_extrapolation);
+  if (infer_uses_mcmc(campaign.config)) {
+    load.reset();
+    run_infer_mcmc(world, campaign, context, options);
+    return;
+  }
   const InferInputs in = infer_inputs(world, campaign, context);
-  // The prior section, when given, decides the posterior (its default is the model, already there).
-  const std::vector<std::string> sections = campaign.config.has("prior")
-                                                ? std::vector<std::string>{"infer", "prior"}
-                                                : std::vector<std::string>{"infer"};
-  const std::string identity = stage_identity(campaign, context, sections, &in.x);
+  const std::string identity = stage_identity(campaign, context, infer_identity_sections(campaign), &in.x);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.x.extent(0), " observed events, ", in.grid->size(),
             " grid points, estimators: ", [&] {

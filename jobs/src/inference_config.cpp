@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "nsbi/inference/observed.hpp"
 #include "nsbi/sims/registry.hpp"
@@ -199,6 +200,25 @@ std::vector<double> point_from_config(const Campaign& campaign, const InferenceC
     check_value(campaign, context, p, point.back(), key);
   }
   return point;
+}
+
+bool infer_uses_mcmc(const config::Config& config) {
+  return config.has("infer.posterior") && config.get<std::string>("infer.posterior") == "mcmc";
+}
+
+inference::McmcSettings mcmc_settings(const config::Config& config) {
+  inference::McmcSettings settings;
+  const auto read = [&](const std::string& key, auto& value) {
+    if (config.has(key))
+      value = static_cast<std::remove_reference_t<decltype(value)>>(config.get<std::int64_t>(key));
+  };
+  read("infer.mcmc.chains", settings.chains);
+  read("infer.mcmc.warmup", settings.warmup);
+  read("infer.mcmc.samples", settings.samples);
+  read("infer.mcmc.thin", settings.thin);
+  settings.seed = static_cast<std::uint64_t>(config.get<std::int64_t>("campaign.seed"));
+  read("infer.mcmc.seed", settings.seed);
+  return settings;
 }
 
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {

@@ -50,6 +50,34 @@ void declare_point(config::Schema& schema, const std::string& section, const sim
     schema.add(config::Key(section + "." + p.name, config::Type::number, doc).as_optional());
 }
 
+// infer.posterior and infer.mcmc: the posterior on the grid, or by Markov chains without one. Optional, their
+// defaults applied where they are read (mcmc_settings): a campaign that does not name them keeps the resolved
+// config, and so the identity, it had before they existed.
+void declare_mcmc(config::Schema& schema) {
+  schema.add(Key("infer.posterior", Type::string,
+                 "`grid` (default): the scan, regions and the posterior on the infer grid; `mcmc`: posterior "
+                 "samples from Markov chains over the grid's box instead (no grid is built: any number of "
+                 "parameters)")
+                 .as_optional()
+                 .one_of({"grid", "mcmc"}));
+  schema.add(Key("infer.mcmc.chains", Type::integer, "independent chains, spread over the ranks (default 32)")
+                 .as_optional()
+                 .minimum(1)
+                 .maximum(1000000));
+  schema.add(Key("infer.mcmc.warmup", Type::integer,
+                 "iterations per chain before the kept ones, discarded (default 500)")
+                 .as_optional()
+                 .minimum(0));
+  schema.add(Key("infer.mcmc.samples", Type::integer, "draws kept per chain after the warm-up (default 500)")
+                 .as_optional()
+                 .minimum(4));
+  schema.add(
+      Key("infer.mcmc.thin", Type::integer, "iterations per kept draw (default 1)").as_optional().minimum(1));
+  schema.add(Key("infer.mcmc.seed", Type::integer, "seed of the chains' streams (default: campaign.seed)")
+                 .as_optional()
+                 .minimum(0));
+}
+
 // simulate.observed and infer: the observed data and the scan.
 void declare_infer(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   std::vector<std::string> parameter_names;
@@ -90,6 +118,7 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
   schema.add(Key("infer.posterior_samples", Type::integer, "posterior samples drawn from the grid")
                  .with_default("10000")
                  .minimum(0));
+  declare_mcmc(schema);
   inference::Prior::declare(schema, "prior", sim);
 }
 

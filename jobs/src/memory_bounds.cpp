@@ -15,6 +15,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -164,8 +165,34 @@ std::uint64_t observed_events(const config::Config& config, std::uint64_t read) 
   return integer(config, "simulate.observed.n_events");
 }
 
-void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, std::uint64_t read_events,
-                 MemoryEstimate& e) {
+// infer with posterior: mcmc: the chains' draws with their log posterior (each estimator's kept, and three
+// transient copies: the rank's chains, its padded block and the gathered ones), and a round's evaluation of
+// the rank's chains (the events × points values and their host copy).
+void mcmc_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
+                std::uint64_t events, MemoryEstimate& e) {
+  const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
+  const inference::McmcSettings settings = mcmc_settings(config);
+  const std::uint64_t chains = settings.chains;
+  const std::uint64_t samples = settings.samples;
+  const std::uint64_t values = mul(chains, samples, info.n_parameters() + 1, 8);
+  add_term(e, "infer.mcmc.samples",
+           text(chains) + " chains × " + text(samples) + " draws × " +
+               std::to_string(info.n_parameters() + 1) + " values, " + std::to_string(estimators + 3) +
+               " copies",
+           mul(values, estimators + 3));
+  const std::uint64_t per_rank =
+      (chains + static_cast<std::uint64_t>(ranks) - 1) / static_cast<std::uint64_t>(ranks);
+  add_term(e, "infer.mcmc.chains",
+           text(per_rank) + " chains per rank × " + text(events) + " observed events, 2 copies",
+           mul(per_rank, events, 8, 2));
+}
+
+void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
+                 std::uint64_t read_events, MemoryEstimate& e) {
+  if (infer_uses_mcmc(config)) {
+    mcmc_terms(config, info, ranks, observed_events(config, read_events), e);
+    return;
+  }
   const GridSize grid = grid_size(config, info, "infer");
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
   const std::uint64_t events = observed_events(config, read_events);
@@ -295,7 +322,7 @@ MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::S
   estimate.stage = stage;
   if (stage == "simulate") simulate_terms(config, info, estimate);
   if (stage == "train") train_terms(config, info, ranks, estimate);
-  if (stage == "infer") infer_terms(config, info, observed, estimate);
+  if (stage == "infer") infer_terms(config, info, ranks, observed, estimate);
   if (stage == "test" || stage == "calibrate" || stage == "coverage")
     toy_terms(config, info, stage, estimate);
   return estimate;

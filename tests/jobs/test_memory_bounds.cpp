@@ -50,6 +50,20 @@ TEST(MemoryBounds, InferGridFollowsTheDocumentedFormula) {
   EXPECT_EQ(estimate.total(), (64u << 20) + 30000u * 320 + 10000u * 32);
 }
 
+TEST(MemoryBounds, InferMcmcCountsTheChainsNotTheGrid) {
+  // A grid of 10^10 points, never built with posterior: mcmc: only the draws (16 chains × 100 × (P + 1)
+  // values, 1 estimator + 3 copies) and one round of ⌈16 / 3⌉ = 6 chains × 20 events × 2 copies count.
+  const config::Config config = validated(
+      gaussian, {"infer.posterior=mcmc", "infer.grid.mu2.points=100000", "infer.grid.rho12.points=100000",
+                 "infer.mcmc.chains=16", "infer.mcmc.samples=100"});
+  const auto info = make_simulator(config)->info();
+  const MemoryEstimate estimate = estimate_stage_memory(config, info, "infer", 3);
+  EXPECT_EQ(term(estimate, "infer.grid.rho12.points"), 0u);
+  EXPECT_EQ(term(estimate, "infer.mcmc.samples"), 16u * 100 * 3 * 8 * 4);
+  EXPECT_EQ(term(estimate, "infer.mcmc.chains"), 6u * 20 * 8 * 2);
+  EXPECT_EQ(estimate.total(), (64u << 20) + 16u * 100 * 3 * 8 * 4 + 6u * 20 * 8 * 2);
+}
+
 TEST(MemoryBounds, TheRanksOfAModelShareItsStreamingBudget) {
   const config::Config config = validated(gaussian);
   const auto info = make_simulator(config)->info();

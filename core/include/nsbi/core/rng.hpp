@@ -99,7 +99,8 @@ enum class Purpose : uint32_t {
   initialise = 5,
   bootstrap = 6,
   split = 7,
-  posterior = 8
+  posterior = 8,
+  mcmc = 9
 };
 
 /// Maps 64 random bits to the open interval (0,1) with 53-bit resolution: the top 53 bits k give k * 2^-53,

@@ -26,6 +26,10 @@ struct Minimum {
 /// other in x [n_experiments · n_events, D]: t[e · grid.size() + k]. `extra` [E, P] points are evaluated too
 /// (t_extra[e · E + j]), e.g. each toy's true θ. Batches all events of all experiments against all points in
 /// one call of the estimator per block of experiments.
+/// t(D|θ_k) = −2 Σ_i log r(x_i|θ_k, θ_ref) of the events x [N, D] at each row of theta [K, P], in one
+/// estimator call; each point's sum runs over the events in order.
+std::vector<double> t_at_points(RatioEstimator& estimator, const ConstMatrix& x, const ConstMatrix& theta);
+
 struct ScanValues {
   std::vector<double> t;
   std::vector<double> t_extra;

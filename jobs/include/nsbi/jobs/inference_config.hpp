@@ -15,6 +15,7 @@
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/inference/estimator.hpp"
 #include "nsbi/inference/grid.hpp"
+#include "nsbi/inference/mcmc.hpp"
 #include "nsbi/inference/prior.hpp"
 #include "nsbi/inference/trained_model.hpp"
 #include "nsbi/jobs/campaign.hpp"
@@ -63,6 +64,12 @@ inference::Prior prior_from_config(const Campaign& campaign, const InferenceCont
 /// a grid point.
 std::vector<double> point_from_config(const Campaign& campaign, const InferenceContext& context,
                                       const std::string& section);
+
+/// Whether infer.posterior is `mcmc` (absent: `grid`).
+bool infer_uses_mcmc(const config::Config& config);
+/// The chains' settings: each infer.mcmc key given, or inference::McmcSettings' default; the seed defaults
+/// to campaign.seed.
+inference::McmcSettings mcmc_settings(const config::Config& config);
 
 /// The observed events [N, D] in the simulator's observable order from the file `key` names, the dataset
 /// `<key>_dataset` names (when set) in it (inference::read_observed). InputError (exit 3) naming the file.
