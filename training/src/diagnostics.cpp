@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
+#include <sstream>
 #include <vector>
 
+#include "nsbi/core/error.hpp"
+#include "nsbi/core/log.hpp"
+#include "nsbi/core/normal.hpp"
 #include "nsbi/core/rng.hpp"
 #include "nsbi/core/signals.hpp"
 
@@ -180,22 +185,55 @@ void set_calibration(const std::vector<double>& bins, TrainingDiagnostics& out) 
       .set("held_out_examples", static_cast<std::int64_t>(totals[0] + totals[1]));
 }
 
-// E_θ0[r̂] per grid point from the summed ratio sums: mean, its standard error, count.
+// "θ = (a, b)" for the log.
+std::string theta_text(const std::vector<double>& theta) {
+  std::ostringstream out;
+  out << "θ = (";
+  for (std::size_t p = 0; p < theta.size(); ++p) out << (p > 0 ? ", " : "") << theta[p];
+  out << ")";
+  return out.str();
+}
+
+// E_θ0[r̂] per grid point from the summed ratio sums: mean, its standard error, count; the z-scores and
+// effective events; the check's summary and its log line.
 void set_expected_ratio(const std::vector<std::vector<double>>& grid, const std::vector<double>& ratio_sums,
                         std::size_t n_theta, TrainingDiagnostics& out) {
+  const ExpectedRatioCheck check = check_expected_ratio(ratio_sums);
   DiagnosticArray expected{{grid.size(), n_theta + 3}, {}};
+  DiagnosticArray significance{{grid.size(), n_theta + 2}, {}};
   double worst_ratio = 1.0;
+  double least_effective = std::numeric_limits<double>::infinity();
   for (std::size_t k = 0; k < grid.size(); ++k) {
-    const double count = ratio_sums[3 * k + 2];
-    const double mean = count > 0 ? ratio_sums[3 * k] / count : std::nan("");
-    const double variance =
-        count > 1 ? (ratio_sums[3 * k + 1] - count * mean * mean) / (count - 1) : std::nan("");
+    const double mean = check.mean[k];
     expected.values.insert(expected.values.end(), grid[k].begin(), grid[k].end());
-    expected.values.insert(expected.values.end(), {mean, std::sqrt(std::max(variance, 0.0) / count), count});
+    expected.values.insert(expected.values.end(), {mean, check.standard_error[k], ratio_sums[3 * k + 2]});
+    significance.values.insert(significance.values.end(), grid[k].begin(), grid[k].end());
+    significance.values.insert(significance.values.end(), {check.z[k], check.effective_events[k]});
     if (std::abs(mean - 1.0) > std::abs(worst_ratio - 1.0)) worst_ratio = mean;
+    least_effective = std::fmin(least_effective, check.effective_events[k]);  // fmin skips a NaN
   }
   out.arrays["expected_ratio"] = expected;
-  out.summary.set("expected_ratio_farthest_from_1", worst_ratio);
+  out.arrays["expected_ratio_significance"] = significance;
+  const bool has_worst = check.worst < grid.size();
+  out.summary.set("expected_ratio_farthest_from_1", worst_ratio)
+      .set("expected_ratio_largest_z", has_worst ? check.z[check.worst] : std::nan(""))
+      .set("expected_ratio_largest_z_theta", has_worst ? grid[check.worst] : std::vector<double>{})
+      .set("expected_ratio_z_threshold", check.threshold)
+      .set("expected_ratio_least_effective_events", least_effective)
+      .set("expected_ratio_failed_points", static_cast<std::int64_t>(check.failed))
+      .set("expected_ratio_noise_limited_points", static_cast<std::int64_t>(check.noise_limited))
+      .set("expected_ratio_verdict", check.verdict);
+  std::ostringstream rule;
+  rule << " (threshold |z| " << check.threshold << "; " << check.failed << " failed, " << check.noise_limited
+       << " noise-limited: under " << min_effective_events << " effective events): " << check.verdict;
+  if (!has_worst) {
+    log::info("train: E_θ0[r̂] on ", grid.size(), " grid points: none has 2 events", rule.str());
+    return;
+  }
+  const std::size_t k = check.worst;
+  log::info("train: E_θ0[r̂] on ", grid.size(), " grid points, largest |z| at ", theta_text(grid[k]), ": ",
+            check.mean[k], " ± ", check.standard_error[k], " (z = ", check.z[k], ", ",
+            check.effective_events[k], " effective events)", rule.str());
 }
 
 // Per grid point, this rank's Σ d² and Σ d with d = log r̂ − log r over its share of n_events fresh events
@@ -259,6 +297,54 @@ void set_exact_log_ratio(const std::vector<std::vector<double>>& grid, const std
 }
 
 }  // namespace
+
+ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums) {
+  const std::size_t points = sums.size() / 3;
+  NSBI_ASSERT(points > 0 && sums.size() == 3 * points, "check_expected_ratio: sums are not [G > 0, 3]");
+  ExpectedRatioCheck check;
+  // Two-sided, the family of G points at the 1 % level: −Φ⁻¹(0.005 / G) keeps the tail's precision.
+  check.threshold = -normal::quantile(0.005 / static_cast<double>(points));
+  check.worst = points;
+  double worst_z = -1.0;
+  for (std::size_t k = 0; k < points; ++k) {
+    const double total = sums[3 * k];
+    const double squares = sums[3 * k + 1];
+    const double count = sums[3 * k + 2];
+    const double mean = count > 0 ? total / count : std::nan("");
+    double standard_error = std::nan("");
+    double z = std::nan("");
+    double effective = squares > 0 ? total * total / squares : 0.0;
+    if (count >= 2) {
+      const double variance = (squares - count * mean * mean) / (count - 1);
+      standard_error = std::sqrt(std::max(variance, 0.0) / count);
+    }
+    if (count < 2) {
+      ++check.noise_limited;
+    } else if (!std::isfinite(total) || !std::isfinite(squares)) {  // an r̂ overflowed
+      z = std::numeric_limits<double>::infinity();
+      effective = std::nan("");
+      ++check.failed;
+    } else {
+      z = standard_error > 0 ? (mean - 1.0) / standard_error
+          : mean == 1.0      ? 0.0
+                             : std::copysign(std::numeric_limits<double>::infinity(), mean - 1.0);
+      if (effective < min_effective_events)
+        ++check.noise_limited;
+      else if (std::abs(z) > check.threshold)
+        ++check.failed;
+    }
+    if (!std::isnan(z) && std::abs(z) > worst_z) {
+      worst_z = std::abs(z);
+      check.worst = k;
+    }
+    check.mean.push_back(mean);
+    check.standard_error.push_back(standard_error);
+    check.z.push_back(z);
+    check.effective_events.push_back(effective);
+  }
+  check.verdict = check.failed > 0 ? "failure" : check.noise_limited > 0 ? "noise-limited" : "consistent";
+  return check;
+}
 
 TrainingDiagnostics training_diagnostics(const Communicator& group, const TrainingData& data,
                                          const Settings& settings, const ModelRecord& record,
