@@ -139,6 +139,11 @@ void declare_train_execution(config::Schema& schema) {
   schema.add(Key("train.diagnostics.n_events", Type::integer, "events per θ grid point (and for calibration)")
                  .with_default("10000")
                  .minimum(10));
+  schema.add(Key("train.diagnostics.tolerance", Type::number,
+                 "the |E_θ0[r̂] − 1| the E[r̂] check accepts at a grid point (docs/statistics.md)")
+                 .with_default("0.05")
+                 .minimum(0.001)
+                 .maximum(1));
 }
 
 }  // namespace
@@ -255,6 +260,7 @@ training::Settings train_settings(const config::Config& config) {
   s.bootstrap = config.get<bool>("train.bootstrap");
   s.diagnostics_grid_points = get_count(config, "train.diagnostics.grid_points");
   s.diagnostics_events = get_count(config, "train.diagnostics.n_events");
+  s.diagnostics_tolerance = config.get<double>("train.diagnostics.tolerance");
   check_train_settings(config, s);
   return s;
 }

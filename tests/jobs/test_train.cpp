@@ -9,8 +9,11 @@
 
 #include <cmath>
 
+#include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/jobs/stages.hpp"
+#include "nsbi/jobs/train_schema.hpp"
 #include "nsbi/sims/registry.hpp"
+#include "nsbi/training/diagnostics.hpp"
 #include "nsbi/training/model_file.hpp"
 #include "profiling_regions.hpp"
 
@@ -123,6 +126,52 @@ TEST(Train, LearnsTheExactLikelihoodRatio) {
     // The sampling error of the mean plus the estimator's own bias, a few percent at this size.
     EXPECT_NEAR(mean, 1.0, 5 * standard_error + 0.05) << "grid point " << k;
   }
+}
+
+// The E_θ0[r̂] check of a trained model `dir`/model.h5 with `shift` added to log r̂ (the output layer's
+// bias), recomputed on `world` as the train stage does; and the model as read.
+std::pair<training::TrainingDiagnostics, training::ModelRecord> expected_ratio_check(
+    const Communicator& world, const Campaign& campaign, const std::string& dir, float shift) {
+  training::ModelRecord model = training::read_model(dir + "/model.h5");
+  const training::Settings settings = train_settings(campaign.config);
+  const distributed::DatasetReader dataset(dir + "/dataset.h5");
+  const distributed::DatasetReader reference(dir + "/reference.h5");
+  const training::TrainingData data =
+      training::scan_training_data(world, dataset, &reference, settings.memory_budget_bytes);
+  training::ModelRecord shifted = model;
+  shifted.members[0].back() += shift;  // the last parameter: the output layer's bias, added to log r̂
+  return {training::training_diagnostics(world, data, settings, shifted, nullptr), std::move(model)};
+}
+
+// The check's verdict: a well-trained model is consistent with E_θ0[r̂] = 1 on the grid; the same model with
+// log r̂ shifted by log 1.5 (r̂ 1.5 times too large everywhere, as a wrong normalisation would make it) fails.
+// This build measures E[r̂] within 0.045 of 1 at every point, with standard errors up to 0.022 (so a
+// tolerance of 0.1 is within the check's reach: 3.26 x 0.022 = 0.071), and 1.019 ± 0.0008 at θ ≈ θ0: beyond
+// noise, within the tolerance. The shifted model is off by 0.43 or more.
+TEST(Train, ExpectedRatioCheckSeparatesAGoodModelFromAWrongOne) {
+  const Communicator world;
+  const std::string dir = scratch(world, "check");
+  const Campaign campaign = campaign_for(
+      dir, 30000, {"train.epochs=40", "train.learning_rate=5e-3", "train.diagnostics.tolerance=0.1"});
+  run_simulate(world, campaign, /*force=*/true);
+  run_train(world, campaign, /*force=*/true);
+  const auto [good, model] = expected_ratio_check(world, campaign, dir, 0.0f);
+  const auto [wrong, unused] = expected_ratio_check(world, campaign, dir, std::log(1.5f));
+  if (!world.is_root()) return;
+  // Recomputed as the stage did: the same bits as the model's arrays.
+  for (const char* name : {"expected_ratio", "expected_ratio_significance"})
+    EXPECT_EQ(good.arrays.at(name).values, model.diagnostics.at(name).values) << name;
+  // The stage's summary has these keys first, then those of exact_log_ratio (not recomputed here).
+  const std::string keys = good.summary.dump(-1);
+  EXPECT_NE(model.summary.find("\"diagnostics\": " + keys.substr(0, keys.size() - 1) + ", "), std::string::npos)
+      << model.summary;
+  const auto& z = model.diagnostics.at("expected_ratio_significance");
+  ASSERT_EQ(z.shape, (std::vector<std::uint64_t>{9, 4}));
+  for (std::size_t k = 0; k < 9; ++k) EXPECT_GE(z.values[4 * k + 3], 1000.0) << "effective events, point " << k;
+  EXPECT_NE(good.summary.dump(-1).find("\"expected_ratio_verdict\": \"consistent\""), std::string::npos)
+      << good.summary.dump(-1);
+  EXPECT_NE(wrong.summary.dump(-1).find("\"expected_ratio_verdict\": \"failure\""), std::string::npos)
+      << wrong.summary.dump(-1);
 }
 
 TEST(Train, MarginalReferenceLearnsTheLikelihoodToEvidenceRatio) {

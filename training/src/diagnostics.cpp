@@ -197,8 +197,8 @@ std::string theta_text(const std::vector<double>& theta) {
 // E_θ0[r̂] per grid point from the summed ratio sums: mean, its standard error, count; the z-scores and
 // effective events; the check's summary and its log line.
 void set_expected_ratio(const std::vector<std::vector<double>>& grid, const std::vector<double>& ratio_sums,
-                        std::size_t n_theta, TrainingDiagnostics& out) {
-  const ExpectedRatioCheck check = check_expected_ratio(ratio_sums);
+                        std::size_t n_theta, double tolerance, TrainingDiagnostics& out) {
+  const ExpectedRatioCheck check = check_expected_ratio(ratio_sums, tolerance);
   DiagnosticArray expected{{grid.size(), n_theta + 3}, {}};
   DiagnosticArray significance{{grid.size(), n_theta + 2}, {}};
   double worst_ratio = 1.0;
@@ -219,13 +219,16 @@ void set_expected_ratio(const std::vector<std::vector<double>>& grid, const std:
       .set("expected_ratio_largest_z", has_worst ? check.z[check.worst] : std::nan(""))
       .set("expected_ratio_largest_z_theta", has_worst ? grid[check.worst] : std::vector<double>{})
       .set("expected_ratio_z_threshold", check.threshold)
+      .set("expected_ratio_tolerance", tolerance)
       .set("expected_ratio_least_effective_events", least_effective)
       .set("expected_ratio_failed_points", static_cast<std::int64_t>(check.failed))
       .set("expected_ratio_noise_limited_points", static_cast<std::int64_t>(check.noise_limited))
+      .set("expected_ratio_significant_points", static_cast<std::int64_t>(check.significant))
       .set("expected_ratio_verdict", check.verdict);
   std::ostringstream rule;
-  rule << " (threshold |z| " << check.threshold << "; " << check.failed << " failed, " << check.noise_limited
-       << " noise-limited: under " << min_effective_events << " effective events): " << check.verdict;
+  rule << " (beyond noise: |z| > " << check.threshold << "; tolerance " << tolerance << "; " << check.failed
+       << " failed, " << check.noise_limited << " noise-limited, " << check.significant
+       << " beyond noise within the tolerance): " << check.verdict;
   if (!has_worst) {
     log::info("train: E_θ0[r̂] on ", grid.size(), " grid points: none has 2 events", rule.str());
     return;
@@ -298,7 +301,7 @@ void set_exact_log_ratio(const std::vector<std::vector<double>>& grid, const std
 
 }  // namespace
 
-ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums) {
+ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums, double tolerance) {
   const std::size_t points = sums.size() / 3;
   NSBI_ASSERT(points > 0 && sums.size() == 3 * points, "check_expected_ratio: sums are not [G > 0, 3]");
   ExpectedRatioCheck check;
@@ -328,10 +331,15 @@ ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums) {
       z = standard_error > 0 ? (mean - 1.0) / standard_error
           : mean == 1.0      ? 0.0
                              : std::copysign(std::numeric_limits<double>::infinity(), mean - 1.0);
+      const bool beyond_noise = std::abs(z) > check.threshold;
       if (effective < min_effective_events)
         ++check.noise_limited;
-      else if (std::abs(z) > check.threshold)
+      else if (beyond_noise && std::abs(mean - 1.0) > tolerance)
         ++check.failed;
+      else if (check.threshold * standard_error > tolerance)
+        ++check.noise_limited;
+      else if (beyond_noise)
+        ++check.significant;
     }
     if (!std::isnan(z) && std::abs(z) > worst_z) {
       worst_z = std::abs(z);
@@ -363,7 +371,7 @@ TrainingDiagnostics training_diagnostics(const Communicator& group, const Traini
   group.sum_in_place(sums.bins.data(), sums.bins.size());
   group.sum_in_place(sums.ratio_sums.data(), sums.ratio_sums.size());
   set_calibration(sums.bins, out);
-  set_expected_ratio(grid, sums.ratio_sums, data.n_parameters(), out);
+  set_expected_ratio(grid, sums.ratio_sums, data.n_parameters(), settings.diagnostics_tolerance, out);
 
   if (simulator == nullptr || !simulator->info().has_exact_likelihood || data.reference == nullptr)
     return out;

@@ -22,15 +22,22 @@ struct TrainingDiagnostics {
   json::Object summary;
 };
 
-/// The check that E_θ0[r̂] = 1 at every point of a θ grid (docs/statistics.md, "Is E[r̂] = 1?"): per point
-/// the mean of r̂ over n held-out class-0 events, its standard error sqrt(s²/n) (s² the sample variance), the
+/// The check that E_θ0[r̂] = 1 at every point of a θ grid (docs/statistics.md, "Diagnostics"): per point the
+/// mean of r̂ over n held-out class-0 events, its standard error sqrt(s²/n) (s² the sample variance), the
 /// z-score (mean − 1) / standard error and the effective events (Σ r̂)² / Σ r̂²; and a verdict over the grid.
+/// A point with at least min_effective_events:
+///   fails if |z| > threshold and |mean − 1| > tolerance (a deviation beyond noise, and larger than accepted);
+///   is noise-limited if threshold × standard error > tolerance (the check cannot see a deviation of the
+///     tolerance's size);
+///   is significant, yet passes, if |z| > threshold within the tolerance.
+/// A point with fewer (or fewer than 2 events) is noise-limited: its standard error cannot decide.
 struct ExpectedRatioCheck {
   std::vector<double> mean, standard_error, z, effective_events;  // per grid point
-  double threshold = 0;  // the |z| beyond which a point fails: Φ⁻¹(1 − 0.01 / (2 G)), Bonferroni over G points
-  std::size_t worst = 0;      // the grid point of the largest |z| (of those with a z); G if none has one
-  std::size_t failed = 0;     // points with |z| > threshold and at least min_effective_events
-  std::size_t noise_limited = 0;  // points with fewer than min_effective_events (or fewer than 2 events)
+  double threshold = 0;  // the |z| of a deviation beyond noise: Φ⁻¹(1 − 0.01 / (2 G)), Bonferroni over G points
+  std::size_t worst = 0;  // the grid point of the largest |z| (of those with a z); G if none has one
+  std::size_t failed = 0;
+  std::size_t noise_limited = 0;
+  std::size_t significant = 0;  // points that pass with |z| > threshold
   std::string verdict;  // "failure" if any point failed, else "noise-limited" if any is, else "consistent"
 };
 
@@ -38,9 +45,10 @@ struct ExpectedRatioCheck {
 /// large r̂ and its relative standard error is about 1/sqrt(effective events) or more, itself uncertain.
 constexpr double min_effective_events = 100;
 
-/// The check of E_θ0[r̂] = 1 from `sums`: per grid point Σ r̂, Σ r̂², n ([G, 3], row-major). A point whose
-/// sums are not finite (an r̂ that overflowed) fails with z = ±inf; one with r̂ = 1 exactly has z = 0.
-ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums);
+/// The check of E_θ0[r̂] = 1 within `tolerance` (> 0) from `sums`: per grid point Σ r̂, Σ r̂², n ([G, 3],
+/// row-major). A point whose sums are not finite (an r̂ that overflowed) fails with z = inf; one without
+/// spread has z = 0 at mean 1 and ±inf elsewhere.
+ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums, double tolerance);
 
 /// Collective over `group` (its root gets the results; the other ranks' are partial): the diagnostics of
 /// docs/formats.md ("Model") for the trained (ensemble) model `record`:

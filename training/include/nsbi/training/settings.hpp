@@ -65,6 +65,7 @@ struct Settings {
   bool bootstrap = false;
   std::uint64_t diagnostics_grid_points = 0;  // θ grid points per continuous parameter
   std::uint64_t diagnostics_events = 0;       // events per θ grid point (and for calibration)
+  double diagnostics_tolerance = 0;           // the |E_θ0[r̂] − 1| the E[r̂] check accepts
   // The seams: where the networks run and the element type of their GEMMs (make_network passes them on).
   kernels::Device device = kernels::Device::host;
   kernels::Precision precision = kernels::Precision::f32;
