@@ -163,11 +163,13 @@ TEST(Train, ExpectedRatioCheckSeparatesAGoodModelFromAWrongOne) {
     EXPECT_EQ(good.arrays.at(name).values, model.diagnostics.at(name).values) << name;
   // The stage's summary has these keys first, then those of exact_log_ratio (not recomputed here).
   const std::string keys = good.summary.dump(-1);
-  EXPECT_NE(model.summary.find("\"diagnostics\": " + keys.substr(0, keys.size() - 1) + ", "), std::string::npos)
+  EXPECT_NE(model.summary.find("\"diagnostics\": " + keys.substr(0, keys.size() - 1) + ", "),
+            std::string::npos)
       << model.summary;
   const auto& z = model.diagnostics.at("expected_ratio_significance");
   ASSERT_EQ(z.shape, (std::vector<std::uint64_t>{9, 4}));
-  for (std::size_t k = 0; k < 9; ++k) EXPECT_GE(z.values[4 * k + 3], 1000.0) << "effective events, point " << k;
+  for (std::size_t k = 0; k < 9; ++k)
+    EXPECT_GE(z.values[4 * k + 3], 1000.0) << "effective events, point " << k;
   EXPECT_NE(good.summary.dump(-1).find("\"expected_ratio_verdict\": \"consistent\""), std::string::npos)
       << good.summary.dump(-1);
   EXPECT_NE(wrong.summary.dump(-1).find("\"expected_ratio_verdict\": \"failure\""), std::string::npos)

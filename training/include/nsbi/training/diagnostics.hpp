@@ -22,18 +22,20 @@ struct TrainingDiagnostics {
   json::Object summary;
 };
 
-/// The check that E_θ0[r̂] = 1 at every point of a θ grid (docs/statistics.md, "Diagnostics"): per point the
+/// The check that E_θ0[r̂] = 1 at every point of a θ grid (docs/statistics.md, "Is E[r̂] = 1?"): per point the
 /// mean of r̂ over n held-out class-0 events, its standard error sqrt(s²/n) (s² the sample variance), the
 /// z-score (mean − 1) / standard error and the effective events (Σ r̂)² / Σ r̂²; and a verdict over the grid.
 /// A point with at least min_effective_events:
-///   fails if |z| > threshold and |mean − 1| > tolerance (a deviation beyond noise, and larger than accepted);
-///   is noise-limited if threshold × standard error > tolerance (the check cannot see a deviation of the
+///   fails if |z| > threshold and |mean − 1| > tolerance (a deviation beyond noise, and larger than
+///   accepted); is noise-limited if threshold × standard error > tolerance (the check cannot see a deviation
+///   of the
 ///     tolerance's size);
 ///   is significant, yet passes, if |z| > threshold within the tolerance.
 /// A point with fewer (or fewer than 2 events) is noise-limited: its standard error cannot decide.
 struct ExpectedRatioCheck {
   std::vector<double> mean, standard_error, z, effective_events;  // per grid point
-  double threshold = 0;  // the |z| of a deviation beyond noise: Φ⁻¹(1 − 0.01 / (2 G)), Bonferroni over G points
+  double threshold =
+      0;  // the |z| of a deviation beyond noise: Φ⁻¹(1 − 0.01 / (2 G)), Bonferroni over G points
   std::size_t worst = 0;  // the grid point of the largest |z| (of those with a z); G if none has one
   std::size_t failed = 0;
   std::size_t noise_limited = 0;
@@ -58,7 +60,8 @@ ExpectedRatioCheck check_expected_ratio(const std::vector<double>& sums, double 
 ///     standard error, the events used (about settings.diagnostics_events, chosen by row, whatever the number
 ///     of ranks);
 ///   expected_ratio_significance [grid, P + 2]: θ, the z-score of the mean against 1, the effective events
-///     (check_expected_ratio); the summary has the verdict, the largest |z| and where;
+///     (check_expected_ratio within settings.diagnostics_tolerance); the summary has the verdict, the largest
+///     |z| and where;
 ///   exact_log_ratio [grid, P + 3] when `simulator` has an exact likelihood and the reference is θ0: θ,
 ///     RMS and mean of log r̂ − log r, over settings.diagnostics_events fresh events x ~ p(x|θ) per grid
 ///     point.
