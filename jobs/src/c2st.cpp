@@ -100,9 +100,11 @@ SampleSet read_hdf5_samples(const std::string& path, std::string dataset) {
                        " estimators' posteriors; name one as " + path + ":/infer/<estimator>/posterior_samples");
     dataset = "/infer/" + estimators[0] + "/posterior_samples";
   }
-  if (!root.exists(dataset))
+  if (dataset.front() != '/') dataset = "/" + dataset;  // named from the root either way
+  const std::string relative = dataset.substr(1);
+  if (relative.empty() || !root.exists(relative))
     throw InputError("c2st: '" + path + "' has no dataset '" + dataset + "'");
-  const h5::Dataset samples = root.open_dataset(dataset);
+  const h5::Dataset samples = root.open_dataset(relative);
   const auto dims = samples.dims();
   if (dims.size() != 2)
     throw InputError("c2st: dataset '" + dataset + "' of '" + path + "' is not a 2-D array [samples, parameters]");
