@@ -181,7 +181,7 @@ void ShardedBatchStream::start_epoch(Shard& shard, std::uint64_t shard_index) co
   shard.order = shard.chunks;
   rng::Stream draws(options_.seed, rng::Purpose::shuffle, shuffle_index(shard_index, 0));
   rng::fisher_yates(draws, shard.order.size(),
-               [&](std::uint64_t i, std::uint64_t j) { std::swap(shard.order[i], shard.order[j]); });
+                    [&](std::uint64_t i, std::uint64_t j) { std::swap(shard.order[i], shard.order[j]); });
   // window_starts[j] = rows before window j; the last entry is the shard's total.
   shard.window_starts.assign(1, 0);
   for (std::size_t i = 0; i < shard.order.size(); i += window_chunks_) {

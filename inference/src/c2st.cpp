@@ -81,7 +81,8 @@ std::vector<std::size_t> assign_folds(std::size_t n_a, std::size_t n_b, const C2
     std::vector<std::size_t> rows(sizes[set]);
     for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i + (set == 0 ? 0 : n_a);
     rng::Stream draws(s.seed, rng::Purpose::split, set);
-    rng::fisher_yates(draws, rows.size(), [&](std::uint64_t i, std::uint64_t j) { std::swap(rows[i], rows[j]); });
+    rng::fisher_yates(draws, rows.size(),
+                      [&](std::uint64_t i, std::uint64_t j) { std::swap(rows[i], rows[j]); });
     for (std::size_t i = 0; i < rows.size(); ++i) fold_of[rows[i]] = i % s.folds;
   }
   return fold_of;
@@ -119,7 +120,8 @@ std::size_t train_fold(kernels::Mlp& mlp, const FloatMatrix& x, const FloatVecto
   std::size_t stale = 0;
   for (std::size_t epoch = 0; epoch < s.max_epochs; ++epoch) {
     rng::Stream draws(s.seed, rng::Purpose::shuffle, (std::uint64_t{fold} << 32) | epoch);
-    rng::fisher_yates(draws, train.size(), [&](std::uint64_t i, std::uint64_t j) { std::swap(train[i], train[j]); });
+    rng::fisher_yates(draws, train.size(),
+                      [&](std::uint64_t i, std::uint64_t j) { std::swap(train[i], train[j]); });
     double loss = 0.0;
     for (std::size_t first = 0; first < train.size(); first += batch) {
       const std::size_t n = std::min(batch, train.size() - first);

@@ -90,14 +90,16 @@ SampleSet read_hdf5_samples(const std::string& path, std::string dataset) {
   const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
   const h5::Group root = file.root();
   SampleSet set;
-  if (root.exists("infer")) set.columns = root.open_group("infer").read_attribute<std::vector<std::string>>("parameters");
+  if (root.exists("infer"))
+    set.columns = root.open_group("infer").read_attribute<std::vector<std::string>>("parameters");
   if (dataset.empty()) {
     if (!root.exists("infer"))
       throw InputError("c2st: '" + path + "' has no /infer group; name the samples as FILE:DATASET");
     const auto estimators = root.open_group("infer").read_attribute<std::vector<std::string>>("estimators");
     if (estimators.size() != 1)
       throw InputError("c2st: '" + path + "' holds " + std::to_string(estimators.size()) +
-                       " estimators' posteriors; name one as " + path + ":/infer/<estimator>/posterior_samples");
+                       " estimators' posteriors; name one as " + path +
+                       ":/infer/<estimator>/posterior_samples");
     dataset = "/infer/" + estimators[0] + "/posterior_samples";
   }
   if (dataset.front() != '/') dataset = "/" + dataset;  // named from the root either way
@@ -107,7 +109,8 @@ SampleSet read_hdf5_samples(const std::string& path, std::string dataset) {
   const h5::Dataset samples = root.open_dataset(relative);
   const auto dims = samples.dims();
   if (dims.size() != 2)
-    throw InputError("c2st: dataset '" + dataset + "' of '" + path + "' is not a 2-D array [samples, parameters]");
+    throw InputError("c2st: dataset '" + dataset + "' of '" + path +
+                     "' is not a 2-D array [samples, parameters]");
   if (dataset.rfind("/infer/", 0) != 0 || set.columns.size() != dims[1]) set.columns.clear();
   set.dimension = dims[1];
   set.values.resize(dims[0] * dims[1]);
@@ -153,12 +156,18 @@ json::Object c2st_json(const C2stArguments& args, const SampleSet& a, const Samp
       .set("tolerance", s.tolerance)
       .set("patience", static_cast<std::int64_t>(s.patience));
   json::Object out;
-  out.set("a", args.a).set("b", args.b).set("n_a", static_cast<std::int64_t>(a.rows()))
-      .set("n_b", static_cast<std::int64_t>(b.rows())).set("dimension", static_cast<std::int64_t>(a.dimension))
+  out.set("a", args.a)
+      .set("b", args.b)
+      .set("n_a", static_cast<std::int64_t>(a.rows()))
+      .set("n_b", static_cast<std::int64_t>(b.rows()))
+      .set("dimension", static_cast<std::int64_t>(a.dimension))
       .set("columns", a.columns.empty() ? b.columns : a.columns)
-      .set("seed", static_cast<std::int64_t>(args.seed)).set("settings", settings)
-      .set("fold_accuracies", r.fold_accuracies).set("fold_epochs", epochs)
-      .set("accuracy", r.accuracy).set("standard_error", r.standard_error);
+      .set("seed", static_cast<std::int64_t>(args.seed))
+      .set("settings", settings)
+      .set("fold_accuracies", r.fold_accuracies)
+      .set("fold_epochs", epochs)
+      .set("accuracy", r.accuracy)
+      .set("standard_error", r.standard_error);
   return out;
 }
 
@@ -172,8 +181,8 @@ void c2st_on_root(const C2stArguments& args) {
   for (const auto& [name, set] : {std::make_pair("A", &a), std::make_pair("B", &b)})
     if (set->rows() < settings.folds)
       throw InputError(std::string("c2st: ") + name + " (" + set->source + ") has " +
-                       std::to_string(set->rows()) + " samples; " +
-                       std::to_string(settings.folds) + " folds need at least " + std::to_string(settings.folds));
+                       std::to_string(set->rows()) + " samples; " + std::to_string(settings.folds) +
+                       " folds need at least " + std::to_string(settings.folds));
   const inference::C2stResult r = inference::c2st(a.values, b.values, a.dimension, settings);
   std::printf("c2st: accuracy %.4f +- %.4f (%zu folds; A: %zu samples, B: %zu; 0.5: indistinguishable)\n",
               r.accuracy, r.standard_error, settings.folds, a.rows(), b.rows());

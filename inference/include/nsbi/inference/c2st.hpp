@@ -24,9 +24,9 @@ struct C2stSettings {
 };
 
 struct C2stResult {
-  double accuracy = 0;                  // mean of the fold accuracies
-  double standard_error = 0;            // their standard deviation / sqrt(folds)
-  std::vector<double> fold_accuracies;  // held-out accuracy of each fold
+  double accuracy = 0;                   // mean of the fold accuracies
+  double standard_error = 0;             // their standard deviation / sqrt(folds)
+  std::vector<double> fold_accuracies;   // held-out accuracy of each fold
   std::vector<std::size_t> fold_epochs;  // epochs each fold's classifier trained for
 };
 

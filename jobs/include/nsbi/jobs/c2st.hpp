@@ -1,5 +1,6 @@
 #pragma once
-// `nsbi c2st`: compares two sample sets outside any campaign (docs/statistics.md, "Comparing two sample sets").
+// `nsbi c2st`: compares two sample sets outside any campaign (docs/statistics.md, "Comparing two sample
+// sets").
 
 #include <string>
 #include <vector>
