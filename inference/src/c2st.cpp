@@ -11,6 +11,7 @@
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/kernels/loss.hpp"
 #include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/threads.hpp"
 
 namespace nsbi::inference {
 namespace {
@@ -100,6 +101,20 @@ std::pair<ConstFloatMatrix, ConstFloatVector> gather(const FloatMatrix& x, const
   return {Kokkos::subview(batch_x, leading, Kokkos::ALL), Kokkos::subview(batch_y, leading)};
 }
 
+// Runs the GEMMs on one thread while it lives and restores the previous count: the C2ST's matrices (a few
+// hundred rows by tens of units) are too small to share, and threads that wait for each other on a busy
+// machine made it 20 times slower.
+class OneGemmThread {
+ public:
+  OneGemmThread() : previous_(kernels::gemm_threads()) { kernels::set_gemm_threads(1); }
+  ~OneGemmThread() { kernels::set_gemm_threads(previous_); }
+  OneGemmThread(const OneGemmThread&) = delete;
+  OneGemmThread& operator=(const OneGemmThread&) = delete;
+
+ private:
+  int previous_;
+};
+
 // One fold's classifier: mini-batch Adam over `train` until the early stop or max_epochs. Returns the epochs
 // trained; `parameters` holds the trained weights.
 std::size_t train_fold(kernels::Mlp& mlp, const FloatMatrix& x, const FloatVector& labels,
@@ -164,6 +179,7 @@ C2stResult c2st(const std::vector<double>& a, const std::vector<double>& b, std:
   check_settings(settings, dimension);
   check_samples(a, dimension, settings.folds, "A");
   check_samples(b, dimension, settings.folds, "B");
+  const OneGemmThread one_thread;
   const auto [x, labels] = standardised(a, b, dimension);
   const std::vector<std::size_t> fold_of = assign_folds(a.size() / dimension, b.size() / dimension, settings);
   const std::size_t width = settings.hidden > 0 ? settings.hidden : 10 * dimension;
