@@ -19,27 +19,6 @@ constexpr std::uint64_t max_shards = std::uint64_t{1} << 16;
 constexpr std::uint64_t max_windows = (std::uint64_t{1} << 24) - 1;
 constexpr std::uint64_t max_epochs = std::uint64_t{1} << 24;
 
-// The high 64 bits of a 64 x 64-bit product, with 32-bit halves (no compiler extension needed).
-std::uint64_t multiply_high(std::uint64_t a, std::uint64_t b) {
-  constexpr std::uint64_t low = 0xffffffffu;
-  const std::uint64_t lo_lo = (a & low) * (b & low);
-  const std::uint64_t hi_lo = (a >> 32) * (b & low);
-  const std::uint64_t lo_hi = (a & low) * (b >> 32);
-  const std::uint64_t cross = (lo_lo >> 32) + (hi_lo & low) + lo_hi;  // < 2^64: cannot wrap
-  return (hi_lo >> 32) + (cross >> 32) + (a >> 32) * (b >> 32);
-}
-
-// Fisher–Yates with j uniform in [0, i] as the high half of u64 * (i + 1) (Lemire's map without its
-// rejection step: one word pair per swap, so a shuffle's draws are fixed; the bias, below (i + 1) / 2^64, is
-// invisible). `swap(i, j)` exchanges elements i and j.
-template <class Swap>
-void fisher_yates(rng::Stream& stream, std::uint64_t n, Swap&& swap) {
-  for (std::uint64_t i = n; i > 1; --i) {
-    const std::uint64_t j = multiply_high(stream.next_u64(), i);
-    if (j != i - 1) swap(i - 1, j);
-  }
-}
-
 // [begin, end) of part `part` when `n` items are cut into `parts` contiguous runs of nearly equal length.
 std::pair<std::uint64_t, std::uint64_t> run_of(std::uint64_t n, std::uint64_t parts, std::uint64_t part) {
   return {n / parts * part + std::min(part, n % parts),
@@ -201,8 +180,8 @@ std::uint64_t ShardedBatchStream::shuffle_index(std::uint64_t shard, std::uint64
 void ShardedBatchStream::start_epoch(Shard& shard, std::uint64_t shard_index) const {
   shard.order = shard.chunks;
   rng::Stream draws(options_.seed, rng::Purpose::shuffle, shuffle_index(shard_index, 0));
-  fisher_yates(draws, shard.order.size(),
-               [&](std::uint64_t i, std::uint64_t j) { std::swap(shard.order[i], shard.order[j]); });
+  rng::fisher_yates(draws, shard.order.size(),
+                    [&](std::uint64_t i, std::uint64_t j) { std::swap(shard.order[i], shard.order[j]); });
   // window_starts[j] = rows before window j; the last entry is the shard's total.
   shard.window_starts.assign(1, 0);
   for (std::size_t i = 0; i < shard.order.size(); i += window_chunks_) {
@@ -232,7 +211,7 @@ void ShardedBatchStream::load_window(Shard& shard, std::uint64_t shard_index, st
     filled += count;
   }
   rng::Stream draws(options_.seed, rng::Purpose::shuffle, shuffle_index(shard_index, window + 1));
-  fisher_yates(draws, filled, [&](std::uint64_t i, std::uint64_t j) {
+  rng::fisher_yates(draws, filled, [&](std::uint64_t i, std::uint64_t j) {
     std::swap_ranges(shard.theta.begin() + i * n_theta, shard.theta.begin() + (i + 1) * n_theta,
                      shard.theta.begin() + j * n_theta);
     std::swap_ranges(shard.x.begin() + i * n_x, shard.x.begin() + (i + 1) * n_x, shard.x.begin() + j * n_x);

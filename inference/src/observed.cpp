@@ -172,6 +172,17 @@ std::vector<double> read_dataset_file(const std::string& path, const sims::Simul
 
 }  // namespace
 
+std::vector<std::string> csv_header(std::istream& in, std::size_t& line_number) {
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_number;
+    // Some editors start UTF-8 text with a byte-order mark: it is no part of the first column's name.
+    if (line_number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+    if (!trim(line).empty() && trim(line)[0] != '#') return split_csv(line);
+  }
+  return {};
+}
+
 std::vector<double> parse_observed_csv(std::istream& in, const std::string& path,
                                        const sims::SimulatorInfo& info, const std::string& origin) {
   const std::size_t d = info.n_observables();
@@ -179,13 +190,7 @@ std::vector<double> parse_observed_csv(std::istream& in, const std::string& path
   std::vector<double> values;
   std::string line;
   std::size_t line_number = 0;
-  std::vector<std::string> header;
-  while (header.empty() && std::getline(in, line)) {
-    ++line_number;
-    // Some editors start UTF-8 text with a byte-order mark: it is no part of the first column's name.
-    if (line_number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-    if (!trim(line).empty() && trim(line)[0] != '#') header = split_csv(line);
-  }
+  const std::vector<std::string> header = csv_header(in, line_number);
   if (in.bad()) throw InputError(where + " cannot be read: " + std::strerror(errno) + origin);
   if (header.empty()) throw InputError(where + " is empty: no header line" + origin);
   const std::vector<std::size_t> column_of =

@@ -223,6 +223,27 @@ class Stream {
   double spare_normal_ = 0.0;
 };
 
+/// The high 64 bits of the 128-bit product a · b, with 32-bit halves (no compiler extension needed).
+KOKKOS_INLINE_FUNCTION uint64_t multiply_high(uint64_t a, uint64_t b) {
+  constexpr uint64_t low = 0xffffffffu;
+  const uint64_t lo_lo = (a & low) * (b & low);
+  const uint64_t hi_lo = (a >> 32) * (b & low);
+  const uint64_t lo_hi = (a & low) * (b >> 32);
+  const uint64_t cross = (lo_lo >> 32) + (hi_lo & low) + lo_hi;  // < 2^64: cannot wrap
+  return (hi_lo >> 32) + (cross >> 32) + (a >> 32) * (b >> 32);
+}
+
+/// Shuffles n elements by Fisher–Yates from `stream`: for i = n, ..., 2, j uniform in [0, i) as the high
+/// half of next_u64() · i (Lemire's map without its rejection step: one word pair per swap, so a shuffle's
+/// draws are fixed; the bias, below i / 2^64, is invisible), then swap(i − 1, j) unless j = i − 1.
+template <class Swap>
+void fisher_yates(Stream& stream, uint64_t n, Swap&& swap) {
+  for (uint64_t i = n; i > 1; --i) {
+    const uint64_t j = multiply_high(stream.next_u64(), i);
+    if (j != i - 1) swap(i - 1, j);
+  }
+}
+
 /// Wraps an angle into [-pi, pi), pi being the double nearest to it; angles already there are returned
 /// unchanged. phi must be finite. Every step is exact: fmod is, and the shift by 2 pi is by Sterbenz' lemma.
 KOKKOS_INLINE_FUNCTION double wrap_angle(double phi) {

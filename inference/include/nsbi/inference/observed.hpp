@@ -23,6 +23,11 @@ namespace nsbi::inference {
 Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, const std::string& dataset,
                      const std::string& origin);
 
+/// The column names of a CSV text: the fields of its first line that is neither blank nor a `#` comment (a
+/// leading UTF-8 byte-order mark skipped), trimmed; empty when there is no such line. Adds the lines read to
+/// `line_number`.
+std::vector<std::string> csv_header(std::istream& in, std::size_t& line_number);
+
 /// The events of an observed-data CSV text (header: observable names, any order; one event per row; `#`
 /// comments), row-major [N, observables] in `info`'s observable order; `path` names the text and `origin`
 /// ends the messages that concern the whole file. A leading UTF-8 byte-order mark is skipped. InputError
