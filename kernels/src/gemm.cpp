@@ -10,13 +10,20 @@ std::string to_string(Precision precision) {
   switch (precision) {
     case Precision::f32:
       return "f32";
+    case Precision::bf16:
+      return "bf16";
   }
   NSBI_ASSERT(false, "unknown nsbi::kernels::Precision");
 }
 
 std::optional<Precision> parse_precision(const std::string& name) {
   if (name == "f32") return Precision::f32;
+  if (name == "bf16") return Precision::bf16;
   return std::nullopt;
+}
+
+void require_supported(Precision precision, const std::string& where) {
+  detail::require_supported(precision, where, dnnl::get_effective_cpu_isa());
 }
 
 std::string to_string(Device device) {
@@ -62,22 +69,72 @@ memory::data_type input_type(Precision precision) {
   switch (precision) {
     case Precision::f32:
       return memory::data_type::f32;
+    case Precision::bf16:
+      return memory::data_type::bf16;
   }
   NSBI_ASSERT(false, "unknown nsbi::kernels::Precision");
+}
+
+// oneDNN's name of an instruction set, for messages (its DNNL_MAX_CPU_ISA spelling).
+std::string isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::all:
+      return "ALL";
+    case dnnl::cpu_isa::sse41:
+      return "SSE41";
+    case dnnl::cpu_isa::avx:
+      return "AVX";
+    case dnnl::cpu_isa::avx2:
+      return "AVX2";
+    case dnnl::cpu_isa::avx512_mic:
+      return "AVX512_MIC";
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return "AVX512_MIC_4OPS";
+    case dnnl::cpu_isa::avx512_core:
+      return "AVX512_CORE";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "AVX512_CORE_VNNI";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "AVX512_CORE_BF16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "AVX512_CORE_AMX";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "AVX2_VNNI";
+  }
+  return "ISA " + std::to_string(static_cast<int>(isa));
 }
 
 std::string tag_name(Tag tag) { return tag == Tag::ab ? "ab" : tag == Tag::ba ? "ba" : "other"; }
 
 }  // namespace
 
+void require_supported(Precision precision, const std::string& where, dnnl::cpu_isa isa) {
+  // oneDNN 2.6's instruction sets with bf16 dot products: AVX512-BF16 (vdpbf16ps) and AMX (tiles).
+  if (precision == Precision::bf16 && isa != dnnl::cpu_isa::avx512_core_bf16 &&
+      isa != dnnl::cpu_isa::avx512_core_amx)
+    throw ConfigError(where + ": precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports the " +
+                      "instruction set " + isa_name(isa) + " (emulated bf16 would be slower than f32): use f32");
+}
+
 GemmContext::GemmContext(Device device, Precision precision) : precision_(precision) {
   NSBI_ASSERT(device == Device::host, "nsbi::kernels::GemmContext: only the host device exists");
+  try {
+    kernels::require_supported(precision, "nsbi::kernels::GemmContext");
+  } catch (const ConfigError& e) {
+    throw InternalError(std::string(e.what()) + " (the settings should have been checked before)");
+  }
   try {
     engine_ = dnnl::engine(dnnl::engine::kind::cpu, 0);
     stream_ = dnnl::stream(engine_);
   } catch (const dnnl::error& e) {
     fail("create the " + to_string(device) + " engine and stream", e);
   }
+}
+
+std::string GemmContext::implementations() const {
+  std::string names;
+  for (const std::string& name : implementations_) names += (names.empty() ? "" : ", ") + name;
+  return names;
 }
 
 void GemmContext::wait() const {
@@ -113,9 +170,23 @@ Gemm::Gemm(const GemmContext& context, memory::dim m, memory::dim k, memory::dim
                                               : dnnl::matmul::desc(src_md, weights_md, dst_md);
     const dnnl::matmul::primitive_desc pd(desc, attr, context.engine());
     primitive_ = dnnl::matmul(pd);
+    context.implementations_.insert(pd.impl_info_str());
     const dnnl::engine& engine = context.engine();
-    src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
-    weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
+    if (input == memory::data_type::f32) {
+      src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
+      weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
+    } else {
+      src_ = memory(src_md, engine);  // the rounded copies, owned here
+      weights_ = memory(weights_md, engine);
+      Rounding r;
+      r.src_f32 = memory({{m, k}, memory::data_type::f32, src_tag}, engine, DNNL_MEMORY_NONE);
+      r.weights_f32 = memory({{k, n}, memory::data_type::f32, weights_tag}, engine, DNNL_MEMORY_NONE);
+      r.src = dnnl::reorder(r.src_f32, src_);
+      r.weights = dnnl::reorder(r.weights_f32, weights_);
+      r.src_args = {{DNNL_ARG_FROM, r.src_f32}, {DNNL_ARG_TO, src_}};
+      r.weights_args = {{DNNL_ARG_FROM, r.weights_f32}, {DNNL_ARG_TO, weights_}};
+      rounding_ = std::move(r);
+    }
     dst_ = memory(dst_md, engine, DNNL_MEMORY_NONE);
     scratchpad_ = memory(pd.scratchpad_desc(), engine, DNNL_MEMORY_NONE);
     args_ = {{DNNL_ARG_SRC, src_},
@@ -152,8 +223,15 @@ void Gemm::run(const GemmContext& context, const float* src, const float* weight
   NSBI_ASSERT((bias != nullptr) == with_bias_, "nsbi::kernels::Gemm::run: a bias exactly when made with one");
   try {
     // oneDNN takes non-const handles; src, weights and bias are only read.
-    src_.set_data_handle(const_cast<float*>(src));
-    weights_.set_data_handle(const_cast<float*>(weights));
+    if (rounding_) {
+      rounding_->src_f32.set_data_handle(const_cast<float*>(src));
+      rounding_->weights_f32.set_data_handle(const_cast<float*>(weights));
+      rounding_->src.execute(context.stream(), rounding_->src_args);
+      rounding_->weights.execute(context.stream(), rounding_->weights_args);
+    } else {
+      src_.set_data_handle(const_cast<float*>(src));
+      weights_.set_data_handle(const_cast<float*>(weights));
+    }
     if (with_bias_) bias_.set_data_handle(const_cast<float*>(bias));
     dst_.set_data_handle(dst);
     primitive_.execute(context.stream(), args_);
