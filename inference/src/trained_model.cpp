@@ -20,8 +20,8 @@ double TrainedModel::parameter_max(std::size_t p) const { return record_->parame
 const std::string& TrainedModel::created() const { return record_->provenance.created_utc; }
 std::uint64_t TrainedModel::seed() const { return record_->seed; }
 
-std::unique_ptr<RatioEstimator> TrainedModel::estimator() const {
-  return std::make_unique<LearnedEstimator>(*record_);
+std::unique_ptr<RatioEstimator> TrainedModel::estimator(kernels::Precision precision) const {
+  return std::make_unique<LearnedEstimator>(*record_, precision);
 }
 
 }  // namespace nsbi::inference

@@ -72,7 +72,7 @@ std::vector<std::unique_ptr<inference::RatioEstimator>> InferenceContext::make_e
   std::vector<std::unique_ptr<inference::RatioEstimator>> out;
   for (const auto& name : estimator_names) {
     if (name == "learned")
-      out.push_back(model->estimator());
+      out.push_back(model->estimator(precision));
     else
       out.push_back(std::make_unique<inference::ExactEstimator>(*simulator, exact_reference));
   }
@@ -102,6 +102,10 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
     if (std::count(context.estimator_names.begin(), context.estimator_names.end(),
                    context.estimator_names[i]) > 1)
       config.fail(estimators_key, "'" + context.estimator_names[i] + "' is listed twice");
+  const std::string precision_key = stage + ".precision";
+  context.precision = *kernels::parse_precision(config.get<std::string>(precision_key));  // one_of: known
+  const std::string unsupported = kernels::unsupported_reason(context.precision);
+  if (!unsupported.empty()) config.fail(precision_key, unsupported);
   if (!contains(context.estimator_names, "learned")) return context;
 
   context.model_path = campaign.output_path(config.get<std::string>(model_key));

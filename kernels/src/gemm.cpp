@@ -22,8 +22,8 @@ std::optional<Precision> parse_precision(const std::string& name) {
   return std::nullopt;
 }
 
-void require_supported(Precision precision, const std::string& where) {
-  detail::require_supported(precision, where, dnnl::get_effective_cpu_isa());
+std::string unsupported_reason(Precision precision) {
+  return detail::unsupported_reason(precision, dnnl::get_effective_cpu_isa());
 }
 
 std::string to_string(Device device) {
@@ -108,21 +108,20 @@ std::string tag_name(Tag tag) { return tag == Tag::ab ? "ab" : tag == Tag::ba ? 
 
 }  // namespace
 
-void require_supported(Precision precision, const std::string& where, dnnl::cpu_isa isa) {
+std::string unsupported_reason(Precision precision, dnnl::cpu_isa isa) {
   // oneDNN 2.6's instruction sets with bf16 dot products: AVX512-BF16 (vdpbf16ps) and AMX (tiles).
   if (precision == Precision::bf16 && isa != dnnl::cpu_isa::avx512_core_bf16 &&
       isa != dnnl::cpu_isa::avx512_core_amx)
-    throw ConfigError(where + ": precision bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports the " +
-                      "instruction set " + isa_name(isa) + " (emulated bf16 would be slower than f32): use f32");
+    return "bf16 needs a CPU with AVX512-BF16 or AMX, and oneDNN reports the instruction set " + isa_name(isa) +
+           " (emulated bf16 would be slower than f32): use f32";
+  return "";
 }
 
 GemmContext::GemmContext(Device device, Precision precision) : precision_(precision) {
   NSBI_ASSERT(device == Device::host, "nsbi::kernels::GemmContext: only the host device exists");
-  try {
-    kernels::require_supported(precision, "nsbi::kernels::GemmContext");
-  } catch (const ConfigError& e) {
-    throw InternalError(std::string(e.what()) + " (the settings should have been checked before)");
-  }
+  const std::string unsupported = kernels::unsupported_reason(precision);
+  if (!unsupported.empty())
+    throw InternalError("nsbi::kernels::GemmContext: " + unsupported + " (the settings should have refused it)");
   try {
     engine_ = dnnl::engine(dnnl::engine::kind::cpu, 0);
     stream_ = dnnl::stream(engine_);

@@ -21,13 +21,13 @@ namespace nsbi::kernels::detail {
 
 using Tag = dnnl::memory::format_tag;
 
-/// require_supported with the instruction set given instead of oneDNN's (tests force an older one).
-void require_supported(Precision precision, const std::string& where, dnnl::cpu_isa isa);
+/// unsupported_reason with the instruction set given instead of oneDNN's (tests force an older one).
+std::string unsupported_reason(Precision precision, dnnl::cpu_isa isa);
 
 /// The oneDNN engine and stream one network's GEMMs run on, and the precision they compute in.
 class GemmContext {
  public:
-  /// InternalError unless this machine computes `precision` natively (require_supported; the jobs check it
+  /// InternalError unless this machine computes `precision` natively (unsupported_reason; the jobs check it
   /// first, naming the setting).
   GemmContext(Device device, Precision precision);
   Precision precision() const noexcept { return precision_; }

@@ -26,6 +26,7 @@ struct InferenceContext {
   std::optional<inference::TrainedModel> model;  // loaded when a `learned` estimator is asked for
   std::string model_path;
   std::vector<std::string> estimator_names;  // as the config lists them
+  kernels::Precision precision = kernels::Precision::f32;  // <stage>.precision: the learned estimator's GEMMs
   bool allow_extrapolation = false;
 
   const sims::SimulatorInfo& info() const { return simulator->info(); }

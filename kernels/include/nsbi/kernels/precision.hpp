@@ -21,8 +21,8 @@ std::string to_string(Precision precision);
 /// names the setting or file in its error.
 std::optional<Precision> parse_precision(const std::string& name);
 
-/// ConfigError, starting with `where` (the file and key that chose it), unless this machine computes
-/// `precision` natively: bf16 needs the instruction set oneDNN reports to include AVX512-BF16 or AMX.
-void require_supported(Precision precision, const std::string& where);
+/// Why this machine cannot compute `precision` natively, or "" when it can: bf16 needs the instruction set
+/// oneDNN reports to include AVX512-BF16 or AMX. The caller names the setting in its error.
+std::string unsupported_reason(Precision precision);
 
 }  // namespace nsbi::kernels
