@@ -21,10 +21,11 @@ namespace {
 using nsbi::kernels::Activation;
 using nsbi::kernels::MlpArchitecture;
 
-// SGEMM as the forward pass runs it, m = 2048, k = n = 512: the roofline the training step is compared with.
-void sgemm(benchmark::State& state) {
+// SGEMM as the forward pass runs it, m = 2048, k = n = 512: the roofline the training step is compared with
+// (the bf16 one for bf16 steps).
+void sgemm(benchmark::State& state, nsbi::kernels::Precision precision) {
   nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
-  nsbi::bench::run_sgemm(state, 2048, 512, 512);
+  nsbi::bench::run_sgemm(state, 2048, 512, 512, precision);
 }
 
 // One training step on a fixed batch of standard-normal inputs and random labels (what PyTorch gets too),
@@ -136,7 +137,8 @@ const MlpArchitecture large_softplus{4, {512, 512, 512, 512}, Activation::softpl
 
 }  // namespace
 
-BENCHMARK(sgemm)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, f32, nsbi::kernels::Precision::f32)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, bf16, nsbi::kernels::Precision::bf16)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK_CAPTURE(training_step, large_4x512_b2048, large, 2048)
     ->ArgName("threads")
     ->Arg(1)

@@ -153,8 +153,11 @@ Gemm::Gemm(const GemmContext& context, memory::dim m, memory::dim k, memory::dim
                  tag_name(weights_tag) + ")" + (with_bias ? " + bias" : "") +
                  (post_op ? ", eltwise post-op" : "");
   try {
-    const memory::desc src_md({m, k}, input, src_tag);
-    const memory::desc weights_md({k, n}, input, weights_tag);
+    // bf16 inputs are copies made by reorders, so the matmul picks their layouts (`any`: the weights packed
+    // as its kernels read them, the source row-major), and one pass converts, transposes and packs.
+    const bool copied = input != memory::data_type::f32;
+    const memory::desc src_md({m, k}, input, copied ? Tag::any : src_tag);
+    const memory::desc weights_md({k, n}, input, copied ? Tag::any : weights_tag);
     const memory::desc dst_md({m, n}, memory::data_type::f32, Tag::ab);
     const memory::desc bias_md =
         with_bias ? memory::desc({1, n}, memory::data_type::f32, Tag::ab) : memory::desc();
@@ -171,12 +174,12 @@ Gemm::Gemm(const GemmContext& context, memory::dim m, memory::dim k, memory::dim
     primitive_ = dnnl::matmul(pd);
     context.implementations_.insert(pd.impl_info_str());
     const dnnl::engine& engine = context.engine();
-    if (input == memory::data_type::f32) {
+    if (!copied) {
       src_ = memory(src_md, engine, DNNL_MEMORY_NONE);
       weights_ = memory(weights_md, engine, DNNL_MEMORY_NONE);
     } else {
-      src_ = memory(src_md, engine);  // the rounded copies, owned here
-      weights_ = memory(weights_md, engine);
+      src_ = memory(pd.src_desc(), engine);  // the rounded copies, owned here
+      weights_ = memory(pd.weights_desc(), engine);
       Rounding r;
       r.src_f32 = memory({{m, k}, memory::data_type::f32, src_tag}, engine, DNNL_MEMORY_NONE);
       r.weights_f32 = memory({{k, n}, memory::data_type::f32, weights_tag}, engine, DNNL_MEMORY_NONE);
