@@ -4,15 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "gemm.hpp"
 #include "nsbi/core/error.hpp"
+#include "test_helpers.hpp"
 
 namespace nsbi::kernels {
 namespace {
@@ -20,6 +19,7 @@ namespace {
 using detail::Gemm;
 using detail::GemmContext;
 using detail::Tag;
+using test::round_to_bf16;
 
 TEST(Gemm, MultipliesRowMajorAndTransposedOperands) {
   const GemmContext context(Device::host, Precision::f32);
@@ -94,17 +94,6 @@ TEST(Precision, Bf16RefusedWhereOneDnnLacksIt) {
   }
   const char* cap = std::getenv("DNNL_MAX_CPU_ISA");
   if (cap != nullptr && std::string(cap) == "AVX512_CORE") EXPECT_FALSE(native_bf16());
-}
-
-// x rounded to the nearest bfloat16, ties to even (x finite).
-float round_to_bf16(float x) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  bits &= 0xffff0000u;
-  float rounded;
-  std::memcpy(&rounded, &bits, sizeof rounded);
-  return rounded;
 }
 
 // A bf16 GEMM equals the float GEMM of the bf16-rounded operands up to float accumulation: the products of
