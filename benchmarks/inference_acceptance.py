@@ -43,15 +43,14 @@ class Runner:
     def __init__(self, nsbi, ranks, train_precision="f32", evaluation_precision="f32"):
         self.nsbi = nsbi
         self.ranks = ranks
-        self.precision = {"train": train_precision, "infer": evaluation_precision, "test": evaluation_precision,
-                          "calibrate": evaluation_precision, "coverage": evaluation_precision}
+        self.precision = {"train": train_precision, "infer": evaluation_precision}
         self.commands = []
         self.errors = []
 
     def __call__(self, args):
         """Runs one nsbi command; returns True on success. Failures are recorded, not raised."""
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        if args[0] in self.precision:  # <stage>.precision: of training, or of the networks' evaluation
+        if args[0] in self.precision:  # train.precision, infer.precision (the toy stages evaluate in f32)
             args = args + ["--set", f"{args[0]}.precision={self.precision[args[0]]}"]
         command = ["mpirun", "-np", str(self.ranks), "--oversubscribe", self.nsbi] + args
         start = time.time()
@@ -336,7 +335,7 @@ def main():
     parser.add_argument("--train-precision", default="f32", choices=["f32", "bf16"],
                         help="train.precision of the models this run trains (use a --work of its own)")
     parser.add_argument("--evaluation-precision", default="f32", choices=["f32", "bf16"],
-                        help="<stage>.precision of infer, test, calibrate and coverage")
+                        help="infer.precision (the toy stages, test, calibrate and coverage, evaluate in f32)")
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",") if p}
     nsbi = os.path.join(os.path.abspath(args.build), "jobs", "nsbi")

@@ -20,9 +20,6 @@ Measures, in one run, on 2 cores:
     OPENBLAS_NUM_THREADS set to match); the comparison uses the faster.
   - network rows/s for both: every toy evaluates 20 * 1518 rows (nsbi also evaluates t at the true theta).
   - bench_pairwise (if built): the evaluator's GFLOP/s as a fraction of oneDNN SGEMM at the same shape.
-  - where the CPU has bf16 (AVX512-BF16 or AMX): nsbi calibrate again with calibrate.precision=bf16 (the
-    same toys: same seed), its toys/s, and its per-toy q against f32's (issue 16 offers bf16 evaluation for
-    toys only if |q_bf16 - q_f32| <= 0.05 at the 99th percentile).
 Checks that the baseline computes nsbi's function: torch's log r on a fixed event set against
 scripts/nsbi_model.py (float64 numpy, the documented evaluation), |difference| <= 1e-4, and q of a few toys.
 Target: nsbi / baseline toys/s >= 5. Writes benchmarks/results/toys.json and prints a summary; exit code 0
@@ -195,10 +192,9 @@ def nsbi_campaign(nsbi, directory):
     return command
 
 
-def calibrate_command(nsbi, directory, points, toys, precision="f32"):
+def calibrate_command(nsbi, directory, points, toys):
     return ["mpirun", "-np", "2", "--oversubscribe", nsbi, "calibrate", ROOT / "examples" / "quickstart.yaml",
             "--set", f"campaign.dir={directory}", "--set", "calibrate.estimators=[learned]",
-            "--set", f"calibrate.precision={precision}",
             "--set", "infer.refine=false", "--set", f"calibrate.n_toys={toys}",
             "--set", f"calibrate.n_events={EVENTS_PER_TOY}",
             "--set", f"calibrate.grid.mu2.points={points}", "--set", f"calibrate.grid.rho12.points={points}",
@@ -226,7 +222,7 @@ def calibrate_results(directory):
         rho12 = f["calibrate/grid/rho12"][:]
         q = f["calibrate/learned/q_toys"][:]
     truths = [[float(a), float(b)] for a in mu2 for b in rho12]
-    return truths, [float(v) for v in np.mean(q, axis=1)], q
+    return truths, [float(v) for v in np.mean(q, axis=1)]
 
 
 # --- bench_pairwise ------------------------------------------------------------------------------------------
@@ -259,26 +255,6 @@ def n_weights(model_path):
         arch = f["architecture"].attrs
         widths = [int(arch["n_inputs"])] + [int(h) for h in arch["hidden"]] + [1]
         return sum(a * b for a, b in zip(widths, widths[1:])), str(arch["activation"]), widths
-
-
-BF16 = any(flag in open("/proc/cpuinfo").read().split() for flag in ("avx512_bf16", "amx_bf16"))
-Q_DIFFERENCE_P99 = 0.05  # issue 16: bf16 evaluation for toys only within this of f32's q (99th percentile)
-
-
-def bf16_summary(bf16, f32_q, n_toys, baseline_toys_s, figures):
-    """nsbi's bf16 calibrate: its throughput, and its per-toy q against f32's on the same toys."""
-    if bf16 is None:
-        return {"skipped": "no AVX512-BF16 or AMX on this CPU"}
-    import numpy as np
-    difference = np.abs(bf16["q"] - f32_q).ravel()
-    toys_s = n_toys / bf16["run"]["seconds"]
-    p99 = float(np.percentile(difference, 99))
-    return {"wall_seconds": bf16["run"]["seconds"], "log_line": bf16["run"]["log_line"], **figures(toys_s),
-            "ratio": toys_s / baseline_toys_s, "command": " ".join(map(str, bf16["command"])),
-            "q_mean_per_point": [float(v) for v in np.mean(bf16["q"], axis=1)],
-            "abs_q_difference_to_f32": {"p50": float(np.percentile(difference, 50)), "p99": p99,
-                                        "max": float(difference.max()), "toys": int(difference.size),
-                                        "criterion_p99": Q_DIFFERENCE_P99, "met": p99 <= Q_DIFFERENCE_P99}}
 
 
 def main():
@@ -315,13 +291,7 @@ def main():
         command = calibrate_command(nsbi, campaign, args.points, args.toys)
         nsbi_run, nsbi_phase = measure_phase("nsbi: calibrate on 2 ranks", run_calibrate, command,
                                              args.repetitions)
-        truths, nsbi_q_mean, nsbi_q = calibrate_results(campaign)
-        bf16 = None
-        if BF16:
-            bf16_command = calibrate_command(nsbi, campaign, args.points, args.toys, "bf16")
-            bf16_run, _ = measure_phase("nsbi: calibrate on 2 ranks, bf16", run_calibrate, bf16_command,
-                                        args.repetitions)
-            bf16 = {"run": bf16_run, "command": bf16_command, "q": calibrate_results(campaign)[2]}
+        truths, nsbi_q_mean = calibrate_results(campaign)
         check, _ = measure_phase("baseline: check log r and q against scripts/nsbi_model.py", check_baseline,
                                  model_path, truths)
         baseline, phases = {}, {"nsbi_calibrate": nsbi_phase}
@@ -370,7 +340,6 @@ def main():
         "ratio": ratio, "ratio_uses": f"baseline with {best['threads']} thread(s)", "target": TARGET,
         "target_met": ratio >= TARGET,
         "bench_pairwise": pairwise,
-        "nsbi_bf16": bf16_summary(bf16, nsbi_q, n_toys, best["toys_per_s"], figures),
         "phases": phases,
         "warning": any(p["other_programs_cores"] > BUSY_CORES for p in phases.values()),
         "commands": {"setup": " ".join(map(str, setup_command)), "nsbi": " ".join(map(str, command)),
@@ -386,12 +355,6 @@ def main():
         print(f"baseline, {t} thread(s): {b['toys']} toys in {b['seconds']:.2f} s = {b['toys_per_s']:.2f} "
               f"toys/s, {b['toys_per_s'] * rows_per_toy / 1e6:.2f} M rows/s")
     print(f"ratio nsbi / best baseline: {ratio:.2f} (target >= {TARGET}): {'PASS' if ratio >= TARGET else 'MISS'}")
-    if "ratio" in result["nsbi_bf16"]:
-        b = result["nsbi_bf16"]
-        agreement = b["abs_q_difference_to_f32"]
-        print(f"nsbi bf16: {b['toys_per_s']:.1f} toys/s, ratio {b['ratio']:.2f}; |q_bf16 - q_f32| p99 "
-              f"{agreement['p99']:.2e}, max {agreement['max']:.2e} over {agreement['toys']} toys (<= "
-              f"{Q_DIFFERENCE_P99} at p99: {'ok' if agreement['met'] else 'NOT MET'})")
     print(f"baseline check: max |log r torch - numpy| = {check['max_abs_log_r_diff']:.2e}, max |q diff| = "
           f"{check['max_abs_q_diff']:.2e}: {'ok' if check['passed'] else 'FAILED'}")
     for name, f in pairwise.get("fraction_of_sgemm", {}).items():

@@ -79,8 +79,9 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
           .with_default("[learned]")
           .one_of(estimators));
   schema.add(Key("infer.precision", Type::string,
-                 "element type of the learned estimator's network GEMMs: `f32`, or `bf16` (inputs rounded to "
-                 "bfloat16, float accumulation; needs AVX512-BF16 or AMX)")
+                 "element type of the learned estimator's network GEMMs in infer: `f32`, or `bf16` (inputs "
+                 "rounded to bfloat16, float accumulation; needs AVX512-BF16 or AMX); the toy stages (test, "
+                 "calibrate, coverage) evaluate in f32")
                  .with_default("f32")
                  .one_of({"f32", "bf16"}));
   declare_grid(schema, "infer", sim, "the scan grid (also where calibrate and coverage look for minima)", 21);
@@ -99,7 +100,6 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
 void declare_test(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   config.validate_key(schema, "infer.observed");
   config.validate_key(schema, "infer.estimators");
-  config.validate_key(schema, "infer.precision");
   config.validate_key(schema, "simulate.observed.n_events");
   const YAML::Node inferred_estimators = config.get<YAML::Node>("infer.estimators");
   const YAML::Node observed_events(config.get<std::int64_t>("simulate.observed.n_events"));
@@ -118,9 +118,6 @@ void declare_test(config::Schema& schema, config::Config& config, const sims::Si
   schema.add(Key("test.estimators", Type::string_list, "as infer.estimators")
                  .with_default(inferred_estimators)
                  .one_of(estimators));
-  schema.add(Key("test.precision", Type::string, "as infer.precision")
-                 .with_default(YAML::Node(config.get<std::string>("infer.precision")))
-                 .one_of({"f32", "bf16"}));
   declare_point(schema, "test.h0", sim, "the null hypothesis H0 (every parameter)");
   declare_point(schema, "test.h1", sim, "the alternative H1 (every parameter)");
   schema.add(Key("test.n_events", Type::integer, "events per pseudo-experiment (the observed count)")
@@ -141,9 +138,6 @@ void declare_calibrate(config::Schema& schema, config::Config& config, const sim
   schema.add(Key("calibrate.estimators", Type::string_list, "as infer.estimators")
                  .with_default(inferred_estimators)
                  .one_of(estimators));
-  schema.add(Key("calibrate.precision", Type::string, "as infer.precision")
-                 .with_default(YAML::Node(config.get<std::string>("infer.precision")))
-                 .one_of({"f32", "bf16"}));
   declare_grid(schema, "calibrate", sim, "the Neyman construction's θ grid", 11);
   schema.add(Key("calibrate.n_events", Type::integer, "events per pseudo-experiment")
                  .with_default(observed_events)
@@ -164,13 +158,9 @@ void declare_calibrate(config::Schema& schema, config::Config& config, const sim
 void declare_coverage(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   config.validate_key(schema, "calibrate.n_events");
   config.validate_key(schema, "calibrate.estimators");
-  config.validate_key(schema, "calibrate.precision");
   schema.add(Key("coverage.estimators", Type::string_list, "as infer.estimators")
                  .with_default(config.get<YAML::Node>("calibrate.estimators"))
                  .one_of(estimators));
-  schema.add(Key("coverage.precision", Type::string, "as infer.precision (default: calibrate.precision)")
-                 .with_default(YAML::Node(config.get<std::string>("calibrate.precision")))
-                 .one_of({"f32", "bf16"}));
   schema.add(Key("coverage.methods", Type::string_list,
                  "`wilks`: q(θ*) ≤ χ² threshold; `neyman`: q(θ*) ≤ the calibrated c_α(θ*) (needs calibrate)")
                  .with_default("[wilks, neyman]")

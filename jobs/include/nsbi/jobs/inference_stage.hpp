@@ -19,7 +19,7 @@ namespace nsbi::jobs {
 
 /// How a stage evaluated its networks, recorded in results.h5 and the summary.
 struct Evaluation {
-  std::string precision;            // <stage>.precision
+  std::string precision;            // of the learned estimator's GEMMs (InferenceContext::precision)
   std::string gemm_implementation;  // oneDNN's, of the learned estimator's GEMMs ("" without one)
 };
 
