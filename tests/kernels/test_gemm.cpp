@@ -93,7 +93,9 @@ TEST(Precision, Bf16RefusedWhereOneDnnLacksIt) {
     EXPECT_THROW(GemmContext(Device::host, Precision::bf16), InternalError);
   }
   const char* cap = std::getenv("DNNL_MAX_CPU_ISA");
-  if (cap != nullptr && std::string(cap) == "AVX512_CORE") EXPECT_FALSE(native_bf16());
+  if (cap != nullptr && std::string(cap) == "AVX512_CORE") {
+    EXPECT_FALSE(native_bf16());
+  }
 }
 
 // A bf16 GEMM equals the float GEMM of the bf16-rounded operands up to float accumulation: the products of
