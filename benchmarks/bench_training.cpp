@@ -137,8 +137,16 @@ const MlpArchitecture large_softplus{4, {512, 512, 512, 512}, Activation::softpl
 
 }  // namespace
 
-BENCHMARK_CAPTURE(sgemm, f32, nsbi::kernels::Precision::f32)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK_CAPTURE(sgemm, bf16, nsbi::kernels::Precision::bf16)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, f32, nsbi::kernels::Precision::f32)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, bf16, nsbi::kernels::Precision::bf16)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(training_step, large_4x512_b2048, large, 2048)
     ->ArgName("threads")
     ->Arg(1)

@@ -112,8 +112,8 @@ std::string unsupported_reason(Precision precision, dnnl::cpu_isa isa) {
   // oneDNN 2.6's instruction sets with bf16 dot products: AVX512-BF16 (vdpbf16ps) and AMX (tiles).
   if (precision == Precision::bf16 && isa != dnnl::cpu_isa::avx512_core_bf16 &&
       isa != dnnl::cpu_isa::avx512_core_amx)
-    return "bf16 needs a CPU with AVX512-BF16 or AMX, and oneDNN reports the instruction set " + isa_name(isa) +
-           " (emulated bf16 would be slower than f32): use f32";
+    return "bf16 needs a CPU with AVX512-BF16 or AMX, and oneDNN reports the instruction set " +
+           isa_name(isa) + " (emulated bf16 would be slower than f32): use f32";
   return "";
 }
 
@@ -121,7 +121,8 @@ GemmContext::GemmContext(Device device, Precision precision) : precision_(precis
   NSBI_ASSERT(device == Device::host, "nsbi::kernels::GemmContext: only the host device exists");
   const std::string unsupported = kernels::unsupported_reason(precision);
   if (!unsupported.empty())
-    throw InternalError("nsbi::kernels::GemmContext: " + unsupported + " (the settings should have refused it)");
+    throw InternalError("nsbi::kernels::GemmContext: " + unsupported +
+                        " (the settings should have refused it)");
   try {
     engine_ = dnnl::engine(dnnl::engine::kind::cpu, 0);
     stream_ = dnnl::stream(engine_);

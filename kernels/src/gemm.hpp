@@ -43,7 +43,7 @@ class GemmContext {
   friend class Gemm;
   Precision precision_;
   dnnl::engine engine_;
-  mutable dnnl::stream stream_;  // a handle: waiting on it changes nothing a caller sees
+  mutable dnnl::stream stream_;                    // a handle: waiting on it changes nothing a caller sees
   mutable std::set<std::string> implementations_;  // a record of what was made, read by nothing here
 };
 

@@ -20,10 +20,11 @@ namespace {
 Campaign campaign_with(const std::string& key, const std::string& precision) {
   const std::string train = key == "train.precision" ? "train: {precision: " + precision + "}\n" : "";
   const std::string infer = key == "infer.precision" ? ", precision: " + precision : "";
-  config::Config config = config::Config::parse("campaign: {seed: 1, dir: /tmp/nsbi-test-precision}\n"
-                                                "simulator: {name: gaussian2d}\n" +
-                                                    train + "infer: {estimators: [exact]" + infer + "}\n",
-                                                "precision.yaml");
+  config::Config config = config::Config::parse(
+      "campaign: {seed: 1, dir: /tmp/nsbi-test-precision}\n"
+      "simulator: {name: gaussian2d}\n" +
+          train + "infer: {estimators: [exact]" + infer + "}\n",
+      "precision.yaml");
   config.validate(campaign_schema(config));
   return Campaign(std::move(config), collect_provenance({"test"}, 1));
 }

@@ -240,8 +240,8 @@ TEST(Train, EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
 TEST(Train, Bf16EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
   if (!kernels::unsupported_reason(kernels::Precision::bf16).empty()) GTEST_SKIP() << "no native bf16 here";
   const Communicator world;
-  const auto [shared, alone, regions] =
-      train_on_world_and_alone(world, "ensemble-bf16", {"train.epochs=2", "train.ensemble=2", "train.precision=bf16"});
+  const auto [shared, alone, regions] = train_on_world_and_alone(
+      world, "ensemble-bf16", {"train.epochs=2", "train.ensemble=2", "train.precision=bf16"});
   if (!world.is_root()) return;
   EXPECT_EQ(shared.precision, "bf16");
   EXPECT_EQ(shared.members, alone.members);  // the rounding is elementwise: no rank-dependent order

@@ -71,7 +71,8 @@ bool native_bf16() {
 }
 
 TEST(Precision, Bf16NeedsAvx512Bf16OrAmx) {
-  for (const dnnl::cpu_isa isa : {dnnl::cpu_isa::avx2, dnnl::cpu_isa::avx512_core, dnnl::cpu_isa::avx512_core_vnni}) {
+  for (const dnnl::cpu_isa isa :
+       {dnnl::cpu_isa::avx2, dnnl::cpu_isa::avx512_core, dnnl::cpu_isa::avx512_core_vnni}) {
     EXPECT_EQ(detail::unsupported_reason(Precision::f32, isa), "");
     const std::string why = detail::unsupported_reason(Precision::bf16, isa);
     EXPECT_EQ(why.rfind("bf16 needs a CPU with AVX512-BF16 or AMX", 0), 0u) << why;
@@ -135,14 +136,16 @@ TEST(Gemm, Bf16IsFloatGemmOfRoundedOperands) {
         }
         const double bound = 2.0 * (k + 1) * std::ldexp(magnitude, -24);
         ASSERT_LE(std::abs(double(out[i * n + o]) - expected[i * n + o]), bound) << i << ", " << o;
-        largest_change = std::max(largest_change, std::abs(double(out[i * n + o]) - double(expected[i * n + o])));
+        largest_change =
+            std::max(largest_change, std::abs(double(out[i * n + o]) - double(expected[i * n + o])));
       }
     // ... and the rounding happened: the float GEMM of the unrounded operands differs by far more.
     std::vector<float> exact(m * n);
     high.run(f32, a.data(), w.data(), exact.data(), bias.data());
     f32.wait();
     double rounding_effect = 0.0;
-    for (int i = 0; i < m * n; ++i) rounding_effect = std::max(rounding_effect, std::abs(double(exact[i]) - out[i]));
+    for (int i = 0; i < m * n; ++i)
+      rounding_effect = std::max(rounding_effect, std::abs(double(exact[i]) - out[i]));
     EXPECT_GT(rounding_effect, 10.0 * largest_change);
   }
   // The implementation that ran, as outputs record it: oneDNN's bf16 kernels, not a reference loop.

@@ -10,8 +10,8 @@
 
 #include "nsbi/core/error.hpp"
 #include "nsbi/kernels/initialise.hpp"
-#include "nsbi/kernels/precision.hpp"
 #include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/precision.hpp"
 #include "nsbi/kernels/threads.hpp"
 #include "reference_mlp.hpp"
 #include "test_helpers.hpp"

@@ -41,7 +41,8 @@ class PairwiseEvaluator {
 
   /// `precision`: the element type the hidden layers' GEMMs read (precision.hpp); the first layer and the
   /// output layer run in the row kernels, in double and float.
-  explicit PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs = default_block_pairs,
+  explicit PairwiseEvaluator(const StandardizedEnsemble& record,
+                             std::size_t block_pairs = default_block_pairs,
                              Precision precision = Precision::f32);
   ~PairwiseEvaluator();
   PairwiseEvaluator(PairwiseEvaluator&&) noexcept;
