@@ -21,16 +21,19 @@ namespace {
 using nsbi::kernels::Activation;
 using nsbi::kernels::MlpArchitecture;
 
-// SGEMM as the forward pass runs it, m = 2048, k = n = 512: the roofline the training step is compared with.
-void sgemm(benchmark::State& state) {
+// SGEMM as the forward pass runs it, m = 2048, k = n = 512: the roofline the training step is compared with
+// (the bf16 one for bf16 steps).
+void sgemm(benchmark::State& state, nsbi::kernels::Precision precision) {
   nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
-  nsbi::bench::run_sgemm(state, 2048, 512, 512);
+  nsbi::bench::run_sgemm(state, 2048, 512, 512, precision);
 }
 
-// One training step on a fixed batch of standard-normal inputs and random labels (what PyTorch gets too).
-void training_step(benchmark::State& state, const MlpArchitecture& arch, std::size_t batch) {
+// One training step on a fixed batch of standard-normal inputs and random labels (what PyTorch gets too),
+// its GEMMs reading `precision` (the label names the oneDNN implementation that ran).
+void training_step(benchmark::State& state, const MlpArchitecture& arch, std::size_t batch,
+                   nsbi::kernels::Precision precision = nsbi::kernels::Precision::f32) {
   nsbi::kernels::set_gemm_threads(static_cast<int>(state.range(0)));
-  nsbi::kernels::Mlp mlp(arch);
+  nsbi::kernels::Mlp mlp(arch, nsbi::kernels::Device::host, precision);
   nsbi::FloatVector parameters("parameters", arch.n_parameters());
   nsbi::FloatVector gradients("gradients", arch.n_parameters());
   nsbi::kernels::initialise_parameters(arch, 1, parameters);
@@ -60,6 +63,7 @@ void training_step(benchmark::State& state, const MlpArchitecture& arch, std::si
     step();
     Kokkos::fence();
   }
+  state.SetLabel(nsbi::kernels::to_string(precision) + " " + mlp.gemm_implementations());
   const double steps = static_cast<double>(state.iterations());
   state.SetItemsProcessed(static_cast<std::int64_t>(steps * static_cast<double>(batch)));
   // Forward 2 B Σ n_in n_out flops, backward twice that (weight and input gradients).
@@ -133,13 +137,32 @@ const MlpArchitecture large_softplus{4, {512, 512, 512, 512}, Activation::softpl
 
 }  // namespace
 
-BENCHMARK(sgemm)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, f32, nsbi::kernels::Precision::f32)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(sgemm, bf16, nsbi::kernels::Precision::bf16)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(training_step, large_4x512_b2048, large, 2048)
     ->ArgName("threads")
     ->Arg(1)
     ->Arg(2)
     ->UseRealTime();
 BENCHMARK_CAPTURE(training_step, small_3x64_b256, small, 256)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, large_4x512_b2048_bf16, large, 2048, nsbi::kernels::Precision::bf16)
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(training_step, small_3x64_b256_bf16, small, 256, nsbi::kernels::Precision::bf16)
     ->ArgName("threads")
     ->Arg(1)
     ->Arg(2)

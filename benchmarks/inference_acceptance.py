@@ -40,15 +40,18 @@ GAUSS_THETAS = [(0.3, 0.4), (-0.5, 0.2), (0.1, -0.5), (0.6, -0.3), (-0.2, -0.6)]
 
 
 class Runner:
-    def __init__(self, nsbi, ranks):
+    def __init__(self, nsbi, ranks, train_precision="f32", evaluation_precision="f32"):
         self.nsbi = nsbi
         self.ranks = ranks
+        self.precision = {"train": train_precision, "infer": evaluation_precision}
         self.commands = []
         self.errors = []
 
     def __call__(self, args):
         """Runs one nsbi command; returns True on success. Failures are recorded, not raised."""
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        if args[0] in self.precision:  # train.precision, infer.precision (the toy stages evaluate in f32)
+            args = args + ["--set", f"{args[0]}.precision={self.precision[args[0]]}"]
         command = ["mpirun", "-np", str(self.ranks), "--oversubscribe", self.nsbi] + args
         start = time.time()
         result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -329,18 +332,23 @@ def main():
     parser.add_argument("--samples", type=int, default=300000,
                         help="gaussian2d training events per class (dataset and reference)")
     parser.add_argument("--quick", action="store_true", help="fewer toys everywhere (a smoke test)")
+    parser.add_argument("--train-precision", default="f32", choices=["f32", "bf16"],
+                        help="train.precision of the models this run trains (use a --work of its own)")
+    parser.add_argument("--evaluation-precision", default="f32", choices=["f32", "bf16"],
+                        help="infer.precision (the toy stages, test, calibrate and coverage, evaluate in f32)")
     args = parser.parse_args()
     parts = {int(p) for p in args.parts.split(",") if p}
     nsbi = os.path.join(os.path.abspath(args.build), "jobs", "nsbi")
     if not os.access(nsbi, os.X_OK):
         sys.exit(f"no nsbi at {nsbi}")
     os.makedirs(args.work, exist_ok=True)
-    run = Runner(nsbi, 2)
+    run = Runner(nsbi, 2, args.train_precision, args.evaluation_precision)
     q = args.quick
     report = {"benchmark": "nsbi infer/test/calibrate/coverage acceptance",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "quick": q, "build": os.path.abspath(args.build), "work": args.work, "ranks": 2,
               "version": subprocess.run([nsbi, "--version"], capture_output=True, text=True).stdout.strip(),
+              "train_precision": args.train_precision, "evaluation_precision": args.evaluation_precision,
               "load_average_before": os.getloadavg()}
     start = time.time()
     model = None

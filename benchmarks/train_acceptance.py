@@ -53,13 +53,17 @@ def rms_at(model, points, n, rng):
         x = rng.multivariate_normal([0.0, mu2], cov, size=n)
         exact = log_density(x, mu2, rho) - log_density(x, 0.0, 0.0)
         learned = model.log_ratio(x, np.array([mu2, rho]))
-        out.append({"theta": [mu2, rho], "rms": float(np.sqrt(np.mean((learned - exact) ** 2))),
+        squared = (learned - exact) ** 2
+        rms = float(np.sqrt(np.mean(squared)))
+        # The sampling error of the RMS over the n fresh events (delta method: sd(d^2) / (2 RMS sqrt(n))).
+        out.append({"theta": [mu2, rho], "rms": rms,
+                    "rms_standard_error": float(np.std(squared) / (2 * rms * np.sqrt(n))),
                     "mean_difference": float(np.mean(learned - exact)),
                     "signal_rms": float(np.std(exact))})
     return out
 
 
-def accuracy(nsbi, work, quick):
+def accuracy(nsbi, work, quick, precision):
     n = 20000 if quick else 100000
     config = os.path.join(work, "accuracy.yaml")
     with open(config, "w") as f:
@@ -85,7 +89,7 @@ train:
     for ensemble in (1, 5):
         out = f"model-{ensemble}.h5"
         run(nsbi, ["train", config, "--force", "--set", f"train.ensemble={ensemble}", "--set",
-                   f"train.output={out}"], ranks=2)
+                   f"train.output={out}", "--set", f"train.precision={precision}"], ranks=2)
         with open(os.path.join(work, "accuracy", "train.json")) as f:
             summary = json.load(f)
         model = nsbi_model.load(os.path.join(work, "accuracy", out))
@@ -99,6 +103,8 @@ train:
                      for row in grid],
             "grid_rms_all": summary["diagnostics"]["exact_log_ratio_rms"],
             "grid_rms_worst": summary["diagnostics"]["exact_log_ratio_rms_worst_grid_point"],
+            "precision": summary["precision"],
+            "gemm_implementation": summary["gemm_implementation"],
             "training_seconds": summary["training_seconds"],
             "samples_per_second": summary["samples_per_second"],
         }
@@ -202,6 +208,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not the figures")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                       "train.json"))
+    parser.add_argument("--precisions", default="f32",
+                        help="train.precision values whose accuracy is measured side by side (f32,bf16); the "
+                             "first one's is 'accuracy', each under 'accuracy_by_precision'")
+    parser.add_argument("--accuracy-only", action="store_true", help="skip the end-to-end and memory parts")
     args = parser.parse_args()
     nsbi = os.path.abspath(os.path.join(args.build, "jobs", "nsbi"))
     with tempfile.TemporaryDirectory(prefix="nsbi-train-bench-") as work:
@@ -209,18 +219,21 @@ def main():
             "benchmark": "nsbi train: accuracy against the exact ratio, memory on a dataset larger than the budget",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": args.quick,
-            "accuracy": accuracy(nsbi, work, args.quick),
         }
-        result["end_to_end"] = end_to_end(nsbi, work, args.quick)
-        result["memory"] = memory(nsbi, work, args.quick)
+        precisions = args.precisions.split(",")
+        result["accuracy_by_precision"] = {p: accuracy(nsbi, work, args.quick, p) for p in precisions}
+        result["accuracy"] = result["accuracy_by_precision"][precisions[0]]
+        if not args.accuracy_only:
+            result["end_to_end"] = end_to_end(nsbi, work, args.quick)
+            result["memory"] = memory(nsbi, work, args.quick)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    print(json.dumps({"accuracy_max_rms_lecture_points": {k: v["lecture_points_max_rms"]
-                                                          for k, v in result["accuracy"].items()
-                                                          if k.startswith("ensemble")},
-                      "end_to_end": result["end_to_end"], "memory": result["memory"]}, indent=2))
+    print(json.dumps({"accuracy_max_rms_lecture_points": {p: {k: v["lecture_points_max_rms"]
+                                                              for k, v in a.items() if k.startswith("ensemble")}
+                                                          for p, a in result["accuracy_by_precision"].items()},
+                      "end_to_end": result.get("end_to_end"), "memory": result.get("memory")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,18 @@ Measures, in one run, with 1 and with 2 threads:
     torch.optim.AdamW and BCEWithLogitsLoss on random data, timed after a warm-up, the best repetition; on
     two cores the best of several thread configurations (TORCH_CONFIGS);
   - the machine's SGEMM throughput through oneDNN's matmul (2048 x 512 x 512), and the fraction of it each
-    training step reaches (6 B sum(n_in n_out) flops per step, for nsbi and for PyTorch alike).
-Targets (issue 3, acceptance 7): nsbi / PyTorch >= 1.5 for (a) and >= 5 for (b).
+    training step reaches (6 B sum(n_in n_out) flops per step, for nsbi and for PyTorch alike);
+  - the same in bf16 where the CPU has it (AVX512-BF16 or AMX): nsbi with train.precision bf16 (bf16 GEMM
+    inputs, float accumulation) against PyTorch's bf16 autocast, against the bf16 GEMM's own throughput
+    (the rounding of its inputs included), and each side's faster precision against the other's.
+Targets (issue 3, acceptance 7): nsbi / PyTorch >= 1.5 for (a) and >= 5 for (b) in f32; (issue 16) in bf16,
+>= 2 for (a) with AMX and >= 1.5 without, and >= 5 for (b) in each side's faster precision.
 Writes benchmarks/results/training.json and prints a table. It reports, it does not assert: the exit code
 is 0 when a target is missed, and non-zero only when something could not be measured.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -41,6 +46,25 @@ CONFIGS = {
     "small": {"hidden": [64, 64, 64], "batch": 256, "bench": "small_3x64_b256"},
 }
 N_INPUTS = 4
+# The precisions compared, where this CPU has bf16 (else f32 alone), and the suffix of their result keys.
+PRECISION_SUFFIX = {"f32": "", "bf16": "_bf16"}
+CPU_FLAGS = open("/proc/cpuinfo").read().split()
+AMX = "amx_bf16" in CPU_FLAGS
+PRECISIONS = ("f32", "bf16") if AMX or "avx512_bf16" in CPU_FLAGS else ("f32",)
+# Issue 16: nsbi bf16 / PyTorch's bf16 for (a), 2 with AMX (1.5 with AVX512-BF16 alone); for (b), each side's
+# faster precision, 5.
+TARGETS_BF16 = {"large": 2.0 if AMX else 1.5}
+TARGETS_FASTER = {"small": 5.0}
+# The measured cases: each network in each precision ("large", "large_bf16", ...).
+KEYS = [name + PRECISION_SUFFIX[precision] for name in CONFIGS for precision in PRECISIONS]
+
+
+def network_of(key):
+    return key.removesuffix("_bf16")
+
+
+def target_of(key):
+    return (TARGETS_BF16 if key.endswith("_bf16") else TARGETS).get(network_of(key))
 THREADS = (1, 2)
 BUSY_CORES = 0.1  # other programs' average use above which the figures of a phase are flagged
 
@@ -79,29 +103,40 @@ def torch_worker(threads, repetitions, min_time):
         inputs = torch.randn(batch, N_INPUTS)
         labels = (torch.rand(batch, 1) < 0.5).float()
 
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_function(network(inputs), labels)
-            loss.backward()
-            optimizer.step()
-
-        start = time.perf_counter()
-        warm_up = 0
-        while warm_up < 5 or time.perf_counter() - start < 0.5:  # allocator, OpenBLAS buffers, caches
-            step()
-            warm_up += 1
-        per_step = (time.perf_counter() - start) / warm_up
-        steps = max(3, int(min_time / per_step))
-        rates = []
-        for _ in range(repetitions):
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            rates.append(steps * batch / (time.perf_counter() - start))
-        results[name] = {"samples_per_second": max(rates), "median_samples_per_second": statistics.median(rates),
-                         "steps_per_repetition": steps, "repetitions": repetitions}
+        for precision in PRECISIONS:
+            results[name + PRECISION_SUFFIX[precision]] = torch_rates(
+                network, optimizer, loss_function, inputs, labels, precision, repetitions, min_time)
     results["versions"] = {"torch": torch.__version__, "blas": blas_of_torch()}
     print(json.dumps(results))
+
+
+def torch_rates(network, optimizer, loss_function, inputs, labels, precision, repetitions, min_time):
+    """Samples/s of PyTorch's training step, the forward pass and loss under bf16 autocast for bf16."""
+    import torch
+    batch = inputs.shape[0]
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
+            loss = loss_function(network(inputs), labels)
+        loss.backward()
+        optimizer.step()
+
+    start = time.perf_counter()
+    warm_up = 0
+    while warm_up < 5 or time.perf_counter() - start < 0.5:  # allocator, OpenBLAS buffers, caches
+        step()
+        warm_up += 1
+    per_step = (time.perf_counter() - start) / warm_up
+    steps = max(3, int(min_time / per_step))
+    rates = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(steps * batch / (time.perf_counter() - start))
+    return {"samples_per_second": max(rates), "median_samples_per_second": statistics.median(rates),
+            "steps_per_repetition": steps, "repetitions": repetitions}
 
 
 def blas_of_torch():
@@ -137,8 +172,8 @@ def pytorch_throughput(threads, repetitions, min_time):
                               "omp_wait_policy": wait_policy or "default"}
         configs.append(measured)
     best = {name: dict(max((c[name] for c in configs), key=lambda r: r["samples_per_second"]))
-            for name in CONFIGS}
-    for name in CONFIGS:
+            for name in KEYS}
+    for name in KEYS:
         best[name]["config"] = next(c["config"] for c in configs if c[name]["samples_per_second"] ==
                                     best[name]["samples_per_second"])
     best["versions"] = configs[0]["versions"]
@@ -151,7 +186,8 @@ def pytorch_throughput(threads, repetitions, min_time):
 def nsbi_throughput(build, threads, repetitions, min_time):
     """Best and median of bench_training's repetitions: SGEMM GFLOP/s and each training step's samples/s."""
     output = run([build / "benchmarks" / "bench_training", "--benchmark_format=json",
-                  f"--benchmark_filter=(sgemm|training_step/(large_4x512_b2048|small_3x64_b256))/threads:{threads}/",
+                  "--benchmark_filter=(sgemm/(f32|bf16)|training_step/(large_4x512_b2048|small_3x64_b256)(_bf16)?)"
+                  f"/threads:{threads}/",
                   f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
                   "--benchmark_enable_random_interleaving=true"])  # a drifting load hits every case alike
     runs = [b for b in json.loads(output)["benchmarks"] if b.get("run_type") == "iteration"]
@@ -162,13 +198,17 @@ def nsbi_throughput(build, threads, repetitions, min_time):
             sys.exit(f"train_vs_pytorch.py: bench_training reported nothing for '{prefix}'")
         return {"best": max(values), "median": statistics.median(values)}
 
-    results = {"sgemm_gflops": select("sgemm/", "GFLOP/s")}
-    for name, config in CONFIGS.items():
-        prefix = f"training_step/{config['bench']}/"
+    results = {}
+    for precision, suffix in PRECISION_SUFFIX.items():
+        if precision in PRECISIONS:
+            results[f"sgemm{suffix}_gflops"] = select(f"sgemm/{precision}/", "GFLOP/s")
+    for key in KEYS:
+        prefix = f"training_step/{CONFIGS[network_of(key)]['bench']}{key.removeprefix(network_of(key))}/"
         samples = select(prefix, "items_per_second")
         gflops = select(prefix, "GFLOP/s")
-        results[name] = {"samples_per_second": samples["best"], "median_samples_per_second": samples["median"],
-                         "gflops": gflops["best"]}
+        labels = {b["label"] for b in runs if b["name"].startswith(prefix)}
+        results[key] = {"samples_per_second": samples["best"], "median_samples_per_second": samples["median"],
+                        "gflops": gflops["best"], "implementation": " / ".join(sorted(labels))}
     return results
 
 
@@ -211,32 +251,47 @@ def main():
             f"PyTorch, {threads} thread(s)", pytorch_throughput, threads, repetitions, min_time)
     load_after = os.getloadavg()
 
-    def comparison(name, nsbi_threads, torch_threads):
-        """nsbi with nsbi_threads against PyTorch's best configuration with torch_threads."""
-        config = CONFIGS[name]
-        nsbi, torch = ours[nsbi_threads][name], theirs[torch_threads][name]
-        sgemm = ours[nsbi_threads]["sgemm_gflops"]["best"]
-        torch_gflops = torch["samples_per_second"] * flops_per_sample(config) * 1e-9
+    def comparison(key, nsbi_threads, torch_threads, torch_key=None, target=None):
+        """nsbi's case `key` with nsbi_threads against PyTorch's best configuration of `torch_key` (the same
+        case unless given) with torch_threads; the fractions are of the SGEMM roofline of each side's
+        precision."""
+        torch_key = torch_key or key
+        nsbi, torch = ours[nsbi_threads][key], theirs[torch_threads][torch_key]
+        sgemm = ours[nsbi_threads][f"sgemm{key.removeprefix(network_of(key))}_gflops"]["best"]
+        torch_sgemm = ours[nsbi_threads][f"sgemm{torch_key.removeprefix(network_of(torch_key))}_gflops"]["best"]
+        torch_gflops = torch["samples_per_second"] * flops_per_sample(CONFIGS[network_of(key)]) * 1e-9
         ratio = nsbi["samples_per_second"] / torch["samples_per_second"]
+        target = target if target is not None else (target_of(key) if torch_key == key else None)
         return {
-            "nsbi": dict(nsbi, threads=nsbi_threads, fraction_of_sgemm=nsbi["gflops"] / sgemm),
-            "pytorch": dict(torch, gflops=torch_gflops, fraction_of_sgemm=torch_gflops / sgemm),
+            "nsbi": dict(nsbi, case=key, threads=nsbi_threads, fraction_of_sgemm=nsbi["gflops"] / sgemm),
+            "pytorch": dict(torch, case=torch_key, gflops=torch_gflops, fraction_of_sgemm=torch_gflops / torch_sgemm),
             "sgemm_gflops": sgemm, "ratio": ratio,
             "median_ratio": nsbi["median_samples_per_second"] / torch["median_samples_per_second"],
-            "target": TARGETS[name], "met": ratio >= TARGETS[name]}
+            "target": target, "met": None if target is None else ratio >= target}
 
-    def fastest(measured, name):
-        return max(THREADS, key=lambda threads: measured[threads][name]["samples_per_second"])
+    def fastest(measured, key):
+        return max(THREADS, key=lambda threads: measured[threads][key]["samples_per_second"])
 
-    # Three comparisons per network: 1 thread each; 2 threads each; and the whole 2-core machine, where each
-    # side uses its faster thread count (for small networks a second thread can cost more than it gives).
-    # The targets are judged on the first and the last.
-    comparisons = {"1_thread": {}, "2_threads": {}, "2_cores": {}}
+    def faster_precision(measured, name, threads):
+        keys = [name + PRECISION_SUFFIX[precision] for precision in PRECISIONS]
+        return max(keys, key=lambda key: measured[threads][key]["samples_per_second"])
+
+    # Three comparisons per case: 1 thread each; 2 threads each; and the whole 2-core machine, where each
+    # side uses its faster thread count (for small networks a second thread can cost more than it gives);
+    # then, per network and thread count, each side's faster precision. The targets are judged on the
+    # first, the third and the last.
+    comparisons = {"1_thread": {}, "2_threads": {}, "2_cores": {}, "faster_precision_1_thread": {},
+                   "faster_precision_2_threads": {}}
+    for key in KEYS:
+        comparisons["1_thread"][key] = comparison(key, 1, 1)
+        comparisons["2_threads"][key] = comparison(key, 2, 2)
+        comparisons["2_cores"][key] = comparison(key, fastest(ours, key), fastest(theirs, key))
     for name in CONFIGS:
-        comparisons["1_thread"][name] = comparison(name, 1, 1)
-        comparisons["2_threads"][name] = comparison(name, 2, 2)
-        comparisons["2_cores"][name] = comparison(name, fastest(ours, name), fastest(theirs, name))
-    judged = ("1_thread", "2_cores")
+        for threads, label in ((1, "faster_precision_1_thread"), (2, "faster_precision_2_threads")):
+            comparisons[label][name] = comparison(faster_precision(ours, name, threads), threads, threads,
+                                                  faster_precision(theirs, name, threads),
+                                                  TARGETS_FASTER.get(name))
+    judged = ("1_thread", "2_cores", "faster_precision_1_thread")
 
     busy = {label: round(phase["other_programs_cores"], 2) for label, phase in phases.items()
             if phase["other_programs_cores"] > BUSY_CORES}
@@ -252,7 +307,9 @@ def main():
         "networks": {name: {"inputs": N_INPUTS, "hidden": config["hidden"], "activation": "relu",
                             "batch": config["batch"], "flops_per_sample": flops_per_sample(config)}
                      for name, config in CONFIGS.items()},
+        "precisions": PRECISIONS, "amx": AMX,
         "sgemm_gflops": {threads: ours[threads]["sgemm_gflops"] for threads in THREADS},
+        "sgemm_bf16_gflops": {threads: ours[threads].get("sgemm_bf16_gflops") for threads in THREADS},
         "torch_configs": {threads: theirs[threads]["all_configs"] for threads in THREADS},
         "comparisons": comparisons, "targets_judged_on": judged,
         "load_average_before": load_before, "load_average_after": load_after, "phases": phases,
@@ -261,25 +318,28 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n{'comparison':>10} {'network':>8} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} {'target':>11} "
+    print(f"\n{'comparison':>10} {'nsbi/PyTorch case':>22} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} {'target':>11} "
           f"{'nsbi %SGEMM':>11} {'torch %SGEMM':>12}  threads: nsbi; PyTorch (torch, OpenBLAS, wait policy)")
     met = total = 0
     for label, entries in comparisons.items():
         for name, r in entries.items():
             verdict = "    -"
-            if label in judged:
+            if label in judged and r["target"] is not None:
                 total += 1
                 met += r["met"]
                 verdict = "PASS" if r["met"] else "MISS"
             torch_config = r["pytorch"]["config"]
-            print(f"{label:>10} {name:>8} {r['nsbi']['samples_per_second']:>15,.0f} "
-                  f"{r['pytorch']['samples_per_second']:>11,.0f} {r['ratio']:>6.2f} {verdict:>5} >= {r['target']:.1f} "
+            target = f"{r['target']:.1f}" if r["target"] is not None else "-"
+            print(f"{label:>10} {r['nsbi']['case'] + '/' + r['pytorch']['case']:>22} "
+                  f"{r['nsbi']['samples_per_second']:>15,.0f} "
+                  f"{r['pytorch']['samples_per_second']:>11,.0f} {r['ratio']:>6.2f} {verdict:>5} >= {target:>3} "
                   f"{100 * r['nsbi']['fraction_of_sgemm']:>10.0f}% {100 * r['pytorch']['fraction_of_sgemm']:>11.0f}%  "
                   f"{r['nsbi']['threads']}; {torch_config['torch_threads']}, {torch_config['openblas_threads']}, "
                   f"{torch_config['omp_wait_policy']}")
     for threads in THREADS:
-        print(f"SGEMM through oneDNN (2048 x 512 x 512), {threads} thread(s): "
-              f"{ours[threads]['sgemm_gflops']['best']:.0f} GFLOP/s")
+        for precision in PRECISIONS:
+            print(f"{precision} GEMM through oneDNN (2048 x 512 x 512), {threads} thread(s): "
+                  f"{ours[threads]['sgemm' + PRECISION_SUFFIX[precision] + '_gflops']['best']:.0f} GFLOP/s")
     print(f"{met} of {total} targets met; written to {args.out}")
     if warning:
         print(f"WARNING: {warning}")

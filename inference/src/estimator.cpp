@@ -4,7 +4,8 @@
 
 namespace nsbi::inference {
 
-LearnedEstimator::LearnedEstimator(const training::ModelRecord& model) : evaluator_(model.ensemble()) {}
+LearnedEstimator::LearnedEstimator(const training::ModelRecord& model, kernels::Precision precision)
+    : evaluator_(model.ensemble(), kernels::PairwiseEvaluator::default_block_pairs, precision) {}
 
 const std::string& LearnedEstimator::name() const {
   static const std::string name = "learned";

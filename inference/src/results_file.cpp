@@ -53,6 +53,8 @@ void write_results_group(const std::string& path, const std::string& stage, cons
       group.write_attribute("nsbi_version", stamp.nsbi_version);
       group.write_attribute("created", stamp.created);
       group.write_attribute("command_line", stamp.command_line);
+      group.write_attribute("precision", stamp.precision);
+      group.write_attribute("gemm_implementation", stamp.gemm_implementation);
       fill(group);
       root.write_attribute("format", std::string("nsbi-results"));
       root.write_attribute("format_version", std::int64_t{1});

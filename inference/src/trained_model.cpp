@@ -21,8 +21,8 @@ const std::string& TrainedModel::proposal() const { return record_->proposal; }
 const std::string& TrainedModel::created() const { return record_->provenance.created_utc; }
 std::uint64_t TrainedModel::seed() const { return record_->seed; }
 
-std::unique_ptr<RatioEstimator> TrainedModel::estimator() const {
-  return std::make_unique<LearnedEstimator>(*record_);
+std::unique_ptr<RatioEstimator> TrainedModel::estimator(kernels::Precision precision) const {
+  return std::make_unique<LearnedEstimator>(*record_, precision);
 }
 
 }  // namespace nsbi::inference

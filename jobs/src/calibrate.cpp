@@ -119,7 +119,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   const auto outputs = calibrate_belts(world, campaign, estimators, *grids, q, observed, per_estimator);
   belts.reset();
   const profiling::Region write("nsbi/calibrate/write");
-  write_results(world, campaign, "calibrate", identity, [&](h5::Group& group) {
+  const Evaluation evaluation = evaluation_of(context, estimators);
+  write_results(world, campaign, "calibrate", identity, evaluation, [&](h5::Group& group) {
     write_calibration(group, campaign, context, *grids, plan, q, outputs);
   });
   json::Object body;
@@ -128,7 +129,7 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
       .set("grid_points", static_cast<std::int64_t>(grids->points.size()))
       .set("dof", static_cast<std::int64_t>(degrees_of_freedom(grids->scan)))
       .set("results_by_estimator", per_estimator);
-  write_summary(world, campaign, "calibrate", identity, body);
+  write_summary(world, campaign, "calibrate", identity, evaluation, body);
   remove_toy_journals(world, campaign, "calibrate");
 }
 

@@ -179,7 +179,8 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
   }
   belts_region.reset();
   const profiling::Region write("nsbi/coverage/write");
-  write_results(world, campaign, "coverage", identity, [&](h5::Group& group) {
+  const Evaluation evaluation = evaluation_of(context, estimators);
+  write_results(world, campaign, "coverage", identity, evaluation, [&](h5::Group& group) {
     write_coverage(group, campaign, context, *grids, plan, q, covered);
   });
   json::Object body;
@@ -188,7 +189,7 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
       .set("dof", static_cast<std::int64_t>(degrees_of_freedom(grids->scan)))
       .set("methods", methods)
       .set("results_by_estimator", per_estimator);
-  write_summary(world, campaign, "coverage", identity, body);
+  write_summary(world, campaign, "coverage", identity, evaluation, body);
   remove_toy_journals(world, campaign, "coverage");
 }
 

@@ -130,10 +130,10 @@ json::Object infer_summary_body(const Campaign& campaign, const InferenceContext
 namespace {
 
 void write_infer_results(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
-                         const std::string& identity, const InferInputs& in,
+                         const std::string& identity, const Evaluation& evaluation, const InferInputs& in,
                          const std::vector<inference::Analysis>& results) {
   const inference::Grid& grid = *in.grid;
-  write_results(world, campaign, "infer", identity, [&](h5::Group& group) {
+  write_results(world, campaign, "infer", identity, evaluation, [&](h5::Group& group) {
     for (const auto& axis : grid.axes())
       inference::write_array(group, "grid/" + axis.name, {axis.values.size()}, axis.values);
     const std::vector<std::string> names = context.parameter_names();
@@ -154,7 +154,7 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
   json::Object body = infer_summary_body(campaign, context, summaries);
   // Learned against exact: the agreement acceptance asks for (best fit, overlap of the 68% regions).
   if (results.size() == 2) body.set("comparison", inference::compare_analyses(results[0], results[1], grid));
-  write_summary(world, campaign, "infer", identity, body);
+  write_summary(world, campaign, "infer", identity, evaluation, body);
 }
 
 }  // namespace
@@ -192,7 +192,7 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
   }
   const profiling::Region write("nsbi/infer/write");
   world.agree([&] { prepare_directory(campaign.config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
-  write_infer_results(world, campaign, context, identity, in, results);
+  write_infer_results(world, campaign, context, identity, evaluation_of(context, estimators), in, results);
 }
 
 }  // namespace nsbi::jobs

@@ -73,7 +73,7 @@ std::vector<std::unique_ptr<inference::RatioEstimator>> InferenceContext::make_e
   std::vector<std::unique_ptr<inference::RatioEstimator>> out;
   for (const auto& name : estimator_names) {
     if (name == "learned")
-      out.push_back(model->estimator());
+      out.push_back(model->estimator(precision));
     else
       out.push_back(std::make_unique<inference::ExactEstimator>(*simulator, exact_reference));
   }
@@ -103,6 +103,13 @@ InferenceContext load_inference(const Communicator& world, const Campaign& campa
     if (std::count(context.estimator_names.begin(), context.estimator_names.end(),
                    context.estimator_names[i]) > 1)
       config.fail(estimators_key, "'" + context.estimator_names[i] + "' is listed twice");
+  // infer alone offers bf16: in the toy stages it moved toys' q by more than they may move (issue 16's
+  // 0.05 at the 99th percentile; benchmarks/results/toys_bf16.json), so they evaluate in f32.
+  if (stage == "infer") {
+    context.precision = *kernels::parse_precision(config.get<std::string>("infer.precision"));  // one_of
+    const std::string unsupported = kernels::unsupported_reason(context.precision);
+    if (!unsupported.empty()) config.fail("infer.precision", unsupported);
+  }
   if (!contains(context.estimator_names, "learned")) return context;
 
   context.model_path = campaign.output_path(config.get<std::string>(model_key));

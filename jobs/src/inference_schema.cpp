@@ -108,6 +108,12 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
           "spin3d, lepton's spin), to validate the learned results")
           .with_default("[learned]")
           .one_of(estimators));
+  schema.add(Key("infer.precision", Type::string,
+                 "element type of the learned estimator's network GEMMs in infer: `f32`, or `bf16` (inputs "
+                 "rounded to bfloat16, float accumulation; needs AVX512-BF16 or AMX); the toy stages (test, "
+                 "calibrate, coverage) evaluate in f32")
+                 .with_default("f32")
+                 .one_of({"f32", "bf16"}));
   declare_grid(schema, "infer", sim, "the scan grid (also where calibrate and coverage look for minima)", 21);
   schema.add(Key("infer.profile", Type::string_list,
                  "nuisance parameters: minimised over (profiled) instead of reported")

@@ -20,8 +20,19 @@
 
 namespace nsbi::jobs {
 
+Evaluation evaluation_of(const InferenceContext& context,
+                         const std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators) {
+  Evaluation evaluation;
+  evaluation.precision = kernels::to_string(context.precision);
+  for (const auto& estimator : estimators)
+    if (!estimator->gemm_implementations().empty())
+      evaluation.gemm_implementation = estimator->gemm_implementations();
+  return evaluation;
+}
+
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::string& identity, const std::function<void(h5::Group&)>& fill) {
+                   const std::string& identity, const Evaluation& evaluation,
+                   const std::function<void(h5::Group&)>& fill) {
   inference::ResultsStamp stamp;
   stamp.identity = identity;
   stamp.config = campaign.config.resolved_yaml();
@@ -29,6 +40,8 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
   stamp.nsbi_version = campaign.provenance.nsbi_version;
   stamp.created = world.broadcast(campaign.provenance.created_utc);
   stamp.command_line = campaign.provenance.command_line;
+  stamp.precision = evaluation.precision;
+  stamp.gemm_implementation = evaluation.gemm_implementation;
   world.agree([&] { inference::write_results_group(campaign.output_path("results.h5"), stage, stamp, fill); },
               /*root_only=*/true);
 }
@@ -73,7 +86,7 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
 }
 
 void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::string& identity, const json::Object& body) {
+                   const std::string& identity, const Evaluation& evaluation, const json::Object& body) {
   const std::string created = world.broadcast(campaign.provenance.created_utc);
   world.agree(
       [&] {
@@ -85,6 +98,8 @@ void write_summary(const Communicator& world, const Campaign& campaign, const st
             .set("seed", static_cast<std::int64_t>(campaign.seed))
             .set("mpi_ranks", static_cast<std::int64_t>(world.size()))
             .set("results", campaign.output_path("results.h5"))
+            .set("precision", evaluation.precision)
+            .set("gemm_implementation", evaluation.gemm_implementation)
             .set("nsbi_version", campaign.provenance.nsbi_version)
             .set("created", created);
         std::string text = summary.dump();

@@ -103,7 +103,8 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
     per_estimator.set(context.estimator_names[e],
                       inference::simple_test_summary(t[e][0], t[e][1], observed_t));
   }
-  write_results(world, campaign, "test", identity, [&](h5::Group& group) {
+  const Evaluation evaluation = evaluation_of(context, estimators);
+  write_results(world, campaign, "test", identity, evaluation, [&](h5::Group& group) {
     inference::write_array(group, "h0", {in.h0.size()}, in.h0);
     inference::write_array(group, "h1", {in.h1.size()}, in.h1);
     group.write_attribute("n_events", static_cast<std::int64_t>(plan.n_events));
@@ -121,7 +122,7 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
       .set("n_events", static_cast<std::int64_t>(plan.n_events))
       .set("n_toys_per_hypothesis", static_cast<std::int64_t>(plan.n_toys))
       .set("results_by_estimator", per_estimator);
-  write_summary(world, campaign, "test", identity, body);
+  write_summary(world, campaign, "test", identity, evaluation, body);
   remove_toy_journals(world, campaign, "test");
 }
 

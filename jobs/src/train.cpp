@@ -213,6 +213,8 @@ std::string train_summary(const Communicator& world, const Campaign& campaign,
       .set("reference", record.reference)
       .set("loss", record.loss)
       .set("loss_alpha", record.loss_alpha)
+      .set("precision", record.precision)
+      .set("gemm_implementation", result.gemm_implementations)
       .set("seed", static_cast<std::int64_t>(campaign.seed))
       .set("ensemble", static_cast<std::int64_t>(settings.ensemble))
       .set("members", members)

@@ -120,6 +120,12 @@ void declare_train_execution(config::Schema& schema) {
       Key("train.checkpoint_every", Type::integer, "optimizer steps between checkpoints (and every epoch)")
           .with_default("1000")
           .minimum(1));
+  schema.add(Key("train.precision", Type::string,
+                 "element type of the GEMMs' inputs: `f32`, or `bf16` (weights and activations rounded to "
+                 "bfloat16, float accumulation, float master weights and optimizer state; needs AVX512-BF16 "
+                 "or AMX)")
+                 .with_default("f32")
+                 .one_of({"f32", "bf16"}));
   schema.add(Key("train.threads", Type::integer, "GEMM threads per rank (flat MPI: 1 per core)")
                  .with_default("1")
                  .minimum(1));
@@ -221,6 +227,8 @@ void check_train_settings(const config::Config& config, const training::Settings
                     std::to_string(s.batch_size / (2 * s.n_shards)) +
                     " rows; it needs at least 2 per shard: raise batch_size or lower n_shards");
   check_contrastive_settings(config, s);
+  const std::string unsupported = kernels::unsupported_reason(s.precision);
+  if (!unsupported.empty()) config.fail("train.precision", unsupported);
   if (s.patience > 0 && s.validation_fraction == 0.0)
     config.fail("train.early_stopping_patience",
                 "early stopping needs held-out rows: set validation_fraction > 0 "
@@ -256,6 +264,7 @@ training::Settings train_settings(const config::Config& config) {
   s.chunk_rows = get_count(config, "train.chunk_rows");
   s.checkpoint_every = get_count(config, "train.checkpoint_every");
   s.threads = static_cast<int>(config.get<std::int64_t>("train.threads"));
+  s.precision = *kernels::parse_precision(config.get<std::string>("train.precision"));  // one_of: known
   s.ensemble = static_cast<std::size_t>(config.get<std::int64_t>("train.ensemble"));
   s.bootstrap = config.get<bool>("train.bootstrap");
   s.diagnostics_grid_points = get_count(config, "train.diagnostics.grid_points");

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <dnnl.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,20 +21,30 @@ namespace nsbi::kernels::detail {
 
 using Tag = dnnl::memory::format_tag;
 
+/// unsupported_reason with the instruction set given instead of oneDNN's (tests force an older one).
+std::string unsupported_reason(Precision precision, dnnl::cpu_isa isa);
+
 /// The oneDNN engine and stream one network's GEMMs run on, and the precision they compute in.
 class GemmContext {
  public:
+  /// InternalError unless this machine computes `precision` natively (unsupported_reason; the jobs check it
+  /// first, naming the setting).
   GemmContext(Device device, Precision precision);
   Precision precision() const noexcept { return precision_; }
+  /// The oneDNN implementations of the GEMMs made with this context so far ("brg:avx512_core_bf16"),
+  /// distinct names joined by ", " in alphabetical order: what outputs record.
+  std::string implementations() const;
   const dnnl::engine& engine() const noexcept { return engine_; }
   const dnnl::stream& stream() const noexcept { return stream_; }
   /// Waits for the GEMMs run so far: what follows reads their output.
   void wait() const;
 
  private:
+  friend class Gemm;
   Precision precision_;
   dnnl::engine engine_;
-  mutable dnnl::stream stream_;  // a handle: waiting on it changes nothing a caller sees
+  mutable dnnl::stream stream_;                    // a handle: waiting on it changes nothing a caller sees
+  mutable std::set<std::string> implementations_;  // a record of what was made, read by nothing here
 };
 
 /// An elementwise function that oneDNN applies to a GEMM's output (a post-op): dst = algorithm(dst; alpha).
@@ -46,7 +57,9 @@ struct Eltwise {
 /// memory objects, whose data handles are pointed at the caller's buffers on every run; the argument map is
 /// built once. dst is row-major ("ab"); src and weights are "ab" (row-major) or "ba" (column-major: read
 /// transposed, never materialised). The caller owns the scratchpad (one buffer for all its GEMMs:
-/// share_scratchpad), so running allocates nothing.
+/// share_scratchpad), so running allocates nothing. In bf16 the caller's float src and weights are first
+/// rounded (oneDNN reorders, same layout) into bf16 buffers the Gemm owns; bias, accumulation and dst stay
+/// float.
 class Gemm {
  public:
   Gemm(const GemmContext& context, dnnl::memory::dim m, dnnl::memory::dim k, dnnl::memory::dim n, Tag src_tag,
@@ -64,10 +77,19 @@ class Gemm {
   /// "f32 matmul [m, k] (ab) × [k, n] (ba) + bias, eltwise post-op", for messages.
   std::string describe() const;
 
+  // The bf16 copies of src and weights: reorders from the caller's float buffers (src_f32_, weights_f32_)
+  // into the matmul's inputs (src_, weights_). Empty in f32, where src_ and weights_ are the caller's.
+  struct Rounding {
+    dnnl::reorder src, weights;
+    dnnl::memory src_f32, weights_f32;
+    std::unordered_map<int, dnnl::memory> src_args, weights_args;
+  };
+
   std::string description_;
   bool with_bias_;
   dnnl::matmul primitive_;
   dnnl::memory src_, weights_, bias_, dst_, scratchpad_;
+  std::optional<Rounding> rounding_;
   std::unordered_map<int, dnnl::memory> args_;
 };
 

@@ -254,6 +254,8 @@ Mlp::Mlp(MlpArchitecture architecture, Device device, Precision precision)
   architecture_.validate();
 }
 
+std::string Mlp::gemm_implementations() const { return impl_->gemm.implementations(); }
+
 Mlp::~Mlp() = default;
 Mlp::Mlp(Mlp&&) noexcept = default;
 Mlp& Mlp::operator=(Mlp&&) noexcept = default;

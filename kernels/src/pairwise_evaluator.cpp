@@ -318,6 +318,7 @@ struct FirstLayer {
 // row kernels above; hidden layers 1 .. L−1 are oneDNN matmuls with the bias (and the other activations)
 // as post-ops.
 struct PairwiseEvaluator::Impl {
+  explicit Impl(Precision precision) : gemm(Device::host, precision) {}
   MlpArchitecture arch;
   std::size_t n_observables = 0;
   std::size_t n_parameters = 0;
@@ -331,7 +332,7 @@ struct PairwiseEvaluator::Impl {
   bool fused = true;                    // see fused_post_op
   std::uint64_t rows_evaluated = 0;
 
-  detail::GemmContext gemm{Device::host, Precision::f32};
+  detail::GemmContext gemm;
   int threads = 0;          // the GEMM thread count the plans were made for
   std::vector<Plan> plans;  // by rows, ascending: powers of two below block, then block
   Kokkos::View<char*, Kokkos::HostSpace> scratchpad;
@@ -529,8 +530,9 @@ void PairwiseEvaluator::Impl::store(const Matrix& out, std::size_t begin, std::s
   }
 }
 
-PairwiseEvaluator::PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs)
-    : impl_(std::make_unique<Impl>()) {
+PairwiseEvaluator::PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs,
+                                     Precision precision)
+    : impl_(std::make_unique<Impl>(precision)) {
   const std::size_t n_inputs = record.architecture.n_inputs;
   bool consistent = record.n_observables <= n_inputs && record.standardization_mean.size() == n_inputs &&
                     record.standardization_scale.size() == n_inputs && !record.members.empty();
@@ -586,6 +588,8 @@ PairwiseEvaluator::PairwiseEvaluator(const StandardizedEnsemble& record, std::si
                   record.members.size(), s.block);
   s.make_plans();
 }
+
+std::string PairwiseEvaluator::gemm_implementations() const { return impl_->gemm.implementations(); }
 
 PairwiseEvaluator::~PairwiseEvaluator() = default;
 PairwiseEvaluator::PairwiseEvaluator(PairwiseEvaluator&&) noexcept = default;

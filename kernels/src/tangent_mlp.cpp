@@ -282,6 +282,8 @@ TangentMlp::TangentMlp(MlpArchitecture architecture, Device device, Precision pr
                       "undefined at 0); use tanh, silu or softplus");
 }
 
+std::string TangentMlp::gemm_implementations() const { return impl_->gemm.implementations(); }
+
 TangentMlp::~TangentMlp() = default;
 TangentMlp::TangentMlp(TangentMlp&&) noexcept = default;
 TangentMlp& TangentMlp::operator=(TangentMlp&&) noexcept = default;

@@ -36,6 +36,7 @@ class QuadraticEstimator final : public RatioEstimator {
     rows_ += x.extent(0) * theta.extent(0);
   }
   std::uint64_t rows_evaluated() const override { return rows_; }
+  std::string gemm_implementations() const override { return ""; }
 
  private:
   double ca_, cb_, aa_, ab_, bb_;

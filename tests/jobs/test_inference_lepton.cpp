@@ -43,7 +43,7 @@ TEST(Lepton, LearnedSpinLogRatioMatchesTheExactOne) {
   const training::ModelRecord model = training::read_model(dir + "/model.h5");
   const auto lepton = sims::make_simulator("lepton");
   for (const double mass : {700.0, 550.0, 900.0}) {
-    inference::LearnedEstimator learned(model);
+    inference::LearnedEstimator learned(model, kernels::Precision::f32);
     inference::ExactEstimator exact(*lepton, {mass, 0.0});
     Matrix hypotheses("hypotheses", 2, 2);
     hypotheses(0, 0) = mass;

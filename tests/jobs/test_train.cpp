@@ -4,14 +4,19 @@
 //   - the loss curve on this communicator equals the one of a single process, up to float summation order;
 //   - ensemble members (with bootstrap) are the same bits whether groups of ranks train them in parallel or
 //     one process trains them in turn;
-//   - the stage's profiling regions: the scan, the rank's members, the diagnostics, the model's write.
+//   - the stage's profiling regions: the scan, the rank's members, the diagnostics, the model's write;
+//   - train.precision: bf16 trains to f32's validation loss within its sampling error, its members are the
+//     same bits however rank groups share them, and the model and train.json record it.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 
 #include "nsbi/distributed/dataset_reader.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/jobs/train_schema.hpp"
+#include "nsbi/kernels/precision.hpp"
 #include "nsbi/sims/registry.hpp"
 #include "nsbi/training/diagnostics.hpp"
 #include "nsbi/training/model_file.hpp"
@@ -281,6 +286,51 @@ TEST(Train, EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
   // With 2 ranks each member trains on a group of one rank, as it does alone: the same bits.
   EXPECT_EQ(shared.members, alone.members);
   EXPECT_NE(shared.members[0], shared.members[1]);  // different seeds and bootstrap weights
+}
+
+TEST(Train, Bf16EnsembleMembersDoNotDependOnHowRankGroupsShareThem) {
+  if (!kernels::unsupported_reason(kernels::Precision::bf16).empty()) GTEST_SKIP() << "no native bf16 here";
+  const Communicator world;
+  const auto [shared, alone, regions] = train_on_world_and_alone(
+      world, "ensemble-bf16", {"train.epochs=2", "train.ensemble=2", "train.precision=bf16"});
+  if (!world.is_root()) return;
+  EXPECT_EQ(shared.precision, "bf16");
+  EXPECT_EQ(shared.members, alone.members);  // the rounding is elementwise: no rank-dependent order
+}
+
+// bf16 against f32 on the same rows and seed. Tolerance: the validation loss is a mean over ~4800 held-out
+// rows (0.2 of 12000 rows per class) of a per-row cross-entropy whose spread is below 0.5 here, so its
+// sampling error is below 0.5 / sqrt(4800) ≈ 0.007; bf16's rounding (2^-9 relative per GEMM input) must not
+// move the trained model's loss by more than twice that, while a wrong bf16 GEMM (a bad layout or scale)
+// leaves the loss near log 2 ≈ 0.69, far above a trained model's.
+TEST(Train, Bf16TrainsToTheLossOfF32) {
+  if (!kernels::unsupported_reason(kernels::Precision::bf16).empty()) GTEST_SKIP() << "no native bf16 here";
+  const Communicator world;
+  const std::string dir = scratch(world, "bf16");
+  const std::vector<std::string> common{"train.epochs=4", "train.validation_fraction=0.2"};
+  std::vector<std::string> f32 = common, bf16 = common;
+  f32.push_back("train.output=f32.h5");
+  bf16.insert(bf16.end(), {"train.output=bf16.h5", "train.precision=bf16"});
+  run_simulate(world, campaign_for(dir, 12000, common), /*force=*/true);
+  run_train(world, campaign_for(dir, 12000, f32), /*force=*/true);
+  std::ifstream f32_json(dir + "/train.json");
+  std::stringstream f32_summary;
+  f32_summary << f32_json.rdbuf();
+  run_train(world, campaign_for(dir, 12000, bf16), /*force=*/true);
+  if (!world.is_root()) return;
+  const training::ModelRecord high = training::read_model(dir + "/f32.h5");
+  const training::ModelRecord low = training::read_model(dir + "/bf16.h5");
+  EXPECT_EQ(high.precision, "f32");
+  EXPECT_EQ(low.precision, "bf16");
+  const double trained = high.history[0].validation_loss.back();
+  EXPECT_LT(trained, 0.65);  // it learned something: the bound below is meaningful
+  EXPECT_NEAR(low.history[0].validation_loss.back(), trained, 2 * 0.5 / std::sqrt(4800.0));
+  EXPECT_NE(low.members, high.members);  // and the rounding did happen
+  // train.json (and the model's copy of it) names the precision and the oneDNN kernels that ran.
+  EXPECT_NE(f32_summary.str().find("\"precision\": \"f32\""), std::string::npos) << f32_summary.str();
+  EXPECT_NE(low.summary.find("\"precision\": \"bf16\""), std::string::npos) << low.summary;
+  EXPECT_EQ(low.summary.find("\"gemm_implementation\": \"\""), std::string::npos) << low.summary;
+  EXPECT_EQ(low.summary.find("ref:"), std::string::npos) << low.summary;  // oneDNN's kernels, not a loop
 }
 
 }  // namespace

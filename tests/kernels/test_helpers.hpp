@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "nsbi/kernels/views.hpp"
@@ -58,6 +60,17 @@ double relative_error(const std::vector<A>& a, const std::vector<B>& b) {
   for (std::size_t k = 0; k < a.size(); ++k)
     worst = std::max(worst, std::fabs(static_cast<double>(a[k]) - static_cast<double>(b[k])));
   return worst / max_abs(b);
+}
+
+/// x rounded to the nearest bfloat16 (the top 16 bits of a float), ties to even; x finite.
+inline float round_to_bf16(float x) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  bits &= 0xffff0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, sizeof rounded);
+  return rounded;
 }
 
 }  // namespace nsbi::test

@@ -1,5 +1,6 @@
 // The MLP's oneDNN forward and backward passes against the naive double-precision ReferenceMlp, for every
-// activation; the reference's own gradients against central finite differences; the parameter layout.
+// activation; the reference's own gradients against central finite differences; the parameter layout; bf16
+// GEMM inputs against the reference on bf16-rounded values.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,6 +11,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/kernels/initialise.hpp"
 #include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/precision.hpp"
 #include "nsbi/kernels/threads.hpp"
 #include "reference_mlp.hpp"
 #include "test_helpers.hpp"
@@ -218,6 +220,33 @@ TEST(Mlp, ParameterLayoutIsTheDocumentedOne) {
   EXPECT_EQ(28u, arch.bias_offset(2));
   EXPECT_EQ(29u, arch.n_parameters());
   EXPECT_EQ(22u, arch.n_weights());
+}
+
+// bf16 with one hidden layer: its one GEMM (X W_0^T) reads bf16-rounded X and W_0 and accumulates in float;
+// the bias, the activation and the output layer are float. So the logits are the double reference's on the
+// rounded X and W_0, to float accumulation (float_tolerance, as above); against the unrounded reference they
+// differ by the rounding itself (2^-9 relative per input: well above float_tolerance, below 1e-2). The
+// backward pass rounds its GEMM inputs too (dZ, X, W_0): its gradients are within the same 1e-2.
+TEST(Mlp, Bf16RoundsTheGemmInputsAndAccumulatesInFloat) {
+  if (!nsbi::kernels::unsupported_reason(nsbi::kernels::Precision::bf16).empty())
+    GTEST_SKIP() << "no native bf16 here";
+  const Problem problem = make_problem({4, {48}, Activation::tanh}, 64, 18);
+  Mlp mlp(problem.arch, nsbi::kernels::Device::host, nsbi::kernels::Precision::bf16);
+  const Result result = run_mlp(mlp, problem);
+  EXPECT_NE(mlp.gemm_implementations().find("bf16"), std::string::npos) << mlp.gemm_implementations();
+
+  Problem rounded = problem;
+  for (float& x : rounded.inputs) x = nsbi::test::round_to_bf16(x);
+  for (std::size_t k = 0; k < problem.arch.bias_offset(0); ++k)
+    rounded.parameters[k] = nsbi::test::round_to_bf16(rounded.parameters[k]);
+  EXPECT_LT(relative_error(result.logits, reference_logits(rounded)), float_tolerance);
+  const double rounding = relative_error(result.logits, reference_logits(problem));
+  EXPECT_GT(rounding, float_tolerance);
+  EXPECT_LT(rounding, 1e-2);
+  std::vector<double> gradient, input_gradient;
+  reference_gradients(problem, gradient, input_gradient);
+  EXPECT_LT(relative_error(result.gradient, gradient), 1e-2);
+  EXPECT_LT(relative_error(result.input_gradient, input_gradient), 1e-2);
 }
 
 TEST(Mlp, BadArchitecturesAndNamesAreConfigErrors) {

@@ -290,6 +290,32 @@ TEST(PairwiseEvaluator, RepeatedCallsGiveTheSameBits) {
   EXPECT_TRUE(same_bits(evaluate(moved, x, theta, 37, 29), first));
 }
 
+// bf16 GEMM inputs in hidden layers 1 .. L−1 (layer 0 and the output stay in the row kernels): each product
+// reads values rounded by at most 2^-9 relative, so the logits move by a few times 2^-9 ≈ 2e-3 of their
+// terms' scale (1 + |value| here); 2e-2 (1 + |value|) bounds that with room for three layers, and a wrong
+// layout or a missing layer is off by O(0.1). The rounding must show (above f32's 2e-5 (1 + |value|)
+// somewhere), and the values repeat bitwise.
+TEST(PairwiseEvaluator, Bf16StaysWithinItsRoundingOfF32) {
+  if (!nsbi::kernels::unsupported_reason(nsbi::kernels::Precision::bf16).empty())
+    GTEST_SKIP() << "no native bf16 here";
+  const ModelRecord record = model_test_record({64, 64, 64}, Activation::silu, 2, 5);
+  PairwiseEvaluator f32(record.ensemble(), 256);
+  PairwiseEvaluator bf16(record.ensemble(), 256, nsbi::kernels::Precision::bf16);
+  EXPECT_NE(bf16.gemm_implementations().find("bf16"), std::string::npos) << bf16.gemm_implementations();
+  const std::vector<double> x = random_rows(record, 0, 41, n_observables, 21);
+  const std::vector<double> theta = random_rows(record, n_observables, 23, n_parameters, 22);
+  const std::vector<double> high = evaluate(f32, x, theta, 41, 23);
+  const std::vector<double> low = evaluate(bf16, x, theta, 41, 23);
+  double largest = 0.0;
+  for (std::size_t p = 0; p < high.size(); ++p) {
+    const double scaled = std::abs(low[p] - high[p]) / (1.0 + std::abs(high[p]));
+    ASSERT_LT(scaled, 2e-2) << "pair " << p;
+    largest = std::max(largest, scaled);
+  }
+  EXPECT_GT(largest, 2e-5);
+  EXPECT_TRUE(same_bits(evaluate(bf16, x, theta, 41, 23), low));
+}
+
 // The GEMMs' primitives are made for a thread count: another one must still give the right values.
 TEST(PairwiseEvaluator, FollowsTheGemmThreadCount) {
   const ModelRecord record = model_test_record({48, 48, 48}, Activation::tanh, 2, 9);

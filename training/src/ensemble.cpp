@@ -70,6 +70,7 @@ struct MembersRun {
   std::uint64_t steps = 0;
   double step_seconds = 0.0;
   double allreduce_seconds = 0.0;
+  std::string gemm_implementations;  // of the last member this rank trained (all members' are the same)
 };
 
 // The members of the job's slice, dealt to groups of ranks of `group_size`; each group trains its share
@@ -97,6 +98,7 @@ MembersRun train_members(const Communicator& world, const Communicator& group, i
       run.steps += member.steps;
       run.step_seconds += member.step_seconds;
       run.allreduce_seconds += member.allreduce_seconds;
+      if (!member.gemm_implementations.empty()) run.gemm_implementations = member.gemm_implementations;
     } catch (const Error& e) {
       failure.emplace(e.code(), e.what());
     }
@@ -121,6 +123,7 @@ ModelRecord assemble_model(const Communicator& world, const TrainingData& data, 
   record.proposal = dataset.prior();
   record.loss = settings.loss_name;
   record.loss_alpha = settings.alpha;
+  record.precision = kernels::to_string(settings.precision);
   record.architecture = head_architecture(settings.network, data.n_observables() + data.n_parameters());
   const kernels::Standardization standardization(data.statistics);
   for (std::size_t c = 0; c < standardization.n_columns(); ++c) {
@@ -217,6 +220,7 @@ EnsembleResult train_ensemble(const Communicator& world, const Settings& setting
   world.sum_in_place(&allreduce_share, 1);
   result.allreduce_share = allreduce_share / world.size();
 
+  result.gemm_implementations = run.gemm_implementations;
   result.record = assemble_model(world, data, settings, job);
   TrainingDiagnostics diagnostics = diagnose(world, group, color == 0, data, settings, job, result.record);
   result.record.diagnostics = std::move(diagnostics.arrays);

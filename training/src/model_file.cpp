@@ -82,6 +82,7 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   root.write_attribute("proposal", record.proposal);
   root.write_attribute("loss", record.loss);
   root.write_attribute("loss_alpha", record.loss_alpha);
+  root.write_attribute("precision", record.precision);
   root.write_attribute("n_members", static_cast<std::int64_t>(record.n_members()));
   root.write_attribute("config", record.config);
   root.write_attribute("seed", static_cast<std::int64_t>(record.seed));
@@ -305,6 +306,8 @@ class ModelReader {
     if (root_.attribute_exists("proposal")) r.proposal = root_.read_attribute<std::string>("proposal");
     r.loss = attribute<std::string>(root_, "loss");
     r.loss_alpha = attribute<double>(root_, "loss_alpha");
+    // Models written before precision was a choice have no attribute: they were trained in f32.
+    if (root_.attribute_exists("precision")) r.precision = attribute<std::string>(root_, "precision");
     r.config = attribute<std::string>(root_, "config");
     r.seed = static_cast<std::uint64_t>(attribute<std::int64_t>(root_, "seed"));
     r.provenance.nsbi_version = attribute<std::string>(root_, "nsbi_version");
@@ -419,6 +422,7 @@ std::string ModelRecord::inconsistency() const {
   const std::vector<std::string> inputs = input_order();
   if (!observable_shape.empty() && observable_names.size() != 1)
     return "an array observable has one name, not " + std::to_string(observable_names.size());
+  if (!kernels::parse_precision(precision)) return "precision '" + precision + "' is neither f32 nor bf16";
   if (architecture.n_inputs != n_observables() + n_parameters)
     return "the network has " + std::to_string(architecture.n_inputs) + " inputs for " +
            std::to_string(n_observables()) + " observable values and " + std::to_string(n_parameters) +

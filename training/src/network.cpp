@@ -53,6 +53,10 @@ class MlpNetwork final : public Network {
     tangent_mlp_->backward(parameters, logit_gradients, tangent_gradients, gradients);
   }
 
+  std::string gemm_implementations() const override {
+    return mlp_ ? mlp_->gemm_implementations() : tangent_mlp_->gemm_implementations();
+  }
+
  private:
   kernels::MlpArchitecture architecture_;
   std::optional<kernels::Mlp> mlp_;

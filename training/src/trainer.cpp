@@ -221,6 +221,7 @@ class MemberTrainer {
 
   /// Wall time of this run's steps, and of their allreduces.
   double step_seconds() const { return step_seconds_; }
+  std::string gemm_implementations() const { return network_->gemm_implementations(); }
   double allreduce_seconds() const { return allreduce_seconds_; }
 
   /// Closes an epoch of `steps` steps: validation loss, history, early stopping. Returns its log line.
@@ -714,7 +715,8 @@ MemberRun train_member(const Communicator& group, const TrainingData& data, cons
   }
   if (progress) progress->finish();
   save(trainer->final_snapshot(identity));
-  return {trainer->optimizer_step() - first_step, trainer->step_seconds(), trainer->allreduce_seconds()};
+  return {trainer->optimizer_step() - first_step, trainer->step_seconds(), trainer->allreduce_seconds(),
+          trainer->gemm_implementations()};
 }
 
 }  // namespace nsbi::training

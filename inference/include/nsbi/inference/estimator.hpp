@@ -24,15 +24,20 @@ class RatioEstimator {
   virtual void log_ratios(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) = 0;
   /// Network rows (or likelihood evaluations) so far: for throughput figures.
   virtual std::uint64_t rows_evaluated() const = 0;
+  /// The oneDNN implementations of its network GEMMs (kernels::PairwiseEvaluator::gemm_implementations);
+  /// "" for an estimator without a network.
+  virtual std::string gemm_implementations() const = 0;
 };
 
 /// log r̂ of a model (the ensemble's, for an ensemble); θ_ref is the model's reference.
 class LearnedEstimator final : public RatioEstimator {
  public:
-  explicit LearnedEstimator(const training::ModelRecord& model);
+  /// `precision`: the element type of the network GEMMs' inputs (kernels/precision.hpp).
+  LearnedEstimator(const training::ModelRecord& model, kernels::Precision precision);
   const std::string& name() const override;
   void log_ratios(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) override;
   std::uint64_t rows_evaluated() const override { return evaluator_.rows_evaluated(); }
+  std::string gemm_implementations() const override { return evaluator_.gemm_implementations(); }
 
  private:
   kernels::PairwiseEvaluator evaluator_;
@@ -46,6 +51,7 @@ class ExactEstimator final : public RatioEstimator {
   const std::string& name() const override;
   void log_ratios(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) override;
   std::uint64_t rows_evaluated() const override { return rows_; }
+  std::string gemm_implementations() const override { return ""; }
   const std::vector<double>& reference() const { return theta_ref_; }
 
  private:

@@ -20,6 +20,8 @@ struct ResultsStamp {
   std::string nsbi_version;
   std::string created;  // ISO 8601 UTC
   std::string command_line;
+  std::string precision;            // of the network GEMMs' inputs: "f32" or "bf16"
+  std::string gemm_implementation;  // oneDNN's, of the learned estimator's GEMMs ("" without one)
 };
 
 /// Serial (one rank): replaces the group `stage` of the results file `path` by what `fill` writes, with

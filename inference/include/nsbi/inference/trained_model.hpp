@@ -37,8 +37,9 @@ class TrainedModel {
   const std::string& created() const;
   std::uint64_t seed() const;
 
-  /// A new learned estimator of the model (each owns its buffers: one per thread of work).
-  std::unique_ptr<RatioEstimator> estimator() const;
+  /// A new learned estimator of the model (each owns its buffers: one per thread of work), its network
+  /// GEMMs reading `precision`.
+  std::unique_ptr<RatioEstimator> estimator(kernels::Precision precision) const;
 
  private:
   std::shared_ptr<const training::ModelRecord> record_;

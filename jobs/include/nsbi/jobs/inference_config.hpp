@@ -27,7 +27,9 @@ struct InferenceContext {
   std::unique_ptr<sims::Simulator> simulator;
   std::optional<inference::TrainedModel> model;  // loaded when a `learned` estimator is asked for
   std::string model_path;
-  std::vector<std::string> estimator_names;  // as the config lists them
+  std::vector<std::string> estimator_names;                // as the config lists them
+  kernels::Precision precision = kernels::Precision::f32;  // the learned estimator's GEMMs: infer.precision
+                                                           // in infer, f32 in the toy stages
   bool allow_extrapolation = false;
 
   const sims::SimulatorInfo& info() const { return simulator->info(); }

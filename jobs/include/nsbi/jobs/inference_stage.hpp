@@ -17,11 +17,23 @@
 
 namespace nsbi::jobs {
 
+/// How a stage evaluated its networks, recorded in results.h5 and the summary.
+struct Evaluation {
+  std::string precision;            // of the learned estimator's GEMMs (InferenceContext::precision)
+  std::string gemm_implementation;  // oneDNN's, of the learned estimator's GEMMs ("" without one)
+};
+
+/// The evaluation of `estimators` (context.make_estimators), after they ran.
+Evaluation evaluation_of(const InferenceContext& context,
+                         const std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators);
+
 /// Collective; rank 0 works: replaces the group `stage` of <campaign.dir>/results.h5 by what `fill` writes
 /// (through a copy written to results.h5.partial and renamed, so results.h5 is always complete), with the
-/// stage's identity (stage_identity), config, seed and provenance as attributes. The other groups are kept.
+/// stage's identity (stage_identity), config, seed, provenance and evaluation as attributes. The other
+/// groups are kept.
 void write_results(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::string& identity, const std::function<void(h5::Group&)>& fill);
+                   const std::string& identity, const Evaluation& evaluation,
+                   const std::function<void(h5::Group&)>& fill);
 /// What decides a stage's results: the seed, the simulator, the model file's identity (its canonical path,
 /// creation time and seed) when a learned estimator is used, the listed config sections and, when given, the
 /// observed events (their count and a digest of their values), emitted as YAML. Journals, the summary and
@@ -30,9 +42,10 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
                            const std::vector<std::string>& sections, const Matrix* observed = nullptr);
 
 /// Collective: writes <campaign.dir>/<stage>.json with the fields every summary has (stage, complete, a
-/// digest of `identity`, seed, simulator, ranks, version, created) before `body`'s.
+/// digest of `identity`, seed, simulator, ranks, precision and GEMM implementation, version, created)
+/// before `body`'s.
 void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
-                   const std::string& identity, const json::Object& body);
+                   const std::string& identity, const Evaluation& evaluation, const json::Object& body);
 
 /// Collective: whether the stage is complete for this identity: <campaign.dir>/<stage>.json says it completed
 /// with it AND results.h5 holds the group /<stage> recording it. It is then skipped. A missing summary,

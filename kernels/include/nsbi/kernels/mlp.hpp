@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "nsbi/kernels/activation.hpp"
@@ -44,7 +45,7 @@ struct MlpArchitecture {
 /// allocate nothing. Not thread-safe: one instance per concurrent user.
 class Mlp {
  public:
-  /// `device` and `precision`: where and in which element type its GEMMs run (the seams; host, f32 today).
+  /// `device` and `precision`: where and in which element type its GEMMs run (the seams; host only today).
   explicit Mlp(MlpArchitecture architecture, Device device = Device::host,
                Precision precision = Precision::f32);
   ~Mlp();
@@ -52,6 +53,9 @@ class Mlp {
   Mlp& operator=(Mlp&&) noexcept;
 
   const MlpArchitecture& architecture() const { return architecture_; }
+  /// The oneDNN implementations of the GEMMs made so far (detail::GemmContext::implementations): empty
+  /// before the first pass, or without hidden layers.
+  std::string gemm_implementations() const;
 
   /// logits(i) = s(inputs(i, :)) for a batch of inputs [B, n_inputs]; keeps what backward needs. The
   /// inputs must stay unchanged until backward.

@@ -13,9 +13,11 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "nsbi/kernels/mlp.hpp"
+#include "nsbi/kernels/precision.hpp"
 #include "nsbi/kernels/views.hpp"
 
 namespace nsbi::kernels {
@@ -35,7 +37,13 @@ class PairwiseEvaluator {
  public:
   /// block_pairs: pairs per network pass (memory: a few × block_pairs × widest layer floats). 2048 keeps a
   /// pass's activations in cache: 5–8 % faster than 16384 for 3×64 and 4×512 networks (bench_pairwise).
-  explicit PairwiseEvaluator(const StandardizedEnsemble& record, std::size_t block_pairs = 2048);
+  static constexpr std::size_t default_block_pairs = 2048;
+
+  /// `precision`: the element type the hidden layers' GEMMs read (precision.hpp); the first layer and the
+  /// output layer run in the row kernels, in double and float.
+  explicit PairwiseEvaluator(const StandardizedEnsemble& record,
+                             std::size_t block_pairs = default_block_pairs,
+                             Precision precision = Precision::f32);
   ~PairwiseEvaluator();
   PairwiseEvaluator(PairwiseEvaluator&&) noexcept;
   PairwiseEvaluator& operator=(PairwiseEvaluator&&) noexcept;
@@ -50,6 +58,9 @@ class PairwiseEvaluator {
   void evaluate(const ConstMatrix& x, const ConstMatrix& theta, const Matrix& out) {
     evaluate(ExecutionSpace(), x, theta, out);
   }
+
+  /// As Mlp::gemm_implementations.
+  std::string gemm_implementations() const;
 
   /// Network rows evaluated so far (pairs × members): for throughput figures.
   std::uint64_t rows_evaluated() const;

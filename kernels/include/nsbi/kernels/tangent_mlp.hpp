@@ -13,6 +13,7 @@
 // about (1 + P) Mlp steps. Parameter layout and MlpArchitecture are those of mlp.hpp.
 
 #include <memory>
+#include <string>
 
 #include "nsbi/kernels/mlp.hpp"
 #include "nsbi/kernels/views.hpp"
@@ -35,6 +36,8 @@ class TangentMlp {
   TangentMlp& operator=(TangentMlp&&) noexcept;
 
   const MlpArchitecture& architecture() const { return architecture_; }
+  /// As Mlp::gemm_implementations.
+  std::string gemm_implementations() const;
 
   /// logits(i) = s(inputs(i, :)); tangents(i, p) = Σ_j ∂s/∂u_j (inputs(i, :)) · directions(p, j) for the P
   /// rows of `directions` [P >= 1, n_inputs] (the same for every example), tangents [B, P]. Keeps what

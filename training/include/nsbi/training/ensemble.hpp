@@ -46,7 +46,8 @@ struct EnsembleResult {
   std::int64_t steps = 0;    // optimizer steps this run took, all groups together
   double seconds = 0;        // wall time from the scan of the data to the members' end
   double step_seconds = 0;   // the slowest rank's time in those steps
-  double allreduce_share = 0;  // the ranks' mean share of their step time in the gradient allreduce
+  double allreduce_share = 0;        // the ranks' mean share of their step time in the gradient allreduce
+  std::string gemm_implementations;  // oneDNN's, of this rank's steps in this run ("" if it took none)
 };
 
 /// The ranks per group of ranks that trains one member: the most groups (up to one per member) that split

@@ -54,6 +54,7 @@ struct ModelRecord {
   std::string proposal;
   std::string loss;       // train.loss: "carl", or a gold loss ("alices", ...; "sally" learns a score)
   double loss_alpha = 0;  // α of the score term (cascal, rascal, alices); 0 for the other losses
+  std::string precision = "f32";  // train.precision: the element type of the training GEMMs' inputs
 
   kernels::MlpArchitecture architecture;      // n_inputs = D + P
   std::vector<double> standardization_mean;   // [D + P], in input order

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "nsbi/kernels/mlp.hpp"
 #include "nsbi/kernels/views.hpp"
@@ -42,6 +43,9 @@ class Network {
   virtual void backward_with_tangents(const FloatVector& parameters, const FloatVector& logit_gradients,
                                       const ConstFloatMatrix& tangent_gradients,
                                       const FloatVector& gradients) = 0;
+
+  /// The oneDNN implementations its GEMMs ran (kernels::Mlp::gemm_implementations): what outputs record.
+  virtual std::string gemm_implementations() const = 0;
 };
 
 /// The network of `description` on `n_inputs` inputs; `tangents`: it serves forward_with_tangents and

@@ -34,6 +34,7 @@ struct MemberRun {
   std::uint64_t steps = 0;       // optimizer steps this call took (not those of earlier, resumed runs)
   double step_seconds = 0;       // wall time of those steps (reading the batch to the optimizer update)
   double allreduce_seconds = 0;  // of which in the gradient allreduce (waiting for the slowest rank included)
+  std::string gemm_implementations;  // the oneDNN implementations of those steps' GEMMs ("" without steps)
 };
 
 /// Collective over `group`: trains ensemble member `member` (or resumes it from `checkpoint_path` when the
