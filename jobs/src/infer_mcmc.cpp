@@ -150,12 +150,12 @@ McmcResult sample_estimator(const Communicator& world, inference::RatioEstimator
 }
 
 void write_mcmc_results(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
-                        const std::string& identity, const McmcInputs& in,
+                        const std::string& identity, const Evaluation& evaluation, const McmcInputs& in,
                         const std::vector<McmcResult>& results) {
   using inference::write_array;
   const std::vector<std::string> names = context.parameter_names();
   const std::size_t n_parameters = names.size();
-  write_results(world, campaign, "infer", identity, [&](h5::Group& group) {
+  write_results(world, campaign, "infer", identity, evaluation, [&](h5::Group& group) {
     group.write_attribute("posterior", std::string("mcmc"));
     group.write_attribute("prior", in.prior->yaml());
     group.write_attribute("parameters", names);
@@ -182,7 +182,8 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
   });
   std::vector<json::Object> summaries;
   for (const auto& r : results) summaries.push_back(r.summary);
-  write_summary(world, campaign, "infer", identity, infer_summary_body(campaign, context, summaries));
+  write_summary(world, campaign, "infer", identity, evaluation,
+                infer_summary_body(campaign, context, summaries));
 }
 
 }  // namespace
@@ -208,7 +209,7 @@ void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const I
   }
   const profiling::Region write("nsbi/infer/write");
   world.agree([&] { prepare_directory(campaign.config, "campaign.dir", campaign.dir); }, /*root_only=*/true);
-  write_mcmc_results(world, campaign, context, identity, in, results);
+  write_mcmc_results(world, campaign, context, identity, evaluation_of(context, estimators), in, results);
 }
 
 }  // namespace nsbi::jobs
