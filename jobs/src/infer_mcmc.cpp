@@ -124,7 +124,11 @@ json::Object mcmc_summary(const McmcInputs& in, const McmcResult& r, const std::
 McmcResult sample_estimator(const Communicator& world, inference::RatioEstimator& estimator,
                             const McmcInputs& in, const std::vector<std::string>& names) {
   const std::size_t n_parameters = names.size();
-  const auto [first, n_chains] = inference::chains_of_rank(in.settings.chains, world.rank(), world.size());
+  // Plain names, not a structured binding: C++17 lambdas cannot capture bindings (clang refuses it).
+  const std::pair<std::size_t, std::size_t> share =
+      inference::chains_of_rank(in.settings.chains, world.rank(), world.size());
+  const std::size_t first = share.first;
+  const std::size_t n_chains = share.second;
   const std::uint64_t per_chain = in.settings.warmup + in.settings.samples * in.settings.thin;
   Progress progress("infer: mcmc (" + estimator.name() + ", rank 0's chains)", n_chains * per_chain,
                     "iterations", world.is_root());
