@@ -375,7 +375,7 @@ class PoissonPtrs {
   KOKKOS_FORCEINLINE_FUNCTION double value(const UniformPair& uv) const {
     using kernel_math::detail::select;
     const double u = uv.first - 0.5;
-    const double us = 0.5 - select(u < 0.0, -u, u);
+    const double us = distance_to_edge(uv);
     const double unbounded = (2.0 * a_ / us + b_) * u + mean_ + 0.43;
     const double clamped = select(unbounded < -1.0, -1.0, select(unbounded > 0x1p50, 0x1p50, unbounded));
     constexpr double round_shift = 0x1.8p52;
@@ -386,9 +386,7 @@ class PoissonPtrs {
   /// Whether the squeeze accepts the candidate from uv (about 86 % of the candidates at large means), without
   /// the exact test's logarithms.
   KOKKOS_FORCEINLINE_FUNCTION bool squeezed(const UniformPair& uv) const {
-    const double u = uv.first - 0.5;
-    const double us = 0.5 - kernel_math::detail::select(u < 0.0, -u, u);
-    return (us >= 0.07) & (uv.second <= v_r_);
+    return (distance_to_edge(uv) >= 0.07) & (uv.second <= v_r_);
   }
 
   /// Whether the candidate from uv is accepted, by the squeeze or the exact test; sets k to it.
@@ -396,9 +394,8 @@ class PoissonPtrs {
     using kernel_math::detail::select;
     k = value(uv);
     const bool squeeze = squeezed(uv);
-    const double u = uv.first - 0.5;
     const double v = uv.second;
-    const double us = 0.5 - select(u < 0.0, -u, u);
+    const double us = distance_to_edge(uv);
     const double kk = select(k < 0.0, 0.0, k);
     // The exact test ln(v / (alpha (a/us^2 + b))) <= -mean + k ln mean - ln k!, with ln k! from Stirling's
     // series at z = k + 9 shifted down by the product (k + 1) ... (k + 8) (absolute error below 1e-13; not
@@ -425,6 +422,12 @@ class PoissonPtrs {
   }
 
  private:
+  /// PTRS's us = 0.5 - |u - 0.5| of the first uniform (an integer select: see kernel_math::detail::select).
+  KOKKOS_FORCEINLINE_FUNCTION static double distance_to_edge(const UniformPair& uv) {
+    const double u = uv.first - 0.5;
+    return 0.5 - kernel_math::detail::select(u < 0.0, -u, u);
+  }
+
   double mean_, log_mean_, a_, b_, inv_alpha_, v_r_;
 };
 
