@@ -22,7 +22,7 @@ expect_exit 0 np3.out -- mpi 3 "$NSBI" simulate ranks.yaml --set campaign.dir=np
 for file in dataset.h5 reference.h5; do
   arrays=$(h5ls -r "np1/$file" | awk '$2 == "Dataset" {print $1}' | grep -v '^/progress')
   echo "$file: $(echo $arrays)"
-  echo "$arrays" | grep -qx /x || fail "$file has no /x: $(h5ls -r "np1/$file")"
+  grep -qx /x <<<"$arrays" || fail "$file has no /x: $(h5ls -r "np1/$file")"
   for ranks in 2 3; do
     for array in $arrays; do
       h5diff -q "np1/$file" "np$ranks/$file" "$array" "$array" ||
@@ -30,12 +30,12 @@ for file in dataset.h5 reference.h5; do
     done
   done
 done
-echo "$(h5ls -r np1/dataset.h5 | awk '$2 == "Dataset" {print $1}')" | grep -qx /gold/score ||
+grep -qx /gold/score <<<"$(h5ls -r np1/dataset.h5 | awk '$2 == "Dataset" {print $1}')" ||
   fail "dataset.h5 has no /gold/score"
 h5dump -H -d /x np1/dataset.h5 >x-header.txt
 expect_grep "H5T_IEEE_F32LE" x-header.txt
 expect_grep "\( 45, 1, 64, 64 \)" x-header.txt
-h5dump -p -H -d /x np1/dataset.h5 | grep -q DEFLATE || fail "/x is not deflated: $(h5dump -p -H -d /x np1/dataset.h5)"
+h5dump -p -H -d /x np1/dataset.h5 | grep DEFLATE >/dev/null || fail "/x is not deflated: $(h5dump -p -H -d /x np1/dataset.h5)"
 
 # The default block size: 512 images (16 MiB of x in double), recorded in the resolved config.
 cat >default.yaml <<YAML
@@ -44,7 +44,7 @@ simulator: {name: lensing, fixed: [lens_redshift, velocity_dispersion, source_of
 simulate: {n_samples: 3}
 YAML
 expect_exit 0 default.out -- mpi 1 "$NSBI" simulate default.yaml
-h5dump -a /config default/dataset.h5 | grep -q "block_size: 512" ||
+h5dump -a /config default/dataset.h5 | grep "block_size: 512" >/dev/null ||
   fail "the default block size of lensing is not 512: $(h5dump -a /config default/dataset.h5 | head -40)"
 
 # SIGKILL mid-run on 2 ranks, then the same command: the arrays of an uninterrupted run.

@@ -90,7 +90,7 @@ expect_exit 0 prior_grid.out -- "$NSBI" infer prior.yaml --force
 cp run/infer.json grid.json
 # A config that names neither infer.posterior nor infer.mcmc resolves as before they existed (its identity,
 # and so whether a finished infer is skipped, is unchanged).
-h5dump -a /infer/identity run/results.h5 2>/dev/null | grep -qE "mcmc|posterior: grid" &&
+h5dump -a /infer/identity run/results.h5 2>/dev/null | grep -E "mcmc|posterior: grid" >/dev/null &&
   fail "the grid's identity names the mcmc keys"
 cp prior.yaml prior_mcmc.yaml
 printf '  posterior: mcmc\n  mcmc: {chains: 8, warmup: 100, samples: 300}\n' >>prior_mcmc.yaml

@@ -13,7 +13,7 @@ for d in theta x; do
   h5diff -q one/dataset.h5 three/dataset.h5 "/$d" "/$d" || fail "/$d differs between 1 and 3 ranks"
 done
 # And the files are really nsbi datasets of the requested size.
-h5dump -H -d /x one/dataset.h5 | grep -q "( 20011, 5 )" || fail "unexpected /x shape: $(h5dump -H -d /x one/dataset.h5)"
+h5dump -H -d /x one/dataset.h5 | grep "( 20011, 5 )" >/dev/null || fail "unexpected /x shape: $(h5dump -H -d /x one/dataset.h5)"
 grep -q '"n_samples": 20011' one/simulate.json || fail "simulate.json lacks n_samples: $(cat one/simulate.json)"
 # Its I/O share: the time in writes and checkpoints, part of the stage's time.
 /usr/bin/python3 -c '

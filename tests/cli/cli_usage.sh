@@ -6,7 +6,7 @@ expect_exit 0 help.txt -- "$NSBI" --help
 expect_grep "simulate" help.txt
 expect_grep "exit codes" help.txt
 # Only nsbi's help: Kokkos does not see the command line (it would print its own help around nsbi's).
-head -n 1 help.txt | grep -q "^nsbi: neural simulation-based inference" ||
+head -n 1 help.txt | grep "^nsbi: neural simulation-based inference" >/dev/null ||
   fail "--help does not start with nsbi's help: $(head -n 3 help.txt)"
 ! grep -qi "kokkos" help.txt || fail "--help prints Kokkos' help: $(grep -i -m 3 kokkos help.txt)"
 expect_exit 0 simhelp.txt -- "$NSBI" simulate --help

@@ -1,5 +1,8 @@
 # Shared by the CLI tests: $1 is the nsbi binary, $2 a scratch directory (emptied first).
 set -uo pipefail
+# Under pipefail a pipe into `grep -q` can fail although grep matched: -q stops reading at the first match
+# and the writer dies of SIGPIPE. Checks on a pipe use `grep ... >/dev/null` (it reads everything), checks
+# on a variable a here-string.
 NSBI=$1
 WORK=$2
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK" || exit 1

@@ -623,6 +623,37 @@ TEST(KernelMathFloat, AcosfWithinOneUlp) {
   std::printf("acosf: max error %.3f float ulp\n", worst);
 }
 
+// fmaf rounds a b + c once: (1 + 2^-13)(1 - 2^-13) - 1 = -2^-26 exactly, where a separate product would
+// round to 1 and give 0. Over random operands the result is the correctly rounded one (a b has 48 bits, so
+// a b + c is exact in long double's 64 unless the two differ by more than 2^16 in size, and then rounding it
+// twice matters only at a tie), in a SIMD loop and in a scalar call alike.
+float scalar_fmaf(float a, float b, float c) { return km::fmaf(a, b, c); }
+
+TEST(KernelMathFloat, FmafRoundsOnceAndAlikeInSimdAndScalarCode) {
+  EXPECT_EQ(km::fmaf(1.0f + 0x1p-13f, 1.0f - 0x1p-13f, -1.0f), -0x1p-26f);
+  std::mt19937 gen(17);
+  std::uniform_real_distribution<float> operand(-2.0f, 2.0f);
+  const std::size_t n = 1 << 20;
+  std::vector<float> a(n), b(n), c(n), fused(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = operand(gen);
+    b[i] = operand(gen);
+    c[i] = operand(gen);
+  }
+  const float* pa = a.data();
+  const float* pb = b.data();
+  const float* pc = c.data();
+  float* out = fused.data();
+  NSBI_SIMD_LOOP
+  for (std::size_t i = 0; i < n; ++i) out[i] = km::fmaf(pa[i], pb[i], pc[i]);
+  float (*volatile scalar)(float, float, float) = scalar_fmaf;
+  for (std::size_t i = 0; i < n; ++i) {
+    const long double exact = static_cast<long double>(a[i]) * b[i] + c[i];
+    ASSERT_EQ(fused[i], static_cast<float>(exact)) << a[i] << " " << b[i] << " " << c[i];
+    ASSERT_EQ(fused[i], scalar(a[i], b[i], c[i]));
+  }
+}
+
 float scalar_logf(float x) { return km::logf(x); }
 float scalar_logf_polynomial(float x) { return km::logf_polynomial(x); }
 float scalar_sinf(float t) { return km::sin_cos_turnsf(t).sin; }

@@ -573,6 +573,13 @@ KOKKOS_FORCEINLINE_FUNCTION float kernel_cosf(float x) {
 /// The float square root, correctly rounded.
 KOKKOS_FORCEINLINE_FUNCTION float sqrtf(float x) { return ::sqrtf(x); }
 
+/// a b + c rounded once (IEEE fused multiply-add): the same bits everywhere, unlike a contraction that
+/// -ffp-contract=off forbids because the compiler would make it in some places and not others. One
+/// instruction, vectorised, where the instruction set has it (x86-64 with -march=native on CPUs since 2013,
+/// ARMv8, GPUs); a build for baseline x86-64 (NSBI_NATIVE_ARCH off) gets the same bits from libm, much
+/// slower. For float kernels whose speed is their instruction count.
+KOKKOS_FORCEINLINE_FUNCTION float fmaf(float a, float b, float c) { return ::fmaf(a, b, c); }
+
 /// Natural logarithm of a finite float x > 0 (normal or subnormal): FreeBSD's __ieee754_logf without its
 /// branches (the general formula also covers its special case |x - 1| < 2^-9, as in log above).
 KOKKOS_FORCEINLINE_FUNCTION float logf(float x) {

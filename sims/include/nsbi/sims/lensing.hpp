@@ -269,7 +269,7 @@ struct LensingModel {
 
   /// g(x)/x^2 with g(x) = ln(x/2) + F(x), of x2 = x^2 > 0: the deflection of an NFW halo at x = r / theta_s
   /// is 4 kappa_s theta_s g(x)/x, so its vector at offset d (arcsec) is 4 kappa_s (g(x)/x^2) d. Branch-free
-  /// (every form computed and selected), in float with one division, one square root and division-free
+  /// (every form computed and selected), in float with one division, one square root, fused multiply-adds (kernel_math::fmaf) and division-free
   /// logarithms. With t = x^2 - 1, F(x) = h(t), h(t) = arctan(sqrt t)/sqrt t for t >= 0 and its continuation
   /// artanh(sqrt w)/sqrt w, w = -t, below:
   ///   x^2 in [17, inf)   h = (pi/2) sqrt(v) - v P2(v), v = 1/t (from arctan(s) = pi/2 - arctan(1/s));
@@ -286,6 +286,7 @@ struct LensingModel {
   /// pixel. reach: beyond_core for x2 >= 1 only, far for x2 >= 5 only, remote for x2 >= 17 only (see Reach).
   template <Reach reach = Reach::any>
   KOKKOS_FORCEINLINE_FUNCTION static float deflection_profile(float x2_in) {
+    using kernel_math::fmaf;
     using kernel_math::detail::select;
     constexpr bool may_be_inside = reach == Reach::any;
     constexpr bool may_be_near = reach == Reach::any || reach == Reach::beyond_core;
@@ -306,16 +307,16 @@ struct LensingModel {
     const float inv_root = x2 * d;  // 1/sqrt|t| where m = root
     const float v = inv_root * inv_root;
     const float ln_half_x = log_x_over_two(x2);
-    const float remote = half_pi * inv_root - v * atan_ratio_remote(v);
+    const float remote = fmaf(-v, atan_ratio_remote(v), half_pi * inv_root);
     if constexpr (reach == Reach::remote) {
       return (ln_half_x + remote) * inv_x2;
     }
-    const float distant = select(x2 >= 17.0f, remote, half_pi * inv_root - v * atan_ratio_far(v));
+    const float distant = select(x2 >= 17.0f, remote, fmaf(-v, atan_ratio_far(v), half_pi * inv_root));
     if constexpr (!may_be_near) {
       return (ln_half_x + distant) * inv_x2;
     }
     const float p = atan_ratio(select(far, v, t));
-    const float outside = select(x2 >= 5.0f, distant, select(far, half_pi * inv_root - v * p, p));
+    const float outside = select(x2 >= 5.0f, distant, select(far, fmaf(-v, p, half_pi * inv_root), p));
     if constexpr (!may_be_inside) {
       return (ln_half_x + outside) * inv_x2;
     }
@@ -325,8 +326,8 @@ struct LensingModel {
     // x^2 < 0.02: g/x^2 = l/2 - 1/4 + x^2 (3l/8 - 7/32) + x^4 (5l/16 - 37/192), l = ln(2/x), where g's two
     // terms would cancel (relative truncation error below 3e-6).
     const float l = -ln_half_x;
-    const float small =
-        (0.5f * l - 0.25f) + x2 * ((0.375f * l - 0.21875f) + x2 * (0.3125f * l - 0.19270833f));
+    const float small = fmaf(x2, fmaf(x2, fmaf(0.3125f, l, -0.19270833f), fmaf(0.375f, l, -0.21875f)),
+                             fmaf(0.5f, l, -0.25f));
     return select(x2 < 0.02f, small, general);
   }
 
@@ -344,16 +345,17 @@ struct LensingModel {
     const kernel_math::LogfReduced reduced = kernel_math::reduce_logf(x2);
     const float f = reduced.f;
     const float k = reduced.k - 2.0f;
+    using kernel_math::fmaf;
     const float z = f * f;
-    const float r = ((r0 + r1 * f) + (r2 + r3 * f) * z) + (r4 + r5 * f) * (z * z);
-    return (0.5f * f + (((z * f) * r + k * half_ln2_lo) - 0.25f * z)) + k * half_ln2_hi;
+    const float r = fmaf(fmaf(r5, f, r4), z * z, fmaf(fmaf(r3, f, r2), z, fmaf(r1, f, r0)));
+    return fmaf(k, half_ln2_hi, fmaf(0.5f, f, fmaf(-0.25f, z, fmaf(z * f, r, k * half_ln2_lo))));
   }
 
   /// arctan(sqrt v)/sqrt v for v in [0, 1/16] (x^2 >= 17): a degree-2 polynomial, fitted to minimise the
   /// relative error of the profile, v (P2 - h) / g (3.7e-8 measured; |P2 - h| <= 2e-6, which v shrinks).
   KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_remote(float v) {
     constexpr float c0 = 0x1p0f, c1 = -0x1.550748p-2f, c2 = 0x1.7eb726p-3f;
-    return c0 + (c1 + c2 * v) * v;
+    return kernel_math::fmaf(kernel_math::fmaf(c2, v, c1), v, c0);
   }
 
   /// arctan(sqrt v)/sqrt v for v in [0, 1/4] (x^2 >= 5): a degree-5 polynomial, fitted as atan_ratio's on
@@ -361,8 +363,9 @@ struct LensingModel {
   KOKKOS_FORCEINLINE_FUNCTION static float atan_ratio_far(float v) {
     constexpr float c0 = 0x1p0f, c1 = -0x1.5554f6p-2f, c2 = 0x1.997634p-3f, c3 = -0x1.221de4p-3f;
     constexpr float c4 = 0x1.9ea14ap-4f, c5 = -0x1.9ff9d0p-5f;
+    using kernel_math::fmaf;
     const float v2 = v * v;
-    return c0 + v * (((c1 + c2 * v) + (c3 + c4 * v) * v2) + c5 * (v2 * v2));
+    return fmaf(v, fmaf(c5, v2 * v2, fmaf(fmaf(c4, v, c3), v2, fmaf(c2, v, c1))), c0);
   }
 
   /// arctan(sqrt t)/sqrt t for t in [0, 1] (1 at t = 0): a degree-9 polynomial, fitted by least squares at
@@ -373,11 +376,12 @@ struct LensingModel {
     constexpr float c0 = 0x1p0f, c1 = -0x1.555534p-2f, c2 = 0x1.999052p-3f, c3 = -0x1.2413b8p-3f;
     constexpr float c4 = 0x1.c01c4cp-4f, c5 = -0x1.56eb74p-4f, c6 = 0x1.d6bdd0p-5f, c7 = -0x1.f74692p-6f;
     constexpr float c8 = 0x1.5dfc5ep-7f, c9 = -0x1.c919cep-10f;
+    using kernel_math::fmaf;
     const float t2 = t * t;
     const float t4 = t2 * t2;
-    const float low = (c1 + c2 * t) + (c3 + c4 * t) * t2;
-    const float high = (c5 + c6 * t) + (c7 + c8 * t) * t2;
-    return c0 + t * ((low + high * t4) + c9 * (t4 * t4));
+    const float low = fmaf(fmaf(c4, t, c3), t2, fmaf(c2, t, c1));
+    const float high = fmaf(fmaf(c8, t, c7), t2, fmaf(c6, t, c5));
+    return fmaf(t, fmaf(c9, t4 * t4, fmaf(high, t4, low)), c0);
   }
 
   /// artanh(sqrt w)/sqrt w for w in [0, 1/2] (1 at w = 0): a degree-8 polynomial, fitted and evaluated as
@@ -386,10 +390,11 @@ struct LensingModel {
     constexpr float c0 = 0x1p0f, c1 = 0x1.55545ap-2f, c2 = 0x1.99fe3cp-3f, c3 = 0x1.1ce08ep-3f;
     constexpr float c4 = 0x1.2df39ap-3f, c5 = -0x1.a29246p-4f, c6 = 0x1.5108e0p-1f, c7 = -0x1.c40802p-1f;
     constexpr float c8 = 0x1.817280p-1f;
+    using kernel_math::fmaf;
     const float w2 = w * w;
-    const float low = (c1 + c2 * w) + (c3 + c4 * w) * w2;
-    const float high = (c5 + c6 * w) + (c7 + c8 * w) * w2;
-    return c0 + w * (low + high * (w2 * w2));
+    const float low = fmaf(fmaf(c4, w, c3), w2, fmaf(c2, w, c1));
+    const float high = fmaf(fmaf(c8, w, c7), w2, fmaf(c6, w, c5));
+    return fmaf(w, fmaf(high, w2 * w2, low), c0);
   }
 
   /// Adds one subhalo's deflection to every pixel's (alpha_x, alpha_y), in float. A row whose centre is at
@@ -434,8 +439,8 @@ struct LensingModel {
     NSBI_SIMD_LOOP
     for (int column = 0; column < width; ++column) {
       const float profile = deflection_profile<reach>(column_x2[column] + row_x2);
-      ax[column] += profile * column_factor[column];
-      ay[column] += profile * row_factor;
+      ax[column] = kernel_math::fmaf(profile, column_factor[column], ax[column]);
+      ay[column] = kernel_math::fmaf(profile, row_factor, ay[column]);
     }
   }
 
