@@ -3,8 +3,9 @@
 # (whose posterior is the true one): the rank histograms pass the χ² test and the HPD regions cover as
 # nominal, by Markov chains and by the grid; the same bits on 1 and 2 ranks; a run interrupted by SIGTERM
 # resumes from its journaled work items to the same bits; a complete stage is skipped; the toy methods run
-# beside the checks; and the refusals of bad settings name their key.
+# beside the checks; the report plots them; and the refusals of bad settings name their key.
 source "$(dirname "$0")/common.sh"
+SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
 cat >sbc.yaml <<YAML
@@ -60,6 +61,12 @@ for line in "theta_true +Dataset \{300, 2\}" "exact/sbc/ranks +Dataset \{300, 2\
 done
 [ -d run/work/coverage_sbc ] && fail "coverage left its journals after completing"
 cp run/results.h5 mcmc_one.h5
+# The report draws the rank histograms and the expected-coverage curve.
+if /usr/bin/python3 -c "import matplotlib, h5py" 2>/dev/null; then
+  expect_exit 0 report.out -- /usr/bin/python3 "$SOURCE_DIR/scripts/plot_report.py" run
+  [ -s run/report/sbc_ranks.png ] && [ -s run/report/expected_coverage.png ] ||
+    fail "plot_report.py drew no rank histogram or expected-coverage curve"
+fi
 expect_exit 0 rerun.out -- "$NSBI" coverage sbc.yaml
 expect_grep "coverage: complete for this config: nothing to do" rerun.out
 
