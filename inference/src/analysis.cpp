@@ -82,7 +82,8 @@ void posterior(Analysis& r, const Grid& grid, const AnalysisSettings& settings,
   std::vector<double> volume(grid.size());
   for (std::size_t k = 0; k < volume.size(); ++k) volume[k] = grid.cell_volume(k);
   r.posterior = grid_posterior(r.t, settings.log_prior, volume);
-  r.samples = grid_posterior_draws(r.posterior, grid, settings.posterior_samples, settings.seed, stop_if_requested);
+  r.samples =
+      grid_posterior_draws(r.posterior, grid, settings.posterior_samples, settings.seed, stop_if_requested);
   const std::size_t n_parameters = grid.n_parameters();
   std::vector<double> mean(n_parameters, 0.0);
   std::vector<double> second(n_parameters, 0.0);

@@ -105,8 +105,8 @@ double grid_credibility(const std::vector<double>& posterior, const Grid& grid, 
   return std::min(mass, 1.0);
 }
 
-std::vector<double> grid_posterior_draws(const std::vector<double>& posterior, const Grid& grid, std::size_t n,
-                                         std::uint64_t seed, void (*check)()) {
+std::vector<double> grid_posterior_draws(const std::vector<double>& posterior, const Grid& grid,
+                                         std::size_t n, std::uint64_t seed, void (*check)()) {
   std::vector<double> cumulative(posterior.size());
   double running = 0;
   for (std::size_t k = 0; k < posterior.size(); ++k) cumulative[k] = (running += posterior[k]);
@@ -143,8 +143,8 @@ std::vector<double> sbc_truth(const SbcSetup& setup, std::uint64_t run) {
   return truth;
 }
 
-void sbc_item(const SbcSetup& setup, Estimators& estimators, std::uint64_t n_runs, std::uint64_t runs_per_item,
-              std::uint64_t item, Matrix& x, double* out) {
+void sbc_item(const SbcSetup& setup, Estimators& estimators, std::uint64_t n_runs,
+              std::uint64_t runs_per_item, std::uint64_t item, Matrix& x, double* out) {
   const std::size_t values = sbc_values(setup);
   const std::size_t n_parameters = values - 1;
   const std::size_t item_size = runs_per_item * estimators.size() * values;

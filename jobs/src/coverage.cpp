@@ -125,8 +125,9 @@ bool has(const std::vector<std::string>& methods, const char* method) {
 }
 
 // Collective: the methods' inputs, checked.
-void read_coverage_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
-                          const inference::ToyPlan& plan, CoverageInputs& in) {
+void read_coverage_inputs(const Communicator& world, const Campaign& campaign,
+                          const InferenceContext& context, const inference::ToyPlan& plan,
+                          CoverageInputs& in) {
   const config::Config& config = campaign.config;
   in.methods = config.get<std::vector<std::string>>("coverage.methods");
   in.neyman = has(in.methods, "neyman");
@@ -155,12 +156,12 @@ std::string coverage_identity(const Campaign& campaign, const InferenceContext& 
 
 void log_plan(const Communicator& world, const CoverageInputs& in, const inference::ToyPlan& plan) {
   if (in.grids)
-    log::info("coverage: ", in.grids->points.size(), " true points × ", plan.n_toys, " toys of ", plan.n_events,
-              " events on ", world.size(), " rank(s)");
+    log::info("coverage: ", in.grids->points.size(), " true points × ", plan.n_toys, " toys of ",
+              plan.n_events, " events on ", world.size(), " rank(s)");
   if (in.checks)
     log::info("coverage: ", in.checks->runs, " runs of θ* from the prior, ", plan.n_events, " events and ",
-              in.checks->setup.n_samples, " posterior samples (",
-              in.checks->setup.grid ? "grid" : "mcmc", ") each on ", world.size(), " rank(s)");
+              in.checks->setup.n_samples, " posterior samples (", in.checks->setup.grid ? "grid" : "mcmc",
+              ") each on ", world.size(), " rank(s)");
 }
 
 // The results of one estimator: its entry of coverage.json and, for the toys, covered[method][l · K + k].
@@ -173,7 +174,8 @@ json::Object estimator_results(const Campaign& campaign, const CoverageInputs& i
   for (const auto& method : in.methods) {
     if (method != "wilks" && method != "neyman") continue;
     json::Object entry;
-    covered.push_back(method_coverage(method, *q, in.neyman ? &in.belts[e] : nullptr, *in.grids, levels, entry));
+    covered.push_back(
+        method_coverage(method, *q, in.neyman ? &in.belts[e] : nullptr, *in.grids, levels, entry));
     by_method.set(method, entry);
   }
   if (in.checks) summarise_posterior_checks(campaign, *in.checks, merged, e, n_estimators, by_method);
@@ -201,8 +203,8 @@ void write_coverage(const Communicator& world, const Campaign& campaign, const I
   // covered[e][toy method][l · K + k]
   std::vector<std::vector<std::vector<double>>> covered(n_estimators);
   for (std::size_t e = 0; e < n_estimators; ++e)
-    per_estimator.set(context.estimator_names[e],
-                      estimator_results(campaign, in, in.grids ? &q[e] : nullptr, merged, e, n_estimators, covered[e]));
+    per_estimator.set(context.estimator_names[e], estimator_results(campaign, in, in.grids ? &q[e] : nullptr,
+                                                                    merged, e, n_estimators, covered[e]));
   const std::string identity = coverage_identity(campaign, context, in);
   write_results(world, campaign, "coverage", identity, evaluation, [&](h5::Group& group) {
     group.write_attribute("n_events", static_cast<std::int64_t>(plan.n_events));
@@ -216,10 +218,10 @@ void write_coverage(const Communicator& world, const Campaign& campaign, const I
         inference::write_array(g, "q_toys", {in.grids->points.size(), static_cast<std::size_t>(plan.n_toys)},
                                flatten(q[e]));
       for (std::size_t m = 0; m < toy_methods.size(); ++m)
-        inference::write_array(g, toy_methods[m] + "/covered",
-                               {campaign.config.get<std::vector<double>>("coverage.levels").size(),
-                                in.grids->points.size()},
-                               covered[e][m]);
+        inference::write_array(
+            g, toy_methods[m] + "/covered",
+            {campaign.config.get<std::vector<double>>("coverage.levels").size(), in.grids->points.size()},
+            covered[e][m]);
       if (in.checks) write_posterior_checks(g, *in.checks, merged, e, n_estimators);
     }
   });

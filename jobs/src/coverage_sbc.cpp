@@ -42,8 +42,9 @@ void check_support(const config::Config& config, const inference::Grid& grid, Po
     if (prior.support_min(p) < axis.values.front() || prior.support_max(p) > axis.values.back())
       config.fail(config.has("prior") ? "prior" : "infer.grid",
                   "coverage.methods sbc and expected_coverage draw θ* from the prior, whose support of " +
-                      axis.name + " reaches beyond the infer grid's range [" + std::to_string(axis.values.front()) +
-                      ", " + std::to_string(axis.values.back()) + "] (prior: " + prior.yaml() + ")");
+                      axis.name + " reaches beyond the infer grid's range [" +
+                      std::to_string(axis.values.front()) + ", " + std::to_string(axis.values.back()) +
+                      "] (prior: " + prior.yaml() + ")");
   }
 }
 
@@ -210,8 +211,8 @@ void summarise_posterior_checks(const Campaign& campaign, const PosteriorChecks&
     by_method.set("expected_coverage", expected_coverage_entry(checks, credibility));
 }
 
-void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks, const std::vector<double>& merged,
-                            std::size_t e, std::size_t n_estimators) {
+void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks,
+                            const std::vector<double>& merged, std::size_t e, std::size_t n_estimators) {
   using inference::write_array;
   const std::size_t n_parameters = checks.ranked.size();
   std::vector<double> ranks;
@@ -220,8 +221,8 @@ void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks, con
   std::vector<double> histograms;
   std::vector<double> p_values;
   for (std::size_t p = 0; p < n_parameters; ++p) {
-    const auto histogram = inference::rank_histogram(column(ranks, n_parameters, p), checks.setup.n_samples,
-                                                     checks.bins);
+    const auto histogram =
+        inference::rank_histogram(column(ranks, n_parameters, p), checks.setup.n_samples, checks.bins);
     histograms.insert(histograms.end(), histogram.begin(), histogram.end());
     p_values.push_back(checks.ranked[p] ? inference::chi2_uniformity(histogram).p_value : std::nan(""));
   }
@@ -229,7 +230,8 @@ void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks, con
   write_array(group, "sbc/histogram", {n_parameters, checks.bins}, histograms);
   write_array(group, "sbc/p_value", {n_parameters}, p_values);
   std::vector<double> covered;
-  for (const double level : checks.levels) covered.push_back(static_cast<double>(covered_runs(credibility, level)));
+  for (const double level : checks.levels)
+    covered.push_back(static_cast<double>(covered_runs(credibility, level)));
   write_array(group, "expected_coverage/credibility", {checks.runs}, credibility);
   write_array(group, "expected_coverage/covered", {checks.levels.size()}, covered);
 }

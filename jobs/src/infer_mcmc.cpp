@@ -162,7 +162,7 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
 }  // namespace
 
 inference::McmcPrior mcmc_box(const config::Config& config, const inference::Grid& grid,
-                            const inference::Prior& prior) {
+                              const inference::Prior& prior) {
   const std::string key = config.has("prior") ? "prior" : "infer.grid";
   inference::McmcPrior box;
   for (std::size_t p = 0; p < grid.n_parameters(); ++p) {

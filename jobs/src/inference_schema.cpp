@@ -186,14 +186,16 @@ void declare_calibrate(config::Schema& schema, config::Config& config, const sim
                  .maximum(0.9999));
 }
 
-// coverage.sbc: the posterior checks (sbc, expected_coverage). Optional, their defaults applied where they are
-// read (sbc_settings): a campaign that does not name them keeps the identity it had before they existed.
+// coverage.sbc: the posterior checks (sbc, expected_coverage). Optional, their defaults applied where they
+// are read (sbc_settings): a campaign that does not name them keeps the identity it had before they existed.
 void declare_sbc(config::Schema& schema) {
-  schema.add(Key("coverage.sbc.runs", Type::integer, "runs: θ* from the prior, a dataset, a posterior (default 200)")
-                 .as_optional()
-                 .minimum(1)
-                 .maximum(1000000000));
-  schema.add(Key("coverage.sbc.runs_per_item", Type::integer, "runs per work item, the unit of resuming (default 10)")
+  schema.add(
+      Key("coverage.sbc.runs", Type::integer, "runs: θ* from the prior, a dataset, a posterior (default 200)")
+          .as_optional()
+          .minimum(1)
+          .maximum(1000000000));
+  schema.add(Key("coverage.sbc.runs_per_item", Type::integer,
+                 "runs per work item, the unit of resuming (default 10)")
                  .as_optional()
                  .minimum(1));
   schema.add(Key("coverage.sbc.samples", Type::integer,
@@ -209,9 +211,10 @@ void declare_sbc(config::Schema& schema) {
                  .as_optional()
                  .minimum(1)
                  .maximum(1000));
-  schema.add(Key("coverage.sbc.warmup", Type::integer, "with mcmc, warm-up iterations per chain (default 200)")
-                 .as_optional()
-                 .minimum(0));
+  schema.add(
+      Key("coverage.sbc.warmup", Type::integer, "with mcmc, warm-up iterations per chain (default 200)")
+          .as_optional()
+          .minimum(0));
   schema.add(Key("coverage.sbc.thin", Type::integer,
                  "with mcmc, iterations per kept draw, so that draws are nearly independent (default 10)")
                  .as_optional()

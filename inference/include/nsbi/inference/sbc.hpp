@@ -45,21 +45,21 @@ double grid_credibility(const std::vector<double>& posterior, const Grid& grid, 
 /// Draws from a grid posterior: a point by the cumulative sum, jittered uniformly within its cell along
 /// continuous axes; draw s uses the stream (seed, rng::Purpose::posterior, s). samples [n, P] row-major.
 /// `check`, when given, is called before every 65536 draws (to stop on a signal).
-std::vector<double> grid_posterior_draws(const std::vector<double>& posterior, const Grid& grid, std::size_t n,
-                                         std::uint64_t seed, void (*check)() = nullptr);
+std::vector<double> grid_posterior_draws(const std::vector<double>& posterior, const Grid& grid,
+                                         std::size_t n, std::uint64_t seed, void (*check)() = nullptr);
 
 /// What every run samples from and with. Exactly one of grid (grid posterior) and box (Markov chains) is
 /// used: the grid when `grid` is set.
 struct SbcSetup {
   const sims::Simulator* simulator = nullptr;
   const Prior* prior = nullptr;
-  std::uint64_t seed = 0;       // the campaign's
-  std::size_t n_events = 0;     // per dataset
-  std::size_t n_samples = 0;    // L, posterior samples per run
-  const Grid* grid = nullptr;   // grid posterior on these points
+  std::uint64_t seed = 0;              // the campaign's
+  std::size_t n_events = 0;            // per dataset
+  std::size_t n_samples = 0;           // L, posterior samples per run
+  const Grid* grid = nullptr;          // grid posterior on these points
   std::vector<double> grid_log_prior;  // log π at the grid's points
-  McmcPrior box;                // Markov chains in this box, with the prior's log density
-  McmcSettings mcmc;            // chains, warmup, thin per run (samples and seed are set per run)
+  McmcPrior box;                       // Markov chains in this box, with the prior's log density
+  McmcSettings mcmc;                   // chains, warmup, thin per run (samples and seed are set per run)
 };
 
 /// θ*_i: the prior's draw of index `run` from the streams of seed toy_seed(seed, ToyStage::sbc_prior, 0).
@@ -73,7 +73,7 @@ inline std::size_t sbc_values(const SbcSetup& setup) { return setup.prior->n_par
 /// among L posterior samples and its HPD credibility (chains seeded by toy_seed(seed, ToyStage::sbc_chains,
 /// i); grid draws by the same). out[(j · E + e) · (P + 1) + c] for run j of the item, NaN after a short
 /// block. x is the reused event buffer.
-void sbc_item(const SbcSetup& setup, Estimators& estimators, std::uint64_t n_runs, std::uint64_t runs_per_item,
-              std::uint64_t item, Matrix& x, double* out);
+void sbc_item(const SbcSetup& setup, Estimators& estimators, std::uint64_t n_runs,
+              std::uint64_t runs_per_item, std::uint64_t item, Matrix& x, double* out);
 
 }  // namespace nsbi::inference

@@ -56,8 +56,8 @@ std::vector<double> run_posterior_checks(const Communicator& world, const Campai
 void summarise_posterior_checks(const Campaign& campaign, const PosteriorChecks& checks,
                                 const std::vector<double>& merged, std::size_t e, std::size_t n_estimators,
                                 json::Object& by_method);
-void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks, const std::vector<double>& merged,
-                            std::size_t e, std::size_t n_estimators);
+void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks,
+                            const std::vector<double>& merged, std::size_t e, std::size_t n_estimators);
 
 /// The checks' settings for coverage.json and /coverage's attributes (θ* of every run: theta_true).
 json::Object posterior_checks_json(const PosteriorChecks& checks);
