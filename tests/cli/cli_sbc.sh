@@ -91,16 +91,8 @@ h5same mcmc_one.h5 run/results.h5 /coverage/theta_true  # θ* does not depend on
 big=(--set coverage.sbc.runs=600 --set coverage.sbc.runs_per_item=5)
 mkdir -p whole
 expect_exit 0 whole.out -- mpi 2 "$NSBI" coverage sbc.yaml --output whole "${big[@]}"
-"$MPIEXEC" -np 2 --oversubscribe "$NSBI" coverage sbc.yaml --output killed "${big[@]}" >killed.out 2>&1 &
-leader=$!
-for _ in $(seq 1 2000); do
-  [ "$(cat killed/work/coverage_sbc/*.journal 2>/dev/null | wc -c)" -gt 3000 ] && break
-  sleep 0.01
-done
-pkill -TERM -f "^$NSBI coverage sbc.yaml --output killed"
-wait "$leader"
-code=$?
-[ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat killed.out)"
+stop_when_journaled 3000 "killed/work/coverage_sbc/*.journal" killed.out \
+  "^$NSBI coverage sbc.yaml --output killed" -- "$NSBI" coverage sbc.yaml --output killed "${big[@]}"
 [ -e killed/coverage.json ] && fail "the interrupted coverage wrote its summary"
 expect_exit 0 resumed.out -- mpi 2 "$NSBI" coverage sbc.yaml --output killed "${big[@]}"
 expect_grep "coverage_sbc: resuming: [1-9][0-9]* of 120 work items already done" resumed.out

@@ -68,3 +68,23 @@ kill_all() {
   done
   pgrep -f "$1" >/dev/null && fail "ranks survived the kill"
 }
+
+# stop_when_journaled BYTES JOURNALS OUTFILE PATTERN -- COMMAND...: runs `mpi 2 COMMAND` in the background
+# (output in OUTFILE), sends SIGTERM to the processes whose command line matches PATTERN (its ranks) once the
+# work journals (a glob, quoted) hold more than BYTES bytes (or after 20 s), and checks that it exits with
+# code 4 (interrupted).
+stop_when_journaled() {
+  local bytes=$1 journals=$2 out=$3 pattern=$4
+  shift 5
+  "$MPIEXEC" -np 2 --oversubscribe "$@" >"$out" 2>&1 &
+  leader=$!
+  for _ in $(seq 1 2000); do
+    # shellcheck disable=SC2086  # the glob is expanded here
+    [ "$(cat $journals 2>/dev/null | wc -c)" -gt "$bytes" ] && break
+    sleep 0.01
+  done
+  pkill -TERM -f "$pattern"
+  wait "$leader"
+  local code=$?
+  [ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat "$out")"
+}
