@@ -6,7 +6,6 @@
 # file with several datasets.
 source "$(dirname "$0")/common.sh"
 SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
-h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
 cat >small.yaml <<YAML
 campaign: {seed: 3, dir: run}

@@ -6,7 +6,6 @@
 # beside the checks; the report plots them; and the refusals of bad settings name their key.
 source "$(dirname "$0")/common.sh"
 SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
-h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
 cat >sbc.yaml <<YAML
 campaign: {seed: 9, dir: run}

@@ -20,6 +20,9 @@ expect_exit() {
   [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want; output:$(printf '\n'; cat "$out")"
 }
 
+# h5same A B PATH: the dataset PATH is the same bits in the HDF5 files A and B.
+h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
+
 expect_grep() {
   local pattern=$1 file=$2
   grep -qE -- "$pattern" "$file" || fail "expected /$pattern/ in $file:$(printf '\n'; cat "$file")"
