@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/statistics.hpp"
@@ -14,6 +15,7 @@
 namespace nsbi::jobs {
 namespace {
 
+// The stage name run_toy_items journals under (work/coverage_sbc, posterior_check_journals).
 constexpr const char* journal_stage = "coverage_sbc";
 // A parameter's rank histogram is called uniform when its χ² p-value is at least this (docs/statistics.md).
 constexpr double uniform_p_value = 1e-3;
@@ -130,6 +132,17 @@ json::Object expected_coverage_entry(const PosteriorChecks& checks, const std::v
 
 }  // namespace
 
+std::pair<std::uint64_t, std::uint64_t> posterior_check_runs(const config::Config& config) {
+  const auto runs = static_cast<std::uint64_t>(integer_or(config, "coverage.sbc.runs", 200));
+  return {runs, std::min<std::uint64_t>(runs, integer_or(config, "coverage.sbc.runs_per_item", 10))};
+}
+
+std::uint64_t posterior_check_items(const config::Config& config) {
+  if (!wants_posterior_checks(config)) return 0;
+  const auto [runs, per_item] = posterior_check_runs(config);
+  return (runs + per_item - 1) / per_item;
+}
+
 bool wants_posterior_checks(const config::Config& config) {
   return has_method(config, "sbc") || has_method(config, "expected_coverage");
 }
@@ -137,9 +150,7 @@ bool wants_posterior_checks(const config::Config& config) {
 void read_posterior_checks(const Campaign& campaign, const InferenceContext& context, std::size_t n_events,
                            PosteriorChecks& checks) {
   const config::Config& config = campaign.config;
-  checks.runs = static_cast<std::uint64_t>(integer_or(config, "coverage.sbc.runs", 200));
-  checks.runs_per_item =
-      std::min<std::uint64_t>(checks.runs, integer_or(config, "coverage.sbc.runs_per_item", 10));
+  std::tie(checks.runs, checks.runs_per_item) = posterior_check_runs(config);
   checks.bins = static_cast<std::size_t>(integer_or(config, "coverage.sbc.bins", 10));
   checks.levels = config.has("coverage.sbc.levels")
                       ? config.get<std::vector<double>>("coverage.sbc.levels")
@@ -169,6 +180,11 @@ void read_posterior_checks(const Campaign& campaign, const InferenceContext& con
   }
   setup.grid = &*checks.grid;
   setup.grid_log_prior = checks.prior->log_density_on(*checks.grid);
+  if (std::none_of(setup.grid_log_prior.begin(), setup.grid_log_prior.end(),
+                   [](double v) { return v > -HUGE_VAL; }))
+    config.fail(
+        config.has("prior") ? "prior" : "infer.grid",
+        "the prior puts no mass on any point of the infer grid (prior: " + checks.prior->yaml() + ")");
   std::vector<std::vector<double>> points(checks.grid->size(), std::vector<double>(checks.reference.size()));
   for (std::size_t k = 0; k < points.size(); ++k) checks.grid->point(k, points[k].data());
   context.check_exact("coverage.estimators", points, checks.reference);
@@ -184,7 +200,7 @@ std::vector<std::string> posterior_check_sections(const Campaign& campaign) {
 std::vector<double> run_posterior_checks(const Communicator& world, const Campaign& campaign,
                                          const std::string& identity, inference::Estimators& estimators,
                                          const PosteriorChecks& checks, const StageOptions& options) {
-  const std::uint64_t n_items = (checks.runs + checks.runs_per_item - 1) / checks.runs_per_item;
+  const std::uint64_t n_items = posterior_check_items(campaign.config);
   Matrix x;
   std::vector<double> merged = run_toy_items(
       world, campaign, journal_stage, identity, n_items,

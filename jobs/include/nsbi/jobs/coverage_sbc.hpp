@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nsbi/core/communicator.hpp"
@@ -36,6 +37,13 @@ struct PosteriorChecks {
   std::vector<double> reference;  // the estimators' reference point: the infer grid's first
 };
 
+/// coverage.sbc.runs and the runs per work item (coverage.sbc.runs_per_item, at most the runs), defaults
+/// applied.
+std::pair<std::uint64_t, std::uint64_t> posterior_check_runs(const config::Config& config);
+
+/// The work items of the checks, 0 when coverage.methods asks for none (what `nsbi status` counts).
+std::uint64_t posterior_check_items(const config::Config& config);
+
 /// Reads and checks the checks' settings for datasets of n_events events (ConfigError naming the key; local,
 /// callers wrap it in agree).
 void read_posterior_checks(const Campaign& campaign, const InferenceContext& context, std::size_t n_events,
@@ -62,6 +70,9 @@ void write_posterior_checks(h5::Group& group, const PosteriorChecks& checks,
 /// The checks' settings for coverage.json and /coverage's attributes (θ* of every run: theta_true).
 json::Object posterior_checks_json(const PosteriorChecks& checks);
 void write_posterior_check_settings(h5::Group& group, const PosteriorChecks& checks);
+
+/// The journal directory of the checks' work items, below campaign.dir.
+inline const char* posterior_check_journals() { return "work/coverage_sbc"; }
 
 /// Removes the journals of the checks (after the stage completed).
 void remove_posterior_check_journals(const Communicator& world, const Campaign& campaign);
