@@ -190,21 +190,36 @@ void write_toys(h5::Group& group, const Campaign& campaign, const ToyGrids& grid
   group.write_attribute("n_toys", static_cast<std::int64_t>(plan.n_toys));
 }
 
+// Every estimator's entry of coverage.json and, for the toys, covered[e][toy method][l · K + k].
+struct CoverageSummary {
+  json::Object per_estimator;
+  std::vector<std::vector<std::vector<double>>> covered;
+};
+
+CoverageSummary summarise_coverage(const Campaign& campaign, const InferenceContext& context,
+                                   const CoverageInputs& in,
+                                   const std::vector<std::vector<std::vector<double>>>& q,
+                                   const std::vector<double>& merged) {
+  const std::size_t n_estimators = context.estimator_names.size();
+  CoverageSummary summary;
+  summary.covered.resize(n_estimators);
+  for (std::size_t e = 0; e < n_estimators; ++e)
+    summary.per_estimator.set(context.estimator_names[e],
+                              estimator_results(campaign, in, in.grids ? &q[e] : nullptr, merged, e,
+                                                n_estimators, summary.covered[e]));
+  return summary;
+}
+
 // Collective: /coverage of results.h5 and coverage.json.
 void write_coverage(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                     const CoverageInputs& in, const inference::ToyPlan& plan,
                     const std::vector<std::vector<std::vector<double>>>& q, const std::vector<double>& merged,
-                    const Evaluation& evaluation) {
+                    const CoverageSummary& summary, const Evaluation& evaluation) {
   const std::size_t n_estimators = context.estimator_names.size();
   std::vector<std::string> toy_methods;
   for (const auto& method : in.methods)
     if (method == "wilks" || method == "neyman") toy_methods.push_back(method);
-  json::Object per_estimator;
-  // covered[e][toy method][l · K + k]
-  std::vector<std::vector<std::vector<double>>> covered(n_estimators);
-  for (std::size_t e = 0; e < n_estimators; ++e)
-    per_estimator.set(context.estimator_names[e], estimator_results(campaign, in, in.grids ? &q[e] : nullptr,
-                                                                    merged, e, n_estimators, covered[e]));
+  const std::size_t n_levels = campaign.config.get<std::vector<double>>("coverage.levels").size();
   const std::string identity = coverage_identity(campaign, context, in);
   write_results(world, campaign, "coverage", identity, evaluation, [&](h5::Group& group) {
     group.write_attribute("n_events", static_cast<std::int64_t>(plan.n_events));
@@ -218,10 +233,8 @@ void write_coverage(const Communicator& world, const Campaign& campaign, const I
         inference::write_array(g, "q_toys", {in.grids->points.size(), static_cast<std::size_t>(plan.n_toys)},
                                flatten(q[e]));
       for (std::size_t m = 0; m < toy_methods.size(); ++m)
-        inference::write_array(
-            g, toy_methods[m] + "/covered",
-            {campaign.config.get<std::vector<double>>("coverage.levels").size(), in.grids->points.size()},
-            covered[e][m]);
+        inference::write_array(g, toy_methods[m] + "/covered", {n_levels, in.grids->points.size()},
+                               summary.covered[e][m]);
       if (in.checks) write_posterior_checks(g, *in.checks, merged, e, n_estimators);
     }
   });
@@ -231,7 +244,7 @@ void write_coverage(const Communicator& world, const Campaign& campaign, const I
     body.set("n_toys_per_point", static_cast<std::int64_t>(plan.n_toys))
         .set("dof", static_cast<std::int64_t>(degrees_of_freedom(in.grids->scan)));
   if (in.checks) body.set("posterior_checks", posterior_checks_json(*in.checks));
-  body.set("results_by_estimator", per_estimator);
+  body.set("results_by_estimator", summary.per_estimator);
   write_summary(world, campaign, "coverage", identity, evaluation, body);
 }
 
@@ -260,8 +273,11 @@ void run_coverage(const Communicator& world, const Campaign& campaign, const Sta
   }
   if (!options.slice.whole()) return;
 
+  std::optional<profiling::Region> belts("nsbi/coverage/belts");
+  const CoverageSummary summary = summarise_coverage(campaign, context, in, q, merged);
+  belts.reset();
   const profiling::Region write("nsbi/coverage/write");
-  write_coverage(world, campaign, context, in, plan, q, merged, evaluation_of(context, estimators));
+  write_coverage(world, campaign, context, in, plan, q, merged, summary, evaluation_of(context, estimators));
   if (in.grids) remove_toy_journals(world, campaign, "coverage");
   if (in.checks) remove_posterior_check_journals(world, campaign);
 }
