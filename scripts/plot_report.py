@@ -328,7 +328,9 @@ class Report:
     # ---------------------------------------------------------------- coverage
     def coverage(self, g, order):
         estimators = [e for e in text_list(g.attrs.get("estimators", [])) if e in g]
-        methods = text_list(g.attrs.get("methods", []))
+        if "theta_true" in g:
+            self.posterior_checks(g, estimators)
+        methods = [m for m in text_list(g.attrs.get("methods", [])) if m in ("wilks", "neyman")]
         if not estimators or not methods or "grid" not in g:
             return
         summary = self.summaries.get("coverage", {}).get("results_by_estimator", {})
@@ -374,6 +376,55 @@ class Report:
             ax.set_title(f"coverage at {level_label(levels[l])} (95% Clopper–Pearson bars)")
             ax.legend(fontsize=7)
         self.save(fig, "coverage", "coverage.png", "coverage per true point, method and estimator")
+
+    def posterior_checks(self, g, estimators):
+        """Rank histograms (SBC) per estimator and parameter, and the expected-coverage curve."""
+        names = text_list(g.attrs.get("parameters", []))
+        samples, bins = int(g.attrs["sbc_samples"]), int(g.attrs["sbc_bins"])
+        runs = int(g.attrs["sbc_runs"])
+        summary = self.summaries.get("coverage", {}).get("results_by_estimator", {})
+        with_ranks = [e for e in estimators if "sbc/histogram" in g[e]]
+        if with_ranks:
+            fig, plots = plt.subplots(len(with_ranks), len(names), figsize=(3.6 * len(names), 3 * len(with_ranks)),
+                                      squeeze=False)
+            expected = runs / bins
+            # The band a uniform histogram's bins fall in 99 % of the time each (normal approximation).
+            half = 2.576 * np.sqrt(expected * (1 - 1 / bins))
+            for i, e in enumerate(with_ranks):
+                histogram = g[e]["sbc/histogram"][()]
+                p_values = g[e]["sbc/p_value"][()]
+                for p, name in enumerate(names):
+                    ax = plots[i][p]
+                    ax.axhspan(expected - half, expected + half, color="0.85", label="uniform, 99% per bin")
+                    ax.bar(np.arange(bins), histogram[p], width=0.9, color=colour(e, estimators.index(e)))
+                    ax.axhline(expected, color="black", lw=1)
+                    ax.set_title(f"{e}: {name} (χ² p = {p_values[p]:.3g})", fontsize=9)
+                    ax.set_xlabel(f"rank bin ({(samples + 1) // bins} of the {samples + 1} ranks each)")
+                    ax.set_ylabel(f"runs (of {runs})")
+                    ax.legend(fontsize=7)
+            self.save(fig, "coverage", "sbc_ranks.png",
+                      f"SBC rank histograms: θ* from the prior ranked among {samples} posterior samples, {runs} runs")
+        with_coverage = [e for e in estimators if "expected_coverage/covered" in g[e]]
+        if with_coverage:
+            levels = np.array(g.attrs["expected_coverage_levels"], dtype=float)
+            fig, ax = plt.subplots(figsize=(5, 4.6))
+            ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="nominal")
+            for e in with_coverage:
+                cov = g[e]["expected_coverage/covered"][()] / runs
+                rows = summary.get(e, {}).get("expected_coverage", {}).get("points", [])
+                style = dict(marker="o", ms=4, capsize=2, color=colour(e, estimators.index(e)), label=e)
+                if len(rows) == len(levels):
+                    band = np.array([r["clopper_pearson_95"] for r in rows])
+                    ax.errorbar(levels, cov, yerr=[cov - band[:, 0], band[:, 1] - cov], **style)
+                else:
+                    ax.errorbar(levels, cov, **style)
+            ax.set_xlabel("credibility level of the HPD region")
+            ax.set_ylabel(f"fraction of {runs} runs with θ* inside")
+            ax.set_title("expected coverage (95% Clopper–Pearson bars)")
+            ax.legend(fontsize=7)
+            self.save(fig, "coverage", "expected_coverage.png",
+                      "expected coverage of the posterior's highest-density regions (below the diagonal: "
+                      "overconfident)")
 
     # ---------------------------------------------------------------- train
     def train(self, model_path):
@@ -493,6 +544,11 @@ class Report:
                     add(key, s[key])
             for e, by_method in s.get("results_by_estimator", {}).items():
                 for m, r in by_method.items():
+                    if m == "sbc":
+                        for name, entry in r.get("parameters", {}).items():
+                            add(f"{e}, sbc: {name}", f"χ² p = {entry['p_value']:.3g}")
+                        add(f"{e}, sbc", r.get("verdict"))
+                        continue
                     points = r.get("points", [])
                     for level in sorted({p["level"] for p in points}):
                         cov = [p["coverage"] for p in points if p["level"] == level]

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "nsbi/core/error.hpp"
-#include "nsbi/core/rng.hpp"
 #include "nsbi/core/signals.hpp"
+#include "nsbi/inference/sbc.hpp"
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/inference/summary.hpp"
 
@@ -75,36 +75,6 @@ void profile_intervals(Analysis& r, const std::vector<double>& levels) {
   r.summary.set("intervals", intervals);
 }
 
-// Draws from the grid posterior: a cell by the cumulative sum, jittered uniformly within it along continuous
-// axes; sample s uses the stream (seed, posterior, s).
-void posterior_samples(Analysis& r, const Grid& grid, const AnalysisSettings& settings) {
-  const std::vector<double>& posterior = r.posterior;
-  const std::size_t n_samples = settings.posterior_samples;
-  std::vector<double> cumulative(posterior.size());
-  double running = 0;
-  for (std::size_t k = 0; k < posterior.size(); ++k) cumulative[k] = (running += posterior[k]);
-  const std::size_t n_parameters = grid.n_parameters();
-  r.samples.resize(n_samples * n_parameters);
-  for (std::size_t s = 0; s < n_samples; ++s) {
-    if (s % 65536 == 0) stop_if_requested();
-    rng::Stream stream(settings.seed, rng::Purpose::posterior, s);
-    const double u = stream.uniform() * running;
-    const std::size_t k = std::min<std::size_t>(
-        static_cast<std::size_t>(std::lower_bound(cumulative.begin(), cumulative.end(), u) -
-                                 cumulative.begin()),
-        posterior.size() - 1);
-    const auto index = grid.unravel(k);
-    for (std::size_t p = 0; p < n_parameters; ++p) {
-      const auto& axis = grid.axes()[p];
-      double value = axis.values[index[p]];
-      const double jitter = stream.uniform() - 0.5;
-      if (axis.continuous())
-        value = std::clamp(value + jitter * axis.spacing(), axis.values.front(), axis.values.back());
-      r.samples[s * n_parameters + p] = value;
-    }
-  }
-}
-
 // The posterior on the grid (the prior's log density at the grid points, settings.log_prior), its moments,
 // highest-density regions and samples.
 void posterior(Analysis& r, const Grid& grid, const AnalysisSettings& settings,
@@ -112,7 +82,8 @@ void posterior(Analysis& r, const Grid& grid, const AnalysisSettings& settings,
   std::vector<double> volume(grid.size());
   for (std::size_t k = 0; k < volume.size(); ++k) volume[k] = grid.cell_volume(k);
   r.posterior = grid_posterior(r.t, settings.log_prior, volume);
-  posterior_samples(r, grid, settings);
+  r.samples =
+      grid_posterior_draws(r.posterior, grid, settings.posterior_samples, settings.seed, stop_if_requested);
   const std::size_t n_parameters = grid.n_parameters();
   std::vector<double> mean(n_parameters, 0.0);
   std::vector<double> second(n_parameters, 0.0);

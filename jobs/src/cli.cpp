@@ -160,6 +160,10 @@ constexpr const char* coverage_help =
     "interval (coverage.methods: wilks, or neyman with the belts of `nsbi calibrate`) contains theta*, "
     "with\n"
     "its 95% Clopper-Pearson interval; a method covers where the nominal level lies inside it.\n"
+    "The posterior checks (coverage.methods: sbc, expected_coverage) instead draw theta* from the prior\n"
+    "coverage.sbc.runs times, simulate coverage.n_events events and sample the posterior as infer would\n"
+    "(grid, or infer.posterior: mcmc): rank histograms of theta* among the samples with a chi-square\n"
+    "uniformity test, and how often highest-density regions hold theta* (docs/statistics.md).\n"
     "--slice k/K works as for calibrate (docs/slurm.md). Results of another config in /coverage or\n"
     "coverage.json are an error unless --force, as for infer.\n";
 

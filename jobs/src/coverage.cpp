@@ -1,6 +1,7 @@
 // nsbi coverage: how often the Wilks and Neyman intervals of toys at chosen true values θ* contain θ*, with
-// Clopper–Pearson uncertainty (inference/neyman.hpp; docs/statistics.md). Toys are work items spread over the
-// ranks and journaled; a toy depends only on (seed, stage, θ index, toy index).
+// Clopper–Pearson uncertainty (inference/neyman.hpp; docs/statistics.md), and the posterior checks over θ*
+// drawn from the prior (coverage_sbc.hpp). Toys and runs are work items spread over the ranks and journaled;
+// a toy depends only on (seed, stage, θ index, toy index), a run on (seed, run index).
 
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "nsbi/inference/neyman.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/summary.hpp"
+#include "nsbi/jobs/coverage_sbc.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/jobs/toy_stages.hpp"
@@ -109,88 +111,175 @@ std::vector<double> method_coverage(const std::string& method, const std::vector
   return counts;
 }
 
-void write_coverage(h5::Group& group, const Campaign& campaign, const InferenceContext& context,
-                    const ToyGrids& grids, const inference::ToyPlan& plan,
-                    const std::vector<std::vector<std::vector<double>>>& q,
-                    const std::vector<std::vector<std::vector<double>>>& covered) {
+// What the stage runs: the toys of wilks and neyman, and the posterior checks, each when asked for.
+struct CoverageInputs {
+  std::vector<std::string> methods;
+  bool neyman = false;
+  std::optional<ToyGrids> grids;  // with wilks or neyman
+  std::vector<inference::BeltTable> belts;
+  std::optional<PosteriorChecks> checks;  // with sbc or expected_coverage; filled in place
+};
+
+bool has(const std::vector<std::string>& methods, const char* method) {
+  return std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
+// Collective: the methods' inputs, checked.
+void read_coverage_inputs(const Communicator& world, const Campaign& campaign,
+                          const InferenceContext& context, const inference::ToyPlan& plan,
+                          CoverageInputs& in) {
   const config::Config& config = campaign.config;
-  const auto methods = config.get<std::vector<std::string>>("coverage.methods");
-  const std::vector<double> levels = config.get<std::vector<double>>("coverage.levels");
-  const std::size_t n_points = grids.points.size();
-  write_grid(group, grids.points);
-  group.write_attribute("levels", levels);
-  group.write_attribute("dof", static_cast<std::int64_t>(degrees_of_freedom(grids.scan)));
-  group.write_attribute("n_events", static_cast<std::int64_t>(plan.n_events));
-  group.write_attribute("n_toys", static_cast<std::int64_t>(plan.n_toys));
-  group.write_attribute("methods", methods);
-  group.write_attribute("estimators", context.estimator_names);
-  for (std::size_t e = 0; e < context.estimator_names.size(); ++e) {
-    h5::Group g = group.create_group(context.estimator_names[e]);
-    inference::write_array(g, "q_toys", {n_points, static_cast<std::size_t>(plan.n_toys)}, flatten(q[e]));
-    for (std::size_t m = 0; m < methods.size(); ++m)
-      inference::write_array(g, methods[m] + "/covered", {levels.size(), n_points}, covered[e][m]);
+  in.methods = config.get<std::vector<std::string>>("coverage.methods");
+  in.neyman = has(in.methods, "neyman");
+  world.agree([&] {
+    if (in.methods.empty()) config.fail("coverage.methods", "name at least one method");
+    if (in.neyman || has(in.methods, "wilks")) in.grids = toy_grids(campaign, context, "coverage");
+    if (in.neyman) in.belts = coverage_belts(campaign, context, plan);
+    if (wants_posterior_checks(config)) {
+      in.checks.emplace();
+      read_posterior_checks(campaign, context, plan.n_events, *in.checks);
+    }
+  });
+}
+
+std::string coverage_identity(const Campaign& campaign, const InferenceContext& context,
+                              const CoverageInputs& in) {
+  // With neyman, calibrate's config decides the belts the intervals use.
+  std::vector<std::string> sections = {"coverage", "infer.grid", "infer.refine"};
+  if (in.neyman) sections.push_back("calibrate");
+  if (in.checks) {
+    const auto more = posterior_check_sections(campaign);
+    sections.insert(sections.end(), more.begin(), more.end());
   }
+  return stage_identity(campaign, context, sections);
+}
+
+void log_plan(const Communicator& world, const CoverageInputs& in, const inference::ToyPlan& plan) {
+  if (in.grids)
+    log::info("coverage: ", in.grids->points.size(), " true points × ", plan.n_toys, " toys of ",
+              plan.n_events, " events on ", world.size(), " rank(s)");
+  if (in.checks)
+    log::info("coverage: ", in.checks->runs, " runs of θ* from the prior, ", plan.n_events, " events and ",
+              in.checks->setup.n_samples, " posterior samples (", in.checks->setup.grid ? "grid" : "mcmc",
+              ") each on ", world.size(), " rank(s)");
+}
+
+// The results of one estimator: its entry of coverage.json and, for the toys, covered[method][l · K + k].
+json::Object estimator_results(const Campaign& campaign, const CoverageInputs& in,
+                               const std::vector<std::vector<double>>* q, const std::vector<double>& merged,
+                               std::size_t e, std::size_t n_estimators,
+                               std::vector<std::vector<double>>& covered) {
+  const std::vector<double> levels = campaign.config.get<std::vector<double>>("coverage.levels");
+  json::Object by_method;
+  for (const auto& method : in.methods) {
+    if (method != "wilks" && method != "neyman") continue;
+    json::Object entry;
+    covered.push_back(
+        method_coverage(method, *q, in.neyman ? &in.belts[e] : nullptr, *in.grids, levels, entry));
+    by_method.set(method, entry);
+  }
+  if (in.checks) summarise_posterior_checks(campaign, *in.checks, merged, e, n_estimators, by_method);
+  return by_method;
+}
+
+void write_toys(h5::Group& group, const Campaign& campaign, const ToyGrids& grids,
+                const inference::ToyPlan& plan) {
+  write_grid(group, grids.points);
+  group.write_attribute("levels", campaign.config.get<std::vector<double>>("coverage.levels"));
+  group.write_attribute("dof", static_cast<std::int64_t>(degrees_of_freedom(grids.scan)));
+  group.write_attribute("n_toys", static_cast<std::int64_t>(plan.n_toys));
+}
+
+// Every estimator's entry of coverage.json and, for the toys, covered[e][toy method][l · K + k].
+struct CoverageSummary {
+  json::Object per_estimator;
+  std::vector<std::vector<std::vector<double>>> covered;
+};
+
+CoverageSummary summarise_coverage(const Campaign& campaign, const InferenceContext& context,
+                                   const CoverageInputs& in,
+                                   const std::vector<std::vector<std::vector<double>>>& q,
+                                   const std::vector<double>& merged) {
+  const std::size_t n_estimators = context.estimator_names.size();
+  CoverageSummary summary;
+  summary.covered.resize(n_estimators);
+  for (std::size_t e = 0; e < n_estimators; ++e)
+    summary.per_estimator.set(context.estimator_names[e],
+                              estimator_results(campaign, in, in.grids ? &q[e] : nullptr, merged, e,
+                                                n_estimators, summary.covered[e]));
+  return summary;
+}
+
+// Collective: /coverage of results.h5 and coverage.json.
+void write_coverage(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
+                    const CoverageInputs& in, const inference::ToyPlan& plan,
+                    const std::vector<std::vector<std::vector<double>>>& q, const std::vector<double>& merged,
+                    const CoverageSummary& summary, const Evaluation& evaluation) {
+  const std::size_t n_estimators = context.estimator_names.size();
+  std::vector<std::string> toy_methods;
+  for (const auto& method : in.methods)
+    if (method == "wilks" || method == "neyman") toy_methods.push_back(method);
+  const std::size_t n_levels = campaign.config.get<std::vector<double>>("coverage.levels").size();
+  const std::string identity = coverage_identity(campaign, context, in);
+  write_results(world, campaign, "coverage", identity, evaluation, [&](h5::Group& group) {
+    group.write_attribute("n_events", static_cast<std::int64_t>(plan.n_events));
+    group.write_attribute("methods", in.methods);
+    group.write_attribute("estimators", context.estimator_names);
+    if (in.grids) write_toys(group, campaign, *in.grids, plan);
+    if (in.checks) write_posterior_check_settings(group, *in.checks);
+    for (std::size_t e = 0; e < n_estimators; ++e) {
+      h5::Group g = group.create_group(context.estimator_names[e]);
+      if (in.grids)
+        inference::write_array(g, "q_toys", {in.grids->points.size(), static_cast<std::size_t>(plan.n_toys)},
+                               flatten(q[e]));
+      for (std::size_t m = 0; m < toy_methods.size(); ++m)
+        inference::write_array(g, toy_methods[m] + "/covered", {n_levels, in.grids->points.size()},
+                               summary.covered[e][m]);
+      if (in.checks) write_posterior_checks(g, *in.checks, merged, e, n_estimators);
+    }
+  });
+  json::Object body;
+  body.set("n_events", static_cast<std::int64_t>(plan.n_events)).set("methods", in.methods);
+  if (in.grids)
+    body.set("n_toys_per_point", static_cast<std::int64_t>(plan.n_toys))
+        .set("dof", static_cast<std::int64_t>(degrees_of_freedom(in.grids->scan)));
+  if (in.checks) body.set("posterior_checks", posterior_checks_json(*in.checks));
+  body.set("results_by_estimator", summary.per_estimator);
+  write_summary(world, campaign, "coverage", identity, evaluation, body);
 }
 
 }  // namespace
 
 void run_coverage(const Communicator& world, const Campaign& campaign, const StageOptions& options) {
-  const config::Config& config = campaign.config;
   std::optional<profiling::Region> load("nsbi/coverage/load");
   const InferenceContext context = load_inference(world, campaign, "coverage", options.allow_extrapolation);
-  const auto methods = config.get<std::vector<std::string>>("coverage.methods");
-  const bool neyman = std::find(methods.begin(), methods.end(), "neyman") != methods.end();
-  const std::vector<double> levels = config.get<std::vector<double>>("coverage.levels");
-  const inference::ToyPlan plan = toy_plan(config, "coverage");
-  std::optional<ToyGrids> grids;
-  std::vector<inference::BeltTable> belts;
-  world.agree([&] {
-    if (methods.empty()) config.fail("coverage.methods", "name at least one method");
-    grids = toy_grids(campaign, context, "coverage");
-    if (neyman) belts = coverage_belts(campaign, context, plan);
-  });
-  // With neyman, calibrate's config decides the belts the intervals use.
-  std::vector<std::string> sections = {"coverage", "infer.grid", "infer.refine"};
-  if (neyman) sections.push_back("calibrate");
-  const std::string identity = stage_identity(campaign, context, sections);
+  const inference::ToyPlan plan = toy_plan(campaign.config, "coverage");
+  CoverageInputs in;
+  read_coverage_inputs(world, campaign, context, plan, in);
+  const std::string identity = coverage_identity(campaign, context, in);
   if (skip_if_complete(world, campaign, "coverage", identity, options.force)) return;
-  log::info("coverage: ", grids->points.size(), " true points × ", plan.n_toys, " toys of ", plan.n_events,
-            " events on ", world.size(), " rank(s)");
-  auto estimators = context.make_estimators(grids->reference);
+  log_plan(world, in, plan);
+  auto estimators = context.make_estimators(in.grids ? in.grids->reference : in.checks->reference);
   load.reset();
 
-  const auto q = q_toys(world, campaign, "coverage", inference::ToyStage::coverage, identity, context,
-                        estimators, *grids, plan, options);
+  std::vector<std::vector<std::vector<double>>> q;
+  if (in.grids)
+    q = q_toys(world, campaign, "coverage", inference::ToyStage::coverage, identity, context, estimators,
+               *in.grids, plan, options);
+  std::vector<double> merged;
+  if (in.checks) {
+    const profiling::Region region("nsbi/coverage/posterior_checks");
+    merged = run_posterior_checks(world, campaign, identity, estimators, *in.checks, options);
+  }
   if (!options.slice.whole()) return;
 
-  std::optional<profiling::Region> belts_region("nsbi/coverage/belts");
-  json::Object per_estimator;
-  // covered[e][method][l * K + k]
-  std::vector<std::vector<std::vector<double>>> covered(context.estimator_names.size());
-  for (std::size_t e = 0; e < context.estimator_names.size(); ++e) {
-    json::Object by_method;
-    for (const auto& method : methods) {
-      json::Object entry;
-      covered[e].push_back(
-          method_coverage(method, q[e], neyman ? &belts[e] : nullptr, *grids, levels, entry));
-      by_method.set(method, entry);
-    }
-    per_estimator.set(context.estimator_names[e], by_method);
-  }
-  belts_region.reset();
+  std::optional<profiling::Region> belts("nsbi/coverage/belts");
+  const CoverageSummary summary = summarise_coverage(campaign, context, in, q, merged);
+  belts.reset();
   const profiling::Region write("nsbi/coverage/write");
-  const Evaluation evaluation = evaluation_of(context, estimators);
-  write_results(world, campaign, "coverage", identity, evaluation, [&](h5::Group& group) {
-    write_coverage(group, campaign, context, *grids, plan, q, covered);
-  });
-  json::Object body;
-  body.set("n_toys_per_point", static_cast<std::int64_t>(plan.n_toys))
-      .set("n_events", static_cast<std::int64_t>(plan.n_events))
-      .set("dof", static_cast<std::int64_t>(degrees_of_freedom(grids->scan)))
-      .set("methods", methods)
-      .set("results_by_estimator", per_estimator);
-  write_summary(world, campaign, "coverage", identity, evaluation, body);
-  remove_toy_journals(world, campaign, "coverage");
+  write_coverage(world, campaign, context, in, plan, q, merged, summary, evaluation_of(context, estimators));
+  if (in.grids) remove_toy_journals(world, campaign, "coverage");
+  if (in.checks) remove_posterior_check_journals(world, campaign);
 }
 
 }  // namespace nsbi::jobs

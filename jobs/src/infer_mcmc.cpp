@@ -33,37 +33,6 @@ struct McmcResult {
   json::Object summary;
 };
 
-// The box the chains move in: each parameter's infer grid range (one value: held there) within the prior's
-// support. ConfigError naming `prior` (or infer.grid) where the two do not overlap or the prior is zero.
-inference::McmcPrior box_of(const config::Config& config, const inference::Grid& grid,
-                            const inference::Prior& prior) {
-  const std::string key = config.has("prior") ? "prior" : "infer.grid";
-  inference::McmcPrior box;
-  for (std::size_t p = 0; p < grid.n_parameters(); ++p) {
-    const auto& axis = grid.axes()[p];
-    if (axis.discrete && axis.values.size() > 1)
-      config.fail("infer.grid." + axis.name + ".values",
-                  "infer.posterior: mcmc samples continuous parameters only: give one hypothesis of " +
-                      axis.name + " (a list of one value)");
-    const bool held = axis.values.size() == 1;
-    box.lower.push_back(held ? axis.values.front() : std::max(axis.values.front(), prior.support_min(p)));
-    box.upper.push_back(held ? axis.values.front() : std::min(axis.values.back(), prior.support_max(p)));
-    if (!(box.lower[p] <= box.upper[p]))
-      config.fail(key, "the prior's support of " + axis.name +
-                           " and the infer grid's range do not overlap (prior: " + prior.yaml() + ")");
-  }
-  if (box.lower == box.upper)
-    config.fail("infer.posterior",
-                "mcmc: every parameter is held fixed (one infer.grid value each): nothing to sample");
-  std::vector<double> middle(box.lower.size());
-  for (std::size_t p = 0; p < middle.size(); ++p) middle[p] = 0.5 * (box.lower[p] + box.upper[p]);
-  if (!(prior.log_density(middle) > -HUGE_VAL))
-    config.fail(key, "the prior is zero in the middle of the box the chains would explore (prior: " +
-                         prior.yaml() + ")");
-  box.log_density = [&prior](const double* theta) { return prior.log_density(theta); };
-  return box;
-}
-
 // The settings, the prior, the box and the observed events (collective).
 void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                       McmcInputs& in) {
@@ -71,7 +40,7 @@ void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const
   in.settings = mcmc_settings(config);
   world.agree([&] {
     in.prior = prior_from_config(campaign, context);
-    in.target_prior = box_of(config, grid_from_config(campaign, context, "infer"), *in.prior);
+    in.target_prior = mcmc_box(config, grid_from_config(campaign, context, "infer"), *in.prior);
     context.check_exact("infer.estimators", {in.target_prior.lower, in.target_prior.upper},
                         in.target_prior.lower);
     in.x = read_observed(campaign, context.info(), "infer.observed");
@@ -191,6 +160,35 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
 }
 
 }  // namespace
+
+inference::McmcPrior mcmc_box(const config::Config& config, const inference::Grid& grid,
+                              const inference::Prior& prior) {
+  const std::string key = config.has("prior") ? "prior" : "infer.grid";
+  inference::McmcPrior box;
+  for (std::size_t p = 0; p < grid.n_parameters(); ++p) {
+    const auto& axis = grid.axes()[p];
+    if (axis.discrete && axis.values.size() > 1)
+      config.fail("infer.grid." + axis.name + ".values",
+                  "infer.posterior: mcmc samples continuous parameters only: give one hypothesis of " +
+                      axis.name + " (a list of one value)");
+    const bool held = axis.values.size() == 1;
+    box.lower.push_back(held ? axis.values.front() : std::max(axis.values.front(), prior.support_min(p)));
+    box.upper.push_back(held ? axis.values.front() : std::min(axis.values.back(), prior.support_max(p)));
+    if (!(box.lower[p] <= box.upper[p]))
+      config.fail(key, "the prior's support of " + axis.name +
+                           " and the infer grid's range do not overlap (prior: " + prior.yaml() + ")");
+  }
+  if (box.lower == box.upper)
+    config.fail("infer.posterior",
+                "mcmc: every parameter is held fixed (one infer.grid value each): nothing to sample");
+  std::vector<double> middle(box.lower.size());
+  for (std::size_t p = 0; p < middle.size(); ++p) middle[p] = 0.5 * (box.lower[p] + box.upper[p]);
+  if (!(prior.log_density(middle) > -HUGE_VAL))
+    config.fail(key, "the prior is zero in the middle of the box the chains would explore (prior: " +
+                         prior.yaml() + ")");
+  box.log_density = [&prior](const double* theta) { return prior.log_density(theta); };
+  return box;
+}
 
 void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
                     const StageOptions& options) {

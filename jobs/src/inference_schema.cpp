@@ -186,7 +186,47 @@ void declare_calibrate(config::Schema& schema, config::Config& config, const sim
                  .maximum(0.9999));
 }
 
-// coverage: of the Wilks and Neyman intervals.
+// coverage.sbc: the posterior checks (sbc, expected_coverage). Optional, their defaults applied where they
+// are read (sbc_settings): a campaign that does not name them keeps the identity it had before they existed.
+void declare_sbc(config::Schema& schema) {
+  schema.add(
+      Key("coverage.sbc.runs", Type::integer, "runs: θ* from the prior, a dataset, a posterior (default 200)")
+          .as_optional()
+          .minimum(1)
+          .maximum(1000000000));
+  schema.add(Key("coverage.sbc.runs_per_item", Type::integer,
+                 "runs per work item, the unit of resuming (default 10)")
+                 .as_optional()
+                 .minimum(1));
+  schema.add(Key("coverage.sbc.samples", Type::integer,
+                 "posterior samples L per run; L + 1 must be a multiple of coverage.sbc.bins (default 99)")
+                 .as_optional()
+                 .minimum(1)
+                 .maximum(1000000));
+  schema.add(Key("coverage.sbc.bins", Type::integer, "bins of the rank histograms (default 10)")
+                 .as_optional()
+                 .minimum(2));
+  schema.add(Key("coverage.sbc.chains", Type::integer,
+                 "with infer.posterior: mcmc, chains per run, run on one rank (default 4)")
+                 .as_optional()
+                 .minimum(1)
+                 .maximum(1000));
+  schema.add(
+      Key("coverage.sbc.warmup", Type::integer, "with mcmc, warm-up iterations per chain (default 200)")
+          .as_optional()
+          .minimum(0));
+  schema.add(Key("coverage.sbc.thin", Type::integer,
+                 "with mcmc, iterations per kept draw, so that draws are nearly independent (default 10)")
+                 .as_optional()
+                 .minimum(1));
+  schema.add(Key("coverage.sbc.levels", Type::number_list,
+                 "credibility levels of expected_coverage (default 0.1, 0.2, …, 0.9, 0.95)")
+                 .as_optional()
+                 .minimum(0.001)
+                 .maximum(0.999));
+}
+
+// coverage: of the Wilks and Neyman intervals, and the posterior checks.
 void declare_coverage(config::Schema& schema, config::Config& config, const sims::SimulatorInfo& sim) {
   config.validate_key(schema, "calibrate.n_events");
   config.validate_key(schema, "calibrate.estimators");
@@ -194,9 +234,11 @@ void declare_coverage(config::Schema& schema, config::Config& config, const sims
                  .with_default(config.get<YAML::Node>("calibrate.estimators"))
                  .one_of(estimators));
   schema.add(Key("coverage.methods", Type::string_list,
-                 "`wilks`: q(θ*) ≤ χ² threshold; `neyman`: q(θ*) ≤ the calibrated c_α(θ*) (needs calibrate)")
+                 "`wilks`: q(θ*) ≤ χ² threshold; `neyman`: q(θ*) ≤ the calibrated c_α(θ*) (needs calibrate); "
+                 "`sbc`: rank histograms of θ* drawn from the prior among posterior samples; "
+                 "`expected_coverage`: how often the posterior's highest-density regions hold θ*")
                  .with_default("[wilks, neyman]")
-                 .one_of({"wilks", "neyman"}));
+                 .one_of({"wilks", "neyman", "sbc", "expected_coverage"}));
   declare_grid(schema, "coverage", sim, "the true values θ* tested", 3);
   schema.add(Key("coverage.n_events", Type::integer, "events per pseudo-experiment")
                  .with_default(YAML::Node(config.get<std::int64_t>("calibrate.n_events")))
@@ -210,6 +252,7 @@ void declare_coverage(config::Schema& schema, config::Config& config, const sims
                  .with_default("[0.6826894921370859]")
                  .minimum(0.01)
                  .maximum(0.9999));
+  declare_sbc(schema);
 }
 
 }  // namespace

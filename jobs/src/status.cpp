@@ -24,6 +24,7 @@
 #include "nsbi/distributed/checkpoint.hpp"
 #include "nsbi/distributed/work_queue.hpp"
 #include "nsbi/jobs/campaign_lock.hpp"
+#include "nsbi/jobs/coverage_sbc.hpp"
 #include "nsbi/jobs/progress.hpp"
 #include "nsbi/jobs/slurm.hpp"
 
@@ -133,6 +134,13 @@ std::uint64_t toy_items(const config::Config& config, const sims::SimulatorInfo&
   return stage == "test" ? 2 * blocks : grid_size(config, info, stage) * blocks;
 }
 
+// Whether coverage.methods names a toy method (wilks, neyman).
+bool has_toy_methods(const config::Config& config) {
+  const auto methods = config.get<std::vector<std::string>>("coverage.methods");
+  return std::any_of(methods.begin(), methods.end(),
+                     [](const std::string& m) { return m == "wilks" || m == "neyman"; });
+}
+
 // The output of a stage whose summary says it completed that is missing ("" when none is): then the stage is
 // not complete (it runs again). Whether the outputs are from this config the stages themselves check.
 std::string missing_output(const Campaign& campaign, const std::string& stage) {
@@ -160,6 +168,34 @@ std::string missing_output(const Campaign& campaign, const std::string& stage) {
   for (const auto& file : files)
     if (!file_exists(campaign.output_path(file))) return campaign.output_path(file);
   return "";
+}
+
+// The work items of a toy stage and those its journals hold; false when there are no journals.
+bool journal_progress(const Campaign& campaign, const sims::SimulatorInfo& info, StageStatus& s,
+                      double& last_activity, double& first_activity) {
+  const config::Config& config = campaign.config;
+  s.unit = "work items";
+  // coverage's toys (wilks, neyman) and its posterior checks (sbc, expected_coverage) journal apart.
+  std::vector<std::string> directories = {"work/" + s.stage};
+  s.total = s.stage == "coverage" && !has_toy_methods(config) ? 0 : toy_items(config, info, s.stage);
+  if (s.stage == "coverage") {
+    s.total += posterior_check_items(config);
+    directories.emplace_back(posterior_check_journals());
+  }
+  std::uint64_t files = 0;
+  for (const auto& directory : directories) {
+    const distributed::WorkJournalSummary journals =
+        distributed::summarize_work_journals(campaign.output_path(directory));
+    if (journals.files == 0) continue;
+    s.done += journals.items;
+    last_activity = std::max(last_activity, journals.last_modified);
+    first_activity = files == 0 ? journals.first_created : std::min(first_activity, journals.first_created);
+    files += journals.files;
+  }
+  if (files == 0) return false;
+  s.detail = std::to_string(files) + " journal(s)";
+  s.state = "interrupted";
+  return true;
 }
 
 void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, StageStatus& s) {
@@ -219,16 +255,7 @@ void inspect_files(const Campaign& campaign, const sims::SimulatorInfo& info, St
     if (!any) return;
     s.state = "interrupted";
   } else if (s.stage == "test" || s.stage == "calibrate" || s.stage == "coverage") {
-    s.unit = "work items";
-    s.total = toy_items(config, info, s.stage);
-    const distributed::WorkJournalSummary journals =
-        distributed::summarize_work_journals(campaign.output_path("work/" + s.stage));
-    if (journals.files == 0) return;
-    s.done = journals.items;
-    last_activity = journals.last_modified;
-    first_activity = journals.first_created;
-    s.detail = std::to_string(journals.files) + " journal(s)";
-    s.state = "interrupted";
+    if (!journal_progress(campaign, info, s, last_activity, first_activity)) return;
   } else {
     return;  // infer has no partial outputs
   }

@@ -6,7 +6,6 @@
 # file with several datasets.
 source "$(dirname "$0")/common.sh"
 SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
-h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
 cat >small.yaml <<YAML
 campaign: {seed: 3, dir: run}
@@ -95,16 +94,8 @@ fi
 mkdir -p killed whole && cp one/*.h5 killed/ && cp one/*.h5 whole/ && rm -f killed/results.h5 whole/results.h5
 big=(--set calibrate.n_toys=400 --set calibrate.estimators=[learned])
 expect_exit 0 whole.out -- mpi 2 "$NSBI" calibrate small.yaml --output whole "${big[@]}"
-"$MPIEXEC" -np 2 --oversubscribe "$NSBI" calibrate small.yaml --output killed "${big[@]}" >killed.out 2>&1 &
-leader=$!
-for _ in $(seq 1 2000); do
-  [ "$(cat killed/work/calibrate/*.journal 2>/dev/null | wc -c)" -gt 4000 ] && break
-  sleep 0.01
-done
-pkill -TERM -f "^$NSBI calibrate small.yaml --output killed"
-wait "$leader"
-code=$?
-[ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat killed.out)"
+stop_when_journaled 4000 "killed/work/calibrate/*.journal" killed.out \
+  "^$NSBI calibrate small.yaml --output killed" -- "$NSBI" calibrate small.yaml --output killed "${big[@]}"
 expect_grep "calibrate: stopped by a signal; the finished work items are kept" killed.out
 [ -e killed/calibrate.json ] && fail "the interrupted calibrate wrote its summary"
 expect_exit 0 resumed.out -- mpi 2 "$NSBI" calibrate small.yaml --output killed "${big[@]}"

@@ -4,7 +4,6 @@
 # parameter held fixed by a single grid value, the chains' seed recorded, a normal prior giving the grid's
 # posterior, and the refusals of bad settings.
 source "$(dirname "$0")/common.sh"
-h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
 
 cat >small.yaml <<YAML
 campaign: {seed: 5, dir: run}

@@ -23,6 +23,9 @@ expect_exit() {
   [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want; output:$(printf '\n'; cat "$out")"
 }
 
+# h5same A B PATH: the dataset PATH is the same bits in the HDF5 files A and B.
+h5same() { h5diff -q "$1" "$2" "$3" "$3" >/dev/null 2>&1 || fail "$3 differs between $1 and $2"; }
+
 expect_grep() {
   local pattern=$1 file=$2
   grep -qE -- "$pattern" "$file" || fail "expected /$pattern/ in $file:$(printf '\n'; cat "$file")"
@@ -70,4 +73,24 @@ kill_all() {
     sleep 0.05
   done
   pgrep -f "$1" >/dev/null && fail "ranks survived the kill"
+}
+
+# stop_when_journaled BYTES JOURNALS OUTFILE PATTERN -- COMMAND...: runs `mpi 2 COMMAND` in the background
+# (output in OUTFILE), sends SIGTERM to the processes whose command line matches PATTERN (its ranks) once the
+# work journals (a glob, quoted) hold more than BYTES bytes (or after 20 s), and checks that it exits with
+# code 4 (interrupted).
+stop_when_journaled() {
+  local bytes=$1 journals=$2 out=$3 pattern=$4
+  shift 5
+  "$MPIEXEC" -np 2 --oversubscribe "$@" >"$out" 2>&1 &
+  leader=$!
+  for _ in $(seq 1 2000); do
+    # shellcheck disable=SC2086  # the glob is expanded here
+    [ "$(cat $journals 2>/dev/null | wc -c)" -gt "$bytes" ] && break
+    sleep 0.01
+  done
+  pkill -TERM -f "$pattern"
+  wait "$leader"
+  local code=$?
+  [ "$code" -eq 4 ] || fail "SIGTERM: exit code $code, expected 4: $(cat "$out")"
 }

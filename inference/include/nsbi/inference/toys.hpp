@@ -12,7 +12,18 @@
 namespace nsbi::inference {
 
 /// Separates the toys of different stages (and the observed data simulate writes) under one campaign seed.
-enum class ToyStage : std::uint32_t { observed = 1, test_h0 = 2, test_h1 = 3, calibrate = 4, coverage = 5 };
+/// The posterior checks of coverage (sbc.hpp) use three: their datasets (θ index: the run), the draws of θ*
+/// from the prior (θ index 0) and the streams of their posterior samplers (θ index: the run).
+enum class ToyStage : std::uint32_t {
+  observed = 1,
+  test_h0 = 2,
+  test_h1 = 3,
+  calibrate = 4,
+  coverage = 5,
+  sbc = 6,
+  sbc_prior = 7,
+  sbc_chains = 8
+};
 
 /// The simulator seed of the toys of (stage, θ index): 64 bits of the Philox stream
 /// (seed, Purpose::toy, stage · 2^32 + theta_index).

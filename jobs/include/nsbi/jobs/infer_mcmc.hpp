@@ -8,6 +8,9 @@
 
 #include "nsbi/core/communicator.hpp"
 #include "nsbi/core/json.hpp"
+#include "nsbi/inference/grid.hpp"
+#include "nsbi/inference/mcmc.hpp"
+#include "nsbi/inference/prior.hpp"
 #include "nsbi/jobs/campaign.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 #include "nsbi/jobs/stages.hpp"
@@ -25,6 +28,13 @@ std::vector<std::string> infer_identity_sections(const Campaign& campaign);
 /// infer.json's body: `observed`, `estimators` and `results_by_estimator` (each estimator's summary).
 json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
                                 const std::vector<json::Object>& summaries);
+
+/// The box the chains move in: each parameter's range on `grid` (the infer grid; one value: held there)
+/// within the prior's support, with the prior's log density (the returned box refers to `prior`). ConfigError
+/// naming `prior` (or infer.grid) where the two do not overlap or the prior is zero in the box's middle, and
+/// infer.posterior when every parameter is held.
+inference::McmcPrior mcmc_box(const config::Config& config, const inference::Grid& grid,
+                              const inference::Prior& prior);
 
 /// Collective: the rest of run_infer when infer.posterior is mcmc; writes /infer of results.h5 and
 /// infer.json.
