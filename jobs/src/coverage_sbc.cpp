@@ -205,7 +205,7 @@ std::vector<double> run_posterior_checks(const Communicator& world, const Campai
   std::vector<double> merged = run_toy_items(
       world, campaign, journal_stage, identity, n_items,
       checks.runs_per_item * estimators.size() * inference::sbc_values(checks.setup), checks.runs_per_item,
-      options.force,
+      "runs", options.force,
       [&](std::uint64_t item, double* out) {
         inference::sbc_item(checks.setup, estimators, checks.runs, checks.runs_per_item, item, x, out);
       },

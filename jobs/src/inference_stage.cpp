@@ -224,7 +224,7 @@ bool skip_if_complete(const Communicator& world, const Campaign& campaign, const
 std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,
                                   const std::string& stage, const std::string& identity,
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
-                                  bool force,
+                                  const std::string& unit, bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work,
                                   const distributed::WorkSlice& slice) {
   const std::string directory = campaign.output_path("work/" + stage);
@@ -239,12 +239,12 @@ std::vector<double> run_toy_items(const Communicator& world, const Campaign& cam
   options.slice = slice;
   options.stop_requested = [] { return stop_requested(); };
   const std::uint64_t slice_items = slice.size(n_items);
-  const std::string what = slice.whole() ? stage + " toys"
-                                         : stage + " toys (slice " + std::to_string(slice.index) + "/" +
-                                               std::to_string(slice.count) + ")";
+  const std::string what = slice.whole() ? stage + " " + unit
+                                         : stage + " " + unit + " (slice " + std::to_string(slice.index) +
+                                               "/" + std::to_string(slice.count) + ")";
   options.progress = [&](std::uint64_t done, std::uint64_t done_at_start) {
     if (!progress) {
-      progress.emplace(what, slice_items * toys_per_item, "toys", world.is_root(),
+      progress.emplace(what, slice_items * toys_per_item, unit, world.is_root(),
                        done_at_start * toys_per_item);
       if (done_at_start > 0)
         log::info(stage, ": resuming: ", done_at_start, " of ", slice_items, " work items already done");

@@ -81,7 +81,7 @@ void run_test(const Communicator& world, const Campaign& campaign, const StageOp
   Matrix x;
   const auto t = inference::simple_test_table(
       run_toy_items(world, campaign, "test", toy_identity, 2 * plan.blocks_per_point,
-                    plan.toys_per_item * estimators.size(), plan.toys_per_item, options.force,
+                    plan.toys_per_item * estimators.size(), plan.toys_per_item, "toys", options.force,
                     [&](std::uint64_t item, double* out) {
                       inference::simple_test_item(setup, estimators, hypotheses, plan, item, x, out);
                     }),

@@ -50,7 +50,7 @@ std::vector<std::vector<std::vector<double>>> q_toys(const Communicator& world, 
   Matrix x;
   const std::vector<double> merged = run_toy_items(
       world, campaign, stage, identity, plan.n_items(grids.points.size()),
-      plan.toys_per_item * estimators.size(), plan.toys_per_item, options.force,
+      plan.toys_per_item * estimators.size(), plan.toys_per_item, "toys", options.force,
       [&](std::uint64_t item, double* out) {
         inference::q_toy_item(setup, estimators, grids.points, grids.scan, plan, item, x, out);
       },

@@ -59,7 +59,8 @@ bool stage_complete(const Communicator& world, const Campaign& campaign, const s
 bool skip_if_complete(const Communicator& world, const Campaign& campaign, const std::string& stage,
                       const std::string& identity, bool force);
 
-/// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), journaled in
+/// Collective: runs the work items of a toy stage over the ranks (distributed/work_queue.hpp), each of
+/// toys_per_item toys (or SBC runs: `unit` names them in the progress line), journaled in
 /// <campaign.dir>/work/<stage>/ (removed first with `force`), with progress on rank 0. Returns the merged
 /// results [n_items × item_size]; throws CollectiveError (exit 4) when a signal stopped it, and ConfigError
 /// when the journals there are from another identity. A sliced run (`nsbi calibrate --slice k/K`, one task
@@ -68,7 +69,7 @@ bool skip_if_complete(const Communicator& world, const Campaign& campaign, const
 std::vector<double> run_toy_items(const Communicator& world, const Campaign& campaign,
                                   const std::string& stage, const std::string& identity,
                                   std::uint64_t n_items, std::size_t item_size, std::uint64_t toys_per_item,
-                                  bool force,
+                                  const std::string& unit, bool force,
                                   const std::function<void(std::uint64_t item, double* out)>& work,
                                   const distributed::WorkSlice& slice = {});
 /// Removes the journals of a finished stage (its results are written).
