@@ -14,18 +14,6 @@
 
 namespace nsbi::jobs {
 
-/// Collective: the infer stage's memory estimate with the observed events counted, against a rank's share
-/// of the node (ConfigError when it does not fit).
-void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
-                        std::uint64_t observed_events);
-
-/// The config sections infer's identity holds: `infer`, and `prior` when given.
-std::vector<std::string> infer_identity_sections(const Campaign& campaign);
-
-/// infer.json's body: `observed`, `estimators` and `results_by_estimator` (each estimator's summary).
-json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
-                                const std::vector<json::Object>& summaries);
-
 /// Collective: the rest of run_infer when infer.posterior is mcmc; writes /infer of results.h5 and
 /// infer.json.
 void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
