@@ -11,6 +11,7 @@
 #include "nsbi/inference/neyman.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/test_statistics.hpp"
+#include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/jobs/toy_stages.hpp"
@@ -29,6 +30,11 @@ std::optional<Matrix> calibrate_observed(const Communicator& world, const Campai
                                          const InferenceContext& context) {
   std::optional<Matrix> observed;
   const std::string path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
+  if (infer_per_dataset(campaign.config)) {
+    log::info("calibrate: infer.observed_dataset names several datasets: belts only (a confidence set is for "
+              "one observed dataset: name it to get one)");
+    return observed;
+  }
   if (access(path.c_str(), R_OK) == 0)
     world.agree([&] { observed = read_observed(campaign, context.info(), "infer.observed"); });
   return observed;
@@ -106,7 +112,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
                         estimators, *grids, plan, options);
   if (!options.slice.whole()) return;
   const std::string observed_path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
-  if (!observed) log::info("calibrate: no observed data at '", observed_path, "': belts only");
+  if (!observed && !infer_per_dataset(campaign.config))
+    log::info("calibrate: no observed data at '", observed_path, "': belts only");
   if (observed && observed->extent(0) != plan.n_events) {
     log::warning("calibrate: the observed data '", observed_path, "' has ", observed->extent(0),
                  " events but the belts are for calibrate.n_events = ", plan.n_events,
