@@ -179,8 +179,10 @@ std::vector<std::string> observed_dataset_names(const std::string& path, const s
   const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
   const h5::Group root = file.root();
   if (!root.attribute_exists("format") || root.read_attribute<std::string>("format") != "nsbi-observed")
-    throw InputError(where + " is not an observed-data file (root attribute format = \"nsbi-observed\"): it "
-                     "holds one unnamed dataset" + origin);
+    throw InputError(where +
+                     " is not an observed-data file (root attribute format = \"nsbi-observed\"): it "
+                     "holds one unnamed dataset" +
+                     origin);
   if (!root.exists("observed"))
     throw InputError(where + " has no group /observed (docs/formats.md, \"Observed data\")" + origin);
   return observed_names(path);

@@ -31,8 +31,9 @@ std::optional<Matrix> calibrate_observed(const Communicator& world, const Campai
   std::optional<Matrix> observed;
   const std::string path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
   if (infer_per_dataset(campaign.config)) {
-    log::info("calibrate: infer.observed_dataset names several datasets: belts only (a confidence set is for "
-              "one observed dataset: name it to get one)");
+    log::info(
+        "calibrate: infer.observed_dataset names several datasets: belts only (a confidence set is for "
+        "one observed dataset: name it to get one)");
     return observed;
   }
   if (access(path.c_str(), R_OK) == 0)

@@ -135,13 +135,13 @@ void keep_outputs(inference::Analysis& r, const InferOutputs& outputs) {
 }
 
 // Local: every dataset analysed with every estimator, one dataset after the other.
-std::vector<DatasetResults> analyse_datasets(const InferInputs& in, std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators) {
+std::vector<DatasetResults> analyse_datasets(
+    const InferInputs& in, std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators) {
   std::vector<DatasetResults> results(in.datasets.size());
   for (std::size_t d = 0; d < in.datasets.size(); ++d) {
     DatasetResults& r = results[d];
     for (auto& estimator : estimators)
-      r.analyses.push_back(
-          inference::analyse_observed(*estimator, in.datasets[d].x, *in.grid, in.settings));
+      r.analyses.push_back(inference::analyse_observed(*estimator, in.datasets[d].x, *in.grid, in.settings));
     if (r.analyses.size() == 2)
       r.comparison = inference::compare_analyses(r.analyses[0], r.analyses[1], *in.grid);
     for (auto& analysis : r.analyses) keep_outputs(analysis, in.outputs);
@@ -165,20 +165,20 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
     group.write_attribute("estimators", context.estimator_names);
     group.write_attribute("prior", in.prior->yaml());
     if (in.per_dataset) group.write_attribute("datasets", dataset_names(in.datasets));
-    if (in.outputs.grid)
-      inference::write_array(group, "log_prior", grid_shape(grid), in.settings.log_prior);
+    if (in.outputs.grid) inference::write_array(group, "log_prior", grid_shape(grid), in.settings.log_prior);
     for (std::size_t d = 0; d < in.datasets.size(); ++d)
       write_dataset_group(group, in.datasets[d], in.per_dataset, [&](h5::Group& g) {
         for (std::size_t e = 0; e < results[d].analyses.size(); ++e)
           write_estimator(g, context.estimator_names[e], results[d].analyses[e], grid, in.outputs);
       });
   });
-  const json::Object body = infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
-    std::vector<json::Object> summaries;
-    for (const auto& r : results[d].analyses) summaries.push_back(r.summary);
-    o.set("results_by_estimator", by_estimator(context, summaries));
-    if (results[d].comparison) o.set("comparison", *results[d].comparison);
-  });
+  const json::Object body =
+      infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
+        std::vector<json::Object> summaries;
+        for (const auto& r : results[d].analyses) summaries.push_back(r.summary);
+        o.set("results_by_estimator", by_estimator(context, summaries));
+        if (results[d].comparison) o.set("comparison", *results[d].comparison);
+      });
   write_summary(world, campaign, "infer", identity, evaluation, body);
 }
 

@@ -74,8 +74,9 @@ void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const
   in.settings = mcmc_settings(config);
   const InferOutputs outputs = infer_outputs(config);
   if (outputs.best_fit || outputs.intervals || outputs.grid)
-    config.fail("infer.outputs", "infer.posterior: mcmc writes posterior samples only: list posterior_samples "
-                                 "alone (or nothing: the summaries only)");
+    config.fail("infer.outputs",
+                "infer.posterior: mcmc writes posterior samples only: list posterior_samples "
+                "alone (or nothing: the summaries only)");
   in.samples_written = outputs.posterior_samples;
   in.per_dataset = infer_per_dataset(config);
   world.agree([&] {
@@ -205,11 +206,12 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
           write_mcmc_estimator(g, context.estimator_names[e], in, results[d][e], n_parameters);
       });
   });
-  const json::Object body = infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
-    std::vector<json::Object> summaries;
-    for (const auto& r : results[d]) summaries.push_back(r.summary);
-    o.set("results_by_estimator", by_estimator(context, summaries));
-  });
+  const json::Object body =
+      infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
+        std::vector<json::Object> summaries;
+        for (const auto& r : results[d]) summaries.push_back(r.summary);
+        o.set("results_by_estimator", by_estimator(context, summaries));
+      });
   write_summary(world, campaign, "infer", identity, evaluation, body);
 }
 
@@ -224,9 +226,9 @@ void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const I
   const std::string identity = infer_identity(campaign, context, in.datasets);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
   log::info("infer: ", in.datasets.size(), " observed dataset(s) of ", total_events(in.datasets),
-            " events in all, posterior by ", in.settings.chains, " chains over ",
-            world.size(), " rank(s): ", in.settings.warmup, " warm-up and ",
-            in.settings.samples * in.settings.thin, " iterations each (seed ", in.settings.seed, ")");
+            " events in all, posterior by ", in.settings.chains, " chains over ", world.size(),
+            " rank(s): ", in.settings.warmup, " warm-up and ", in.settings.samples * in.settings.thin,
+            " iterations each (seed ", in.settings.seed, ")");
   auto estimators = context.make_estimators(in.target_prior.lower);
   load.reset();
   // The datasets one after the other, each one's chains spread over the ranks as for one dataset.

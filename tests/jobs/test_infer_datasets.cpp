@@ -159,7 +159,8 @@ TEST_F(InferDatasets, EachDatasetAsItsOwnRunOnAnyNumberOfRanks) {
   const std::string all = infer(world_, base_ + "/all", observed_, "  observed_dataset: all\n");
   std::vector<std::string> singles;
   for (const std::string name : {"a", "b", "c"})
-    singles.push_back(infer(world_, base_ + "/single-" + name, observed_, "  observed_dataset: " + name + "\n"));
+    singles.push_back(
+        infer(world_, base_ + "/single-" + name, observed_, "  observed_dataset: " + name + "\n"));
   if (!world_.is_root()) return;
 
   EXPECT_EQ(read_attribute<std::vector<std::string>>(several, "infer", "datasets"),
@@ -242,7 +243,8 @@ TEST_F(InferDatasets, TheDatasetsAndOutputsAreTheStageIdentity) {
 TEST_F(InferDatasets, ChainsPerDatasetAsItsOwnRun) {
   const std::string mcmc =
       "  posterior: mcmc\n  mcmc: {chains: 4, warmup: 20, samples: 20}\n  outputs: [posterior_samples]\n";
-  const std::string several = infer(world_, base_ + "/mcmc-several", observed_, "  observed_dataset: [c, a]\n" + mcmc);
+  const std::string several =
+      infer(world_, base_ + "/mcmc-several", observed_, "  observed_dataset: [c, a]\n" + mcmc);
   const Communicator alone = world_.split(world_.rank());
   const std::string several_alone = infer(alone, base_ + "/mcmc-rank" + std::to_string(world_.rank()),
                                           observed_, "  observed_dataset: [c, a]\n" + mcmc);
@@ -256,11 +258,13 @@ TEST_F(InferDatasets, ChainsPerDatasetAsItsOwnRun) {
   EXPECT_NE(read_doubles(several, "infer/datasets/c/exact/posterior_samples"),
             read_doubles(single, "infer/exact/posterior_samples"));
   try {
-    infer(world_, base_ + "/mcmc-grid", observed_, "  posterior: mcmc\n  outputs: [posterior_samples, grid]\n");
+    infer(world_, base_ + "/mcmc-grid", observed_,
+          "  posterior: mcmc\n  outputs: [posterior_samples, grid]\n");
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("infer.outputs: infer.posterior: mcmc writes posterior samples only"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("infer.outputs: infer.posterior: mcmc writes posterior samples only"),
+        std::string::npos)
         << e.what();
   }
 }
