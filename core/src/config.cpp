@@ -285,6 +285,8 @@ std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
       return std::nullopt;
     }
     case Type::string_or_list: {
+      if (!value.IsSequence() && !value.IsScalar())
+        return Problem{{}, "expected " + expected(key.type) + ", got " + describe(value)};
       Key as_read = key;
       as_read.type = value.IsSequence() ? Type::string_list : Type::string;
       return check_value(as_read, value);

@@ -75,9 +75,8 @@ void write_estimator(h5::Group& group, const std::string& name, const inference:
 struct InferInputs {
   std::optional<inference::Grid> grid;
   std::optional<inference::Prior> prior;
-  std::vector<ObservedDataset> datasets;
+  InferObserved observed;
   InferOutputs outputs;
-  bool per_dataset = false;
   inference::AnalysisSettings settings;
 };
 
@@ -90,7 +89,6 @@ InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
       static_cast<std::size_t>(config.get<std::int64_t>("infer.posterior_samples"));
   in.settings.seed = campaign.seed;
   in.outputs = infer_outputs(config);
-  in.per_dataset = infer_per_dataset(config);
   world.agree([&] {
     in.grid = grid_from_config(campaign, context, "infer");
     const auto profile_names = config.get<std::vector<std::string>>("infer.profile");
@@ -106,9 +104,9 @@ InferInputs infer_inputs(const Communicator& world, const Campaign& campaign,
                      [](double v) { return v > -HUGE_VAL; }))
       config.fail(config.has("prior") ? "prior" : "infer.grid",
                   "the prior puts no mass on any point of the infer grid (prior: " + in.prior->yaml() + ")");
-    in.datasets = read_infer_datasets(campaign, context.info());
+    in.observed = read_infer_datasets(campaign, context.info());
   });
-  check_infer_memory(world, campaign, context, in.datasets);
+  check_infer_memory(world, campaign, context, in.observed.datasets);
   return in;
 }
 
@@ -137,11 +135,12 @@ void keep_outputs(inference::Analysis& r, const InferOutputs& outputs) {
 // Local: every dataset analysed with every estimator, one dataset after the other.
 std::vector<DatasetResults> analyse_datasets(
     const InferInputs& in, std::vector<std::unique_ptr<inference::RatioEstimator>>& estimators) {
-  std::vector<DatasetResults> results(in.datasets.size());
-  for (std::size_t d = 0; d < in.datasets.size(); ++d) {
+  std::vector<DatasetResults> results(in.observed.datasets.size());
+  for (std::size_t d = 0; d < in.observed.datasets.size(); ++d) {
     DatasetResults& r = results[d];
     for (auto& estimator : estimators)
-      r.analyses.push_back(inference::analyse_observed(*estimator, in.datasets[d].x, *in.grid, in.settings));
+      r.analyses.push_back(
+          inference::analyse_observed(*estimator, in.observed.datasets[d].x, *in.grid, in.settings));
     if (r.analyses.size() == 2)
       r.comparison = inference::compare_analyses(r.analyses[0], r.analyses[1], *in.grid);
     for (auto& analysis : r.analyses) keep_outputs(analysis, in.outputs);
@@ -164,16 +163,16 @@ void write_infer_results(const Communicator& world, const Campaign& campaign, co
     group.write_attribute("parameters_of_interest", interest);
     group.write_attribute("estimators", context.estimator_names);
     group.write_attribute("prior", in.prior->yaml());
-    if (in.per_dataset) group.write_attribute("datasets", dataset_names(in.datasets));
+    if (in.observed.per_dataset) group.write_attribute("datasets", dataset_names(in.observed.datasets));
     if (in.outputs.grid) inference::write_array(group, "log_prior", grid_shape(grid), in.settings.log_prior);
-    for (std::size_t d = 0; d < in.datasets.size(); ++d)
-      write_dataset_group(group, in.datasets[d], in.per_dataset, [&](h5::Group& g) {
+    for (std::size_t d = 0; d < in.observed.datasets.size(); ++d)
+      write_dataset_group(group, in.observed.datasets[d], in.observed.per_dataset, [&](h5::Group& g) {
         for (std::size_t e = 0; e < results[d].analyses.size(); ++e)
           write_estimator(g, context.estimator_names[e], results[d].analyses[e], grid, in.outputs);
       });
   });
   const json::Object body =
-      infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
+      infer_summary_body(campaign, context, in.observed, [&](json::Object& o, std::size_t d) {
         std::vector<json::Object> summaries;
         for (const auto& r : results[d].analyses) summaries.push_back(r.summary);
         o.set("results_by_estimator", by_estimator(context, summaries));
@@ -193,10 +192,11 @@ void run_infer(const Communicator& world, const Campaign& campaign, const StageO
     return;
   }
   const InferInputs in = infer_inputs(world, campaign, context);
-  const std::string identity = infer_identity(campaign, context, in.datasets);
+  const std::string identity = infer_identity(campaign, context, in.observed);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
-  log::info("infer: ", in.datasets.size(), " observed dataset(s) of ", total_events(in.datasets),
-            " events in all, ", in.grid->size(), " grid points, estimators: ", [&] {
+  log::info("infer: ", in.observed.datasets.size(), " observed dataset(s) of ",
+            total_events(in.observed.datasets), " events in all, ", in.grid->size(),
+            " grid points, estimators: ", [&] {
               std::string names;
               for (const auto& n : context.estimator_names) names += (names.empty() ? "" : ", ") + n;
               return names;

@@ -21,13 +21,10 @@ std::string joined(const std::vector<std::string>& names) {
   return text;
 }
 
-// The datasets infer.observed_dataset names when it names several: its list, or the file's for `all`.
-std::vector<std::string> named_datasets(const Campaign& campaign, const std::string& path,
-                                        const std::string& origin) {
-  const config::Config& config = campaign.config;
+// The datasets of infer.observed_dataset's list, each held by the file `held` lists.
+std::vector<std::string> listed_datasets(const config::Config& config, const std::string& path,
+                                         const std::vector<std::string>& held, const std::string& origin) {
   const std::string key = "infer.observed_dataset";
-  const std::vector<std::string> held = inference::observed_dataset_names(path, origin);
-  if (!config.get<YAML::Node>(key).IsSequence()) return held;  // `all`
   const auto names = config.get<std::vector<std::string>>(key);
   if (names.empty()) config.fail(key, "lists no dataset: name at least one, or give `all`");
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -53,26 +50,24 @@ InferOutputs infer_outputs(const config::Config& config) {
   return outputs;
 }
 
-bool infer_per_dataset(const config::Config& config) {
+InferObserved read_infer_datasets(const Campaign& campaign, const sims::SimulatorInfo& info) {
+  const config::Config& config = campaign.config;
   const std::string key = "infer.observed_dataset";
-  return config.has(key) &&
-         (config.get<YAML::Node>(key).IsSequence() || config.get<std::string>(key) == "all");
-}
-
-std::vector<ObservedDataset> read_infer_datasets(const Campaign& campaign, const sims::SimulatorInfo& info) {
-  if (!infer_per_dataset(campaign.config)) {
-    const std::string key = "infer.observed_dataset";
-    const std::string name = campaign.config.has(key) ? campaign.config.get<std::string>(key) : "";
-    return {{name, read_observed(campaign, info, "infer.observed")}};
+  const std::string path = readable_observed(campaign, "infer.observed");
+  const std::string origin = " (" + config.location(key) + ": " + key + ", of infer.observed)";
+  const bool listed = config.has(key) && config.get<YAML::Node>(key).IsSequence();
+  const std::string name = config.has(key) && !listed ? config.get<std::string>(key) : "";
+  std::vector<std::string> held;
+  if (listed || name == "all") held = inference::observed_dataset_names(path, origin);
+  InferObserved observed;
+  observed.per_dataset = listed || (name == "all" && !contains(held, "all"));
+  if (!observed.per_dataset) {
+    observed.datasets.push_back({name, read_observed(campaign, info, "infer.observed")});
+    return observed;
   }
-  const std::string path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
-  const std::string origin = " (" + campaign.config.location("infer.observed_dataset") +
-                             ": infer.observed_dataset, of infer.observed)";
-  // The file is checked (readable, its format) as for one dataset before its names are looked at.
-  std::vector<ObservedDataset> datasets;
-  for (const std::string& name : named_datasets(campaign, path, origin))
-    datasets.push_back({name, inference::read_observed(path, info, name, origin)});
-  return datasets;
+  for (const std::string& dataset : listed ? listed_datasets(config, path, held, origin) : held)
+    observed.datasets.push_back({dataset, inference::read_observed(path, info, dataset, origin)});
+  return observed;
 }
 
 std::vector<std::string> dataset_names(const std::vector<ObservedDataset>& datasets) {
@@ -102,13 +97,13 @@ void check_infer_memory(const Communicator& world, const Campaign& campaign, con
 }
 
 std::string infer_identity(const Campaign& campaign, const InferenceContext& context,
-                           const std::vector<ObservedDataset>& datasets) {
+                           const InferObserved& observed) {
   // The prior section, when given, decides the posterior (its default is the model, already there).
   const std::vector<std::string> sections = campaign.config.has("prior")
                                                 ? std::vector<std::string>{"infer", "prior"}
                                                 : std::vector<std::string>{"infer"};
-  if (!infer_per_dataset(campaign.config)) return stage_identity(campaign, context, sections, &datasets[0].x);
-  return stage_identity(campaign, context, sections, datasets);
+  if (!observed.per_dataset) return stage_identity(campaign, context, sections, &observed.datasets[0].x);
+  return stage_identity(campaign, context, sections, observed.datasets);
 }
 
 void write_dataset_group(h5::Group& infer, const ObservedDataset& d, bool per_dataset,
@@ -123,22 +118,22 @@ void write_dataset_group(h5::Group& infer, const ObservedDataset& d, bool per_da
 }
 
 json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
-                                const std::vector<ObservedDataset>& datasets,
+                                const InferObserved& observed,
                                 const std::function<void(json::Object&, std::size_t)>& fill) {
   json::Object body;
   body.set("observed", campaign.output_path(campaign.config.get<std::string>("infer.observed")))
       .set("estimators", context.estimator_names);
-  if (!infer_per_dataset(campaign.config)) {
+  if (!observed.per_dataset) {
     fill(body, 0);
     return body;
   }
   json::Object per_dataset;
-  for (std::size_t d = 0; d < datasets.size(); ++d) {
+  for (std::size_t d = 0; d < observed.datasets.size(); ++d) {
     json::Object entry;
     fill(entry, d);
-    per_dataset.set(datasets[d].name, entry);
+    per_dataset.set(observed.datasets[d].name, entry);
   }
-  body.set("datasets", dataset_names(datasets)).set("results_by_dataset", per_dataset);
+  body.set("datasets", dataset_names(observed.datasets)).set("results_by_dataset", per_dataset);
   return body;
 }
 

@@ -25,8 +25,7 @@ struct McmcInputs {
   std::optional<inference::Prior> prior;
   inference::McmcPrior target_prior;  // the sampler's view of `prior`: its box and log density
   inference::McmcSettings settings;
-  std::vector<ObservedDataset> datasets;
-  bool per_dataset = false;
+  InferObserved observed;
   bool samples_written = true;  // infer.outputs asks for posterior_samples
 };
 
@@ -78,15 +77,14 @@ void read_mcmc_inputs(const Communicator& world, const Campaign& campaign, const
                 "infer.posterior: mcmc writes posterior samples only: list posterior_samples "
                 "alone (or nothing: the summaries only)");
   in.samples_written = outputs.posterior_samples;
-  in.per_dataset = infer_per_dataset(config);
   world.agree([&] {
     in.prior = prior_from_config(campaign, context);
     in.target_prior = box_of(config, grid_from_config(campaign, context, "infer"), *in.prior);
     context.check_exact("infer.estimators", {in.target_prior.lower, in.target_prior.upper},
                         in.target_prior.lower);
-    in.datasets = read_infer_datasets(campaign, context.info());
+    in.observed = read_infer_datasets(campaign, context.info());
   });
-  check_infer_memory(world, campaign, context, in.datasets);
+  check_infer_memory(world, campaign, context, in.observed.datasets);
 }
 
 json::Object mcmc_summary(const McmcInputs& in, const McmcResult& r, const std::vector<std::string>& names,
@@ -197,17 +195,17 @@ void write_mcmc_results(const Communicator& world, const Campaign& campaign, con
     group.write_attribute("prior", in.prior->yaml());
     group.write_attribute("parameters", names);
     group.write_attribute("estimators", context.estimator_names);
-    if (in.per_dataset) group.write_attribute("datasets", dataset_names(in.datasets));
+    if (in.observed.per_dataset) group.write_attribute("datasets", dataset_names(in.observed.datasets));
     write_array(group, "box/lower", {n_parameters}, in.target_prior.lower);
     write_array(group, "box/upper", {n_parameters}, in.target_prior.upper);
-    for (std::size_t d = 0; d < in.datasets.size(); ++d)
-      write_dataset_group(group, in.datasets[d], in.per_dataset, [&](h5::Group& g) {
+    for (std::size_t d = 0; d < in.observed.datasets.size(); ++d)
+      write_dataset_group(group, in.observed.datasets[d], in.observed.per_dataset, [&](h5::Group& g) {
         for (std::size_t e = 0; e < results[d].size(); ++e)
           write_mcmc_estimator(g, context.estimator_names[e], in, results[d][e], n_parameters);
       });
   });
   const json::Object body =
-      infer_summary_body(campaign, context, in.datasets, [&](json::Object& o, std::size_t d) {
+      infer_summary_body(campaign, context, in.observed, [&](json::Object& o, std::size_t d) {
         std::vector<json::Object> summaries;
         for (const auto& r : results[d]) summaries.push_back(r.summary);
         o.set("results_by_estimator", by_estimator(context, summaries));
@@ -223,22 +221,22 @@ void run_infer_mcmc(const Communicator& world, const Campaign& campaign, const I
   // Filled in place: the box's log density refers to the prior it holds.
   McmcInputs in;
   read_mcmc_inputs(world, campaign, context, in);
-  const std::string identity = infer_identity(campaign, context, in.datasets);
+  const std::string identity = infer_identity(campaign, context, in.observed);
   if (skip_if_complete(world, campaign, "infer", identity, options.force)) return;
-  log::info("infer: ", in.datasets.size(), " observed dataset(s) of ", total_events(in.datasets),
-            " events in all, posterior by ", in.settings.chains, " chains over ", world.size(),
-            " rank(s): ", in.settings.warmup, " warm-up and ", in.settings.samples * in.settings.thin,
-            " iterations each (seed ", in.settings.seed, ")");
+  log::info("infer: ", in.observed.datasets.size(), " observed dataset(s) of ",
+            total_events(in.observed.datasets), " events in all, posterior by ", in.settings.chains,
+            " chains over ", world.size(), " rank(s): ", in.settings.warmup, " warm-up and ",
+            in.settings.samples * in.settings.thin, " iterations each (seed ", in.settings.seed, ")");
   auto estimators = context.make_estimators(in.target_prior.lower);
   load.reset();
   // The datasets one after the other, each one's chains spread over the ranks as for one dataset.
-  std::vector<std::vector<McmcResult>> results(in.datasets.size());
+  std::vector<std::vector<McmcResult>> results(in.observed.datasets.size());
   {
     const profiling::Region sample("nsbi/infer/mcmc");
-    for (std::size_t d = 0; d < in.datasets.size(); ++d)
+    for (std::size_t d = 0; d < in.observed.datasets.size(); ++d)
       for (auto& estimator : estimators)
         results[d].push_back(
-            sample_estimator(world, *estimator, in, in.datasets[d].x, context.parameter_names()));
+            sample_estimator(world, *estimator, in, in.observed.datasets[d].x, context.parameter_names()));
   }
   const profiling::Region write("nsbi/infer/write");
   world.agree([&] { prepare_directory(campaign.config, "campaign.dir", campaign.dir); }, /*root_only=*/true);

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "nsbi/inference/prior.hpp"
-#include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
@@ -153,7 +152,7 @@ void declare_test(config::Schema& schema, config::Config& config, const sims::Si
                    "the observed dataset of test.observed to use when it holds several (default: "
                    "infer.observed_dataset)");
   // The default is infer's dataset when it names one (test reads one dataset).
-  if (config.has("infer.observed_dataset") && !infer_per_dataset(config))
+  if (config.has("infer.observed_dataset") && !config.get<YAML::Node>("infer.observed_dataset").IsSequence())
     test_dataset.with_default(YAML::Node(config.get<std::string>("infer.observed_dataset")));
   else
     test_dataset.as_optional();

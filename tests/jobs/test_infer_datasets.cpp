@@ -15,6 +15,7 @@
 
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/jobs/stages.hpp"
+#include "stage_results.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -54,9 +55,7 @@ Campaign campaign_with(const std::string& dir, const std::string& observed, cons
                            "  grid: {mu2: {min: -0.9, max: 0.9, points: 7}, rho12: {min: -0.9, max: 0.9, "
                            "points: 5}}\n" +
                            extra;
-  config::Config config = config::Config::parse(yaml, "datasets.yaml");
-  config.validate(campaign_schema(config));
-  return Campaign(std::move(config), collect_provenance({"test"}, 1));
+  return test::campaign_from_yaml(yaml, "datasets.yaml");
 }
 
 // The paths of the datasets (not groups) below `group` of a results file, in name order.
@@ -85,13 +84,7 @@ std::vector<std::string> dataset_paths(const std::string& file_path, const std::
 
 std::vector<double> read_doubles(const std::string& file_path, const std::string& name) {
   const h5::File file = h5::File::open(file_path, MPI_COMM_SELF, h5::Access::read);
-  const h5::Dataset dataset = file.root().open_dataset(name);
-  std::size_t size = 1;
-  const auto dims = dataset.dims();
-  for (std::size_t i = 1; i < dims.size(); ++i) size *= dims[i];
-  std::vector<double> out(dims[0] * size);
-  dataset.read_rows(0, dims[0], out.data());
-  return out;
+  return test::read_doubles(file.root(), name);
 }
 
 template <class T>

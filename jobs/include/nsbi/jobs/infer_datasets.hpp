@@ -26,15 +26,20 @@ struct InferOutputs {
 };
 InferOutputs infer_outputs(const config::Config& config);
 
-/// Whether infer.observed_dataset names several datasets (a list, even of one, or `all`): then each
-/// dataset's results go to /infer/datasets/<name> and infer.json's `results_by_dataset`.
-bool infer_per_dataset(const config::Config& config);
+/// The observed datasets infer analyses, and whether results are per dataset: when infer.observed_dataset
+/// names several (a list, even of one, or `all`), each dataset's results go to /infer/datasets/<name> and
+/// infer.json's `results_by_dataset`; else (one name, or none) to /infer itself, as always.
+struct InferObserved {
+  std::vector<ObservedDataset> datasets;
+  bool per_dataset = false;
+};
 
-/// The datasets infer reads from infer.observed, in the order infer.observed_dataset lists them (`all`: the
-/// file's, in name order). ConfigError at infer.observed_dataset for an empty list or a name given twice;
-/// InputError naming the file and infer.observed_dataset for a dataset the file does not hold (listing
-/// those it holds), and read_observed's errors.
-std::vector<ObservedDataset> read_infer_datasets(const Campaign& campaign, const sims::SimulatorInfo& info);
+/// The datasets infer reads from infer.observed, in the order infer.observed_dataset lists them. `all`: the
+/// file's, in name order, unless the file holds a dataset named `all` (then that one, as any single name).
+/// ConfigError at infer.observed_dataset for an empty list or a name given twice; InputError naming the
+/// file and infer.observed_dataset for a dataset the file does not hold (listing those it holds), and
+/// read_observed's errors.
+InferObserved read_infer_datasets(const Campaign& campaign, const sims::SimulatorInfo& info);
 
 /// The datasets' names, in order.
 std::vector<std::string> dataset_names(const std::vector<ObservedDataset>& datasets);
@@ -50,11 +55,11 @@ void check_infer_memory(const Communicator& world, const Campaign& campaign, con
 /// `prior` section when given, and the observed events: one dataset's as every stage's, several as their
 /// names with each one's event count and digest.
 std::string infer_identity(const Campaign& campaign, const InferenceContext& context,
-                           const std::vector<ObservedDataset>& datasets);
+                           const InferObserved& observed);
 
 /// Writes dataset `d`'s `observed` [N, D], then what `fill` writes, in the group of `infer` (the stage's
-/// group of results.h5) its results go to: `infer` itself for one dataset, datasets/<name> (created) for
-/// several (`per_dataset`).
+/// group of results.h5) its results go to: `infer` itself for one dataset, datasets/<name> (created) with
+/// `per_dataset`.
 void write_dataset_group(h5::Group& infer, const ObservedDataset& d, bool per_dataset,
                          const std::function<void(h5::Group&)>& fill);
 
@@ -62,7 +67,7 @@ void write_dataset_group(h5::Group& infer, const ObservedDataset& d, bool per_da
 /// dataset in the body itself, for several in `results_by_dataset` ({name: object}) after `datasets` (their
 /// names, in order).
 json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
-                                const std::vector<ObservedDataset>& datasets,
+                                const InferObserved& observed,
                                 const std::function<void(json::Object&, std::size_t)>& fill);
 
 /// {estimator name: summary} for `results_by_estimator`.

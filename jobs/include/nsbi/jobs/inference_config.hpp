@@ -80,6 +80,10 @@ struct ObservedDataset {
   Matrix x;
 };
 
+/// The path of the observed-data file `key` names (inside campaign.dir); InputError (exit 3) naming the file
+/// and the key when it cannot be read.
+std::string readable_observed(const Campaign& campaign, const std::string& key);
+
 /// The observed events [N, D] in the simulator's observable order from the file `key` names, the dataset
 /// `<key>_dataset` names (when set) in it (inference::read_observed). InputError (exit 3) naming the file.
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);
