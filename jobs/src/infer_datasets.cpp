@@ -41,8 +41,13 @@ std::vector<std::string> listed_datasets(const config::Config& config, const std
 }  // namespace
 
 InferOutputs infer_outputs(const config::Config& config) {
-  const auto asked = config.get<std::vector<std::string>>("infer.outputs");
   InferOutputs outputs;
+  if (!config.has("infer.outputs")) {  // everything there is
+    const bool grid = !infer_uses_mcmc(config);
+    outputs.best_fit = outputs.intervals = outputs.grid = grid;
+    return outputs;
+  }
+  const auto asked = config.get<std::vector<std::string>>("infer.outputs");
   outputs.posterior_samples = contains(asked, "posterior_samples");
   outputs.best_fit = contains(asked, "best_fit");
   outputs.intervals = contains(asked, "intervals");

@@ -127,12 +127,12 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
                  .with_default("10000")
                  .minimum(0));
   declare_mcmc(schema);
-  config.validate_key(schema, "infer.posterior");
+  // Optional, as infer.posterior: an absent key leaves the identity of configs that predate it unchanged.
   schema.add(Key("infer.outputs", Type::string_list,
                  "the results written per dataset and estimator: `posterior_samples`, `best_fit`, "
-                 "`intervals`, `grid` (the full-grid arrays); mcmc writes posterior_samples only")
-                 .with_default(infer_uses_mcmc(config) ? "[posterior_samples]"
-                                                       : "[posterior_samples, best_fit, intervals, grid]")
+                 "`intervals`, `grid` (the full-grid arrays); default all four, with mcmc "
+                 "[posterior_samples] (the only one it has)")
+                 .as_optional()
                  .one_of({"posterior_samples", "best_fit", "intervals", "grid"}));
   inference::Prior::declare(schema, "prior", sim);
 }

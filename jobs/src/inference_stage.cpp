@@ -152,7 +152,8 @@ void identity_differences(const YAML::Node& before, const YAML::Node& now, const
     text << YAML::Flow << node;
     return text.c_str();
   };
-  if (before.IsMap() && now.IsMap()) {
+  // A key on one side only is an invalid node on the other: Type() would throw, IsDefined() is false.
+  if (before.IsDefined() && now.IsDefined() && before.IsMap() && now.IsMap()) {
     for (const auto& entry : now) {
       const std::string key = entry.first.as<std::string>();
       identity_differences(before[key], entry.second, path.empty() ? key : path + "." + key, out);

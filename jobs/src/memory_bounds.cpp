@@ -15,6 +15,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
@@ -211,9 +212,7 @@ void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, 
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
   const std::uint64_t events = observed_events(config, read_events);
   const std::uint64_t p = info.n_parameters();
-  const auto outputs = config.get<std::vector<std::string>>("infer.outputs");
-  const bool grid_kept = std::find(outputs.begin(), outputs.end(), "grid") != outputs.end();
-  const std::uint64_t kept = grid_kept ? mul(64, estimators, datasets - 1) : 0;
+  const std::uint64_t kept = infer_outputs(config).grid ? mul(64, estimators, datasets - 1) : 0;
   add_term(e, grid.key,
            text(grid.points) + " grid points × (8 bytes per observed event × " + text(events) + " + " +
                text(bytes_per_scan_point(p, estimators)) + " + " + text(kept) + " for " + text(datasets) +

@@ -24,6 +24,7 @@ struct InferOutputs {
   bool intervals = true;          // the 1-D profiles and intervals of the parameters of interest
   bool grid = true;               // the full-grid arrays (t, q, the profile q, regions, posterior, HPD sets)
 };
+/// infer.outputs; absent: all four, or posterior_samples alone with infer.posterior: mcmc.
 InferOutputs infer_outputs(const config::Config& config);
 
 /// The observed datasets infer analyses, and whether results are per dataset: when infer.observed_dataset
