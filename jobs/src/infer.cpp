@@ -1,6 +1,7 @@
 // nsbi infer: the test statistic of the observed data on a θ grid, best fit, Wilks intervals and regions, and
-// the posterior on the grid, per estimator (inference/analysis.hpp; docs/statistics.md); with
-// infer.posterior: mcmc, posterior samples from Markov chains instead (infer_mcmc.cpp).
+// the posterior on the grid, per observed dataset and estimator (inference/analysis.hpp; docs/statistics.md;
+// several datasets and infer.outputs: infer_datasets.hpp); with infer.posterior: mcmc, posterior samples
+// from Markov chains instead (infer_mcmc.cpp).
 
 #include <algorithm>
 #include <cmath>
@@ -9,14 +10,12 @@
 #include "nsbi/core/log.hpp"
 #include "nsbi/core/profiling.hpp"
 #include "nsbi/inference/analysis.hpp"
-#include "nsbi/inference/host_arrays.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/statistics.hpp"
 #include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/infer_mcmc.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
-#include "nsbi/jobs/memory_bounds.hpp"
 #include "nsbi/jobs/stages.hpp"
 
 namespace nsbi::jobs {

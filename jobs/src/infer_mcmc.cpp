@@ -10,7 +10,6 @@
 
 #include "nsbi/core/log.hpp"
 #include "nsbi/core/profiling.hpp"
-#include "nsbi/inference/host_arrays.hpp"
 #include "nsbi/inference/mcmc.hpp"
 #include "nsbi/inference/mcmc_diagnostics.hpp"
 #include "nsbi/inference/results_file.hpp"
