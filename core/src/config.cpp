@@ -211,6 +211,8 @@ std::string expected(Type type) {
       return "a list of numbers";
     case Type::string_list:
       return "a list of strings";
+    case Type::string_or_list:
+      return "a string or a list of strings";
     case Type::map:
       return "a map";
   }
@@ -281,6 +283,13 @@ std::optional<Problem> check_value(const Key& key, const YAML::Node& value) {
         ++index;
       }
       return std::nullopt;
+    }
+    case Type::string_or_list: {
+      if (!value.IsSequence() && !value.IsScalar())
+        return Problem{{}, "expected " + expected(key.type) + ", got " + describe(value)};
+      Key as_read = key;
+      as_read.type = value.IsSequence() ? Type::string_list : Type::string;
+      return check_value(as_read, value);
     }
     case Type::map:
       // An empty value where a map is expected is an empty map.
@@ -366,7 +375,8 @@ Schema& Schema::add(Key key) {
   NSBI_ASSERT(!index_.count(path) && !sections_.count(path), "config key '" + path + "' is declared twice");
   const bool numeric = key.type == Type::integer || key.type == Type::number ||
                        key.type == Type::integer_list || key.type == Type::number_list;
-  const bool textual = key.type == Type::string || key.type == Type::string_list;
+  const bool textual =
+      key.type == Type::string || key.type == Type::string_list || key.type == Type::string_or_list;
   const bool list =
       key.type == Type::integer_list || key.type == Type::number_list || key.type == Type::string_list;
   NSBI_ASSERT(numeric || (!key.min && !key.max), "config key '" + path + "': bounds on a non-numeric key");

@@ -172,6 +172,22 @@ std::vector<double> read_dataset_file(const std::string& path, const sims::Simul
 
 }  // namespace
 
+std::vector<std::string> observed_dataset_names(const std::string& path, const std::string& origin) {
+  const std::string where = "observed data '" + path + "'";
+  if (!h5::is_hdf5(path))
+    throw InputError(where + " is not an HDF5 observed-data file: it holds one unnamed dataset" + origin);
+  const h5::File file = h5::File::open(path, MPI_COMM_SELF, h5::Access::read);
+  const h5::Group root = file.root();
+  if (!root.attribute_exists("format") || root.read_attribute<std::string>("format") != "nsbi-observed")
+    throw InputError(where +
+                     " is not an observed-data file (root attribute format = \"nsbi-observed\"): it "
+                     "holds one unnamed dataset" +
+                     origin);
+  if (!root.exists("observed"))
+    throw InputError(where + " has no group /observed (docs/formats.md, \"Observed data\")" + origin);
+  return observed_names(path);
+}
+
 std::vector<std::string> csv_header(std::istream& in, std::size_t& line_number) {
   std::string line;
   while (std::getline(in, line)) {

@@ -95,7 +95,12 @@ SampleSet read_hdf5_samples(const std::string& path, std::string dataset) {
   if (dataset.empty()) {
     if (!root.exists("infer"))
       throw InputError("c2st: '" + path + "' has no /infer group; name the samples as FILE:DATASET");
-    const auto estimators = root.open_group("infer").read_attribute<std::vector<std::string>>("estimators");
+    const h5::Group infer = root.open_group("infer");
+    if (infer.attribute_exists("datasets"))
+      throw InputError("c2st: '" + path +
+                       "' holds the posteriors of several observed datasets; name one as " + path +
+                       ":/infer/datasets/<dataset>/<estimator>/posterior_samples");
+    const auto estimators = infer.read_attribute<std::vector<std::string>>("estimators");
     if (estimators.size() != 1)
       throw InputError("c2st: '" + path + "' holds " + std::to_string(estimators.size()) +
                        " estimators' posteriors; name one as " + path +

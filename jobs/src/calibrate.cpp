@@ -11,6 +11,7 @@
 #include "nsbi/inference/neyman.hpp"
 #include "nsbi/inference/results_file.hpp"
 #include "nsbi/inference/test_statistics.hpp"
+#include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/inference_stage.hpp"
 #include "nsbi/jobs/stages.hpp"
 #include "nsbi/jobs/toy_stages.hpp"
@@ -24,13 +25,22 @@ struct Calibration {
   std::vector<double> observed_q;  // [K]
 };
 
-// The observed data, when there are and as many events as a toy has (else logged and none).
+// The observed data, when there are and as many events as a toy has (else logged and none); none when
+// infer.observed_dataset names several datasets (a confidence set is for one).
 std::optional<Matrix> calibrate_observed(const Communicator& world, const Campaign& campaign,
-                                         const InferenceContext& context) {
+                                         const InferenceContext& context, bool& several) {
   std::optional<Matrix> observed;
   const std::string path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
-  if (access(path.c_str(), R_OK) == 0)
-    world.agree([&] { observed = read_observed(campaign, context.info(), "infer.observed"); });
+  if (access(path.c_str(), R_OK) != 0) return observed;
+  InferObserved read;
+  world.agree([&] { read = read_infer_datasets(campaign, context.info()); });
+  several = read.per_dataset;
+  if (several)
+    log::info(
+        "calibrate: infer.observed_dataset names several datasets: belts only (a confidence set is for "
+        "one observed dataset: name it to get one)");
+  else
+    observed = read.datasets[0].x;
   return observed;
 }
 
@@ -91,7 +101,8 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
   std::optional<ToyGrids> grids;
   world.agree([&] { grids = toy_grids(campaign, context, "calibrate"); });
   const inference::ToyPlan plan = toy_plan(campaign.config, "calibrate");
-  std::optional<Matrix> observed = calibrate_observed(world, campaign, context);
+  bool several = false;  // infer.observed_dataset names several datasets
+  std::optional<Matrix> observed = calibrate_observed(world, campaign, context, several);
   // The toys' journals do not depend on the observed data; the results do.
   const std::vector<std::string> sections = {"calibrate", "infer.grid", "infer.refine"};
   const std::string toy_identity = stage_identity(campaign, context, sections);
@@ -106,7 +117,7 @@ void run_calibrate(const Communicator& world, const Campaign& campaign, const St
                         estimators, *grids, plan, options);
   if (!options.slice.whole()) return;
   const std::string observed_path = campaign.output_path(campaign.config.get<std::string>("infer.observed"));
-  if (!observed) log::info("calibrate: no observed data at '", observed_path, "': belts only");
+  if (!observed && !several) log::info("calibrate: no observed data at '", observed_path, "': belts only");
   if (observed && observed->extent(0) != plan.n_events) {
     log::warning("calibrate: the observed data '", observed_path, "' has ", observed->extent(0),
                  " events but the belts are for calibrate.n_events = ", plan.n_events,

@@ -121,7 +121,10 @@ constexpr const char* infer_help =
     "model's training range unless --allow-extrapolation. A rerun with the same config finds /infer and\n"
     "infer.json complete (nothing to do; either missing: it runs again); results of another config are "
     "an\n"
-    "error (exit 2, nothing written) unless --force, which replaces /infer and infer.json only.\n";
+    "error (exit 2, nothing written) unless --force, which replaces /infer and infer.json only.\n"
+    "infer.observed_dataset: [a, b] (or all) analyses several observed datasets of an HDF5 file in one run,\n"
+    "each as alone, results under /infer/datasets/<name>; infer.outputs chooses what results.h5 holds\n"
+    "(e.g. [posterior_samples]: no full-grid arrays).\n";
 
 constexpr const char* test_help =
     "nsbi test CONFIG [--set key.path=value]... [--output DIR] [--force]\n"

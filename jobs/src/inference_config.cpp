@@ -228,18 +228,24 @@ inference::McmcSettings mcmc_settings(const config::Config& config) {
   return settings;
 }
 
-Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {
+std::string readable_observed(const Campaign& campaign, const std::string& key) {
   const std::string path = campaign.output_path(campaign.config.get<std::string>(key));
+  if (access(path.c_str(), R_OK) != 0)
+    throw InputError(
+        "observed data '" + path + "' cannot be read: " + std::strerror(errno) + " (" +
+        campaign.config.location(key) + ": " + key + ")" +
+        (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
+             ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
+             : ""));
+  return path;
+}
+
+Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key) {
+  const std::string path = readable_observed(campaign, key);
   const std::string dataset_key = key + "_dataset";
   const std::string dataset =
       campaign.config.has(dataset_key) ? campaign.config.get<std::string>(dataset_key) : std::string();
   const std::string origin = " (" + campaign.config.location(key) + ": " + key + ")";
-  if (access(path.c_str(), R_OK) != 0)
-    throw InputError(
-        "observed data '" + path + "' cannot be read: " + std::strerror(errno) + origin +
-        (campaign.config.get<std::string>(key) == campaign.config.get<std::string>("simulate.observed.output")
-             ? "; `nsbi simulate` writes it when simulate.observed.theta is set"
-             : ""));
   return inference::read_observed(path, info, dataset, origin);
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nsbi/inference/prior.hpp"
+#include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -97,8 +98,9 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
                  "observed events: .csv (a header row of observable names) or HDF5 (docs/formats.md), inside "
                  "campaign.dir")
                  .with_default(YAML::Node(config.get<std::string>("simulate.observed.output"))));
-  schema.add(Key("infer.observed_dataset", Type::string,
-                 "the observed dataset /observed/<name> to use when the HDF5 file holds several")
+  schema.add(Key("infer.observed_dataset", Type::string_or_list,
+                 "the observed dataset /observed/<name> to use when the HDF5 file holds several; a list of "
+                 "names, or `all`: each one analysed, with results per dataset")
                  .as_optional());
   schema.add(Key("infer.model", Type::string, "the trained model, inside campaign.dir")
                  .with_default(YAML::Node(config.get<std::string>("train.output"))));
@@ -125,6 +127,13 @@ void declare_infer(config::Schema& schema, config::Config& config, const sims::S
                  .with_default("10000")
                  .minimum(0));
   declare_mcmc(schema);
+  // Optional, as infer.posterior: an absent key leaves the identity of configs that predate it unchanged.
+  schema.add(Key("infer.outputs", Type::string_list,
+                 "the results written per dataset and estimator: `posterior_samples`, `best_fit`, "
+                 "`intervals`, `grid` (the full-grid arrays); default all four, with mcmc "
+                 "[posterior_samples] (the only one it has)")
+                 .as_optional()
+                 .one_of({"posterior_samples", "best_fit", "intervals", "grid"}));
   inference::Prior::declare(schema, "prior", sim);
 }
 
@@ -142,7 +151,8 @@ void declare_test(config::Schema& schema, config::Config& config, const sims::Si
   Key test_dataset("test.observed_dataset", Type::string,
                    "the observed dataset of test.observed to use when it holds several (default: "
                    "infer.observed_dataset)");
-  if (config.has("infer.observed_dataset"))
+  // The default is infer's dataset when it names one (test reads one dataset).
+  if (config.has("infer.observed_dataset") && !config.get<YAML::Node>("infer.observed_dataset").IsSequence())
     test_dataset.with_default(YAML::Node(config.get<std::string>("infer.observed_dataset")));
   else
     test_dataset.as_optional();

@@ -59,8 +59,11 @@ std::string digest(const std::string& text) {
 
 }  // namespace
 
-std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
-                           const std::vector<std::string>& sections, const Matrix* observed) {
+namespace {
+
+// What stage_identity holds of every stage's config, without the observed events.
+YAML::Node base_identity(const Campaign& campaign, const InferenceContext& context,
+                         const std::vector<std::string>& sections) {
   YAML::Node identity;
   identity["seed"] = campaign.seed;
   identity["simulator"] = campaign.config.get<YAML::Node>("simulator");
@@ -73,16 +76,43 @@ std::string stage_identity(const Campaign& campaign, const InferenceContext& con
     identity["model"]["seed"] = context.model->seed();
   }
   for (const auto& section : sections) identity[section] = campaign.config.get<YAML::Node>(section);
-  if (observed != nullptr) {
-    // The events themselves: new data under the same file name is another identity.
-    const std::vector<double> host = inference::host_values(*observed);
-    const std::string values(reinterpret_cast<const char*>(host.data()), host.size() * sizeof(double));
-    identity["observed"]["events"] = static_cast<std::uint64_t>(observed->extent(0));
-    identity["observed"]["digest"] = digest(values);
-  }
+  return identity;
+}
+
+// The events themselves, their count and digest: new data under the same file name is another identity.
+void set_observed(YAML::Node node, const Matrix& observed) {
+  const std::vector<double> host = inference::host_values(observed);
+  const std::string values(reinterpret_cast<const char*>(host.data()), host.size() * sizeof(double));
+  node["events"] = static_cast<std::uint64_t>(observed.extent(0));
+  node["digest"] = digest(values);
+}
+
+std::string emitted(const YAML::Node& identity) {
   YAML::Emitter out;
   out << YAML::Flow << identity;
   return out.c_str();
+}
+
+}  // namespace
+
+std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
+                           const std::vector<std::string>& sections, const Matrix* observed) {
+  YAML::Node identity = base_identity(campaign, context, sections);
+  if (observed != nullptr) set_observed(identity["observed"], *observed);
+  return emitted(identity);
+}
+
+std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
+                           const std::vector<std::string>& sections,
+                           const std::vector<ObservedDataset>& datasets) {
+  YAML::Node identity = base_identity(campaign, context, sections);
+  for (const ObservedDataset& d : datasets) {
+    YAML::Node entry;
+    entry["name"] = d.name;
+    set_observed(entry, d.x);
+    identity["observed"]["datasets"].push_back(entry);
+  }
+  return emitted(identity);
 }
 
 void write_summary(const Communicator& world, const Campaign& campaign, const std::string& stage,
@@ -122,7 +152,8 @@ void identity_differences(const YAML::Node& before, const YAML::Node& now, const
     text << YAML::Flow << node;
     return text.c_str();
   };
-  if (before.IsMap() && now.IsMap()) {
+  // A key on one side only is an invalid node on the other: Type() would throw, IsDefined() is false.
+  if (before.IsDefined() && now.IsDefined() && before.IsMap() && now.IsMap()) {
     for (const auto& entry : now) {
       const std::string key = entry.first.as<std::string>();
       identity_differences(before[key], entry.second, path.empty() ? key : path + "." + key, out);

@@ -15,6 +15,7 @@
 #include "nsbi/core/error.hpp"
 #include "nsbi/core/log.hpp"
 #include "nsbi/jobs/campaign.hpp"
+#include "nsbi/jobs/infer_datasets.hpp"
 #include "nsbi/jobs/inference_config.hpp"
 
 namespace nsbi::jobs {
@@ -165,21 +166,31 @@ std::uint64_t observed_events(const config::Config& config, std::uint64_t read) 
   return integer(config, "simulate.observed.n_events");
 }
 
-// infer with posterior: mcmc: the chains' draws with their log posterior (each estimator's kept, and three
-// transient copies: the rank's chains, its padded block and the gathered ones), and a round's evaluation of
-// the rank's chains (the events × points values and their host copy).
+// The observed datasets infer analyses: counted once read, else infer.observed_dataset's list's length (one
+// name, `all` or none: 1).
+std::uint64_t observed_datasets(const config::Config& config, std::uint64_t read) {
+  if (read > 0) return read;
+  if (!config.has("infer.observed_dataset") || !config.get<YAML::Node>("infer.observed_dataset").IsSequence())
+    return 1;
+  return std::max<std::uint64_t>(1, config.get<std::vector<std::string>>("infer.observed_dataset").size());
+}
+
+// infer with posterior: mcmc: the chains' draws with their log posterior (each dataset's and estimator's
+// kept, and three transient copies: the rank's chains, its padded block and the gathered ones), and a
+// round's evaluation of the rank's chains (the events × points values and their host copy).
 void mcmc_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
-                std::uint64_t events, MemoryEstimate& e) {
+                std::uint64_t events, std::uint64_t datasets, MemoryEstimate& e) {
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
   const inference::McmcSettings settings = mcmc_settings(config);
   const std::uint64_t chains = settings.chains;
   const std::uint64_t samples = settings.samples;
   const std::uint64_t values = mul(chains, samples, info.n_parameters() + 1, 8);
+  const std::uint64_t copies = add(mul(estimators, datasets), 3);
   add_term(e, "infer.mcmc.samples",
            text(chains) + " chains × " + text(samples) + " draws × " +
-               std::to_string(info.n_parameters() + 1) + " values, " + std::to_string(estimators + 3) +
-               " copies",
-           mul(values, estimators + 3));
+               std::to_string(info.n_parameters() + 1) + " values, " + text(copies) + " copies (" +
+               text(datasets) + " dataset(s))",
+           mul(values, copies));
   const std::uint64_t per_rank =
       (chains + static_cast<std::uint64_t>(ranks) - 1) / static_cast<std::uint64_t>(ranks);
   add_term(e, "infer.mcmc.chains",
@@ -187,26 +198,32 @@ void mcmc_terms(const config::Config& config, const sims::SimulatorInfo& info, i
            mul(per_rank, events, 8, 2));
 }
 
+// infer on the grid: one dataset's scan at a time (its largest), each other dataset's full-grid results kept
+// when infer.outputs asks for `grid` (64 bytes per point and estimator of bytes_per_scan_point), and every
+// dataset's samples.
 void infer_terms(const config::Config& config, const sims::SimulatorInfo& info, int ranks,
-                 std::uint64_t read_events, MemoryEstimate& e) {
+                 std::uint64_t read_events, std::uint64_t read_datasets, MemoryEstimate& e) {
+  const std::uint64_t datasets = observed_datasets(config, read_datasets);
   if (infer_uses_mcmc(config)) {
-    mcmc_terms(config, info, ranks, observed_events(config, read_events), e);
+    mcmc_terms(config, info, ranks, observed_events(config, read_events), datasets, e);
     return;
   }
   const GridSize grid = grid_size(config, info, "infer");
   const std::uint64_t estimators = config.get<std::vector<std::string>>("infer.estimators").size();
   const std::uint64_t events = observed_events(config, read_events);
   const std::uint64_t p = info.n_parameters();
+  const std::uint64_t kept = infer_outputs(config).grid ? mul(64, estimators, datasets - 1) : 0;
   add_term(e, grid.key,
            text(grid.points) + " grid points × (8 bytes per observed event × " + text(events) + " + " +
-               text(bytes_per_scan_point(p, estimators)) + ")",
-           mul(grid.points, add(mul(8, events), bytes_per_scan_point(p, estimators))));
+               text(bytes_per_scan_point(p, estimators)) + " + " + text(kept) + " for " + text(datasets) +
+               " dataset(s))",
+           mul(grid.points, add(mul(8, events), add(bytes_per_scan_point(p, estimators), kept))));
   // The samples, and the same again as written out.
   const std::uint64_t samples = integer(config, "infer.posterior_samples");
   add_term(e, "infer.posterior_samples",
            text(samples) + " posterior samples × " + std::to_string(p) + " parameters × " +
-               std::to_string(estimators) + " estimator(s), 2 copies",
-           mul(samples, p, 8, 2, estimators));
+               std::to_string(estimators) + " estimator(s) × " + text(datasets) + " dataset(s), 2 copies",
+           mul(samples, p, 8, 2, mul(estimators, datasets)));
 }
 
 // test, calibrate, coverage: the toys of one work item (θ and x of every event, and its two log values),
@@ -317,12 +334,13 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage, int ranks, std::uint64_t observed) {
+                                     const std::string& stage, int ranks, std::uint64_t observed,
+                                     std::uint64_t datasets) {
   MemoryEstimate estimate;
   estimate.stage = stage;
   if (stage == "simulate") simulate_terms(config, info, estimate);
   if (stage == "train") train_terms(config, info, ranks, estimate);
-  if (stage == "infer") infer_terms(config, info, ranks, observed, estimate);
+  if (stage == "infer") infer_terms(config, info, ranks, observed, datasets, estimate);
   if (stage == "test" || stage == "calibrate" || stage == "coverage")
     toy_terms(config, info, stage, estimate);
   return estimate;

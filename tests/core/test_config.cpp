@@ -40,6 +40,7 @@ Schema campaign_schema() {
   schema.add(Key("simulate.options", Type::map, "Free-form options.").with_default("{}"));
   schema.add(
       Key("train.learning_rate", Type::number, "Learning rate.").with_default(YAML::Node(0.001)).minimum(0));
+  schema.add(Key("train.targets", Type::string_or_list, "Targets.").as_optional());
   schema.add(Key("pipeline", Type::string_list, "Stages.")
                  .with_default("[simulate, train]")
                  .one_of({"simulate", "train", "infer"}));
@@ -353,6 +354,17 @@ TEST(ConfigValues, ListsCheckLengthAndElements) {
             "g.yaml:7:7: simulate.shift[1]: expected a number, got 'x'");
   EXPECT_EQ(validation_error(campaign_head + "simulate: {shift: 3}\n"),
             "g.yaml:4:19: simulate.shift: expected a list of numbers, got '3'");
+}
+
+TEST(ConfigValues, StringOrListTakesEither) {
+  const Config one = validated(campaign_head + "train: {targets: a}\n");
+  EXPECT_EQ(one.get<std::string>("train.targets"), "a");
+  const Config two = validated(campaign_head + "train: {targets: [a, b]}\n");
+  EXPECT_EQ(two.get<std::vector<std::string>>("train.targets"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(validation_error(campaign_head + "train: {targets: {a: 1}}\n"),
+            "g.yaml:4:18: train.targets: expected a string or a list of strings, got a map");
+  EXPECT_EQ(validation_error(campaign_head + "train: {targets: [a, [b]]}\n"),
+            "g.yaml:4:22: train.targets[1]: expected a string, got a list");
 }
 
 TEST(ConfigValues, ChoicesSuggestTheClosest) {

@@ -9,6 +9,7 @@
 
 #include "nsbi/core/hdf5.hpp"
 #include "nsbi/jobs/stages.hpp"
+#include "stage_results.hpp"
 
 namespace nsbi::jobs {
 namespace {
@@ -25,20 +26,10 @@ Campaign campaign_with(const std::string& dir, const std::string& prior_yaml) {
       "  posterior_samples: 100\n"
       "  grid: {mu2: {min: -0.9, max: 0.9, points: 7}, rho12: {min: -0.9, max: 0.9, points: 5}}\n" +
       prior_yaml;
-  config::Config config = config::Config::parse(yaml, "prior.yaml");
-  config.validate(campaign_schema(config));
-  return Campaign(std::move(config), collect_provenance({"test"}, 1));
+  return test::campaign_from_yaml(yaml, "prior.yaml");
 }
 
-std::vector<double> read_doubles(const h5::Group& group, const std::string& name) {
-  const h5::Dataset dataset = group.open_dataset(name);
-  std::size_t size = 1;
-  const auto dims = dataset.dims();
-  for (std::size_t i = 1; i < dims.size(); ++i) size *= dims[i];
-  std::vector<double> out(dims[0] * size);
-  dataset.read_rows(0, dims[0], out.data());
-  return out;
-}
+using test::read_doubles;
 
 struct Posterior {
   std::vector<double> mu2;

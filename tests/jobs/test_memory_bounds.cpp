@@ -50,6 +50,24 @@ TEST(MemoryBounds, InferGridFollowsTheDocumentedFormula) {
   EXPECT_EQ(estimate.total(), (64u << 20) + 30000u * 320 + 10000u * 32);
 }
 
+TEST(MemoryBounds, InferCountsTheDatasetsAndTheOutputsKept) {
+  // Three datasets listed, the largest of 20 events: one scan at a time, the other two datasets' full-grid
+  // results (64 bytes per point and estimator) kept, and three sets of samples.
+  const config::Config config = validated(gaussian, {"infer.observed_dataset=[a, b, c]"});
+  const auto info = make_simulator(config)->info();
+  const MemoryEstimate estimate = estimate_stage_memory(config, info, "infer", 1);
+  EXPECT_EQ(term(estimate, "infer.grid.rho12.points"), 30000u * (8 * 20 + 32 + 64 + 64 + 2 * 64));
+  EXPECT_EQ(term(estimate, "infer.posterior_samples"), 3 * 10000u * 2 * 8 * 2);
+  // Five datasets read (e.g. `all`) replace the list's count.
+  EXPECT_EQ(term(estimate_stage_memory(config, info, "infer", 1, 20, 5), "infer.posterior_samples"),
+            5 * 10000u * 2 * 8 * 2);
+  // Samples only: no dataset's grid arrays are kept past its analysis.
+  const config::Config samples =
+      validated(gaussian, {"infer.observed_dataset=[a, b, c]", "infer.outputs=[posterior_samples]"});
+  EXPECT_EQ(term(estimate_stage_memory(samples, info, "infer", 1), "infer.grid.rho12.points"),
+            30000u * (8 * 20 + 32 + 64 + 64));
+}
+
 TEST(MemoryBounds, InferMcmcCountsTheChainsNotTheGrid) {
   // A grid of 10^10 points, never built with posterior: mcmc: only the draws (16 chains × 100 × (P + 1)
   // values, 1 estimator + 3 copies) and one round of ⌈16 / 3⌉ = 6 chains × 20 events × 2 copies count.

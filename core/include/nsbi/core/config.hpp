@@ -19,7 +19,19 @@
 
 namespace nsbi::config {
 
-enum class Type { boolean, integer, number, string, integer_list, number_list, string_list, map };
+/// string_or_list: one string or a list of strings (read with Config::get<YAML::Node>, or get<std::string>
+/// and get<std::vector<std::string>> for the form it has).
+enum class Type {
+  boolean,
+  integer,
+  number,
+  string,
+  integer_list,
+  number_list,
+  string_list,
+  string_or_list,
+  map
+};
 
 /// One leaf of the schema, or a free-form map whose contents are not checked (Type::map). Declared as
 ///   Key("simulate.n_samples", Type::integer, "Samples to simulate.").with_default("1000").minimum(1)

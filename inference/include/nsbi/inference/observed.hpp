@@ -23,6 +23,11 @@ namespace nsbi::inference {
 Matrix read_observed(const std::string& path, const sims::SimulatorInfo& info, const std::string& dataset,
                      const std::string& origin);
 
+/// The names of the observed datasets /observed/<name> of the observed-data HDF5 file `path`, in name
+/// order (HDF5's). InputError (exit 3) naming the file, ending with `origin`, when it is not an observed-data
+/// file (a CSV or dataset file holds one unnamed dataset) or has no /observed.
+std::vector<std::string> observed_dataset_names(const std::string& path, const std::string& origin);
+
 /// The column names of a CSV text: the fields of its first line that is neither blank nor a `#` comment (a
 /// leading UTF-8 byte-order mark skipped), trimmed; empty when there is no such line. Adds the lines read to
 /// `line_number`.

@@ -17,18 +17,6 @@
 
 namespace nsbi::jobs {
 
-/// Collective: the infer stage's memory estimate with the observed events counted, against a rank's share
-/// of the node (ConfigError when it does not fit).
-void check_infer_memory(const Communicator& world, const Campaign& campaign, const InferenceContext& context,
-                        std::uint64_t observed_events);
-
-/// The config sections infer's identity holds: `infer`, and `prior` when given.
-std::vector<std::string> infer_identity_sections(const Campaign& campaign);
-
-/// infer.json's body: `observed`, `estimators` and `results_by_estimator` (each estimator's summary).
-json::Object infer_summary_body(const Campaign& campaign, const InferenceContext& context,
-                                const std::vector<json::Object>& summaries);
-
 /// The box the chains move in: each parameter's range on `grid` (the infer grid; one value: held there)
 /// within the prior's support, with the prior's log density (the returned box refers to `prior`). ConfigError
 /// naming `prior` (or infer.grid) where the two do not overlap or the prior is zero in the box's middle, and

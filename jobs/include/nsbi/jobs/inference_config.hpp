@@ -73,6 +73,17 @@ bool infer_uses_mcmc(const config::Config& config);
 /// to campaign.seed.
 inference::McmcSettings mcmc_settings(const config::Config& config);
 
+/// One observed dataset a stage analyses: its name in the observed-data file ("" when the config names none:
+/// the file's only dataset) and its events [N, D].
+struct ObservedDataset {
+  std::string name;
+  Matrix x;
+};
+
+/// The path of the observed-data file `key` names (inside campaign.dir); InputError (exit 3) naming the file
+/// and the key when it cannot be read.
+std::string readable_observed(const Campaign& campaign, const std::string& key);
+
 /// The observed events [N, D] in the simulator's observable order from the file `key` names, the dataset
 /// `<key>_dataset` names (when set) in it (inference::read_observed). InputError (exit 3) naming the file.
 Matrix read_observed(const Campaign& campaign, const sims::SimulatorInfo& info, const std::string& key);

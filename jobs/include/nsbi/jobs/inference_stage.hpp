@@ -40,6 +40,10 @@ void write_results(const Communicator& world, const Campaign& campaign, const st
 /// the stage's group of results.h5 carry it; a stage is resumed or skipped only when it matches.
 std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
                            const std::vector<std::string>& sections, const Matrix* observed = nullptr);
+/// As above for several named observed datasets: each one's name, event count and digest, in order.
+std::string stage_identity(const Campaign& campaign, const InferenceContext& context,
+                           const std::vector<std::string>& sections,
+                           const std::vector<ObservedDataset>& datasets);
 
 /// Collective: writes <campaign.dir>/<stage>.json with the fields every summary has (stage, complete, a
 /// digest of `identity`, seed, simulator, ranks, precision and GEMM implementation, version, created)

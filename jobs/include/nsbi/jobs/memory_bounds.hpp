@@ -38,10 +38,12 @@ struct MemoryLimit {
 
 /// The estimate of `stage` (simulate, train, infer, test, calibrate, coverage) for a validated config of a
 /// simulator with `info`'s parameters and observables, run on `ranks` MPI ranks (train's ranks share the
-/// streamed data of a model). infer's observed events, when not yet read (observed_events 0), are
-/// simulate.observed.n_events if infer.observed is that file, else 1.
+/// streamed data of a model). infer's observed events (of its largest dataset), when not yet read
+/// (observed_events 0), are simulate.observed.n_events if infer.observed is that file, else 1; its number of
+/// datasets, when not yet read (0), the length of infer.observed_dataset's list, else 1.
 MemoryEstimate estimate_stage_memory(const config::Config& config, const sims::SimulatorInfo& info,
-                                     const std::string& stage, int ranks, std::uint64_t observed_events = 0);
+                                     const std::string& stage, int ranks, std::uint64_t observed_events = 0,
+                                     std::uint64_t observed_datasets = 0);
 
 /// This node's memory per rank: min(the cgroup's limit (v2 memory.max or v1 memory.limit_in_bytes),
 /// MemAvailable of /proc/meminfo) divided by `ranks_on_node`. NSBI_TEST_MEMORY_AVAILABLE_MIB, for tests
