@@ -65,7 +65,7 @@ InferObserved read_infer_datasets(const Campaign& campaign, const sims::Simulato
   std::vector<std::string> held;
   if (listed || name == "all") held = inference::observed_dataset_names(path, origin);
   InferObserved observed;
-  observed.per_dataset = listed || (name == "all" && !contains(held, "all"));
+  observed.per_dataset = listed || name == "all";
   if (!observed.per_dataset) {
     observed.datasets.push_back({name, read_observed(campaign, info, "infer.observed")});
     return observed;

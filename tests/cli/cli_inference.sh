@@ -78,15 +78,15 @@ with h5py.File("run/observed.h5", "r") as f:
     x, names = f["x"][()], list(f["x"].attrs["names"])
 with h5py.File("named/events.h5", "w") as f:
     f.attrs["format"] = "nsbi-observed"
-    for name, rows in (("all", x), ("head", x[:5])):
+    for name, rows in (("whole", x), ("head", x[:5])):
         g = f.create_group("observed/" + name)
         g.create_dataset("x", data=rows)
         g.attrs["observables"] = names
 PY
   expect_exit 3 ambiguous.out -- "$NSBI" infer small.yaml --output named --set infer.observed=events.h5
-  expect_grep "holds 2 observed datasets \\(all, head\\): name the one to use" ambiguous.out
+  expect_grep "holds 2 observed datasets \\(head, whole\\): name the one to use" ambiguous.out
   expect_exit 0 named.out -- "$NSBI" infer small.yaml --output named --set infer.observed=events.h5 \
-    --set infer.observed_dataset=all
+    --set infer.observed_dataset=whole
   h5same run/results.h5 named/results.h5 /infer/learned/t
 fi
 

@@ -36,7 +36,7 @@ struct InferObserved {
 };
 
 /// The datasets infer reads from infer.observed, in the order infer.observed_dataset lists them. `all`: the
-/// file's, in name order, unless the file holds a dataset named `all` (then that one, as any single name).
+/// file's, in name order (a dataset named `all` is named in a list, `[all]`).
 /// ConfigError at infer.observed_dataset for an empty list or a name given twice; InputError naming the
 /// file and infer.observed_dataset for a dataset the file does not hold (listing those it holds), and
 /// read_observed's errors.
