@@ -88,6 +88,16 @@ VARIANTS = {
     "residual + depth 6 + weight decay 3e-2 + warm-up 500 + epochs 40 + no early stopping": [
         "train.network.head.residual=true", "train.network.head.hidden=[64, 64, 64, 64, 64, 64]",
         "train.weight_decay=3e-2", "train.warmup_steps=500", "train.epochs=40", "train.early_stopping_patience=0"],
+    "residual + depth 6 + weight decay 3e-2 + warm-up 500 + epochs 60 + no early stopping": [
+        "train.network.head.residual=true", "train.network.head.hidden=[64, 64, 64, 64, 64, 64]",
+        "train.weight_decay=3e-2", "train.warmup_steps=500", "train.epochs=60", "train.early_stopping_patience=0"],
+    "residual + depth 8 + weight decay 3e-2 + warm-up 500 + epochs 40 + no early stopping": [
+        "train.network.head.residual=true", "train.network.head.hidden=[64, 64, 64, 64, 64, 64, 64, 64]",
+        "train.weight_decay=3e-2", "train.warmup_steps=500", "train.epochs=40", "train.early_stopping_patience=0"],
+    "residual + depth 6 + weight decay 3e-2 + warm-up 500 + epochs 40 + no early stopping + batch 512 + lr 1e-2": [
+        "train.network.head.residual=true", "train.network.head.hidden=[64, 64, 64, 64, 64, 64]",
+        "train.weight_decay=3e-2", "train.warmup_steps=500", "train.epochs=40", "train.early_stopping_patience=0",
+        "train.batch_size=512", "train.learning_rate=1e-2"],
     "old defaults: relu + batch 512 + lr 1e-3": ["train.network.head.activation=relu", "train.batch_size=512",
                                                 "train.learning_rate=1e-3"],
 }
