@@ -184,8 +184,8 @@ training::NetworkDescription network_description(const config::Config& config) {
   network.head.activation = config.get<std::string>("train.network.head.activation");
   network.head.residual = config.get<bool>("train.network.head.residual");
   const std::vector<std::size_t>& hidden = network.head.hidden;
-  if (network.head.residual && std::adjacent_find(hidden.begin(), hidden.end(), std::not_equal_to<>()) !=
-                                   hidden.end())
+  if (network.head.residual &&
+      std::adjacent_find(hidden.begin(), hidden.end(), std::not_equal_to<>()) != hidden.end())
     config.fail("train.network.head.residual",
                 "residual blocks add a layer's input to its output, so the hidden layers need one width: "
                 "train.network.head.hidden has different widths");

@@ -68,9 +68,10 @@ void MlpArchitecture::validate() const {
       throw ConfigError("nsbi::kernels::MlpArchitecture: hidden layer " + std::to_string(l) + " has width 0");
   for (std::size_t l = 1; residual && l < hidden.size(); ++l)
     if (hidden[l] != hidden[0])
-      throw ConfigError("nsbi::kernels::MlpArchitecture: a residual network needs hidden layers of one width; "
-                        "layer " + std::to_string(l) + " has " + std::to_string(hidden[l]) + ", layer 0 " +
-                        std::to_string(hidden[0]));
+      throw ConfigError(
+          "nsbi::kernels::MlpArchitecture: a residual network needs hidden layers of one width; "
+          "layer " +
+          std::to_string(l) + " has " + std::to_string(hidden[l]) + ", layer 0 " + std::to_string(hidden[0]));
 }
 
 namespace {
@@ -132,7 +133,8 @@ struct LinearForward {
 // Below the last hidden layer, da comes from the data-gradient GEMM and dz replaces it in place. In the
 // last one, da = s_i w_L (s_i = d loss / d logit_i) is formed here, and also sums[n, 2n) = Σ_i s_i a_i
 // = dw_L and sums[2n] = Σ_i s_i = db_L. A residual layer keeps da in `gradient` (it also flows to the
-// layer's input through the skip) and writes dz to `pre_gradient`; its f' is computed from z alone (a is not f(z)).
+// layer's input through the skip) and writes dz to `pre_gradient`; its f' is computed from z alone (a is not
+// f(z)).
 template <Activation A, bool last, bool residual>
 struct ActivationBackward : ColumnSums {
   std::size_t width;
@@ -210,7 +212,7 @@ struct LinearBackward : ColumnSums {
 struct Plan {
   std::size_t batch = 0;
   std::vector<FloatMatrix> pre, post, post_gradient;
-  std::vector<FloatMatrix> pre_gradient;  // residual layers only (empty views elsewhere)
+  std::vector<FloatMatrix> pre_gradient;       // residual layers only (empty views elsewhere)
   std::vector<Gemm> forward;                   // a_{l-1} W_l^T
   std::vector<Gemm> weight_grad;               // dZ_l^T a_{l-1}: dZ [B, n_out] read transposed ("ba")
   std::vector<std::optional<Gemm>> data_grad;  // dZ_l W_l; layer 0's only once input gradients are asked for
@@ -327,8 +329,9 @@ void Mlp::forward(const ExecutionSpace& space, const ConstFloatVector& parameter
       constexpr Activation A = decltype(activation)::value;
       constexpr bool R = decltype(residual)::value;
       if (l + 1 < n_hidden)
-        Kokkos::parallel_for("nsbi::kernels::Mlp::bias_activation", rows,
-                             BiasActivation<A, false, R>{plan.pre[l], plan.post[l], bias, output, logits, skip});
+        Kokkos::parallel_for(
+            "nsbi::kernels::Mlp::bias_activation", rows,
+            BiasActivation<A, false, R>{plan.pre[l], plan.post[l], bias, output, logits, skip});
       else
         Kokkos::parallel_for(
             "nsbi::kernels::Mlp::bias_activation_output", rows,

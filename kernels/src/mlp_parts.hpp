@@ -1,6 +1,7 @@
 #pragma once
 // What Mlp and TangentMlp (mlp.cpp, tangent_mlp.cpp) share: the fused output layer, the double column
-// sums their backward kernels reduce and the skip's gradient of residual blocks (their GEMMs: gemm.hpp). Internal to kernels/src.
+// sums their backward kernels reduce and the skip's gradient of residual blocks (their GEMMs: gemm.hpp).
+// Internal to kernels/src.
 
 #include <utility>
 
@@ -50,7 +51,8 @@ struct ColumnSums {
   }
 };
 
-// The skip (residual blocks)'s share of a residual layer's input gradient: into(row, :) += from(row, :) (Mlp: rows; TangentMlp: stacked rows).
+// The skip (residual blocks)'s share of a residual layer's input gradient: into(row, :) += from(row, :) (Mlp:
+// rows; TangentMlp: stacked rows).
 struct AddRows {
   FloatMatrix into;
   ConstFloatMatrix from;

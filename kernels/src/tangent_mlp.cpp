@@ -221,8 +221,8 @@ struct Plan {
   std::size_t n_tangents = 0;
   std::vector<FloatMatrix> pre, post, post_gradient, slope;
   std::vector<FloatMatrix> pre_gradient;  // residual layers only (empty views elsewhere)
-  FloatMatrix curvature;          // [B, max width]
-  FloatMatrix direction_z;        // D W_0^T [P, width_0]
+  FloatMatrix curvature;                  // [B, max width]
+  FloatMatrix direction_z;                // D W_0^T [P, width_0]
   std::vector<Gemm> forward;      // layer 0: X W_0^T (B rows); then stacked a_{l-1} W_l^T (B (1 + P) rows)
   std::vector<Gemm> weight_grad;  // dZ_l^T a_{l-1}, dZ read transposed ("ba"); layer 0: primal rows only
   std::vector<Gemm> data_grad;    // dZ_l W_l for l >= 1
@@ -270,9 +270,9 @@ Plan& TangentMlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch,
     plan.pre.push_back(make_float_matrix("nsbi::kernels::TangentMlp::z" + layer, rows, width));
     plan.post.push_back(make_float_matrix("nsbi::kernels::TangentMlp::a" + layer, rows, width));
     plan.post_gradient.push_back(make_float_matrix("nsbi::kernels::TangentMlp::grad_a" + layer, rows, width));
-    plan.pre_gradient.push_back(arch.skips(l)
-                                    ? make_float_matrix("nsbi::kernels::TangentMlp::grad_z" + layer, rows, width)
-                                    : FloatMatrix());
+    plan.pre_gradient.push_back(
+        arch.skips(l) ? make_float_matrix("nsbi::kernels::TangentMlp::grad_z" + layer, rows, width)
+                      : FloatMatrix());
     plan.slope.push_back(make_float_matrix("nsbi::kernels::TangentMlp::slope" + layer, batch, width));
     const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
     const auto n_out = static_cast<memory::dim>(width);
@@ -430,21 +430,21 @@ void TangentMlp::backward(const ExecutionSpace& space, const ConstFloatVector& p
       with_position(first, last, [&](auto first_c, auto last_c) {
         Kokkos::parallel_reduce(
             "nsbi::kernels::TangentMlp::backward_layer", examples,
-            TangentBackward<A, decltype(first_c)::value, decltype(last_c)::value,
-                            decltype(residual)::value>{{n_sums},
-                                                       batch,
-                                                       n_tangents,
-                                                       width,
-                                                       first_offset,
-                                                       da,
-                                                       dz,
-                                                       plan.pre[l],
-                                                                                  plan.post[l],
-                                                                                  plan.slope[l],
-                                                                                  plan.curvature,
-                                                                                  logit_gradients,
-                                                                                  tangent_gradients,
-                                                                                  output.weights},
+            TangentBackward<A, decltype(first_c)::value, decltype(last_c)::value, decltype(residual)::value>{
+                {n_sums},
+                batch,
+                n_tangents,
+                width,
+                first_offset,
+                da,
+                dz,
+                plan.pre[l],
+                plan.post[l],
+                plan.slope[l],
+                plan.curvature,
+                logit_gradients,
+                tangent_gradients,
+                output.weights},
             sums);
       });
     });

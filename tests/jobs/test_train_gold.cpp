@@ -126,10 +126,10 @@ INSTANTIATE_TEST_SUITE_P(Losses, GoldLoss,
 // the plain one: the same bound on the same events.
 TEST(GoldLosses, AlicesTrainsAResidualHead) {
   const Communicator world;
-  const Campaign campaign = training_campaign(
-      world, "alices",
-      {"campaign.dir=" + scratch(world, "alices-residual"), "train.network.head.hidden=[32, 32, 32]",
-       "train.network.head.residual=true"});
+  const Campaign campaign =
+      training_campaign(world, "alices",
+                        {"campaign.dir=" + scratch(world, "alices-residual"),
+                         "train.network.head.hidden=[32, 32, 32]", "train.network.head.residual=true"});
   run_train(world, campaign, /*force=*/true);
   if (!world.is_root()) return;
   const training::ModelRecord model = training::read_model(campaign.dir + "/model.h5");
@@ -217,10 +217,11 @@ TEST(GoldLosses, RequirementsAreClearErrors) {
       {"train.network.head.activation", "smooth"});
   expect_refusal<CollectiveError>(
       [&] {
-        run_train(world,
-                  training_campaign(world, "alices",
-                                    {"train.network.head.residual=true", "train.network.head.hidden=[16, 8]"}),
-                  true);
+        run_train(
+            world,
+            training_campaign(world, "alices",
+                              {"train.network.head.residual=true", "train.network.head.hidden=[16, 8]"}),
+            true);
       },
       {"train.network.head.residual", "one width"});
   expect_refusal<CollectiveError>(

@@ -1,8 +1,8 @@
 #pragma once
 // An independent, naive double-precision MLP for the tests: loops written from the definition in mlp.hpp
 // (W_l [n_out, n_in] row-major then b_l, hidden layers f(W a + b), plus a for the residual layers, one
-// linear output), with its own activations and a hand-written backward pass. It shares no code with nsbi::kernels beyond the
-// architecture's sizes.
+// linear output), with its own activations and a hand-written backward pass. It shares no code with
+// nsbi::kernels beyond the architecture's sizes.
 
 #include <cmath>
 #include <cstddef>

@@ -217,30 +217,27 @@ TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
     ASSERT_NEAR(got[p], expected[p], 2e-5 * (1.0 + std::fabs(expected[p]))) << "pair " << p;
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, PairwiseAgainstEstimator,
-                         testing::Values(Case{"logistic", {}, Activation::relu, 1},
-                                         Case{"logistic_ensemble", {}, Activation::tanh, 3},
-                                         Case{"relu_1", {20}, Activation::relu, 1},
-                                         Case{"silu_1", {20}, Activation::silu, 1},
-                                         Case{"tanh_1", {20}, Activation::tanh, 1},
-                                         Case{"softplus_1", {20}, Activation::softplus, 1},
-                                         Case{"silu_1_wide", {70}, Activation::silu, 1},
-                                         Case{"relu_3", {64, 64, 64}, Activation::relu, 1},
-                                         Case{"silu_3", {64, 64, 64}, Activation::silu, 1},
-                                         Case{"tanh_3", {64, 64, 64}, Activation::tanh, 1},
-                                         Case{"softplus_3", {64, 64, 64}, Activation::softplus, 1},
-                                         Case{"relu_3_odd", {70, 33, 17}, Activation::relu, 1},
-                                         Case{"silu_3_odd", {70, 33, 17}, Activation::silu, 1},
-                                         Case{"silu_3_wide", {130, 128, 64}, Activation::silu, 1},
-                                         Case{"tanh_3_odd", {70, 33, 17}, Activation::tanh, 1},
-                                         Case{"softplus_3_odd", {70, 33, 17}, Activation::softplus, 1},
-                                         Case{"silu_3_ensemble", {32, 24, 40}, Activation::silu, 3},
-                                         Case{"softplus_3_ensemble", {32, 24, 40}, Activation::softplus, 3},
-                                         Case{"relu_4_residual", {64, 64, 64, 64}, Activation::relu, 1, true},
-                                         Case{"silu_4_residual", {64, 64, 64, 64}, Activation::silu, 1, true},
-                                         Case{"tanh_3_residual", {70, 70, 70}, Activation::tanh, 2, true},
-                                         Case{"softplus_2_residual", {33, 33}, Activation::softplus, 1, true}),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, PairwiseAgainstEstimator,
+    testing::Values(
+        Case{"logistic", {}, Activation::relu, 1}, Case{"logistic_ensemble", {}, Activation::tanh, 3},
+        Case{"relu_1", {20}, Activation::relu, 1}, Case{"silu_1", {20}, Activation::silu, 1},
+        Case{"tanh_1", {20}, Activation::tanh, 1}, Case{"softplus_1", {20}, Activation::softplus, 1},
+        Case{"silu_1_wide", {70}, Activation::silu, 1}, Case{"relu_3", {64, 64, 64}, Activation::relu, 1},
+        Case{"silu_3", {64, 64, 64}, Activation::silu, 1}, Case{"tanh_3", {64, 64, 64}, Activation::tanh, 1},
+        Case{"softplus_3", {64, 64, 64}, Activation::softplus, 1},
+        Case{"relu_3_odd", {70, 33, 17}, Activation::relu, 1},
+        Case{"silu_3_odd", {70, 33, 17}, Activation::silu, 1},
+        Case{"silu_3_wide", {130, 128, 64}, Activation::silu, 1},
+        Case{"tanh_3_odd", {70, 33, 17}, Activation::tanh, 1},
+        Case{"softplus_3_odd", {70, 33, 17}, Activation::softplus, 1},
+        Case{"silu_3_ensemble", {32, 24, 40}, Activation::silu, 3},
+        Case{"softplus_3_ensemble", {32, 24, 40}, Activation::softplus, 3},
+        Case{"relu_4_residual", {64, 64, 64, 64}, Activation::relu, 1, true},
+        Case{"silu_4_residual", {64, 64, 64, 64}, Activation::silu, 1, true},
+        Case{"tanh_3_residual", {70, 70, 70}, Activation::tanh, 2, true},
+        Case{"softplus_2_residual", {33, 33}, Activation::softplus, 1, true}),
+    case_name);
 
 // Logistic-regression members whose logits are exact in float32 (binary fractions with few bits,
 // standardisation mean 0 and scale 1): the ensemble value is known in closed form, and it must not

@@ -228,7 +228,8 @@ TEST_P(TangentActivation, ResidualMatchesFiniteDifferences) {
       const std::string what = "residual " + describe(arch, batch, 2);
       TangentMlp mlp(arch);
       const Result result = run_tangent(mlp, problem);
-      EXPECT_LT(relative_error(result.tangents, finite_difference_tangents(problem)), float_tolerance) << what;
+      EXPECT_LT(relative_error(result.tangents, finite_difference_tangents(problem)), float_tolerance)
+          << what;
       const std::vector<double> want = finite_difference_gradient(problem);
       EXPECT_LT(relative_error(result.gradient, want), float_tolerance) << what;
       expect_per_layer(arch, result.gradient, want, float_tolerance, what);

@@ -403,8 +403,8 @@ TEST(LikelihoodRatioEstimator, ResidualMemberLogRatioIsTheResidualMlp) {
     const std::vector<double> x = uniform_values(30, -5.0, 95.0, 3);
     const std::vector<double> theta = uniform_values(20, -1.0, 1.0, 4);
     const nsbi::Vector with("with", 10), without("without", 10);
-    LikelihoodRatioEstimator(residual).log_ratio(nsbi::test::matrix(x, 10, 3), nsbi::test::matrix(theta, 10, 2),
-                                                 with);
+    LikelihoodRatioEstimator(residual).log_ratio(nsbi::test::matrix(x, 10, 3),
+                                                 nsbi::test::matrix(theta, 10, 2), with);
     LikelihoodRatioEstimator(plain).log_ratio(nsbi::test::matrix(x, 10, 3), nsbi::test::matrix(theta, 10, 2),
                                               without);
     double largest = 0.0;
