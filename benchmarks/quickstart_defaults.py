@@ -112,6 +112,7 @@ VARIANTS = {
         "train.early_stopping_patience=0"],
     "old defaults: relu + batch 512 + lr 1e-3": ["train.network.head.activation=relu", "train.batch_size=512",
                                                 "train.learning_rate=1e-3"],
+    "silu + batch 512 + lr 1e-3 (the defaults with silu)": ["train.batch_size=512", "train.learning_rate=1e-3"],
 }
 
 
