@@ -57,6 +57,8 @@ class Model:
             self.parameter_names = list(f.attrs["parameter_names"])
             self.input_order = list(arch["input_order"])
             self.activation = ACTIVATIONS[arch["activation"]]
+            # Residual blocks: hidden layers past the first add their input (absent: a plain MLP).
+            self.residual = int(arch.get("residual", 0)) == 1
             self.mean = f["standardization/mean"][:]
             self.scale = f["standardization/scale"][:]
             n_layers = len(arch["hidden"]) + 1
@@ -75,8 +77,8 @@ class Model:
         return np.stack([self._logit(layers, a) for layers in self.members], axis=1)
 
     def _logit(self, layers, a):
-        for weight, bias in layers[:-1]:
-            a = self.activation(a @ weight.T + bias)
+        for l, (weight, bias) in enumerate(layers[:-1]):
+            a = (a if self.residual and l > 0 else 0.0) + self.activation(a @ weight.T + bias)
         weight, bias = layers[-1]
         return (a @ weight.T + bias)[:, 0]
 

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <functional>
 #include <utility>
 
 namespace nsbi::jobs {
@@ -59,6 +61,10 @@ void declare_train_model(config::Schema& schema, const std::string& dataset, con
   schema.add(Key("train.network.head.activation", Type::string, "the head's hidden-layer activation")
                  .with_default("relu")
                  .one_of({"relu", "silu", "tanh", "softplus"}));
+  schema.add(Key("train.network.head.residual", Type::boolean,
+                 "residual blocks: each hidden layer past the first adds its input to its output (the hidden "
+                 "layers need one width)")
+                 .with_default("false"));
   schema.add(Key("train.network.trunk", Type::map,
                  "reserved: a trunk before the head (a convolutional trunk for image observables); not "
                  "available yet")
@@ -176,6 +182,13 @@ training::NetworkDescription network_description(const config::Config& config) {
   for (const std::int64_t width : config.get<std::vector<std::int64_t>>("train.network.head.hidden"))
     network.head.hidden.push_back(static_cast<std::size_t>(width));
   network.head.activation = config.get<std::string>("train.network.head.activation");
+  network.head.residual = config.get<bool>("train.network.head.residual");
+  const std::vector<std::size_t>& hidden = network.head.hidden;
+  if (network.head.residual &&
+      std::adjacent_find(hidden.begin(), hidden.end(), std::not_equal_to<>()) != hidden.end())
+    config.fail("train.network.head.residual",
+                "residual blocks add a layer's input to its output, so the hidden layers need one width: "
+                "train.network.head.hidden has different widths");
   return network;
 }
 

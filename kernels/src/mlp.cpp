@@ -16,6 +16,7 @@
 
 namespace nsbi::kernels {
 
+using detail::AddRows;
 using detail::ColumnSums;
 using detail::Gemm;
 using detail::GemmContext;
@@ -65,6 +66,12 @@ void MlpArchitecture::validate() const {
   for (std::size_t l = 0; l < hidden.size(); ++l)
     if (hidden[l] == 0)
       throw ConfigError("nsbi::kernels::MlpArchitecture: hidden layer " + std::to_string(l) + " has width 0");
+  for (std::size_t l = 1; residual && l < hidden.size(); ++l)
+    if (hidden[l] != hidden[0])
+      throw ConfigError(
+          "nsbi::kernels::MlpArchitecture: a residual network needs hidden layers of one width; "
+          "layer " +
+          std::to_string(l) + " has " + std::to_string(hidden[l]) + ", layer 0 " + std::to_string(hidden[0]));
 }
 
 namespace {
@@ -73,27 +80,39 @@ namespace {
 // (one output: a GEMV, which oneDNN runs at a fraction of its GEMM speed) is fused into the kernels of the
 // last hidden layer, or has its own kernels when there is no hidden layer.
 
-// a = f(z + b) for one hidden layer. z holds X W^T on entry; it is overwritten with z + b only when the
-// derivative needs the pre-activation, otherwise a and z are the same buffer. The last hidden layer also
+// a = f(z + b) for one hidden layer, a = skip + f(z + b) for a residual one (skip: the layer's input). z
+// holds X W^T on entry; it is overwritten with z + b when the derivative needs the pre-activation (always in
+// a residual layer, where a is not f(z)), otherwise a and z are the same buffer. The last hidden layer also
 // writes the logits.
-template <Activation A, bool last>
+template <Activation A, bool last, bool residual>
 struct BiasActivation {
   FloatMatrix z;
   FloatMatrix a;
   ConstFloatVector bias;
   OutputLayer output;
   FloatVector logits;
+  ConstFloatMatrix skip;  // residual only
 
   KOKKOS_INLINE_FUNCTION void operator()(std::size_t row) const {
     const std::size_t n = bias.extent(0);
     float* z_row = &z(row, 0);
     float* a_row = &a(row, 0);
     const float* b = bias.data();
-    NSBI_SIMD_LOOP
-    for (std::size_t j = 0; j < n; ++j) {
-      const float pre = z_row[j] + b[j];
-      if constexpr (needs_preactivation(A)) z_row[j] = pre;
-      a_row[j] = activate<A>(pre);
+    if constexpr (residual) {
+      const float* skip_row = &skip(row, 0);
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < n; ++j) {
+        const float pre = z_row[j] + b[j];
+        z_row[j] = pre;
+        a_row[j] = skip_row[j] + activate<A>(pre);
+      }
+    } else {
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < n; ++j) {
+        const float pre = z_row[j] + b[j];
+        if constexpr (needs_preactivation(A)) z_row[j] = pre;
+        a_row[j] = activate<A>(pre);
+      }
     }
     if constexpr (last) logits(row) = output.logit(a_row);
   }
@@ -113,8 +132,10 @@ struct LinearForward {
 // For one hidden layer of width n: dz = da · f'(z) (d = d loss / d), and sums[0, n) = Σ_i dz_i = db.
 // Below the last hidden layer, da comes from the data-gradient GEMM and dz replaces it in place. In the
 // last one, da = s_i w_L (s_i = d loss / d logit_i) is formed here, and also sums[n, 2n) = Σ_i s_i a_i
-// = dw_L and sums[2n] = Σ_i s_i = db_L.
-template <Activation A, bool last>
+// = dw_L and sums[2n] = Σ_i s_i = db_L. A residual layer keeps da in `gradient` (it also flows to the
+// layer's input through the skip) and writes dz to `pre_gradient`; its f' is computed from z alone (a is not
+// f(z)).
+template <Activation A, bool last, bool residual>
 struct ActivationBackward : ColumnSums {
   std::size_t width;
   FloatMatrix gradient;
@@ -122,12 +143,27 @@ struct ActivationBackward : ColumnSums {
   ConstFloatMatrix a;
   ConstFloatVector logit_gradients;
   ConstFloatVector output_weights;
+  FloatMatrix pre_gradient;  // residual only: where dz goes
 
   KOKKOS_INLINE_FUNCTION void operator()(std::size_t row, value_type sums) const {
     float* g_row = &gradient(row, 0);
     const float* z_row = &z(row, 0);
     const float* a_row = &a(row, 0);
-    if constexpr (last) {
+    if constexpr (residual) {
+      float* dz_row = &pre_gradient(row, 0);
+      const float s = last ? logit_gradients(row) : 0.0f;
+      const float* w = output_weights.data();
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < width; ++j) {
+        const float da = last ? s * w[j] : g_row[j];
+        const float d = da * activation_derivative<A>(z_row[j], activate<A>(z_row[j]));
+        g_row[j] = da;
+        dz_row[j] = d;
+        sums[j] += d;
+        if constexpr (last) sums[width + j] += s * a_row[j];
+      }
+      if constexpr (last) sums[2 * width] += s;
+    } else if constexpr (last) {
       const float s = logit_gradients(row);
       const float* w = output_weights.data();
       NSBI_SIMD_LOOP
@@ -170,11 +206,13 @@ struct LinearBackward : ColumnSums {
 };
 
 // Buffers and primitives for one batch size. Hidden layer l keeps z_l (= a_l unless the activation needs the
-// pre-activation), a_l and d loss / d a_l (turned into d loss / d z_l in place during backward). The GEMMs
-// are those of the hidden layers; the output layer has none (see OutputLayer).
+// pre-activation), a_l and d loss / d a_l (turned into d loss / d z_l in place during backward, except in
+// a residual layer, which writes d loss / d z_l to pre_gradient). The GEMMs are those of the hidden layers;
+// the output layer has none (see OutputLayer).
 struct Plan {
   std::size_t batch = 0;
   std::vector<FloatMatrix> pre, post, post_gradient;
+  std::vector<FloatMatrix> pre_gradient;       // residual layers only (empty views elsewhere)
   std::vector<Gemm> forward;                   // a_{l-1} W_l^T
   std::vector<Gemm> weight_grad;               // dZ_l^T a_{l-1}: dZ [B, n_out] read transposed ("ba")
   std::vector<std::optional<Gemm>> data_grad;  // dZ_l W_l; layer 0's only once input gradients are asked for
@@ -232,10 +270,13 @@ Plan& Mlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch) {
     sums = std::max(sums, 2 * width + 1);
     const std::string layer = std::to_string(l);
     plan.post.push_back(make_float_matrix("nsbi::kernels::Mlp::a" + layer, batch, width));
-    plan.pre.push_back(needs_preactivation(arch.activation)
+    plan.pre.push_back(needs_preactivation(arch.activation) || arch.skips(l)
                            ? make_float_matrix("nsbi::kernels::Mlp::z" + layer, batch, width)
                            : plan.post.back());
     plan.post_gradient.push_back(make_float_matrix("nsbi::kernels::Mlp::grad_a" + layer, batch, width));
+    plan.pre_gradient.push_back(arch.skips(l)
+                                    ? make_float_matrix("nsbi::kernels::Mlp::grad_z" + layer, batch, width)
+                                    : FloatMatrix());
     const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
     const auto n_out = static_cast<memory::dim>(width);
     // W_l [n_out, n_in] row-major is W_l^T [n_in, n_out] in "ba": no transpose is ever materialised.
@@ -283,14 +324,18 @@ void Mlp::forward(const ExecutionSpace& space, const ConstFloatVector& parameter
     impl_->gemm.wait();
     const auto bias =
         Kokkos::subview(parameters, std::make_pair(arch.bias_offset(l), arch.weight_offset(l + 1)));
-    with_activation(arch.activation, [&](auto activation) {
+    const ConstFloatMatrix skip = arch.skips(l) ? ConstFloatMatrix(plan.post[l - 1]) : ConstFloatMatrix();
+    with_activation_and_skip(arch.activation, arch.skips(l), [&](auto activation, auto residual) {
       constexpr Activation A = decltype(activation)::value;
+      constexpr bool R = decltype(residual)::value;
       if (l + 1 < n_hidden)
-        Kokkos::parallel_for("nsbi::kernels::Mlp::bias_activation", rows,
-                             BiasActivation<A, false>{plan.pre[l], plan.post[l], bias, output, logits});
+        Kokkos::parallel_for(
+            "nsbi::kernels::Mlp::bias_activation", rows,
+            BiasActivation<A, false, R>{plan.pre[l], plan.post[l], bias, output, logits, skip});
       else
-        Kokkos::parallel_for("nsbi::kernels::Mlp::bias_activation_output", rows,
-                             BiasActivation<A, true>{plan.pre[l], plan.post[l], bias, output, logits});
+        Kokkos::parallel_for(
+            "nsbi::kernels::Mlp::bias_activation_output", rows,
+            BiasActivation<A, true, R>{plan.pre[l], plan.post[l], bias, output, logits, skip});
     });
     space.fence();
   }
@@ -343,20 +388,23 @@ void Mlp::backward(const ExecutionSpace& space, const ConstFloatVector& paramete
     const bool last = l + 1 == n_hidden;
     const std::size_t n_sums = last ? 2 * width + 1 : width;
     const HostSums sums = Kokkos::subview(plan.sums, std::make_pair(std::size_t{0}, n_sums));
-    const FloatMatrix& dz = plan.post_gradient[l];
-    with_activation(arch.activation, [&](auto activation) {
+    const bool skips = arch.skips(l);
+    const FloatMatrix& da = plan.post_gradient[l];
+    const FloatMatrix& dz = skips ? plan.pre_gradient[l] : da;
+    with_activation_and_skip(arch.activation, skips, [&](auto activation, auto residual) {
       constexpr Activation A = decltype(activation)::value;
+      constexpr bool R = decltype(residual)::value;
       if (last)
         Kokkos::parallel_reduce(
             "nsbi::kernels::Mlp::activation_backward_output", rows,
-            ActivationBackward<A, true>{
-                {n_sums}, width, dz, plan.pre[l], plan.post[l], logit_gradients, output.weights},
+            ActivationBackward<A, true, R>{
+                {n_sums}, width, da, plan.pre[l], plan.post[l], logit_gradients, output.weights, dz},
             sums);
       else
         Kokkos::parallel_reduce(
             "nsbi::kernels::Mlp::activation_backward", rows,
-            ActivationBackward<A, false>{
-                {n_sums}, width, dz, plan.pre[l], plan.post[l], logit_gradients, output.weights},
+            ActivationBackward<A, false, R>{
+                {n_sums}, width, da, plan.pre[l], plan.post[l], logit_gradients, output.weights, dz},
             sums);
     });
     space.fence();
@@ -374,6 +422,10 @@ void Mlp::backward(const ExecutionSpace& space, const ConstFloatVector& paramete
       plan.data_grad[0]->run(impl_->gemm, dz.data(), parameters.data() + arch.weight_offset(0),
                              input_gradients.data());
     impl_->gemm.wait();  // the next kernel reads what the GEMMs wrote
+    if (skips) {
+      Kokkos::parallel_for("nsbi::kernels::Mlp::skip_gradient", rows, AddRows{plan.post_gradient[l - 1], da});
+      space.fence();
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// What Mlp and TangentMlp (mlp.cpp, tangent_mlp.cpp) share: the fused output layer and the double column
-// sums their backward kernels reduce (their GEMMs: gemm.hpp). Internal to kernels/src.
+// What Mlp and TangentMlp (mlp.cpp, tangent_mlp.cpp) share: the fused output layer, the double column
+// sums their backward kernels reduce and the skip's gradient of residual blocks (their GEMMs: gemm.hpp).
+// Internal to kernels/src.
 
 #include <utility>
 
@@ -47,6 +48,21 @@ struct ColumnSums {
   }
   KOKKOS_INLINE_FUNCTION void join(volatile value_type into, const volatile value_type from) const {
     for (std::size_t j = 0; j < value_count; ++j) into[j] += from[j];
+  }
+};
+
+// The skip (residual blocks)'s share of a residual layer's input gradient: into(row, :) += from(row, :) (Mlp:
+// rows; TangentMlp: stacked rows).
+struct AddRows {
+  FloatMatrix into;
+  ConstFloatMatrix from;
+
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t row) const {
+    const std::size_t n = into.extent(1);
+    float* into_row = &into(row, 0);
+    const float* from_row = &from(row, 0);
+    NSBI_SIMD_LOOP
+    for (std::size_t j = 0; j < n; ++j) into_row[j] += from_row[j];
   }
 };
 

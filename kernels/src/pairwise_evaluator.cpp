@@ -98,8 +98,8 @@ constexpr bool has_vector_kernel(Activation) { return false; }
 #endif  // NSBI_PAIRWISE_AVX512
 
 // A run of n rows of one layer: row r is h_r = f(a_r + b_r) (f(a_r) without b) with x_r = x + r x_stride,
-// stored to h_r unless h is null, and, when w is given, logits[r] = w · h_r + bias (the output layer).
-// a_stride 0 repeats one row: A_i against consecutive B_k.
+// plus skip_r in a residual layer (skip given), stored to h_r unless h is null, and, when w is given,
+// logits[r] = w · h_r + bias (the output layer). a_stride 0 repeats one row: A_i against consecutive B_k.
 struct Rows {
   std::size_t n = 0;
   std::size_t width = 0;
@@ -109,6 +109,7 @@ struct Rows {
   std::size_t b_stride = 0;
   float* h = nullptr;
   std::size_t h_stride = 0;
+  const float* skip = nullptr;  // residual layers: the layer's input, [n, width] at stride width
   const float* w = nullptr;
   float bias = 0.0f;
   float* logits = nullptr;
@@ -143,8 +144,8 @@ inline __m512 sum_lanes(const __m512 (&sums)[16]) {
 }
 
 // What a vector kernel does with a row, flags of h = f(a + b): f applied (not for the output layer after
-// oneDNN's activation), b added, h stored, w · h summed.
-enum RowKernel : unsigned { apply = 1, add = 2, store = 4, dot = 8 };
+// oneDNN's activation), b added, h stored, w · h summed, the skip added after f.
+enum RowKernel : unsigned { apply = 1, add = 2, store = 4, dot = 8, residual = 16 };
 
 // Columns [column, column + 64) of row r. With `masked`, the lanes outside `masks` load as 0 (f(0) = 0)
 // and are not stored: the last columns of a row.
@@ -163,6 +164,10 @@ inline void vector_group(const Rows& rows, std::size_t r, std::size_t column, co
   }
   if constexpr ((K & apply) != 0 && A == Activation::silu) silu4(z);
   if constexpr ((K & apply) != 0 && A == Activation::relu) relu4(z);
+  if constexpr ((K & residual) != 0) {
+    const float* skip = rows.skip + r * rows.width + column;
+    for (int v = 0; v < 4; ++v) z[v] = _mm512_add_ps(z[v], load(skip, v));
+  }
   if constexpr ((K & store) != 0) {
     float* h = rows.h + r * rows.h_stride + column;
     for (int v = 0; v < 4; ++v) {
@@ -228,6 +233,11 @@ void generic_rows(const Rows& rows, float* scratch) {
       NSBI_SIMD_LOOP
       for (std::size_t j = 0; j < rows.width; ++j) h[j] = activate<A>(a[j] + b[j]);
     }
+    if (rows.skip != nullptr) {
+      const float* skip = rows.skip + r * rows.width;
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < rows.width; ++j) h[j] += skip[j];
+    }
     if (rows.w != nullptr) {
       float dot = 0.0f;
       NSBI_SIMD_SUM(dot)
@@ -241,7 +251,10 @@ template <Activation A>
 void activate_rows(const Rows& rows, float* scratch) {
 #if NSBI_PAIRWISE_AVX512
   if constexpr (has_vector_kernel(A)) {
-    if (rows.b == nullptr)
+    NSBI_ASSERT(rows.skip == nullptr || rows.b == nullptr, "nsbi::kernels::PairwiseEvaluator: a skip with b");
+    if (rows.skip != nullptr)
+      dispatch_rows<A, apply | residual>(rows);
+    else if (rows.b == nullptr)
       dispatch_rows<A, apply>(rows);
     else
       dispatch_rows<A, apply | add>(rows);
@@ -269,9 +282,10 @@ void output_rows(const Rows& rows) {
 // Whether a hidden layer past the first gets its activation from oneDNN as a matmul post-op (one pass over
 // the layer) or from activate_rows after the matmul (a second pass over cached data, with a faster
 // activation). The bias is always oneDNN's. Measured by benchmarks/bench_pairwise.cpp: oneDNN's relu costs
-// nothing, its tanh and soft_relu beat float_math's, its swish loses to silu4.
-bool fused_post_op(Activation activation) {
-  return !has_vector_kernel(activation) || activation == Activation::relu;
+// nothing, its tanh and soft_relu beat float_math's, its swish loses to silu4. A residual network adds the
+// skip after the activation, in the row kernels.
+bool fused_post_op(const MlpArchitecture& arch) {
+  return !arch.residual && (!has_vector_kernel(arch.activation) || arch.activation == Activation::relu);
 }
 
 dnnl::algorithm eltwise_algorithm(Activation activation) {
@@ -497,6 +511,7 @@ void PairwiseEvaluator::Impl::run_member(std::size_t member, const ConstMatrix& 
       rows.h = dst;
       rows.h_stride = rows.width;
     }
+    if (arch.skips(l)) rows.skip = src;
     if (fused)
       output_rows(rows);
     else
@@ -549,7 +564,7 @@ PairwiseEvaluator::PairwiseEvaluator(const StandardizedEnsemble& record, std::si
   s.widest = 1;
   for (std::size_t width : s.arch.hidden) s.widest = std::max(s.widest, width);
   s.mean = record.standardization_mean;
-  s.fused = fused_post_op(s.arch.activation);
+  s.fused = fused_post_op(s.arch);
 
   for (const std::vector<float>& member : record.members) {
     FirstLayer layer;

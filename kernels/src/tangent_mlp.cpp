@@ -15,6 +15,7 @@
 
 namespace nsbi::kernels {
 
+using detail::AddRows;
 using detail::ColumnSums;
 using detail::Gemm;
 using detail::GemmContext;
@@ -39,8 +40,9 @@ namespace {
 // One hidden layer forward for example i. On entry the primal row of z holds a W^T and its tangent rows hold
 // ȧ_{l-1} W^T, except in the first layer, whose tangents W_0 d_p are the same for every example and come from
 // direction_z [P, width]. Writes z + b, a = f(z + b), slope = f'(z + b), ż (first layer) and ȧ = f' ż; the
-// last hidden layer also writes the logit and its tangents.
-template <Activation A, bool first, bool last>
+// last hidden layer also writes the logit and its tangents. A residual layer (never the first) adds its
+// input's stacked rows: a = a_{l-1} + f(z + b), ȧ = ȧ_{l-1} + f' ż.
+template <Activation A, bool first, bool last, bool residual>
 struct TangentForward {
   std::size_t batch;
   std::size_t n_tangents;
@@ -50,6 +52,7 @@ struct TangentForward {
   OutputLayer output;
   FloatVector logits;
   FloatMatrix tangents;
+  ConstFloatMatrix skip;  // residual only: the stacked a_{l-1}
 
   KOKKOS_INLINE_FUNCTION void operator()(std::size_t i) const {
     const std::size_t n = bias.extent(0);
@@ -65,6 +68,11 @@ struct TangentForward {
       a_row[j] = post;
       d_row[j] = activation_derivative<A>(pre, post);
     }
+    if constexpr (residual) {
+      const float* skip_row = &skip(i, 0);
+      NSBI_SIMD_LOOP
+      for (std::size_t j = 0; j < n; ++j) a_row[j] += skip_row[j];
+    }
     if constexpr (last) logits(i) = output.logit(a_row);
     for (std::size_t p = 0; p < n_tangents; ++p) {
       const std::size_t row = batch + i * n_tangents + p;
@@ -77,6 +85,10 @@ struct TangentForward {
           tz_row[j] = dir_row[j];
           ta_row[j] = d_row[j] * dir_row[j];
         }
+      } else if constexpr (residual) {
+        const float* skip_row = &skip(row, 0);
+        NSBI_SIMD_LOOP
+        for (std::size_t j = 0; j < n; ++j) ta_row[j] = d_row[j] * tz_row[j] + skip_row[j];
       } else {
         NSBI_SIMD_LOOP
         for (std::size_t j = 0; j < n; ++j) ta_row[j] = d_row[j] * tz_row[j];
@@ -107,13 +119,17 @@ struct LinearForward {
 // tangents' b_ip: da = c_i w_L, dȧ_p = b_ip w_L; and sums[n, 2n) = Σ_i (c_i a_i + Σ_p b_ip ȧ_ip) = dw_L,
 // sums[2n] = Σ_i c_i = db_L. In the first layer, whose tangent rows come from the directions rather than a
 // previous layer, sums[first_offset + p n + j] = Σ_i dż_ipj, from which dW_0 gets its tangent part.
-template <Activation A, bool first, bool last>
+// A residual layer writes dz and dż to `out` instead and keeps da and dȧ in `gradient` (the last one writes
+// them there), for the skip's share of its input's gradient; its f'' is computed from z alone (a is not
+// f(z)). Elsewhere `out` is `gradient`.
+template <Activation A, bool first, bool last, bool residual>
 struct TangentBackward : ColumnSums {
   std::size_t batch;
   std::size_t n_tangents;
   std::size_t width;
   std::size_t first_offset;
   FloatMatrix gradient;
+  FloatMatrix out;
   ConstFloatMatrix z, a, slope;
   FloatMatrix curvature;  // f''(z) of the primal rows: scratch shared by all layers
   ConstFloatVector logit_gradients;
@@ -123,6 +139,7 @@ struct TangentBackward : ColumnSums {
   KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, value_type sums) const {
     const std::size_t n = width;
     float* g_row = &gradient(i, 0);
+    float* o_row = &out(i, 0);
     const float* z_row = &z(i, 0);
     const float* a_row = &a(i, 0);
     const float* d_row = &slope(i, 0);
@@ -132,19 +149,21 @@ struct TangentBackward : ColumnSums {
     if constexpr (last) c = logit_gradients(i);
     NSBI_SIMD_LOOP
     for (std::size_t j = 0; j < n; ++j) {
-      c_row[j] = activation_second_derivative<A>(z_row[j], a_row[j]);
+      c_row[j] = activation_second_derivative<A>(z_row[j], residual ? activate<A>(z_row[j]) : a_row[j]);
       float da = 0.0f;
       if constexpr (last) {
         da = c * w[j];
         sums[n + j] += c * a_row[j];
+        if constexpr (residual) g_row[j] = da;
       } else {
         da = g_row[j];
       }
-      g_row[j] = d_row[j] * da;
+      o_row[j] = d_row[j] * da;
     }
     for (std::size_t p = 0; p < n_tangents; ++p) {
       const std::size_t row = batch + i * n_tangents + p;
       float* tg_row = &gradient(row, 0);
+      float* to_row = &out(row, 0);
       const float* tz_row = &z(row, 0);
       float b = 0.0f;
       if constexpr (last) b = tangent_gradients(i, p);
@@ -155,17 +174,18 @@ struct TangentBackward : ColumnSums {
         if constexpr (last) {
           dta = b * w[j];
           sums[n + j] += b * ta_row[j];
+          if constexpr (residual) tg_row[j] = dta;
         } else {
           dta = tg_row[j];
         }
-        g_row[j] += c_row[j] * tz_row[j] * dta;
+        o_row[j] += c_row[j] * tz_row[j] * dta;
         const float dtz = d_row[j] * dta;
-        tg_row[j] = dtz;
+        to_row[j] = dtz;
         if constexpr (first) sums[first_offset + p * n + j] += dtz;
       }
     }
     NSBI_SIMD_LOOP
-    for (std::size_t j = 0; j < n; ++j) sums[j] += g_row[j];
+    for (std::size_t j = 0; j < n; ++j) sums[j] += o_row[j];
     if constexpr (last) sums[2 * n] += c;
   }
 };
@@ -194,13 +214,15 @@ struct LinearBackward : ColumnSums {
 };
 
 // Buffers and primitives for one (batch size, P). Hidden layer l keeps the stacked z_l and ż_l, a_l and ȧ_l,
-// their gradients (turned from ∂/∂a into ∂/∂z in place during backward), and f'(z_l) of the primal rows.
+// their gradients (turned from ∂/∂a into ∂/∂z in place during backward, or written to pre_gradient in a
+// residual layer), and f'(z_l) of the primal rows.
 struct Plan {
   std::size_t batch = 0;
   std::size_t n_tangents = 0;
   std::vector<FloatMatrix> pre, post, post_gradient, slope;
-  FloatMatrix curvature;          // [B, max width]
-  FloatMatrix direction_z;        // D W_0^T [P, width_0]
+  std::vector<FloatMatrix> pre_gradient;  // residual layers only (empty views elsewhere)
+  FloatMatrix curvature;                  // [B, max width]
+  FloatMatrix direction_z;                // D W_0^T [P, width_0]
   std::vector<Gemm> forward;      // layer 0: X W_0^T (B rows); then stacked a_{l-1} W_l^T (B (1 + P) rows)
   std::vector<Gemm> weight_grad;  // dZ_l^T a_{l-1}, dZ read transposed ("ba"); layer 0: primal rows only
   std::vector<Gemm> data_grad;    // dZ_l W_l for l >= 1
@@ -248,6 +270,9 @@ Plan& TangentMlp::Impl::plan_for(const MlpArchitecture& arch, std::size_t batch,
     plan.pre.push_back(make_float_matrix("nsbi::kernels::TangentMlp::z" + layer, rows, width));
     plan.post.push_back(make_float_matrix("nsbi::kernels::TangentMlp::a" + layer, rows, width));
     plan.post_gradient.push_back(make_float_matrix("nsbi::kernels::TangentMlp::grad_a" + layer, rows, width));
+    plan.pre_gradient.push_back(
+        arch.skips(l) ? make_float_matrix("nsbi::kernels::TangentMlp::grad_z" + layer, rows, width)
+                      : FloatMatrix());
     plan.slope.push_back(make_float_matrix("nsbi::kernels::TangentMlp::slope" + layer, batch, width));
     const auto n_in = static_cast<memory::dim>(arch.layer_inputs(l));
     const auto n_out = static_cast<memory::dim>(width);
@@ -336,13 +361,15 @@ void TangentMlp::forward(const ExecutionSpace& space, const ConstFloatVector& pa
     impl_->gemm.wait();
     const auto bias =
         Kokkos::subview(parameters, std::make_pair(arch.bias_offset(l), arch.weight_offset(l + 1)));
-    with_activation(arch.activation, [&](auto activation) {
+    const ConstFloatMatrix skip = arch.skips(l) ? ConstFloatMatrix(plan.post[l - 1]) : ConstFloatMatrix();
+    with_activation_and_skip(arch.activation, arch.skips(l), [&](auto activation, auto residual) {
       constexpr Activation A = decltype(activation)::value;
       with_position(l == 0, l + 1 == n_hidden, [&](auto first, auto last) {
-        Kokkos::parallel_for("nsbi::kernels::TangentMlp::forward_layer", examples,
-                             TangentForward<A, decltype(first)::value, decltype(last)::value>{
-                                 batch, n_tangents, plan.pre[l], plan.post[l], plan.slope[l],
-                                 plan.direction_z, bias, output, logits, tangents});
+        Kokkos::parallel_for(
+            "nsbi::kernels::TangentMlp::forward_layer", examples,
+            TangentForward<A, decltype(first)::value, decltype(last)::value, decltype(residual)::value>{
+                batch, n_tangents, plan.pre[l], plan.post[l], plan.slope[l], plan.direction_z, bias, output,
+                logits, tangents, skip});
       });
     });
     space.fence();
@@ -395,25 +422,29 @@ void TangentMlp::backward(const ExecutionSpace& space, const ConstFloatVector& p
     const std::size_t first_offset = last ? 2 * width + 1 : width;
     const std::size_t n_sums = first_offset + (first ? n_tangents * width : 0);
     const HostSums sums = Kokkos::subview(plan.sums, std::make_pair(std::size_t{0}, n_sums));
-    const FloatMatrix& dz = plan.post_gradient[l];
-    with_activation(arch.activation, [&](auto activation) {
+    const bool skips = arch.skips(l);
+    const FloatMatrix& da = plan.post_gradient[l];
+    const FloatMatrix& dz = skips ? plan.pre_gradient[l] : da;
+    with_activation_and_skip(arch.activation, skips, [&](auto activation, auto residual) {
       constexpr Activation A = decltype(activation)::value;
       with_position(first, last, [&](auto first_c, auto last_c) {
         Kokkos::parallel_reduce(
             "nsbi::kernels::TangentMlp::backward_layer", examples,
-            TangentBackward<A, decltype(first_c)::value, decltype(last_c)::value>{{n_sums},
-                                                                                  batch,
-                                                                                  n_tangents,
-                                                                                  width,
-                                                                                  first_offset,
-                                                                                  dz,
-                                                                                  plan.pre[l],
-                                                                                  plan.post[l],
-                                                                                  plan.slope[l],
-                                                                                  plan.curvature,
-                                                                                  logit_gradients,
-                                                                                  tangent_gradients,
-                                                                                  output.weights},
+            TangentBackward<A, decltype(first_c)::value, decltype(last_c)::value, decltype(residual)::value>{
+                {n_sums},
+                batch,
+                n_tangents,
+                width,
+                first_offset,
+                da,
+                dz,
+                plan.pre[l],
+                plan.post[l],
+                plan.slope[l],
+                plan.curvature,
+                logit_gradients,
+                tangent_gradients,
+                output.weights},
             sums);
       });
     });
@@ -429,6 +460,12 @@ void TangentMlp::backward(const ExecutionSpace& space, const ConstFloatVector& p
       plan.data_grad[l - 1].run(impl_->gemm, dz.data(), parameters.data() + arch.weight_offset(l),
                                 plan.post_gradient[l - 1].data());
     impl_->gemm.wait();  // the next kernel reads what the GEMMs wrote
+    if (skips) {
+      Kokkos::parallel_for("nsbi::kernels::TangentMlp::skip_gradient",
+                           RowPolicy(space, 0, batch * (1 + n_tangents)),
+                           AddRows{plan.post_gradient[l - 1], da});
+      space.fence();
+    }
     if (first) {
       // The tangent rows of layer 0 are W_0 d_p: dW_0 += Σ_p (Σ_i dż_ip) d_p^T, in double on top of the
       // GEMM's primal part (P × width × n_inputs: negligible next to the GEMMs).

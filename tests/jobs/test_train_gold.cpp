@@ -122,6 +122,24 @@ TEST_P(GoldLoss, LearnsTheExactLikelihoodRatio) {
 INSTANTIATE_TEST_SUITE_P(Losses, GoldLoss,
                          ::testing::Values("carl", "rolr", "alice", "cascal", "rascal", "alices"));
 
+// A residual head trains through the tangent path (its score term differentiates the skips too) as well as
+// the plain one: the same bound on the same events.
+TEST(GoldLosses, AlicesTrainsAResidualHead) {
+  const Communicator world;
+  const Campaign campaign =
+      training_campaign(world, "alices",
+                        {"campaign.dir=" + scratch(world, "alices-residual"),
+                         "train.network.head.hidden=[32, 32, 32]", "train.network.head.residual=true"});
+  run_train(world, campaign, /*force=*/true);
+  if (!world.is_root()) return;
+  const training::ModelRecord model = training::read_model(campaign.dir + "/model.h5");
+  EXPECT_TRUE(model.architecture.residual);
+  const Comparison c = compare(campaign, model);
+  std::cout << "alices, residual: RMS of log r̂ − log r " << c.rms_error << ", signal RMS " << c.rms_signal
+            << "\n";
+  EXPECT_LT(c.rms_error, max_fraction_of_signal * c.rms_signal) << "signal RMS " << c.rms_signal;
+}
+
 // The exact score of parton_only at κ: ∂/∂κ log p(x|κ), by a central difference of the exact log likelihood.
 void exact_score(const sims::Simulator& simulator, const ConstMatrix& x, double kappa, const Vector& out) {
   constexpr double h = 1e-5;
@@ -197,6 +215,15 @@ TEST(GoldLosses, RequirementsAreClearErrors) {
         run_train(world, training_campaign(world, "alices", {"train.network.head.activation=relu"}), true);
       },
       {"train.network.head.activation", "smooth"});
+  expect_refusal<CollectiveError>(
+      [&] {
+        run_train(
+            world,
+            training_campaign(world, "alices",
+                              {"train.network.head.residual=true", "train.network.head.hidden=[16, 8]"}),
+            true);
+      },
+      {"train.network.head.residual", "one width"});
   expect_refusal<CollectiveError>(
       [&] { run_train(world, training_campaign(world, "rolr", {"train.reference=marginal"}), true); },
       {"train.loss", "reference: theta"});

@@ -1,8 +1,8 @@
 #pragma once
 // An independent, naive double-precision MLP for the tests: loops written from the definition in mlp.hpp
-// (W_l [n_out, n_in] row-major then b_l, hidden layers f(W a + b), one linear output), with its own
-// activations and a hand-written backward pass. It shares no code with nsbi::kernels beyond the
-// architecture's sizes.
+// (W_l [n_out, n_in] row-major then b_l, hidden layers f(W a + b), plus a for the residual layers, one
+// linear output), with its own activations and a hand-written backward pass. It shares no code with
+// nsbi::kernels beyond the architecture's sizes.
 
 #include <cmath>
 #include <cstddef>
@@ -62,6 +62,7 @@ class ReferenceMlp {
     forward(x, z, a);
     const std::size_t n_layers = arch_.n_layers();
     std::vector<double> delta{c};  // d (c s) / d (pre-activation of the current layer)
+    std::vector<double> upper;     // d (c s) / d (output of the current layer), for a hidden layer
     for (std::size_t l = n_layers; l-- > 0;) {
       const std::size_t n_in = arch_.layer_inputs(l);
       const std::size_t n_out = arch_.layer_outputs(l);
@@ -76,10 +77,13 @@ class ReferenceMlp {
           below[i] += delta[o] * p_[w + o * n_in + i];
         }
       }
+      if (arch_.skips(l))  // a_l = a_{l-1} + f(z_l): the skip passes d / d a_l on unchanged
+        for (std::size_t i = 0; i < n_in; ++i) below[i] += upper[i];
       if (l == 0) {
         if (input_gradient)
           for (std::size_t i = 0; i < n_in; ++i) input_gradient[i] += below[i];
       } else {
+        upper = below;
         for (std::size_t i = 0; i < n_in; ++i)
           below[i] *= reference_derivative(arch_.activation, z[l - 1][i]);
       }
@@ -108,7 +112,8 @@ class ReferenceMlp {
         logit = pre[0];
       } else {
         std::vector<double> post(n_out);
-        for (std::size_t o = 0; o < n_out; ++o) post[o] = reference_activation(arch_.activation, pre[o]);
+        for (std::size_t o = 0; o < n_out; ++o)
+          post[o] = reference_activation(arch_.activation, pre[o]) + (arch_.skips(l) ? input[o] : 0.0);
         z.push_back(pre);
         a.push_back(post);
       }

@@ -1,6 +1,7 @@
 #pragma once
 // The logit and its directional derivatives in double, by forward-mode differentiation written from the
-// definitions (z = W a + b, a = f(z); ż = W ȧ, ȧ = f'(z) ż, no bias on tangents), for the tangent and
+// definitions (z = W a + b, a = f(z); ż = W ȧ, ȧ = f'(z) ż, no bias on tangents; a residual layer adds its
+// input a and ȧ to both), for the tangent and
 // gold-loss tests. Shares nothing with nsbi::kernels beyond the architecture's sizes; its activations are
 // those of reference_mlp.hpp, and test_tangent_mlp.cpp checks its tangents against finite differences.
 
@@ -34,11 +35,12 @@ inline LogitAndTangents reference_tangents(const kernels::MlpArchitecture& arch,
       double z = p[arch.bias_offset(l) + o];
       for (std::size_t i = 0; i < n_in; ++i) z += p[arch.weight_offset(l) + o * n_in + i] * a[i];
       const double slope = hidden ? reference_derivative(arch.activation, z) : 1.0;
-      next[o] = hidden ? reference_activation(arch.activation, z) : z;
+      const double skip = arch.skips(l) ? a[o] : 0.0;
+      next[o] = hidden ? reference_activation(arch.activation, z) + skip : z;
       for (std::size_t q = 0; q < n_tangents; ++q) {
         double zt = 0.0;
         for (std::size_t i = 0; i < n_in; ++i) zt += p[arch.weight_offset(l) + o * n_in + i] * t[q][i];
-        next_t[q][o] = slope * zt;
+        next_t[q][o] = slope * zt + (arch.skips(l) ? t[q][o] : 0.0);
       }
     }
     a = next;

@@ -124,10 +124,9 @@ TEST_P(MlpActivation, ForwardAndBackwardMatchTheDoubleReference) {
   expect_matches_reference(problem, run_mlp(mlp, problem));
 }
 
-TEST_P(MlpActivation, ReferenceGradientsMatchFiniteDifferences) {
-  // Central differences in double with h = 1e-6: truncation error ~h^2 |s'''| ~ 1e-12, rounding ~1e-16 |L| /
-  // h ~ 1e-9; 1e-6 (relative to the largest gradient) is far above both, far below any wrong derivative.
-  const Problem problem = make_problem({4, {7, 5}, GetParam()}, 6, 12);
+// Central differences in double with h = 1e-6: truncation error ~h^2 |s'''| ~ 1e-12, rounding ~1e-16 |L| /
+// h ~ 1e-9; 1e-6 (relative to the largest gradient) is far above both, far below any wrong derivative.
+void expect_reference_gradients_match_finite_differences(const Problem& problem) {
   std::vector<double> gradient, input_gradient;
   reference_gradients(problem, gradient, input_gradient);
   const std::size_t n_in = problem.arch.n_inputs;
@@ -155,6 +154,24 @@ TEST_P(MlpActivation, ReferenceGradientsMatchFiniteDifferences) {
   std::vector<double> numeric_inputs;
   for (double& v : x) numeric_inputs.push_back(central_difference(v));
   EXPECT_LT(relative_error(numeric_inputs, input_gradient), 1e-6);
+}
+
+TEST_P(MlpActivation, ReferenceGradientsMatchFiniteDifferences) {
+  expect_reference_gradients_match_finite_differences(make_problem({4, {7, 5}, GetParam()}, 6, 12));
+}
+
+// Residual blocks: the double reference's skips against finite differences, then Mlp against the reference
+// (widths 24, three residual layers past the first, the last one fused with the output layer).
+TEST_P(MlpActivation, ResidualGradientsMatchFiniteDifferencesAndTheReference) {
+  expect_reference_gradients_match_finite_differences(make_problem({4, {6, 6, 6}, GetParam(), true}, 6, 13));
+  const Problem problem = make_problem({5, {24, 24, 24, 24}, GetParam(), true}, 64, 14);
+  Mlp mlp(problem.arch);
+  const Result result = run_mlp(mlp, problem);
+  expect_matches_reference(problem, result);
+  // The skips matter: the same weights without them give other logits.
+  Problem plain = problem;
+  plain.arch.residual = false;
+  EXPECT_GT(relative_error(result.logits, reference_logits(plain)), 1e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Activations, MlpActivation,
@@ -252,6 +269,8 @@ TEST(Mlp, Bf16RoundsTheGemmInputsAndAccumulatesInFloat) {
 TEST(Mlp, BadArchitecturesAndNamesAreConfigErrors) {
   EXPECT_THROW(Mlp(MlpArchitecture{0, {4}, Activation::relu}), nsbi::ConfigError);
   EXPECT_THROW(Mlp(MlpArchitecture{2, {4, 0}, Activation::relu}), nsbi::ConfigError);
+  EXPECT_THROW(Mlp(MlpArchitecture{2, {4, 4, 3}, Activation::relu, true}), nsbi::ConfigError);
+  EXPECT_NO_THROW(Mlp(MlpArchitecture{2, {4, 4, 3}, Activation::relu}));
   EXPECT_THROW(nsbi::kernels::activation_from_name("sigmoid"), nsbi::ConfigError);
   for (Activation a : {Activation::relu, Activation::silu, Activation::tanh, Activation::softplus})
     EXPECT_EQ(a, nsbi::kernels::activation_from_name(nsbi::kernels::activation_name(a)));

@@ -163,6 +163,7 @@ struct Case {
   std::vector<std::size_t> hidden;
   Activation activation;
   std::size_t n_members;
+  bool residual = false;
 };
 
 std::string case_name(const testing::TestParamInfo<Case>& info) { return info.param.name; }
@@ -178,7 +179,7 @@ class PairwiseAgainstEstimator : public testing::TestWithParam<Case> {};
 // (1 + |value|) leaves a margin of ten or more; a wrong pair, member, layer or bias is off by O(0.1).
 TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
   const Case& c = GetParam();
-  const ModelRecord record = model_test_record(c.hidden, c.activation, c.n_members, 101);
+  const ModelRecord record = model_test_record(c.hidden, c.activation, c.n_members, 101, c.residual);
   // A small block: several full passes and short last passes; N and K are not multiples of it.
   const std::size_t block = 64;
   PairwiseEvaluator evaluator(record.ensemble(), block);
@@ -216,26 +217,27 @@ TEST_P(PairwiseAgainstEstimator, MatchesLogRatioOnExplicitPairs) {
     ASSERT_NEAR(got[p], expected[p], 2e-5 * (1.0 + std::fabs(expected[p]))) << "pair " << p;
 }
 
-INSTANTIATE_TEST_SUITE_P(Architectures, PairwiseAgainstEstimator,
-                         testing::Values(Case{"logistic", {}, Activation::relu, 1},
-                                         Case{"logistic_ensemble", {}, Activation::tanh, 3},
-                                         Case{"relu_1", {20}, Activation::relu, 1},
-                                         Case{"silu_1", {20}, Activation::silu, 1},
-                                         Case{"tanh_1", {20}, Activation::tanh, 1},
-                                         Case{"softplus_1", {20}, Activation::softplus, 1},
-                                         Case{"silu_1_wide", {70}, Activation::silu, 1},
-                                         Case{"relu_3", {64, 64, 64}, Activation::relu, 1},
-                                         Case{"silu_3", {64, 64, 64}, Activation::silu, 1},
-                                         Case{"tanh_3", {64, 64, 64}, Activation::tanh, 1},
-                                         Case{"softplus_3", {64, 64, 64}, Activation::softplus, 1},
-                                         Case{"relu_3_odd", {70, 33, 17}, Activation::relu, 1},
-                                         Case{"silu_3_odd", {70, 33, 17}, Activation::silu, 1},
-                                         Case{"silu_3_wide", {130, 128, 64}, Activation::silu, 1},
-                                         Case{"tanh_3_odd", {70, 33, 17}, Activation::tanh, 1},
-                                         Case{"softplus_3_odd", {70, 33, 17}, Activation::softplus, 1},
-                                         Case{"silu_3_ensemble", {32, 24, 40}, Activation::silu, 3},
-                                         Case{"softplus_3_ensemble", {32, 24, 40}, Activation::softplus, 3}),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, PairwiseAgainstEstimator,
+    testing::Values(
+        Case{"logistic", {}, Activation::relu, 1}, Case{"logistic_ensemble", {}, Activation::tanh, 3},
+        Case{"relu_1", {20}, Activation::relu, 1}, Case{"silu_1", {20}, Activation::silu, 1},
+        Case{"tanh_1", {20}, Activation::tanh, 1}, Case{"softplus_1", {20}, Activation::softplus, 1},
+        Case{"silu_1_wide", {70}, Activation::silu, 1}, Case{"relu_3", {64, 64, 64}, Activation::relu, 1},
+        Case{"silu_3", {64, 64, 64}, Activation::silu, 1}, Case{"tanh_3", {64, 64, 64}, Activation::tanh, 1},
+        Case{"softplus_3", {64, 64, 64}, Activation::softplus, 1},
+        Case{"relu_3_odd", {70, 33, 17}, Activation::relu, 1},
+        Case{"silu_3_odd", {70, 33, 17}, Activation::silu, 1},
+        Case{"silu_3_wide", {130, 128, 64}, Activation::silu, 1},
+        Case{"tanh_3_odd", {70, 33, 17}, Activation::tanh, 1},
+        Case{"softplus_3_odd", {70, 33, 17}, Activation::softplus, 1},
+        Case{"silu_3_ensemble", {32, 24, 40}, Activation::silu, 3},
+        Case{"softplus_3_ensemble", {32, 24, 40}, Activation::softplus, 3},
+        Case{"relu_4_residual", {64, 64, 64, 64}, Activation::relu, 1, true},
+        Case{"silu_4_residual", {64, 64, 64, 64}, Activation::silu, 1, true},
+        Case{"tanh_3_residual", {70, 70, 70}, Activation::tanh, 2, true},
+        Case{"softplus_2_residual", {33, 33}, Activation::softplus, 1, true}),
+    case_name);
 
 // Logistic-regression members whose logits are exact in float32 (binary fractions with few bits,
 // standardisation mean 0 and scale 1): the ensemble value is known in closed form, and it must not

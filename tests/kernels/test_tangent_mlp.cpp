@@ -217,6 +217,29 @@ TEST_P(TangentActivation, WiderLayersMatchTheDoubleReference) {
   expect_per_layer(arch, result.gradient, want, float_tolerance, "wide");
 }
 
+// Residual blocks: tangents and the gradient of the double loss (f'' through the skips included) against
+// finite differences, for a network of one layer past the first and of three.
+TEST_P(TangentActivation, ResidualMatchesFiniteDifferences) {
+  unsigned seed = 400;
+  for (const std::vector<std::size_t>& hidden : {std::vector<std::size_t>{5, 5}, {6, 6, 6, 6}})
+    for (std::size_t batch : {1, 5}) {
+      const MlpArchitecture arch{3, hidden, GetParam(), true};
+      const Problem problem = make_problem(arch, batch, 2, ++seed);
+      const std::string what = "residual " + describe(arch, batch, 2);
+      TangentMlp mlp(arch);
+      const Result result = run_tangent(mlp, problem);
+      EXPECT_LT(relative_error(result.tangents, finite_difference_tangents(problem)), float_tolerance)
+          << what;
+      const std::vector<double> want = finite_difference_gradient(problem);
+      EXPECT_LT(relative_error(result.gradient, want), float_tolerance) << what;
+      expect_per_layer(arch, result.gradient, want, float_tolerance, what);
+      // The skips matter: the plain network's gradient of the same loss is another one.
+      Problem plain = problem;
+      plain.arch.residual = false;
+      EXPECT_GT(relative_error(result.gradient, finite_difference_gradient(plain)), 1e-2) << what;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Activations, TangentActivation,
                          ::testing::Values(Activation::silu, Activation::tanh, Activation::softplus),
                          [](const auto& test) { return nsbi::kernels::activation_name(test.param); });

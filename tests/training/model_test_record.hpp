@@ -15,7 +15,7 @@ namespace nsbi::test {
 
 inline training::ModelRecord model_test_record(std::vector<std::size_t> hidden,
                                                kernels::Activation activation, std::size_t n_members,
-                                               unsigned seed) {
+                                               unsigned seed, bool residual = false) {
   training::ModelRecord record;
   record.simulator = "gaussian2d";
   record.observable_names = {"x1", "x2", "m_jj"};
@@ -25,7 +25,7 @@ inline training::ModelRecord model_test_record(std::vector<std::size_t> hidden,
   record.reference = "theta: {mu2: 0, rho12: 0}";
   record.loss = "alices";
   record.loss_alpha = 0.5;
-  record.architecture = {5, std::move(hidden), activation};
+  record.architecture = {5, std::move(hidden), activation, residual};
   record.standardization_mean = {0.25, -1.5, 91.0, 0.0, 0.01};
   record.standardization_scale = {1.5, 0.75, 4.0, 0.577, 0.57};
   std::mt19937_64 engine(seed);

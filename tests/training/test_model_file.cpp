@@ -116,6 +116,7 @@ TEST(ModelFile, RoundTripKeepsEverythingWeightsBitwise) {
   EXPECT_EQ(read.architecture.n_inputs, written.architecture.n_inputs);
   EXPECT_EQ(read.architecture.hidden, written.architecture.hidden);
   EXPECT_EQ(read.architecture.activation, written.architecture.activation);
+  EXPECT_FALSE(read.architecture.residual);
   EXPECT_EQ(read.standardization_mean, written.standardization_mean);
   EXPECT_EQ(read.standardization_scale, written.standardization_scale);
   ASSERT_EQ(read.n_members(), written.n_members());
@@ -155,6 +156,26 @@ TEST(ModelFile, ALogisticRegressionWithoutHistoryOrDiagnosticsRoundTrips) {
   EXPECT_TRUE(read.diagnostics.empty());
 }
 
+// A residual network records `residual` = 1 and reads back as one; a file without the attribute (every file
+// written before residual blocks, and every plain MLP's) reads as a plain MLP; another value is refused.
+TEST(ModelFile, ResidualAttributeRoundTrips) {
+  const std::string path = scratch_path("residual.h5");
+  nsbi::training::write_model(path, nsbi::Communicator(MPI_COMM_WORLD),
+                              model_test_record({8, 8, 8}, Activation::silu, 1, 9, true));
+  EXPECT_TRUE(nsbi::training::read_model(path).architecture.residual);
+  {
+    const nsbi::h5::File file = nsbi::h5::File::open(path, MPI_COMM_SELF, nsbi::h5::Access::read);
+    EXPECT_EQ(file.root().open_group("architecture").read_attribute<std::int64_t>("residual"), 1);
+  }
+  const std::string own = own_model("residual_bad.h5");
+  EXPECT_FALSE(nsbi::training::read_model(own).architecture.residual);
+  nsbi::h5::File::open(own, MPI_COMM_SELF, nsbi::h5::Access::read_write)
+      .root()
+      .open_group("architecture")
+      .write_attribute("residual", std::int64_t{2});
+  EXPECT_TRUE(contains(read_error(own), "/architecture residual is 2")) << read_error(own);
+}
+
 // The layout docs/formats.md promises to numpy users, read with the plain wrapper instead of read_model.
 TEST(ModelFile, PerLayerDatasetsAreTheFlatBufferSlices) {
   const std::string path = scratch_path("layout.h5");
@@ -169,6 +190,8 @@ TEST(ModelFile, PerLayerDatasetsAreTheFlatBufferSlices) {
   const nsbi::h5::Group architecture = root.open_group("architecture");
   EXPECT_EQ(architecture.read_attribute<std::vector<double>>("hidden"), (std::vector<double>{6, 4}));
   EXPECT_EQ(architecture.read_attribute<std::string>("activation"), "softplus");
+  // A plain MLP's file is as before residual blocks existed: no `residual` attribute.
+  EXPECT_FALSE(architecture.attribute_exists("residual"));
   EXPECT_EQ(architecture.read_attribute<std::vector<std::string>>("input_order"),
             (std::vector<std::string>{"x1", "x2", "m_jj", "mu2", "rho12"}));
   std::vector<double> scale(5);
@@ -321,8 +344,8 @@ std::vector<double> uniform_values(std::size_t n, double low, double high, unsig
   return values;
 }
 
-TEST(LikelihoodRatioEstimator, MemberLogRatioIsTheMlpOnStandardisedInputs) {
-  const ModelRecord record = model_test_record({16, 8}, Activation::silu, 2, 31);
+// The estimator (PairwiseEvaluator) against Mlp::forward, for a plain and a residual network.
+void expect_member_log_ratio_is_the_mlp(const ModelRecord& record) {
   // 2500 rows: two full blocks of 1024 and a last one of 452, padded to 512.
   const std::size_t n = 2500;
   const std::vector<double> x = uniform_values(n * 3, -5.0, 95.0, 1);
@@ -362,6 +385,32 @@ TEST(LikelihoodRatioEstimator, MemberLogRatioIsTheMlpOnStandardisedInputs) {
       ASSERT_EQ(got_once[i], got[i]) << "member " << k << " row " << i;
       ASSERT_EQ(per_member[i * 2 + k], got[i]) << "member " << k << " row " << i;
     }
+  }
+}
+
+TEST(LikelihoodRatioEstimator, MemberLogRatioIsTheMlpOnStandardisedInputs) {
+  expect_member_log_ratio_is_the_mlp(model_test_record({16, 8}, Activation::silu, 2, 31));
+}
+
+TEST(LikelihoodRatioEstimator, ResidualMemberLogRatioIsTheResidualMlp) {
+  for (Activation activation : {Activation::silu, Activation::relu, Activation::tanh}) {
+    const ModelRecord residual = model_test_record({16, 16, 16}, activation, 2, 32, true);
+    SCOPED_TRACE(nsbi::kernels::activation_name(activation));
+    expect_member_log_ratio_is_the_mlp(residual);
+    // The skips change the network: the same weights without them give other logits.
+    ModelRecord plain = residual;
+    plain.architecture.residual = false;
+    const std::vector<double> x = uniform_values(30, -5.0, 95.0, 3);
+    const std::vector<double> theta = uniform_values(20, -1.0, 1.0, 4);
+    const nsbi::Vector with("with", 10), without("without", 10);
+    LikelihoodRatioEstimator(residual).log_ratio(nsbi::test::matrix(x, 10, 3),
+                                                 nsbi::test::matrix(theta, 10, 2), with);
+    LikelihoodRatioEstimator(plain).log_ratio(nsbi::test::matrix(x, 10, 3), nsbi::test::matrix(theta, 10, 2),
+                                              without);
+    double largest = 0.0;
+    for (std::size_t i = 0; i < 10; ++i)
+      largest = std::max(largest, std::fabs(nsbi::test::to_host(with)[i] - nsbi::test::to_host(without)[i]));
+    EXPECT_GT(largest, 1e-2);
   }
 }
 

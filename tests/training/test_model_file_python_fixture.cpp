@@ -1,5 +1,6 @@
 // Writes the inputs of test_nsbi_model.py, which checks scripts/nsbi_model.py (numpy) against the C++ log r̂
-// (issue acceptance: |Δ| <= 1e-5). For one model per activation, and the lecture's 4 × 512 network: the
+// (issue acceptance: |Δ| <= 1e-5). For one model per activation, residual networks, and the lecture's 4 × 512
+// network: the
 // model file, a CSV of events (columns in another order than the model's, plus one it does not use) and the
 // C++ log r̂ of the ensemble and of each member. NSBI_MODEL_PYTHON_DIR, set by CMake, is the directory.
 #include <gtest/gtest.h>
@@ -24,6 +25,7 @@ struct Case {
   std::vector<std::size_t> hidden;
   Activation activation;
   std::size_t n_members;
+  bool residual = false;
 };
 
 std::string number(double value) {
@@ -34,7 +36,7 @@ std::string number(double value) {
 
 void write_case(const std::string& directory, const Case& c, unsigned seed) {
   const nsbi::training::ModelRecord record =
-      nsbi::test::model_test_record(c.hidden, c.activation, c.n_members, seed);
+      nsbi::test::model_test_record(c.hidden, c.activation, c.n_members, seed, c.residual);
   nsbi::training::write_model(directory + "/model_" + c.name + ".h5", nsbi::Communicator(MPI_COMM_SELF),
                               record);
 
@@ -87,7 +89,9 @@ TEST(ModelFilePythonFixture, WritesModelsEventsAndCppLogRatios) {
                                    {"silu", {64, 64, 64}, Activation::silu, 3},
                                    {"tanh", {64, 64, 64}, Activation::tanh, 2},
                                    {"softplus", {64, 64, 64}, Activation::softplus, 3},
-                                   {"logistic", {}, Activation::relu, 2}};
+                                   {"logistic", {}, Activation::relu, 2},
+                                   {"silu_residual", {64, 64, 64, 64}, Activation::silu, 2, true},
+                                   {"tanh_residual", {32, 32, 32}, Activation::tanh, 2, true}};
   std::ofstream manifest(directory + "/cases.txt");
   for (std::size_t c = 0; c < cases.size(); ++c) {
     write_case(directory, cases[c], 100 + static_cast<unsigned>(c));

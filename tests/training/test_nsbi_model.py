@@ -23,11 +23,13 @@ def main(directory, script):
         cases = f.read().split()
     failures = []
     activations = set()
+    residual_cases = 0
     for case in cases:
         model_path, events_path = f"{directory}/model_{case}.h5", f"{directory}/events_{case}.csv"
         expected = np.loadtxt(f"{directory}/expected_{case}.csv", delimiter=",", skiprows=1, ndmin=2)
         model = nsbi_model.load(model_path)
         activations.add(next(name for name, f in nsbi_model.ACTIVATIONS.items() if f is model.activation))
+        residual_cases += model.residual
         x, theta = nsbi_model.read_events(events_path, model)
         results = {"ensemble": model.log_ratio(x, theta)}
         for k in range(len(model.members)):
@@ -48,6 +50,8 @@ def main(directory, script):
                 failures.append(f"{case}, {name}: {deviation:.3e} > {TOLERANCE}")
     if activations != set(nsbi_model.ACTIVATIONS):
         failures.append(f"the fixture covers the activations {sorted(activations)} only")
+    if residual_cases == 0:
+        failures.append("the fixture has no residual network")
     for failure in failures:
         print("FAILED:", failure)
     return 1 if failures else 0

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -99,6 +100,8 @@ void write_contents(const h5::File& file, const ModelRecord& record) {
   // The wrapper's only numeric list attribute is float64; widths are exact in it.
   architecture.write_attribute("hidden", std::vector<double>(arch.hidden.begin(), arch.hidden.end()));
   architecture.write_attribute("activation", kernels::activation_name(arch.activation));
+  // Only on a residual network: a file without it (every file before residual blocks) is a plain MLP.
+  if (arch.residual) architecture.write_attribute("residual", std::int64_t{1});
   architecture.write_attribute("input_order", record.input_order());
 
   h5::Group standardization = root.create_group("standardization");
@@ -244,6 +247,11 @@ class ModelReader {
       arch.activation = kernels::activation_from_name(activation);
     } catch (const ConfigError& e) {
       fail(e.what());
+    }
+    if (group.attribute_exists("residual")) {
+      const auto residual = attribute<std::int64_t>(group, "residual");
+      if (residual != 0 && residual != 1) fail("/architecture residual is " + std::to_string(residual));
+      arch.residual = residual == 1;
     }
     return arch;
   }
@@ -436,6 +444,9 @@ std::string ModelRecord::inconsistency() const {
   }
   for (std::size_t l = 0; l < architecture.hidden.size(); ++l)
     if (architecture.hidden[l] == 0) return "hidden layer " + std::to_string(l) + " has width 0";
+  if (architecture.residual && std::adjacent_find(architecture.hidden.begin(), architecture.hidden.end(),
+                                                  std::not_equal_to<>()) != architecture.hidden.end())
+    return "a residual network's hidden layers have different widths";
   if (parameter_min.size() != n_parameters || parameter_max.size() != n_parameters)
     return "parameter_min and parameter_max need one value per parameter (" + std::to_string(n_parameters) +
            ")";

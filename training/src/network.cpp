@@ -66,7 +66,8 @@ class MlpNetwork final : public Network {
 }  // namespace
 
 kernels::MlpArchitecture head_architecture(const NetworkDescription& description, std::size_t n_inputs) {
-  return {n_inputs, description.head.hidden, kernels::activation_from_name(description.head.activation)};
+  return {n_inputs, description.head.hidden, kernels::activation_from_name(description.head.activation),
+          description.head.residual};
 }
 
 std::unique_ptr<Network> make_network(const NetworkDescription& description, std::size_t n_inputs,

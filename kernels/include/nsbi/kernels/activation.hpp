@@ -39,6 +39,18 @@ void with_activation(Activation activation, Body&& body) {
   }
 }
 
+/// Calls body(activation constant, std::bool_constant<skip>{}): with_activation for kernels that also have a
+/// residual (skip) variant.
+template <class Body>
+void with_activation_and_skip(Activation activation, bool skip, Body&& body) {
+  with_activation(activation, [&](auto a) {
+    if (skip)
+      body(a, std::true_type{});
+    else
+      body(a, std::false_type{});
+  });
+}
+
 template <Activation A>
 KOKKOS_FORCEINLINE_FUNCTION float activate(float z) {
   if constexpr (A == Activation::relu) return z > 0.0f ? z : 0.0f;

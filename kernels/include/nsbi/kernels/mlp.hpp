@@ -10,6 +10,9 @@
 //   b_l [n_out]:                  b_l(o)    at bias_offset(l) + o = weight_offset(l) + n_out * n_in + o.
 // The network: a_{-1} = input, a_l = f(W_l a_{l-1} + b_l) for the hidden layers l < L, and the logit
 // s = W_L a_{L-1} + b_L (one output, no activation). With no hidden layers it is logistic regression.
+// A residual network (`residual`) adds each hidden layer's input to its output past the first:
+// a_l = a_{l-1} + f(W_l a_{l-1} + b_l) for 1 <= l < L (all hidden layers of one width); the parameters are
+// the same.
 
 #include <cstddef>
 #include <memory>
@@ -27,6 +30,7 @@ struct MlpArchitecture {
   std::size_t n_inputs = 0;
   std::vector<std::size_t> hidden;  // widths of the hidden layers
   Activation activation = Activation::relu;
+  bool residual = false;  // hidden layers past the first add their input (above)
 
   std::size_t n_layers() const { return hidden.size() + 1; }
   std::size_t layer_inputs(std::size_t layer) const;
@@ -36,7 +40,10 @@ struct MlpArchitecture {
   std::size_t n_parameters() const;
   /// Σ_l n_in · n_out: one sample costs 2 × this in forward flops and 6 × this for forward and backward.
   std::size_t n_weights() const;
-  /// ConfigError unless n_inputs and every width are positive.
+  /// Whether hidden layer l adds its input to its output.
+  bool skips(std::size_t layer) const { return residual && layer > 0 && layer < hidden.size(); }
+  /// ConfigError unless n_inputs and every width are positive and, for a residual network, the hidden
+  /// layers have one width.
   void validate() const;
 };
 

@@ -29,6 +29,7 @@ const std::vector<std::string>& loss_names();
 struct HeadDescription {
   std::vector<std::size_t> hidden;  // widths of the hidden layers
   std::string activation = "relu";  // relu, silu, tanh or softplus
+  bool residual = false;            // residual blocks (kernels::MlpArchitecture::residual)
 };
 
 /// A network (docs/config.md, train.network): a head on the inputs. A trunk before the head (a
