@@ -8,10 +8,11 @@ accuracy: the lecture's gaussian2d setup (theta = (mu2, rho12) uniform on [-1, 1
 memory: a dataset and a reference dataset each ten times larger than train.memory_budget_mib, one epoch on one
     rank; peak RSS from train.json, against the budget.
 end_to_end: the whole `nsbi train` stage (streaming from HDF5, class-0 pairing, standardisation, steps,
-    validation, checkpoints) on one rank and one thread, against a PyTorch loop on the same files held in memory
-    (same network 3 x 64 relu, batch 256, AdamW, BCE-with-logits, 5 epochs), in samples/s.
+    validation, checkpoints) on one rank and one thread, f32 and bf16, against a PyTorch loop on the same files
+    held in memory (same network 3 x 64 relu, batch 256, AdamW, BCE-with-logits, 5 epochs), in samples/s, each
+    side's fastest. PyTorch is PyPI's (pypi_env.TORCH, in its virtual environment), in each TORCH_WAYS way.
 
-Usage: benchmarks/train_acceptance.py BUILD_DIR [--quick] [--out FILE]
+Usage: benchmarks/train_acceptance.py BUILD_DIR [--quick] [--out FILE] [--accuracy-only | --end-to-end-only]
 """
 
 import argparse

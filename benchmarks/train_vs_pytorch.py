@@ -324,8 +324,8 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n{'comparison':>10} {'nsbi/PyTorch case':>22} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} {'target':>11} "
-          f"{'nsbi %SGEMM':>11} {'torch %SGEMM':>12}  threads: nsbi; PyTorch, its fastest way")
+    print(f"\n{'comparison':>10} {'nsbi/PyTorch case':>22} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} "
+          f"{'target':>11} {'nsbi %SGEMM':>11} {'torch %SGEMM':>12}  threads: nsbi; PyTorch, its fastest way")
     met = total = 0
     for label, entries in comparisons.items():
         for name, r in entries.items():
