@@ -72,8 +72,8 @@ def versions(python, modules):
 
 def torch_build():
     """What the PyTorch of the running interpreter is built with, for the results files: its version, the
-    oneDNN (MKL-DNN) it bundles, the CPU capability its kernels dispatch to and its build summary. Call it in
-    the environment's interpreter (a worker), where torch imports."""
+    oneDNN (MKL-DNN) it bundles and the CPU capability its kernels dispatch to (torch.__config__.show() has
+    the whole build summary). Call it in the environment's interpreter (a worker), where torch imports."""
     import re
 
     import torch
@@ -81,4 +81,4 @@ def torch_build():
     onednn = re.search(r"(?:MKL-DNN|oneDNN)\s+(v[\w.]+)", config)
     return {"torch": torch.__version__, "onednn": onednn.group(1) if onednn else None,
             "mkldnn_available": torch.backends.mkldnn.is_available(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "config": config}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}

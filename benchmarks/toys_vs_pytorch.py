@@ -185,8 +185,6 @@ def torch_worker(args):
     (WAYS) with `args.torch_worker` threads; a way that fails (torch.compile without a compiler) gives its
     error instead."""
     import torch
-
-    import pypi_env
     torch.set_num_threads(args.torch_worker)
     members, mean, scale = torch_model(args.model)
     truths = json.loads(args.truths)
@@ -198,7 +196,7 @@ def torch_worker(args):
         except Exception as error:  # noqa: BLE001  (recorded: the way is reported as not working)
             ways[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
     print(json.dumps({"threads": args.torch_worker, "torch_threads": torch.get_num_threads(), "ways": ways,
-                      "versions": {k: v for k, v in pypi_env.torch_build().items() if k != "config"}}))
+                      "versions": pypi_env.torch_build()}))
 
 
 def check_baseline(model_path, truths):

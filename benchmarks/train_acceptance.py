@@ -201,8 +201,6 @@ def torch_end_to_end(directory, epochs):
     TORCH_WAYS way (a way that fails, torch.compile without a compiler say, records its error). Prints JSON."""
     import h5py
     import torch
-
-    import pypi_env
     torch.set_num_threads(1)
 
     def load(name):
@@ -247,7 +245,7 @@ def torch_end_to_end(directory, epochs):
             continue
         # The whole loop, data loading and (for torch.compile) compilation included, as nsbi's figure is.
         ways[name] = {"samples_per_second": samples / (time.perf_counter() - start)}
-    print(json.dumps({"ways": ways, "versions": {k: v for k, v in pypi_env.torch_build().items() if k != "config"}}))
+    print(json.dumps({"ways": ways, "versions": pypi_env.torch_build()}))
 
 
 def main():

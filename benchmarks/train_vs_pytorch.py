@@ -96,8 +96,6 @@ def torch_worker(threads, repetitions, min_time):
     count; `threads` is torch's intra-op thread count. Prints JSON: per case, every way's samples/s or the
     error that stopped it."""
     import torch
-
-    import pypi_env
     torch.set_num_threads(threads)
     results = {}
     for name, config in CONFIGS.items():
@@ -115,8 +113,8 @@ def torch_worker(threads, repetitions, min_time):
             ways[f"compile/{optimizer}"] = torch_rates(config, inputs, labels, precision, optimizer, True,
                                                        repetitions, min_time)
             results[name + PRECISION_SUFFIX[precision]] = ways
-    results["versions"] = {k: v for k, v in pypi_env.torch_build().items() if k != "config"}
-    results["torch_config"] = pypi_env.torch_build()["config"]
+    results["versions"] = pypi_env.torch_build()
+    results["torch_config"] = torch.__config__.show()
     print(json.dumps(results))
 
 
