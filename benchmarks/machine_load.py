@@ -60,13 +60,21 @@ def pyplot():
     return plt
 
 
+# The CPU flags that decide which GEMM kernels oneDNN (nsbi's and PyTorch's) can run, f32 and bf16.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
 def machine():
-    """The CPU model, core count and host name, recorded with every result."""
-    model = "unknown"
+    """The CPU model, its GEMM-relevant ISA flags (ISA_FLAGS: present or not), core count and host name,
+    recorded with every result."""
+    model, flags = "unknown", set()
     for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
         if line.startswith("Model name:"):
             model = line.split(":", 1)[1].strip()
-    return {"cpu_model": model, "nproc": os.cpu_count(), "hostname": os.uname().nodename}
+        elif line.startswith("Flags:"):
+            flags = set(line.split(":", 1)[1].split())
+    return {"cpu_model": model, "isa_flags": {flag: flag in flags for flag in ISA_FLAGS},
+            "nproc": os.cpu_count(), "hostname": os.uname().nodename}
 
 
 def mpirun(ranks, *command):

@@ -10,7 +10,7 @@ Environments see the system's site packages (Debian's numpy and h5py), so the ba
 files with the same h5py the other scripts use; pip installs only what the requirements add or upgrade.
 
 Usage from a benchmark script (run with /usr/bin/python3):
-    python = pypi_env.ensure("torch", ["torch==2.15.*"])
+    python = pypi_env.ensure("torch", pypi_env.TORCH)
     subprocess.run([python, __file__, "--worker", ...])
 """
 
@@ -19,6 +19,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+# The PyTorch every comparison is anchored on: today's release from PyPI (issue 16), the same pin for every
+# script so that they share one environment.
+TORCH = ["torch==2.15.0"]
 
 
 def cache_root():
@@ -64,3 +68,17 @@ def versions(python, modules):
     if out.returncode != 0:
         sys.exit(f"pypi_env: cannot import {modules} in {python}:\n{out.stderr}")
     return json.loads(out.stdout)
+
+
+def torch_build():
+    """What the PyTorch of the running interpreter is built with, for the results files: its version, the
+    oneDNN (MKL-DNN) it bundles and the CPU capability its kernels dispatch to (torch.__config__.show() has
+    the whole build summary). Call it in the environment's interpreter (a worker), where torch imports."""
+    import re
+
+    import torch
+    config = torch.__config__.show()
+    onednn = re.search(r"(?:MKL-DNN|oneDNN)\s+(v[\w.]+)", config)
+    return {"torch": torch.__version__, "onednn": onednn.group(1) if onednn else None,
+            "mkldnn_available": torch.backends.mkldnn.is_available(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}

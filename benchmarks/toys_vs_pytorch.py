@@ -12,18 +12,22 @@ Measures, in one run, on 2 cores:
     toys/s = all toys / wall time of the command (mpirun start, model load, toy simulation and output
     included: nothing is subtracted), the best of R runs; the stage's own 'calibrate toys: ... in Xs' line
     is recorded too.
-  - baseline: the same model.h5 in a torch.nn.Sequential, as the notebooks compute a toy's q: numpy draws the
-    20 events, the (20 * 1518, 4) input (events repeated over the 1517 scan points plus the toy's true theta)
-    is standardised, one forward pass under torch.no_grad, t = -2 sum_events log r, q = t_true - min t.
-    A Python loop over B toys at each calibrate grid point (timed after a one-toy warm-up, the best of R
-    loops), with 1 and with 2 torch threads (each in its own process, OMP_NUM_THREADS and
-    OPENBLAS_NUM_THREADS set to match); the comparison uses the faster.
+  - baseline: today's PyTorch from PyPI (pypi_env.TORCH, in the virtual environment pypi_env.py creates once
+    outside the repository; workers run in its interpreter). The same model.h5 in a torch.nn.Sequential, as
+    the notebooks compute a toy's q: numpy draws the 20 events, the (20 * 1518, 4) input (events repeated
+    over the 1517 scan points plus the toy's true theta) is standardised, one forward pass under
+    torch.no_grad, t = -2 sum_events log r, q = t_true - min t. A Python loop over B toys at each calibrate
+    grid point (timed after a one-toy warm-up, the best of R loops), in each way (WAYS: f32 and bf16
+    autocast, eager and torch.compile; a way that fails is recorded with its error), with 1 and with 2 torch
+    threads (each in its own process, OMP_NUM_THREADS and MKL_NUM_THREADS set to match); the comparison uses
+    the fastest: PyTorch's faster precision.
   - network rows/s for both: every toy evaluates 20 * 1518 rows (nsbi also evaluates t at the true theta).
   - bench_pairwise (if built): the evaluator's GFLOP/s as a fraction of oneDNN SGEMM at the same shape.
 Checks that the baseline computes nsbi's function: torch's log r on a fixed event set against
 scripts/nsbi_model.py (float64 numpy, the documented evaluation), |difference| <= 1e-4, and q of a few toys.
-Target: nsbi / baseline toys/s >= 5. Writes benchmarks/results/toys.json and prints a summary; exit code 0
-whether or not the target is met, non-zero when something could not be measured.
+Target (issue 16, acceptance 3): nsbi / the baseline's fastest way >= 5 (nsbi evaluates toys in f32: bf16
+toys are not offered). Writes benchmarks/results/toys.json and prints a summary; exit code 0 whether or not
+the target is met, non-zero when something could not be measured.
 """
 
 import argparse
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import time
 
+import pypi_env
 from machine_load import machine, measure_phase
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -56,6 +61,11 @@ def run(command, env=None, cwd=None):
         sys.exit(f"toys_vs_pytorch.py: '{' '.join(map(str, command))}' failed with exit code "
                  f"{result.returncode}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     return result.stdout + result.stderr
+
+
+def worker_json(output):
+    """The JSON line a worker printed (torch may add warnings on stderr, which run() appends)."""
+    return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
 
 
 # --- the PyTorch baseline (runs in a child process per thread count) ---------------------------------------
@@ -110,29 +120,48 @@ def toy_events(rng, theta, n):
     return rng.multivariate_normal([0.0, mu2], [[1.0, rho], [rho, 1.0]], size=n)
 
 
-def toy_q(members, mean, scale, events, grid_with_truth):
-    """q = t(theta_true) - min t over the scan grid and theta_true, t = -2 sum_events log r: one pass."""
+def toy_q(log_r_of, events, grid_with_truth):
+    """q = t(theta_true) - min t over the scan grid and theta_true, t = -2 sum_events log r: one pass of
+    `log_r_of` (rows (x, theta) as a float32 tensor -> log r), summed in float64."""
     import numpy as np
     import torch
     n_grid = len(grid_with_truth)
     rows = np.hstack([np.repeat(events, n_grid, axis=0), np.tile(grid_with_truth, (len(events), 1))])
     with torch.no_grad():
-        log_r = torch_log_r(members, mean, scale, torch.from_numpy(rows.astype(np.float32)))
+        log_r = log_r_of(torch.from_numpy(rows.astype(np.float32)))
     t = -2.0 * log_r.reshape(len(events), n_grid).double().sum(dim=0).numpy()
     return t[-1] - t.min(), t
 
 
-def torch_worker(args):
-    """Prints JSON: toys/s of the baseline loop with `args.torch_worker` threads."""
-    import numpy as np
+# The ways the baseline evaluates the network, each timed per thread count: (precision, torch.compile or
+# eager). bf16 runs the forward pass under bf16 autocast (the sum over events stays float64).
+WAYS = (("f32", False), ("f32", True), ("bf16", False), ("bf16", True))
+
+
+def baseline_way(members, mean, scale, precision, compiled):
+    """The baseline's log r function for one way."""
+    import contextlib
+    import functools
     import torch
-    torch.set_num_threads(args.torch_worker)
-    members, mean, scale = torch_model(args.model)
+    function = functools.partial(torch_log_r, members, mean, scale)
+    if compiled:
+        function = torch.compile(function)
+
+    def log_r_of(inputs):
+        with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
+            return function(inputs)
+    return log_r_of
+
+
+def time_way(log_r_of, truths, args):
+    """Toys/s of the baseline loop with `log_r_of`: a one-toy warm-up (torch.compile compiles there), then
+    the best of args.repetitions loops over args.baseline_toys toys at each point."""
+    import numpy as np
     grid = scan_points()
-    truths = json.loads(args.truths)
     rng = np.random.default_rng(20261122)
-    # Warm-up: one toy (allocator, thread pool, first-touch).
-    toy_q(members, mean, scale, toy_events(rng, truths[0], EVENTS_PER_TOY), np.vstack([grid, truths[0]]))
+    start = time.perf_counter()
+    toy_q(log_r_of, toy_events(rng, truths[0], EVENTS_PER_TOY), np.vstack([grid, truths[0]]))
+    first_toy_s = time.perf_counter() - start
     all_seconds = []
     for _ in range(args.repetitions):
         q = []
@@ -141,14 +170,33 @@ def torch_worker(args):
             grid_with_truth = np.vstack([grid, theta])
             for _ in range(args.baseline_toys):
                 events = toy_events(rng, theta, EVENTS_PER_TOY)
-                q.append(float(toy_q(members, mean, scale, events, grid_with_truth)[0]))
+                q.append(float(toy_q(log_r_of, events, grid_with_truth)[0]))
         all_seconds.append(time.perf_counter() - start)
     seconds = min(all_seconds)
     n_toys = len(truths) * args.baseline_toys
-    print(json.dumps({"threads": args.torch_worker, "torch_threads": torch.get_num_threads(), "toys": n_toys,
-                      "seconds": seconds, "seconds_all_repetitions": all_seconds, "toys_per_s": n_toys / seconds,
-                      "q_mean_per_point": [float(np.mean(q[i * args.baseline_toys:(i + 1) * args.baseline_toys]))
-                                           for i in range(len(truths))]}))
+    return {"toys": n_toys, "seconds": seconds, "seconds_all_repetitions": all_seconds,
+            "toys_per_s": n_toys / seconds, "first_toy_s": first_toy_s,
+            "q_mean_per_point": [float(np.mean(q[i * args.baseline_toys:(i + 1) * args.baseline_toys]))
+                                 for i in range(len(truths))]}
+
+
+def torch_worker(args):
+    """Runs in the PyPI environment's interpreter. Prints JSON: toys/s of the baseline loop in each way
+    (WAYS) with `args.torch_worker` threads; a way that fails (torch.compile without a compiler) gives its
+    error instead."""
+    import torch
+    torch.set_num_threads(args.torch_worker)
+    members, mean, scale = torch_model(args.model)
+    truths = json.loads(args.truths)
+    ways = {}
+    for precision, compiled in WAYS:
+        name = f"{precision}/{'compile' if compiled else 'eager'}"
+        try:
+            ways[name] = time_way(baseline_way(members, mean, scale, precision, compiled), truths, args)
+        except Exception as error:  # noqa: BLE001  (recorded: the way is reported as not working)
+            ways[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+    print(json.dumps({"threads": args.torch_worker, "torch_threads": torch.get_num_threads(), "ways": ways,
+                      "versions": pypi_env.torch_build()}))
 
 
 def check_baseline(model_path, truths):
@@ -172,7 +220,7 @@ def check_baseline(model_path, truths):
     for theta in truths[:3]:
         toy = toy_events(rng, theta, EVENTS_PER_TOY)
         grid_with_truth = np.vstack([grid, theta])
-        q_torch, _ = toy_q(members, mean, scale, toy, grid_with_truth)
+        q_torch, _ = toy_q(baseline_way(members, mean, scale, "f32", False), toy, grid_with_truth)
         log_r = reference.log_ratio(np.repeat(toy, len(grid_with_truth), axis=0),
                                     np.tile(grid_with_truth, (len(toy), 1)))
         t = -2.0 * log_r.reshape(len(toy), len(grid_with_truth)).sum(axis=0)
@@ -180,6 +228,11 @@ def check_baseline(model_path, truths):
     return {"rows": len(rows), "max_abs_log_r_diff": log_r_diff, "log_r_tolerance": 1e-4,
             "max_abs_q_diff": max(q_diffs), "q_tolerance": 2 * EVENTS_PER_TOY * 1e-4 * 2,
             "passed": log_r_diff <= 1e-4 and max(q_diffs) <= 2 * EVENTS_PER_TOY * 1e-4 * 2}
+
+
+def check_worker(args):
+    """Runs in the PyPI environment's interpreter: prints check_baseline's JSON."""
+    print(json.dumps(check_baseline(args.model, json.loads(args.truths))))
 
 
 # --- nsbi ----------------------------------------------------------------------------------------------------
@@ -262,24 +315,29 @@ def main():
     parser.add_argument("--build", type=pathlib.Path, default=pathlib.Path("/work/main/build-me"))
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "toys.json")
     parser.add_argument("--points", type=int, default=3, help="calibrate grid points per axis (N x N)")
-    parser.add_argument("--toys", type=int, default=100, help="toys per calibrate grid point")
+    parser.add_argument("--toys", type=int, default=400, help="toys per calibrate grid point")
     parser.add_argument("--baseline-toys", type=int, default=50,
                         help="toys per grid point for the baseline loop (it reports a rate)")
     parser.add_argument("--repetitions", type=int, default=3,
                         help="runs of nsbi calibrate and of each baseline loop; the best counts")
     parser.add_argument("--quick", action="store_true", help="2 x 2 points, 20 toys, 1 repetition (smoke test)")
     parser.add_argument("--torch-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--check-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--truths", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
         torch_worker(args)
         return
+    if args.check_worker:
+        check_worker(args)
+        return
     if args.quick:
         args.points, args.toys, args.baseline_toys, args.repetitions = 2, 20, 20, 1
     nsbi = args.build / "jobs" / "nsbi"
     if not nsbi.exists():
         sys.exit(f"toys_vs_pytorch.py: no {nsbi} (build the nsbi target in {args.build})")
+    python = pypi_env.ensure("torch", pypi_env.TORCH)
     load_before = os.getloadavg()
     directory = pathlib.Path(tempfile.mkdtemp(prefix="nsbi-toys-", dir="/tmp"))
     try:
@@ -292,18 +350,18 @@ def main():
         nsbi_run, nsbi_phase = measure_phase("nsbi: calibrate on 2 ranks", run_calibrate, command,
                                              args.repetitions)
         truths, nsbi_q_mean = calibrate_results(campaign)
-        check, _ = measure_phase("baseline: check log r and q against scripts/nsbi_model.py", check_baseline,
-                                 model_path, truths)
+        worker = [python, __file__, "--model", str(model_path), "--truths", json.dumps(truths)]
+        output, _ = measure_phase("baseline: check log r and q against scripts/nsbi_model.py", run,
+                                  worker + ["--check-worker"])
+        check = worker_json(output)
         baseline, phases = {}, {"nsbi_calibrate": nsbi_phase}
         for threads in (1, 2):
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-                   "MKL_NUM_THREADS": str(threads)}
-            worker = [sys.executable, __file__, "--torch-worker", str(threads), "--model", str(model_path),
-                      "--truths", json.dumps(truths), "--baseline-toys", str(args.baseline_toys),
-                      "--repetitions", str(args.repetitions)]
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            timing = worker + ["--torch-worker", str(threads), "--baseline-toys", str(args.baseline_toys),
+                               "--repetitions", str(args.repetitions)]
             output, phases[f"baseline_{threads}_threads"] = measure_phase(
-                f"baseline: PyTorch, {threads} thread(s)", run, worker, env)
-            baseline[threads] = json.loads(output.strip().splitlines()[-1])
+                f"baseline: PyTorch, {threads} thread(s)", run, timing, env)
+            baseline[threads] = worker_json(output)
         pairwise, phases["bench_pairwise"] = measure_phase("bench_pairwise", pairwise_fraction, args.build)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -317,14 +375,21 @@ def main():
         return {"toys_per_s": toys_s, "rows_per_s": toys_s * rows_per_toy,
                 "gflops": toys_s * rows_per_toy * flops_per_row * 1e-9}
 
-    best = max(baseline.values(), key=lambda b: b["toys_per_s"])
+    # Every way that worked, and the fastest per precision (over ways and thread counts): the anchor is the
+    # faster of those.
+    measured = [{**way, "precision": name.split("/")[0], "way": name, "threads": threads}
+                for threads, b in baseline.items() for name, way in b["ways"].items() if "toys_per_s" in way]
+    if not measured:
+        sys.exit(f"toys_vs_pytorch.py: no way of running the baseline worked: {baseline}")
+    best_by_precision = {p: max((m for m in measured if m["precision"] == p), key=lambda m: m["toys_per_s"])
+                         for p in sorted({m["precision"] for m in measured})}
+    best = max(best_by_precision.values(), key=lambda m: m["toys_per_s"])
     ratio = nsbi_toys_s / best["toys_per_s"]
-    import torch
     result = {
         "benchmark": "toys_vs_pytorch",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
-        "versions": {"python": sys.version.split()[0], "torch": torch.__version__},
+        "versions": {"python": sys.version.split()[0], "pytorch_python": python, **baseline[1]["versions"]},
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "setup": {"simulator": "gaussian2d", "network": {"widths": widths, "activation": activation,
                                                          "n_weights": weights},
@@ -335,15 +400,18 @@ def main():
         "nsbi": {"ranks": 2, "toys": n_toys, "wall_seconds": nsbi_run["seconds"],
                  "log_line": nsbi_run["log_line"], **figures(nsbi_toys_s),
                  "q_mean_per_point": nsbi_q_mean},
-        "baseline": {f"{t}_threads": {**b, **figures(b["toys_per_s"])} for t, b in baseline.items()},
+        "baseline": {f"{t}_threads": {name: {**way, **figures(way["toys_per_s"])} if "toys_per_s" in way else way
+                                      for name, way in b["ways"].items()} for t, b in baseline.items()},
+        "baseline_best_by_precision": {p: {"way": m["way"], "threads": m["threads"], **figures(m["toys_per_s"])}
+                                       for p, m in best_by_precision.items()},
         "baseline_check": check,
-        "ratio": ratio, "ratio_uses": f"baseline with {best['threads']} thread(s)", "target": TARGET,
+        "ratio": ratio, "ratio_uses": f"baseline {best['way']} with {best['threads']} thread(s)", "target": TARGET,
         "target_met": ratio >= TARGET,
         "bench_pairwise": pairwise,
         "phases": phases,
         "warning": any(p["other_programs_cores"] > BUSY_CORES for p in phases.values()),
         "commands": {"setup": " ".join(map(str, setup_command)), "nsbi": " ".join(map(str, command)),
-                     "baseline": f"{sys.executable} {__file__} --torch-worker THREADS (internal)",
+                     "baseline": f"{python} {__file__} --torch-worker THREADS (internal)",
                      "script": " ".join([sys.executable] + sys.argv)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -352,8 +420,12 @@ def main():
     print(f"\nnsbi calibrate, 2 ranks: {n_toys} toys in {nsbi_run['seconds']:.2f} s wall = {nsbi_toys_s:.1f} "
           f"toys/s, {nsbi_toys_s * rows_per_toy / 1e6:.2f} M rows/s   [{nsbi_run['log_line']}]")
     for t, b in baseline.items():
-        print(f"baseline, {t} thread(s): {b['toys']} toys in {b['seconds']:.2f} s = {b['toys_per_s']:.2f} "
-              f"toys/s, {b['toys_per_s'] * rows_per_toy / 1e6:.2f} M rows/s")
+        for name, way in b["ways"].items():
+            if "toys_per_s" not in way:
+                print(f"baseline {name}, {t} thread(s): failed: {way['error']}")
+                continue
+            print(f"baseline {name}, {t} thread(s): {way['toys']} toys in {way['seconds']:.2f} s = "
+                  f"{way['toys_per_s']:.2f} toys/s, {way['toys_per_s'] * rows_per_toy / 1e6:.2f} M rows/s")
     print(f"ratio nsbi / best baseline: {ratio:.2f} (target >= {TARGET}): {'PASS' if ratio >= TARGET else 'MISS'}")
     print(f"baseline check: max |log r torch - numpy| = {check['max_abs_log_r_diff']:.2e}, max |q diff| = "
           f"{check['max_abs_q_diff']:.2e}: {'ok' if check['passed'] else 'FAILED'}")

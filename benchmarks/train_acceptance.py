@@ -8,10 +8,11 @@ accuracy: the lecture's gaussian2d setup (theta = (mu2, rho12) uniform on [-1, 1
 memory: a dataset and a reference dataset each ten times larger than train.memory_budget_mib, one epoch on one
     rank; peak RSS from train.json, against the budget.
 end_to_end: the whole `nsbi train` stage (streaming from HDF5, class-0 pairing, standardisation, steps,
-    validation, checkpoints) on one rank and one thread, against a PyTorch loop on the same files held in memory
-    (same network 3 x 64 relu, batch 256, AdamW, BCE-with-logits, 5 epochs), in samples/s.
+    validation, checkpoints) on one rank and one thread, f32 and bf16, against a PyTorch loop on the same files
+    held in memory (same network 3 x 64 relu, batch 256, AdamW, BCE-with-logits, 5 epochs), in samples/s, each
+    side's fastest. PyTorch is PyPI's (pypi_env.TORCH, in its virtual environment), in each TORCH_WAYS way.
 
-Usage: benchmarks/train_acceptance.py BUILD_DIR [--quick] [--out FILE]
+Usage: benchmarks/train_acceptance.py BUILD_DIR [--quick] [--out FILE] [--accuracy-only | --end-to-end-only]
 """
 
 import argparse
@@ -27,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import nsbi_model  # noqa: E402
+import pypi_env  # noqa: E402
 
 LECTURE_POINTS = [(0.5, 0.5), (-0.5, 0.3), (0.2, -0.5), (-0.3, -0.2), (0.8, 0.0), (0.0, 0.7)]
 
@@ -63,7 +65,9 @@ def rms_at(model, points, n, rng):
     return out
 
 
-def accuracy(nsbi, work, quick, precision):
+def lecture_dataset(nsbi, work, quick):
+    """Writes the lecture setup's config (work/accuracy.yaml) and simulates its datasets (work/accuracy), which
+    accuracy and end_to_end train on."""
     n = 20000 if quick else 100000
     config = os.path.join(work, "accuracy.yaml")
     with open(config, "w") as f:
@@ -84,6 +88,11 @@ train:
   diagnostics: {{grid_points: 5, n_events: 20000}}
 """)
     run(nsbi, ["simulate", config, "--force"], ranks=2)
+
+
+def accuracy(nsbi, work, quick, precision):
+    n = 20000 if quick else 100000
+    config = os.path.join(work, "accuracy.yaml")
     results = {}
     rng = np.random.default_rng(7)
     for ensemble in (1, 5):
@@ -152,59 +161,96 @@ train:
     }
 
 
+# The ways the PyTorch loop of end_to_end runs, each timed: (precision, AdamW implementation, torch.compile).
+TORCH_WAYS = [(p, o, False) for p in ("f32", "bf16") for o in ("foreach", "fused")] + \
+             [(p, "fused", True) for p in ("f32", "bf16")]
+
+
 def end_to_end(nsbi, work, quick):
+    """nsbi train (f32 and bf16) on one rank and one thread against PyTorch's loop in each TORCH_WAYS way (in
+    the PyPI environment's interpreter); the ratio is of each side's fastest."""
+    epochs = 2 if quick else 5
+    nsbi_rates = {}
+    for precision in ("f32", "bf16"):
+        config = os.path.join(work, "accuracy.yaml")
+        run(nsbi, ["train", config, "--force", "--set", "train.network.head.hidden=[64,64,64]",
+                   "--set", "train.network.head.activation=relu", "--set", f"train.precision={precision}",
+                   "--set", f"train.epochs={epochs}", "--set", "train.output=e2e.h5", "--set", "train.threads=1",
+                   "--set", "train.validation_fraction=0.1"], ranks=1)
+        with open(os.path.join(work, "accuracy", "train.json")) as f:
+            nsbi_rates[precision] = json.load(f)["samples_per_second"]
+    python = pypi_env.ensure("torch", pypi_env.TORCH)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run([python, os.path.abspath(__file__), "--torch-end-to-end", os.path.join(work, "accuracy"),
+                             "--epochs", str(epochs)], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit("failed: the PyTorch loop\n" + result.stdout + result.stderr)
+    torch = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    working = {way: r for way, r in torch["ways"].items() if "samples_per_second" in r}
+    nsbi_best = max(nsbi_rates, key=nsbi_rates.get)
+    torch_best = max(working, key=lambda way: working[way]["samples_per_second"])
+    return {"network": "3 x 64 relu", "batch": 256, "epochs": epochs, "threads": 1,
+            "nsbi_samples_per_second_by_precision": nsbi_rates, "nsbi_samples_per_second": nsbi_rates[nsbi_best],
+            "nsbi_precision": nsbi_best, "pytorch_ways": torch["ways"], "pytorch_way": torch_best,
+            "pytorch_samples_per_second": working[torch_best]["samples_per_second"],
+            "ratio": nsbi_rates[nsbi_best] / working[torch_best]["samples_per_second"], "torch": torch["versions"]}
+
+
+def torch_end_to_end(directory, epochs):
+    """Runs in the PyPI environment's interpreter: PyTorch's loop over the two files held in memory, in each
+    TORCH_WAYS way (a way that fails, torch.compile without a compiler say, records its error). Prints JSON."""
     import h5py
     import torch
     torch.set_num_threads(1)
-    epochs = 2 if quick else 5
-    directory = os.path.join(work, "accuracy")  # the datasets of accuracy()
-    config = os.path.join(work, "accuracy.yaml")
-    run(nsbi, ["train", config, "--force", "--set", "train.network.head.hidden=[64,64,64]",
-               "--set", "train.network.head.activation=relu",
-               "--set", f"train.epochs={epochs}", "--set", "train.output=e2e.h5", "--set", "train.threads=1",
-               "--set", "train.validation_fraction=0.1"], ranks=1)
-    with open(os.path.join(directory, "train.json")) as f:
-        nsbi_rate = json.load(f)["samples_per_second"]
 
     def load(name):
         with h5py.File(os.path.join(directory, name)) as f:
             return torch.tensor(f["theta"][...], dtype=torch.float32), torch.tensor(f["x"][...], dtype=torch.float32)
 
-    start = time.perf_counter()
-    theta, x = load("dataset.h5")
-    _, x0 = load("reference.h5")
-    inputs = torch.cat([torch.cat([x, theta], 1), torch.cat([x0, theta], 1)])
-    inputs = (inputs - inputs.mean(0)) / inputs.std(0)
-    labels = torch.cat([torch.ones(len(x)), torch.zeros(len(x0))])
-    layers, width = [], inputs.shape[1]
-    for w in (64, 64, 64):
-        layers += [torch.nn.Linear(width, w), torch.nn.ReLU()]
-        width = w
-    net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.0)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    n_train = int(0.9 * len(inputs))
-    samples = 0
-    for _ in range(epochs):
-        order = torch.randperm(n_train)
-        for first in range(0, n_train - 255, 256):
-            batch = order[first:first + 256]
-            optimizer.zero_grad()
-            loss = loss_fn(net(inputs[batch]).squeeze(1), labels[batch])
-            loss.backward()
-            optimizer.step()
-            samples += 256
-        with torch.no_grad():
-            loss_fn(net(inputs[n_train:]).squeeze(1), labels[n_train:])
-    torch_rate = samples / (time.perf_counter() - start)
-    return {"network": "3 x 64 relu", "batch": 256, "epochs": epochs, "threads": 1,
-            "nsbi_samples_per_second": nsbi_rate, "pytorch_samples_per_second": torch_rate,
-            "ratio": nsbi_rate / torch_rate, "torch": torch.__version__}
+    ways = {}
+    for precision, optimizer_kind, compiled in TORCH_WAYS:
+        name = f"{precision}/{'compile' if compiled else 'eager'}/{optimizer_kind}"
+        torch.manual_seed(3)
+        start = time.perf_counter()
+        theta, x = load("dataset.h5")
+        _, x0 = load("reference.h5")
+        inputs = torch.cat([torch.cat([x, theta], 1), torch.cat([x0, theta], 1)])
+        inputs = (inputs - inputs.mean(0)) / inputs.std(0)
+        labels = torch.cat([torch.ones(len(x)), torch.zeros(len(x0))])
+        layers, width = [], inputs.shape[1]
+        for w in (64, 64, 64):
+            layers += [torch.nn.Linear(width, w), torch.nn.ReLU()]
+            width = w
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+        optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.0, **{optimizer_kind: True})
+        forward = torch.compile(net) if compiled else net
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        n_train = int(0.9 * len(inputs))
+        samples = 0
+        try:
+            for _ in range(epochs):
+                order = torch.randperm(n_train)
+                for first in range(0, n_train - 255, 256):
+                    batch = order[first:first + 256]
+                    optimizer.zero_grad()
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                        loss = loss_fn(forward(inputs[batch]).squeeze(1), labels[batch])
+                    loss.backward()
+                    optimizer.step()
+                    samples += 256
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    loss_fn(forward(inputs[n_train:]).squeeze(1), labels[n_train:])
+        except Exception as error:  # noqa: BLE001  (recorded: the way is reported as not working)
+            ways[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+            continue
+        # The whole loop, data loading and (for torch.compile) compilation included, as nsbi's figure is.
+        ways[name] = {"samples_per_second": samples / (time.perf_counter() - start)}
+    print(json.dumps({"ways": ways, "versions": pypi_env.torch_build()}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("build")
+    parser.add_argument("build", nargs="?")
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not the figures")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                       "train.json"))
@@ -212,7 +258,15 @@ def main():
                         help="train.precision values whose accuracy is measured side by side (f32,bf16); the "
                              "first one's is 'accuracy', each under 'accuracy_by_precision'")
     parser.add_argument("--accuracy-only", action="store_true", help="skip the end-to-end and memory parts")
+    parser.add_argument("--end-to-end-only", action="store_true", help="skip the accuracy and memory parts")
+    parser.add_argument("--torch-end-to-end", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.torch_end_to_end:
+        torch_end_to_end(args.torch_end_to_end, args.epochs)
+        return
+    if args.build is None:
+        parser.error("the build directory is required")
     nsbi = os.path.abspath(os.path.join(args.build, "jobs", "nsbi"))
     with tempfile.TemporaryDirectory(prefix="nsbi-train-bench-") as work:
         result = {
@@ -221,10 +275,13 @@ def main():
             "quick": args.quick,
         }
         precisions = args.precisions.split(",")
-        result["accuracy_by_precision"] = {p: accuracy(nsbi, work, args.quick, p) for p in precisions}
-        result["accuracy"] = result["accuracy_by_precision"][precisions[0]]
+        lecture_dataset(nsbi, work, args.quick)
+        if not args.end_to_end_only:
+            result["accuracy_by_precision"] = {p: accuracy(nsbi, work, args.quick, p) for p in precisions}
+            result["accuracy"] = result["accuracy_by_precision"][precisions[0]]
         if not args.accuracy_only:
             result["end_to_end"] = end_to_end(nsbi, work, args.quick)
+        if not (args.accuracy_only or args.end_to_end_only):
             result["memory"] = memory(nsbi, work, args.quick)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
@@ -232,7 +289,7 @@ def main():
         f.write("\n")
     print(json.dumps({"accuracy_max_rms_lecture_points": {p: {k: v["lecture_points_max_rms"]
                                                               for k, v in a.items() if k.startswith("ensemble")}
-                                                          for p, a in result["accuracy_by_precision"].items()},
+                                                          for p, a in result.get("accuracy_by_precision", {}).items()},
                       "end_to_end": result.get("end_to_end"), "memory": result.get("memory")}, indent=2))
 
 

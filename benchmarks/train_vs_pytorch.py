@@ -7,14 +7,18 @@ Measures, in one run, with 1 and with 2 threads:
   - samples/s of one full training step (forward, BCE-with-logits, backward, AdamW with PyTorch's default
     hyper-parameters) of the parametric classifier, ReLU, input dimension 4 (gaussian2d's 2 observables and
     2 parameters): (a) "large", 4 hidden layers x 512, batch 2048, and (b) "small", 3 x 64, batch 256.
-    nsbi: bench_training (Google Benchmark, the best of its repetitions). PyTorch: torch.nn.Linear/ReLU,
-    torch.optim.AdamW and BCEWithLogitsLoss on random data, timed after a warm-up, the best repetition; on
-    two cores the best of several thread configurations (TORCH_CONFIGS);
+    nsbi: bench_training (Google Benchmark, the best of its repetitions). PyTorch: today's release from PyPI
+    (pypi_env.TORCH, in a virtual environment created once outside the repository: pypi_env.py), run by
+    workers in that environment's interpreter: torch.nn.Linear/ReLU, torch.optim.AdamW and
+    BCEWithLogitsLoss on random data, timed after a warm-up, the best repetition, in each of its ways
+    (EAGER_OPTIMIZERS in eager mode, then torch.compile; a way that fails is recorded with its error): the
+    anchor is its fastest way per case and thread count;
   - the machine's SGEMM throughput through oneDNN's matmul (2048 x 512 x 512), and the fraction of it each
     training step reaches (6 B sum(n_in n_out) flops per step, for nsbi and for PyTorch alike);
   - the same in bf16 where the CPU has it (AVX512-BF16 or AMX): nsbi with train.precision bf16 (bf16 GEMM
     inputs, float accumulation) against PyTorch's bf16 autocast, against the bf16 GEMM's own throughput
-    (the rounding of its inputs included), and each side's faster precision against the other's.
+    (the rounding of its inputs included), and each side's faster precision against the other's;
+  - the versions (torch, its oneDNN, its CPU capability) and the CPU's model and ISA flags.
 Targets (issue 3, acceptance 7): nsbi / PyTorch >= 1.5 for (a) and >= 5 for (b) in f32; (issue 16) in bf16,
 >= 2 for (a) with AMX and >= 1.5 without, and >= 5 for (b) in each side's faster precision.
 Writes benchmarks/results/training.json and prints a table. It reports, it does not assert: the exit code
@@ -33,10 +37,11 @@ import subprocess
 import sys
 import time
 
+import pypi_env
 from machine_load import machine, measure_phase
 
-# The PyTorch workers get their thread counts through the environment (OMP_NUM_THREADS for torch's own
-# kernels, OPENBLAS_NUM_THREADS for the GEMMs), read when torch and OpenBLAS are loaded.
+# The PyTorch workers get their thread count through the environment too (OMP_NUM_THREADS, MKL_NUM_THREADS:
+# PyPI's torch runs its GEMMs on MKL and oneDNN, both on OpenMP), read when torch is loaded.
 CHILD_ENV = dict(os.environ)
 
 # Issue 3, acceptance 7: nsbi / PyTorch samples/s per configuration.
@@ -80,51 +85,74 @@ def run(command, env=None):
 
 # --- PyTorch ---------------------------------------------------------------------------------------------
 
+# The ways PyTorch can run a step, each measured per network, precision and thread count; the anchor is the
+# fastest that works. AdamW's multi-tensor ("foreach") and fused implementations in eager mode; then the
+# network under torch.compile (forward and backward; inductor's default mode) with the faster of the two.
+EAGER_OPTIMIZERS = ("foreach", "fused")
+
+
 def torch_worker(threads, repetitions, min_time):
-    """Runs in a child process whose environment sets the OpenMP and OpenBLAS thread counts; `threads` is
-    torch's intra-op thread count. Prints JSON."""
+    """Runs in the PyPI environment's interpreter, in a child process whose environment sets the OpenMP thread
+    count; `threads` is torch's intra-op thread count. Prints JSON: per case, every way's samples/s or the
+    error that stopped it."""
     import torch
     torch.set_num_threads(threads)
-    torch.manual_seed(1)
     results = {}
     for name, config in CONFIGS.items():
-        layers, width = [], N_INPUTS
-        for hidden in config["hidden"]:
-            layers += [torch.nn.Linear(width, hidden), torch.nn.ReLU()]
-            width = hidden
-        layers.append(torch.nn.Linear(width, 1))
-        network = torch.nn.Sequential(*layers)
-        # PyTorch's defaults, which nsbi's AdamWConfig repeats: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0.01.
-        # foreach: the multi-tensor implementation, a few per cent faster on the CPU than the default there.
-        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-                                      weight_decay=0.01, foreach=True)
-        loss_function = torch.nn.BCEWithLogitsLoss()
         batch = config["batch"]
+        torch.manual_seed(1)
         inputs = torch.randn(batch, N_INPUTS)
         labels = (torch.rand(batch, 1) < 0.5).float()
-
         for precision in PRECISIONS:
-            results[name + PRECISION_SUFFIX[precision]] = torch_rates(
-                network, optimizer, loss_function, inputs, labels, precision, repetitions, min_time)
-    results["versions"] = {"torch": torch.__version__, "blas": blas_of_torch()}
+            ways = {}
+            for optimizer in EAGER_OPTIMIZERS:
+                ways[f"eager/{optimizer}"] = torch_rates(config, inputs, labels, precision, optimizer, False,
+                                                         repetitions, min_time)
+            working = [o for o in EAGER_OPTIMIZERS if "samples_per_second" in ways[f"eager/{o}"]]
+            optimizer = max(working, key=lambda o: ways[f"eager/{o}"]["samples_per_second"])
+            ways[f"compile/{optimizer}"] = torch_rates(config, inputs, labels, precision, optimizer, True,
+                                                       repetitions, min_time)
+            results[name + PRECISION_SUFFIX[precision]] = ways
+    results["versions"] = pypi_env.torch_build()
+    results["torch_config"] = torch.__config__.show()
     print(json.dumps(results))
 
 
-def torch_rates(network, optimizer, loss_function, inputs, labels, precision, repetitions, min_time):
-    """Samples/s of PyTorch's training step, the forward pass and loss under bf16 autocast for bf16."""
+def torch_rates(config, inputs, labels, precision, optimizer_kind, compiled, repetitions, min_time):
+    """Samples/s of PyTorch's training step, the forward pass and loss under bf16 autocast for bf16; a fresh
+    network per way (same seed), so that no way starts from another's trained weights. A way that fails
+    (torch.compile on a machine without a compiler, an optimizer implementation missing) returns its error."""
     import torch
+    torch.manual_seed(2)
+    layers, width = [], N_INPUTS
+    for hidden in config["hidden"]:
+        layers += [torch.nn.Linear(width, hidden), torch.nn.ReLU()]
+        width = hidden
+    layers.append(torch.nn.Linear(width, 1))
+    network = torch.nn.Sequential(*layers)
+    # PyTorch's defaults, which nsbi's AdamWConfig repeats: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0.01.
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                  weight_decay=0.01, **{optimizer_kind: True})
+    loss_function = torch.nn.BCEWithLogitsLoss()
+    forward = torch.compile(network) if compiled else network
     batch = inputs.shape[0]
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext():
-            loss = loss_function(network(inputs), labels)
+            loss = loss_function(forward(inputs), labels)
         loss.backward()
         optimizer.step()
 
     start = time.perf_counter()
+    try:
+        step()  # torch.compile compiles here
+    except Exception as error:  # noqa: BLE001  (recorded: the way is reported as not working)
+        return {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+    first_step_s = time.perf_counter() - start
+    start = time.perf_counter()
     warm_up = 0
-    while warm_up < 5 or time.perf_counter() - start < 0.5:  # allocator, OpenBLAS buffers, caches
+    while warm_up < 5 or time.perf_counter() - start < 0.5:  # allocator, thread pool, caches
         step()
         warm_up += 1
     per_step = (time.perf_counter() - start) / warm_up
@@ -136,48 +164,25 @@ def torch_rates(network, optimizer, loss_function, inputs, labels, precision, re
             step()
         rates.append(steps * batch / (time.perf_counter() - start))
     return {"samples_per_second": max(rates), "median_samples_per_second": statistics.median(rates),
-            "steps_per_repetition": steps, "repetitions": repetitions}
+            "steps_per_repetition": steps, "repetitions": repetitions, "first_step_s": first_step_s}
 
 
-def blas_of_torch():
-    """The BLAS libraries loaded in this process: Debian's torch calls libblas.so.3, which is OpenBLAS when
-    libopenblas0-pthread is installed (a fair baseline) and the slow reference BLAS otherwise."""
-    with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "blas" in line.lower() and line.split()[-1].startswith("/")}
-    return sorted({os.path.realpath(path) for path in paths})
-
-
-# PyTorch's configurations for a thread count: (torch intra-op threads, OpenBLAS threads, OMP_WAIT_POLICY).
-# Debian's torch runs its own kernels on OpenMP and its GEMMs on OpenBLAS's pthreads; with two threads each,
-# the spinning OpenMP workers take the cores from OpenBLAS (default, active wait policy), so with two
-# threads PyTorch gets the best of three ways to use them.
-TORCH_CONFIGS = {
-    1: [(1, 1, None)],
-    2: [(2, 2, None), (2, 2, "passive"), (1, 2, None)],
-}
-
-
-def pytorch_throughput(threads, repetitions, min_time):
-    """Samples/s of each PyTorch configuration for `threads`, and per network the best of them."""
-    configs = []
-    for intra_op, blas, wait_policy in TORCH_CONFIGS[threads]:
-        env = dict(CHILD_ENV, OMP_NUM_THREADS=str(intra_op), OPENBLAS_NUM_THREADS=str(blas),
-                   MKL_NUM_THREADS=str(blas))
-        if wait_policy:
-            env["OMP_WAIT_POLICY"] = wait_policy
-        output = run([sys.executable, __file__, "--torch-worker", str(intra_op), "--repetitions", str(repetitions),
-                      "--min-time", str(min_time)], env=env)
-        measured = json.loads(output.strip().splitlines()[-1])
-        measured["config"] = {"torch_threads": intra_op, "openblas_threads": blas,
-                              "omp_wait_policy": wait_policy or "default"}
-        configs.append(measured)
-    best = {name: dict(max((c[name] for c in configs), key=lambda r: r["samples_per_second"]))
-            for name in KEYS}
-    for name in KEYS:
-        best[name]["config"] = next(c["config"] for c in configs if c[name]["samples_per_second"] ==
-                                    best[name]["samples_per_second"])
-    best["versions"] = configs[0]["versions"]
-    best["all_configs"] = configs
+def pytorch_throughput(python, threads, repetitions, min_time):
+    """Samples/s of every way PyTorch runs with `threads` (in the PyPI environment's interpreter `python`), and
+    per case the fastest way that worked."""
+    env = dict(CHILD_ENV, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    output = run([python, __file__, "--torch-worker", str(threads), "--repetitions", str(repetitions),
+                  "--min-time", str(min_time)], env=env)
+    measured = json.loads(output.strip().splitlines()[-1])
+    best = {}
+    for key in KEYS:
+        working = {way: r for way, r in measured[key].items() if "samples_per_second" in r}
+        if not working:
+            sys.exit(f"train_vs_pytorch.py: no way of running PyTorch worked for {key}: {measured[key]}")
+        way = max(working, key=lambda w: working[w]["samples_per_second"])
+        best[key] = dict(working[way], way=way, threads=threads)
+    best["versions"], best["torch_config"] = measured["versions"], measured["torch_config"]
+    best["all_ways"] = {key: measured[key] for key in KEYS}
     return best
 
 
@@ -235,10 +240,7 @@ def main():
     if not (args.build / "benchmarks" / "bench_training").exists():
         sys.exit(f"train_vs_pytorch.py: {args.build}/benchmarks/bench_training not found: build the Release "
                  f"tree first (cmake --build {args.build} --target bench_training)")
-    try:
-        import torch  # noqa: F401  (only checked here: the measurements run in child processes)
-    except ImportError:
-        sys.exit("train_vs_pytorch.py needs PyTorch: run it with Debian's /usr/bin/python3 (python3-torch)")
+    python = pypi_env.ensure("torch", pypi_env.TORCH)
 
     repetitions, min_time = (2, 0.3) if args.quick else (5, 1.0)
     load_before = os.getloadavg()
@@ -248,7 +250,7 @@ def main():
         ours[threads], phases[f"nsbi_{threads}"] = measure_phase(
             f"nsbi, {threads} thread(s)", nsbi_throughput, args.build, threads, repetitions, min_time)
         theirs[threads], phases[f"pytorch_{threads}"] = measure_phase(
-            f"PyTorch, {threads} thread(s)", pytorch_throughput, threads, repetitions, min_time)
+            f"PyTorch, {threads} thread(s)", pytorch_throughput, python, threads, repetitions, min_time)
     load_after = os.getloadavg()
 
     def comparison(key, nsbi_threads, torch_threads, torch_key=None, target=None):
@@ -302,7 +304,9 @@ def main():
     report = {
         "benchmark": "training step throughput, nsbi vs PyTorch",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "python": platform.python_version(), "torch": theirs[1]["versions"],
+        "machine": machine(), "python": platform.python_version(), "pytorch_python": python,
+        "torch": theirs[1]["versions"], "torch_config": theirs[1]["torch_config"],
+        "torch_ways": ["eager/" + o for o in EAGER_OPTIMIZERS] + ["compile/<the faster optimizer>"],
         "quick": args.quick, "repetitions": repetitions, "min_time_s": min_time,
         "networks": {name: {"inputs": N_INPUTS, "hidden": config["hidden"], "activation": "relu",
                             "batch": config["batch"], "flops_per_sample": flops_per_sample(config)}
@@ -310,7 +314,7 @@ def main():
         "precisions": PRECISIONS, "amx": AMX,
         "sgemm_gflops": {threads: ours[threads]["sgemm_gflops"] for threads in THREADS},
         "sgemm_bf16_gflops": {threads: ours[threads].get("sgemm_bf16_gflops") for threads in THREADS},
-        "torch_configs": {threads: theirs[threads]["all_configs"] for threads in THREADS},
+        "torch_all_ways": {threads: theirs[threads]["all_ways"] for threads in THREADS},
         "comparisons": comparisons, "targets_judged_on": judged,
         "load_average_before": load_before, "load_average_after": load_after, "phases": phases,
         "warning": warning,
@@ -318,8 +322,8 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n{'comparison':>10} {'nsbi/PyTorch case':>22} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} {'target':>11} "
-          f"{'nsbi %SGEMM':>11} {'torch %SGEMM':>12}  threads: nsbi; PyTorch (torch, OpenBLAS, wait policy)")
+    print(f"\n{'comparison':>10} {'nsbi/PyTorch case':>22} {'nsbi samples/s':>15} {'PyTorch':>11} {'ratio':>6} "
+          f"{'target':>11} {'nsbi %SGEMM':>11} {'torch %SGEMM':>12}  threads: nsbi; PyTorch, its fastest way")
     met = total = 0
     for label, entries in comparisons.items():
         for name, r in entries.items():
@@ -328,14 +332,12 @@ def main():
                 total += 1
                 met += r["met"]
                 verdict = "PASS" if r["met"] else "MISS"
-            torch_config = r["pytorch"]["config"]
             target = f"{r['target']:.1f}" if r["target"] is not None else "-"
             print(f"{label:>10} {r['nsbi']['case'] + '/' + r['pytorch']['case']:>22} "
                   f"{r['nsbi']['samples_per_second']:>15,.0f} "
                   f"{r['pytorch']['samples_per_second']:>11,.0f} {r['ratio']:>6.2f} {verdict:>5} >= {target:>3} "
                   f"{100 * r['nsbi']['fraction_of_sgemm']:>10.0f}% {100 * r['pytorch']['fraction_of_sgemm']:>11.0f}%  "
-                  f"{r['nsbi']['threads']}; {torch_config['torch_threads']}, {torch_config['openblas_threads']}, "
-                  f"{torch_config['omp_wait_policy']}")
+                  f"{r['nsbi']['threads']}; {r['pytorch']['threads']}, {r['pytorch']['way']}")
     for threads in THREADS:
         for precision in PRECISIONS:
             print(f"{precision} GEMM through oneDNN (2048 x 512 x 512), {threads} thread(s): "

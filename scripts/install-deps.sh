@@ -4,7 +4,7 @@
 # Usage: scripts/install-deps.sh [GROUP...]      (no GROUP: all of them)
 #   build       build nsbi, run a campaign, draw its report (what scripts/example.sh needs)
 #   test        the test suite's extras (scripts/test.sh installs build and test)
-#   benchmarks  the numpy and PyTorch baselines of benchmarks/
+#   benchmarks  the numpy baselines of benchmarks/, and venv for the PyPI environments of the PyTorch ones
 #   ci          what CI itself runs: a clean Debian root (scripts/clean_root.sh), libFuzzer, Python venvs
 set -euo pipefail
 
@@ -25,8 +25,8 @@ test=(
 )
 benchmarks=(
   python3-numpy python3-h5py            # the numpy baselines; compare_builds.py reads both builds' HDF5 outputs
-  python3-torch                         # the PyTorch baseline of benchmarks/train_vs_pytorch.py
-  libopenblas0-pthread                  # a fair BLAS for the numpy/PyTorch baselines
+  python3-venv                          # benchmarks/pypi_env.py: today's PyTorch from PyPI, not Debian's 1.13
+  libopenblas0-pthread                  # a fair BLAS for the numpy baselines
 )
 ci=(
   debootstrap                           # scripts/clean_root.sh: a fresh Debian 12 root for the README run
