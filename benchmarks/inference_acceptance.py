@@ -324,7 +324,7 @@ def part_lepton(run, work, calibrate_toys, test_toys):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", default=os.path.join(ROOT, "build-me"))
+    parser.add_argument("--build", required=True, help="a Release build folder (with jobs/nsbi)")
     parser.add_argument("--work", default="/tmp/nsbi-inference-acceptance")
     parser.add_argument("--parts", default="1,2,3,4")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "inference.json"))

@@ -312,7 +312,7 @@ def n_weights(model_path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", type=pathlib.Path, default=pathlib.Path("/work/main/build-me"))
+    parser.add_argument("--build", type=pathlib.Path, required=True, help="a Release build folder (with jobs/nsbi)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "toys.json")
     parser.add_argument("--points", type=int, default=3, help="calibrate grid points per axis (N x N)")
     parser.add_argument("--toys", type=int, default=400, help="toys per calibrate grid point")
