@@ -21,6 +21,8 @@ share the machine with them; every run records the cores other processes kept bu
 
 Usage: benchmarks/sbibm_comparison.py --build BUILD [--work DIR] [--tasks a,b] [--sizes 1e3,1e4]
        [--observations 5] [--methods nsbi,sbi_nre,sbi_npe] [--ranks 2] [--threads 2] [--out FILE]
+       benchmarks/sbibm_comparison.py --table [--out FILE]   (the Markdown table of a results file)
+       benchmarks/sbibm_comparison.py --collect [--work DIR] [--out FILE]   (C2STs finished after it was written)
 The sbi environment is created by benchmarks/pypi_env.py (sbi 0.27.0 on PyTorch 2.15.0, and the sbibm 1.1.0
 package without its dependencies, read only for its files). It reports, it does not assert.
 """
@@ -78,6 +80,11 @@ pipeline: [simulate, train]
 """
 
 
+def samples_path(work, task, method, n, k):
+    """Where a run's posterior samples of observation k are written (their C2ST goes next to them)."""
+    return os.path.join(work, task, f"{method}-{n}", f"samples_{k}.csv")
+
+
 def write_csv(path, values, names):
     np.savetxt(path, np.atleast_2d(values), delimiter=",", header=",".join(names), comments="", fmt="%.9g")
 
@@ -106,15 +113,15 @@ def prepare_task(name, sbibm_dir, work, observations, sbi_python):
 
 
 class C2stQueue:
-    """`nsbi c2st` of (reference, samples) pairs in one background thread, one at a time."""
+    """`nsbi c2st REFERENCE SAMPLES --out SAMPLES.c2st.json` of each run's observations in one background
+    thread, one at a time."""
 
     def __init__(self, nsbi):
-        self.nsbi, self.jobs, self.results, self.lock = nsbi, [], {}, threading.Lock()
-        self.thread = None
+        self.nsbi, self.jobs, self.lock, self.thread = nsbi, [], threading.Lock(), None
 
-    def add(self, key, reference, samples):
+    def add(self, reference, samples):
         with self.lock:
-            self.jobs.append((key, reference, samples))
+            self.jobs.append((reference, samples))
         if self.thread is None or not self.thread.is_alive():
             self.thread = threading.Thread(target=self._run)
             self.thread.start()
@@ -124,13 +131,10 @@ class C2stQueue:
             with self.lock:
                 if not self.jobs:
                     return
-                key, reference, samples = self.jobs.pop(0)
-            out = samples + ".c2st.json"
-            subprocess.run([self.nsbi, "c2st", reference, samples, "--out", out], check=True,
+                reference, samples = self.jobs.pop(0)
+            subprocess.run([self.nsbi, "c2st", reference, samples, "--out", samples + ".c2st.json"], check=True,
                            capture_output=True)
-            with open(out) as f:
-                self.results[key] = json.load(f)["accuracy"]
-            print(f"c2st {key}: {self.results[key]:.4f}", flush=True)
+            print(f"c2st of {samples} done", flush=True)
 
     def wait(self):
         while self.thread is not None and self.thread.is_alive():
@@ -159,7 +163,7 @@ def run_nsbi(task, n, folder, args, nsbi, env):
         import h5py
         with h5py.File(os.path.join(directory, "results.h5"), "r") as f:
             theta = task.to_task(f["infer/learned/posterior_samples"][...])
-        samples[k] = os.path.join(directory, f"samples_{k}.csv")
+        samples[k] = samples_path(args.work, task.name, "nsbi", n, k)
         write_csv(samples[k], theta, task.parameter_names())
     return seconds, samples
 
@@ -175,7 +179,7 @@ def run_sbi(task, n, folder, method, args, sbi_python):
     print(f"[0] {time.time() - start:7.1f} s  {method} {task.name} N = {n}", flush=True)
     with open(os.path.join(directory, "seconds.json")) as f:
         seconds = json.load(f)
-    return seconds, {k: os.path.join(directory, f"samples_{k}.csv") for k in range(1, args.observations + 1)}
+    return seconds, {k: samples_path(args.work, task.name, method, n, k) for k in range(1, args.observations + 1)}
 
 
 def sbi_worker(args):
@@ -210,19 +214,24 @@ def sbi_worker(args):
         observed = np.loadtxt(os.path.join(args.work, f"observed_{k}.csv"), delimiter=",", skiprows=1, ndmin=2)
         samples = posterior.sample((SAMPLES,), x=torch.tensor(observed, dtype=torch.float32),
                                    show_progress_bars=False)
-        write_csv(os.path.join(directory, f"samples_{k}.csv"), samples.numpy(), task.parameter_names())
+        write_csv(samples_path(os.path.dirname(args.work), name, method, n, k), samples.numpy(),
+                  task.parameter_names())
     seconds["sample"] = time.time() - start
     with open(os.path.join(directory, "seconds.json"), "w") as f:
         json.dump(seconds, f)
 
 
-def summary(results, c2st):
-    """Fills the C2ST per observation, mean and standard error of every run whose C2STs are all done."""
+def summary(results, work):
+    """Fills the C2ST per observation, mean and standard error of every run whose C2STs are all written."""
     for run in results:
-        keys = [(run["task"], run["n_simulations"], run["method"], k) for k in run["observations"]]
-        if not all(key in c2st for key in keys):
+        paths = [samples_path(work, run["task"], run["method"], run["n_simulations"], k) + ".c2st.json"
+                 for k in run["observations"]]
+        if not all(os.path.exists(path) for path in paths):
             continue
-        scores = [c2st[key] for key in keys]
+        scores = []
+        for path in paths:
+            with open(path) as f:
+                scores.append(json.load(f)["accuracy"])
         run["c2st"] = scores
         run["c2st_mean"] = float(np.mean(scores))
         run["c2st_standard_error"] = float(np.std(scores, ddof=1) / np.sqrt(len(scores)))
@@ -240,10 +249,22 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "sbibm.json"))
+    parser.add_argument("--table", action="store_true", help="print --out's table and stop")
+    parser.add_argument("--collect", action="store_true",
+                        help="fill --out's C2STs from those finished under --work since it was written, print its table")
     parser.add_argument("--sbi-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sbi_worker:
         return sbi_worker(args)
+    if args.table:
+        return print(table(args.out))
+    if args.collect:
+        with open(args.out) as f:
+            result = json.load(f)
+        summary(result["runs"], args.work)
+        from machine_load import write_results
+        write_results(args.out, result)
+        return print(table(args.out))
 
     import pypi_env
     from machine_load import cpu_seconds, machine, write_results
@@ -259,7 +280,7 @@ def main():
 
     def write():
         """The results so far (a run's C2ST once all its observations' are done)."""
-        summary(results, queue.results)
+        summary(results, args.work)
         write_results(args.out, {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(), "command": " ".join(sys.argv), "versions": versions,
@@ -284,13 +305,30 @@ def main():
                                 "phase_seconds": seconds, "other_processes_cores": other,
                                 "observations": list(range(1, args.observations + 1))})
                 for k, path in samples.items():
-                    queue.add((name, n, method, k), os.path.join(folder, f"reference_{k}.csv"), path)
+                    queue.add(os.path.join(folder, f"reference_{k}.csv"), path)
                 write()
     queue.wait()
     write()
-    for run in results:
-        print(f"{run['task']:24} {run['n_simulations']:>7} {run['method']:8} C2ST {run['c2st_mean']:.3f} ± "
-              f"{run['c2st_standard_error']:.3f}  {run['seconds']:7.1f} s")
+    print(table(args.out))
+
+
+def table(path):
+    """The results file's runs as the Markdown table of benchmarks/README.md: one row per task and N, C2ST
+    (mean ± standard error over the observations) and seconds of each method."""
+    with open(path) as f:
+        runs = json.load(f)["runs"]
+    methods = list(dict.fromkeys(run["method"] for run in runs))
+    lines = ["| task | N | " + " | ".join(f"{m} C2ST | {m} s" for m in methods) + " |",
+             "|---|---|" + "---|---|" * len(methods)]
+    for task, n in dict.fromkeys((run["task"], run["n_simulations"]) for run in runs):
+        cells = []
+        for method in methods:
+            run = next((r for r in runs if (r["task"], r["n_simulations"], r["method"]) == (task, n, method)), None)
+            score = "–" if run is None or "c2st_mean" not in run else \
+                f"{run['c2st_mean']:.3f} ± {run['c2st_standard_error']:.3f}"
+            cells += [score, "–" if run is None else f"{run['seconds']:.0f}"]
+        lines.append(f"| {task} | {n:.0e} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
