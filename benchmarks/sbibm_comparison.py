@@ -324,10 +324,13 @@ def table(path):
         cells = []
         for method in methods:
             run = next((r for r in runs if (r["task"], r["n_simulations"], r["method"]) == (task, n, method)), None)
+            if run is not None and not run.get("completed", True):  # stopped by hand: its note says why
+                cells += ["not finished", f"> {run['seconds_at_least']:.0f}"]
+                continue
             score = "–" if run is None or "c2st_mean" not in run else \
                 f"{run['c2st_mean']:.3f} ± {run['c2st_standard_error']:.3f}"
             cells += [score, "–" if run is None else f"{run['seconds']:.0f}"]
-        lines.append(f"| {task} | {n:.0e} | " + " | ".join(cells) + " |")
+        lines.append(f"| {task} | {n:.0e} | ".replace("e+0", "e") + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
