@@ -203,6 +203,7 @@ def sbi_worker(args):
     else:
         prior = torch.distributions.MultivariateNormal(torch.zeros(task.dim),
                                                        torch.tensor(task.prior_covariance(), dtype=torch.float32))
+    os.chdir(directory)  # sbi writes its TensorBoard logs to ./sbi-logs
     start = time.time()
     inference = (NRE if method == "sbi_nre" else NPE)(prior=prior, show_progress_bars=False)
     inference.append_simulations(torch.tensor(theta, dtype=torch.float32), torch.tensor(x, dtype=torch.float32))
@@ -224,6 +225,8 @@ def sbi_worker(args):
 def summary(results, work):
     """Fills the C2ST per observation, mean and standard error of every run whose C2STs are all written."""
     for run in results:
+        if not run.get("completed", True):
+            continue  # stopped by hand: no samples to score
         paths = [samples_path(work, run["task"], run["method"], run["n_simulations"], k) + ".c2st.json"
                  for k in run["observations"]]
         if not all(os.path.exists(path) for path in paths):
@@ -254,6 +257,7 @@ def main():
                         help="fill --out's C2STs from those finished under --work since it was written, print its table")
     parser.add_argument("--sbi-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.work = os.path.abspath(args.work)  # the sbi worker changes its directory
     if args.sbi_worker:
         return sbi_worker(args)
     if args.table:
