@@ -138,6 +138,10 @@ Proposal::Proposal(const SimulatorInfo& simulator, std::vector<ParameterProposal
 }
 
 Proposal Proposal::default_for(const SimulatorInfo& simulator) {
+  if (simulator.parameters.size() > static_cast<std::size_t>(max_parameters))
+    throw ConfigError("simulator '" + simulator.name + "' has " +
+                      std::to_string(simulator.parameters.size()) +
+                      " parameters; nsbi's proposals draw at most " + std::to_string(max_parameters));
   std::vector<ParameterProposal> out;
   for (const auto& p : simulator.parameters) {
     ParameterProposal q;

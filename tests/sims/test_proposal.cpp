@@ -229,5 +229,41 @@ TEST(Proposal, NormalAndLogUniformErrorsNameTheKey) {
     EXPECT_EQ(error_of("gaussian2d", std::string("proposal:\n  ") + entry + "\n"), message);
 }
 
+// External simulators declare up to 4096 parameters; proposals draw up to Proposal::max_parameters of them
+// (10-D sbibm tasks need more than the 8 they once allowed) and refuse more with a ConfigError.
+SimulatorInfo info_with(std::size_t n_parameters) {
+  SimulatorInfo info;
+  info.name = "wide";
+  for (std::size_t p = 0; p < n_parameters; ++p)
+    info.parameters.push_back({"t" + std::to_string(p), -1, 1, {}, ""});
+  info.observables = {"x"};
+  return info;
+}
+
+TEST(Proposal, DrawsEveryParameterOfAWideSimulator) {
+  const std::size_t n = 20000, n_parameters = Proposal::max_parameters;
+  const Matrix theta = draw(Proposal::default_for(info_with(n_parameters)), n, n_parameters);
+  // Each column uniform on [-1, 1] (mean 0, sd 1/√3) and uncorrelated with the first: 5 standard errors.
+  for (std::size_t p = 0; p < n_parameters; ++p) {
+    double sum = 0, cross = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_GE(theta(i, p), -1.0);
+      ASSERT_LE(theta(i, p), 1.0);
+      sum += theta(i, p);
+      cross += theta(i, p) * theta(i, 0);
+    }
+    EXPECT_NEAR(sum / n, 0.0, 5 / std::sqrt(3.0 * n)) << "parameter " << p;
+    if (p > 0) EXPECT_NEAR(cross / n, 0.0, 5 / (3.0 * std::sqrt(double(n)))) << "parameter " << p;
+  }
+  try {
+    Proposal::default_for(info_with(Proposal::max_parameters + 1));
+    ADD_FAILURE() << "a simulator with too many parameters was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "simulator 'wide' has " + std::to_string(Proposal::max_parameters + 1) +
+                                         " parameters; nsbi's proposals draw at most " +
+                                         std::to_string(Proposal::max_parameters));
+  }
+}
+
 }  // namespace
 }  // namespace nsbi::sims

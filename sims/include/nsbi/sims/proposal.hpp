@@ -73,7 +73,9 @@ struct TruncatedNormal {
 
 class Proposal {
  public:
-  static constexpr int max_parameters = 8;
+  /// Parameters a proposal can draw (the kernel holds them in fixed arrays); a simulator with more is a
+  /// ConfigError.
+  static constexpr int max_parameters = 32;
 
   /// One work item per chunk of rows (sims::rows_per_chunk). The uniform, choice, normal and log_uniform
   /// parameters take the uniforms of the row's stream in parameter order, two per Philox block: each one
